@@ -1,0 +1,61 @@
+"""The composition root: builds the app from settings. Tests build the same app with their own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from patron import __version__
+from patron.api import errors
+from patron.api.deps import ProgramCache
+from patron.api.responses import JSONResponse
+from patron.api.routers import catalog, keys, members, program
+from patron.clock import Clock, utcnow
+from patron.db.pool import Database
+
+DESCRIPTION = """
+Patron answers a till while the customer waits: discounts, points earned and spendable, the best
+combination of promotions; then records the sale and takes returns exactly.
+
+**Auth**: `Authorization: Bearer <api_key>`. Keys have the role `admin` (everything of its tenant)
+or `pos` (checkout, receipts, returns, creating, finding and reading members and balances).
+
+**Errors** always look like `{"error": {"code": "snake_case", "message": "...", "field": "..."}}`;
+bad input is a 422 (400 for malformed JSON) and changes nothing. Money is a decimal string in the
+currency's minor units, points are integers, times are RFC 3339 with an offset.
+"""
+
+
+def create_app(database_url: str, *, clock: Clock = utcnow, pool_min: int = 2, pool_max: int = 10) -> FastAPI:
+    """The HTTP API on ``database_url`` (already migrated)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(database_url, min_size=pool_min, max_size=pool_max, name="api")
+        await db.open()
+        app.state.db = db
+        try:
+            yield
+        finally:
+            await db.close()
+
+    app = FastAPI(
+        title="Patron",
+        version=__version__,
+        description=DESCRIPTION,
+        default_response_class=JSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.clock = clock
+    app.state.programs = ProgramCache()
+    errors.install(app)
+    for router in (keys.router, program.router, catalog.router, members.router):
+        app.include_router(router)
+
+    @app.get("/health", tags=["operations"], summary="Liveness: answers while the process runs")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

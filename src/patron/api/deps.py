@@ -1,0 +1,76 @@
+"""What every request needs: the caller (from the API key), its program, the database, the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from patron.clock import Clock
+from patron.db.pool import Database
+from patron.errors import Forbidden, Unauthorized
+from patron.program.settings import Program
+from patron.tenants import keys, store as tenants
+from patron.tenants.store import Principal
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    db: Database
+    principal: Principal
+    program: Program
+    clock: Clock
+
+    @property
+    def tenant_id(self) -> int:
+        return self.principal.tenant_id
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
+class ProgramCache:
+    """Parsed programs by (tenant, settings version): a change anywhere bumps the version, which
+    every request reads with its key, so no process ever uses stale settings."""
+
+    def __init__(self) -> None:
+        self._programs: dict[int, tuple[int, Program]] = {}
+
+    def get(self, tenant_id: int, version: int, settings: dict[str, Any]) -> Program:
+        cached = self._programs.get(tenant_id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        program = Program.model_validate(settings)
+        self._programs[tenant_id] = (version, program)
+        return program
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("an API key is needed: Authorization: Bearer <api_key>")
+    return token.strip()
+
+
+async def context(request: Request) -> Ctx:
+    state = request.app.state
+    token = _bearer(request)
+    async with state.db.read() as conn:
+        principal = await tenants.principal_for(conn, keys.digest(token))
+    if principal is None:
+        raise Unauthorized("unknown or revoked API key", code="invalid_api_key")
+    program = state.programs.get(principal.tenant_id, principal.version, principal.settings)
+    return Ctx(db=state.db, principal=principal, program=program, clock=state.clock)
+
+
+async def admin(ctx: Annotated[Ctx, Depends(context)]) -> Ctx:
+    if ctx.principal.role != "admin":
+        raise Forbidden("this needs an admin key", code="forbidden")
+    return ctx
+
+
+AnyKey = Annotated[Ctx, Depends(context)]
+AdminKey = Annotated[Ctx, Depends(admin)]

@@ -1,0 +1,64 @@
+"""Stores and products (contract 4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Path, Response
+
+from patron.api.deps import AdminKey
+from patron.catalog import store
+from patron.catalog.model import CODE_PATTERN, ProductBulkItem, ProductIn, StoreIn
+from patron.errors import InvalidInput
+
+router = APIRouter(prefix="/v1", tags=["stores and products"])
+
+
+
+def _code(what: str) -> Any:
+    return Path(pattern=CODE_PATTERN, description=what)
+
+
+@router.put("/stores/{code}", summary="Create or replace a store (admin)")
+async def put_store(body: StoreIn, ctx: AdminKey, response: Response, code: str = _code("the store's code")) -> dict[str, Any]:
+    async with ctx.db.transaction() as conn:
+        created = await store.put_store(conn, ctx.tenant_id, code, body)
+        result = await store.get_store(conn, ctx.tenant_id, code)
+    response.status_code = 201 if created else 200
+    return result
+
+
+@router.get("/stores/{code}", summary="A store (admin)")
+async def get_store(ctx: AdminKey, code: str = _code("the store's code")) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        return await store.get_store(conn, ctx.tenant_id, code)
+
+
+@router.get("/stores", summary="All stores (admin)")
+async def list_stores(ctx: AdminKey) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        return {"items": await store.list_stores(conn, ctx.tenant_id)}
+
+
+@router.put("/products/{sku}", summary="Create or replace a product (admin)")
+async def put_product(body: ProductIn, ctx: AdminKey, sku: str = _code("the product's SKU")) -> dict[str, Any]:
+    async with ctx.db.transaction() as conn:
+        await store.put_product(conn, ctx.tenant_id, sku, body)
+        return await store.get_product(conn, ctx.tenant_id, sku)
+
+
+@router.get("/products/{sku}", summary="A product (admin)")
+async def get_product(ctx: AdminKey, sku: str = _code("the product's SKU")) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        return await store.get_product(conn, ctx.tenant_id, sku)
+
+
+@router.post("/products:bulk", summary="Create or replace many products at once (admin)")
+async def bulk_products(body: list[ProductBulkItem], ctx: AdminKey) -> dict[str, Any]:
+    if len(body) > 10_000:
+        raise InvalidInput("at most 10000 products per request", field="body")
+    if len({item.sku for item in body}) != len(body):
+        raise InvalidInput("a SKU appears twice in the list", field="sku")
+    async with ctx.db.transaction() as conn:
+        count = await store.put_products(conn, ctx.tenant_id, body)
+    return {"upserted": count}

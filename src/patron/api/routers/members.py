@@ -1,0 +1,139 @@
+"""Members, their cards, balances, lots, history and manual adjustments (contract 5)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from patron.api.deps import AdminKey, AnyKey
+from patron.conditions import ConditionError, validate as validate_condition
+from patron.errors import InvalidInput
+from patron.ledger import service as ledger, store as ledger_store
+from patron.members import service
+from patron.members.model import CardIn, MemberIn, MemberPatch
+
+router = APIRouter(prefix="/v1/members", tags=["members"])
+
+
+class AdjustmentIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"key": "crm-4711", "points": 500, "reason": "apology for a late delivery", "valid_days": 30}
+            ]
+        },
+    )
+
+    key: str = Field(min_length=1, max_length=200, description="idempotency key: a repeat answers the same")
+    points: int = Field(description="> 0: a new lot; < 0: taken like a spend, soonest expiry first")
+    reason: str = Field(min_length=1, max_length=500)
+    valid_days: int | None = Field(None, gt=0, le=36500)
+    spend_condition: str | None = Field(None, max_length=2000)
+
+    @field_validator("points")
+    @classmethod
+    def _points(cls, value: int) -> int:
+        if value == 0 or abs(value) > 1_000_000_000:
+            raise ValueError("must be a non-zero number of points")
+        return value
+
+
+def _condition(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        validate_condition(text)
+    except ConditionError as exc:
+        raise InvalidInput(f"spend_condition: {exc}", code="invalid_condition", field="spend_condition") from exc
+    return text
+
+
+def _aware(at: datetime | None, ctx: AnyKey) -> datetime:
+    if at is None:
+        return ctx.now()
+    if at.tzinfo is None:
+        raise InvalidInput("at: give a timestamp with an offset (RFC 3339)", field="at")
+    return at
+
+
+@router.post("", status_code=201, summary="Create a member")
+async def create_member(body: MemberIn, ctx: AnyKey) -> dict[str, Any]:
+    async with ctx.db.transaction() as conn:
+        return await service.create(conn, ctx.tenant_id, ctx.program, body)
+
+
+@router.get("", summary="Find a member by phone (any format), card or email")
+async def find_member(
+    ctx: AnyKey,
+    phone: str | None = Query(None, examples=["8 (900) 123-45-67"]),
+    card: str | None = None,
+    email: str | None = None,
+) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        return await service.find(conn, ctx.tenant_id, ctx.program, phone=phone, card=card, email=email)
+
+
+@router.get("/{member_id}", summary="A member")
+async def get_member(member_id: str, ctx: AnyKey) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        return await service.get(conn, ctx.tenant_id, member_id)
+
+
+@router.patch("/{member_id}", summary="Change a member's fields (admin)")
+async def patch_member(member_id: str, body: MemberPatch, ctx: AdminKey) -> dict[str, Any]:
+    async with ctx.db.transaction() as conn:
+        return await service.patch(conn, ctx.tenant_id, ctx.program, member_id, body)
+
+
+@router.post("/{member_id}/cards", status_code=201, summary="Attach a card (admin)")
+async def add_card(member_id: str, body: CardIn, ctx: AdminKey) -> dict[str, Any]:
+    async with ctx.db.transaction() as conn:
+        return await service.add_card(conn, ctx.tenant_id, member_id, body.card)
+
+
+@router.get("/{member_id}/balance", summary="Available, pending, debt and expiring points at a moment")
+async def balance(member_id: str, ctx: AnyKey, at: datetime | None = None) -> dict[str, Any]:
+    mid = service.member_id(member_id)
+    moment = _aware(at, ctx)
+    async with ctx.db.read() as conn:
+        result = await ledger_store.balance(conn, ctx.tenant_id, mid, moment, ctx.now(), ctx.program.timezone)
+    return {**result, "at": moment}
+
+
+@router.get("/{member_id}/lots", summary="Every credit of points with what is left of it")
+async def lots(member_id: str, ctx: AnyKey) -> list[dict[str, Any]]:
+    mid = service.member_id(member_id)
+    async with ctx.db.read() as conn:
+        await service.get(conn, ctx.tenant_id, mid)
+        return await ledger_store.lots(conn, ctx.tenant_id, mid)
+
+
+@router.get("/{member_id}/history", summary="Ledger entries, newest first; pass `next` as `before`")
+async def history(
+    member_id: str,
+    ctx: AnyKey,
+    limit: int = Query(50, ge=1, le=500),
+    before: int | None = Query(None, ge=1, description="the `next` of the previous page"),
+) -> dict[str, Any]:
+    mid = service.member_id(member_id)
+    async with ctx.db.read() as conn:
+        await service.get(conn, ctx.tenant_id, mid)
+        items = await ledger_store.history(conn, ctx.tenant_id, mid, limit, before)
+    return {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
+
+
+@router.post("/{member_id}/adjustments", status_code=201, summary="A manual credit or debit (admin)")
+async def adjust(member_id: str, body: AdjustmentIn, ctx: AdminKey, response: Response) -> dict[str, Any]:
+    mid = service.member_id(member_id)
+    async with ctx.db.transaction() as conn:
+        result, created = await ledger.adjust(
+            conn, ctx.tenant_id, ctx.program, mid, key=body.key, points=body.points, reason=body.reason,
+            valid_days=body.valid_days, spend_condition=_condition(body.spend_condition), now=ctx.now(),
+        )
+    if not created:
+        response.status_code = 200
+    return result

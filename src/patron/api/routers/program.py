@@ -1,0 +1,50 @@
+"""Program settings (contract 3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body
+from pydantic import ValidationError
+
+from patron.api.deps import AdminKey
+from patron.errors import InvalidInput
+from patron.program.settings import Program
+from patron.tenants import store
+
+router = APIRouter(prefix="/v1/program", tags=["program"])
+
+
+def validated(settings: dict[str, Any]) -> Program:
+    """A Program, or a 422 naming the first field at fault."""
+    try:
+        return Program.model_validate(settings)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "program"
+        raise InvalidInput(f"{field}: {first['msg']}", field=field) from exc
+
+
+@router.get("", summary="The program's settings (admin)")
+async def get_program(ctx: AdminKey) -> dict[str, Any]:
+    return ctx.program.to_json()
+
+
+@router.put("", summary="Set the whole program (admin); absent fields take their defaults")
+async def put_program(ctx: AdminKey, body: Program) -> dict[str, Any]:
+    async with ctx.db.transaction() as conn:
+        await store.lock_settings(conn, ctx.tenant_id)
+        await store.save_settings(conn, ctx.tenant_id, body.model_dump(mode="json"))
+    return body.to_json()
+
+
+@router.patch("", summary="Change only the given fields of the program (admin)")
+async def patch_program(
+    ctx: AdminKey,
+    body: dict[str, Any] = Body(openapi_examples={"earn": {"value": {"earn_percent": "7"}}}),
+) -> dict[str, Any]:
+    async with ctx.db.transaction() as conn:
+        current = await store.lock_settings(conn, ctx.tenant_id)
+        program = validated({**current, **body})
+        await store.save_settings(conn, ctx.tenant_id, program.model_dump(mode="json"))
+    return program.to_json()

@@ -1,0 +1,1 @@
+"""Reference data: stores and products (contract 4)."""

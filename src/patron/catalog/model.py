@@ -1,0 +1,65 @@
+"""Stores and products as clients send them. Pure validation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from patron import clock
+
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+AttributeValue = str | int | bool | Decimal
+
+
+class StoreIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "Tverskaya", "country": "RU", "city": "Moscow", "timezone": "Europe/Moscow"}]
+        },
+    )
+
+    name: str = Field(min_length=1, max_length=200)
+    country: str | None = Field(None, description="ISO 3166 alpha-2")
+    city: str | None = Field(None, max_length=200)
+    timezone: str | None = Field(None, description="tz database name; the program's when absent")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            clock.zone(value)
+        return value
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is not None and value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown ISO 3166 country {value!r}")
+        return value.upper() if value else value
+
+
+class ProductIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "Bugaboo jacket", "attributes": {"brand": "Columbia", "category": "jackets"}}]
+        },
+    )
+
+    name: str = Field("", max_length=500)
+    attributes: dict[str, AttributeValue] = Field(default_factory=dict)
+
+    @field_validator("attributes")
+    @classmethod
+    def _attributes(cls, value: dict[str, AttributeValue]) -> dict[str, AttributeValue]:
+        for key in value:
+            if not key or len(key) > 64 or key in ("sku", "price", "quantity"):
+                raise ValueError(f"attribute name {key!r} is empty, too long or reserved")
+        return value
+
+
+class ProductBulkItem(ProductIn):
+    sku: str = Field(pattern=CODE_PATTERN)

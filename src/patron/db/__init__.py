@@ -1,0 +1,1 @@
+"""The database: embedded or external PostgreSQL, migrations, connection pools."""

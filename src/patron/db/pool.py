@@ -1,0 +1,56 @@
+"""Connection pools. The API and the workers each open their own, so that front office and
+back office never queue behind each other for a connection."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import orjson
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import set_json_dumps, set_json_loads
+from psycopg_pool import AsyncConnectionPool
+
+Connection = psycopg.AsyncConnection[dict[str, object]]
+
+
+def _dumps(value: object) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+set_json_dumps(_dumps)
+set_json_loads(orjson.loads)
+
+
+class Database:
+    """An async pool of dict-row connections to one PostgreSQL database."""
+
+    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10, name: str = "patron") -> None:
+        self.url = url
+        self.pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            name=name,
+            kwargs={"row_factory": dict_row, "autocommit": True},
+        )
+
+    async def open(self) -> None:
+        await self.pool.open(wait=True, timeout=30)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """A connection inside one transaction: committed on success, rolled back on any error."""
+        async with self.pool.connection() as conn, conn.transaction():
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Connection]:
+        """A connection for reads (still one transaction, so several reads see one snapshot)."""
+        async with self.pool.connection() as conn, conn.transaction():
+            yield conn

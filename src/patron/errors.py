@@ -1,0 +1,63 @@
+"""Patron's own exceptions: the one tree the HTTP layer maps to statuses (in ``api.errors``).
+
+    PatronError                      code, message; never shown as a 500
+    ├── InvalidInput (422)           bad input that parsed as JSON: names the field
+    ├── Unauthorized (401)           no key or an unknown key
+    ├── Forbidden (403)              the key's role may not do this
+    ├── NotFound (404)               absent, or belongs to another tenant
+    └── Conflict (409)               uniqueness, idempotency key reuse, not enough points
+
+Domain code raises these; nothing below the API knows about HTTP.
+"""
+
+from __future__ import annotations
+
+
+class PatronError(Exception):
+    """Base of every error Patron reports to a client."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.field = field
+
+
+class InvalidInput(PatronError):
+    status = 422
+    code = "invalid_input"
+
+
+class Unauthorized(PatronError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(PatronError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(PatronError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(PatronError):
+    status = 409
+    code = "conflict"
+
+
+class InsufficientPoints(Conflict):
+    """The member cannot spend what was asked (contract 5 and 7)."""
+
+    code = "insufficient_points"
+
+    def __init__(self, requested: int, available: int) -> None:
+        super().__init__(f"cannot spend {requested} points: at most {available} can be spent here")
+        self.requested = requested
+        self.available = available

@@ -1,0 +1,165 @@
+"""Ledger use cases: credits (which pay recorded debt first), debits, adjustments, balances.
+
+Every function that changes points expects the member to be locked by the caller's transaction
+(``store.lock_member``), so that one member's changes are serialized."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from patron import clock
+from patron.db.pool import Connection
+from patron.errors import Conflict, InsufficientPoints, InvalidInput
+from patron.ledger import rules, store
+from patron.ledger.store import AllocationRow
+from patron.program.settings import Program
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    entry_id: int
+    lot_id: int
+    debt_paid: int
+
+
+async def credit(
+    conn: Connection,
+    tenant_id: int,
+    member_id: str,
+    debt: int,
+    *,
+    kind: str,
+    points: int,
+    at: datetime,
+    window: rules.Window,
+    spend_condition: str | None = None,
+    source: dict[str, Any] | None = None,
+    receipt_id: str | None = None,
+    operation: str | None = None,
+    key: str | None = None,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> Credit:
+    """A new lot; if the member owes points, the lot pays that debt first."""
+    entry_id = await store.insert_entry(
+        conn,
+        tenant_id,
+        member_id,
+        kind=kind,
+        points=points,
+        at=at,
+        receipt_id=receipt_id,
+        operation=operation,
+        key=key,
+        reason=reason,
+        data=data,
+    )
+    lot_id = await store.insert_lot(
+        conn,
+        tenant_id,
+        member_id,
+        entry_id=entry_id,
+        kind=kind,
+        points=points,
+        available_from=window.available_from,
+        expires_at=window.expires_at,
+        spend_condition=spend_condition,
+        source=source,
+    )
+    paid = min(debt, points)
+    if paid > 0:
+        paid_entry = await store.insert_entry(
+            conn,
+            tenant_id,
+            member_id,
+            kind="debt_paid",
+            points=-paid,
+            debt=-paid,
+            at=at,
+            receipt_id=receipt_id,
+            operation=operation,
+        )
+        await store.insert_allocations(
+            conn, tenant_id, member_id, [AllocationRow(paid_entry, lot_id, paid, receipt_id)]
+        )
+        await store.add_debt(conn, tenant_id, member_id, -paid)
+    return Credit(entry_id, lot_id, paid)
+
+
+async def adjust(
+    conn: Connection,
+    tenant_id: int,
+    program: Program,
+    member_id: str,
+    *,
+    key: str,
+    points: int,
+    reason: str,
+    valid_days: int | None,
+    spend_condition: str | None,
+    now: datetime,
+) -> tuple[dict[str, Any], bool]:
+    """A manual credit or debit, idempotent by ``key``; returns (result, created)."""
+    debt = await store.lock_member(conn, tenant_id, member_id)
+    request = {
+        "points": points,
+        "reason": reason,
+        "valid_days": valid_days,
+        "spend_condition": spend_condition,
+    }
+    earlier = await store.adjustment_by_key(conn, tenant_id, member_id, key)
+    if earlier is not None:
+        if earlier["request"] != request:
+            raise Conflict("this key was used for a different adjustment", code="idempotency_conflict")
+        return earlier["result"], False
+    if points == 0:
+        raise InvalidInput("points: must not be zero", field="points")
+    tz = clock.zone(program.timezone)
+    if points > 0:
+        window = rules.immediate_window(now, tz, valid_days or program.points_valid_days)
+        made = await credit(
+            conn,
+            tenant_id,
+            member_id,
+            debt,
+            kind="adjustment",
+            points=points,
+            at=now,
+            window=window,
+            spend_condition=spend_condition,
+            source={"adjustment": key},
+            operation="adjustment",
+            key=key,
+            reason=reason,
+        )
+        result = {"entry_id": made.entry_id, "lot_id": made.lot_id, "debt_paid": made.debt_paid}
+        entry_id = made.entry_id
+    else:
+        if valid_days is not None or spend_condition is not None:
+            raise InvalidInput("valid_days and spend_condition apply to credits only", field="valid_days")
+        lots = await store.spendable_lots(conn, tenant_id, member_id, now)
+        holdings = [rules.Holding(lot.id, lot.remaining, lot.expires_at) for lot in lots]
+        taken = rules.take_soonest_first(holdings, -points)
+        if rules.total(taken) < -points:
+            raise InsufficientPoints(-points, rules.total(taken))
+        entry_id = await store.insert_entry(
+            conn,
+            tenant_id,
+            member_id,
+            kind="adjustment",
+            points=points,
+            at=now,
+            operation="adjustment",
+            key=key,
+            reason=reason,
+        )
+        await store.insert_allocations(
+            conn, tenant_id, member_id, [AllocationRow(entry_id, lot_id, part) for lot_id, part in taken]
+        )
+        result = {"entry_id": entry_id, "lots": [{"lot_id": lot_id, "points": p} for lot_id, p in taken]}
+    result |= {"member_id": member_id, "key": key, "points": points, "reason": reason}
+    result["balance"] = await store.balance(conn, tenant_id, member_id, now, now, program.timezone)
+    await store.insert_adjustment(conn, tenant_id, member_id, key, entry_id, request, result)
+    return result, True

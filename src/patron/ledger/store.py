@@ -1,0 +1,256 @@
+"""SQL for the ledger: members' locks, entries, lots and allocations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from psycopg.types.json import Jsonb
+
+from patron.db.pool import Connection
+from patron.errors import NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class LotRow:
+    id: int
+    remaining: int
+    available_from: datetime
+    expires_at: datetime
+    spend_condition: str | None
+    kind: str
+    receipt_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationRow:
+    entry_id: int
+    lot_id: int
+    points: int
+    receipt_id: str | None = None
+    line: int | None = None
+
+
+async def lock_member(conn: Connection, tenant_id: int, member_id: str) -> int:
+    """Serializes every change of one member's points; returns the member's debt."""
+    row = await (
+        await conn.execute(
+            "SELECT debt FROM members WHERE tenant_id = %s AND id = %s FOR UPDATE",
+            (tenant_id, member_id),
+        )
+    ).fetchone()
+    if row is None:
+        raise NotFound("no such member", code="member_not_found")
+    return cast(int, row["debt"])
+
+
+async def add_debt(conn: Connection, tenant_id: int, member_id: str, change: int) -> None:
+    await conn.execute(
+        "UPDATE members SET debt = debt + %s WHERE tenant_id = %s AND id = %s",
+        (change, tenant_id, member_id),
+    )
+
+
+async def insert_entry(
+    conn: Connection,
+    tenant_id: int,
+    member_id: str,
+    *,
+    kind: str,
+    points: int,
+    at: datetime,
+    debt: int = 0,
+    receipt_id: str | None = None,
+    operation: str | None = None,
+    key: str | None = None,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> int:
+    row = await (
+        await conn.execute(
+            "INSERT INTO entries (tenant_id, member_id, kind, points, debt, at, receipt_id, operation,"
+            " key, reason, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (
+                tenant_id,
+                member_id,
+                kind,
+                points,
+                debt,
+                at,
+                receipt_id,
+                operation,
+                key,
+                reason,
+                Jsonb(data) if data is not None else None,
+            ),
+        )
+    ).fetchone()
+    assert row is not None
+    return cast(int, row["id"])
+
+
+async def insert_lot(
+    conn: Connection,
+    tenant_id: int,
+    member_id: str,
+    *,
+    entry_id: int,
+    kind: str,
+    points: int,
+    available_from: datetime,
+    expires_at: datetime,
+    spend_condition: str | None = None,
+    source: dict[str, Any] | None = None,
+) -> int:
+    row = await (
+        await conn.execute(
+            "INSERT INTO lots (tenant_id, member_id, entry_id, kind, points, available_from, expires_at,"
+            " spend_condition, source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (
+                tenant_id,
+                member_id,
+                entry_id,
+                kind,
+                points,
+                available_from,
+                expires_at,
+                spend_condition,
+                Jsonb(source or {}),
+            ),
+        )
+    ).fetchone()
+    assert row is not None
+    return cast(int, row["id"])
+
+
+async def insert_allocations(
+    conn: Connection, tenant_id: int, member_id: str, rows: Sequence[AllocationRow]
+) -> None:
+    """All allocations of one operation in one statement (the lots trigger then runs once)."""
+    if not rows:
+        return
+    await conn.execute(
+        "INSERT INTO allocations (tenant_id, member_id, entry_id, lot_id, points, receipt_id, line) "
+        "SELECT %s, %s, e, l, p, r, n FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::uuid[],"
+        " %s::int[]) AS t(e, l, p, r, n)",
+        (
+            tenant_id,
+            member_id,
+            [r.entry_id for r in rows],
+            [r.lot_id for r in rows],
+            [r.points for r in rows],
+            [r.receipt_id for r in rows],
+            [r.line for r in rows],
+        ),
+    )
+
+
+async def spendable_lots(conn: Connection, tenant_id: int, member_id: str, at: datetime) -> list[LotRow]:
+    """Lots with points left that count at ``at``."""
+    cur = await conn.execute(
+        "SELECT id, remaining, available_from, expires_at, spend_condition, kind,"
+        " source->>'receipt' AS receipt_id FROM lots"
+        " WHERE tenant_id = %s AND member_id = %s AND expires_at > %s AND available_from <= %s"
+        " AND remaining > 0",
+        (tenant_id, member_id, at, at),
+    )
+    return [LotRow(**row) for row in await cur.fetchall()]
+
+
+async def adjustment_by_key(
+    conn: Connection, tenant_id: int, member_id: str, key: str
+) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        "SELECT request, result FROM adjustments WHERE tenant_id = %s AND member_id = %s AND key = %s",
+        (tenant_id, member_id, key),
+    )
+    return await cur.fetchone()
+
+
+async def insert_adjustment(
+    conn: Connection,
+    tenant_id: int,
+    member_id: str,
+    key: str,
+    entry_id: int,
+    request: dict[str, Any],
+    result: dict[str, Any],
+) -> None:
+    """Keeps an adjustment's first answer, so that a repeat of its key answers the same."""
+    await conn.execute(
+        "INSERT INTO adjustments (tenant_id, member_id, key, entry_id, request, result)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        (tenant_id, member_id, key, entry_id, Jsonb(request), Jsonb(result)),
+    )
+
+
+async def balance(
+    conn: Connection, tenant_id: int, member_id: str, at: datetime, now: datetime, timezone: str
+) -> dict[str, Any]:
+    """Available, pending and expiring points as they stood (or will stand) at ``at``.
+
+    For a moment in the past, a lot's remainder is rebuilt from its allocations made up to then."""
+    past = at < now
+    remaining = (
+        "(l.points - coalesce((SELECT sum(a.points) FROM allocations a WHERE a.tenant_id = l.tenant_id"
+        " AND a.lot_id = l.id AND a.created_at <= %(at)s), 0))"
+        if past
+        else "l.remaining"
+    )
+    created = "AND l.created_at <= %(at)s" if past else ""
+    cur = await conn.execute(
+        f"""
+        WITH lot AS (
+            SELECT l.available_from, l.expires_at, {remaining} AS left_
+              FROM lots l
+             WHERE l.tenant_id = %(t)s AND l.member_id = %(m)s AND l.expires_at > %(at)s {created}
+        )
+        SELECT 'total' AS what, NULL::date AS day,
+               coalesce(sum(left_) FILTER (WHERE available_from <= %(at)s), 0)::bigint AS available,
+               coalesce(sum(left_) FILTER (WHERE available_from > %(at)s), 0)::bigint AS pending
+          FROM lot
+        UNION ALL
+        SELECT 'expiring', (expires_at AT TIME ZONE %(tz)s)::date, sum(left_)::bigint, 0
+          FROM lot WHERE left_ > 0 GROUP BY 2
+         ORDER BY what DESC, day
+        """,
+        {"t": tenant_id, "m": member_id, "at": at, "tz": timezone},
+    )
+    rows = await cur.fetchall()
+    debt_row = await (
+        await conn.execute(
+            "SELECT debt FROM members WHERE tenant_id = %s AND id = %s", (tenant_id, member_id)
+        )
+    ).fetchone()
+    if debt_row is None:
+        raise NotFound("no such member", code="member_not_found")
+    totals = rows[0]
+    return {
+        "available": int(totals["available"]),
+        "pending": int(totals["pending"]),
+        "debt": int(debt_row["debt"]),
+        "expiring": [{"date": r["day"].isoformat(), "points": int(r["available"])} for r in rows[1:]],
+    }
+
+
+async def lots(conn: Connection, tenant_id: int, member_id: str) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        "SELECT id, points, remaining, kind, available_from, expires_at, spend_condition, source, created_at"
+        " FROM lots WHERE tenant_id = %s AND member_id = %s ORDER BY expires_at, id",
+        (tenant_id, member_id),
+    )
+    return await cur.fetchall()
+
+
+async def history(
+    conn: Connection, tenant_id: int, member_id: str, limit: int, before: int | None
+) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        "SELECT id, kind, points, debt, at, created_at, receipt_id::text AS receipt_id, operation, key, reason"
+        " FROM entries WHERE tenant_id = %s AND member_id = %s AND (%s::bigint IS NULL OR id < %s)"
+        " ORDER BY id DESC LIMIT %s",
+        (tenant_id, member_id, before, before, limit),
+    )
+    return await cur.fetchall()

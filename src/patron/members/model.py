@@ -1,0 +1,62 @@
+"""What a client sends about a member; phones are normalised by the service with the program's
+country, so they arrive here as free text."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+
+class Consents(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sms: bool = False
+    email: bool = False
+
+
+class MemberIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "phone": "+7 900 123-45-67",
+                    "email": "anna@example.com",
+                    "name": "Anna",
+                    "birthday": "1990-05-17",
+                    "city": "Moscow",
+                    "cards": ["2000001"],
+                    "consents": {"sms": True, "email": False},
+                }
+            ]
+        },
+    )
+
+    phone: str = Field(min_length=1, max_length=40, description="any common format; stored as E.164")
+    email: EmailStr | None = None
+    name: str | None = Field(None, max_length=200)
+    birthday: date | None = None
+    city: str | None = Field(None, max_length=200)
+    cards: list[str] = Field(default_factory=list, max_length=20)
+    consents: Consents = Field(default_factory=Consents)
+
+
+class MemberPatch(BaseModel):
+    """Only the fields given change; ``null`` clears an optional field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str | None = Field(None, min_length=1, max_length=40)
+    email: EmailStr | None = None
+    name: str | None = Field(None, max_length=200)
+    birthday: date | None = None
+    city: str | None = Field(None, max_length=200)
+    cards: list[str] | None = Field(None, max_length=20)
+    consents: Consents | None = None
+
+
+class CardIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    card: str = Field(min_length=1, max_length=64, pattern=r"^\S+$")

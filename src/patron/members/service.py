@@ -1,0 +1,111 @@
+"""Member use cases: create, change, find. Phones are normalised with the program's country."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from patron.db.pool import Connection
+from patron.errors import InvalidInput, NotFound
+from patron.members import phones, store
+from patron.members.model import MemberIn, MemberPatch
+from patron.program.settings import Program
+
+
+def member_id(raw: str) -> str:
+    """A well-formed member id, or 404: an id that cannot exist is simply not found."""
+    try:
+        return str(uuid.UUID(raw))
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise NotFound("no such member", code="member_not_found") from exc
+
+
+def normalize_phone(raw: str, program: Program, field: str = "phone") -> str:
+    try:
+        return phones.normalize(raw, program.country)
+    except ValueError as exc:
+        raise InvalidInput(f"{field}: {raw!r} is not a phone number", code="invalid_phone", field=field) from exc
+
+
+def _cards(cards: list[str]) -> list[str]:
+    cleaned = [card.strip() for card in cards]
+    if any(not card or len(card) > 64 or any(ch.isspace() for ch in card) for card in cleaned):
+        raise InvalidInput("cards: each card is 1 to 64 characters without spaces", field="cards")
+    if len(set(cleaned)) != len(cleaned):
+        raise InvalidInput("cards: the same card is listed twice", field="cards")
+    return cleaned
+
+
+async def create(conn: Connection, tenant_id: int, program: Program, data: MemberIn) -> dict[str, Any]:
+    fields = data.model_dump(exclude={"cards"})
+    fields["phone"] = normalize_phone(data.phone, program)
+    fields["email"] = str(data.email) if data.email else None
+    new_id = await store.insert(conn, tenant_id, fields, _cards(data.cards))
+    return await store.get(conn, tenant_id, new_id)
+
+
+async def patch(
+    conn: Connection, tenant_id: int, program: Program, raw_id: str, data: MemberPatch
+) -> dict[str, Any]:
+    mid = member_id(raw_id)
+    fields = data.model_dump(exclude_unset=True, exclude={"cards"})
+    if "phone" in fields:
+        if fields["phone"] is None:
+            raise InvalidInput("phone: a member always has a phone", field="phone")
+        fields["phone"] = normalize_phone(fields["phone"], program)
+    if fields.get("email") is not None:
+        fields["email"] = str(fields["email"])
+    if "consents" in fields and fields["consents"] is None:
+        raise InvalidInput("consents: give both sms and email", field="consents")
+    await store.update(conn, tenant_id, mid, fields)
+    if data.cards is not None:
+        await store.add_cards(conn, tenant_id, mid, _cards(data.cards))
+    return await store.get(conn, tenant_id, mid)
+
+
+async def get(conn: Connection, tenant_id: int, raw_id: str) -> dict[str, Any]:
+    return await store.get(conn, tenant_id, member_id(raw_id))
+
+
+async def find(
+    conn: Connection,
+    tenant_id: int,
+    program: Program,
+    *,
+    phone: str | None = None,
+    card: str | None = None,
+    email: str | None = None,
+) -> dict[str, Any]:
+    given = [name for name, value in (("phone", phone), ("card", card), ("email", email)) if value]
+    if len(given) != 1:
+        raise InvalidInput("give exactly one of phone, card or email", field="phone")
+    normalized = normalize_phone(phone, program) if phone else None
+    found = await store.find_id(conn, tenant_id, phone=normalized, card=card, email=email)
+    if found is None:
+        raise NotFound("no member matches", code="member_not_found")
+    return await store.get(conn, tenant_id, found)
+
+
+async def add_card(conn: Connection, tenant_id: int, raw_id: str, card: str) -> dict[str, Any]:
+    mid = member_id(raw_id)
+    if not await store.exists(conn, tenant_id, mid):
+        raise NotFound("no such member", code="member_not_found")
+    await store.add_cards(conn, tenant_id, mid, _cards([card]))
+    return await store.get(conn, tenant_id, mid)
+
+
+async def resolve(
+    conn: Connection, tenant_id: int, program: Program, ref: dict[str, Any]
+) -> str:
+    """The member a basket names by ``id``, ``phone`` or ``card``; 404 when there is none."""
+    if ref.get("id"):
+        mid = member_id(str(ref["id"]))
+        if not await store.exists(conn, tenant_id, mid):
+            raise NotFound("no such member", code="member_not_found")
+        return mid
+    phone = ref.get("phone")
+    normalized = normalize_phone(phone, program, "member.phone") if phone else None
+    found = await store.find_id(conn, tenant_id, phone=normalized, card=ref.get("card"))
+    if found is None:
+        raise NotFound("no member matches", code="member_not_found")
+    return found

@@ -1,0 +1,119 @@
+"""SQL for members and cards."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any
+from collections.abc import Iterator
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from patron.db.pool import Connection
+from patron.errors import Conflict, NotFound
+
+_COLUMNS = (
+    "m.id::text AS id, m.phone, m.email, m.name, m.birthday, m.city, m.consents, m.created_at,"
+    " coalesce((SELECT array_agg(c.card ORDER BY c.created_at, c.card) FROM cards c"
+    " WHERE c.tenant_id = m.tenant_id AND c.member_id = m.id), '{}') AS cards"
+)
+
+_UNIQUE = {
+    "members_tenant_id_phone_key": ("phone_taken", "this phone number belongs to another member"),
+    "members_email": ("email_taken", "this email belongs to another member"),
+    "cards_pkey": ("card_taken", "this card belongs to a member already"),
+}
+
+
+@contextmanager
+def _uniqueness() -> Iterator[None]:
+    """Turns a unique violation into a 409 that names what is taken."""
+    try:
+        yield
+    except psycopg.errors.UniqueViolation as exc:
+        constraint = exc.diag.constraint_name or ""
+        code, message = _UNIQUE.get(constraint, ("conflict", "already exists"))
+        raise Conflict(message, code=code) from exc
+
+
+async def insert(conn: Connection, tenant_id: int, fields: dict[str, Any], cards: list[str]) -> str:
+    with _uniqueness():
+        row = await (
+            await conn.execute(
+                "INSERT INTO members (tenant_id, phone, email, name, birthday, city, consents)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id::text AS id",
+                (
+                    tenant_id,
+                    fields["phone"],
+                    fields.get("email"),
+                    fields.get("name"),
+                    fields.get("birthday"),
+                    fields.get("city"),
+                    Jsonb(fields.get("consents") or {"sms": False, "email": False}),
+                ),
+            )
+        ).fetchone()
+        assert row is not None
+        member_id = str(row["id"])
+        await add_cards(conn, tenant_id, member_id, cards)
+    return member_id
+
+
+async def add_cards(conn: Connection, tenant_id: int, member_id: str, cards: list[str]) -> None:
+    if not cards:
+        return
+    with _uniqueness():
+        await conn.execute(
+            "INSERT INTO cards (tenant_id, card, member_id) SELECT %s, c, %s FROM unnest(%s::text[]) c",
+            (tenant_id, member_id, cards),
+        )
+
+
+async def update(conn: Connection, tenant_id: int, member_id: str, fields: dict[str, Any]) -> None:
+    if not fields:
+        return
+    columns = ", ".join(f"{name} = %({name})s" for name in fields)
+    values = {name: Jsonb(v) if name == "consents" else v for name, v in fields.items()}
+    with _uniqueness():
+        cur = await conn.execute(
+            f"UPDATE members SET {columns}, updated_at = now() WHERE tenant_id = %(t)s AND id = %(m)s",
+            {**values, "t": tenant_id, "m": member_id},
+        )
+    if cur.rowcount == 0:
+        raise NotFound("no such member", code="member_not_found")
+
+
+async def get(conn: Connection, tenant_id: int, member_id: str) -> dict[str, Any]:
+    row = await (
+        await conn.execute(
+            f"SELECT {_COLUMNS} FROM members m WHERE m.tenant_id = %s AND m.id = %s", (tenant_id, member_id)
+        )
+    ).fetchone()
+    if row is None:
+        raise NotFound("no such member", code="member_not_found")
+    return row
+
+
+async def find_id(
+    conn: Connection, tenant_id: int, *, phone: str | None = None, card: str | None = None,
+    email: str | None = None,
+) -> str | None:
+    """The id of the member with that phone (E.164), card or email, if any."""
+    if phone is not None:
+        sql, arg = "SELECT id::text AS id FROM members WHERE tenant_id = %s AND phone = %s", phone
+    elif card is not None:
+        sql, arg = "SELECT member_id::text AS id FROM cards WHERE tenant_id = %s AND card = %s", card
+    elif email is not None:
+        sql = "SELECT id::text AS id FROM members WHERE tenant_id = %s AND lower(email) = lower(%s)"
+        arg = email
+    else:
+        return None
+    row = await (await conn.execute(sql, (tenant_id, arg))).fetchone()
+    return None if row is None else str(row["id"])
+
+
+async def exists(conn: Connection, tenant_id: int, member_id: str) -> bool:
+    row = await (
+        await conn.execute("SELECT 1 FROM members WHERE tenant_id = %s AND id = %s", (tenant_id, member_id))
+    ).fetchone()
+    return row is not None

@@ -1,0 +1,1 @@
+"""Program settings: one loyalty program per tenant (contract 3)."""

@@ -1,0 +1,135 @@
+"""The program's settings with their defaults and validation (contract 3). Pure: no I/O."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import cached_property
+from typing import Annotated, Literal
+
+from babel.numbers import list_currencies
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from patron import clock, money
+from patron.conditions import ConditionError, validate as validate_condition
+
+_CURRENCIES = frozenset(list_currencies())
+
+Percent = Annotated[Decimal, Field(ge=0, le=1000, max_digits=12, decimal_places=4)]
+
+
+def _check_condition(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        validate_condition(text)
+    except ConditionError as exc:
+        raise ValueError(str(exc)) from exc
+    return text
+
+
+class Tier(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", examples=["silver"])
+    name: str = Field(min_length=1, max_length=200, examples=["Silver"])
+    threshold: Decimal = Field(ge=0, max_digits=16, decimal_places=4, examples=["500.00"])
+    earn_percent: Percent = Field(examples=["7"])
+
+
+class BirthdayGift(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    points: int = Field(gt=0, le=10_000_000, examples=[300])
+    valid_days: int = Field(gt=0, le=3650, examples=[14])
+    days_before: int = Field(ge=0, le=366, examples=[3])
+
+
+class Program(BaseModel):
+    """A tenant's program. ``PUT`` replaces it whole (absent fields take defaults)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    currency: str = Field("EUR", examples=["EUR"], description="ISO 4217 code")
+    timezone: str = Field("UTC", examples=["Europe/Moscow"], description="default time zone of stores")
+    country: str | None = Field(None, examples=["RU"], description="region of phones written without +")
+    point_value: Decimal = Field(Decimal("1.00"), gt=0, max_digits=16, decimal_places=4, examples=["1.00"])
+    earn_percent: Percent = Field(Decimal("5"), examples=["5"])
+    max_spend_percent: Decimal = Field(Decimal("50"), ge=0, le=100, decimal_places=4, examples=["50"])
+    no_spend_condition: str | None = Field(None, examples=["category = 'tobacco'"])
+    activation_delay_days: int = Field(1, ge=0, le=3650)
+    points_valid_days: int = Field(365, ge=1, le=36500)
+    return_policy: Literal["debt", "withhold", "clamp"] = "debt"
+    tiers: list[Tier] | None = Field(None, description="default: one 'base' tier at the base earn_percent")
+    birthday: BirthdayGift | None = None
+    tier_window_days: int = Field(365, ge=1, le=36500)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if value not in _CURRENCIES or len(value) != 3:
+            raise ValueError(f"unknown ISO 4217 currency {value!r}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        clock.zone(value)
+        return value
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import phonenumbers
+
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown ISO 3166 country {value!r}")
+        return value.upper()
+
+    @field_validator("no_spend_condition")
+    @classmethod
+    def _condition(cls, value: str | None) -> str | None:
+        return _check_condition(value)
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers(cls, value: list[Tier] | None) -> list[Tier] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("at least one tier is needed (omit the field for the default)")
+        codes = [tier.code for tier in value]
+        if len(set(codes)) != len(codes):
+            raise ValueError("tier codes must be unique")
+        thresholds = [tier.threshold for tier in value]
+        if len(set(thresholds)) != len(thresholds):
+            raise ValueError("tier thresholds must be different")
+        return sorted(value, key=lambda tier: tier.threshold)
+
+    @cached_property
+    def effective_tiers(self) -> tuple[Tier, ...]:
+        if self.tiers is not None:
+            return tuple(self.tiers)
+        return (Tier(code="base", name="Base", threshold=Decimal("0"), earn_percent=self.earn_percent),)
+
+    @cached_property
+    def quantum(self) -> Decimal:
+        return money.quantum(self.currency)
+
+    def tier_for(self, paid_in_window: Decimal) -> Tier | None:
+        """The highest tier whose threshold is at most what the member paid in the window."""
+        chosen: Tier | None = None
+        for tier in self.effective_tiers:
+            if tier.threshold <= paid_in_window:
+                chosen = tier
+        return chosen
+
+    def to_json(self) -> dict[str, object]:
+        data = self.model_dump(mode="json")
+        if self.point_value == self.point_value.quantize(self.quantum):
+            data["point_value"] = money.format_money(self.point_value, self.quantum)
+        else:
+            data["point_value"] = str(self.point_value.normalize())
+        data["tiers"] = [tier.model_dump(mode="json") for tier in self.effective_tiers]
+        return data

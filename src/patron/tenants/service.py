@@ -1,0 +1,48 @@
+"""Creating a tenant: its program with defaults and its first admin key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from patron.db.pool import Connection
+from patron.errors import InvalidInput
+from patron.program.settings import Program
+from patron.tenants import keys, store
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+@dataclass(frozen=True, slots=True)
+class NewTenant:
+    tenant_id: int
+    slug: str
+    api_key: str
+    key_id: str
+
+
+async def create(
+    conn: Connection, slug: str, *, currency: str = "EUR", timezone: str = "UTC", country: str | None = None
+) -> NewTenant:
+    import re
+
+    if not re.fullmatch(SLUG_PATTERN, slug):
+        raise InvalidInput("slug: lowercase letters, digits, - and _, at most 63", field="slug")
+    try:
+        program = Program(currency=currency, timezone=timezone, country=country)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise InvalidInput(f"{field}: {first['msg']}", field=field) from exc
+    tenant_id = await store.create_tenant(conn, slug, program.model_dump(mode="json"))
+    key = keys.generate()
+    key_id = await store.insert_key(conn, tenant_id, "admin", "created with the tenant", key)
+    return NewTenant(tenant_id, slug, key.secret, key_id)
+
+
+async def new_admin_key(conn: Connection, slug: str, name: str) -> str:
+    tenant_id = await store.tenant_id_by_slug(conn, slug)
+    key = keys.generate()
+    await store.insert_key(conn, tenant_id, "admin", name, key)
+    return key.secret

@@ -1,0 +1,118 @@
+"""SQL for tenants and API keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+import psycopg
+
+from patron.db.pool import Connection
+from patron.errors import Conflict, NotFound
+from patron.tenants.keys import NewKey, Role
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a tenant, through a key with a role."""
+
+    tenant_id: int
+    slug: str
+    role: Role
+    key_id: str
+    settings: dict[str, Any]
+    version: int
+
+
+async def create_tenant(conn: Connection, slug: str, settings: dict[str, Any]) -> int:
+    try:
+        row = await (
+            await conn.execute(
+                "INSERT INTO tenants (slug, settings) VALUES (%s, %s) RETURNING id",
+                (slug, psycopg.types.json.Jsonb(settings)),
+            )
+        ).fetchone()
+    except psycopg.errors.UniqueViolation as exc:
+        raise Conflict(f"tenant {slug!r} already exists", code="tenant_exists") from exc
+    assert row is not None
+    return cast(int, row["id"])
+
+
+async def tenant_id_by_slug(conn: Connection, slug: str) -> int:
+    row = await (await conn.execute("SELECT id FROM tenants WHERE slug = %s", (slug,))).fetchone()
+    if row is None:
+        raise NotFound(f"no tenant {slug!r}")
+    return cast(int, row["id"])
+
+
+async def list_tenants(conn: Connection) -> list[dict[str, Any]]:
+    cur = await conn.execute("SELECT id, slug, created_at FROM tenants ORDER BY id")
+    return await cur.fetchall()
+
+
+async def insert_key(conn: Connection, tenant_id: int, role: Role, name: str, key: NewKey) -> str:
+    row = await (
+        await conn.execute(
+            "INSERT INTO api_keys (tenant_id, role, name, key_hash, prefix) "
+            "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            (tenant_id, role, name, key.digest, key.prefix),
+        )
+    ).fetchone()
+    assert row is not None
+    return str(row["id"])
+
+
+async def revoke_key(conn: Connection, tenant_id: int, key_id: str) -> None:
+    cur = await conn.execute(
+        "UPDATE api_keys SET revoked_at = now() WHERE tenant_id = %s AND id = %s AND revoked_at IS NULL",
+        (tenant_id, key_id),
+    )
+    if cur.rowcount == 0:
+        raise NotFound("no such API key")
+
+
+async def list_keys(conn: Connection, tenant_id: int) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        "SELECT id::text AS id, role, name, prefix, created_at, revoked_at FROM api_keys "
+        "WHERE tenant_id = %s ORDER BY created_at",
+        (tenant_id,),
+    )
+    return await cur.fetchall()
+
+
+async def principal_for(conn: Connection, digest: bytes) -> Principal | None:
+    """The caller behind a key hash, with the tenant's settings (one round trip)."""
+    row = await (
+        await conn.execute(
+            "SELECT k.id::text AS key_id, k.role, t.id AS tenant_id, t.slug, t.settings, t.version "
+            "FROM api_keys k JOIN tenants t ON t.id = k.tenant_id "
+            "WHERE k.key_hash = %s AND k.revoked_at IS NULL",
+            (digest,),
+        )
+    ).fetchone()
+    if row is None:
+        return None
+    return Principal(
+        tenant_id=row["tenant_id"],
+        slug=row["slug"],
+        role=row["role"],
+        key_id=row["key_id"],
+        settings=row["settings"],
+        version=row["version"],
+    )
+
+
+async def save_settings(conn: Connection, tenant_id: int, settings: dict[str, Any]) -> None:
+    await conn.execute(
+        "UPDATE tenants SET settings = %s, version = version + 1 WHERE id = %s",
+        (psycopg.types.json.Jsonb(settings), tenant_id),
+    )
+
+
+async def lock_settings(conn: Connection, tenant_id: int) -> dict[str, Any]:
+    row = await (
+        await conn.execute("SELECT settings FROM tenants WHERE id = %s FOR UPDATE", (tenant_id,))
+    ).fetchone()
+    if row is None:
+        raise NotFound("no such tenant")
+    return cast(dict[str, Any], row["settings"])

@@ -1,0 +1,120 @@
+"""``patron verify``: every invariant of the ledger (and, as they come, of receipts), checked in SQL.
+
+Each check is a query that returns the rows that break it; an empty result means it holds. The
+database guards most of these with constraints and triggers already; this catches what a hand edit
+with triggers disabled, a restore, or a bug could still leave behind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from patron.db.pool import Connection
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    description: str
+    sql: str
+
+
+CHECKS: list[Check] = [
+    Check(
+        "lot_remaining_matches_allocations",
+        "a lot's remaining equals its points minus everything allocated against it",
+        """
+        SELECT l.tenant_id, l.member_id::text AS member, l.id AS lot, l.points, l.remaining,
+               l.points - coalesce(a.taken, 0) AS expected
+          FROM lots l
+          LEFT JOIN (SELECT tenant_id, lot_id, sum(points) AS taken FROM allocations GROUP BY 1, 2) a
+                 ON a.tenant_id = l.tenant_id AND a.lot_id = l.id
+         WHERE l.remaining <> l.points - coalesce(a.taken, 0) AND {scope_l}
+        """,
+    ),
+    Check(
+        "lot_remaining_in_range",
+        "no lot below zero or above its points",
+        "SELECT tenant_id, member_id::text AS member, id AS lot, points, remaining FROM lots l"
+        " WHERE (remaining < 0 OR remaining > points) AND {scope_l}",
+    ),
+    Check(
+        "credit_entry_matches_lot",
+        "the entry that created a lot credited exactly the lot's points",
+        """
+        SELECT l.tenant_id, l.member_id::text AS member, l.id AS lot, l.points, e.points AS entry_points
+          FROM lots l JOIN entries e ON e.tenant_id = l.tenant_id AND e.id = l.entry_id
+         WHERE (e.points <> l.points OR e.member_id <> l.member_id) AND {scope_l}
+        """,
+    ),
+    Check(
+        "debit_entry_matches_allocations",
+        "an entry that moved points between existing lots equals minus its allocations",
+        """
+        SELECT e.tenant_id, e.member_id::text AS member, e.id AS entry, e.kind, e.points,
+               -coalesce(a.moved, 0) AS expected
+          FROM entries e
+          LEFT JOIN (SELECT tenant_id, entry_id, sum(points) AS moved FROM allocations GROUP BY 1, 2) a
+                 ON a.tenant_id = e.tenant_id AND a.entry_id = e.id
+         WHERE NOT EXISTS (SELECT 1 FROM lots l WHERE l.tenant_id = e.tenant_id AND l.entry_id = e.id)
+           AND e.points <> -coalesce(a.moved, 0) AND {scope_e}
+        """,
+    ),
+    Check(
+        "allocation_same_member",
+        "an allocation takes from a lot of the same member",
+        """
+        SELECT a.tenant_id, a.member_id::text AS member, a.id AS allocation, a.lot_id AS lot
+          FROM allocations a JOIN lots l ON l.tenant_id = a.tenant_id AND l.id = a.lot_id
+         WHERE a.member_id <> l.member_id AND {scope_a}
+        """,
+    ),
+    Check(
+        "member_points_match_entries",
+        "a member's lot remainders add up to the sum of their entries",
+        """
+        SELECT m.tenant_id, m.id::text AS member, coalesce(l.left_, 0) AS lots, coalesce(e.net, 0) AS entries
+          FROM members m
+          LEFT JOIN (SELECT tenant_id, member_id, sum(remaining) AS left_ FROM lots GROUP BY 1, 2) l
+                 ON l.tenant_id = m.tenant_id AND l.member_id = m.id
+          LEFT JOIN (SELECT tenant_id, member_id, sum(points) AS net FROM entries GROUP BY 1, 2) e
+                 ON e.tenant_id = m.tenant_id AND e.member_id = m.id
+         WHERE coalesce(l.left_, 0) <> coalesce(e.net, 0) AND {scope_m}
+        """,
+    ),
+    Check(
+        "member_debt_matches_entries",
+        "a member's recorded debt is the sum of the debt their entries recorded, and never negative",
+        """
+        SELECT m.tenant_id, m.id::text AS member, m.debt, coalesce(e.debt, 0) AS expected
+          FROM members m
+          LEFT JOIN (SELECT tenant_id, member_id, sum(debt) AS debt FROM entries GROUP BY 1, 2) e
+                 ON e.tenant_id = m.tenant_id AND e.member_id = m.id
+         WHERE (m.debt <> coalesce(e.debt, 0) OR m.debt < 0) AND {scope_m}
+        """,
+    ),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    check: Check
+    rows: list[dict[str, Any]]
+
+
+def _scoped(sql: str, tenant_id: int | None) -> str:
+    scopes = {}
+    for alias in ("l", "e", "a", "m"):
+        scopes[f"scope_{alias}"] = "TRUE" if tenant_id is None else f"{alias}.tenant_id = %(tenant)s"
+    return sql.format(**scopes) + " LIMIT 20"
+
+
+async def run(conn: Connection, tenant_id: int | None = None, checks: list[Check] | None = None) -> list[Failure]:
+    """Runs every check (over one tenant, or all); returns those that failed with sample rows."""
+    failures = []
+    for check in checks if checks is not None else CHECKS:
+        cur = await conn.execute(_scoped(check.sql, tenant_id), {"tenant": tenant_id})
+        rows = await cur.fetchall()
+        if rows:
+            failures.append(Failure(check, rows))
+    return failures

@@ -1,0 +1,99 @@
+"""Contract 2: auth, roles, the error shape everywhere, OpenAPI."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.integration.conftest import Tenant
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert isinstance(body["error"]["code"], str) and body["error"]["code"]
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code
+    return body["error"]
+
+
+async def test_no_key_is_401(client: httpx.AsyncClient) -> None:
+    assert_error(await client.get("/v1/program"), 401, "unauthorized")
+
+
+async def test_unknown_key_is_401(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/program", headers={"Authorization": "Bearer ptr_nope"})
+    assert_error(response, 401, "invalid_api_key")
+
+
+async def test_pos_key_is_403_outside_checkout_and_members(tenant: Tenant) -> None:
+    made = await tenant.call("POST", "/v1/api-keys", {"role": "pos", "name": "till 1"})
+    assert made.status_code == 201
+    pos = made.json()["api_key"]
+    assert_error(await tenant.call("GET", "/v1/program", key=pos), 403, "forbidden")
+    assert_error(await tenant.call("PUT", "/v1/stores/S1", {"name": "x"}, key=pos), 403)
+    assert_error(await tenant.call("POST", "/v1/api-keys", {"role": "admin"}, key=pos), 403)
+    created = await tenant.call("POST", "/v1/members", {"phone": "+79001112233"}, key=pos)
+    assert created.status_code == 201
+    member_id = created.json()["id"]
+    assert (await tenant.call("GET", f"/v1/members/{member_id}/balance", key=pos)).status_code == 200
+    adjustment = {"key": "k", "points": 5, "reason": "r"}
+    assert_error(await tenant.call("POST", f"/v1/members/{member_id}/adjustments", adjustment, key=pos), 403)
+
+
+async def test_unknown_route_and_method_have_the_error_shape(tenant: Tenant) -> None:
+    assert_error(await tenant.call("GET", "/v1/nothing-here"), 404, "not_found")
+    assert_error(await tenant.call("DELETE", "/v1/program"), 405, "method_not_allowed")
+
+
+async def test_malformed_json_is_400(tenant: Tenant) -> None:
+    response = await tenant.client.post(
+        "/v1/members", content=b'{"phone": ', headers={**tenant.auth, "Content-Type": "application/json"}
+    )
+    assert_error(response, 400, "malformed_json")
+
+
+async def test_validation_error_names_the_field(tenant: Tenant) -> None:
+    error = assert_error(await tenant.call("POST", "/v1/members", {"phone": 79001234567}), 422, "invalid_input")
+    assert error["field"] == "phone"
+    error = assert_error(await tenant.call("POST", "/v1/members", {"phone": "+79001234567", "x": 1}), 422)
+    assert error["field"] == "x"
+
+
+async def test_keys_revoke_and_isolation(tenant: Tenant, other_tenant: Tenant) -> None:
+    made = (await tenant.call("POST", "/v1/api-keys", {"role": "admin", "name": "ops"})).json()
+    assert made["api_key"].startswith("ptr_")
+    assert (await tenant.call("GET", "/v1/program", key=made["api_key"])).status_code == 200
+    listed = (await tenant.call("GET", "/v1/api-keys")).json()["items"]
+    assert made["id"] in {k["id"] for k in listed}
+    assert all("api_key" not in k and "key_hash" not in k for k in listed)
+    assert_error(await other_tenant.call("DELETE", f"/v1/api-keys/{made['id']}"), 404)
+    assert_error(await tenant.call("DELETE", "/v1/api-keys/not-a-uuid"), 404)
+    assert (await tenant.call("DELETE", f"/v1/api-keys/{made['id']}")).status_code == 204
+    assert_error(await tenant.call("GET", "/v1/program", key=made["api_key"]), 401)
+    assert_error(await tenant.call("POST", "/v1/api-keys", {"role": "root"}), 422)
+
+
+async def test_keys_are_stored_hashed(tenant: Tenant, db: object) -> None:
+    from patron.db.pool import Database
+
+    assert isinstance(db, Database)
+    made = (await tenant.call("POST", "/v1/api-keys", {"role": "pos"})).json()
+    async with db.read() as conn:
+        cur = await conn.execute("SELECT key_hash, prefix FROM api_keys WHERE id = %s", (made["id"],))
+        row = await cur.fetchone()
+    assert row is not None
+    assert made["api_key"].encode() not in bytes(row["key_hash"])
+    assert len(bytes(row["key_hash"])) == 32
+
+
+async def test_openapi_describes_the_api(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    assert spec["info"]["description"]
+    for path in ("/v1/members", "/v1/members/{member_id}/adjustments", "/v1/program", "/v1/api-keys"):
+        assert path in spec["paths"]
+    post = spec["paths"]["/v1/members"]["post"]
+    assert post["summary"]
+    schema = spec["components"]["schemas"]["MemberIn"]
+    assert schema["examples"]

@@ -1,0 +1,92 @@
+"""Contract 5: members, phones in any format, uniqueness, lookups, isolation."""
+
+from __future__ import annotations
+
+from tests.integration.conftest import Tenant
+from tests.integration.test_api_conventions import assert_error
+
+FIVE_WAYS = ["+79001234567", "+7 (900) 123-45-67", "8 900 123 45 67", "007 900 123-45-67", "9001234567"]
+
+
+async def test_a_phone_written_five_ways_is_one_member(tenant: Tenant) -> None:
+    created = await tenant.call("POST", "/v1/members", {"phone": FIVE_WAYS[1], "name": "Anna"})
+    assert created.status_code == 201
+    member = created.json()
+    assert member["phone"] == "+79001234567"
+    for way in FIVE_WAYS:
+        found = await tenant.call("GET", "/v1/members", params={"phone": way})
+        assert found.status_code == 200, way
+        assert found.json()["id"] == member["id"]
+        assert_error(await tenant.call("POST", "/v1/members", {"phone": way}), 409, "phone_taken")
+
+
+async def test_not_a_phone_is_422(tenant: Tenant) -> None:
+    for bad in ["12", "hello", "+7 900", "", "+999 123"]:
+        response = await tenant.call("POST", "/v1/members", {"phone": bad})
+        error = assert_error(response, 422)
+        assert error["field"] == "phone"
+    assert_error(await tenant.call("GET", "/v1/members", params={"phone": "nonsense"}), 422)
+
+
+async def test_email_and_card_are_unique_and_found(tenant: Tenant) -> None:
+    body = {
+        "phone": "+79001230001",
+        "email": "Anna@Example.com",
+        "cards": ["C-100", "C-101"],
+        "birthday": "1990-05-17",
+        "city": "Moscow",
+        "consents": {"sms": True, "email": False},
+    }
+    member = (await tenant.call("POST", "/v1/members", body)).json()
+    assert member["cards"] == ["C-100", "C-101"]
+    assert member["consents"] == {"sms": True, "email": False}
+    assert member["birthday"] == "1990-05-17"
+    assert_error(await tenant.call("POST", "/v1/members", {"phone": "+79001230002", "email": "anna@example.com"}),
+                 409, "email_taken")
+    assert_error(await tenant.call("POST", "/v1/members", {"phone": "+79001230003", "cards": ["C-101"]}),
+                 409, "card_taken")
+    # nothing of the refused members was kept
+    assert_error(await tenant.call("GET", "/v1/members", params={"phone": "+79001230003"}), 404)
+    by_card = await tenant.call("GET", "/v1/members", params={"card": "C-100"})
+    by_email = await tenant.call("GET", "/v1/members", params={"email": "ANNA@example.com"})
+    assert by_card.json()["id"] == by_email.json()["id"] == member["id"]
+    assert_error(await tenant.call("GET", "/v1/members", params={"card": "C-999"}), 404)
+    assert_error(await tenant.call("GET", "/v1/members"), 422)
+    assert_error(await tenant.call("POST", "/v1/members", {"phone": "+79001230004", "email": "not-an-email"}), 422)
+
+
+async def test_patch_and_cards(tenant: Tenant) -> None:
+    member = (await tenant.call("POST", "/v1/members", {"phone": "+79001230010"})).json()
+    other = (await tenant.call("POST", "/v1/members", {"phone": "+79001230011", "cards": ["X1"]})).json()
+    path = f"/v1/members/{member['id']}"
+    patched = await tenant.call("PATCH", path, {"name": "Boris", "phone": "8 900 123 00 12"})
+    assert patched.status_code == 200
+    assert patched.json()["name"] == "Boris" and patched.json()["phone"] == "+79001230012"
+    assert_error(await tenant.call("PATCH", path, {"phone": other["phone"]}), 409, "phone_taken")
+    assert (await tenant.call("GET", path)).json()["phone"] == "+79001230012"
+    added = await tenant.call("POST", f"{path}/cards", {"card": "Y7"})
+    assert added.status_code == 201 and added.json()["cards"] == ["Y7"]
+    assert_error(await tenant.call("POST", f"{path}/cards", {"card": "X1"}), 409, "card_taken")
+    assert_error(await tenant.call("POST", f"{path}/cards", {"card": "has space"}), 422)
+    consents = await tenant.call("PATCH", path, {"consents": {"sms": True, "email": True}})
+    assert consents.json()["consents"] == {"sms": True, "email": True}
+
+
+async def test_a_foreign_tenants_member_is_404(tenant: Tenant, other_tenant: Tenant) -> None:
+    member = (await tenant.call("POST", "/v1/members", {"phone": "+79001230020", "cards": ["Z1"]})).json()
+    path = f"/v1/members/{member['id']}"
+    for method, suffix, body in [
+        ("GET", "", None),
+        ("PATCH", "", {"name": "x"}),
+        ("GET", "/balance", None),
+        ("GET", "/lots", None),
+        ("GET", "/history", None),
+        ("POST", "/cards", {"card": "Q1"}),
+        ("POST", "/adjustments", {"key": "k", "points": 10, "reason": "x"}),
+    ]:
+        assert_error(await other_tenant.call(method, path + suffix, body), 404)
+    assert_error(await other_tenant.call("GET", "/v1/members", params={"card": "Z1"}), 404)
+    assert_error(await other_tenant.call("GET", "/v1/members", params={"phone": "+79001230020"}), 404)
+    assert_error(await tenant.call("GET", "/v1/members/not-a-uuid"), 404)
+    # the same phone can be a member of another program
+    assert (await other_tenant.call("POST", "/v1/members", {"phone": "+79001230020"})).status_code == 201

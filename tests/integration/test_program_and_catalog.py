@@ -1,0 +1,96 @@
+"""Contract 3 (program settings, validated) and 4 (stores and products)."""
+
+from __future__ import annotations
+
+from tests.integration.conftest import Tenant
+from tests.integration.test_api_conventions import assert_error
+
+
+async def test_defaults(tenant: Tenant) -> None:
+    program = (await tenant.call("GET", "/v1/program")).json()
+    assert program["currency"] == "RUB"
+    assert program["point_value"] == "1.00"
+    assert program["earn_percent"] == "5"
+    assert program["max_spend_percent"] == "50"
+    assert program["activation_delay_days"] == 1
+    assert program["points_valid_days"] == 365
+    assert program["return_policy"] == "debt"
+    assert program["tiers"] == [{"code": "base", "name": "Base", "threshold": "0", "earn_percent": "5"}]
+    assert program["tier_window_days"] == 365
+    assert program["birthday"] is None
+
+
+async def test_put_replaces_and_patch_changes_only_given_fields(tenant: Tenant) -> None:
+    put = await tenant.call("PUT", "/v1/program", {"currency": "EUR", "earn_percent": "3"})
+    assert put.status_code == 200
+    assert put.json()["timezone"] == "UTC"  # absent fields take their defaults
+    patched = await tenant.call("PATCH", "/v1/program", {"point_value": "0.50", "return_policy": "clamp"})
+    assert patched.status_code == 200
+    body = (await tenant.call("GET", "/v1/program")).json()
+    assert (body["currency"], body["earn_percent"], body["point_value"]) == ("EUR", "3", "0.50")
+    assert body["return_policy"] == "clamp"
+
+
+async def test_invalid_values_are_422_naming_the_field_and_change_nothing(tenant: Tenant) -> None:
+    before = (await tenant.call("GET", "/v1/program")).json()
+    cases = [
+        ({"currency": "XYZ"}, "currency"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"country": "ZZ"}, "country"),
+        ({"point_value": "0"}, "point_value"),
+        ({"max_spend_percent": "150"}, "max_spend_percent"),
+        ({"return_policy": "forgive"}, "return_policy"),
+        ({"activation_delay_days": -1}, "activation_delay_days"),
+        ({"no_spend_condition": "brand = "}, "no_spend_condition"),
+        ({"tiers": [{"code": "a", "name": "A", "threshold": "0", "earn_percent": "1"}] * 2}, "tiers"),
+        ({"birthday": {"points": 0, "valid_days": 1, "days_before": 0}}, "birthday.points"),
+        ({"colour": "red"}, "colour"),
+    ]
+    for body, field in cases:
+        for method in ("PATCH", "PUT"):
+            error = assert_error(await tenant.call(method, "/v1/program", body), 422)
+            assert error["field"] == field, (method, body, error)
+    assert (await tenant.call("GET", "/v1/program")).json() == before
+
+
+async def test_condition_error_names_the_position(tenant: Tenant) -> None:
+    error = assert_error(await tenant.call("PATCH", "/v1/program", {"no_spend_condition": "brand == 'x'"}), 422)
+    assert "position 7" in str(error["message"])
+
+
+async def test_tiers_are_kept_in_threshold_order(tenant: Tenant) -> None:
+    tiers = [
+        {"code": "gold", "name": "Gold", "threshold": "1000", "earn_percent": "10"},
+        {"code": "base", "name": "Base", "threshold": "0", "earn_percent": "5"},
+    ]
+    body = (await tenant.call("PATCH", "/v1/program", {"tiers": tiers})).json()
+    assert [t["code"] for t in body["tiers"]] == ["base", "gold"]
+
+
+async def test_stores_validate_time_zones(tenant: Tenant, other_tenant: Tenant) -> None:
+    store = {"name": "Tverskaya", "country": "RU", "city": "Moscow", "timezone": "Europe/Moscow"}
+    created = await tenant.call("PUT", "/v1/stores/S001", store)
+    assert created.status_code == 201
+    assert created.json() == {"code": "S001", **store}
+    again = await tenant.call("PUT", "/v1/stores/S001", {**store, "city": "Moskva"})
+    assert again.status_code == 200 and again.json()["city"] == "Moskva"
+    error = assert_error(await tenant.call("PUT", "/v1/stores/S002", {**store, "timezone": "Moscow"}), 422)
+    assert error["field"] == "timezone"
+    assert_error(await tenant.call("PUT", "/v1/stores/S002", {**store, "country": "XX"}), 422)
+    assert_error(await tenant.call("PUT", "/v1/stores/S002", {"name": ""}), 422)
+    assert_error(await other_tenant.call("GET", "/v1/stores/S001"), 404)
+    assert_error(await tenant.call("GET", "/v1/stores/S002"), 404)
+
+
+async def test_products_one_and_bulk(tenant: Tenant) -> None:
+    product = {"name": "Bugaboo", "attributes": {"brand": "Columbia", "category": "jackets", "size": 48}}
+    put = await tenant.call("PUT", "/v1/products/A1", product)
+    assert put.status_code == 200, put.text
+    assert (await tenant.call("GET", "/v1/products/A1")).json()["attributes"]["brand"] == "Columbia"
+    bulk = [{"sku": f"B{i}", "name": f"Sock {i}", "attributes": {"category": "socks"}} for i in range(50)]
+    assert (await tenant.call("POST", "/v1/products:bulk", bulk)).json() == {"upserted": 50}
+    assert (await tenant.call("GET", "/v1/products/B49")).json()["name"] == "Sock 49"
+    assert_error(await tenant.call("POST", "/v1/products:bulk", [bulk[0], bulk[0]]), 422)
+    assert_error(await tenant.call("POST", "/v1/products:bulk", [{"sku": "", "name": "x"}]), 422)
+    reserved = {"name": "x", "attributes": {"price": "1"}}
+    assert_error(await tenant.call("PUT", "/v1/products/A2", reserved), 422)
