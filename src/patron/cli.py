@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 
 from patron.config import Settings
-from patron.db import migrate, url as db_url
+from patron.db import migrate
+from patron.db import url as db_url
 from patron.db.pool import Database
 from patron.errors import PatronError
 
@@ -65,7 +66,20 @@ def serve(
     url = database_url()
     application = create_app(url, pool_min=settings.pool_min, pool_max=settings.pool_max)
     console.print(f"Patron serves on http://{host}:{port} (OpenAPI at /openapi.json, docs at /docs)")
+    _exit_cleanly_on_signals()
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+
+
+def _exit_cleanly_on_signals() -> None:
+    """uvicorn shuts down gracefully and then re-raises the signal, which would kill the process
+    before ``atexit`` runs, and so leave the embedded PostgreSQL running. Exit normally instead."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
 
 @tenants_app.command("create")
@@ -154,7 +168,9 @@ def demo(
             existing = [row["slug"] for row in await store.list_tenants(conn)]
             if "demo" in existing:
                 return "demo", await service.new_admin_key(conn, "demo", "patron demo")
-            made = await service.create(conn, "demo", currency="USD", timezone="America/Chicago", country="US")
+            made = await service.create(
+                conn, "demo", currency="USD", timezone="America/Chicago", country="US"
+            )
             return made.slug, made.api_key
 
     slug, key = run_with_db(database_url(), work)

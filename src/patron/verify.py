@@ -109,7 +109,9 @@ def _scoped(sql: str, tenant_id: int | None) -> str:
     return sql.format(**scopes) + " LIMIT 20"
 
 
-async def run(conn: Connection, tenant_id: int | None = None, checks: list[Check] | None = None) -> list[Failure]:
+async def run(
+    conn: Connection, tenant_id: int | None = None, checks: list[Check] | None = None
+) -> list[Failure]:
     """Runs every check (over one tenant, or all); returns those that failed with sample rows."""
     failures = []
     for check in checks if checks is not None else CHECKS:

@@ -25,7 +25,9 @@ class Tenant:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
 
-    async def call(self, method: str, path: str, json: Any = None, key: str | None = None, **kw: Any) -> httpx.Response:
+    async def call(
+        self, method: str, path: str, json: Any = None, key: str | None = None, **kw: Any
+    ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {key or self.key}"}
         return await self.client.request(method, path, json=json, headers=headers, **kw)
 

@@ -55,7 +55,9 @@ async def test_malformed_json_is_400(tenant: Tenant) -> None:
 
 
 async def test_validation_error_names_the_field(tenant: Tenant) -> None:
-    error = assert_error(await tenant.call("POST", "/v1/members", {"phone": 79001234567}), 422, "invalid_input")
+    error = assert_error(
+        await tenant.call("POST", "/v1/members", {"phone": 79001234567}), 422, "invalid_input"
+    )
     assert error["field"] == "phone"
     error = assert_error(await tenant.call("POST", "/v1/members", {"phone": "+79001234567", "x": 1}), 422)
     assert error["field"] == "x"

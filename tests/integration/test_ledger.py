@@ -52,8 +52,12 @@ async def test_credit_and_debit_soonest_expiry_first(tenant: Tenant) -> None:
 
 async def test_a_repeated_adjustment_key_counts_once(tenant: Tenant) -> None:
     member = await new_member(tenant)
-    first = await tenant.call("POST", f"/v1/members/{member}/adjustments", {"key": "k1", "points": 40, "reason": "r"})
-    again = await tenant.call("POST", f"/v1/members/{member}/adjustments", {"key": "k1", "points": 40, "reason": "r"})
+    first = await tenant.call(
+        "POST", f"/v1/members/{member}/adjustments", {"key": "k1", "points": 40, "reason": "r"}
+    )
+    again = await tenant.call(
+        "POST", f"/v1/members/{member}/adjustments", {"key": "k1", "points": 40, "reason": "r"}
+    )
     assert first.status_code == 201 and again.status_code == 200
     assert again.json() == first.json()
     assert (await balance(tenant, member))["available"] == 40
@@ -75,7 +79,9 @@ async def test_concurrent_repeats_of_one_key_count_once(tenant: Tenant) -> None:
 async def test_debit_beyond_balance_is_409_and_changes_nothing(tenant: Tenant) -> None:
     member = await new_member(tenant)
     await adjust(tenant, member, 30, "a")
-    response = await tenant.call("POST", f"/v1/members/{member}/adjustments", {"key": "b", "points": -31, "reason": "r"})
+    response = await tenant.call(
+        "POST", f"/v1/members/{member}/adjustments", {"key": "b", "points": -31, "reason": "r"}
+    )
     assert_error(response, 409, "insufficient_points")
     assert (await balance(tenant, member))["available"] == 30
     history = (await tenant.call("GET", f"/v1/members/{member}/history")).json()["items"]
@@ -87,7 +93,9 @@ async def test_twenty_concurrent_debits_of_ten_against_one_hundred(tenant: Tenan
     await adjust(tenant, member, 100, "start")
     responses = await asyncio.gather(
         *[
-            tenant.call("POST", f"/v1/members/{member}/adjustments", {"key": f"d{i}", "points": -10, "reason": "r"})
+            tenant.call(
+                "POST", f"/v1/members/{member}/adjustments", {"key": f"d{i}", "points": -10, "reason": "r"}
+            )
             for i in range(20)
         ]
     )
@@ -131,7 +139,9 @@ async def test_balance_in_the_past_is_rebuilt_from_allocations(tenant: Tenant) -
 
 async def test_balance_needs_an_offset(tenant: Tenant) -> None:
     member = await new_member(tenant)
-    assert_error(await tenant.call("GET", f"/v1/members/{member}/balance", params={"at": "2026-01-01T10:00"}), 422)
+    assert_error(
+        await tenant.call("GET", f"/v1/members/{member}/balance", params={"at": "2026-01-01T10:00"}), 422
+    )
     assert_error(await tenant.call("GET", f"/v1/members/{member}/balance", params={"at": "yesterday"}), 422)
 
 
@@ -152,11 +162,15 @@ async def test_history_is_newest_first_and_paginated(tenant: Tenant) -> None:
     page1 = (await tenant.call("GET", f"/v1/members/{member}/history", params={"limit": 2})).json()
     assert [e["points"] for e in page1["items"]] == [5, 4]
     page2 = (
-        await tenant.call("GET", f"/v1/members/{member}/history", params={"limit": 2, "before": page1["next"]})
+        await tenant.call(
+            "GET", f"/v1/members/{member}/history", params={"limit": 2, "before": page1["next"]}
+        )
     ).json()
     assert [e["points"] for e in page2["items"]] == [3, 2]
     page3 = (
-        await tenant.call("GET", f"/v1/members/{member}/history", params={"limit": 2, "before": page2["next"]})
+        await tenant.call(
+            "GET", f"/v1/members/{member}/history", params={"limit": 2, "before": page2["next"]}
+        )
     ).json()
     assert [e["points"] for e in page3["items"]] == [1]
     assert page3["next"] is None

@@ -41,10 +41,16 @@ async def test_email_and_card_are_unique_and_found(tenant: Tenant) -> None:
     assert member["cards"] == ["C-100", "C-101"]
     assert member["consents"] == {"sms": True, "email": False}
     assert member["birthday"] == "1990-05-17"
-    assert_error(await tenant.call("POST", "/v1/members", {"phone": "+79001230002", "email": "anna@example.com"}),
-                 409, "email_taken")
-    assert_error(await tenant.call("POST", "/v1/members", {"phone": "+79001230003", "cards": ["C-101"]}),
-                 409, "card_taken")
+    assert_error(
+        await tenant.call("POST", "/v1/members", {"phone": "+79001230002", "email": "anna@example.com"}),
+        409,
+        "email_taken",
+    )
+    assert_error(
+        await tenant.call("POST", "/v1/members", {"phone": "+79001230003", "cards": ["C-101"]}),
+        409,
+        "card_taken",
+    )
     # nothing of the refused members was kept
     assert_error(await tenant.call("GET", "/v1/members", params={"phone": "+79001230003"}), 404)
     by_card = await tenant.call("GET", "/v1/members", params={"card": "C-100"})
@@ -52,7 +58,9 @@ async def test_email_and_card_are_unique_and_found(tenant: Tenant) -> None:
     assert by_card.json()["id"] == by_email.json()["id"] == member["id"]
     assert_error(await tenant.call("GET", "/v1/members", params={"card": "C-999"}), 404)
     assert_error(await tenant.call("GET", "/v1/members"), 422)
-    assert_error(await tenant.call("POST", "/v1/members", {"phone": "+79001230004", "email": "not-an-email"}), 422)
+    assert_error(
+        await tenant.call("POST", "/v1/members", {"phone": "+79001230004", "email": "not-an-email"}), 422
+    )
 
 
 async def test_patch_and_cards(tenant: Tenant) -> None:

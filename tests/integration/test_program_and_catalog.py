@@ -54,7 +54,9 @@ async def test_invalid_values_are_422_naming_the_field_and_change_nothing(tenant
 
 
 async def test_condition_error_names_the_position(tenant: Tenant) -> None:
-    error = assert_error(await tenant.call("PATCH", "/v1/program", {"no_spend_condition": "brand == 'x'"}), 422)
+    error = assert_error(
+        await tenant.call("PATCH", "/v1/program", {"no_spend_condition": "brand == 'x'"}), 422
+    )
     assert "position 7" in str(error["message"])
 
 

@@ -12,7 +12,8 @@ from patron.clock import Clock
 from patron.db.pool import Database
 from patron.errors import Forbidden, Unauthorized
 from patron.program.settings import Program
-from patron.tenants import keys, store as tenants
+from patron.tenants import keys
+from patron.tenants import store as tenants
 from patron.tenants.store import Principal
 
 

@@ -17,7 +17,9 @@ class StoreIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"name": "Tverskaya", "country": "RU", "city": "Moscow", "timezone": "Europe/Moscow"}]
+            "examples": [
+                {"name": "Tverskaya", "country": "RU", "city": "Moscow", "timezone": "Europe/Moscow"}
+            ]
         },
     )
 
@@ -45,7 +47,9 @@ class ProductIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"name": "Bugaboo jacket", "attributes": {"brand": "Columbia", "category": "jackets"}}]
+            "examples": [
+                {"name": "Bugaboo jacket", "attributes": {"brand": "Columbia", "category": "jackets"}}
+            ]
         },
     )
 

@@ -40,7 +40,8 @@ async def get_store(conn: Connection, tenant_id: int, code: str) -> dict[str, An
 
 async def list_stores(conn: Connection, tenant_id: int) -> list[dict[str, Any]]:
     cur = await conn.execute(
-        "SELECT code, name, country, city, timezone FROM stores WHERE tenant_id = %s ORDER BY code", (tenant_id,)
+        "SELECT code, name, country, city, timezone FROM stores WHERE tenant_id = %s ORDER BY code",
+        (tenant_id,),
     )
     return await cur.fetchall()
 

@@ -6,6 +6,7 @@ processes holding it and stops the server when the last one exits.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
@@ -38,10 +39,8 @@ def ensure_database(admin_url: str, name: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if exists:
             return
-        try:
+        with contextlib.suppress(psycopg.errors.DuplicateDatabase):
             conn.execute(f'CREATE DATABASE "{name}"')
-        except psycopg.errors.DuplicateDatabase:
-            pass
 
 
 def _runtime_dir() -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import orjson
 import psycopg
@@ -12,7 +13,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
-Connection = psycopg.AsyncConnection[dict[str, object]]
+Connection = psycopg.AsyncConnection[dict[str, Any]]
 
 
 def _dumps(value: object) -> str:

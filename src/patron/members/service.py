@@ -24,7 +24,9 @@ def normalize_phone(raw: str, program: Program, field: str = "phone") -> str:
     try:
         return phones.normalize(raw, program.country)
     except ValueError as exc:
-        raise InvalidInput(f"{field}: {raw!r} is not a phone number", code="invalid_phone", field=field) from exc
+        raise InvalidInput(
+            f"{field}: {raw!r} is not a phone number", code="invalid_phone", field=field
+        ) from exc
 
 
 def _cards(cards: list[str]) -> list[str]:
@@ -94,9 +96,7 @@ async def add_card(conn: Connection, tenant_id: int, raw_id: str, card: str) -> 
     return await store.get(conn, tenant_id, mid)
 
 
-async def resolve(
-    conn: Connection, tenant_id: int, program: Program, ref: dict[str, Any]
-) -> str:
+async def resolve(conn: Connection, tenant_id: int, program: Program, ref: dict[str, Any]) -> str:
     """The member a basket names by ``id``, ``phone`` or ``card``; 404 when there is none."""
     if ref.get("id"):
         mid = member_id(str(ref["id"]))

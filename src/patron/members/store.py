@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from collections.abc import Iterator
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -95,7 +95,11 @@ async def get(conn: Connection, tenant_id: int, member_id: str) -> dict[str, Any
 
 
 async def find_id(
-    conn: Connection, tenant_id: int, *, phone: str | None = None, card: str | None = None,
+    conn: Connection,
+    tenant_id: int,
+    *,
+    phone: str | None = None,
+    card: str | None = None,
     email: str | None = None,
 ) -> str | None:
     """The id of the member with that phone (E.164), card or email, if any."""

@@ -10,7 +10,8 @@ from babel.numbers import list_currencies
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from patron import clock, money
-from patron.conditions import ConditionError, validate as validate_condition
+from patron.conditions import ConditionError
+from patron.conditions import validate as validate_condition
 
 _CURRENCIES = frozenset(list_currencies())
 

@@ -14,13 +14,14 @@ from patron.errors import InvalidInput
 router = APIRouter(prefix="/v1", tags=["stores and products"])
 
 
-
 def _code(what: str) -> Any:
     return Path(pattern=CODE_PATTERN, description=what)
 
 
 @router.put("/stores/{code}", summary="Create or replace a store (admin)")
-async def put_store(body: StoreIn, ctx: AdminKey, response: Response, code: str = _code("the store's code")) -> dict[str, Any]:
+async def put_store(
+    body: StoreIn, ctx: AdminKey, response: Response, code: str = _code("the store's code")
+) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
         created = await store.put_store(conn, ctx.tenant_id, code, body)
         result = await store.get_store(conn, ctx.tenant_id, code)
@@ -41,7 +42,9 @@ async def list_stores(ctx: AdminKey) -> dict[str, Any]:
 
 
 @router.put("/products/{sku}", summary="Create or replace a product (admin)")
-async def put_product(body: ProductIn, ctx: AdminKey, sku: str = _code("the product's SKU")) -> dict[str, Any]:
+async def put_product(
+    body: ProductIn, ctx: AdminKey, sku: str = _code("the product's SKU")
+) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
         await store.put_product(conn, ctx.tenant_id, sku, body)
         return await store.get_product(conn, ctx.tenant_id, sku)

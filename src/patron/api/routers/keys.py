@@ -15,7 +15,9 @@ router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 
 
 class KeyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"role": "pos", "name": "till 12"}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"role": "pos", "name": "till 12"}]}
+    )
 
     role: Role
     name: str = Field("", max_length=200)

@@ -9,9 +9,11 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from patron.api.deps import AdminKey, AnyKey
-from patron.conditions import ConditionError, validate as validate_condition
+from patron.conditions import ConditionError
+from patron.conditions import validate as validate_condition
 from patron.errors import InvalidInput
-from patron.ledger import service as ledger, store as ledger_store
+from patron.ledger import service as ledger
+from patron.ledger import store as ledger_store
 from patron.members import service
 from patron.members.model import CardIn, MemberIn, MemberPatch
 
@@ -48,7 +50,9 @@ def _condition(text: str | None) -> str | None:
     try:
         validate_condition(text)
     except ConditionError as exc:
-        raise InvalidInput(f"spend_condition: {exc}", code="invalid_condition", field="spend_condition") from exc
+        raise InvalidInput(
+            f"spend_condition: {exc}", code="invalid_condition", field="spend_condition"
+        ) from exc
     return text
 
 
@@ -131,8 +135,16 @@ async def adjust(member_id: str, body: AdjustmentIn, ctx: AdminKey, response: Re
     mid = service.member_id(member_id)
     async with ctx.db.transaction() as conn:
         result, created = await ledger.adjust(
-            conn, ctx.tenant_id, ctx.program, mid, key=body.key, points=body.points, reason=body.reason,
-            valid_days=body.valid_days, spend_condition=_condition(body.spend_condition), now=ctx.now(),
+            conn,
+            ctx.tenant_id,
+            ctx.program,
+            mid,
+            key=body.key,
+            points=body.points,
+            reason=body.reason,
+            valid_days=body.valid_days,
+            spend_condition=_condition(body.spend_condition),
+            now=ctx.now(),
         )
     if not created:
         response.status_code = 200

@@ -1,0 +1,1 @@
+"""The points ledger: lots, entries, allocations."""

@@ -1,0 +1,281 @@
+"""The ``patron`` command as a user runs it: real processes on a real PostgreSQL.
+
+The database tests run on a fresh database on the test server (PATRON_TEST_DATABASE_URL's, else the
+embedded one the ``database_url`` fixture starts); the ``serve`` test runs on its own embedded server
+in a temporary data folder, as ``patron`` does with no PATRON_DATABASE_URL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import psycopg
+import pytest
+from psycopg import sql
+
+from patron.db import migrate
+from patron.db.url import with_database
+
+PATRON = Path(sys.executable).parent / "patron"
+CREATE = ("tenants", "create")
+RUB_MOSCOW = ("--currency", "RUB", "--timezone", "Europe/Moscow", "--json")
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PATRON_DATABASE_URL", "PATRON_DATA_DIR")}
+    env["COLUMNS"] = "200"  # rich: no wrapped lines in what we match
+    env.update(extra)
+    return env
+
+
+def patron(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    assert PATRON.exists(), f"the console script is missing: {PATRON}"
+    return subprocess.run([str(PATRON), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting to be reaped has stopped)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def postmaster_pid(pgdata: Path) -> int | None:
+    try:
+        return int((pgdata / "postmaster.pid").read_text().splitlines()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+
+
+def postmasters(pgdata: Path) -> list[int]:
+    """Running postgres servers started on ``pgdata`` (backends rewrite their command line)."""
+    found = []
+    for proc in psutil.process_iter(attrs=("pid", "name", "cmdline")):
+        cmdline = proc.info["cmdline"] or []
+        if proc.info["name"] == "postgres" and str(pgdata) in cmdline and alive(proc.info["pid"]):
+            found.append(proc.info["pid"])
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+def new_database(server_url: str, *, migrated: bool) -> str:
+    admin = with_database(server_url, "postgres")
+    name = f"patron_cli_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = with_database(server_url, name)
+    if migrated:
+        migrate.upgrade(url)
+    return url
+
+
+def drop_database(url: str) -> None:
+    name = url.split("?")[0].rsplit("/", 1)[-1]
+    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def cli_database(database_url: str) -> Iterator[str]:
+    """A migrated database of this module's own: ``patron verify`` checks every tenant in it, so
+    other modules' deliberate corruptions in the shared test database must not reach it."""
+    url = new_database(database_url, migrated=True)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def cli_env(cli_database: str, tmp_path: Path) -> dict[str, str]:
+    return base_env(PATRON_DATABASE_URL=cli_database, PATRON_DATA_DIR=str(tmp_path / "unused"))
+
+
+def slug() -> str:
+    return "cli-" + uuid.uuid4().hex[:10]
+
+
+def test_tenants_create_prints_one_json_object_and_refuses_bad_input(cli_env: dict[str, str]) -> None:
+    name = slug()
+    made = patron(*CREATE, name, *RUB_MOSCOW, env=cli_env)
+    assert made.returncode == 0, made.stderr
+    lines = made.stdout.strip().splitlines()
+    assert len(lines) == 1, made.stdout
+    body = json.loads(lines[0])
+    assert isinstance(body, dict)
+    assert body["tenant"] == name
+    assert isinstance(body["api_key"], str) and len(body["api_key"]) >= 20
+
+    again = patron(*CREATE, name, *RUB_MOSCOW, env=cli_env)
+    assert again.returncode != 0
+    assert "already exists" in again.stderr and name in again.stderr
+    assert again.stdout.strip() == ""
+    assert "Traceback" not in again.stderr
+
+    bad = patron("tenants", "create", slug(), "--currency", "XYZQ", "--json", env=cli_env)
+    assert bad.returncode != 0
+    assert "currency" in bad.stderr
+    assert bad.stdout.strip() == ""
+    assert "Traceback" not in bad.stderr
+
+
+def test_db_upgrade_is_idempotent(database_url: str, tmp_path: Path) -> None:
+    from alembic.script import ScriptDirectory
+
+    url = new_database(database_url, migrated=False)
+    try:
+        head = ScriptDirectory.from_config(migrate.alembic_config(url)).get_current_head()
+        assert head
+        env = base_env(PATRON_DATABASE_URL=url, PATRON_DATA_DIR=str(tmp_path / "unused"))
+        for _ in range(2):
+            done = patron("db", "upgrade", env=env)
+            assert done.returncode == 0, done.stderr
+            assert re.search(rf"revision {re.escape(head)}\b", done.stdout + done.stderr), done.stderr
+        assert migrate.current(url) == head
+    finally:
+        drop_database(url)
+
+
+async def test_verify_passes_then_names_a_corrupted_lot_and_scopes_to_a_tenant(
+    cli_database: str, cli_env: dict[str, str]
+) -> None:
+    from patron.api.app import create_app
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return patron(*args, env=cli_env)
+
+    keys = {}
+    for name in (clean := slug(), broken := slug()):
+        made = await asyncio.to_thread(run, "tenants", "create", name, "--currency", "RUB", "--json")
+        assert made.returncode == 0, made.stderr
+        keys[name] = json.loads(made.stdout)["api_key"]
+
+    lots: dict[str, int] = {}
+    app = create_app(cli_database, pool_min=1, pool_max=2)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://patron.test") as http:
+            for name, key in keys.items():
+                auth = {"Authorization": f"Bearer {key}"}
+                member = await http.post("/v1/members", json={"phone": "+79001234567"}, headers=auth)
+                assert member.status_code == 201, member.text
+                mid = member.json()["id"]
+                for points, idem in ((10, "a"), (-4, "b")):
+                    adjusted = await http.post(
+                        f"/v1/members/{mid}/adjustments",
+                        json={"key": idem, "points": points, "reason": "cli test"},
+                        headers=auth,
+                    )
+                    assert adjusted.status_code == 201, adjusted.text
+                listed = (await http.get(f"/v1/members/{mid}/lots", headers=auth)).json()
+                assert [lot["remaining"] for lot in listed] == [6]
+                lots[name] = listed[0]["id"]
+
+    fine = await asyncio.to_thread(run, "verify")
+    assert fine.returncode == 0, fine.stderr
+    assert "ok" in fine.stdout + fine.stderr
+
+    with psycopg.connect(cli_database) as conn, conn.transaction():
+        conn.execute("SET LOCAL session_replication_role = replica")
+        changed = conn.execute(
+            "UPDATE lots SET remaining = remaining - 1"
+            " WHERE tenant_id = (SELECT id FROM tenants WHERE slug = %s) AND id = %s",
+            (broken, lots[broken]),
+        ).rowcount
+        assert changed == 1
+
+    everything = await asyncio.to_thread(run, "verify")
+    assert everything.returncode == 1, everything.stderr
+    assert "lot_remaining_matches_allocations" in everything.stdout + everything.stderr
+
+    scoped_clean = await asyncio.to_thread(run, "verify", "--tenant", clean)
+    assert scoped_clean.returncode == 0, scoped_clean.stderr
+    assert "ok" in scoped_clean.stdout + scoped_clean.stderr
+    assert "lot_remaining_matches_allocations" not in scoped_clean.stdout + scoped_clean.stderr
+
+    scoped_broken = await asyncio.to_thread(run, "verify", "--tenant", broken)
+    assert scoped_broken.returncode == 1, scoped_broken.stderr
+    assert "lot_remaining_matches_allocations" in scoped_broken.stdout + scoped_broken.stderr
+
+
+def test_serve_on_the_embedded_database_shares_it_and_stops_it_on_sigterm(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    pgdata = (data_dir / "pg").resolve()
+    env = base_env(PATRON_DATA_DIR=str(data_dir))
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    serve = subprocess.Popen(
+        [str(PATRON), "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    server_pid: int | None = None
+    try:
+
+        def healthy() -> bool:
+            assert serve.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert wait_until(healthy, 60, 0.2), (tmp_path / "serve.log").read_text()
+        server_pid = postmaster_pid(pgdata)
+        assert server_pid is not None and alive(server_pid)
+        assert postmasters(pgdata) == [server_pid]
+
+        name = slug()
+        made = patron(*CREATE, name, *RUB_MOSCOW, env=env)
+        assert made.returncode == 0, made.stderr
+        key = json.loads(made.stdout)["api_key"]
+        # the second process joined the running server rather than starting one, and leaving did not stop it
+        assert postmaster_pid(pgdata) == server_pid
+        assert postmasters(pgdata) == [server_pid]
+
+        program = httpx.get(
+            f"http://127.0.0.1:{port}/v1/program", headers={"Authorization": f"Bearer {key}"}, timeout=10
+        )
+        assert program.status_code == 200, program.text
+        assert program.json()["currency"] == "RUB"
+
+        serve.send_signal(signal.SIGTERM)
+        try:
+            code = serve.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pytest.fail("patron serve did not exit within 20 s of SIGTERM")
+        output = (tmp_path / "serve.log").read_text()
+        assert code == 0, f"patron serve exited with {code} on SIGTERM (0 expected); its output: {output}"
+        assert wait_until(lambda: not alive(server_pid), 20), "the embedded PostgreSQL outlived its last user"
+        assert postmasters(pgdata) == []
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait(timeout=10)
+        log.close()
+        # never leave a server behind, whatever failed above: fast shutdown of the one we caused
+        for pid in {*postmasters(pgdata), *([server_pid] if server_pid and alive(server_pid) else [])}:
+            os.kill(pid, signal.SIGINT)
+            wait_until(lambda pid=pid: not alive(pid), 10)
