@@ -42,7 +42,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-class TestClock:
+class ManualClock:
     """A clock the tests move; ``None`` means the real time."""
 
     def __init__(self) -> None:
@@ -53,18 +53,18 @@ class TestClock:
 
 
 @pytest.fixture(scope="session")
-def clock() -> TestClock:
-    return TestClock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture(autouse=True)
-def _reset_clock(clock: TestClock) -> Iterator[None]:
+def _reset_clock(clock: ManualClock) -> Iterator[None]:
     yield
     clock.fixed = None
 
 
 @pytest.fixture(scope="session")
-async def app(database_url: str, clock: TestClock) -> AsyncIterator[object]:
+async def app(database_url: str, clock: ManualClock) -> AsyncIterator[object]:
     from patron.api.app import create_app
 
     application = create_app(database_url, clock=clock, pool_min=2, pool_max=12)

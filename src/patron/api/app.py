@@ -11,7 +11,7 @@ from patron import __version__
 from patron.api import errors
 from patron.api.deps import ProgramCache
 from patron.api.responses import JSONResponse
-from patron.api.routers import catalog, keys, members, program
+from patron.api.routers import catalog, checkout, keys, members, program
 from patron.clock import Clock, utcnow
 from patron.db.pool import Database
 
@@ -51,7 +51,7 @@ def create_app(database_url: str, *, clock: Clock = utcnow, pool_min: int = 2, p
     app.state.clock = clock
     app.state.programs = ProgramCache()
     errors.install(app)
-    for router in (keys.router, program.router, catalog.router, members.router):
+    for router in (keys.router, program.router, catalog.router, members.router, checkout.router):
         app.include_router(router)
 
     @app.get("/health", tags=["operations"], summary="Liveness: answers while the process runs")

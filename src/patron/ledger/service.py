@@ -134,7 +134,11 @@ async def adjust(
             key=key,
             reason=reason,
         )
-        result: dict[str, Any] = {"entry_id": made.entry_id, "lot_id": made.lot_id, "debt_paid": made.debt_paid}
+        result: dict[str, Any] = {
+            "entry_id": made.entry_id,
+            "lot_id": made.lot_id,
+            "debt_paid": made.debt_paid,
+        }
         entry_id = made.entry_id
     else:
         if valid_days is not None or spend_condition is not None:

@@ -33,11 +33,13 @@ class AllocationRow:
     line: int | None = None
 
 
-async def lock_member(conn: Connection, tenant_id: int, member_id: str) -> int:
-    """Serializes every change of one member's points; returns the member's debt."""
+async def lock_member(conn: Connection, tenant_id: int, member_id: str, *, lock: bool = True) -> int:
+    """Serializes every change of one member's points; returns the member's debt.
+
+    With ``lock=False`` it only reads the debt (for a quote, which changes nothing)."""
     row = await (
         await conn.execute(
-            "SELECT debt FROM members WHERE tenant_id = %s AND id = %s FOR UPDATE",
+            "SELECT debt FROM members WHERE tenant_id = %s AND id = %s" + (" FOR UPDATE" if lock else ""),
             (tenant_id, member_id),
         )
     ).fetchone()
@@ -254,3 +256,14 @@ async def history(
         (tenant_id, member_id, before, before, limit),
     )
     return await cur.fetchall()
+
+
+async def receipt_lots(conn: Connection, tenant_id: int, member_id: str, receipt_id: str) -> list[LotRow]:
+    """Lots a receipt credited that still hold points (pending or not)."""
+    cur = await conn.execute(
+        "SELECT id, remaining, available_from, expires_at, spend_condition, kind,"
+        " source->>'receipt' AS receipt_id FROM lots"
+        " WHERE tenant_id = %s AND member_id = %s AND source->>'receipt' = %s AND remaining > 0",
+        (tenant_id, member_id, receipt_id),
+    )
+    return [LotRow(**row) for row in await cur.fetchall()]

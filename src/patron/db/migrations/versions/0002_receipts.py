@@ -29,7 +29,8 @@ CREATE TABLE receipts (
     paid            numeric(16, 4) NOT NULL,
     paid_net        numeric(16, 4) NOT NULL,
     points_earned   bigint NOT NULL CHECK (points_earned >= 0),
-    result          jsonb NOT NULL,
+    result          jsonb NOT NULL,       -- the answer to the confirming request, kept for repeats
+    current         jsonb,                -- the receipt as it stands after returns (null: as confirmed)
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),

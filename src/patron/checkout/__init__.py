@@ -1,0 +1,1 @@
+"""Checkout: quote, confirm, return and cancel (contract 7)."""

@@ -1,0 +1,120 @@
+"""Baskets, receipts and returns as tills send them. Shape only; the service checks the rest
+(store exists, prices fit the currency, ``at`` not in the future)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+AttributeValue = str | int | bool | Decimal
+
+
+class MemberRef(BaseModel):
+    """Exactly one of ``id``, ``phone`` or ``card``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = None
+    phone: str | None = Field(None, max_length=40)
+    card: str | None = Field(None, max_length=64)
+
+    @model_validator(mode="after")
+    def _one(self) -> MemberRef:
+        if sum(value is not None for value in (self.id, self.phone, self.card)) != 1:
+            raise ValueError("give exactly one of id, phone or card")
+        return self
+
+
+class BasketLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=1, le=1_000_000)
+    price: Decimal = Field(ge=0, le=Decimal("1000000000"), description="unit price before discounts")
+    attributes: dict[str, AttributeValue] = Field(default_factory=dict)
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _no_float(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError('money is a decimal string such as "49.90", never a float')
+        return value
+
+
+class Basket(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "store": "S001",
+                    "at": "2026-12-05T12:00:00+03:00",
+                    "member": {"phone": "+79001234567"},
+                    "lines": [
+                        {"sku": "A1", "quantity": 2, "price": "49.90", "attributes": {"brand": "Columbia"}}
+                    ],
+                    "spend_points": 0,
+                    "coupons": [],
+                }
+            ]
+        },
+    )
+
+    store: str = Field(min_length=1, max_length=64)
+    at: datetime | None = Field(None, description="default: now; at most 5 minutes in the future")
+    member: MemberRef | None = None
+    lines: list[BasketLine] = Field(min_length=1, max_length=1000)
+    spend_points: int | Literal["max"] = Field(0, description='a whole number, or "max"')
+    coupons: list[str] = Field(default_factory=list, description="reserved: must be empty for now")
+
+    @field_validator("spend_points")
+    @classmethod
+    def _spend(cls, value: int | str) -> int | str:
+        if isinstance(value, bool) or (isinstance(value, int) and value < 0):
+            raise ValueError('a non-negative whole number or "max"')
+        return value
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a timestamp with an offset (RFC 3339)")
+        return value
+
+    @field_validator("coupons")
+    @classmethod
+    def _coupons(cls, value: list[str]) -> list[str]:
+        if value:
+            raise ValueError("coupons are not supported yet: send an empty list")
+        return value
+
+
+class ReceiptIn(Basket):
+    number: str = Field(min_length=1, max_length=64, description="the store's own receipt number")
+
+
+class ReturnLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    line: int = Field(ge=1, description="the line's 1-based position in the receipt")
+    quantity: int = Field(ge=1)
+
+
+class ReturnIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"number": "RET-1", "lines": [{"line": 1, "quantity": 1}]}]},
+    )
+
+    number: str = Field(min_length=1, max_length=64, description="idempotency key within the receipt")
+    lines: list[ReturnLine] = Field(min_length=1, max_length=1000)
+
+    @field_validator("lines")
+    @classmethod
+    def _distinct(cls, value: list[ReturnLine]) -> list[ReturnLine]:
+        if len({item.line for item in value}) != len(value):
+            raise ValueError("a line appears twice")
+        return value

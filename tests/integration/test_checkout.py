@@ -1,0 +1,346 @@
+"""Contract 7 with exact figures: quote, receipts, spending, earning, idempotency, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from patron import verify
+from patron.db.pool import Database
+from tests.conftest import ManualClock
+from tests.integration.conftest import Tenant
+from tests.integration.test_api_conventions import assert_error
+
+_numbers = itertools.count(1)
+
+
+async def setup_shop(tenant: Tenant, **program: Any) -> None:
+    settings = {"currency": "RUB", "timezone": "Europe/Moscow", "country": "RU", **program}
+    assert (await tenant.call("PUT", "/v1/program", settings)).status_code == 200
+    moscow = {"name": "Moscow 1", "country": "RU", "city": "Moscow", "timezone": "Europe/Moscow"}
+    vladivostok = {
+        "name": "Vladivostok",
+        "country": "RU",
+        "city": "Vladivostok",
+        "timezone": "Asia/Vladivostok",
+    }
+    assert (await tenant.call("PUT", "/v1/stores/MSK", moscow)).status_code == 201
+    assert (await tenant.call("PUT", "/v1/stores/VVO", vladivostok)).status_code == 201
+    products = [
+        {"sku": "SKI", "name": "Skis", "attributes": {"sport": "ski", "category": "skis"}},
+        {"sku": "POLE", "name": "Poles", "attributes": {"sport": "ski", "category": "poles"}},
+        {"sku": "TEE", "name": "T-shirt", "attributes": {"category": "tees", "brand": "Acme"}},
+        {"sku": "CIG", "name": "Cigarettes", "attributes": {"category": "tobacco"}},
+    ]
+    assert (await tenant.call("POST", "/v1/products:bulk", products)).status_code == 200
+
+
+async def member_with(tenant: Tenant, points: int = 0, phone: str = "+79001112200", **adjust: Any) -> str:
+    member = (await tenant.call("POST", "/v1/members", {"phone": phone})).json()["id"]
+    if points:
+        body = {"key": f"seed-{phone}", "points": points, "reason": "seed", **adjust}
+        assert (await tenant.call("POST", f"/v1/members/{member}/adjustments", body)).status_code == 201
+    return str(member)
+
+
+def basket(
+    *lines: tuple[str, int, str], member: str | None = None, spend: int | str = 0, **extra: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "store": "MSK",
+        "lines": [{"sku": sku, "quantity": q, "price": price} for sku, q, price in lines],
+        "spend_points": spend,
+        **extra,
+    }
+    if member:
+        body["member"] = {"id": member}
+    return body
+
+
+async def receipt(tenant: Tenant, body: dict[str, Any], status: int = 201) -> dict[str, Any]:
+    body = {"number": f"R{next(_numbers)}", **body}
+    response = await tenant.call("POST", "/v1/receipts", body)
+    assert response.status_code == status, response.text
+    return dict(response.json())
+
+
+async def available(tenant: Tenant, member: str, at: str | None = None) -> int:
+    params = {"at": at} if at else None
+    return int((await tenant.call("GET", f"/v1/members/{member}/balance", params=params)).json()["available"])
+
+
+@pytest.fixture
+async def shop(tenant: Tenant) -> Tenant:
+    await setup_shop(tenant)
+    return tenant
+
+
+async def test_the_contract_example(shop: Tenant) -> None:
+    member = await member_with(shop, 100)
+    result = await receipt(shop, basket(("TEE", 2, "49.90"), member=member, spend=20))
+    assert result["status"] == "confirmed" and result["id"]
+    assert result["member"] == {"id": member, "tier": "base"}
+    line = result["lines"][0]
+    assert (line["line"], line["amount"], line["discount"], line["points_spent"], line["paid"]) == (
+        1,
+        "99.80",
+        "0.00",
+        20,
+        "79.80",
+    )
+    assert line["points_earned"] == 3  # floor(79.80 x 5%)
+    assert result["totals"] == {
+        "amount": "99.80",
+        "discount": "0.00",
+        "points_spent": 20,
+        "points_spent_value": "20.00",
+        "paid": "79.80",
+        "points_earned": 3,
+    }
+    assert result["balance"] == {"before": 100, "after": 80}  # earned points are still pending
+    assert result["campaigns"] == [] and result["optimal"] is True
+    assert await available(shop, member) == 80
+
+
+async def test_quote_changes_nothing_and_matches_the_receipt(shop: Tenant) -> None:
+    member = await member_with(shop, 100)
+    body = basket(("TEE", 1, "30.00"), ("SKI", 1, "70.00"), member=member, spend=10)
+    quoted = (await shop.call("POST", "/v1/checkout/quote", body)).json()
+    again = (await shop.call("POST", "/v1/checkout/quote", body)).json()
+    assert {**quoted, "at": None} == {**again, "at": None} and quoted["id"] is None
+    assert await available(shop, member) == 100
+    confirmed = await receipt(shop, body)
+    assert confirmed["lines"] == quoted["lines"] and confirmed["totals"] == quoted["totals"]
+    assert confirmed["balance"] == quoted["balance"]
+
+
+async def test_earned_points_split_by_largest_remainder_ties_to_the_earlier_line(shop: Tenant) -> None:
+    member = await member_with(shop)
+    result = await receipt(
+        shop, basket(("TEE", 1, "10.00"), ("TEE", 1, "10.00"), ("TEE", 1, "10.00"), member=member)
+    )
+    assert [ln["points_earned"] for ln in result["lines"]] == [1, 0, 0]  # 0.5 each, total floor(1.5) = 1
+    result = await receipt(
+        shop, basket(("TEE", 1, "10.00"), ("TEE", 1, "50.00"), ("TEE", 1, "30.00"), member=member)
+    )
+    # exact 0.5, 2.5, 1.5 = 4.5 -> 4; floors 0, 2, 1 = 3, the one left goes to the first of the .5 ties
+    assert [ln["points_earned"] for ln in result["lines"]] == [1, 2, 1]
+
+
+async def test_points_spread_over_lines_in_proportion(shop: Tenant) -> None:
+    member = await member_with(shop, 100)
+    result = await receipt(shop, basket(("TEE", 1, "100.00"), ("SKI", 1, "300.00"), member=member, spend=40))
+    assert [ln["points_spent"] for ln in result["lines"]] == [10, 30]
+    assert [ln["paid"] for ln in result["lines"]] == ["90.00", "270.00"]
+
+
+async def test_caps_no_spend_condition_and_max(shop: Tenant) -> None:
+    assert (
+        await shop.call("PATCH", "/v1/program", {"no_spend_condition": "category = 'tobacco'"})
+    ).status_code == 200
+    member = await member_with(shop, 1000)
+    body = basket(("TEE", 1, "99.99"), ("CIG", 1, "200.00"), member=member, spend="max")
+    quoted = (await shop.call("POST", "/v1/checkout/quote", body)).json()
+    assert [ln["points_spent"] for ln in quoted["lines"]] == [49, 0]  # floor(99.99 x 50%), tobacco none
+    too_much = basket(("TEE", 1, "99.99"), ("CIG", 1, "200.00"), member=member, spend=50)
+    error = assert_error(await shop.call("POST", "/v1/checkout/quote", too_much), 409, "insufficient_points")
+    assert "49" in str(error["message"])
+    assert_error(
+        await shop.call("POST", "/v1/receipts", {**too_much, "number": "X1"}), 409, "insufficient_points"
+    )
+    assert await available(shop, member) == 1000
+    assert_error(await shop.call("GET", "/v1/receipts/00000000-0000-0000-0000-000000000001"), 404)
+
+
+async def test_restricted_lots_go_first_and_only_on_matching_lines(shop: Tenant) -> None:
+    member = await member_with(shop, 100)
+    ski = {
+        "key": "ski",
+        "points": 30,
+        "reason": "ski gift",
+        "spend_condition": "sport = 'ski'",
+        "valid_days": 400,
+    }
+    assert (await shop.call("POST", f"/v1/members/{member}/adjustments", ski)).status_code == 201
+    result = await receipt(shop, basket(("TEE", 1, "100.00"), ("SKI", 1, "100.00"), member=member, spend=60))
+    # the ski lot pays only for skis (30, leaving that line room for 20); the other 30 are
+    # spread over both lines by amount (15 and 15)
+    assert [ln["points_spent"] for ln in result["lines"]] == [15, 45]
+    lots = (await shop.call("GET", f"/v1/members/{member}/lots")).json()
+    remaining = {lot["spend_condition"]: lot["remaining"] for lot in lots if lot["kind"] == "adjustment"}
+    assert remaining == {"sport = 'ski'": 0, None: 70}
+
+
+async def test_soonest_expiry_first(shop: Tenant) -> None:
+    member = await member_with(shop, 50, valid_days=100)
+    short = {"key": "short", "points": 20, "reason": "gift", "valid_days": 3}
+    assert (await shop.call("POST", f"/v1/members/{member}/adjustments", short)).status_code == 201
+    now = datetime.now(UTC).isoformat()
+    await receipt(shop, basket(("TEE", 1, "100.00"), member=member, spend=30, at=now))
+    lots = {
+        lot["points"]: lot["remaining"]
+        for lot in (await shop.call("GET", f"/v1/members/{member}/lots")).json()
+    }
+    assert lots[20] == 0 and lots[50] == 40
+
+
+async def test_earned_lot_window_is_local_midnight_of_the_store(shop: Tenant, clock: ManualClock) -> None:
+    clock.fixed = datetime(2026, 11, 20, 23, 31, tzinfo=ZoneInfo("Asia/Vladivostok"))
+    member = await member_with(shop)
+    # 23:30 in Vladivostok on 20 Nov is 16:30 in Moscow: the local date is the store's
+    result = await receipt(
+        shop, basket(("TEE", 1, "100.00"), member=member, store="VVO", at="2026-11-20T23:30:00+10:00")
+    )
+    assert result["lines"][0]["points_earned"] == 5
+    lot = next(
+        lot for lot in (await shop.call("GET", f"/v1/members/{member}/lots")).json() if lot["kind"] == "earn"
+    )
+    vvo = ZoneInfo("Asia/Vladivostok")
+    assert datetime.fromisoformat(lot["available_from"]).astimezone(vvo) == datetime(2026, 11, 21, tzinfo=vvo)
+    assert datetime.fromisoformat(lot["expires_at"]).astimezone(vvo) == datetime(2027, 11, 21, tzinfo=vvo)
+    assert lot["source"] == {"receipt": result["id"]}
+    balance = (
+        await shop.call("GET", f"/v1/members/{member}/balance", params={"at": "2026-11-20T23:59:00+10:00"})
+    ).json()
+    assert (balance["available"], balance["pending"]) == (0, 5)
+    assert await available(shop, member, "2026-11-21T00:00:00+10:00") == 5
+
+
+async def test_no_activation_delay_counts_earned_points_in_the_balance(shop: Tenant) -> None:
+    assert (await shop.call("PATCH", "/v1/program", {"activation_delay_days": 0})).status_code == 200
+    member = await member_with(shop, 10)
+    result = await receipt(shop, basket(("TEE", 1, "200.00"), member=member, spend=10))
+    assert result["lines"][0]["points_earned"] == 9  # 190.00 x 5% = 9.5
+    assert result["balance"] == {"before": 10, "after": 9}
+
+
+async def test_tier_from_money_paid_in_the_window(shop: Tenant, clock: ManualClock) -> None:
+    clock.fixed = datetime(2026, 12, 6, tzinfo=UTC)
+    tiers = [
+        {"code": "base", "name": "Base", "threshold": "0", "earn_percent": "5"},
+        {"code": "gold", "name": "Gold", "threshold": "1000", "earn_percent": "10"},
+    ]
+    assert (
+        await shop.call("PATCH", "/v1/program", {"tiers": tiers, "tier_window_days": 30})
+    ).status_code == 200
+    member = await member_with(shop)
+    first = await receipt(shop, basket(("SKI", 1, "1000.00"), member=member, at="2026-11-01T12:00:00+03:00"))
+    assert (first["member"]["tier"], first["totals"]["points_earned"]) == ("base", 50)
+    second = await receipt(shop, basket(("TEE", 1, "100.00"), member=member, at="2026-11-20T12:00:00+03:00"))
+    assert (second["member"]["tier"], second["totals"]["points_earned"]) == ("gold", 10)
+    later = await receipt(shop, basket(("TEE", 1, "100.00"), member=member, at="2026-12-05T12:00:00+03:00"))
+    assert later["member"]["tier"] == "base"  # the big purchase left the 30-day window
+    # a return takes the money out of the window
+    returned = await shop.call(
+        "POST", f"/v1/receipts/{first['id']}/returns", {"number": "1", "lines": [{"line": 1, "quantity": 1}]}
+    )
+    assert returned.status_code == 201
+    again = await shop.call(
+        "POST",
+        "/v1/checkout/quote",
+        basket(("TEE", 1, "100.00"), member=member, at="2026-11-21T12:00:00+03:00"),
+    )
+    assert again.json()["member"]["tier"] == "base"
+
+
+async def test_anonymous_basket_earns_and_spends_nothing(shop: Tenant) -> None:
+    result = await receipt(shop, basket(("TEE", 2, "49.90")))
+    assert result["member"] is None and result["balance"] is None
+    assert result["totals"]["points_earned"] == 0 and result["totals"]["paid"] == "99.80"
+    assert_error(await shop.call("POST", "/v1/checkout/quote", basket(("TEE", 1, "10.00"), spend=5)), 422)
+    maxed = await shop.call("POST", "/v1/checkout/quote", basket(("TEE", 1, "10.00"), spend="max"))
+    assert maxed.status_code == 200 and maxed.json()["totals"]["points_spent"] == 0
+
+
+async def test_members_are_found_by_phone_or_card(shop: Tenant) -> None:
+    member = (await shop.call("POST", "/v1/members", {"phone": "+79001112299", "cards": ["CARD9"]})).json()
+    by_phone = basket(("TEE", 1, "10.00"))
+    by_phone["member"] = {"phone": "8 (900) 111-22-99"}
+    assert (await shop.call("POST", "/v1/checkout/quote", by_phone)).json()["member"]["id"] == member["id"]
+    by_card = {**by_phone, "member": {"card": "CARD9"}}
+    assert (await shop.call("POST", "/v1/checkout/quote", by_card)).json()["member"]["id"] == member["id"]
+    unknown = {**by_phone, "member": {"card": "NOPE"}}
+    assert_error(await shop.call("POST", "/v1/checkout/quote", unknown), 404, "member_not_found")
+
+
+async def test_bad_baskets_are_422_and_change_nothing(shop: Tenant, db: Database) -> None:
+    member = await member_with(shop, 100)
+    good = basket(("TEE", 1, "10.00"), member=member, spend=5)
+    future = (datetime.now(UTC) + timedelta(minutes=6)).isoformat()
+    soon = (datetime.now(UTC) + timedelta(minutes=4)).isoformat()
+    cases = {
+        "future": {**good, "at": future},
+        "no offset": {**good, "at": "2026-11-20T12:00:00"},
+        "unknown store": {**good, "store": "NOPE"},
+        "coupons": {**good, "coupons": ["SALE"]},
+        "no lines": {**good, "lines": []},
+        "zero quantity": {**good, "lines": [{"sku": "TEE", "quantity": 0, "price": "1.00"}]},
+        "fractional quantity": {**good, "lines": [{"sku": "TEE", "quantity": 1.5, "price": "1.00"}]},
+        "negative price": {**good, "lines": [{"sku": "TEE", "quantity": 1, "price": "-1.00"}]},
+        "float price": {**good, "lines": [{"sku": "TEE", "quantity": 1, "price": 1.5}]},
+        "three decimals": {**good, "lines": [{"sku": "TEE", "quantity": 1, "price": "1.005"}]},
+        "price text": {**good, "lines": [{"sku": "TEE", "quantity": 1, "price": "abc"}]},
+        "negative spend": {**good, "spend_points": -1},
+        "spend text": {**good, "spend_points": "all"},
+        "two member keys": {**good, "member": {"id": member, "card": "x"}},
+        "bad phone": {**good, "member": {"phone": "12"}},
+        "unknown field": {**good, "colour": "red"},
+    }
+    for name, body in cases.items():
+        for path in ("/v1/checkout/quote", "/v1/receipts"):
+            payload = {**body, "number": f"bad-{name}"} if path == "/v1/receipts" else body
+            assert_error(await shop.call("POST", path, payload), 422), (name, path)
+    assert_error(await shop.call("POST", "/v1/receipts", good), 422)  # no number
+    assert (await shop.call("POST", "/v1/checkout/quote", {**good, "at": soon})).status_code == 200
+    assert await available(shop, member) == 100
+    async with db.read() as conn:
+        cur = await conn.execute("SELECT count(*) AS n FROM receipts WHERE tenant_id = %s", (shop.tenant_id,))
+        assert (await cur.fetchone())["n"] == 0  # type: ignore[index]
+
+
+async def test_receipt_idempotency(shop: Tenant) -> None:
+    member = await member_with(shop, 100)
+    body = {**basket(("TEE", 1, "100.00"), member=member, spend=10), "number": "N-1"}
+    first = await shop.call("POST", "/v1/receipts", body)
+    again = await shop.call("POST", "/v1/receipts", body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    different = {**body, "spend_points": 20}
+    assert_error(await shop.call("POST", "/v1/receipts", different), 409, "receipt_number_conflict")
+    other_store = {**body, "store": "VVO"}  # the same number in another store is another receipt
+    assert (await shop.call("POST", "/v1/receipts", other_store)).status_code == 201
+    assert await available(shop, member) == 80
+    assert (await shop.call("GET", f"/v1/receipts/{first.json()['id']}")).json() == first.json()
+
+
+async def test_five_racing_identical_receipts_make_one(shop: Tenant, db: Database) -> None:
+    member = await member_with(shop, 100)
+    body = {**basket(("TEE", 1, "100.00"), member=member, spend=10), "number": "RACE"}
+    responses = await asyncio.gather(*[shop.call("POST", "/v1/receipts", body) for _ in range(5)])
+    assert sorted(r.status_code for r in responses) == [200, 200, 200, 200, 201]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert await available(shop, member) == 90
+    anonymous = {**basket(("TEE", 1, "100.00")), "number": "RACE-ANON"}
+    responses = await asyncio.gather(*[shop.call("POST", "/v1/receipts", anonymous) for _ in range(5)])
+    assert sorted(r.status_code for r in responses) == [200, 200, 200, 200, 201]
+    async with db.read() as conn:
+        assert await verify.run(conn, shop.tenant_id) == []
+
+
+async def test_ten_racing_receipts_on_one_member_never_overspend(shop: Tenant, db: Database) -> None:
+    member = await member_with(shop, 50)
+    bodies = [{**basket(("TEE", 1, "100.00"), member=member, spend=10), "number": f"P{i}"} for i in range(10)]
+    responses = await asyncio.gather(*[shop.call("POST", "/v1/receipts", b) for b in bodies])
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(201) == 5 and statuses.count(409) == 5
+    assert all(r.json()["error"]["code"] == "insufficient_points" for r in responses if r.status_code == 409)
+    assert await available(shop, member) == 0
+    befores = sorted(r.json()["balance"]["before"] for r in responses if r.status_code == 201)
+    assert befores == [10, 20, 30, 40, 50]
+    async with db.read() as conn:
+        assert await verify.run(conn, shop.tenant_id) == []
