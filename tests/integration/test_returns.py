@@ -1,0 +1,250 @@
+"""Contract 7 returns and cancellations, exact to the point, with each return policy."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from patron import verify
+from patron.db.pool import Database
+from tests.integration.conftest import Tenant, make_tenant
+from tests.integration.test_api_conventions import assert_error
+from tests.integration.test_checkout import available, basket, member_with, receipt, setup_shop
+
+
+async def give_back(
+    tenant: Tenant, receipt_id: str, number: str, *lines: tuple[int, int], status: int = 201
+) -> dict[str, Any]:
+    body = {"number": number, "lines": [{"line": line, "quantity": q} for line, q in lines]}
+    response = await tenant.call("POST", f"/v1/receipts/{receipt_id}/returns", body)
+    assert response.status_code == status, response.text
+    return dict(response.json())
+
+
+async def lots_of(tenant: Tenant, member: str) -> dict[int, int]:
+    return {
+        lot["id"]: lot["remaining"] for lot in (await tenant.call("GET", f"/v1/members/{member}/lots")).json()
+    }
+
+
+async def test_cumulative_shares_give_back_exactly(tenant: Tenant) -> None:
+    await setup_shop(tenant, activation_delay_days=0)
+    member = await member_with(tenant, 100)
+    sold = await receipt(tenant, basket(("TEE", 3, "10.00"), member=member, spend=10))
+    line = sold["lines"][0]
+    assert (line["paid"], line["points_spent"], line["points_earned"]) == ("20.00", 10, 1)
+    first = await give_back(tenant, sold["id"], "r1", (1, 1))
+    second = await give_back(tenant, sold["id"], "r2", (1, 1))
+    third = await give_back(tenant, sold["id"], "r3", (1, 1))
+    # paid 20.00 over 3 units: cumulative 6.67, 13.33, 20.00
+    assert [r["refund"] for r in (first, second, third)] == ["6.67", "6.66", "6.67"]
+    # spent 10: cumulative 3, 7, 10; earned 1: cumulative 0, 1, 1
+    assert [r["points_refunded"] for r in (first, second, third)] == [3, 4, 3]
+    assert [r["points_reversed"] for r in (first, second, third)] == [0, 1, 0]
+    assert [r["receipt"]["status"] for r in (first, second, third)] == ["partially_returned"] * 2 + [
+        "returned"
+    ]
+    assert third["receipt"]["lines"][0]["returned_quantity"] == 3
+    assert await available(tenant, member) == 100
+    assert (await tenant.call("GET", f"/v1/receipts/{sold['id']}")).json()["status"] == "returned"
+
+
+async def test_spent_points_go_back_into_their_own_lots(tenant: Tenant) -> None:
+    await setup_shop(tenant)
+    member = await member_with(tenant, 40, valid_days=100)
+    gift = {"key": "gift", "points": 20, "reason": "gift", "valid_days": 5}
+    assert (await tenant.call("POST", f"/v1/members/{member}/adjustments", gift)).status_code == 201
+    before = await lots_of(tenant, member)
+    sold = await receipt(tenant, basket(("TEE", 2, "100.00"), member=member, spend=50))
+    await give_back(tenant, sold["id"], "r1", (1, 2))
+    after = await lots_of(tenant, member)
+    assert {lot: after[lot] for lot in before} == before  # every lot as it was, with its own expiry
+
+
+async def test_returns_take_back_earned_points_and_policies(db: Database, client: Any) -> None:
+    for policy, expected_refund, expected_withhold, expected_debt in (
+        ("debt", "100.00", "0.00", 4),
+        ("withhold", "96.00", "4.00", 0),
+        ("clamp", "100.00", "0.00", 0),
+    ):
+        tenant = await make_tenant(db, client, currency="RUB", timezone="Europe/Moscow", country="RU")
+        await setup_shop(tenant, activation_delay_days=0, return_policy=policy)
+        member = await member_with(tenant)
+        sold = await receipt(tenant, basket(("TEE", 1, "100.00"), member=member))
+        assert sold["totals"]["points_earned"] == 5
+        # the member uses 4 of the 5 earned points elsewhere
+        debit = {"key": "use", "points": -4, "reason": "used"}
+        assert (await tenant.call("POST", f"/v1/members/{member}/adjustments", debit)).status_code == 201
+        assert await available(tenant, member) == 1
+        result = await give_back(tenant, sold["id"], "r1", (1, 1))
+        assert (result["points_reversed"], result["shortfall"]) == (1, 4), policy
+        assert (result["refund"], result["withhold"]) == (expected_refund, expected_withhold), policy
+        balance = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()
+        assert (balance["available"], balance["debt"]) == (0, expected_debt), policy
+        if policy == "debt":
+            # later earnings pay the debt first: 10 earned, 4 owed
+            later = await receipt(tenant, basket(("SKI", 1, "200.00"), member=member))
+            assert later["totals"]["points_earned"] == 10
+            assert later["balance"] == {"before": 0, "after": 6}
+            balance = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()
+            assert (balance["available"], balance["debt"]) == (6, 0)
+        async with db.read() as conn:
+            assert await verify.run(conn, tenant.tenant_id) == []
+
+
+async def test_reversal_takes_from_this_receipts_points_first(tenant: Tenant) -> None:
+    await setup_shop(tenant, activation_delay_days=0)
+    member = await member_with(tenant, 50, valid_days=3)  # soon expiring: must not be touched
+    sold = await receipt(tenant, basket(("TEE", 1, "200.00"), member=member))
+    assert sold["totals"]["points_earned"] == 10
+    result = await give_back(tenant, sold["id"], "r1", (1, 1))
+    assert (result["points_reversed"], result["shortfall"]) == (10, 0)
+    lots = (await tenant.call("GET", f"/v1/members/{member}/lots")).json()
+    assert {lot["kind"]: lot["remaining"] for lot in lots} == {"adjustment": 50, "earn": 0}
+
+
+async def test_return_errors_change_nothing(tenant: Tenant, other_tenant: Tenant) -> None:
+    await setup_shop(tenant)
+    member = await member_with(tenant, 100)
+    sold = await receipt(tenant, basket(("TEE", 2, "50.00"), ("SKI", 1, "100.00"), member=member, spend=20))
+    rid = sold["id"]
+    assert_error(
+        await tenant.call(
+            "POST", f"/v1/receipts/{rid}/returns", {"number": "x", "lines": [{"line": 1, "quantity": 3}]}
+        ),
+        422,
+    )
+    assert_error(
+        await tenant.call(
+            "POST", f"/v1/receipts/{rid}/returns", {"number": "x", "lines": [{"line": 9, "quantity": 1}]}
+        ),
+        422,
+    )
+    assert_error(
+        await tenant.call(
+            "POST", f"/v1/receipts/{rid}/returns", {"number": "x", "lines": [{"line": 1, "quantity": 0}]}
+        ),
+        422,
+    )
+    assert_error(await tenant.call("POST", f"/v1/receipts/{rid}/returns", {"number": "x", "lines": []}), 422)
+    dup = {"number": "x", "lines": [{"line": 1, "quantity": 1}, {"line": 1, "quantity": 1}]}
+    assert_error(await tenant.call("POST", f"/v1/receipts/{rid}/returns", dup), 422)
+    assert_error(
+        await other_tenant.call(
+            "POST", f"/v1/receipts/{rid}/returns", {"number": "x", "lines": [{"line": 1, "quantity": 1}]}
+        ),
+        404,
+    )
+    assert_error(await other_tenant.call("GET", f"/v1/receipts/{rid}"), 404)
+    assert_error(await other_tenant.call("POST", f"/v1/receipts/{rid}/cancel"), 404)
+    assert_error(
+        await tenant.call(
+            "POST", "/v1/receipts/nope/returns", {"number": "x", "lines": [{"line": 1, "quantity": 1}]}
+        ),
+        404,
+    )
+    assert (await tenant.call("GET", f"/v1/receipts/{rid}")).json()["status"] == "confirmed"
+    assert await available(tenant, member) == 80
+
+    first = await give_back(tenant, rid, "R-1", (1, 1))
+    again = await give_back(tenant, rid, "R-1", (1, 1), status=200)
+    assert again == first
+    assert_error(
+        await tenant.call(
+            "POST", f"/v1/receipts/{rid}/returns", {"number": "R-1", "lines": [{"line": 2, "quantity": 1}]}
+        ),
+        409,
+    )
+    assert_error(
+        await tenant.call(
+            "POST", f"/v1/receipts/{rid}/returns", {"number": "R-2", "lines": [{"line": 1, "quantity": 2}]}
+        ),
+        422,
+    )
+
+
+async def test_cancel_returns_everything_and_is_idempotent(tenant: Tenant, db: Database) -> None:
+    await setup_shop(tenant, activation_delay_days=0)
+    member = await member_with(tenant, 100)
+    sold = await receipt(tenant, basket(("TEE", 3, "33.33"), ("SKI", 1, "100.00"), member=member, spend=30))
+    await give_back(tenant, sold["id"], "r1", (1, 1))
+    cancelled = await tenant.call("POST", f"/v1/receipts/{sold['id']}/cancel")
+    assert cancelled.status_code == 200
+    body = cancelled.json()
+    assert body["receipt"]["status"] == "cancelled"
+    assert [line["returned_quantity"] for line in body["receipt"]["lines"]] == [3, 1]
+    again = await tenant.call("POST", f"/v1/receipts/{sold['id']}/cancel")
+    assert again.status_code == 200 and again.json() == body
+    assert await available(tenant, member) == 100
+    assert (await tenant.call("GET", f"/v1/receipts/{sold['id']}")).json()["status"] == "cancelled"
+    assert_error(
+        await tenant.call(
+            "POST",
+            f"/v1/receipts/{sold['id']}/returns",
+            {"number": "late", "lines": [{"line": 2, "quantity": 1}]},
+        ),
+        422,
+    )
+    async with db.read() as conn:
+        assert await verify.run(conn, tenant.tenant_id) == []
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    seed=st.integers(0, 10_000),
+    quantities=st.lists(st.integers(1, 4), min_size=1, max_size=4),
+    spend=st.integers(0, 60),
+    delay=st.sampled_from([0, 1]),
+)
+async def test_returning_every_unit_in_any_order_restores_everything(
+    db: Database, client: Any, seed: int, quantities: list[int], spend: int, delay: int
+) -> None:
+    rng = random.Random(seed)
+    tenant = await make_tenant(db, client, currency="RUB", timezone="Europe/Moscow", country="RU")
+    await setup_shop(tenant, activation_delay_days=delay)
+    member = await member_with(tenant, 80, valid_days=50)
+    gift = {
+        "key": "gift",
+        "points": 15,
+        "reason": "gift",
+        "valid_days": 9,
+        "spend_condition": "sport = 'ski'",
+    }
+    assert (await tenant.call("POST", f"/v1/members/{member}/adjustments", gift)).status_code == 201
+    lots_before = await lots_of(tenant, member)
+    skus = ["TEE", "SKI", "POLE", "TEE"]
+    lines = [(skus[i], q, f"{rng.randint(100, 9999) / 100:.2f}") for i, q in enumerate(quantities)]
+    most = (
+        await tenant.call("POST", "/v1/checkout/quote", basket(*lines, member=member, spend="max"))
+    ).json()
+    wanted = min(spend, most["totals"]["points_spent"])
+    sold = await receipt(tenant, basket(*lines, member=member, spend=wanted))
+    assert sold["totals"]["points_spent"] == wanted
+    units = [line for line, q in enumerate(quantities, start=1) for _ in range(q)]
+    rng.shuffle(units)
+    refunds, refunded, reversed_ = [], 0, 0
+    number = 0
+    while units:
+        take = units[: rng.randint(1, len(units))]
+        units = units[len(take) :]
+        counts: dict[int, int] = {}
+        for line in take:
+            counts[line] = counts.get(line, 0) + 1
+        number += 1
+        result = await give_back(tenant, sold["id"], f"r{number}", *counts.items())
+        refunds.append(result["refund"])
+        refunded += result["points_refunded"]
+        reversed_ += result["points_reversed"]
+        assert result["shortfall"] == 0
+    from decimal import Decimal
+
+    assert sum(Decimal(r) for r in refunds) == Decimal(sold["totals"]["paid"])
+    assert refunded == sold["totals"]["points_spent"]
+    assert reversed_ == sold["totals"]["points_earned"]
+    after = await lots_of(tenant, member)
+    assert {lot: after[lot] for lot in lots_before} == lots_before
+    assert all(remaining == 0 for lot, remaining in after.items() if lot not in lots_before)
+    async with db.read() as conn:
+        assert await verify.run(conn, tenant.tenant_id) == []
