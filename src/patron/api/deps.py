@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from patron.campaigns.rules import Compiled
 from patron.clock import Clock
 from patron.db.pool import Database
 from patron.errors import Forbidden, Unauthorized
@@ -23,6 +24,7 @@ class Ctx:
     principal: Principal
     program: Program
     clock: Clock
+    campaigns: list[Compiled]
 
     @property
     def tenant_id(self) -> int:
@@ -64,7 +66,8 @@ async def context(request: Request) -> Ctx:
     if principal is None:
         raise Unauthorized("unknown or revoked API key", code="invalid_api_key")
     program = state.programs.get(principal.tenant_id, principal.version, principal.settings)
-    return Ctx(db=state.db, principal=principal, program=program, clock=state.clock)
+    campaigns = await state.campaigns.get(state.db, principal.tenant_id, principal.campaigns_version)
+    return Ctx(db=state.db, principal=principal, program=program, clock=state.clock, campaigns=campaigns)
 
 
 async def admin(ctx: Annotated[Ctx, Depends(context)]) -> Ctx:

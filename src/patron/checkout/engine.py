@@ -15,12 +15,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from fractions import Fraction
+from math import floor, lcm
 from typing import Literal
 
+from patron.campaigns.optimizer import PointRule
 from patron.conditions import Predicate, compile_condition
 from patron.errors import InsufficientPoints
 from patron.ledger import allocation
-from patron.money import round_down_int, split_largest_remainder
+from patron.money import round_down_int, split_ints
 
 HUNDRED = Decimal(100)
 
@@ -71,6 +74,8 @@ class LineResult:
     points_earned: int
     campaigns: list[str] = field(default_factory=list)
     lots: list[tuple[int, int]] = field(default_factory=list)
+    campaign_discounts: dict[str, Decimal] = field(default_factory=dict)
+    campaign_points: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -78,6 +83,7 @@ class Outcome:
     lines: list[LineResult]
     points_spent: int
     points_earned: int
+    campaign_points: dict[str, int] = field(default_factory=dict)
 
     @property
     def amount(self) -> Decimal:
@@ -138,27 +144,46 @@ def spend(
         raise InsufficientPoints(exc.requested, exc.available) from exc
 
 
-def earn_split(exact: Sequence[Decimal]) -> list[int]:
-    """The receipt's points: the exact total rounded down, split over lines by largest remainder."""
-    total = round_down_int(sum(exact, Decimal(0)))
+def _integer_weights(values: Sequence[Fraction]) -> list[int]:
+    denominator = lcm(*(v.denominator for v in values)) if values else 1
+    return [int(v * denominator) for v in values]
+
+
+def earn_split(exact: Sequence[Fraction]) -> list[int]:
+    """Whole points: the exact total rounded down, split over the parts by largest remainder."""
+    total = floor(sum(exact, Fraction(0)))
     if total <= 0:
         return [0] * len(exact)
-    return split_largest_remainder(total, list(exact))
+    return split_ints(total, _integer_weights(exact))
+
+
+def _campaign_exact(paid: dict[int, Fraction], rule: PointRule) -> dict[int, Fraction]:
+    """What a point campaign adds on each of its lines, before rounding."""
+    lines = sorted(rule.lines & paid.keys())
+    result = {i: paid[i] * Fraction(rule.extra_rate) / 100 for i in lines}
+    if rule.fixed:
+        total_paid = sum((paid[i] for i in lines), Fraction(0))
+        for i in lines:
+            share = paid[i] / total_paid if total_paid else Fraction(1, len(lines))
+            result[i] += rule.fixed * share
+    return result
 
 
 def compute(
     lines: Sequence[Line],
-    discounts: Sequence[Decimal],
     rules: Rules,
     *,
     earn_percent: Decimal | None,
     lots: Sequence[Lot],
     requested: int | Literal["max"],
-    extra_points_exact: Sequence[Decimal] | None = None,
-    campaigns: Sequence[list[str]] | None = None,
+    discounts: Mapping[int, Sequence[tuple[str, Decimal]]] | None = None,
+    point_rules: Sequence[PointRule] = (),
 ) -> Outcome:
-    """The whole receipt. ``earn_percent`` None means an anonymous basket: it earns and spends nothing."""
-    allocations = spend(lines, discounts, rules, lots, requested) if earn_percent is not None else []
+    """The whole receipt. ``earn_percent`` None means an anonymous basket: it earns and spends
+    nothing. ``discounts`` are the campaigns' money off per line; ``point_rules`` their extra points."""
+    discounts = discounts or {}
+    line_discount = [sum((d for _, d in discounts.get(line.index, ())), Decimal(0)) for line in lines]
+    allocations = spend(lines, line_discount, rules, lots, requested) if earn_percent is not None else []
     spent = {line.index: 0 for line in lines}
     by_line: dict[int, list[tuple[int, int]]] = {line.index: [] for line in lines}
     for alloc in allocations:
@@ -166,15 +191,30 @@ def compute(
         by_line[alloc.line].append((int(alloc.lot_id), alloc.points))
     paid = [
         line.amount - discount - spent[line.index] * rules.point_value
-        for line, discount in zip(lines, discounts, strict=True)
+        for line, discount in zip(lines, line_discount, strict=True)
     ]
-    if earn_percent is None:
-        earned = [0] * len(lines)
-    else:
-        exact = [p * earn_percent / HUNDRED for p in paid]
-        if extra_points_exact is not None:
-            exact = [e + x for e, x in zip(exact, extra_points_exact, strict=True)]
-        earned = earn_split(exact)
+    earned = [0] * len(lines)
+    per_campaign_line: dict[str, dict[int, int]] = {}
+    campaign_totals: dict[str, int] = {}
+    if earn_percent is not None:
+        exact_paid = {line.index: Fraction(p) for line, p in zip(lines, paid, strict=True)}
+        exact = {i: p * Fraction(earn_percent) / 100 for i, p in exact_paid.items()}
+        for rule in point_rules:
+            extra = _campaign_exact(exact_paid, rule)
+            for i, points in extra.items():
+                exact[i] += points
+            ordered = sorted(extra)
+            parts = earn_split([extra[i] for i in ordered])
+            per_campaign_line[rule.campaign_id] = dict(zip(ordered, parts, strict=True))
+            campaign_totals[rule.campaign_id] = sum(parts)
+        earned = earn_split([exact[line.index] for line in lines])
+    touched: dict[int, list[str]] = {
+        line.index: [cid for cid, _ in discounts.get(line.index, ())] for line in lines
+    }
+    for rule in point_rules:
+        for i in sorted(rule.lines):
+            if i in touched and rule.campaign_id not in touched[i]:
+                touched[i].append(rule.campaign_id)
     results = [
         LineResult(
             line=line.index,
@@ -185,14 +225,16 @@ def compute(
             points_spent=spent[line.index],
             paid=line_paid,
             points_earned=line_earned,
-            campaigns=list(campaigns[i]) if campaigns is not None else [],
+            campaigns=touched[line.index],
             lots=by_line[line.index],
+            campaign_discounts=dict(discounts.get(line.index, ())),
+            campaign_points={
+                cid: parts[line.index] for cid, parts in per_campaign_line.items() if parts.get(line.index)
+            },
         )
-        for i, (line, discount, line_paid, line_earned) in enumerate(
-            zip(lines, discounts, paid, earned, strict=True)
-        )
+        for line, discount, line_paid, line_earned in zip(lines, line_discount, paid, earned, strict=True)
     ]
-    return Outcome(results, sum(spent.values()), sum(earned))
+    return Outcome(results, sum(spent.values()), sum(earned), campaign_totals)
 
 
 def rules_for(point_value: Decimal, max_spend_percent: Decimal, no_spend_condition: str | None) -> Rules:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -16,6 +17,12 @@ from typing import Any, Literal
 import orjson
 
 from patron import clock as clocks
+from patron.campaigns import optimizer
+from patron.campaigns import rules as campaign_rules
+from patron.campaigns import store as campaign_store
+from patron.campaigns.model import PointsSettings
+from patron.campaigns.optimizer import Deal
+from patron.campaigns.rules import Compiled
 from patron.catalog import store as catalog
 from patron.checkout import engine, returns, store
 from patron.checkout.model import Basket, ReceiptIn, ReturnIn
@@ -26,7 +33,7 @@ from patron.ledger import service as ledger
 from patron.ledger import store as ledger_store
 from patron.ledger.store import AllocationRow
 from patron.members import service as members
-from patron.money import format_money
+from patron.money import format_money, share_for_return
 from patron.program.settings import Program
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -41,6 +48,8 @@ class Caller:
     tenant_id: int
     program: Program
     now: datetime
+    campaigns: Sequence[Compiled] = ()
+    optimizer_time_limit: float = 0.05
 
 
 @dataclass(slots=True)
@@ -54,6 +63,9 @@ class Prepared:
     tier: str | None
     lots: list[engine.Lot]
     outcome: engine.Outcome
+    deal: Deal | None
+    names: dict[str, str]
+    lot_settings: dict[str, PointsSettings]
 
     @property
     def balance_before(self) -> int:
@@ -102,29 +114,32 @@ def _lines(basket: Basket, catalog_attributes: dict[str, dict[str, Any]]) -> lis
     return lines
 
 
-async def _prepare(conn: Connection, caller: Caller, basket: Basket, *, lock: bool) -> Prepared:
+async def _prepare(
+    conn: Connection, caller: Caller, basket: Basket, *, lock: bool, blocked: frozenset[str] = frozenset()
+) -> Prepared:
     program = caller.program
     at = _moment(basket, caller.now)
     _check_prices(basket, program)
-    exists, store_tz = await store.store_timezone(conn, caller.tenant_id, basket.store)
-    if not exists:
+    where = await store.store_info(conn, caller.tenant_id, basket.store)
+    if where is None:
         raise InvalidInput(f"store: no store {basket.store!r}", code="unknown_store", field="store")
-    timezone = store_tz or program.timezone
+    timezone = where["timezone"] or program.timezone
     attributes = await catalog.product_attributes(
         conn, caller.tenant_id, sorted({ln.sku for ln in basket.lines})
     )
     lines = _lines(basket, attributes)
-    discounts = [Decimal(0)] * len(lines)
     rules_ = engine.rules_for(program.point_value, program.max_spend_percent, program.no_spend_condition)
 
     member_id: str | None = None
     debt = 0
+    birthday = None
     tier_code: str | None = None
     lots: list[engine.Lot] = []
     earn_percent: Decimal | None = None
     if basket.member is not None:
         member_id = await members.resolve(conn, caller.tenant_id, program, basket.member.model_dump())
-        debt = await ledger_store.lock_member(conn, caller.tenant_id, member_id, lock=lock)
+        state = await ledger_store.member_state(conn, caller.tenant_id, member_id, lock=lock)
+        debt, birthday = state["debt"], state["birthday"]
         since = at - timedelta(days=program.tier_window_days)
         paid = await store.paid_in_window(conn, caller.tenant_id, member_id, since, at)
         tier = program.tier_for(paid)
@@ -139,11 +154,121 @@ async def _prepare(conn: Connection, caller: Caller, basket: Basket, *, lock: bo
             field="spend_points",
         )
 
+    context = campaign_rules.Context(
+        store=basket.store,
+        city=where["city"],
+        country=where["country"],
+        local=at.astimezone(clocks.zone(timezone)),
+        member=member_id is not None,
+        tier=tier_code,
+        birthday=birthday,
+    )
+    deal = await _best_deal(conn, caller, lines, context, earn_percent, member_id, blocked)
     requested: int | Literal["max"] = basket.spend_points
     outcome = engine.compute(
-        lines, discounts, rules_, earn_percent=earn_percent, lots=lots, requested=requested
+        lines,
+        rules_,
+        earn_percent=earn_percent,
+        lots=lots,
+        requested=requested,
+        discounts=deal.discounts if deal else None,
+        point_rules=deal.point_rules if deal else (),
     )
-    return Prepared(at, timezone, member_id, debt, tier_code, lots, outcome)
+    names = {c.id: c.name for c in caller.campaigns}
+    lot_settings = {c.id: c.definition.points for c in caller.campaigns if c.definition.points is not None}
+    return Prepared(at, timezone, member_id, debt, tier_code, lots, outcome, deal, names, lot_settings)
+
+
+async def _best_deal(
+    conn: Connection,
+    caller: Caller,
+    lines: list[engine.Line],
+    context: campaign_rules.Context,
+    earn_percent: Decimal | None,
+    member_id: str | None,
+    blocked: frozenset[str],
+) -> Deal | None:
+    """The campaigns' best combination, leaving out campaigns whose limits or budgets do not allow it."""
+    if not caller.campaigns:
+        return None
+    program = caller.program
+    basket_lines = [
+        campaign_rules.BasketLine(ln.index, ln.amount, ln.quantity, ln.attributes) for ln in lines
+    ]
+    candidates = campaign_rules.eligible(caller.campaigns, context, basket_lines, blocked)
+    if not candidates:
+        return None
+    by_id = {c.id: c for c in caller.campaigns}
+    limited = [c.id for c in candidates if by_id[c.id].definition.limits.any]
+    used = await campaign_store.usage(conn, caller.tenant_id, limited, member_id) if limited else {}
+    settings = optimizer.Settings(
+        base_rate=earn_percent or Decimal(0),
+        point_value=program.point_value,
+        quantum=program.quantum,
+        time_limit=caller.optimizer_time_limit,
+    )
+    opt_lines = [optimizer.Line(ln.index, ln.price, ln.quantity) for ln in lines]
+    out = set(_exhausted(by_id, used))
+    while True:
+        live = [c for c in candidates if c.id not in out]
+        deal = optimizer.best_deal(opt_lines, live, settings)
+        over = _over_budget(by_id, used, deal, lines, earn_percent, program)
+        if not over:
+            return deal
+        out |= over
+
+
+def _exhausted(by_id: dict[str, Compiled], used: dict[str, dict[str, Any]]) -> list[str]:
+    gone = []
+    for cid, row in used.items():
+        limits = by_id[cid].definition.limits
+        if (
+            (limits.uses is not None and row["uses"] >= limits.uses)
+            or (limits.per_member is not None and row["member_uses"] >= limits.per_member)
+            or (limits.budget_points is not None and row["points"] >= limits.budget_points)
+            or (limits.budget_money is not None and row["money"] >= limits.budget_money)
+        ):
+            gone.append(cid)
+    return gone
+
+
+def _over_budget(
+    by_id: dict[str, Compiled],
+    used: dict[str, dict[str, Any]],
+    deal: Deal,
+    lines: list[engine.Line],
+    earn_percent: Decimal | None,
+    program: Program,
+) -> set[str]:
+    """Applied campaigns whose remaining budget does not cover what they would give here."""
+    over = set()
+    points_given: dict[str, int] | None = None
+    for cid in deal.applied:
+        limits = by_id[cid].definition.limits
+        row = used.get(cid)
+        if row is None:
+            continue
+        if (
+            limits.budget_money is not None
+            and row["money"] + deal.campaign_discount(cid) > limits.budget_money
+        ):
+            over.add(cid)
+        if limits.budget_points is not None:
+            if points_given is None:
+                rules_ = engine.rules_for(program.point_value, program.max_spend_percent, None)
+                outcome = engine.compute(
+                    lines,
+                    rules_,
+                    earn_percent=earn_percent,
+                    lots=[],
+                    requested=0,
+                    discounts=deal.discounts,
+                    point_rules=deal.point_rules,
+                )
+                points_given = outcome.campaign_points
+            if row["points"] + points_given.get(cid, 0) > limits.budget_points:
+                over.add(cid)
+    return over
 
 
 def _earned_window(prepared: Prepared, program: Program) -> rules.Window:
@@ -203,9 +328,24 @@ def _present(
             "points_earned": outcome.points_earned,
         },
         "balance": balance,
-        "campaigns": [],
-        "optimal": True,
+        "campaigns": _applied(prepared, money),
+        "optimal": prepared.deal.optimal if prepared.deal else True,
     }
+
+
+def _applied(prepared: Prepared, money: Any) -> list[dict[str, Any]]:
+    deal = prepared.deal
+    if deal is None:
+        return []
+    return [
+        {
+            "id": cid,
+            "name": prepared.names.get(cid, ""),
+            "discount": money(deal.campaign_discount(cid)),
+            "points": prepared.outcome.campaign_points.get(cid, 0),
+        }
+        for cid in deal.applied
+    ]
 
 
 # --- quote and confirm -----------------------------------------------------------------------
@@ -215,10 +355,7 @@ async def quote(caller: Caller, basket: Basket) -> dict[str, Any]:
     """Evaluates the basket; changes nothing."""
     async with caller.db.read() as conn:
         prepared = await _prepare(conn, caller, basket, lock=False)
-    window = _earned_window(prepared, caller.program)
-    after = prepared.balance_before - prepared.outcome.points_spent
-    if window.available_from <= prepared.at:
-        after += max(0, prepared.outcome.points_earned - prepared.debt)
+    after = _balance_after(prepared, _grants(prepared, caller.program, None))
     return _present(
         prepared,
         caller.program,
@@ -256,17 +393,17 @@ async def confirm(caller: Caller, body: ReceiptIn) -> tuple[dict[str, Any], bool
 
 async def _confirm(conn: Connection, caller: Caller, body: ReceiptIn, fingerprint: bytes) -> dict[str, Any]:
     program = caller.program
-    prepared = await _prepare(conn, caller, body, lock=True)
+    blocked: frozenset[str] = frozenset()
+    while True:
+        prepared = await _prepare(conn, caller, body, lock=True, blocked=blocked)
+        refused = await _count_uses(conn, caller, prepared)
+        if not refused:
+            break
+        blocked |= refused  # a racing receipt took what was left: choose again without it
     outcome = prepared.outcome
     receipt_id = str(uuid.uuid4())
-    window = _earned_window(prepared, program)
-    earned_now = window.available_from <= prepared.at
-    debt_paid = min(prepared.debt, outcome.points_earned)
-    after = (
-        prepared.balance_before
-        - outcome.points_spent
-        + (outcome.points_earned - debt_paid if earned_now else 0)
-    )
+    grants = _grants(prepared, program, receipt_id)
+    after = _balance_after(prepared, grants)
     result = _present(
         prepared,
         program,
@@ -291,6 +428,17 @@ async def _confirm(conn: Connection, caller: Caller, body: ReceiptIn, fingerprin
     )
     if not inserted:
         raise _Repeat
+    if prepared.deal is not None:
+        await campaign_store.record_applied(
+            conn,
+            caller.tenant_id,
+            receipt_id,
+            prepared.member_id,
+            [
+                (cid, prepared.deal.campaign_discount(cid), outcome.campaign_points.get(cid, 0))
+                for cid in prepared.deal.applied
+            ],
+        )
     member_id = prepared.member_id
     if member_id is None:
         return result
@@ -311,21 +459,118 @@ async def _confirm(conn: Connection, caller: Caller, body: ReceiptIn, fingerprin
             for lot_id, points in line.lots
         ]
         await ledger_store.insert_allocations(conn, caller.tenant_id, member_id, rows)
-    if outcome.points_earned:
-        await ledger.credit(
+    debt = prepared.debt
+    for grant in grants:
+        made = await ledger.credit(
             conn,
             caller.tenant_id,
             member_id,
-            prepared.debt,
-            kind="earn",
-            points=outcome.points_earned,
+            debt,
+            kind=grant.kind,
+            points=grant.points,
             at=prepared.at,
-            window=window,
-            source={"receipt": receipt_id},
+            window=grant.window,
+            spend_condition=grant.spend_condition,
+            source=grant.source,
             receipt_id=receipt_id,
             operation="receipt",
         )
+        debt -= made.debt_paid
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Grant:
+    """One lot a receipt credits: the base points, or a campaign's points with their own settings."""
+
+    kind: str
+    points: int
+    window: rules.Window
+    spend_condition: str | None
+    source: dict[str, Any]
+
+
+def _balance_after(prepared: Prepared, grants: list[_Grant]) -> int:
+    """Available points after the receipt: spent ones gone, earned ones in if already available
+    (less what pays the member's debt)."""
+    debt = prepared.debt
+    after = prepared.balance_before - prepared.outcome.points_spent
+    for grant in grants:
+        paid_debt = min(debt, grant.points)
+        debt -= paid_debt
+        if grant.window.available_from <= prepared.at:
+            after += grant.points - paid_debt
+    return after
+
+
+def _grants(prepared: Prepared, program: Program, receipt_id: str | None) -> list[_Grant]:
+    receipt_source: dict[str, Any] = {"receipt": receipt_id}
+    outcome, tz = prepared.outcome, clocks.zone(prepared.timezone)
+    if prepared.member_id is None or outcome.points_earned == 0:
+        return []
+    by_id = {}
+    if prepared.deal is not None:
+        by_id = {rule.campaign_id: rule for rule in prepared.deal.point_rules}
+    grants = []
+    base = outcome.points_earned
+    for cid, settings in prepared.lot_settings.items():
+        points = outcome.campaign_points.get(cid, 0)
+        if cid not in by_id or points <= 0:
+            continue
+        window = rules.earned_window(
+            prepared.at,
+            tz,
+            settings.activation_delay_days
+            if settings.activation_delay_days is not None
+            else program.activation_delay_days,
+            settings.valid_days or program.points_valid_days,
+        )
+        grants.append(
+            _Grant("campaign", points, window, settings.spend_condition, {**receipt_source, "campaign": cid})
+        )
+        base -= points
+    if base > 0:
+        grants.insert(0, _Grant("earn", base, _earned_window(prepared, program), None, dict(receipt_source)))
+    return grants
+
+
+async def _count_uses(conn: Connection, caller: Caller, prepared: Prepared) -> frozenset[str]:
+    """Counts a use of every applied limited campaign, atomically; the ones refused, if any (then
+    nothing is counted)."""
+    if prepared.deal is None:
+        return frozenset()
+    by_id = {c.id: c for c in caller.campaigns}
+    limited = [cid for cid in prepared.deal.applied if by_id[cid].definition.limits.any]
+    if not limited:
+        return frozenset()
+    refused: set[str] = set()
+    try:
+        async with conn.transaction():
+            for cid in limited:
+                limits = by_id[cid].definition.limits
+                ok = await campaign_store.take(
+                    conn,
+                    caller.tenant_id,
+                    cid,
+                    prepared.member_id,
+                    points=prepared.outcome.campaign_points.get(cid, 0),
+                    money=prepared.deal.campaign_discount(cid),
+                    uses_limit=limits.uses,
+                    points_budget=limits.budget_points,
+                    money_budget=limits.budget_money,
+                    per_member=limits.per_member,
+                )
+                if not ok:
+                    refused.add(cid)
+            if refused:
+                raise _Refused
+    except _Refused:
+        return frozenset(refused)
+    return frozenset()
+
+
+class _Refused(Exception):
+    """Rolls back the counted uses when one campaign's limits refuse."""
 
 
 async def get(caller: Caller, raw_id: str) -> dict[str, Any]:
@@ -379,6 +624,7 @@ async def _return(
                     "this return number was used for different lines", code="return_number_conflict"
                 )
             return earlier["result"], False
+        line_rows = await store.receipt_lines(conn, tenant_id, receipt_id)
         sold = {
             row["line"]: returns.SoldLine(
                 row["line"],
@@ -388,7 +634,7 @@ async def _return(
                 row["points_spent"],
                 row["points_earned"],
             )
-            for row in await store.receipt_lines(conn, tenant_id, receipt_id)
+            for row in line_rows
         }
         if requested is None:
             requested = {line: s.quantity - s.returned for line, s in sold.items() if s.quantity > s.returned}
@@ -409,6 +655,7 @@ async def _return(
                 sold[line].points_spent,
                 sold[line].points_earned,
             )
+        await _release_campaigns(conn, tenant_id, receipt_id, line_rows, requested, sold, program)
         everything_back = all(s.returned == s.quantity for s in sold.values())
         status = "cancelled" if cancel else ("returned" if everything_back else "partially_returned")
         current = dict(receipt["result"])
@@ -438,6 +685,39 @@ async def _return(
             result=result,
         )
         return result, True
+
+
+async def _release_campaigns(
+    conn: Connection,
+    tenant_id: int,
+    receipt_id: str,
+    line_rows: list[dict[str, Any]],
+    requested: dict[int, int],
+    sold_after: dict[int, returns.SoldLine],
+    program: Program,
+) -> None:
+    """Gives back to each campaign's budget the returned units' share of what it gave, and its use
+    once every unit it touched has come back."""
+    released: dict[str, tuple[Decimal, int]] = {}
+    touched_lines: dict[str, list[int]] = {}
+    for row in line_rows:
+        for entry in row["campaigns"] or []:
+            touched_lines.setdefault(entry["id"], []).append(row["line"])
+        n = requested.get(row["line"], 0)
+        if not n:
+            continue
+        for entry in row["campaigns"] or []:
+            money = share_for_return(
+                Decimal(entry["discount"]), row["returned"], n, row["quantity"], program.quantum
+            )
+            points = share_for_return(int(entry["points"]), row["returned"], n, row["quantity"])
+            before = released.get(entry["id"], (Decimal(0), 0))
+            released[entry["id"]] = (before[0] + money, before[1] + points)
+    for cid, (money, points) in released.items():
+        all_back = all(sold_after[line].returned == sold_after[line].quantity for line in touched_lines[cid])
+        await campaign_store.release(
+            conn, tenant_id, receipt_id, cid, discount=money, points=points, use=all_back
+        )
 
 
 def _shares(

@@ -8,18 +8,16 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from patron.checkout.engine import Outcome
+from patron.checkout.engine import LineResult, Outcome
 from patron.db.pool import Connection
 
 
-async def store_timezone(conn: Connection, tenant_id: int, code: str) -> tuple[bool, str | None]:
-    """(exists, time zone) of a store."""
-    row = await (
-        await conn.execute(
-            "SELECT timezone FROM stores WHERE tenant_id = %s AND code = %s", (tenant_id, code)
-        )
-    ).fetchone()
-    return (row is not None, row["timezone"] if row else None)
+async def store_info(conn: Connection, tenant_id: int, code: str) -> dict[str, Any] | None:
+    """A store's time zone, city and country; None if there is no such store."""
+    cur = await conn.execute(
+        "SELECT timezone, city, country FROM stores WHERE tenant_id = %s AND code = %s", (tenant_id, code)
+    )
+    return await cur.fetchone()
 
 
 async def paid_in_window(
@@ -107,10 +105,22 @@ async def insert_receipt(
             [line.points_spent for line in lines],
             [line.paid for line in lines],
             [line.points_earned for line in lines],
-            [Jsonb(line.campaigns) for line in lines],
+            [Jsonb(_line_campaigns(line)) for line in lines],
         ),
     )
     return True
+
+
+def _line_campaigns(line: LineResult) -> list[dict[str, Any]]:
+    """What each campaign gave on a line, so that returns can give exactly that back."""
+    return [
+        {
+            "id": cid,
+            "discount": str(line.campaign_discounts.get(cid, Decimal(0))),
+            "points": line.campaign_points.get(cid, 0),
+        }
+        for cid in line.campaigns
+    ]
 
 
 async def receipt(
@@ -127,7 +137,7 @@ async def receipt(
 
 async def receipt_lines(conn: Connection, tenant_id: int, receipt_id: str) -> list[dict[str, Any]]:
     cur = await conn.execute(
-        "SELECT line, quantity, returned, paid, points_spent, points_earned FROM receipt_lines"
+        "SELECT line, quantity, returned, paid, points_spent, points_earned, campaigns FROM receipt_lines"
         " WHERE tenant_id = %s AND receipt_id = %s ORDER BY line",
         (tenant_id, receipt_id),
     )

@@ -48,6 +48,19 @@ async def lock_member(conn: Connection, tenant_id: int, member_id: str, *, lock:
     return cast(int, row["debt"])
 
 
+async def member_state(conn: Connection, tenant_id: int, member_id: str, *, lock: bool) -> dict[str, Any]:
+    """The member's debt and birthday; with ``lock`` the member's points are serialized from here on."""
+    row = await (
+        await conn.execute(
+            "SELECT debt, birthday FROM members WHERE tenant_id = %s AND id = %s" + (" FOR UPDATE" if lock else ""),
+            (tenant_id, member_id),
+        )
+    ).fetchone()
+    if row is None:
+        raise NotFound("no such member", code="member_not_found")
+    return row
+
+
 async def add_debt(conn: Connection, tenant_id: int, member_id: str, change: int) -> None:
     await conn.execute(
         "UPDATE members SET debt = debt + %s WHERE tenant_id = %s AND id = %s",

@@ -22,6 +22,7 @@ class Principal:
     key_id: str
     settings: dict[str, Any]
     version: int
+    campaigns_version: int
 
 
 async def create_tenant(conn: Connection, slug: str, settings: dict[str, Any]) -> int:
@@ -84,7 +85,8 @@ async def principal_for(conn: Connection, digest: bytes) -> Principal | None:
     """The caller behind a key hash, with the tenant's settings (one round trip)."""
     row = await (
         await conn.execute(
-            "SELECT k.id::text AS key_id, k.role, t.id AS tenant_id, t.slug, t.settings, t.version "
+            "SELECT k.id::text AS key_id, k.role, t.id AS tenant_id, t.slug, t.settings, t.version,"
+            " t.campaigns_version "
             "FROM api_keys k JOIN tenants t ON t.id = k.tenant_id "
             "WHERE k.key_hash = %s AND k.revoked_at IS NULL",
             (digest,),
@@ -99,6 +101,7 @@ async def principal_for(conn: Connection, digest: bytes) -> Principal | None:
         key_id=row["key_id"],
         settings=row["settings"],
         version=row["version"],
+        campaigns_version=row["campaigns_version"],
     )
 
 

@@ -17,7 +17,9 @@ _422 = {"description": "bad input (unknown store, `at` in the future, coupons, t
 
 
 def caller(ctx: Ctx) -> service.Caller:
-    return service.Caller(db=ctx.db, tenant_id=ctx.tenant_id, program=ctx.program, now=ctx.now())
+    return service.Caller(
+        db=ctx.db, tenant_id=ctx.tenant_id, program=ctx.program, now=ctx.now(), campaigns=ctx.campaigns
+    )
 
 
 @router.post(

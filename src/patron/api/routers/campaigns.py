@@ -1,0 +1,47 @@
+"""Campaigns (contract 8, admin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from patron.api.deps import AdminKey
+from patron.campaigns import service
+from patron.campaigns.model import CampaignIn
+
+router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
+
+
+@router.post(
+    "", status_code=201, summary="Create a campaign (admin); an invalid condition is a 422 with its position"
+)
+async def create_campaign(body: CampaignIn, ctx: AdminKey) -> dict[str, Any]:
+    async with ctx.db.transaction() as conn:
+        return await service.create(conn, ctx.tenant_id, body)
+
+
+@router.get("", summary="All campaigns (admin)")
+async def list_campaigns(ctx: AdminKey) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        return {"items": await service.list_all(conn, ctx.tenant_id)}
+
+
+@router.get("/{campaign_id}", summary="A campaign (admin)")
+async def get_campaign(campaign_id: str, ctx: AdminKey) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        return await service.get(conn, ctx.tenant_id, campaign_id)
+
+
+@router.put("/{campaign_id}", summary="Replace a campaign (admin); absent fields mean no restriction")
+async def put_campaign(campaign_id: str, body: CampaignIn, ctx: AdminKey) -> dict[str, Any]:
+    async with ctx.db.transaction() as conn:
+        return await service.replace(conn, ctx.tenant_id, campaign_id, body)
+
+
+@router.delete(
+    "/{campaign_id}", status_code=204, summary="Delete a campaign (admin); receipts keep their record"
+)
+async def delete_campaign(campaign_id: str, ctx: AdminKey) -> None:
+    async with ctx.db.transaction() as conn:
+        await service.delete(conn, ctx.tenant_id, campaign_id)

@@ -1,0 +1,190 @@
+"""A campaign as marketers define it (contract 8), validated. Pure."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from patron.conditions import ConditionError
+from patron.conditions import validate as validate_condition
+
+EffectType = Literal[
+    "discount_percent",
+    "discount_amount",
+    "fixed_price",
+    "buy_x_get_y",
+    "points_percent",
+    "points_multiplier",
+    "points_fixed",
+]
+DISCOUNT_TYPES = frozenset({"discount_percent", "discount_amount", "fixed_price", "buy_x_get_y"})
+POINT_TYPES = frozenset({"points_percent", "points_multiplier", "points_fixed"})
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
+
+
+def _condition(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        validate_condition(text)
+    except ConditionError as exc:
+        raise ValueError(str(exc)) from exc
+    return text
+
+
+class Effect(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: EffectType
+    value: Decimal | None = Field(None, description="percent, money or multiplier, by type")
+    buy: int | None = Field(None, ge=1, le=1000)
+    get: int | None = Field(None, ge=1, le=1000)
+    percent: Decimal | None = Field(None, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _by_type(self) -> Effect:
+        kind, value = self.type, self.value
+        if kind == "buy_x_get_y":
+            if self.buy is None or self.get is None:
+                raise ValueError("buy_x_get_y needs buy and get")
+            return self
+        if self.buy is not None or self.get is not None or self.percent is not None:
+            raise ValueError("buy, get and percent belong to buy_x_get_y only")
+        if value is None:
+            raise ValueError(f"{kind} needs a value")
+        if kind in ("discount_percent", "points_percent") and not (
+            0 < value <= (100 if kind == "discount_percent" else 1000)
+        ):
+            raise ValueError("value: a percent above 0 (at most 100 for discounts)")
+        if kind in ("discount_amount",) and value <= 0:
+            raise ValueError("value: an amount above 0")
+        if kind == "fixed_price" and value < 0:
+            raise ValueError("value: a unit price of 0 or more")
+        if kind == "points_multiplier" and not (0 < value <= 100):
+            raise ValueError("value: a multiplier above 0, at most 100")
+        if kind == "points_fixed" and (value <= 0 or value != value.to_integral_value()):
+            raise ValueError("value: a whole number of points above 0")
+        return self
+
+    @property
+    def bxgy_percent(self) -> Decimal:
+        return self.percent if self.percent is not None else Decimal(100)
+
+
+class Hours(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    start: str = Field(alias="from", examples=["10:00"])
+    end: str = Field(alias="to", examples=["14:00"])
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not _HHMM.match(value):
+            raise ValueError("a time as HH:MM")
+        return value
+
+
+class BirthdayWindow(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    days_before: int = Field(0, ge=0, le=180)
+    days_after: int = Field(0, ge=0, le=180)
+
+
+class PointsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    valid_days: int | None = Field(None, ge=1, le=36500)
+    activation_delay_days: int | None = Field(None, ge=0, le=3650)
+    spend_condition: str | None = Field(None, max_length=2000)
+
+    @field_validator("spend_condition")
+    @classmethod
+    def _spend(cls, value: str | None) -> str | None:
+        return _condition(value)
+
+
+class Limits(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_member: int | None = Field(None, ge=1)
+    uses: int | None = Field(None, ge=1)
+    budget_points: int | None = Field(None, ge=1)
+    budget_money: Decimal | None = Field(None, gt=0)
+
+    @property
+    def any(self) -> bool:
+        return any(v is not None for v in (self.per_member, self.uses, self.budget_points, self.budget_money))
+
+
+class CampaignIn(BaseModel):
+    """Only ``name`` and ``effect`` are required; an absent field means no restriction."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Columbia week",
+                    "starts_at": "2026-12-01",
+                    "ends_at": "2026-12-07",
+                    "cities": ["Moscow"],
+                    "condition": "brand = 'Columbia' and category = 'jackets'",
+                    "effect": {"type": "points_multiplier", "value": "2"},
+                }
+            ]
+        },
+    )
+
+    name: str = Field(min_length=1, max_length=200)
+    active: bool = True
+    starts_at: date | None = None
+    ends_at: date | None = None
+    weekdays: list[int] = Field(default_factory=list, description="1 = Monday ... 7 = Sunday; empty: all")
+    hours: Hours | None = None
+    stores: list[str] = Field(default_factory=list)
+    cities: list[str] = Field(default_factory=list)
+    countries: list[str] = Field(default_factory=list)
+    tiers: list[str] = Field(default_factory=list)
+    birthday: BirthdayWindow | None = None
+    condition: str | None = Field(None, max_length=4000)
+    min_amount: Decimal = Field(Decimal(0), ge=0)
+    min_quantity: int = Field(0, ge=0)
+    effect: Effect
+    points: PointsSettings | None = None
+    stacking: Literal["line", "stackable", "exclusive"] = "line"
+    priority: int = Field(0, ge=-1_000_000, le=1_000_000)
+    limits: Limits = Field(default_factory=Limits)
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, value: list[int]) -> list[int]:
+        if any(day < 1 or day > 7 for day in value):
+            raise ValueError("weekdays are 1 (Monday) to 7 (Sunday)")
+        return sorted(set(value))
+
+    @field_validator("condition")
+    @classmethod
+    def _check_condition(cls, value: str | None) -> str | None:
+        return _condition(value)
+
+    @field_validator("countries")
+    @classmethod
+    def _countries(cls, value: list[str]) -> list[str]:
+        return [country.upper() for country in value]
+
+    @model_validator(mode="after")
+    def _dates(self) -> CampaignIn:
+        if self.starts_at and self.ends_at and self.ends_at < self.starts_at:
+            raise ValueError("ends_at is before starts_at")
+        if self.limits.budget_points is not None and self.effect.type in DISCOUNT_TYPES:
+            raise ValueError("limits.budget_points: this campaign gives no points")
+        if self.limits.budget_money is not None and self.effect.type in POINT_TYPES:
+            raise ValueError("limits.budget_money: this campaign gives no money off")
+        return self

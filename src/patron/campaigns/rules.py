@@ -1,0 +1,134 @@
+"""Which campaigns apply to a basket (contract 8, step 1), compiled once per definition. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+
+from patron.campaigns.model import CampaignIn
+from patron.campaigns.optimizer import Candidate
+from patron.conditions import ALWAYS, Predicate, compile_condition
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A campaign ready to evaluate: its condition compiled, its windows parsed."""
+
+    id: str
+    definition: CampaignIn
+    predicate: Predicate
+    start: time | None
+    end: time | None
+
+    @classmethod
+    def of(cls, campaign_id: str, definition: CampaignIn) -> Compiled:
+        hours = definition.hours
+        return cls(
+            id=campaign_id,
+            definition=definition,
+            predicate=compile_condition(definition.condition) if definition.condition else ALWAYS,
+            start=_time(hours.start) if hours else None,
+            end=_time(hours.end) if hours else None,
+        )
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+
+def _time(text: str) -> time:
+    return time.max if text == "24:00" else time.fromisoformat(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Where and when a basket is, and who buys it."""
+
+    store: str
+    city: str | None
+    country: str | None
+    local: datetime  # the store's local time
+    member: bool
+    tier: str | None
+    birthday: date | None
+
+
+def birthday_near(birthday: date, day: date, before: int, after: int) -> bool:
+    """Whether a birthday falls within ``before`` days ahead of ``day`` or ``after`` days behind it."""
+    for year in (day.year - 1, day.year, day.year + 1):
+        try:
+            occurrence = birthday.replace(year=year)
+        except ValueError:  # 29 February in a year without it
+            occurrence = date(year, 2, 28)
+        if -after <= (occurrence - day).days <= before:
+            return True
+    return False
+
+
+def in_window(c: Compiled, ctx: Context) -> bool:
+    d = c.definition
+    day = ctx.local.date()
+    if not d.active:
+        return False
+    if (d.starts_at and day < d.starts_at) or (d.ends_at and day > d.ends_at):
+        return False
+    if d.weekdays and ctx.local.isoweekday() not in d.weekdays:
+        return False
+    if c.start is not None and c.end is not None:
+        now = ctx.local.time()
+        inside = c.start <= now < c.end if c.start <= c.end else (now >= c.start or now < c.end)
+        if not inside:
+            return False
+    if d.stores and ctx.store not in d.stores:
+        return False
+    if d.cities and ctx.city not in d.cities:
+        return False
+    return not (d.countries and (ctx.country or "").upper() not in d.countries)
+
+
+def in_audience(c: Compiled, ctx: Context) -> bool:
+    d = c.definition
+    if (d.tiers or d.birthday or d.effect.type.startswith("points")) and not ctx.member:
+        return False  # anonymous baskets earn nothing and belong to no tier
+    if d.tiers and ctx.tier not in d.tiers:
+        return False
+    if d.birthday is not None:
+        if ctx.birthday is None:
+            return False
+        return birthday_near(ctx.birthday, ctx.local.date(), d.birthday.days_before, d.birthday.days_after)
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class BasketLine:
+    index: int
+    amount: Decimal
+    quantity: int
+    attributes: Mapping[str, object]
+
+
+def eligible(
+    campaigns: Sequence[Compiled],
+    ctx: Context,
+    lines: Sequence[BasketLine],
+    blocked: frozenset[str] = frozenset(),
+) -> list[Candidate]:
+    """Campaigns that may apply, each with its qualifying lines (thresholds met before discounts)."""
+    found = []
+    for c in campaigns:
+        if c.id in blocked or not in_window(c, ctx) or not in_audience(c, ctx):
+            continue
+        qualifying = [line for line in lines if c.predicate(line.attributes)]
+        if not qualifying:
+            continue
+        d = c.definition
+        if sum((line.amount for line in qualifying), Decimal(0)) < d.min_amount:
+            continue
+        if sum(line.quantity for line in qualifying) < d.min_quantity:
+            continue
+        found.append(
+            Candidate(c.id, d.priority, d.stacking, d.effect, tuple(line.index for line in qualifying))
+        )
+    return found

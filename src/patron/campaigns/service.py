@@ -1,0 +1,81 @@
+"""Campaign use cases, and the per-process cache of compiled campaigns.
+
+Definitions live in each API process's memory, compiled; every request reads the tenant's
+``campaigns_version`` with its API key (the same round trip), so a change made by any process
+is picked up by the next request everywhere, and a quote never queries the campaign tables."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from patron.campaigns import store
+from patron.campaigns.model import CampaignIn
+from patron.campaigns.rules import Compiled
+from patron.db.pool import Connection, Database
+from patron.errors import NotFound
+
+
+def campaign_uuid(raw: str) -> str:
+    try:
+        return str(uuid.UUID(raw))
+    except (ValueError, AttributeError) as exc:
+        raise NotFound("no such campaign", code="campaign_not_found") from exc
+
+
+def present(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        **row["definition"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def _stored(definition: CampaignIn) -> dict[str, Any]:
+    return definition.model_dump(mode="json", by_alias=True)
+
+
+async def create(conn: Connection, tenant_id: int, definition: CampaignIn) -> dict[str, Any]:
+    return present(await store.insert(conn, tenant_id, _stored(definition)))
+
+
+async def replace(conn: Connection, tenant_id: int, raw_id: str, definition: CampaignIn) -> dict[str, Any]:
+    return present(await store.replace(conn, tenant_id, campaign_uuid(raw_id), _stored(definition)))
+
+
+async def delete(conn: Connection, tenant_id: int, raw_id: str) -> None:
+    await store.delete(conn, tenant_id, campaign_uuid(raw_id))
+
+
+async def get(conn: Connection, tenant_id: int, raw_id: str) -> dict[str, Any]:
+    return present(await store.get(conn, tenant_id, campaign_uuid(raw_id)))
+
+
+async def list_all(conn: Connection, tenant_id: int) -> list[dict[str, Any]]:
+    return [present(row) for row in await store.all_live(conn, tenant_id)]
+
+
+async def load_compiled(conn: Connection, tenant_id: int) -> list[Compiled]:
+    return [
+        Compiled.of(row["id"], CampaignIn.model_validate(row["definition"]))
+        for row in await store.all_live(conn, tenant_id)
+    ]
+
+
+class CampaignCache:
+    """Compiled campaigns per tenant, kept while the tenant's campaigns version stays the same."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[int, list[Compiled]]] = {}
+        self.loads = 0
+
+    async def get(self, db: Database, tenant_id: int, version: int) -> list[Compiled]:
+        cached = self._cache.get(tenant_id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        async with db.read() as conn:
+            compiled = await load_compiled(conn, tenant_id)
+        self.loads += 1
+        self._cache[tenant_id] = (version, compiled)
+        return compiled

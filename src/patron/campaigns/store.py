@@ -1,0 +1,211 @@
+"""SQL for campaigns, their usage, and what they gave on each receipt."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from patron.db.pool import Connection
+from patron.errors import NotFound
+
+_COLUMNS = "id::text AS id, definition, created_at, updated_at"
+
+
+async def bump_version(conn: Connection, tenant_id: int) -> None:
+    """Every process reloads the tenant's campaigns when it next sees the new version."""
+    await conn.execute(
+        "UPDATE tenants SET campaigns_version = campaigns_version + 1 WHERE id = %s", (tenant_id,)
+    )
+
+
+async def insert(conn: Connection, tenant_id: int, definition: dict[str, Any]) -> dict[str, Any]:
+    row = await (
+        await conn.execute(
+            f"INSERT INTO campaigns (tenant_id, definition) VALUES (%s, %s) RETURNING {_COLUMNS}",
+            (tenant_id, Jsonb(definition)),
+        )
+    ).fetchone()
+    assert row is not None
+    await bump_version(conn, tenant_id)
+    return row
+
+
+async def replace(
+    conn: Connection, tenant_id: int, campaign_id: str, definition: dict[str, Any]
+) -> dict[str, Any]:
+    row = await (
+        await conn.execute(
+            f"UPDATE campaigns SET definition = %s, updated_at = now() WHERE tenant_id = %s AND id = %s"
+            f" AND deleted_at IS NULL RETURNING {_COLUMNS}",
+            (Jsonb(definition), tenant_id, campaign_id),
+        )
+    ).fetchone()
+    if row is None:
+        raise NotFound("no such campaign", code="campaign_not_found")
+    await bump_version(conn, tenant_id)
+    return row
+
+
+async def delete(conn: Connection, tenant_id: int, campaign_id: str) -> None:
+    """Campaigns are kept (receipts and budgets refer to them); a deleted one is simply gone from view."""
+    cur = await conn.execute(
+        "UPDATE campaigns SET deleted_at = now() WHERE tenant_id = %s AND id = %s AND deleted_at IS NULL",
+        (tenant_id, campaign_id),
+    )
+    if cur.rowcount == 0:
+        raise NotFound("no such campaign", code="campaign_not_found")
+    await bump_version(conn, tenant_id)
+
+
+async def get(conn: Connection, tenant_id: int, campaign_id: str) -> dict[str, Any]:
+    row = await (
+        await conn.execute(
+            f"SELECT {_COLUMNS} FROM campaigns WHERE tenant_id = %s AND id = %s AND deleted_at IS NULL",
+            (tenant_id, campaign_id),
+        )
+    ).fetchone()
+    if row is None:
+        raise NotFound("no such campaign", code="campaign_not_found")
+    return row
+
+
+async def all_live(conn: Connection, tenant_id: int) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM campaigns WHERE tenant_id = %s AND deleted_at IS NULL ORDER BY created_at, id",
+        (tenant_id,),
+    )
+    return await cur.fetchall()
+
+
+async def usage(
+    conn: Connection, tenant_id: int, campaign_ids: list[str], member_id: str | None
+) -> dict[str, dict[str, Any]]:
+    """Uses, points and money given so far, and this member's uses, of limited campaigns."""
+    cur = await conn.execute(
+        "SELECT c.id::text AS id, coalesce(u.uses, 0) AS uses, coalesce(u.points, 0) AS points,"
+        " coalesce(u.money, 0) AS money, coalesce(m.uses, 0) AS member_uses"
+        " FROM unnest(%s::uuid[]) AS c(id)"
+        " LEFT JOIN campaign_usage u ON u.tenant_id = %s AND u.campaign_id = c.id"
+        " LEFT JOIN campaign_member_usage m ON m.tenant_id = %s AND m.campaign_id = c.id AND m.member_id = %s",
+        (campaign_ids, tenant_id, tenant_id, member_id),
+    )
+    return {row["id"]: row for row in await cur.fetchall()}
+
+
+async def take(
+    conn: Connection,
+    tenant_id: int,
+    campaign_id: str,
+    member_id: str | None,
+    *,
+    points: int,
+    money: Decimal,
+    uses_limit: int | None,
+    points_budget: int | None,
+    money_budget: Decimal | None,
+    per_member: int | None,
+) -> bool:
+    """Counts one use atomically if the limits still allow it; False (and nothing counted) if not."""
+    await conn.execute(
+        "INSERT INTO campaign_usage (tenant_id, campaign_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+        (tenant_id, campaign_id),
+    )
+    row = await (
+        await conn.execute(
+            "UPDATE campaign_usage SET uses = uses + 1, points = points + %(p)s, money = money + %(m)s"
+            " WHERE tenant_id = %(t)s AND campaign_id = %(c)s"
+            " AND (%(ul)s::bigint IS NULL OR uses + 1 <= %(ul)s)"
+            " AND (%(pb)s::bigint IS NULL OR points + %(p)s <= %(pb)s)"
+            " AND (%(mb)s::numeric IS NULL OR money + %(m)s <= %(mb)s) RETURNING 1",
+            {
+                "p": points,
+                "m": money,
+                "t": tenant_id,
+                "c": campaign_id,
+                "ul": uses_limit,
+                "pb": points_budget,
+                "mb": money_budget,
+            },
+        )
+    ).fetchone()
+    if row is None:
+        return False
+    if per_member is not None and member_id is not None:
+        row = await (
+            await conn.execute(
+                "INSERT INTO campaign_member_usage AS u (tenant_id, campaign_id, member_id, uses)"
+                " VALUES (%s, %s, %s, 1) ON CONFLICT (tenant_id, campaign_id, member_id)"
+                " DO UPDATE SET uses = u.uses + 1 WHERE u.uses + 1 <= %s RETURNING 1",
+                (tenant_id, campaign_id, member_id, per_member),
+            )
+        ).fetchone()
+        if row is None:
+            return False
+    return True
+
+
+async def record_applied(
+    conn: Connection,
+    tenant_id: int,
+    receipt_id: str,
+    member_id: str | None,
+    applied: list[tuple[str, Decimal, int]],
+) -> None:
+    if not applied:
+        return
+    await conn.execute(
+        "INSERT INTO receipt_campaigns (tenant_id, receipt_id, campaign_id, member_id, discount, points)"
+        " SELECT %s, %s, c, %s, d, p FROM unnest(%s::uuid[], %s::numeric[], %s::bigint[]) AS t(c, d, p)",
+        (
+            tenant_id,
+            receipt_id,
+            member_id,
+            [a[0] for a in applied],
+            [a[1] for a in applied],
+            [a[2] for a in applied],
+        ),
+    )
+
+
+async def release(
+    conn: Connection,
+    tenant_id: int,
+    receipt_id: str,
+    campaign_id: str,
+    *,
+    discount: Decimal,
+    points: int,
+    use: bool,
+) -> None:
+    """Gives back what a return took back of a campaign: its budget share, and its use when the
+    receipt has nothing left of it."""
+    row = await (
+        await conn.execute(
+            "SELECT member_id::text AS member_id, use_released FROM receipt_campaigns"
+            " WHERE tenant_id = %s AND receipt_id = %s AND campaign_id = %s FOR UPDATE",
+            (tenant_id, receipt_id, campaign_id),
+        )
+    ).fetchone()
+    if row is None:
+        return
+    release_use = use and not row["use_released"]
+    await conn.execute(
+        "UPDATE receipt_campaigns SET released_discount = released_discount + %s,"
+        " released_points = released_points + %s, use_released = use_released OR %s"
+        " WHERE tenant_id = %s AND receipt_id = %s AND campaign_id = %s",
+        (discount, points, release_use, tenant_id, receipt_id, campaign_id),
+    )
+    uses = 1 if release_use else 0
+    await conn.execute(
+        "UPDATE campaign_usage SET uses = uses - %s, points = points - %s, money = money - %s"
+        " WHERE tenant_id = %s AND campaign_id = %s",
+        (uses, points, discount, tenant_id, campaign_id),
+    )
+    if uses and row["member_id"]:
+        await conn.execute(
+            "UPDATE campaign_member_usage SET uses = uses - 1 WHERE tenant_id = %s AND campaign_id = %s"
+            " AND member_id = %s",
+            (tenant_id, campaign_id, row["member_id"]),
+        )
