@@ -11,7 +11,8 @@ from patron import __version__
 from patron.api import errors
 from patron.api.deps import ProgramCache
 from patron.api.responses import JSONResponse
-from patron.api.routers import catalog, checkout, keys, members, program
+from patron.api.routers import campaigns, catalog, checkout, keys, members, program
+from patron.campaigns.service import CampaignCache
 from patron.clock import Clock, utcnow
 from patron.db.pool import Database
 
@@ -50,8 +51,16 @@ def create_app(database_url: str, *, clock: Clock = utcnow, pool_min: int = 2, p
     )
     app.state.clock = clock
     app.state.programs = ProgramCache()
+    app.state.campaigns = CampaignCache()
     errors.install(app)
-    for router in (keys.router, program.router, catalog.router, members.router, checkout.router):
+    for router in (
+        keys.router,
+        program.router,
+        catalog.router,
+        members.router,
+        checkout.router,
+        campaigns.router,
+    ):
         app.include_router(router)
 
     @app.get("/health", tags=["operations"], summary="Liveness: answers while the process runs")
