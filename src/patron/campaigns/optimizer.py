@@ -303,7 +303,7 @@ def _branch(
     options: list[list[tuple[tuple[int, ...], dict[int, Fraction]]]] = []
     for c in coupled:
         subsets = []
-        for r in range(len(c.lines) + 1):
+        for r in range(len(c.lines), -1, -1):  # larger placements first: ties keep the fullest
             for subset in itertools.combinations(c.lines, r):
                 money_off = set_discounts(c.effect, [by_index[i] for i in subset], quantum)
                 subsets.append((subset, {i: Fraction(d) for i, d in money_off.items()}))

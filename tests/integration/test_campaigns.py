@@ -1,0 +1,576 @@
+"""Contract 8 with exact figures: every effect, stacking, thresholds, windows, audiences, limits
+under races, returns that undo campaign effects, and the seed scenarios of issue 4."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from patron import verify
+from patron.db.pool import Database
+from tests.conftest import ManualClock
+from tests.integration.conftest import Tenant
+from tests.integration.test_api_conventions import assert_error
+from tests.integration.test_checkout import member_with, setup_shop
+
+# Thursday 3 December 2026, 12:00 in Moscow (09:00 UTC), 19:00 in Vladivostok
+NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+_numbers = itertools.count(1)
+
+
+@pytest.fixture
+async def shop(tenant: Tenant, clock: ManualClock) -> Tenant:
+    clock.fixed = NOW
+    await setup_shop(tenant)
+    return tenant
+
+
+async def campaign(tenant: Tenant, **definition: Any) -> str:
+    response = await tenant.call("POST", "/v1/campaigns", {"name": definition.pop("name", "c"), **definition})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def line(sku: str, quantity: int, price: str, **attributes: Any) -> dict[str, Any]:
+    return {"sku": sku, "quantity": quantity, "price": price, "attributes": attributes}
+
+
+async def quote(
+    tenant: Tenant, *lines: dict[str, Any], member: str | None = None, store: str = "MSK", **extra: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"store": store, "lines": list(lines), **extra}
+    if member:
+        body["member"] = {"id": member}
+    response = await tenant.call("POST", "/v1/checkout/quote", body)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def confirm(
+    tenant: Tenant, *lines: dict[str, Any], member: str | None = None, store: str = "MSK", **extra: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"store": store, "lines": list(lines), "number": f"C{next(_numbers)}", **extra}
+    if member:
+        body["member"] = {"id": member}
+    response = await tenant.call("POST", "/v1/receipts", body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def discounts(result: dict[str, Any]) -> list[str]:
+    return [ln["discount"] for ln in result["lines"]]
+
+
+# --- definitions ----------------------------------------------------------------------------------
+
+
+async def test_crud_and_validation(shop: Tenant, other_tenant: Tenant) -> None:
+    definition = {
+        "name": "Columbia week",
+        "active": True,
+        "starts_at": "2026-12-01",
+        "ends_at": "2026-12-07",
+        "weekdays": [1, 2, 3, 4, 5],
+        "hours": {"from": "10:00", "to": "14:00"},
+        "stores": ["MSK"],
+        "cities": ["Moscow"],
+        "countries": ["RU"],
+        "tiers": ["base"],
+        "birthday": {"days_before": 3, "days_after": 3},
+        "condition": "brand = 'Columbia'",
+        "min_amount": "10.00",
+        "min_quantity": 1,
+        "effect": {"type": "discount_percent", "value": "15"},
+        "points": {"valid_days": 30, "activation_delay_days": 0, "spend_condition": "sport = 'ski'"},
+        "stacking": "line",
+        "priority": 5,
+        "limits": {"per_member": 1, "uses": 100, "budget_points": None, "budget_money": "500.00"},
+    }
+    created = await shop.call("POST", "/v1/campaigns", definition)
+    assert created.status_code == 201
+    body = created.json()
+    assert body["hours"] == {"from": "10:00", "to": "14:00"} and body["effect"]["type"] == "discount_percent"
+    cid = body["id"]
+    assert (await shop.call("GET", f"/v1/campaigns/{cid}")).json()["name"] == "Columbia week"
+    replaced = await shop.call(
+        "PUT", f"/v1/campaigns/{cid}", {"name": "Renamed", "effect": {"type": "points_fixed", "value": "5"}}
+    )
+    assert replaced.status_code == 200 and replaced.json()["condition"] is None
+    assert [c["name"] for c in (await shop.call("GET", "/v1/campaigns")).json()["items"]] == ["Renamed"]
+    assert_error(await other_tenant.call("GET", f"/v1/campaigns/{cid}"), 404)
+    assert_error(await other_tenant.call("DELETE", f"/v1/campaigns/{cid}"), 404)
+    assert (await shop.call("DELETE", f"/v1/campaigns/{cid}")).status_code == 204
+    assert_error(await shop.call("GET", f"/v1/campaigns/{cid}"), 404)
+
+    bad = {
+        "condition": ({"condition": "brand = 'x' and"}, "condition"),
+        "effect type": ({"effect": {"type": "free_lunch", "value": "1"}}, "effect.type"),
+        "percent": ({"effect": {"type": "discount_percent", "value": "150"}}, "effect"),
+        "bxgy": ({"effect": {"type": "buy_x_get_y", "buy": 2}}, "effect"),
+        "weekday": ({"effect": {"type": "points_fixed", "value": "1"}, "weekdays": [8]}, "weekdays"),
+        "hours": (
+            {"effect": {"type": "points_fixed", "value": "1"}, "hours": {"from": "25:00", "to": "1:00"}},
+            "hours.from",
+        ),
+        "dates": (
+            {
+                "effect": {"type": "points_fixed", "value": "1"},
+                "starts_at": "2026-12-07",
+                "ends_at": "2026-12-01",
+            },
+            "",
+        ),
+        "stacking": ({"effect": {"type": "points_fixed", "value": "1"}, "stacking": "sometimes"}, "stacking"),
+        "no effect": ({}, "effect"),
+    }
+    for name, (fields, field) in bad.items():
+        error = assert_error(await shop.call("POST", "/v1/campaigns", {"name": name, **fields}), 422)
+        assert str(error.get("field", "")).startswith(field), (name, error)
+    error = assert_error(
+        await shop.call(
+            "POST",
+            "/v1/campaigns",
+            {"name": "x", "condition": "brand == 'x'", "effect": {"type": "points_fixed", "value": "1"}},
+        ),
+        422,
+    )
+    assert "position 7" in str(error["message"])
+    assert (await shop.call("GET", "/v1/campaigns")).json()["items"] == []
+
+
+# --- every effect type --------------------------------------------------------------------------
+
+
+async def test_discount_percent_rounds_half_up_per_line(shop: Tenant) -> None:
+    await campaign(shop, effect={"type": "discount_percent", "value": "15"})
+    result = await quote(shop, line("TEE", 1, "33.33"), line("TEE", 3, "0.10"))
+    assert discounts(result) == ["5.00", "0.05"]  # 4.9995 -> 5.00; 0.045 -> 0.05
+    assert result["campaigns"][0]["discount"] == "5.05"
+
+
+async def test_discount_amount_splits_over_the_lines_in_proportion(shop: Tenant) -> None:
+    await campaign(shop, effect={"type": "discount_amount", "value": "10.00"})
+    assert discounts(await quote(shop, line("TEE", 1, "30.00"), line("TEE", 1, "70.00"))) == ["3.00", "7.00"]
+    assert discounts(await quote(shop, *[line("TEE", 1, "5.00")] * 3)) == ["3.34", "3.33", "3.33"]
+    assert discounts(await quote(shop, line("TEE", 1, "4.00"))) == ["4.00"]  # never more than the lines
+
+
+async def test_fixed_price(shop: Tenant) -> None:
+    await campaign(shop, condition="sku = 'TEE'", effect={"type": "fixed_price", "value": "7.99"})
+    assert discounts(
+        await quote(shop, line("TEE", 3, "10.00"), line("TEE", 1, "5.00"), line("SKI", 1, "10.00"))
+    ) == [
+        "6.03",
+        "0.00",
+        "0.00",
+    ]
+
+
+async def test_buy_x_get_y_discounts_the_cheapest_units(shop: Tenant) -> None:
+    await campaign(
+        shop,
+        condition="category = 'socks'",
+        effect={"type": "buy_x_get_y", "buy": 2, "get": 1, "percent": "100"},
+    )
+    result = await quote(
+        shop,
+        line("S1", 2, "12.00", category="socks"),
+        line("S2", 2, "8.00", category="socks"),
+        line("S3", 2, "10.00", category="socks"),
+    )
+    # 6 units: two groups of 3, the two cheapest units (8.00 each) are free
+    assert discounts(result) == ["0.00", "16.00", "0.00"]
+    half = await campaign(
+        shop,
+        name="half",
+        condition="category = 'caps'",
+        effect={"type": "buy_x_get_y", "buy": 1, "get": 1, "percent": "50"},
+    )
+    result = await quote(shop, line("C1", 3, "9.99", category="caps"))
+    assert discounts(result) == ["5.00"]  # one group of 2: 50% of 9.99 = 4.995 -> 5.00
+    assert result["campaigns"][0]["id"] == half
+
+
+async def test_point_effects(shop: Tenant) -> None:
+    member = await member_with(shop)
+    await campaign(shop, name="pp", condition="sku = 'TEE'", effect={"type": "points_percent", "value": "10"})
+    await campaign(
+        shop, name="mult", condition="sku = 'SKI'", effect={"type": "points_multiplier", "value": "3"}
+    )
+    await campaign(
+        shop, name="fixed", condition="sport = 'ski'", effect={"type": "points_fixed", "value": "50"}
+    )
+    result = await quote(
+        shop, line("TEE", 1, "100.00"), line("SKI", 1, "200.00"), line("POLE", 1, "50.00"), member=member
+    )
+    # base 5%: 5 + 10 + 2.5; TEE +10; SKI x3: +20; fixed 50 over SKI/POLE by paid: 40 + 10
+    assert [ln["points_earned"] for ln in result["lines"]] == [15, 70, 12]
+    assert result["totals"]["points_earned"] == 97  # floor(97.5)
+    assert sorted((c["name"], c["points"], c["discount"]) for c in result["campaigns"]) == [
+        ("fixed", 50, "0.00"),
+        ("mult", 20, "0.00"),
+        ("pp", 10, "0.00"),
+    ]
+    anonymous = await quote(shop, line("TEE", 1, "100.00"))
+    assert anonymous["campaigns"] == [] and anonymous["totals"]["points_earned"] == 0
+
+
+async def test_points_are_earned_on_what_is_paid_after_points_are_spent(shop: Tenant) -> None:
+    member = await member_with(shop, 100)
+    await campaign(shop, effect={"type": "points_percent", "value": "10"})
+    result = await confirm(shop, line("TEE", 1, "100.00"), member=member, spend_points=40)
+    assert result["lines"][0]["paid"] == "60.00"
+    assert result["totals"]["points_earned"] == 9  # 60 x (5% + 10%)
+    assert result["campaigns"][0]["points"] == 6
+
+
+# --- stacking and the best deal -------------------------------------------------------------
+
+
+async def test_line_campaigns_do_not_stack_stackable_ones_do(shop: Tenant) -> None:
+    await campaign(shop, name="ten", effect={"type": "discount_percent", "value": "10"})
+    await campaign(
+        shop, name="twenty", condition="sku = 'TEE'", effect={"type": "discount_percent", "value": "20"}
+    )
+    await campaign(
+        shop,
+        name="extra",
+        stacking="stackable",
+        condition="sku = 'TEE'",
+        effect={"type": "discount_percent", "value": "5"},
+    )
+    result = await quote(shop, line("TEE", 1, "100.00"), line("SKI", 1, "100.00"))
+    assert discounts(result) == ["25.00", "10.00"]
+    assert sorted(c["name"] for c in result["campaigns"]) == ["extra", "ten", "twenty"]
+    assert result["optimal"] is True
+
+
+async def test_exclusive_is_alone_and_chosen_only_when_worth_more(shop: Tenant) -> None:
+    member = await member_with(shop)
+    await campaign(shop, name="ten", effect={"type": "discount_percent", "value": "10"})
+    await campaign(shop, name="points", effect={"type": "points_percent", "value": "5"})
+    exclusive = await campaign(
+        shop,
+        name="big",
+        stacking="exclusive",
+        condition="sku = 'SKI'",
+        effect={"type": "discount_amount", "value": "30.00"},
+    )
+    small = await quote(shop, line("TEE", 1, "100.00"), line("SKI", 1, "100.00"), member=member)
+    # ten + points: 20.00 off + (180 x 10%) = 38.00; big alone: 30.00 + 170 x 5% = 38.50
+    assert [c["id"] for c in small["campaigns"]] == [exclusive]
+    assert discounts(small) == ["0.00", "30.00"] and small["totals"]["points_earned"] == 8
+    big = await quote(shop, line("TEE", 1, "300.00"), line("SKI", 1, "100.00"), member=member)
+    assert sorted(c["name"] for c in big["campaigns"]) == ["points", "ten"]
+
+
+async def test_thresholds_count_qualifying_lines_before_discounts(shop: Tenant) -> None:
+    await campaign(
+        shop,
+        condition="sport = 'ski'",
+        min_amount="100.00",
+        min_quantity=2,
+        effect={"type": "discount_amount", "value": "10.00"},
+    )
+    assert discounts(await quote(shop, line("SKI", 1, "99.00"), line("POLE", 1, "0.99"))) == ["0.00", "0.00"]
+    assert discounts(await quote(shop, line("SKI", 1, "150.00"), line("TEE", 5, "10.00"))) == ["0.00", "0.00"]
+    assert discounts(await quote(shop, line("SKI", 1, "99.01"), line("POLE", 1, "0.99"))) == ["9.90", "0.10"]
+
+
+# --- windows and audiences ---------------------------------------------------------------------
+
+
+async def test_local_time_windows_across_two_time_zones(shop: Tenant, clock: ManualClock) -> None:
+    await campaign(
+        shop,
+        hours={"from": "10:00", "to": "14:00"},
+        weekdays=[4],
+        starts_at="2026-12-03",
+        ends_at="2026-12-03",
+        effect={"type": "discount_percent", "value": "10"},
+    )
+    assert discounts(await quote(shop, line("TEE", 1, "10.00"), store="MSK")) == ["1.00"]  # 12:00 Thursday
+    assert discounts(await quote(shop, line("TEE", 1, "10.00"), store="VVO")) == ["0.00"]  # 19:00
+    clock.fixed = datetime(2026, 12, 3, 1, 30, tzinfo=UTC)  # 04:30 Moscow, 11:30 Vladivostok
+    assert discounts(await quote(shop, line("TEE", 1, "10.00"), store="MSK")) == ["0.00"]
+    assert discounts(await quote(shop, line("TEE", 1, "10.00"), store="VVO")) == ["1.00"]
+    clock.fixed = datetime(2026, 12, 3, 23, 0, tzinfo=UTC)  # Friday 4 Dec in both: out of dates and weekday
+    assert discounts(await quote(shop, line("TEE", 1, "10.00"), store="VVO")) == ["0.00"]
+
+
+async def test_store_city_country_scopes(shop: Tenant) -> None:
+    await campaign(shop, name="moscow", cities=["Moscow"], effect={"type": "discount_percent", "value": "10"})
+    await campaign(shop, name="vvo store", stores=["VVO"], effect={"type": "discount_percent", "value": "20"})
+    await campaign(shop, name="de", countries=["DE"], effect={"type": "discount_percent", "value": "50"})
+    assert discounts(await quote(shop, line("TEE", 1, "10.00"), store="MSK")) == ["1.00"]
+    assert discounts(await quote(shop, line("TEE", 1, "10.00"), store="VVO")) == ["2.00"]
+
+
+async def test_tiers_and_birthday_windows(shop: Tenant) -> None:
+    tiers = [
+        {"code": "base", "name": "Base", "threshold": "0", "earn_percent": "5"},
+        {"code": "gold", "name": "Gold", "threshold": "1000", "earn_percent": "5"},
+    ]
+    assert (await shop.call("PATCH", "/v1/program", {"tiers": tiers})).status_code == 200
+    await campaign(shop, name="gold", tiers=["gold"], effect={"type": "discount_percent", "value": "10"})
+    await campaign(
+        shop,
+        name="bday",
+        birthday={"days_before": 3, "days_after": 1},
+        stacking="stackable",
+        effect={"type": "discount_percent", "value": "5"},
+    )
+    soon = (
+        await shop.call("POST", "/v1/members", {"phone": "+79001113301", "birthday": "1990-12-06"})
+    ).json()["id"]
+    past = (
+        await shop.call("POST", "/v1/members", {"phone": "+79001113302", "birthday": "1985-12-01"})
+    ).json()["id"]
+    leap = (
+        await shop.call("POST", "/v1/members", {"phone": "+79001113303", "birthday": "1992-12-02"})
+    ).json()["id"]
+    assert discounts(await quote(shop, line("TEE", 1, "100.00"), member=soon)) == ["5.00"]  # in 3 days
+    assert discounts(await quote(shop, line("TEE", 1, "100.00"), member=past)) == ["0.00"]  # 2 days ago
+    assert discounts(await quote(shop, line("TEE", 1, "100.00"), member=leap)) == ["5.00"]  # yesterday
+    assert discounts(await quote(shop, line("TEE", 1, "100.00"))) == ["0.00"]  # anonymous
+    # 1100.00 less the birthday 5% the day after her birthday: 1045.00 paid, enough for gold
+    await confirm(shop, line("SKI", 1, "1100.00"), member=past, at=(NOW - timedelta(days=1)).isoformat())
+    assert discounts(await quote(shop, line("TEE", 1, "100.00"), member=past)) == ["10.00"]
+
+
+# --- restricted points given by a campaign --------------------------------------------------------
+
+
+async def test_seed_ski_points_valid_14_days_spendable_only_on_ski_goods(
+    shop: Tenant, clock: ManualClock
+) -> None:
+    member = await member_with(shop)
+    await campaign(
+        shop,
+        name="ski gift",
+        condition="category = 'skis'",
+        effect={"type": "points_fixed", "value": "500"},
+        points={"valid_days": 14, "activation_delay_days": 0, "spend_condition": "sport = 'ski'"},
+    )
+    bought = await confirm(shop, line("SKI", 1, "1000.00"), member=member)
+    assert bought["totals"]["points_earned"] == 550
+    lots = {lot["kind"]: lot for lot in (await shop.call("GET", f"/v1/members/{member}/lots")).json()}
+    gift = lots["campaign"]
+    assert (gift["points"], gift["spend_condition"]) == (500, "sport = 'ski'")
+    assert datetime.fromisoformat(gift["expires_at"]) == datetime.fromisoformat("2026-12-17T00:00:00+03:00")
+    assert lots["earn"]["points"] == 50
+    clock.fixed = NOW + timedelta(days=2)
+    tee_only = await quote(shop, line("TEE", 1, "1000.00"), member=member, spend_points="max")
+    assert tee_only["totals"]["points_spent"] == 50  # the 50 base points; the ski points may not pay for it
+    spent = await quote(
+        shop, line("TEE", 1, "1000.00"), line("POLE", 1, "100.00"), member=member, spend_points="max"
+    )
+    # the ski points go first, on the poles only (cap 50 of 100.00); the base points then fit the tee
+    assert [ln["points_spent"] for ln in spent["lines"]] == [50, 50]
+    clock.fixed = NOW + timedelta(days=15)
+    later = await quote(shop, line("POLE", 1, "100.00"), member=member, spend_points="max")
+    assert later["lines"][0]["points_spent"] == 50  # only the base points are left; the gift has expired
+    balance = (await shop.call("GET", f"/v1/members/{member}/balance")).json()
+    assert balance["available"] == 50
+
+
+# --- the other seed scenarios ----------------------------------------------------------------------
+
+
+async def test_seed_double_points_on_columbia_jackets_this_week_in_moscow(
+    shop: Tenant, clock: ManualClock
+) -> None:
+    member = await member_with(shop)
+    await campaign(
+        shop,
+        name="Columbia x2",
+        starts_at="2026-11-30",
+        ends_at="2026-12-06",
+        cities=["Moscow"],
+        condition="brand = 'Columbia' and category = 'jackets'",
+        effect={"type": "points_multiplier", "value": "2"},
+    )
+    jacket = line("J1", 1, "1000.00", brand="Columbia", category="jackets")
+    other = line("J2", 1, "1000.00", brand="Acme", category="jackets")
+    assert (await quote(shop, jacket, other, member=member))["totals"]["points_earned"] == 150
+    assert (await quote(shop, jacket, member=member, store="VVO"))["totals"]["points_earned"] == 50
+    clock.fixed = NOW + timedelta(days=7)
+    assert (await quote(shop, jacket, member=member))["totals"]["points_earned"] == 50
+
+
+async def test_seed_gold_members_15_percent_on_a_category_not_combinable(shop: Tenant) -> None:
+    tiers = [
+        {"code": "base", "name": "Base", "threshold": "0", "earn_percent": "5"},
+        {"code": "gold", "name": "Gold", "threshold": "500", "earn_percent": "5"},
+    ]
+    assert (await shop.call("PATCH", "/v1/program", {"tiers": tiers})).status_code == 200
+    await campaign(
+        shop,
+        name="gold jackets",
+        tiers=["gold"],
+        condition="category = 'jackets'",
+        stacking="line",
+        effect={"type": "discount_percent", "value": "15"},
+    )
+    await campaign(shop, name="ten off", effect={"type": "discount_percent", "value": "10"})
+    gold = await member_with(shop)
+    await confirm(shop, line("SKI", 1, "600.00"), member=gold, at=(NOW - timedelta(days=1)).isoformat())
+    base = await member_with(shop, phone="+79001112201")
+    basket = (line("J1", 1, "200.00", category="jackets"), line("TEE", 1, "100.00"))
+    assert discounts(await quote(shop, *basket, member=gold)) == ["30.00", "10.00"]
+    assert discounts(await quote(shop, *basket, member=base)) == ["20.00", "10.00"]
+
+
+async def test_seed_buy_two_get_one_on_socks_against_twenty_percent_off_everything(shop: Tenant) -> None:
+    socks = await campaign(
+        shop,
+        name="socks 2+1",
+        condition="category = 'socks'",
+        effect={"type": "buy_x_get_y", "buy": 2, "get": 1},
+    )
+    everything = await campaign(shop, name="20% off", effect={"type": "discount_percent", "value": "20"})
+    result = await quote(
+        shop,
+        line("SOCK-A", 3, "10.00", category="socks"),  # 2+1: 10.00 off beats 20%: 6.00
+        line("SOCK-B", 1, "30.00", category="socks"),  # alone it would not make a group; 20%: 6.00
+        line("TEE", 1, "50.00"),  # 20%: 10.00
+    )
+    assert discounts(result) == ["10.00", "6.00", "10.00"]
+    assert result["lines"][0]["campaigns"] == [socks] and result["lines"][1]["campaigns"] == [everything]
+    assert result["optimal"] is True
+
+
+# --- limits and budgets -----------------------------------------------------------------------------
+
+
+async def test_uses_and_budgets_hold_under_twenty_racing_receipts(shop: Tenant, db: Database) -> None:
+    limited = await campaign(
+        shop, name="first five", limits={"uses": 5}, effect={"type": "discount_amount", "value": "10.00"}
+    )
+    budget = await campaign(
+        shop,
+        name="budget",
+        stacking="stackable",
+        limits={"budget_money": "30.00"},
+        effect={"type": "discount_amount", "value": "5.00"},
+    )
+    members = [await member_with(shop, phone=f"+7900111{4000 + i}") for i in range(20)]
+    bodies = [
+        {"store": "MSK", "number": f"L{i}", "member": {"id": m}, "lines": [line("TEE", 1, "100.00")]}
+        for i, m in enumerate(members)
+    ]
+    responses = await asyncio.gather(*[shop.call("POST", "/v1/receipts", b) for b in bodies])
+    assert all(r.status_code == 201 for r in responses)
+    applied = [sorted(c["id"] for c in r.json()["campaigns"]) for r in responses]
+    assert sum(limited in a for a in applied) == 5
+    assert sum(budget in a for a in applied) == 6
+    async with db.read() as conn:
+        cur = await conn.execute(
+            "SELECT campaign_id::text AS id, uses, money FROM campaign_usage WHERE tenant_id = %s",
+            (shop.tenant_id,),
+        )
+        usage = {row["id"]: (row["uses"], row["money"]) for row in await cur.fetchall()}
+    assert usage[limited][0] == 5 and usage[budget][1] == 30
+    # a cancelled receipt gives its use back
+    winner = next(r.json() for r in responses if limited in [c["id"] for c in r.json()["campaigns"]])
+    assert (await shop.call("POST", f"/v1/receipts/{winner['id']}/cancel")).status_code == 200
+    again = await confirm(shop, line("TEE", 1, "100.00"), member=members[0])
+    assert limited in [c["id"] for c in again["campaigns"]]
+    async with db.read() as conn:
+        assert await verify.run(conn, shop.tenant_id) == []
+
+
+async def test_per_member_limit_and_points_budget(shop: Tenant) -> None:
+    once = await campaign(
+        shop, name="once", limits={"per_member": 1}, effect={"type": "points_fixed", "value": "100"}
+    )
+    member = await member_with(shop)
+    first = await confirm(shop, line("TEE", 1, "10.00"), member=member)
+    second = await confirm(shop, line("TEE", 1, "10.00"), member=member)
+    assert [c["id"] for c in first["campaigns"]] == [once] and second["campaigns"] == []
+    await campaign(
+        shop, name="pool", limits={"budget_points": 150}, effect={"type": "points_fixed", "value": "100"}
+    )
+    other = await member_with(shop, phone="+79001114999")
+    third = await confirm(shop, line("TEE", 1, "10.00"), member=other)
+    fourth = await confirm(shop, line("TEE", 1, "10.00"), member=other)
+    assert "pool" in [c["name"] for c in third["campaigns"]]
+    assert "pool" not in [c["name"] for c in fourth["campaigns"]]  # 50 left would not cover 100
+
+
+# --- returns undo campaign effects ---------------------------------------------------------------------
+
+
+async def test_returns_give_back_campaign_discounts_and_points_exactly(shop: Tenant, db: Database) -> None:
+    assert (await shop.call("PATCH", "/v1/program", {"activation_delay_days": 0})).status_code == 200
+    member = await member_with(shop)
+    await campaign(
+        shop,
+        name="amount",
+        limits={"budget_money": "1000.00"},
+        effect={"type": "discount_amount", "value": "10.00"},
+    )
+    await campaign(shop, name="pts", effect={"type": "points_percent", "value": "10"})
+    sold = await confirm(shop, line("TEE", 3, "10.00"), line("SKI", 1, "70.00"), member=member)
+    assert discounts(sold) == ["3.00", "7.00"]
+    assert sold["totals"]["points_earned"] == 13  # 90.00 x 15% = 13.5
+    rid = sold["id"]
+    refunds = []
+    for number, lines in (
+        ("r1", [{"line": 1, "quantity": 1}]),
+        ("r2", [{"line": 1, "quantity": 2}, {"line": 2, "quantity": 1}]),
+    ):
+        response = await shop.call("POST", f"/v1/receipts/{rid}/returns", {"number": number, "lines": lines})
+        assert response.status_code == 201
+        refunds.append(response.json())
+    assert [r["refund"] for r in refunds] == ["9.00", "81.00"]
+    assert sum(r["points_reversed"] for r in refunds) == 13
+    assert (await shop.call("GET", f"/v1/members/{member}/balance")).json()["available"] == 0
+    async with db.read() as conn:
+        cur = await conn.execute(
+            "SELECT uses, money FROM campaign_usage WHERE tenant_id = %s", (shop.tenant_id,)
+        )
+        assert [(row["uses"], row["money"]) for row in await cur.fetchall()] == [(0, 0)]
+        assert await verify.run(conn, shop.tenant_id) == []
+
+
+# --- definitions in memory --------------------------------------------------------------------------
+
+
+async def test_a_change_made_by_another_process_is_seen_and_quotes_read_no_campaigns(
+    shop: Tenant, database_url: str, clock: ManualClock
+) -> None:
+    import httpx
+
+    from patron.api.app import create_app
+
+    other = create_app(database_url, clock=clock)
+    async with other.router.lifespan_context(other), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=other), base_url="http://other"
+    ) as http:
+        body = {"store": "MSK", "lines": [line("TEE", 1, "10.00")]}
+
+        async def other_quote() -> dict[str, Any]:
+            response = await http.post("/v1/checkout/quote", json=body, headers=shop.auth)
+            return dict(response.json())
+
+        assert (await other_quote())["campaigns"] == []
+        loads = other.state.campaigns.loads
+        for _ in range(5):
+            await other_quote()
+        assert other.state.campaigns.loads == loads  # cached: quotes do not read campaigns
+        cid = await campaign(
+            shop, effect={"type": "discount_percent", "value": "10"}
+        )  # through the first app
+        assert [c["id"] for c in (await other_quote())["campaigns"]] == [cid]
+        assert other.state.campaigns.loads == loads + 1
+        assert (await shop.call("DELETE", f"/v1/campaigns/{cid}")).status_code == 204
+        assert (await other_quote())["campaigns"] == []
+
+
+def test_today_is_a_thursday() -> None:
+    assert date(2026, 12, 3).isoweekday() == 4
