@@ -93,6 +93,63 @@ CHECKS: list[Check] = [
          WHERE (m.debt <> coalesce(e.debt, 0) OR m.debt < 0) AND {scope_m}
         """,
     ),
+    Check(
+        "receipt_lines_add_up",
+        "a receipt's lines add up to its totals (amount, discount, points spent, paid, points earned)",
+        """
+        SELECT r.tenant_id, r.id::text AS receipt, r.amount, sum(rl.amount) AS lines_amount
+          FROM receipts r JOIN receipt_lines rl ON rl.tenant_id = r.tenant_id AND rl.receipt_id = r.id
+         WHERE {scope_r}
+         GROUP BY r.tenant_id, r.id
+        HAVING r.amount <> sum(rl.amount) OR r.discount <> sum(rl.discount)
+            OR r.points_spent <> sum(rl.points_spent) OR r.paid <> sum(rl.paid)
+            OR r.points_earned <> sum(rl.points_earned)
+        """,
+    ),
+    Check(
+        "receipt_line_paid",
+        "a line's paid money is its amount less its discount, never negative",
+        "SELECT rl.tenant_id, rl.receipt_id::text AS receipt, rl.line, rl.amount, rl.discount, rl.paid"
+        " FROM receipt_lines rl WHERE (rl.paid < 0 OR rl.discount > rl.amount OR rl.paid > rl.amount - rl.discount)"
+        " AND {scope_rl}",
+    ),
+    Check(
+        "returned_within_sold",
+        "what was returned never exceeds what was sold, and the returns' records agree with the lines",
+        """
+        SELECT rl.tenant_id, rl.receipt_id::text AS receipt, rl.line, rl.quantity, rl.returned,
+               coalesce(x.units, 0) AS recorded
+          FROM receipt_lines rl
+          LEFT JOIN (SELECT t.tenant_id, t.receipt_id, (kv.key)::int AS line, sum((kv.value)::int) AS units
+                       FROM receipt_returns t, jsonb_each_text(t.lines) kv GROUP BY 1, 2, 3) x
+                 ON x.tenant_id = rl.tenant_id AND x.receipt_id = rl.receipt_id AND x.line = rl.line
+         WHERE (rl.returned > rl.quantity OR rl.returned < 0 OR rl.returned <> coalesce(x.units, 0)) AND {scope_rl}
+        """,
+    ),
+    Check(
+        "receipt_spend_matches_ledger",
+        "the points a receipt spent are exactly what its spend allocations took from lots",
+        """
+        SELECT r.tenant_id, r.id::text AS receipt, r.points_spent, coalesce(a.taken, 0) AS allocated
+          FROM receipts r
+          LEFT JOIN (SELECT a.tenant_id, a.receipt_id, sum(a.points) AS taken FROM allocations a
+                       JOIN entries e ON e.tenant_id = a.tenant_id AND e.id = a.entry_id AND e.kind = 'spend'
+                      GROUP BY 1, 2) a ON a.tenant_id = r.tenant_id AND a.receipt_id = r.id
+         WHERE r.points_spent <> coalesce(a.taken, 0) AND {scope_r}
+        """,
+    ),
+    Check(
+        "receipt_earned_matches_ledger",
+        "the points a member's receipt earned are exactly the lots it credited",
+        """
+        SELECT r.tenant_id, r.id::text AS receipt, r.points_earned, coalesce(l.credited, 0) AS credited
+          FROM receipts r
+          LEFT JOIN (SELECT tenant_id, source->>'receipt' AS receipt, sum(points) AS credited FROM lots
+                      WHERE source ? 'receipt' GROUP BY 1, 2) l
+                 ON l.tenant_id = r.tenant_id AND l.receipt = r.id::text
+         WHERE r.member_id IS NOT NULL AND r.points_earned <> coalesce(l.credited, 0) AND {scope_r}
+        """,
+    ),
 ]
 
 
@@ -104,7 +161,7 @@ class Failure:
 
 def _scoped(sql: str, tenant_id: int | None) -> str:
     scopes = {}
-    for alias in ("l", "e", "a", "m"):
+    for alias in ("l", "e", "a", "m", "r", "rl"):
         scopes[f"scope_{alias}"] = "TRUE" if tenant_id is None else f"{alias}.tenant_id = %(tenant)s"
     return sql.format(**scopes) + " LIMIT 20"
 

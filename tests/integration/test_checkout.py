@@ -344,3 +344,17 @@ async def test_ten_racing_receipts_on_one_member_never_overspend(shop: Tenant, d
     assert befores == [10, 20, 30, 40, 50]
     async with db.read() as conn:
         assert await verify.run(conn, shop.tenant_id) == []
+
+
+async def test_verify_catches_receipts_that_do_not_add_up(shop: Tenant, db: Database) -> None:
+    member = await member_with(shop, 100)
+    sold = await receipt(shop, basket(("TEE", 2, "10.00"), ("SKI", 1, "30.00"), member=member, spend=10))
+    async with db.read() as conn:
+        assert await verify.run(conn, shop.tenant_id) == []
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE receipt_lines SET paid = paid + 1, returned = 1 WHERE receipt_id = %s AND line = 1", (sold["id"],)
+        )
+    async with db.read() as conn:
+        names = {f.check.name for f in await verify.run(conn, shop.tenant_id)}
+    assert {"receipt_lines_add_up", "receipt_line_paid", "returned_within_sold"} <= names
