@@ -29,16 +29,18 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from math import lcm
 
 from patron.campaigns.model import DISCOUNT_TYPES, Effect
 from patron.money import round_half_up, split_money
 
 HUNDRED = Decimal(100)
 SEPARABLE = frozenset({"discount_percent", "fixed_price"})
+MAX_SUBSET_LINES = 12  # beyond this a coupled campaign is tried on all its lines or none (not proven)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +270,20 @@ def _weights(lines: Sequence[Line], rules: Sequence[PointRule], settings: Settin
     return {i: 1 - pv * Fraction(r) / 100 for i, r in line_rates.items()}
 
 
+def _components(coupled: Sequence[Candidate]) -> list[list[Candidate]]:
+    """Groups of coupled campaigns linked by shared lines: each group is optimised on its own."""
+    groups: list[tuple[set[int], list[Candidate]]] = []
+    for c in coupled:
+        linked = [g for g in groups if g[0] & set(c.lines)]
+        merged_lines, merged = set(c.lines), [c]
+        for g in linked:
+            merged_lines |= g[0]
+            merged += g[1]
+            groups.remove(g)
+        groups.append((merged_lines, merged))
+    return [sorted(g[1], key=lambda c: c.id) for g in groups]
+
+
 def _branch(
     lines: Sequence[Line],
     discount_campaigns: Sequence[Candidate],
@@ -275,111 +291,207 @@ def _branch(
     search: _Search,
     points_priority: int,
 ) -> tuple[Fraction, int, dict[str, tuple[int, ...]]] | None:
-    """Best placement of ``discount_campaigns`` (with fixed point rates); None if cut off early."""
+    """Best placement of ``discount_campaigns`` (with fixed point rates); None if cut off early.
+
+    A campaign that qualifies on one line only is decided with that line, like the separable
+    ones; the others ("coupled") are enumerated per group of campaigns that share lines."""
     quantum = search.settings.quantum
     by_index = {line.index: line for line in lines}
-    amount = {line.index: Fraction(line.amount) for line in lines}
-    separable = [c for c in discount_campaigns if c.effect.type in SEPARABLE]
-    coupled = [c for c in discount_campaigns if c.effect.type not in SEPARABLE]
+    # exact integer arithmetic: money in minor units, weights over their common denominator
+    scale = lcm(*(w.denominator for w in weights.values())) if weights else 1
+    w_int = {i: int(w * scale) for i, w in weights.items()}
+    amount = {line.index: _units(line.amount, quantum) for line in lines}
+    separable = [c for c in discount_campaigns if c.effect.type in SEPARABLE or len(c.lines) == 1]
+    coupled = [c for c in discount_campaigns if c.effect.type not in SEPARABLE and len(c.lines) > 1]
 
     # per line: the stackable separable discounts, and the best separable line campaign
-    stack_sum: dict[int, Fraction] = {i: Fraction(0) for i in by_index}
+    stack_sum: dict[int, int] = {i: 0 for i in by_index}
     stack_ids: dict[int, list[Candidate]] = {i: [] for i in by_index}
-    best_line: dict[int, tuple[Fraction, int, Candidate | None]] = {
-        i: (Fraction(0), 0, None) for i in by_index
-    }
+    best_line: dict[int, tuple[int, int, Candidate | None]] = {i: (0, 0, None) for i in by_index}
     for c in separable:
         for i in c.lines:
-            if weights[i] <= 0:
+            if w_int[i] <= 0:
                 continue
-            d = Fraction(separable_discount(c.effect, by_index[i], quantum))
+            d = _units(set_discounts(c.effect, [by_index[i]], quantum)[i], quantum)
             if c.stacking == "stackable":
                 stack_sum[i] += d
                 stack_ids[i].append(c)
             elif (d, c.priority) > best_line[i][:2]:
                 best_line[i] = (d, c.priority, c)
 
-    # every subset of the coupled campaigns' lines, with its per-line discounts computed once
-    options: list[list[tuple[tuple[int, ...], dict[int, Fraction]]]] = []
-    for c in coupled:
-        subsets = []
-        for r in range(len(c.lines), -1, -1):  # larger placements first: ties keep the fullest
-            for subset in itertools.combinations(c.lines, r):
-                money_off = set_discounts(c.effect, [by_index[i] for i in subset], quantum)
-                subsets.append((subset, {i: Fraction(d) for i, d in money_off.items()}))
-        options.append(subsets)
-    total = 1
-    for subsets in options:
-        total *= len(subsets)
-    if total > search.settings.max_leaves:
-        search.exhausted = True
-        options = [
-            [
-                (
-                    c.lines,
-                    {
-                        i: Fraction(d)
-                        for i, d in set_discounts(c.effect, [by_index[i] for i in c.lines], quantum).items()
-                    },
-                ),
-                ((), {}),
-            ]
-            for c in coupled
-        ]
+    def line_value(i: int, own: int, line_taken: bool) -> int:
+        w = w_int[i]
+        if w <= 0:
+            return w * min(amount[i], own)
+        return w * min(amount[i], own + stack_sum[i] + (0 if line_taken else best_line[i][0]))
 
-    touched = sorted({i for c in coupled for i in c.lines})
-    fixed_value = Fraction(0)
-    for i in by_index:
-        if i not in touched and weights[i] > 0:
-            fixed_value += weights[i] * min(amount[i], stack_sum[i] + best_line[i][0])
+    touched_all = {i for c in coupled for i in c.lines}
+    value = sum(line_value(i, 0, False) for i in by_index if i not in touched_all)
+    priority = 0
+    coupled_choice: dict[str, tuple[int, ...]] = {}
+    for group in _components(coupled):
+        found = _best_group(group, by_index, quantum, line_value, w_int, search)
+        if found is None:
+            return None
+        value += found[0]
+        priority += found[1]
+        coupled_choice.update(found[2])
 
-    best: tuple[Fraction, int, dict[str, tuple[int, ...]]] | None = None
-    for combo in itertools.product(*options):
-        search.leaves += 1
-        if search.leaves % 256 == 0 and time.perf_counter() > search.deadline:
-            search.exhausted = True
-            break
-        extra: dict[int, Fraction] = {}
-        line_taken: set[int] = set()
-        feasible = True
-        priority = 0
-        for c, (subset, per_line) in zip(coupled, combo, strict=True):
-            if subset and any(per_line.values()):
-                priority += c.priority
-            for i, d in per_line.items():
-                extra[i] = extra.get(i, Fraction(0)) + d
-                if c.stacking == "line":
-                    if i in line_taken:
-                        feasible = False
-                    line_taken.add(i)
-        if not feasible:
-            continue
-        value = fixed_value
-        for i in touched:
-            w = weights[i]
-            own = extra.get(i, Fraction(0))
-            if w > 0:
-                sep = stack_sum[i] + (0 if i in line_taken else best_line[i][0])
-                value += w * min(amount[i], own + sep)
-            else:
-                value += w * min(amount[i], own)
-        key = (value, priority)
-        if best is None or key > best[:2]:
-            best = (value, priority, {c.id: subset for c, (subset, _) in zip(coupled, combo, strict=True)})
-    if best is None:
-        return None
-    value, priority, coupled_choice = best
     placement: dict[str, tuple[int, ...]] = dict(coupled_choice)
-    line_taken = {i for c in coupled if c.stacking == "line" for i in coupled_choice.get(c.id, ())}
+    line_taken = {i for c in coupled if c.stacking != "stackable" for i in coupled_choice.get(c.id, ())}
     for i in by_index:
-        if weights[i] <= 0:
+        if w_int[i] <= 0:
             continue
         for c in stack_ids[i]:
             placement[c.id] = (*placement.get(c.id, ()), i)
         chosen = best_line[i][2]
         if chosen is not None and i not in line_taken:
             placement[chosen.id] = (*placement.get(chosen.id, ()), i)
-    return value, priority + points_priority, placement
+    return Fraction(value, scale) * Fraction(quantum), priority + points_priority, placement
+
+
+def _units(money: Decimal, quantum: Decimal) -> int:
+    return int(money / quantum)
+
+
+def _undominated(
+    subsets: list[tuple[tuple[int, ...], dict[int, int]]], blocks: bool, weights: Mapping[int, int]
+) -> list[tuple[tuple[int, ...], dict[int, int]]]:
+    """Drops every placement that another one beats or equals on every line: at least as much
+    off where money off is worth something (less where it is not), and no more lines taken from
+    other ``line`` campaigns. The first of equals (the larger placement) is kept."""
+
+    def covers(a: tuple[tuple[int, ...], dict[int, int]], b: tuple[tuple[int, ...], dict[int, int]]) -> bool:
+        if blocks and not set(a[0]) <= set(b[0]):
+            return False
+        for i in set(a[1]) | set(b[1]):
+            da, db = a[1].get(i, 0), b[1].get(i, 0)
+            if (da < db) if weights[i] > 0 else (da > db):
+                return False
+        return True
+
+    kept: list[tuple[tuple[int, ...], dict[int, int]]] = []
+    for candidate in subsets:
+        if not any(covers(other, candidate) for other in kept):
+            kept = [other for other in kept if not covers(candidate, other)] + [candidate]
+    return sorted(kept, key=lambda option: -len(option[0]))
+
+
+def _best_group(
+    group: Sequence[Candidate],
+    by_index: Mapping[int, Line],
+    quantum: Decimal,
+    line_value: Callable[[int, int, bool], int],
+    weights: Mapping[int, int],
+    search: _Search,
+) -> tuple[int, int, dict[str, tuple[int, ...]]] | None:
+    """The best placements of a group of coupled campaigns, by depth-first branch and bound.
+
+    Each campaign's subsets of lines are tried, larger first (so ties keep the fullest); a branch
+    is cut when even its optimistic bound cannot beat the best value found. The bound is sound:
+    a line's value only grows with its discounts (when ``w > 0``), each undecided campaign adds at
+    most the largest discount any of its subsets puts on that line, and a line takes at most one
+    more ``line`` campaign."""
+    options: list[list[tuple[tuple[int, ...], dict[int, int]]]] = []
+    most: list[dict[int, int]] = []
+    count = 1
+    for c in group:
+        count *= 1 << len(c.lines)
+    full_only = count > search.settings.max_leaves * 64
+    if full_only:
+        search.exhausted = True
+    for c in group:
+        subsets: list[tuple[tuple[int, ...], dict[int, int]]] = []
+        peak: dict[int, int] = {}
+        whole_or_none = full_only or len(c.lines) > MAX_SUBSET_LINES
+        if whole_or_none:
+            search.exhausted = True
+        sizes = (len(c.lines), 0) if whole_or_none else range(len(c.lines), -1, -1)
+        for r in sizes:
+            for subset in itertools.combinations(c.lines, r):
+                money_off = {
+                    i: _units(d, quantum)
+                    for i, d in set_discounts(c.effect, [by_index[i] for i in subset], quantum).items()
+                }
+                subsets.append((subset, money_off))
+                for i, d in money_off.items():
+                    peak[i] = max(peak.get(i, 0), d)
+        options.append(_undominated(subsets, c.stacking != "stackable", weights))
+        most.append(peak)
+    # the campaigns that can give most are decided first: a good placement is found early and
+    # the bound cuts more
+    order = sorted(range(len(group)), key=lambda k: (-sum(most[k].values()), group[k].id))
+    group = [group[k] for k in order]
+    options = [options[k] for k in order]
+    most = [most[k] for k in order]
+    touched = sorted({i for c in group for i in c.lines})
+    extra = {i: 0 for i in touched}
+    taken: set[int] = set()
+    chosen: list[tuple[int, ...]] = []
+    best: list[tuple[int, int, dict[str, tuple[int, ...]]]] = []
+
+    # what the campaigns from k on could still add to each line, at most
+    stack_after = [dict.fromkeys(touched, 0) for _ in range(len(group) + 1)]
+    line_after = [dict.fromkeys(touched, 0) for _ in range(len(group) + 1)]
+    for k in range(len(group) - 1, -1, -1):
+        stack_after[k] = dict(stack_after[k + 1])
+        line_after[k] = dict(line_after[k + 1])
+        for i, d in most[k].items():
+            if group[k].stacking == "stackable":
+                stack_after[k][i] += d
+            else:
+                line_after[k][i] = max(line_after[k][i], d)
+
+    def bound(k: int) -> int:
+        total = 0
+        stack, one = stack_after[k], line_after[k]
+        for i in touched:
+            own = extra[i]
+            if weights[i] <= 0:
+                total += line_value(i, own, i in taken)
+            elif i in taken:
+                total += line_value(i, own + stack[i], True)
+            else:
+                total += max(
+                    line_value(i, own + stack[i] + one[i], True), line_value(i, own + stack[i], False)
+                )
+        return total
+
+    def dfs(k: int, priority: int) -> bool:
+        search.leaves += 1
+        if search.leaves % 256 == 0 and time.perf_counter() > search.deadline:
+            search.exhausted = True
+            return False
+        if k == len(group):
+            value = sum(line_value(i, extra[i], i in taken) for i in touched)
+            if not best or (value, priority) > best[0][:2]:
+                best[:] = [(value, priority, {c.id: sub for c, sub in zip(group, chosen, strict=True)})]
+            return True
+        if best and bound(k) <= best[0][0]:
+            return True
+        c = group[k]
+        blocks = c.stacking != "stackable"
+        for subset, per_line in options[k]:
+            if blocks and any(i in taken for i in subset):
+                continue
+            for i, d in per_line.items():
+                extra[i] += d
+            if blocks:
+                taken.update(subset)
+            chosen.append(subset)
+            gained = c.priority if subset and any(per_line.values()) else 0
+            going = dfs(k + 1, priority + gained)
+            chosen.pop()
+            if blocks:
+                taken.difference_update(subset)
+            for i, d in per_line.items():
+                extra[i] -= d
+            if not going:
+                return False
+        return True
+
+    dfs(0, 0)
+    return best[0] if best else None
 
 
 def best_deal(lines: Sequence[Line], candidates: Sequence[Candidate], settings: Settings) -> Deal:
