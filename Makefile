@@ -27,8 +27,12 @@ lint: install  ## ruff and mypy
 test: install lint  ## ruff, mypy and the whole test suite
 	$(BIN)/pytest
 
-bench: install  ## the checkout benchmark against a served Patron (see BENCHMARKS.md)
-	$(BIN)/python bench/checkout.py
+$(VENV)/.bench: pyproject.toml $(BIN)/patron
+	$(BIN)/pip install -q -e '.[bench]'
+	touch $@
+
+bench: install $(VENV)/.bench  ## the checkout benchmark against a served Patron (see BENCHMARKS.md)
+	$(BIN)/python bench/checkout.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import typer
@@ -23,6 +24,8 @@ tenants_app = typer.Typer(help="Tenants: loyalty programs served by this Patron.
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(db_app, name="db")
+users_app = typer.Typer(help="Users of the admin web app (/admin).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -119,6 +122,36 @@ def tenants_list() -> None:
         sys.stdout.write(f"{row['slug']}\t{row['created_at'].isoformat()}\n")  # type: ignore[attr-defined]
 
 
+@users_app.command("create")
+def users_create(
+    email: str,
+    tenant: str = typer.Option(..., "--tenant", help="the tenant (slug) whose program the user runs"),
+    role: str = typer.Option("admin", "--role", help="admin (everything) or support (members only)"),
+    password: str = typer.Option(
+        None, "--password", help="the password; else PATRON_ADMIN_PASSWORD, else asked for"
+    ),
+) -> None:
+    """Create a user who signs in to the admin web app at /admin."""
+    import os
+
+    from patron.web import users
+
+    secret = password or os.environ.get("PATRON_ADMIN_PASSWORD")
+    if not secret:
+        if not sys.stdin.isatty():
+            console.print("[red]error:[/red] give --password or PATRON_ADMIN_PASSWORD (no terminal to ask)")
+            raise typer.Exit(2)
+        secret = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def work(db: Database) -> str:
+        async with db.transaction() as conn:
+            return await users.create(conn, tenant, email, secret, role)
+
+    user_id = run_with_db(database_url(), work)
+    console.print(f"user [bold]{email}[/bold] ({role}) of tenant [bold]{tenant}[/bold] created; sign in at /admin")
+    sys.stdout.write(user_id + "\n")
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the schema migrations (also done on every start)."""
@@ -155,28 +188,70 @@ def verify(tenant: str = typer.Option(None, help="check one tenant (slug); defau
     raise typer.Exit(1)
 
 
+@app.command("import")
+def import_(
+    kind: str = typer.Argument(..., help="stores, products, members, lots or receipts"),
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a CSV or Parquet file (docs/import.md)"),
+    tenant: str = typer.Option(..., "--tenant", help="the tenant (slug) to import into"),
+    fmt: str = typer.Option(None, "--format", help="csv or parquet (default: from the file's extension)"),
+    rejects: Path = typer.Option(None, "--rejects", help="where rejected rows go (default: FILE.rejects.csv)"),
+    batch_rows: int = typer.Option(20_000, "--batch-rows", min=1, hidden=True),
+) -> None:
+    """Import data migrated from another system; a rerun continues an interrupted import.
+    Ends with `patron verify` for the tenant (exit 1 if it fails; 2 if the import cannot run)."""
+    from patron.importer import command
+
+    code = command.main(
+        database_url(), kind, file, tenant=tenant, fmt=fmt, rejects=rejects, batch_rows=batch_rows, console=console
+    )
+    if code:
+        raise typer.Exit(code)
+
+
 @app.command()
 def demo(
-    host: str = typer.Option("127.0.0.1"),
-    port: int = typer.Option(8000),
+    host: str = typer.Option("127.0.0.1", help="address to serve on"),
+    port: int = typer.Option(8000, help="port to serve on"),
+    sample: int = typer.Option(None, "--sample", min=1, help="replay only the first N baskets in time order"),
+    no_serve: bool = typer.Option(False, "--no-serve", help="load and replay, then exit instead of serving"),
+    workers: int = typer.Option(8, "--workers", min=1, max=64, help="households replayed concurrently"),
 ) -> None:
-    """Start everything on the embedded database, create a demo program, and serve it."""
-    from patron.tenants import service, store
+    """Load a real retailer's year into a demo program (reusing what is there), replay its
+    baskets through the checkout engine, and serve the API and admin UI (see docs/demo.md)."""
+    from patron.demo import run
 
-    async def work(db: Database) -> tuple[str, str]:
-        async with db.transaction() as conn:
-            existing = [row["slug"] for row in await store.list_tenants(conn)]
-            if "demo" in existing:
-                return "demo", await service.new_admin_key(conn, "demo", "patron demo")
-            made = await service.create(
-                conn, "demo", currency="USD", timezone="America/Chicago", country="US"
-            )
-            return made.slug, made.api_key
+    url = database_url()
+    try:
+        summary = run.run(url, sample=sample, console=console, workers=workers)
+    except PatronError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+    base = f"http://{host}:{port}"
+    console.print(f"demo tenant [bold]demo[/bold]; admin API key: [bold]{summary.api_key}[/bold]")
+    console.print(f"API: {base}/v1  docs: {base}/docs  admin UI: {base}/admin")
+    sys.stdout.write(summary.api_key + "\n")
+    sys.stdout.flush()
+    if not no_serve:
+        serve(host=host, port=port)
 
-    slug, key = run_with_db(database_url(), work)
-    console.print(f"demo tenant [bold]{slug}[/bold]; admin API key: [bold]{key}[/bold]")
-    console.print(f"API: http://{host}:{port}/v1  docs: http://{host}:{port}/docs")
-    serve(host=host, port=port)
+
+@app.command()
+def worker(
+    tenant: list[str] = typer.Option(None, "--tenant", help="serve only this tenant (slug; repeatable)"),
+    poll: float = typer.Option(0.5, min=0.01, help="seconds a loop waits when it found no work"),
+    schedule_every: float = typer.Option(60.0, min=0.1, help="seconds between birthday, expiry and tier runs"),
+    retry_base: float = typer.Option(1.0, min=0.01, help="seconds before a message's first retry (doubling)"),
+    senders: int = typer.Option(2, min=1, max=16, help="message batches sent at once by this process"),
+    headroom: float = typer.Option(0.9, min=0.1, max=1.0, help="pace at this share of a channel's rate"),
+) -> None:
+    """Run a back-office worker until stopped: events, messages, broadcasts, webhooks, birthdays
+    (any number may run at once; see docs/backoffice.md)."""
+    from patron.backoffice import process
+
+    settings = process.settings_from(
+        poll=poll, schedule_every=schedule_every, retry_base=retry_base, senders=senders, headroom=headroom
+    )
+    process.run(database_url(), tenants=tenant or None, settings=settings)
 
 
 def main() -> None:  # pragma: no cover - console entry point

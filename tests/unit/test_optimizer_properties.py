@@ -5,7 +5,9 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from patron.campaigns.model import Effect
 from patron.campaigns.optimizer import Candidate, Deal, Line, Settings, best_deal, evaluate
@@ -45,15 +47,26 @@ def brute_force(lines: list[Line], candidates: list[Candidate], s: Settings) -> 
 
 prices = st.sampled_from(["0.99", "5.00", "9.99", "10.00", "25.50", "100.00", "3.33"]).map(Decimal)
 effects = st.one_of(
-    st.builds(lambda v: Effect(type="discount_percent", value=Decimal(v)), st.sampled_from([5, 10, 15, 20, 50, 100])),
-    st.builds(lambda v: Effect(type="discount_amount", value=Decimal(v)), st.sampled_from(["1.00", "5.00", "7.77", "30.00"])),
-    st.builds(lambda v: Effect(type="fixed_price", value=Decimal(v)), st.sampled_from(["0.00", "4.99", "9.00"])),
+    st.builds(
+        lambda v: Effect(type="discount_percent", value=Decimal(v)), st.sampled_from([5, 10, 15, 20, 50, 100])
+    ),
+    st.builds(
+        lambda v: Effect(type="discount_amount", value=Decimal(v)),
+        st.sampled_from(["1.00", "5.00", "7.77", "30.00"]),
+    ),
+    st.builds(
+        lambda v: Effect(type="fixed_price", value=Decimal(v)), st.sampled_from(["0.00", "4.99", "9.00"])
+    ),
     st.builds(
         lambda b, g, p: Effect(type="buy_x_get_y", buy=b, get=g, percent=Decimal(p)),
-        st.integers(1, 3), st.integers(1, 2), st.sampled_from([50, 100]),
+        st.integers(1, 3),
+        st.integers(1, 2),
+        st.sampled_from([50, 100]),
     ),
     st.builds(lambda v: Effect(type="points_percent", value=Decimal(v)), st.sampled_from([1, 5, 20])),
-    st.builds(lambda v: Effect(type="points_multiplier", value=Decimal(v)), st.sampled_from(["2", "3", "0.5"])),
+    st.builds(
+        lambda v: Effect(type="points_multiplier", value=Decimal(v)), st.sampled_from(["2", "3", "0.5"])
+    ),
     st.builds(lambda v: Effect(type="points_fixed", value=Decimal(v)), st.sampled_from([10, 100])),
 )
 
@@ -64,7 +77,9 @@ def problems(draw: st.DrawFn) -> tuple[list[Line], list[Candidate], Settings]:
     lines = [Line(i + 1, draw(prices), draw(st.integers(1, 3))) for i in range(n)]
     candidates = []
     for k in range(draw(st.integers(1, 4))):
-        qualifying = draw(st.lists(st.sampled_from([line.index for line in lines]), min_size=1, max_size=3, unique=True))
+        qualifying = draw(
+            st.lists(st.sampled_from([line.index for line in lines]), min_size=1, max_size=3, unique=True)
+        )
         candidates.append(
             Candidate(
                 id=f"c{k}",
@@ -84,7 +99,9 @@ def problems(draw: st.DrawFn) -> tuple[list[Line], list[Candidate], Settings]:
 
 @hsettings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems())
-def test_the_optimizer_finds_the_brute_force_value(problem: tuple[list[Line], list[Candidate], Settings]) -> None:
+def test_the_optimizer_finds_the_brute_force_value(
+    problem: tuple[list[Line], list[Candidate], Settings],
+) -> None:
     lines, candidates, s = problem
     deal = best_deal(lines, candidates, s)
     oracle = brute_force(lines, candidates, s)

@@ -62,6 +62,14 @@ def create_app(database_url: str, *, clock: Clock = utcnow, pool_min: int = 2, p
         campaigns.router,
     ):
         app.include_router(router)
+    from patron.api.routers import backoffice
+
+    for router in backoffice.routers:  # communications and webhooks (docs/backoffice.md)
+        app.include_router(router)
+
+    from patron.web.app import create_web_app
+
+    app.mount("/admin", create_web_app(app))  # the admin web app (docs/admin.md)
 
     @app.get("/health", tags=["operations"], summary="Liveness: answers while the process runs")
     async def health() -> dict[str, str]:

@@ -61,7 +61,7 @@ def _bearer(request: Request) -> str:
 async def context(request: Request) -> Ctx:
     state = request.app.state
     token = _bearer(request)
-    async with state.db.read() as conn:
+    async with state.db.connection() as conn:
         principal = await tenants.principal_for(conn, keys.digest(token))
     if principal is None:
         raise Unauthorized("unknown or revoked API key", code="invalid_api_key")

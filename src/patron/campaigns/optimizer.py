@@ -14,15 +14,19 @@ The search is exact:
 - point campaigns always apply (unless an exclusive campaign is chosen), so the ``w_i`` are
   known in each branch (no exclusive, or one exclusive campaign alone);
 - campaigns whose discount on a line does not depend on other lines (``discount_percent``,
-  ``fixed_price``) are decided line by line: with the rest fixed, a line's value is
-  ``w_i * min(a_i, its discounts)``, so when ``w_i > 0`` the best is every stackable one plus the
-  largest ``line`` one, and when ``w_i <= 0`` none;
+  ``fixed_price``, and any campaign that qualifies on one line of this basket) are decided line
+  by line: with the rest fixed, a line's value is ``w_i * min(a_i, its discounts)``, so when
+  ``w_i > 0`` the best is every stackable one plus the largest ``line`` one, and when
+  ``w_i <= 0`` none;
 - campaigns whose discount depends on the set of lines they are placed on (``discount_amount``,
-  ``buy_x_get_y``) are enumerated over every subset of their qualifying lines, each subset's
-  per-line discounts computed once.
-When the subsets to enumerate exceed ``max_leaves`` or the time limit passes, the best placement
-found so far is returned with ``optimal=False`` (the fallback starts from every campaign on all
-its qualifying lines, so it is never worse than that).
+  ``buy_x_get_y`` on several lines) are split into groups that share lines (groups do not
+  interact), and each group is searched by depth-first branch and bound over the subsets of each
+  campaign's lines: subsets that another subset of the same campaign dominates on every line are
+  dropped first, and a branch is cut when an optimistic bound cannot beat the best found.
+Everything is computed in integers (minor units, weights over a common denominator), so values
+compare exactly. When a campaign qualifies on more than ``MAX_SUBSET_LINES`` lines, a group is
+too large, or the time limit passes, the best placement found so far is returned with
+``optimal=False`` (such a campaign is tried on all its lines or none).
 """
 
 from __future__ import annotations

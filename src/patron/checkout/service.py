@@ -17,17 +17,17 @@ from typing import Any, Literal
 import orjson
 
 from patron import clock as clocks
+from patron.backoffice import outbox
 from patron.campaigns import optimizer
 from patron.campaigns import rules as campaign_rules
 from patron.campaigns import store as campaign_store
 from patron.campaigns.model import PointsSettings
 from patron.campaigns.optimizer import Deal
 from patron.campaigns.rules import Compiled
-from patron.catalog import store as catalog
 from patron.checkout import engine, returns, store
 from patron.checkout.model import Basket, ReceiptIn, ReturnIn
 from patron.db.pool import Connection, Database
-from patron.errors import Conflict, InvalidInput, NotFound
+from patron.errors import Conflict, InvalidInput, NotFound, PatronError
 from patron.ledger import rules
 from patron.ledger import service as ledger
 from patron.ledger import store as ledger_store
@@ -120,13 +120,15 @@ async def _prepare(
     program = caller.program
     at = _moment(basket, caller.now)
     _check_prices(basket, program)
-    where = await store.store_info(conn, caller.tenant_id, basket.store)
+    member_key = _member_key(basket, program)
+    where, attributes, person = await store.basket_context(
+        conn, caller.tenant_id, basket.store, sorted({ln.sku for ln in basket.lines}), member_key, lock=lock
+    )
+    if member_key and person is None:
+        raise NotFound("no member matches", code="member_not_found")
     if where is None:
         raise InvalidInput(f"store: no store {basket.store!r}", code="unknown_store", field="store")
     timezone = where["timezone"] or program.timezone
-    attributes = await catalog.product_attributes(
-        conn, caller.tenant_id, sorted({ln.sku for ln in basket.lines})
-    )
     lines = _lines(basket, attributes)
     rules_ = engine.rules_for(program.point_value, program.max_spend_percent, program.no_spend_condition)
 
@@ -136,17 +138,14 @@ async def _prepare(
     tier_code: str | None = None
     lots: list[engine.Lot] = []
     earn_percent: Decimal | None = None
-    if basket.member is not None:
-        member_id = await members.resolve(conn, caller.tenant_id, program, basket.member.model_dump())
-        state = await ledger_store.member_state(conn, caller.tenant_id, member_id, lock=lock)
-        debt, birthday = state["debt"], state["birthday"]
+    if person is not None:
+        member_id, debt, birthday = person["id"], person["debt"], person["birthday"]
         since = at - timedelta(days=program.tier_window_days)
-        paid = await store.paid_in_window(conn, caller.tenant_id, member_id, since, at)
+        paid, rows = await store.member_ledger(conn, caller.tenant_id, member_id, since, at)
         tier = program.tier_for(paid)
         tier_code = tier.code if tier else None
         earn_percent = tier.earn_percent if tier else program.earn_percent
-        rows = await ledger_store.spendable_lots(conn, caller.tenant_id, member_id, at)
-        lots = [engine.Lot(r.id, r.remaining, r.expires_at, r.spend_condition) for r in rows]
+        lots = [engine.Lot(*row) for row in rows]
     elif basket.spend_points not in (0, "max"):
         raise InvalidInput(
             "spend_points: an anonymous basket cannot spend points",
@@ -271,6 +270,19 @@ def _over_budget(
     return over
 
 
+def _member_key(basket: Basket, program: Program) -> tuple[str, str] | None:
+    """How the basket names its member: ("id" | "phone" | "card", value), phones as E.164."""
+    ref = basket.member
+    if ref is None:
+        return None
+    if ref.id is not None:
+        return "id", members.member_id(ref.id)
+    if ref.phone is not None:
+        return "phone", members.normalize_phone(ref.phone, program, "member.phone")
+    assert ref.card is not None
+    return "card", ref.card
+
+
 def _earned_window(prepared: Prepared, program: Program) -> rules.Window:
     return rules.earned_window(
         prepared.at, clocks.zone(prepared.timezone), program.activation_delay_days, program.points_valid_days
@@ -372,20 +384,21 @@ class _Repeat(Exception):
 
 
 async def confirm(caller: Caller, body: ReceiptIn) -> tuple[dict[str, Any], bool]:
-    """Records a sale; returns (result, created). A repeat with the same body answers the first result."""
+    """Records a sale; returns (result, created). A repeat with the same body answers the first result.
+
+    There is no look-up before the work: the receipt's insert detects a repeat (its number is
+    unique), and so does any refusal on the way (a repeat may no longer be able to spend)."""
     fingerprint = body_hash(body)
     try:
-        async with caller.db.transaction() as conn:
-            existing = await store.receipt_by_number(conn, caller.tenant_id, body.store, body.number)
-            if existing is not None:
-                raise _Repeat
+        async with caller.db.transaction(pipeline=True) as conn:
             return await _confirm(conn, caller, body, fingerprint), True
-    except _Repeat:
-        pass
-    async with caller.db.read() as conn:
-        existing = await store.receipt_by_number(conn, caller.tenant_id, body.store, body.number)
-    if existing is None:  # pragma: no cover - a receipt row is never deleted
-        raise Conflict("the receipt could not be recorded; try again", code="retry")
+    except (_Repeat, PatronError) as exc:
+        async with caller.db.connection() as conn:
+            existing = await store.receipt_by_number(conn, caller.tenant_id, body.store, body.number)
+        if existing is None:
+            if isinstance(exc, PatronError):
+                raise
+            raise Conflict("the receipt could not be recorded; try again", code="retry") from exc
     if bytes(existing["body_hash"]) != fingerprint:
         raise Conflict("this store and number belong to a different receipt", code="receipt_number_conflict")
     return existing["result"], False
@@ -413,69 +426,73 @@ async def _confirm(conn: Connection, caller: Caller, body: ReceiptIn, fingerprin
         number=body.number,
         balance_after=after if prepared.member_id else None,
     )
-    inserted = await store.insert_receipt(
-        conn,
-        caller.tenant_id,
-        receipt_id=receipt_id,
-        store=body.store,
-        number=body.number,
-        member_id=prepared.member_id,
-        at=prepared.at,
-        body_hash=fingerprint,
-        tier=prepared.tier,
-        outcome=outcome,
-        result=result,
-    )
-    if not inserted:
-        raise _Repeat
+    # Ledger first, then the receipt, whose insert is the one answer waited for: in pipeline mode
+    # every write goes in one round trip, and a taken receipt number rolls all of it back.
+    member_id = prepared.member_id
+    if member_id is not None:
+        if outcome.points_spent:
+            rows = [
+                AllocationRow(0, lot_id, points, receipt_id, line.line)
+                for line in outcome.lines
+                for lot_id, points in line.lots
+            ]
+            await ledger_store.insert_debit(
+                conn,
+                caller.tenant_id,
+                member_id,
+                kind="spend",
+                points=-outcome.points_spent,
+                at=prepared.at,
+                allocations=rows,
+                receipt_id=receipt_id,
+                operation="receipt",
+            )
+        debt = prepared.debt
+        for grant in grants:
+            made = await ledger.credit(
+                conn,
+                caller.tenant_id,
+                member_id,
+                debt,
+                kind=grant.kind,
+                points=grant.points,
+                at=prepared.at,
+                window=grant.window,
+                spend_condition=grant.spend_condition,
+                source=grant.source,
+                receipt_id=receipt_id,
+                operation="receipt",
+                returning=False,
+            )
+            debt -= made.debt_paid
+    try:
+        await store.insert_receipt(
+            conn,
+            caller.tenant_id,
+            receipt_id=receipt_id,
+            store=body.store,
+            number=body.number,
+            member_id=member_id,
+            at=prepared.at,
+            body_hash=fingerprint,
+            tier=prepared.tier,
+            outcome=outcome,
+            result=result,
+        )
+    except store.ReceiptNumberTaken as exc:
+        raise _Repeat from exc
     if prepared.deal is not None:
         await campaign_store.record_applied(
             conn,
             caller.tenant_id,
             receipt_id,
-            prepared.member_id,
+            member_id,
             [
                 (cid, prepared.deal.campaign_discount(cid), outcome.campaign_points.get(cid, 0))
                 for cid in prepared.deal.applied
             ],
         )
-    member_id = prepared.member_id
-    if member_id is None:
-        return result
-    if outcome.points_spent:
-        entry = await ledger_store.insert_entry(
-            conn,
-            caller.tenant_id,
-            member_id,
-            kind="spend",
-            points=-outcome.points_spent,
-            at=prepared.at,
-            receipt_id=receipt_id,
-            operation="receipt",
-        )
-        rows = [
-            AllocationRow(entry, lot_id, points, receipt_id, line.line)
-            for line in outcome.lines
-            for lot_id, points in line.lots
-        ]
-        await ledger_store.insert_allocations(conn, caller.tenant_id, member_id, rows)
-    debt = prepared.debt
-    for grant in grants:
-        made = await ledger.credit(
-            conn,
-            caller.tenant_id,
-            member_id,
-            debt,
-            kind=grant.kind,
-            points=grant.points,
-            at=prepared.at,
-            window=grant.window,
-            spend_condition=grant.spend_condition,
-            source=grant.source,
-            receipt_id=receipt_id,
-            operation="receipt",
-        )
-        debt -= made.debt_paid
+    await outbox.emit(conn, caller.tenant_id, "receipt.confirmed", member_id=member_id, data=result)
     return result
 
 
@@ -684,6 +701,8 @@ async def _return(
             receipt_result=current,
             result=result,
         )
+        kind = "receipt.cancelled" if cancel else "receipt.returned"
+        await outbox.emit(conn, tenant_id, kind, member_id=member_id, data=result)
         return result, True
 
 

@@ -6,33 +6,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from patron.checkout.engine import LineResult, Outcome
 from patron.db.pool import Connection
-
-
-async def store_info(conn: Connection, tenant_id: int, code: str) -> dict[str, Any] | None:
-    """A store's time zone, city and country; None if there is no such store."""
-    cur = await conn.execute(
-        "SELECT timezone, city, country FROM stores WHERE tenant_id = %s AND code = %s", (tenant_id, code)
-    )
-    return await cur.fetchone()
-
-
-async def paid_in_window(
-    conn: Connection, tenant_id: int, member_id: str, since: datetime, until: datetime
-) -> Decimal:
-    """Money the member paid in [since, until), net of returns: what decides the tier."""
-    row = await (
-        await conn.execute(
-            "SELECT coalesce(sum(paid_net), 0) AS paid FROM receipts"
-            " WHERE tenant_id = %s AND member_id = %s AND at >= %s AND at < %s",
-            (tenant_id, member_id, since, until),
-        )
-    ).fetchone()
-    assert row is not None
-    return Decimal(row["paid"])
 
 
 async def receipt_by_number(
@@ -43,6 +21,10 @@ async def receipt_by_number(
         (tenant_id, store, number),
     )
     return await cur.fetchone()
+
+
+class ReceiptNumberTaken(Exception):
+    """The store already has a receipt with this number."""
 
 
 async def insert_receipt(
@@ -58,57 +40,52 @@ async def insert_receipt(
     tier: str | None,
     outcome: Outcome,
     result: dict[str, Any],
-) -> bool:
-    """Inserts the receipt and its lines; False when (store, number) exists already."""
-    row = await (
-        await conn.execute(
-            "INSERT INTO receipts (tenant_id, id, store, number, member_id, at, body_hash, tier, amount, discount,"
-            " points_spent, paid, paid_net, points_earned, result)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (tenant_id, store, number) DO NOTHING RETURNING 1 AS inserted",
-            (
-                tenant_id,
-                receipt_id,
-                store,
-                number,
-                member_id,
-                at,
-                body_hash,
-                tier,
-                outcome.amount,
-                outcome.discount,
-                outcome.points_spent,
-                outcome.paid,
-                outcome.paid,
-                outcome.points_earned,
-                Jsonb(result),
-            ),
-        )
-    ).fetchone()
-    if row is None:
-        return False
+) -> None:
+    """The receipt and its lines in one statement; ReceiptNumberTaken if (store, number) exists."""
     lines = outcome.lines
-    await conn.execute(
-        "INSERT INTO receipt_lines (tenant_id, receipt_id, line, sku, quantity, price, amount, discount,"
-        " points_spent, paid, points_earned, campaigns)"
-        " SELECT %s, %s, l, s, q, a / q, a, d, ps, p, pe, c FROM unnest(%s::int[], %s::text[], %s::int[],"
-        " %s::numeric[], %s::numeric[], %s::bigint[], %s::numeric[], %s::bigint[], %s::jsonb[])"
-        " AS t(l, s, q, a, d, ps, p, pe, c)",
-        (
-            tenant_id,
-            receipt_id,
-            [line.line for line in lines],
-            [line.sku for line in lines],
-            [line.quantity for line in lines],
-            [line.amount for line in lines],
-            [line.discount for line in lines],
-            [line.points_spent for line in lines],
-            [line.paid for line in lines],
-            [line.points_earned for line in lines],
-            [Jsonb(_line_campaigns(line)) for line in lines],
-        ),
-    )
-    return True
+    try:
+        cur = await conn.execute(
+            "WITH r AS (INSERT INTO receipts (tenant_id, id, store, number, member_id, at, body_hash, tier, amount,"
+            " discount, points_spent, paid, paid_net, points_earned, result)"
+            " VALUES (%(t)s, %(id)s, %(store)s, %(number)s, %(member)s, %(at)s, %(hash)s, %(tier)s, %(amount)s,"
+            " %(discount)s, %(spent)s, %(paid)s, %(paid)s, %(earned)s, %(result)s) RETURNING id)"
+            " INSERT INTO receipt_lines (tenant_id, receipt_id, line, sku, quantity, price, amount, discount,"
+            " points_spent, paid, points_earned, campaigns)"
+            " SELECT %(t)s, r.id, l, s, q, a / q, a, d, ps, p, pe, c FROM r, unnest(%(l)s::int[], %(s)s::text[],"
+            " %(q)s::int[], %(a)s::numeric[], %(d)s::numeric[], %(ps)s::bigint[], %(p)s::numeric[],"
+            " %(pe)s::bigint[], %(c)s::jsonb[]) AS t(l, s, q, a, d, ps, p, pe, c)"
+            " RETURNING 1",
+            {
+                "t": tenant_id,
+                "id": receipt_id,
+                "store": store,
+                "number": number,
+                "member": member_id,
+                "at": at,
+                "hash": body_hash,
+                "tier": tier,
+                "amount": outcome.amount,
+                "discount": outcome.discount,
+                "spent": outcome.points_spent,
+                "paid": outcome.paid,
+                "earned": outcome.points_earned,
+                "result": Jsonb(result),
+                "l": [line.line for line in lines],
+                "s": [line.sku for line in lines],
+                "q": [line.quantity for line in lines],
+                "a": [line.amount for line in lines],
+                "d": [line.discount for line in lines],
+                "ps": [line.points_spent for line in lines],
+                "p": [line.paid for line in lines],
+                "pe": [line.points_earned for line in lines],
+                "c": [Jsonb(_line_campaigns(line)) for line in lines],
+            },
+        )
+        await cur.fetchone()
+    except psycopg.errors.UniqueViolation as exc:
+        if exc.diag.constraint_name == "receipts_tenant_id_store_number_key":
+            raise ReceiptNumberTaken from exc
+        raise
 
 
 def _line_campaigns(line: LineResult) -> list[dict[str, Any]]:
@@ -214,3 +191,64 @@ async def record_return(
             Jsonb(result),
         ),
     )
+
+
+_MEMBER_BY = {
+    "id": "SELECT m.id, m.debt, m.birthday FROM members m WHERE m.tenant_id = %(t)s AND m.id = %(v)s::uuid",
+    "phone": "SELECT m.id, m.debt, m.birthday FROM members m WHERE m.tenant_id = %(t)s AND m.phone = %(v)s",
+    "card": "SELECT m.id, m.debt, m.birthday FROM cards c JOIN members m"
+    " ON m.tenant_id = c.tenant_id AND m.id = c.member_id WHERE c.tenant_id = %(t)s AND c.card = %(v)s",
+    None: "SELECT NULL::uuid AS id, 0::bigint AS debt, NULL::date AS birthday WHERE false",
+}
+
+
+async def basket_context(
+    conn: Connection,
+    tenant_id: int,
+    store: str,
+    skus: list[str],
+    member: tuple[str, str] | None,
+    *,
+    lock: bool,
+) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]], dict[str, Any] | None]:
+    """In one round trip: the store (time zone, city, country), the catalog attributes of the
+    basket's SKUs, and the member the basket names (by id, E.164 phone or card; locked for a
+    confirmation, so that one member's receipts are serialized). Reads that must see what a racing
+    receipt committed (lots, the tier window) come in a later statement, after the lock."""
+    by, value = member if member else (None, None)
+    sql = (
+        f"WITH m AS ({_MEMBER_BY[by]}{' FOR UPDATE OF m' if lock and by else ''})"
+        " SELECT (SELECT json_build_object('timezone', timezone, 'city', city, 'country', country)"
+        "           FROM stores WHERE tenant_id = %(t)s AND code = %(s)s) AS store,"
+        " (SELECT coalesce(json_object_agg(sku, attributes), '{}'::json) FROM products"
+        "   WHERE tenant_id = %(t)s AND sku = ANY(%(skus)s)) AS products,"
+        " m.id::text AS member_id, m.debt, m.birthday FROM (SELECT 1) one LEFT JOIN m ON true"
+    )
+    row = await (await conn.execute(sql, {"t": tenant_id, "s": store, "skus": skus, "v": value})).fetchone()
+    assert row is not None
+    person = None
+    if row["member_id"] is not None:
+        person = {"id": row["member_id"], "debt": row["debt"], "birthday": row["birthday"]}
+    return row["store"], row["products"], person
+
+
+async def member_ledger(
+    conn: Connection, tenant_id: int, member_id: str, since: datetime, at: datetime
+) -> tuple[Decimal, list[tuple[int, int, datetime, str | None]]]:
+    """What the member paid in the tier window, and the lots they may spend at ``at``."""
+    row = await (
+        await conn.execute(
+            "SELECT (SELECT coalesce(sum(paid_net), 0) FROM receipts WHERE tenant_id = %(t)s AND member_id = %(m)s"
+            "         AND at >= %(since)s AND at < %(at)s) AS paid, l.*"
+            " FROM (SELECT array_agg(id) AS ids, array_agg(remaining) AS remaining, array_agg(expires_at) AS expires,"
+            "              array_agg(spend_condition) AS conditions"
+            "         FROM lots WHERE tenant_id = %(t)s AND member_id = %(m)s AND expires_at > %(at)s"
+            "          AND available_from <= %(at)s AND remaining > 0) l",
+            {"t": tenant_id, "m": member_id, "since": since, "at": at},
+        )
+    ).fetchone()
+    assert row is not None
+    if not row["ids"]:
+        return Decimal(row["paid"]), []
+    lots = list(zip(row["ids"], row["remaining"], row["expires"], row["conditions"], strict=True))
+    return Decimal(row["paid"]), lots

@@ -45,9 +45,23 @@ class Database:
         await self.pool.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:
-        """A connection inside one transaction: committed on success, rolled back on any error."""
-        async with self.pool.connection() as conn, conn.transaction():
+    async def transaction(self, *, pipeline: bool = False) -> AsyncIterator[Connection]:
+        """A connection inside one transaction: committed on success, rolled back on any error.
+
+        With ``pipeline`` the statements are sent without waiting for each answer until a result
+        is read (PostgreSQL's pipeline mode), so a batch of writes costs one round trip."""
+        async with self.pool.connection() as conn:
+            if pipeline:
+                async with conn.pipeline(), conn.transaction():
+                    yield conn
+            else:
+                async with conn.transaction():
+                    yield conn
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """A connection in autocommit: for one read statement, it saves a BEGIN and a COMMIT."""
+        async with self.pool.connection() as conn:
             yield conn
 
     @asynccontextmanager

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from patron import clock
+from patron.backoffice import outbox
 from patron.db.pool import Connection
 from patron.errors import Conflict, InsufficientPoints, InvalidInput
 from patron.ledger import rules, store
@@ -40,37 +41,30 @@ async def credit(
     operation: str | None = None,
     key: str | None = None,
     reason: str | None = None,
-    data: dict[str, Any] | None = None,
+    returning: bool = True,
 ) -> Credit:
-    """A new lot; if the member owes points, the lot pays that debt first."""
-    entry_id = await store.insert_entry(
+    """A new lot; if the member owes points, the lot pays that debt first. Without ``returning``
+    (and with no debt) the ids are not read back, so the statement can be pipelined."""
+    entry_id, lot_id = await store.insert_credit(
         conn,
         tenant_id,
         member_id,
         kind=kind,
         points=points,
         at=at,
-        receipt_id=receipt_id,
-        operation=operation,
-        key=key,
-        reason=reason,
-        data=data,
-    )
-    lot_id = await store.insert_lot(
-        conn,
-        tenant_id,
-        member_id,
-        entry_id=entry_id,
-        kind=kind,
-        points=points,
         available_from=window.available_from,
         expires_at=window.expires_at,
         spend_condition=spend_condition,
         source=source,
+        receipt_id=receipt_id,
+        operation=operation,
+        key=key,
+        reason=reason,
+        returning=returning or debt > 0,
     )
     paid = min(debt, points)
     if paid > 0:
-        paid_entry = await store.insert_entry(
+        await store.insert_debit(
             conn,
             tenant_id,
             member_id,
@@ -78,11 +72,9 @@ async def credit(
             points=-paid,
             debt=-paid,
             at=at,
+            allocations=[AllocationRow(0, lot_id, paid, receipt_id)],
             receipt_id=receipt_id,
             operation=operation,
-        )
-        await store.insert_allocations(
-            conn, tenant_id, member_id, [AllocationRow(paid_entry, lot_id, paid, receipt_id)]
         )
         await store.add_debt(conn, tenant_id, member_id, -paid)
     return Credit(entry_id, lot_id, paid)
@@ -166,4 +158,5 @@ async def adjust(
     result |= {"member_id": member_id, "key": key, "points": points, "reason": reason}
     result["balance"] = await store.balance(conn, tenant_id, member_id, now, now, program.timezone)
     await store.insert_adjustment(conn, tenant_id, member_id, key, entry_id, request, result)
+    await outbox.emit(conn, tenant_id, "points.adjusted", member_id=member_id, data=result, at=now)
     return result, True

@@ -48,19 +48,6 @@ async def lock_member(conn: Connection, tenant_id: int, member_id: str, *, lock:
     return cast(int, row["debt"])
 
 
-async def member_state(conn: Connection, tenant_id: int, member_id: str, *, lock: bool) -> dict[str, Any]:
-    """The member's debt and birthday; with ``lock`` the member's points are serialized from here on."""
-    row = await (
-        await conn.execute(
-            "SELECT debt, birthday FROM members WHERE tenant_id = %s AND id = %s" + (" FOR UPDATE" if lock else ""),
-            (tenant_id, member_id),
-        )
-    ).fetchone()
-    if row is None:
-        raise NotFound("no such member", code="member_not_found")
-    return row
-
-
 async def add_debt(conn: Connection, tenant_id: int, member_id: str, change: int) -> None:
     await conn.execute(
         "UPDATE members SET debt = debt + %s WHERE tenant_id = %s AND id = %s",
@@ -138,6 +125,101 @@ async def insert_lot(
     ).fetchone()
     assert row is not None
     return cast(int, row["id"])
+
+
+async def insert_credit(
+    conn: Connection,
+    tenant_id: int,
+    member_id: str,
+    *,
+    kind: str,
+    points: int,
+    at: datetime,
+    available_from: datetime,
+    expires_at: datetime,
+    spend_condition: str | None = None,
+    source: dict[str, Any] | None = None,
+    receipt_id: str | None = None,
+    operation: str | None = None,
+    key: str | None = None,
+    reason: str | None = None,
+    returning: bool = True,
+) -> tuple[int, int]:
+    """A crediting entry and its lot in one statement; returns (entry id, lot id), or (0, 0)
+    without waiting for the answer when ``returning`` is false (so that it can be pipelined)."""
+    cur = await conn.execute(
+        "WITH e AS (INSERT INTO entries (tenant_id, member_id, kind, points, at, receipt_id, operation, key,"
+        " reason) VALUES (%(t)s, %(m)s, %(kind)s, %(p)s, %(at)s, %(r)s, %(op)s, %(key)s, %(reason)s)"
+        " RETURNING id)"
+        " INSERT INTO lots (tenant_id, member_id, entry_id, kind, points, available_from, expires_at,"
+        " spend_condition, source) SELECT %(t)s, %(m)s, e.id, %(kind)s, %(p)s, %(af)s, %(ex)s, %(sc)s, %(src)s"
+        " FROM e RETURNING entry_id, id",
+        {
+            "t": tenant_id,
+            "m": member_id,
+            "kind": kind,
+            "p": points,
+            "at": at,
+            "r": receipt_id,
+            "op": operation,
+            "key": key,
+            "reason": reason,
+            "af": available_from,
+            "ex": expires_at,
+            "sc": spend_condition,
+            "src": Jsonb(source or {}),
+        },
+    )
+    if not returning:
+        return 0, 0
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row["entry_id"]), int(row["id"])
+
+
+async def insert_debit(
+    conn: Connection,
+    tenant_id: int,
+    member_id: str,
+    *,
+    kind: str,
+    points: int,
+    at: datetime,
+    allocations: Sequence[AllocationRow],
+    debt: int = 0,
+    receipt_id: str | None = None,
+    operation: str | None = None,
+    key: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """An entry that moves points between existing lots, with its allocations, in one statement
+    (``entry_id`` of the rows is ignored: they belong to the new entry). Nothing is read back, so
+    it can be pipelined."""
+    await conn.execute(
+        "WITH e AS (INSERT INTO entries (tenant_id, member_id, kind, points, debt, at, receipt_id, operation, key,"
+        " reason) VALUES (%(t)s, %(m)s, %(kind)s, %(p)s, %(debt)s, %(at)s, %(r)s, %(op)s, %(key)s, %(reason)s)"
+        " RETURNING id),"
+        " a AS (INSERT INTO allocations (tenant_id, member_id, entry_id, lot_id, points, receipt_id, line)"
+        " SELECT %(t)s, %(m)s, e.id, x.l, x.p, x.r, x.n FROM e, unnest(%(lots)s::bigint[], %(pts)s::bigint[],"
+        " %(rs)s::uuid[], %(ns)s::int[]) AS x(l, p, r, n))"
+        " SELECT 1",
+        {
+            "t": tenant_id,
+            "m": member_id,
+            "kind": kind,
+            "p": points,
+            "debt": debt,
+            "at": at,
+            "r": receipt_id,
+            "op": operation,
+            "key": key,
+            "reason": reason,
+            "lots": [a.lot_id for a in allocations],
+            "pts": [a.points for a in allocations],
+            "rs": [a.receipt_id for a in allocations],
+            "ns": [a.line for a in allocations],
+        },
+    )
 
 
 async def insert_allocations(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from patron.backoffice import outbox
 from patron.db.pool import Connection
 from patron.errors import InvalidInput, NotFound
 from patron.members import phones, store
@@ -43,6 +44,7 @@ async def create(conn: Connection, tenant_id: int, program: Program, data: Membe
     fields["phone"] = normalize_phone(data.phone, program)
     fields["email"] = str(data.email) if data.email else None
     new_id = await store.insert(conn, tenant_id, fields, _cards(data.cards))
+    await outbox.member_created(conn, tenant_id, new_id)
     return await store.get(conn, tenant_id, new_id)
 
 
@@ -94,18 +96,3 @@ async def add_card(conn: Connection, tenant_id: int, raw_id: str, card: str) -> 
         raise NotFound("no such member", code="member_not_found")
     await store.add_cards(conn, tenant_id, mid, _cards([card]))
     return await store.get(conn, tenant_id, mid)
-
-
-async def resolve(conn: Connection, tenant_id: int, program: Program, ref: dict[str, Any]) -> str:
-    """The member a basket names by ``id``, ``phone`` or ``card``; 404 when there is none."""
-    if ref.get("id"):
-        mid = member_id(str(ref["id"]))
-        if not await store.exists(conn, tenant_id, mid):
-            raise NotFound("no such member", code="member_not_found")
-        return mid
-    phone = ref.get("phone")
-    normalized = normalize_phone(phone, program, "member.phone") if phone else None
-    found = await store.find_id(conn, tenant_id, phone=normalized, card=ref.get("card"))
-    if found is None:
-        raise NotFound("no member matches", code="member_not_found")
-    return found
