@@ -365,7 +365,7 @@ def _applied(prepared: Prepared, money: Any) -> list[dict[str, Any]]:
 
 async def quote(caller: Caller, basket: Basket) -> dict[str, Any]:
     """Evaluates the basket; changes nothing."""
-    async with caller.db.read() as conn:
+    async with caller.db.connection() as conn:  # a quote writes nothing: no transaction to open
         prepared = await _prepare(conn, caller, basket, lock=False)
     after = _balance_after(prepared, _grants(prepared, caller.program, None))
     return _present(
@@ -591,7 +591,7 @@ class _Refused(Exception):
 
 
 async def get(caller: Caller, raw_id: str) -> dict[str, Any]:
-    async with caller.db.read() as conn:
+    async with caller.db.connection() as conn:
         row = await store.receipt(conn, caller.tenant_id, receipt_uuid(raw_id))
     if row is None:
         raise NotFound("no such receipt", code="receipt_not_found")
