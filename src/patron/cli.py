@@ -59,18 +59,33 @@ def run_with_db(url: str, work: Callable[[Database], Awaitable[T]]) -> T:
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8000, help="port to listen on"),
+    workers: int = typer.Option(1, min=1, max=64, help="server processes sharing the port"),
 ) -> None:
     """Serve the HTTP API until stopped (SIGTERM or Ctrl-C stop it cleanly)."""
+    import os
+
     import uvicorn
 
     from patron.api.app import create_app
 
     settings = Settings.from_env()
     url = database_url()
-    application = create_app(url, pool_min=settings.pool_min, pool_max=settings.pool_max)
     console.print(f"Patron serves on http://{host}:{port} (OpenAPI at /openapi.json, docs at /docs)")
     _exit_cleanly_on_signals()
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+    if workers == 1:
+        application = create_app(url, pool_min=settings.pool_min, pool_max=settings.pool_max)
+        uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+        return
+    os.environ["PATRON_DATABASE_URL"] = url  # the workers join the same (possibly embedded) server
+    uvicorn.run(
+        "patron.api.app:app_from_env",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def _exit_cleanly_on_signals() -> None:
@@ -148,7 +163,9 @@ def users_create(
             return await users.create(conn, tenant, email, secret, role)
 
     user_id = run_with_db(database_url(), work)
-    console.print(f"user [bold]{email}[/bold] ({role}) of tenant [bold]{tenant}[/bold] created; sign in at /admin")
+    console.print(
+        f"user [bold]{email}[/bold] ({role}) of tenant [bold]{tenant}[/bold] created; sign in at /admin"
+    )
     sys.stdout.write(user_id + "\n")
 
 
@@ -191,10 +208,14 @@ def verify(tenant: str = typer.Option(None, help="check one tenant (slug); defau
 @app.command("import")
 def import_(
     kind: str = typer.Argument(..., help="stores, products, members, lots or receipts"),
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a CSV or Parquet file (docs/import.md)"),
+    file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="a CSV or Parquet file (docs/import.md)"
+    ),
     tenant: str = typer.Option(..., "--tenant", help="the tenant (slug) to import into"),
     fmt: str = typer.Option(None, "--format", help="csv or parquet (default: from the file's extension)"),
-    rejects: Path = typer.Option(None, "--rejects", help="where rejected rows go (default: FILE.rejects.csv)"),
+    rejects: Path = typer.Option(
+        None, "--rejects", help="where rejected rows go (default: FILE.rejects.csv)"
+    ),
     batch_rows: int = typer.Option(20_000, "--batch-rows", min=1, hidden=True),
 ) -> None:
     """Import data migrated from another system; a rerun continues an interrupted import.
@@ -202,7 +223,14 @@ def import_(
     from patron.importer import command
 
     code = command.main(
-        database_url(), kind, file, tenant=tenant, fmt=fmt, rejects=rejects, batch_rows=batch_rows, console=console
+        database_url(),
+        kind,
+        file,
+        tenant=tenant,
+        fmt=fmt,
+        rejects=rejects,
+        batch_rows=batch_rows,
+        console=console,
     )
     if code:
         raise typer.Exit(code)
@@ -239,10 +267,13 @@ def demo(
 def worker(
     tenant: list[str] = typer.Option(None, "--tenant", help="serve only this tenant (slug; repeatable)"),
     poll: float = typer.Option(0.5, min=0.01, help="seconds a loop waits when it found no work"),
-    schedule_every: float = typer.Option(60.0, min=0.1, help="seconds between birthday, expiry and tier runs"),
+    schedule_every: float = typer.Option(
+        60.0, min=0.1, help="seconds between birthday, expiry and tier runs"
+    ),
     retry_base: float = typer.Option(1.0, min=0.01, help="seconds before a message's first retry (doubling)"),
     senders: int = typer.Option(2, min=1, max=16, help="message batches sent at once by this process"),
     headroom: float = typer.Option(0.9, min=0.1, max=1.0, help="pace at this share of a channel's rate"),
+    nice: int = typer.Option(10, min=0, max=19, help="lower CPU priority than `patron serve` beside it"),
 ) -> None:
     """Run a back-office worker until stopped: events, messages, broadcasts, webhooks, birthdays
     (any number may run at once; see docs/backoffice.md)."""
@@ -251,7 +282,7 @@ def worker(
     settings = process.settings_from(
         poll=poll, schedule_every=schedule_every, retry_base=retry_base, senders=senders, headroom=headroom
     )
-    process.run(database_url(), tenants=tenant or None, settings=settings)
+    process.run(database_url(), tenants=tenant or None, settings=settings, nice=nice)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -76,3 +76,14 @@ def create_app(database_url: str, *, clock: Clock = utcnow, pool_min: int = 2, p
         return {"status": "ok"}
 
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app for ``patron serve --workers N``: each worker process builds its own from the
+    (already resolved and migrated) PATRON_DATABASE_URL that ``serve`` hands down."""
+    from patron.config import Settings
+
+    settings = Settings.from_env()
+    if not settings.database_url:
+        raise RuntimeError("PATRON_DATABASE_URL is not set")
+    return create_app(settings.database_url, pool_min=settings.pool_min, pool_max=settings.pool_max)
