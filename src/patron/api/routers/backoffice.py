@@ -1,0 +1,181 @@
+"""Communications and webhooks (contract 9 and 10): channels, templates, the message log,
+broadcasts, webhooks and their deliveries. All admin. Workers (``patron worker``) do the sending."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from patron.api.deps import AdminKey
+from patron.backoffice import service
+from patron.backoffice import store as backoffice_store
+from patron.backoffice.model import BroadcastIn, EmailChannelIn, SmsChannelIn, TemplateIn, WebhookIn
+from patron.backoffice.templates import TRIGGERS, VARIABLES
+
+router = APIRouter(prefix="/v1", tags=["communications"])
+NEXT = "X-Next-Before"  # the `before` of a list's next page
+hooks = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+_TEMPLATE_HELP = (
+    "A Jinja2 template (sandboxed). Filters: `money`, `number`, `date`, `datetime` (Babel, in the "
+    "template's locale and the member's time zone). Variables of every trigger: "
+    + "; ".join(VARIABLES["*"])
+    + ". Per trigger: "
+    + "; ".join(f"`{t}`: {', '.join(VARIABLES[t]) or 'no more'}" for t in TRIGGERS)
+    + ". A template that does not parse or names an unknown variable is a 422. Each trigger may have "
+    "one template per channel and locale; a member gets the locale of the country of the store of their "
+    "latest receipt (else the program's country), else English."
+)
+
+
+@router.put("/channels/sms", summary="Configure the SMS provider (admin)")
+async def put_sms(body: SmsChannelIn, ctx: AdminKey) -> dict[str, Any]:
+    async with ctx.db.transaction() as conn:
+        return await service.put_sms(conn, ctx.tenant_id, body)
+
+
+@router.put("/channels/email", summary="Configure the SMTP server (admin)")
+async def put_email(body: EmailChannelIn, ctx: AdminKey) -> dict[str, Any]:
+    async with ctx.db.transaction() as conn:
+        return await service.put_email(conn, ctx.tenant_id, body)
+
+
+@router.get("/channels/{channel}", summary="A channel's settings, secrets masked (admin)")
+async def get_channel(channel: Literal["sms", "email"], ctx: AdminKey) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        return await service.get_channel(conn, ctx.tenant_id, channel)
+
+
+@router.put(
+    "/templates/{trigger}",
+    summary="Set a trigger's template for a channel and locale (admin)",
+    description=_TEMPLATE_HELP,
+)
+async def put_template(trigger: str, body: TemplateIn, ctx: AdminKey) -> dict[str, Any]:
+    async with ctx.db.transaction() as conn:
+        return await service.put_template(conn, ctx.tenant_id, ctx.program, trigger, body)
+
+
+@router.get("/templates", summary="Every template (admin)")
+async def list_templates(ctx: AdminKey) -> list[dict[str, Any]]:
+    async with ctx.db.read() as conn:
+        return await backoffice_store.templates(conn, ctx.tenant_id)
+
+
+@router.delete("/templates/{trigger}", status_code=204, summary="Remove a template (admin)")
+async def delete_template(
+    trigger: str, ctx: AdminKey, channel: Literal["sms", "email"], locale: str = "en"
+) -> Response:
+    async with ctx.db.transaction() as conn:
+        await service.delete_template(conn, ctx.tenant_id, trigger, channel, locale)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/messages",
+    summary="The message log, newest first (admin)",
+    description="A list: each message with `id`, `trigger` (`broadcast` for broadcasts), `channel`, `status` "
+    "(`queued`, `sent`, `failed`), `attempts`, `created_at`, `sent_at`, and what was sent. When there "
+    "may be more, the header `X-Next-Before` holds the `before` of the next page.",
+)
+async def list_messages(
+    ctx: AdminKey,
+    response: Response,
+    member: str | None = Query(None, description="a member's id"),
+    broadcast: str | None = Query(None, description="a broadcast's id"),
+    status: Literal["queued", "sent", "failed"] | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    before: str | None = Query(None, description="`X-Next-Before` of the previous page"),
+) -> list[dict[str, Any]]:
+    async with ctx.db.read() as conn:
+        page = await service.list_messages(
+            conn, ctx.tenant_id, member=member, broadcast=broadcast, status=status, limit=limit, before=before
+        )
+    if page["next"] is not None:
+        response.headers[NEXT] = str(page["next"])
+    return list(page["items"])
+
+
+@router.post(
+    "/broadcasts",
+    status_code=202,
+    summary="Send a message to the members a filter selects (admin)",
+    description="Answers at once with the broadcast's `id`; workers queue and send the messages at the "
+    "channel's rate, only to members who consented to the channel, never in their quiet hours "
+    "(21:00-09:00 local). The body is a template with the member variables.",
+)
+async def create_broadcast(body: BroadcastIn, ctx: AdminKey) -> dict[str, Any]:
+    async with ctx.db.transaction() as conn:
+        return await service.create_broadcast(conn, ctx.tenant_id, ctx.program, body, ctx.now())
+
+
+@router.get(
+    "/broadcasts/{broadcast_id}",
+    summary="A broadcast's progress (admin)",
+    description="`status`: `preparing` (members are being selected), `sending`, `done`; `total` is the "
+    "number of messages queued so far, `queued`, `sent` and `failed` count them by status.",
+)
+async def get_broadcast(broadcast_id: str, ctx: AdminKey) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        return await service.get_broadcast(conn, ctx.tenant_id, broadcast_id)
+
+
+@hooks.post(
+    "",
+    status_code=201,
+    summary="Subscribe a URL to events (admin)",
+    description="Each event is POSTed as `{id, type, occurred_at, tenant, data}` with the header "
+    "`X-Patron-Signature: sha256=<hex HMAC-SHA256 of the body with the secret>`. A 2xx answer ends it; "
+    "otherwise it is retried with growing delays (10 s up to 3 h) for at least 24 hours. A member's "
+    "events arrive in the order they happened: a later one waits until the earlier one was delivered.",
+)
+async def create_webhook(body: WebhookIn, ctx: AdminKey) -> dict[str, Any]:
+    async with ctx.db.transaction() as conn:
+        return await service.create_webhook(conn, ctx.tenant_id, body)
+
+
+@hooks.get("", summary="Every webhook (admin)")
+async def list_webhooks(ctx: AdminKey) -> list[dict[str, Any]]:
+    from patron.backoffice import webhook_store
+
+    async with ctx.db.read() as conn:
+        return await webhook_store.list_all(conn, ctx.tenant_id)
+
+
+@hooks.get("/{webhook_id}", summary="A webhook (admin)")
+async def get_webhook(webhook_id: str, ctx: AdminKey) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        return await service.get_webhook(conn, ctx.tenant_id, webhook_id)
+
+
+@hooks.delete("/{webhook_id}", status_code=204, summary="Stop a webhook (admin)")
+async def delete_webhook(webhook_id: str, ctx: AdminKey) -> Response:
+    async with ctx.db.transaction() as conn:
+        await service.delete_webhook(conn, ctx.tenant_id, webhook_id, ctx.now())
+    return Response(status_code=204)
+
+
+@hooks.get(
+    "/{webhook_id}/deliveries",
+    summary="A webhook's delivery log, newest first (admin)",
+    description="A list: each delivery with `id`, `event_id`, `type`, `status` (`pending`: to be tried "
+    "(again); `delivered`; `failed`: gave up after 24 hours), `attempts`, `last_status`, `last_error`, "
+    "`created_at`, `next_attempt_at`, `delivered_at`. When there may be more, the header "
+    "`X-Next-Before` holds the `before` of the next page.",
+)
+async def deliveries(
+    webhook_id: str,
+    ctx: AdminKey,
+    response: Response,
+    limit: int = Query(100, ge=1, le=1000),
+    before: int | None = Query(None, ge=1, description="`X-Next-Before` of the previous page"),
+) -> list[dict[str, Any]]:
+    async with ctx.db.read() as conn:
+        page = await service.deliveries(conn, ctx.tenant_id, webhook_id, limit, before)
+    if page["next"] is not None:
+        response.headers[NEXT] = str(page["next"])
+    return list(page["items"])
+
+
+routers = (router, hooks)

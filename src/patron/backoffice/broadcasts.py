@@ -1,0 +1,76 @@
+"""Mass sends: a broadcast's filter turned into messages, a page of members at a time.
+
+The API only records the broadcast and answers; workers expand it. Each page is one transaction
+that moves the broadcast's cursor on, so a killed worker loses nothing and repeats nothing (and
+the dedup key ``b:<broadcast>:<member>`` would stop a repeat anyway)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from patron import clock as clocks
+from patron.backoffice import messages, store
+from patron.backoffice.tenancy import TenantInfo, Tenants
+from patron.db.pool import Database
+
+PAGE = 1000
+
+
+def _moment(text: str | None, timezone: str) -> datetime | None:
+    """A filter's date (local midnight in the program's time zone) or timestamp."""
+    if text is None:
+        return None
+    if len(text) == 10:
+        return clocks.local_midnight(date.fromisoformat(text), clocks.zone(timezone))
+    return datetime.fromisoformat(text)
+
+
+def _listed(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def audience(tenant: TenantInfo, channel: str, filter_: dict[str, Any]) -> store.Audience:
+    cities = _listed(filter_.get("city"))
+    return store.Audience(
+        channel=channel,
+        default_tier=tenant.default_tier,
+        tiers=_listed(filter_.get("tier")),
+        cities=[c.lower() for c in cities] if cities is not None else None,
+        before=_moment(filter_.get("last_purchase_before"), tenant.program.timezone),
+        after=_moment(filter_.get("last_purchase_after"), tenant.program.timezone),
+        consents=_listed(filter_.get("consent")),
+    )
+
+
+async def expand(db: Database, tenants: Tenants, now: datetime, page: int = PAGE) -> int:
+    """Turns one page of one broadcast's members into queued messages; returns how many members
+    were looked at (0: no broadcast is waiting)."""
+    async with db.transaction() as conn:
+        row = await store.claim_expanding_broadcast(conn, tenants.only)
+        if row is None:
+            return 0
+        tenant = await tenants.get(conn, row["tenant_id"])
+        who = audience(tenant, row["channel"], row["filter"])
+        found, cursor = await store.audience_page(conn, tenant.id, who, row["cursor"], page)
+        queued = [
+            messages.render_message(
+                tenant,
+                member,
+                trigger="broadcast",
+                channel=row["channel"],
+                locale=row["locale"],
+                subject=row["subject"],
+                body=row["body"],
+                variables={},
+                dedup_key=f"b:{row['id']}:{member['id']}",
+                broadcast_id=row["id"],
+            )
+            for member in found
+            if messages.consented(member, row["channel"])
+        ]
+        added = await store.insert_messages(conn, tenant.id, queued, now)
+        await store.advance_broadcast(conn, tenant.id, row["id"], cursor, added, now)
+        return max(1, len(found))

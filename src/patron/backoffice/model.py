@@ -1,0 +1,183 @@
+"""What a client sends to configure communications, broadcasts and webhooks (contract 9 and 10)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from patron.backoffice.outbox import EVENT_TYPES
+
+Channel = Literal["sms", "email"]
+
+
+def _http_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("an http:// or https:// URL is needed")
+    return value
+
+
+class SmsChannelIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://sms.example.com/send",
+                    "rate_per_second": 50,
+                    "headers": {"Authorization": "Bearer ..."},
+                }
+            ]
+        },
+    )
+
+    url: str = Field(max_length=2000, description="Patron POSTs {id, to, text} here")
+    rate_per_second: float = Field(gt=0, le=100_000, description="never more, across all workers")
+    headers: dict[str, str] = Field(default_factory=dict, description="sent with every request")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _http_url(value)
+
+
+class EmailChannelIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {"host": "smtp.example.com", "port": 587, "from": "club@example.com", "starttls": True}
+            ]
+        },
+    )
+
+    host: str = Field(min_length=1, max_length=255)
+    port: int = Field(ge=1, le=65535)
+    from_: str = Field(alias="from", min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    username: str | None = Field(None, max_length=320)
+    password: str | None = Field(None, max_length=1000)
+    starttls: bool = False
+    rate_per_second: float | None = Field(None, gt=0, le=100_000, description="optional limit")
+
+
+class TemplateIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "channel": "sms",
+                    "locale": "ru_RU",
+                    "body": "{{ member.name }}, +{{ points_earned }} баллов. Баланс: {{ balance }}",
+                }
+            ]
+        },
+    )
+
+    channel: Channel
+    locale: str = Field("en", min_length=2, max_length=20, description="a locale such as en, ru_RU, de-DE")
+    subject: str | None = Field(None, max_length=1000, description="email only")
+    body: str = Field(min_length=1, max_length=20_000)
+
+
+class BroadcastFilter(BaseModel):
+    """Members to reach. Every given condition must hold; consent to the broadcast's channel is
+    always required. Dates are local midnight in the program's time zone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tier: str | list[str] | None = Field(None, description="tier code(s)")
+    city: str | list[str] | None = Field(None, description="city or cities (case ignored)")
+    last_purchase_before: str | None = Field(
+        None,
+        description="date or RFC 3339 time: the latest receipt is before it (members with none are left out)",
+    )
+    last_purchase_after: str | None = Field(
+        None, description="date or RFC 3339 time: the latest receipt is at or after it"
+    )
+    consent: Channel | list[Channel] | None = Field(None, description="consent to these channels as well")
+
+    @field_validator("last_purchase_before", "last_purchase_after")
+    @classmethod
+    def _moment(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from datetime import date, datetime
+
+        if len(value) == 10:
+            date.fromisoformat(value)
+            return value
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError("give a date (YYYY-MM-DD) or a timestamp with an offset")
+        return moment.isoformat()
+
+
+class BroadcastIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "channel": "sms",
+                    "body": "{{ member.name }}, -20% on skis this weekend!",
+                    "filter": {
+                        "tier": ["silver", "gold"],
+                        "city": "Moscow",
+                        "last_purchase_after": "2026-01-01",
+                    },
+                }
+            ]
+        },
+    )
+
+    channel: Channel
+    body: str = Field(min_length=1, max_length=20_000, description="a template: member variables only")
+    subject: str | None = Field(None, max_length=1000, description="email only")
+    locale: str = Field("en", min_length=2, max_length=20, description="for money and date formatting")
+    filter: BroadcastFilter = Field(default_factory=BroadcastFilter)
+
+
+Event = Literal[
+    "member.created",
+    "member.tier_changed",
+    "receipt.confirmed",
+    "receipt.returned",
+    "receipt.cancelled",
+    "points.adjusted",
+    "points.birthday",
+]
+assert set(Event.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
+
+
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://crm.example.com/patron",
+                    "events": ["receipt.confirmed", "member.tier_changed"],
+                    "secret": "a long random string",
+                }
+            ]
+        },
+    )
+
+    url: str = Field(max_length=2000)
+    events: list[Event] = Field(min_length=1, max_length=len(EVENT_TYPES))
+    secret: str = Field(min_length=1, max_length=500, description="signs each body (HMAC-SHA256)")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, value: list[str]) -> list[str]:
+        return sorted(set(value))

@@ -1,0 +1,75 @@
+"""The ``patron worker`` process: its own connection pool, signals, and the worker's loops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from dataclasses import replace
+
+from patron.backoffice import store
+from patron.backoffice.worker import Worker, WorkerSettings
+from patron.db.pool import Database
+
+log = logging.getLogger(__name__)
+
+
+def run(url: str, *, tenants: list[str] | None, settings: WorkerSettings, nice: int = 0) -> None:
+    """Runs until SIGTERM or SIGINT; then each loop finishes its step and the process exits 0.
+
+    A SIGKILL at any moment is survived too: what a worker was doing was not committed, and
+    another worker (or this one, restarted) does it again. ``nice`` lowers the process's CPU
+    priority, so that on a machine it shares with ``patron serve`` the tills come first."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
+    )
+    if nice:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
+    runner_options = {}
+    try:
+        import uvloop
+
+        runner_options["loop_factory"] = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        pass
+    with asyncio.Runner(**runner_options) as runner:  # type: ignore[arg-type]
+        runner.run(_main(url, tenants, settings))
+
+
+async def _main(url: str, slugs: list[str] | None, settings: WorkerSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    # front office and back office never queue for each other's connections
+    pool_size = 6 + 2 * settings.senders
+    db = Database(url, min_size=2, max_size=pool_size, name="worker")
+    await db.open()
+    try:
+        only = None
+        if slugs:
+            async with db.read() as conn:
+                only = await store.tenant_ids_by_slug(conn, slugs)
+        async with Worker(db, settings=settings, tenants=only) as worker:
+            log.info("worker started (tenants: %s)", ", ".join(slugs) if slugs else "all")
+            await worker.run(stop)
+    finally:
+        await db.close()
+    log.info("worker stopped")
+
+
+def settings_from(
+    *, poll: float, schedule_every: float, retry_base: float, senders: int, headroom: float
+) -> WorkerSettings:
+    base = WorkerSettings()
+    return replace(
+        base,
+        poll=poll,
+        schedule_every=schedule_every,
+        senders=senders,
+        send=replace(base.send, retry_base=retry_base, headroom=headroom),
+    )

@@ -1,0 +1,156 @@
+"""Pure back-office rules: quiet hours, retry schedules, birthdays, send slots, signatures.
+
+No I/O here: the worker and the tests call these with the time they choose."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from patron.clock import local_midnight
+
+QUIET_FROM = time(21, 0)
+QUIET_UNTIL = time(9, 0)
+
+EXPIRY_NOTICE_DAYS = 7
+WEBHOOK_RETRY_HOURS = 24
+
+
+# --- quiet hours -----------------------------------------------------------------------------
+
+
+def quiet_until(now: datetime, tz: ZoneInfo) -> datetime | None:
+    """None when a message may go out at ``now`` in ``tz``; else the next 09:00 local time.
+
+    Messages never go out between 21:00 and 09:00 in the member's local time (contract 9)."""
+    local = now.astimezone(tz)
+    if QUIET_UNTIL <= local.time().replace(tzinfo=None) < QUIET_FROM:
+        return None
+    day = (
+        local.date() if local.time().replace(tzinfo=None) < QUIET_UNTIL else local.date() + timedelta(days=1)
+    )
+    return datetime.combine(day, QUIET_UNTIL, tzinfo=tz)
+
+
+# --- retries ---------------------------------------------------------------------------------
+
+
+def message_backoff(
+    attempts: int, base: float, cap: float = 600.0, rng: random.Random | None = None
+) -> float:
+    """Seconds before the next try of a message that failed ``attempts`` times (>= 1): doubling
+    from ``base`` up to ``cap``, with up to 20% jitter so that retries of a burst spread out."""
+    delay = min(cap, base * 2 ** max(0, attempts - 1))
+    jitter = (rng or random).uniform(0, 0.2 * delay)
+    return delay + jitter
+
+
+def retry_after_seconds(header: str | None, now: datetime) -> float | None:
+    """The ``Retry-After`` header (seconds, or an HTTP date) as seconds from ``now``."""
+    if not header:
+        return None
+    text = header.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - now).total_seconds())
+
+
+# Growing delays between webhook attempts; the last one repeats until 24 hours have passed.
+WEBHOOK_DELAYS = (10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 10800)
+
+
+def webhook_next_attempt(attempts: int, first_created: datetime, now: datetime) -> datetime | None:
+    """When to try a webhook delivery again after its ``attempts``-th failure; None to give up.
+
+    Delays grow to 3 hours; attempts go on until at least 24 hours after the event."""
+    if now - first_created >= timedelta(hours=WEBHOOK_RETRY_HOURS):
+        return None
+    delay = WEBHOOK_DELAYS[min(attempts, len(WEBHOOK_DELAYS)) - 1]
+    return now + timedelta(seconds=delay)
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The ``X-Patron-Signature`` header value (contract 10)."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+# --- birthdays -------------------------------------------------------------------------------
+
+
+def birthday_in(year: int, birthday: date) -> date:
+    """The member's birthday in ``year`` (29 February counts as 28 February in other years)."""
+    try:
+        return birthday.replace(year=year)
+    except ValueError:
+        return date(year, 2, 28)
+
+
+@dataclass(frozen=True, slots=True)
+class BirthdayGift:
+    year: int  # the year of the birthday the gift is for: a gift is given once per such year
+    gift_day: date
+    available_from: datetime
+    expires_at: datetime
+
+
+def birthday_gift_due(
+    birthday: date, days_before: int, valid_days: int, now: datetime, tz: ZoneInfo
+) -> BirthdayGift | None:
+    """The gift due at ``now``, if any: from local midnight ``days_before`` days before the
+    birthday until the end of the birthday (a worker that was down catches up until then)."""
+    today = now.astimezone(tz).date()
+    for year in (today.year - 1, today.year, today.year + 1):
+        day = birthday_in(year, birthday)
+        gift_day = day - timedelta(days=days_before)
+        start = local_midnight(gift_day, tz)
+        end = local_midnight(day + timedelta(days=1), tz)
+        if start <= now < end:
+            expires = local_midnight(gift_day + timedelta(days=valid_days), tz)
+            return BirthdayGift(year, gift_day, start, expires)
+    return None
+
+
+def birthday_candidates(today: date, days_before: int) -> list[tuple[int, int]]:
+    """(month * 100 + day, year of that birthday) of the birthdays that may have a gift due around
+    ``today`` in any time zone: a cheap filter before the exact check of ``birthday_gift_due``."""
+    found: set[tuple[int, int]] = set()
+    for offset in range(-2, days_before + 3):
+        day = today + timedelta(days=offset)
+        found.add((day.month * 100 + day.day, day.year))
+        if (day.month, day.day) == (2, 28) and not _leap(day.year):
+            found.add((229, day.year))
+    return sorted(found)
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+# --- send slots ------------------------------------------------------------------------------
+
+
+def batch_size(rate_per_second: float | None, headroom: float, horizon: float, most: int) -> int:
+    """How many messages one worker takes at once: what the rate allows in ``horizon`` seconds."""
+    if rate_per_second is None:
+        return most
+    return max(1, min(most, int(rate_per_second * headroom * horizon)))
+
+
+def slot_spacing(rate_per_second: float, headroom: float) -> float:
+    """Seconds between two sends of a channel, all processes together."""
+    return 1.0 / (rate_per_second * headroom)

@@ -1,0 +1,164 @@
+"""Sending queued messages, never faster than a channel's rate across all worker processes.
+
+One batch of one channel:
+1. lock up to ``batch`` due messages (FOR UPDATE SKIP LOCKED, in a transaction held until the
+   outcomes are written, so a killed worker's messages are simply due again);
+2. put off those in the member's quiet hours (to 09:00 local), fail those without consent;
+3. reserve one send slot per message in the channel's bucket in PostgreSQL (a short statement
+   on another connection): slots are ``1 / (rate × headroom)`` seconds apart on one time line
+   shared by every process;
+4. send each message at its slot; a slot missed by more than ``late_tolerance`` is given up
+   and its message stays queued (sending it late would bunch it up with the next slots);
+5. write the outcomes: ``sent``; or a retry after ``Retry-After`` or a growing backoff; or
+   ``failed`` after ``max_attempts``.
+Retries reuse the message id, so a provider can drop a repeat after a crash between its answer
+and our commit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from patron import clock as clocks
+from patron.backoffice import rules, store
+from patron.backoffice.store import MessageUpdate
+from patron.backoffice.transports import Attempt, EmailTransport, SmsTransport
+from patron.clock import Clock
+from patron.db.pool import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SendSettings:
+    headroom: float = 0.9  # pace at this share of rate_per_second (network jitter never tips it over)
+    horizon: float = 0.1  # seconds of a channel's time line one batch takes at most
+    most: int = 200  # messages in one batch at most
+    late_tolerance: float = 0.02  # seconds a send may be late for its slot
+    max_ahead: float = 0.5  # do not reserve when the bucket is booked this far ahead
+    retry_base: float = 1.0  # first retry after this many seconds, doubling
+    retry_cap: float = 600.0
+    max_attempts: int = 12
+    unlimited_concurrency: int = 8  # sends at once on a channel with no rate
+
+
+_LATE = Attempt(ok=False, error="late")
+
+
+class Sender:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        sms: SmsTransport,
+        email: EmailTransport,
+        settings: SendSettings | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.sms = sms
+        self.email = email
+        self.settings = settings or SendSettings()
+
+    async def send_batch(self, channel: dict[str, Any]) -> int:
+        """One batch of one channel; returns how many messages it handled (0: none was due)."""
+        cfg = self.settings
+        tenant_id, name, rate = channel["tenant_id"], channel["channel"], channel["rate_per_second"]
+        if rate is not None:
+            async with self.db.transaction() as conn:
+                ahead = await store.bucket_ahead(conn, tenant_id, name)
+            if ahead > cfg.max_ahead:  # other batches booked the time line: wait rather than queue up
+                await asyncio.sleep(min(1.0, ahead - cfg.max_ahead))
+        limit = rules.batch_size(rate, cfg.headroom, cfg.horizon, cfg.most)
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            rows = await store.claim_messages(conn, tenant_id, name, now, limit)
+            if not rows:
+                return 0
+            updates: list[MessageUpdate | None] = []
+            ready: list[dict[str, Any]] = []
+            for row in rows:
+                recipient = row["phone"] if name == "sms" else row["email"]
+                if not row["consent"] or not recipient:
+                    error = "no consent for this channel" if not row["consent"] else "no address"
+                    updates.append(MessageUpdate(row["id"], "failed", 0, error=error))
+                    continue
+                wait = rules.quiet_until(now, clocks.zone(row["timezone"]))
+                if wait is not None:
+                    updates.append(MessageUpdate(row["id"], "queued", 0, next_attempt_at=wait))
+                    continue
+                ready.append({**row, "recipient": recipient})
+            if ready:
+                attempts = await self._send_all(tenant_id, name, channel["settings"], rate, ready)
+                done = self.clock()
+                updates.extend(
+                    self._outcome(row, attempt, done) for row, attempt in zip(ready, attempts, strict=True)
+                )
+            await store.update_messages(conn, tenant_id, [u for u in updates if u is not None])
+        return len(rows)
+
+    def _outcome(self, row: dict[str, Any], attempt: Attempt, now: datetime) -> MessageUpdate | None:
+        cfg = self.settings
+        if attempt is _LATE:
+            return None
+        if attempt.ok:
+            return MessageUpdate(row["id"], "sent", 1, sent_at=now, recipient=row["recipient"])
+        tries = row["attempts"] + 1
+        error = (attempt.error or "failed")[:500]
+        if attempt.permanent or tries >= cfg.max_attempts:
+            return MessageUpdate(row["id"], "failed", 1, recipient=row["recipient"], error=error)
+        delay = attempt.retry_after
+        if delay is None:
+            delay = rules.message_backoff(tries, cfg.retry_base, cfg.retry_cap)
+        return MessageUpdate(
+            row["id"], "queued", 1, next_attempt_at=now + timedelta(seconds=delay), error=error
+        )
+
+    async def _send_all(
+        self,
+        tenant_id: int,
+        channel: str,
+        settings: dict[str, Any],
+        rate: float | None,
+        rows: list[dict[str, Any]],
+    ) -> list[Attempt]:
+        loop = asyncio.get_running_loop()
+        if rate is None:
+            gate = asyncio.Semaphore(self.settings.unlimited_concurrency)
+
+            async def at_once(row: dict[str, Any]) -> Attempt:
+                async with gate:
+                    return await self._send_one(channel, settings, row)
+
+            return list(await asyncio.gather(*(at_once(row) for row in rows)))
+        spacing = rules.slot_spacing(rate, self.settings.headroom)
+        async with self.db.transaction() as conn:
+            start_in = await store.reserve_slots(conn, tenant_id, channel, spacing * len(rows))
+        start = loop.time() + start_in
+        return list(
+            await asyncio.gather(
+                *(self._send_at(start + i * spacing, channel, settings, row) for i, row in enumerate(rows))
+            )
+        )
+
+    async def _send_at(
+        self, slot: float, channel: str, settings: dict[str, Any], row: dict[str, Any]
+    ) -> Attempt:
+        loop = asyncio.get_running_loop()
+        while (delay := slot - loop.time()) > 0:
+            await asyncio.sleep(delay)
+        if loop.time() - slot > self.settings.late_tolerance:
+            return _LATE
+        return await self._send_one(channel, settings, row)
+
+    async def _send_one(self, channel: str, settings: dict[str, Any], row: dict[str, Any]) -> Attempt:
+        try:
+            if channel == "sms":
+                return await self.sms.send(settings, row["id"], row["recipient"], row["body"], self.clock())
+            return await self.email.send(settings, row["id"], row["recipient"], row["subject"], row["body"])
+        except Exception as exc:  # a bug in a transport must not lose the batch's other outcomes
+            log.exception("sending message %s failed unexpectedly", row["id"])
+            return Attempt(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])

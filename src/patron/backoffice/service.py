@@ -1,0 +1,228 @@
+"""Back-office use cases behind the API: channels, templates, the message log, broadcasts, webhooks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from patron.backoffice import store, templates
+from patron.backoffice import webhook_store as webhooks
+from patron.backoffice.model import BroadcastIn, EmailChannelIn, SmsChannelIn, TemplateIn, WebhookIn
+from patron.db.pool import Connection
+from patron.errors import InvalidInput, NotFound
+from patron.members import store as members
+from patron.program.settings import Program
+
+
+def _uuid(raw: str, what: str) -> str:
+    try:
+        return str(uuid.UUID(raw))
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise NotFound(f"no such {what}", code=f"{what}_not_found") from exc
+
+
+def _locale(text: str, field: str = "locale") -> str:
+    try:
+        return templates.normalize_locale(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{field}: {exc}", code="invalid_locale", field=field) from exc
+
+
+def _check_template(source: str, trigger: str, program: Program, locale: str, field: str) -> None:
+    try:
+        templates.check(source, trigger, currency=program.currency, locale=locale)
+    except templates.TemplateProblem as exc:
+        raise InvalidInput(f"{field}: {exc}", code="invalid_template", field=field) from exc
+
+
+# --- channels --------------------------------------------------------------------------------
+
+
+def _present_channel(channel: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A channel's settings without its secrets (header values and the password)."""
+    settings = dict(row["settings"])
+    if "headers" in settings:
+        settings["headers"] = {name: "***" for name in settings["headers"]}
+    if settings.get("password"):
+        settings["password"] = "***"
+    return {
+        "channel": channel,
+        **settings,
+        "rate_per_second": row["rate_per_second"],
+        "updated_at": row["updated_at"],
+    }
+
+
+async def put_sms(conn: Connection, tenant_id: int, body: SmsChannelIn) -> dict[str, Any]:
+    settings = {"url": body.url, "headers": body.headers}
+    await store.put_channel(conn, tenant_id, "sms", settings, body.rate_per_second)
+    return await get_channel(conn, tenant_id, "sms")
+
+
+async def put_email(conn: Connection, tenant_id: int, body: EmailChannelIn) -> dict[str, Any]:
+    settings = body.model_dump(by_alias=True, exclude={"rate_per_second"})
+    await store.put_channel(conn, tenant_id, "email", settings, body.rate_per_second)
+    return await get_channel(conn, tenant_id, "email")
+
+
+async def get_channel(conn: Connection, tenant_id: int, channel: str) -> dict[str, Any]:
+    row = await store.get_channel(conn, tenant_id, channel)
+    if row is None:
+        raise NotFound(f"the {channel} channel is not configured", code="channel_not_found")
+    return _present_channel(channel, row)
+
+
+# --- templates -------------------------------------------------------------------------------
+
+
+def _trigger(trigger: str) -> str:
+    if trigger not in templates.TRIGGERS:
+        raise NotFound(
+            f"no trigger {trigger!r}; triggers: {', '.join(templates.TRIGGERS)}", code="trigger_not_found"
+        )
+    return trigger
+
+
+async def put_template(
+    conn: Connection, tenant_id: int, program: Program, trigger: str, body: TemplateIn
+) -> dict[str, Any]:
+    _trigger(trigger)
+    locale = _locale(body.locale)
+    if body.subject is not None and body.channel == "sms":
+        raise InvalidInput("subject: only email messages have a subject", field="subject")
+    _check_template(body.body, trigger, program, locale, "body")
+    if body.subject:
+        _check_template(body.subject, trigger, program, locale, "subject")
+    return await store.put_template(conn, tenant_id, trigger, body.channel, locale, body.subject, body.body)
+
+
+async def delete_template(conn: Connection, tenant_id: int, trigger: str, channel: str, locale: str) -> None:
+    if not await store.delete_template(conn, tenant_id, _trigger(trigger), channel, _locale(locale)):
+        raise NotFound("no such template", code="template_not_found")
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+def _cursor(text: str | None) -> tuple[datetime, str] | None:
+    if not text:
+        return None
+    at, _, message_id = text.partition("|")
+    try:
+        moment = datetime.fromisoformat(at)
+        return moment, str(uuid.UUID(message_id))
+    except ValueError as exc:
+        raise InvalidInput("before: give the `next` of the previous page", field="before") from exc
+
+
+async def list_messages(
+    conn: Connection,
+    tenant_id: int,
+    *,
+    member: str | None,
+    broadcast: str | None,
+    status: str | None,
+    limit: int,
+    before: str | None,
+) -> dict[str, Any]:
+    member_id = _uuid(member, "member") if member else None
+    if member_id is not None and not await members.exists(conn, tenant_id, member_id):
+        raise NotFound("no such member", code="member_not_found")
+    broadcast_id = _uuid(broadcast, "broadcast") if broadcast else None
+    items = await store.list_messages(
+        conn,
+        tenant_id,
+        member_id=member_id,
+        broadcast_id=broadcast_id,
+        status=status,
+        limit=limit,
+        before=_cursor(before),
+    )
+    last = items[-1] if len(items) == limit else None
+    return {"items": items, "next": f"{last['created_at'].isoformat()}|{last['id']}" if last else None}
+
+
+# --- broadcasts ------------------------------------------------------------------------------
+
+
+async def create_broadcast(
+    conn: Connection, tenant_id: int, program: Program, body: BroadcastIn, now: datetime
+) -> dict[str, Any]:
+    locale = _locale(body.locale)
+    if body.subject is not None and body.channel == "sms":
+        raise InvalidInput("subject: only email messages have a subject", field="subject")
+    _check_template(body.body, "broadcast", program, locale, "body")
+    if body.subject:
+        _check_template(body.subject, "broadcast", program, locale, "subject")
+    if body.filter.tier is not None:
+        known = {tier.code for tier in program.effective_tiers}
+        wanted = [body.filter.tier] if isinstance(body.filter.tier, str) else body.filter.tier
+        unknown = sorted(set(wanted) - known)
+        if unknown:
+            raise InvalidInput(f"filter.tier: the program has no tier {unknown[0]!r}", field="filter.tier")
+    broadcast_id = await store.insert_broadcast(
+        conn,
+        tenant_id,
+        channel=body.channel,
+        locale=locale,
+        subject=body.subject,
+        body=body.body,
+        filter_=body.filter.model_dump(exclude_none=True),
+        now=now,
+    )
+    return await get_broadcast(conn, tenant_id, broadcast_id)
+
+
+async def get_broadcast(conn: Connection, tenant_id: int, raw_id: str) -> dict[str, Any]:
+    row = await store.broadcast(conn, tenant_id, _uuid(raw_id, "broadcast"))
+    if row is None:
+        raise NotFound("no such broadcast", code="broadcast_not_found")
+    if row["status"] == "expanding":
+        status = "preparing"
+    elif row["queued"]:
+        status = "sending"
+    else:
+        status = "done"
+    return {
+        "id": row["id"],
+        "status": status,
+        "channel": row["channel"],
+        "locale": row["locale"],
+        "subject": row["subject"],
+        "body": row["body"],
+        "filter": row["filter"],
+        "created_at": row["created_at"],
+        "total": row["total"],
+        "queued": row["queued"],
+        "sent": row["sent"],
+        "failed": row["failed"],
+        "finished_at": row["last_sent_at"] if status == "done" else None,
+    }
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+
+async def create_webhook(conn: Connection, tenant_id: int, body: WebhookIn) -> dict[str, Any]:
+    return await webhooks.insert(conn, tenant_id, body.url, list(body.events), body.secret)
+
+
+async def get_webhook(conn: Connection, tenant_id: int, raw_id: str) -> dict[str, Any]:
+    row = await webhooks.get(conn, tenant_id, _uuid(raw_id, "webhook"))
+    if row is None:
+        raise NotFound("no such webhook", code="webhook_not_found")
+    return row
+
+
+async def delete_webhook(conn: Connection, tenant_id: int, raw_id: str, now: datetime) -> None:
+    if not await webhooks.delete(conn, tenant_id, _uuid(raw_id, "webhook"), now):
+        raise NotFound("no such webhook", code="webhook_not_found")
+
+
+async def deliveries(
+    conn: Connection, tenant_id: int, raw_id: str, limit: int, before: int | None
+) -> dict[str, Any]:
+    webhook = await get_webhook(conn, tenant_id, raw_id)
+    items = await webhooks.deliveries(conn, tenant_id, webhook["id"], limit, before)
+    return {"items": items, "next": items[-1]["id"] if len(items) == limit else None}

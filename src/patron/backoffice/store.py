@@ -1,0 +1,606 @@
+"""SQL of the back office: tenants' programs, channels and their rate buckets, templates,
+messages, broadcasts, members' tiers, expiry notices and birthday look-ups."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from psycopg.types.json import Jsonb
+
+from patron.db.pool import Connection
+from patron.errors import NotFound
+
+# --- tenants ---------------------------------------------------------------------------------
+
+
+async def tenants(conn: Connection, only: list[int] | None) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        "SELECT id, slug, settings, version FROM tenants"
+        " WHERE %(only)s::bigint[] IS NULL OR id = ANY(%(only)s) ORDER BY id",
+        {"only": only},
+    )
+    return await cur.fetchall()
+
+
+async def tenant_ids_by_slug(conn: Connection, slugs: list[str]) -> list[int]:
+    cur = await conn.execute("SELECT id, slug FROM tenants WHERE slug = ANY(%s)", (slugs,))
+    rows = await cur.fetchall()
+    missing = set(slugs) - {row["slug"] for row in rows}
+    if missing:
+        raise NotFound(f"no tenant {sorted(missing)[0]!r}")
+    return [cast(int, row["id"]) for row in rows]
+
+
+# --- members as messages see them ------------------------------------------------------------
+
+_LATEST_STORE = """
+    LEFT JOIN LATERAL (
+        SELECT r.at, s.timezone, s.country FROM receipts r
+          JOIN stores s ON s.tenant_id = r.tenant_id AND s.code = r.store
+         WHERE r.tenant_id = m.tenant_id AND r.member_id = m.id
+         ORDER BY r.at DESC LIMIT 1) lr ON true
+    LEFT JOIN member_tiers mt ON mt.tenant_id = m.tenant_id AND mt.member_id = m.id
+"""
+
+_MEMBER_COLUMNS = (
+    "m.id::text AS id, m.name, m.phone, m.email, m.city, m.birthday, m.consents,"
+    " lr.at AS last_purchase, lr.timezone, lr.country, mt.tier"
+)
+
+
+async def members_for_messages(
+    conn: Connection, tenant_id: int, member_ids: list[str]
+) -> list[dict[str, Any]]:
+    """Members with what messages need: contacts, consents, and the time zone and country of the
+    store of their latest receipt (null: the program's), and their tier."""
+    cur = await conn.execute(
+        f"SELECT {_MEMBER_COLUMNS} FROM members m {_LATEST_STORE}"
+        " WHERE m.tenant_id = %s AND m.id = ANY(%s::uuid[])",
+        (tenant_id, member_ids),
+    )
+    return await cur.fetchall()
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """A broadcast's filter, ready for SQL (lists lower-cased where matching ignores case)."""
+
+    channel: str
+    default_tier: str | None
+    tiers: list[str] | None = None
+    cities: list[str] | None = None
+    before: datetime | None = None
+    after: datetime | None = None
+    consents: list[str] | None = None
+
+
+async def audience_page(
+    conn: Connection, tenant_id: int, audience: Audience, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The next members (by id after ``cursor``) that the filter selects, and the new cursor
+    (None when every member was looked at)."""
+    cur = await conn.execute(
+        f"""
+        WITH page AS (
+            SELECT m.tenant_id, m.id FROM members m
+             WHERE m.tenant_id = %(t)s AND m.id > coalesce(%(cursor)s::uuid, '00000000-0000-0000-0000-000000000000')
+             ORDER BY m.id LIMIT %(limit)s
+        )
+        SELECT {_MEMBER_COLUMNS}, (SELECT id::text FROM page ORDER BY id DESC LIMIT 1) AS page_end
+          FROM page p JOIN members m ON m.tenant_id = p.tenant_id AND m.id = p.id
+          {_LATEST_STORE}
+         WHERE coalesce((m.consents ->> %(channel)s)::boolean, false)
+           AND (%(channel)s <> 'email' OR m.email IS NOT NULL)
+           AND (%(consents)s::text[] IS NULL OR NOT EXISTS (
+                 SELECT 1 FROM unnest(%(consents)s::text[]) c
+                  WHERE NOT coalesce((m.consents ->> c)::boolean, false)))
+           AND (%(cities)s::text[] IS NULL OR lower(m.city) = ANY(%(cities)s))
+           AND (%(tiers)s::text[] IS NULL OR coalesce(mt.tier, %(default_tier)s) = ANY(%(tiers)s))
+           AND (%(before)s::timestamptz IS NULL OR lr.at < %(before)s)
+           AND (%(after)s::timestamptz IS NULL OR lr.at >= %(after)s)
+         ORDER BY m.id
+        """,
+        {
+            "t": tenant_id,
+            "cursor": cursor,
+            "limit": limit,
+            "channel": audience.channel,
+            "consents": audience.consents,
+            "cities": audience.cities,
+            "tiers": audience.tiers,
+            "default_tier": audience.default_tier,
+            "before": audience.before,
+            "after": audience.after,
+        },
+    )
+    rows = await cur.fetchall()
+    if rows:
+        return rows, rows[0]["page_end"]
+    # nothing matched on this page: find where the page ended, if there was one
+    end = await (
+        await conn.execute(
+            "SELECT id::text AS page_end FROM (SELECT id FROM members WHERE tenant_id = %s"
+            " AND id > coalesce(%s::uuid, '00000000-0000-0000-0000-000000000000') ORDER BY id LIMIT %s) p"
+            " ORDER BY id DESC LIMIT 1",
+            (tenant_id, cursor, limit),
+        )
+    ).fetchone()
+    return [], (end["page_end"] if end else None)
+
+
+# --- channels and rate buckets ---------------------------------------------------------------
+
+
+async def put_channel(
+    conn: Connection, tenant_id: int, channel: str, settings: dict[str, Any], rate: float | None
+) -> None:
+    await conn.execute(
+        "INSERT INTO channels (tenant_id, channel, settings, rate_per_second) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (tenant_id, channel) DO UPDATE SET settings = excluded.settings,"
+        " rate_per_second = excluded.rate_per_second, updated_at = now()",
+        (tenant_id, channel, Jsonb(settings), rate),
+    )
+    await conn.execute(
+        "INSERT INTO rate_buckets (tenant_id, channel) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+        (tenant_id, channel),
+    )
+
+
+async def get_channel(conn: Connection, tenant_id: int, channel: str) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        "SELECT channel, settings, rate_per_second, updated_at FROM channels WHERE tenant_id = %s AND channel = %s",
+        (tenant_id, channel),
+    )
+    return await cur.fetchone()
+
+
+async def channels(conn: Connection, only: list[int] | None, due_at: datetime) -> list[dict[str, Any]]:
+    """Configured channels (of the given tenants) that have messages due at ``due_at``."""
+    cur = await conn.execute(
+        "SELECT c.tenant_id, c.channel, c.settings, c.rate_per_second FROM channels c"
+        " WHERE (%(only)s::bigint[] IS NULL OR c.tenant_id = ANY(%(only)s)) AND EXISTS (SELECT 1 FROM messages g"
+        "   WHERE g.tenant_id = c.tenant_id AND g.channel = c.channel AND g.status = 'queued'"
+        "     AND g.next_attempt_at <= %(due)s)"
+        " ORDER BY c.tenant_id, c.channel",
+        {"only": only, "due": due_at},
+    )
+    return await cur.fetchall()
+
+
+async def bucket_ahead(conn: Connection, tenant_id: int, channel: str) -> float:
+    """Seconds until the channel's bucket is free (0 when it is free now)."""
+    row = await (
+        await conn.execute(
+            "SELECT extract(epoch FROM (greatest(tat, now) - now))::float8 AS ahead"
+            " FROM rate_buckets, clock_timestamp() AS now WHERE tenant_id = %s AND channel = %s",
+            (tenant_id, channel),
+        )
+    ).fetchone()
+    return 0.0 if row is None else float(row["ahead"])
+
+
+async def reserve_slots(conn: Connection, tenant_id: int, channel: str, span: float) -> float:
+    """Reserves ``span`` seconds of the channel's sending time line (one short statement, so that
+    the row lock is held for microseconds); returns in how many seconds the reservation starts.
+
+    Every process of every worker reserves here, so the rate holds across all of them."""
+    row = await (
+        await conn.execute(
+            """
+            WITH clock AS (SELECT clock_timestamp() AS now)
+            UPDATE rate_buckets b
+               SET tat = greatest(b.tat, clock.now) + make_interval(secs => %(span)s)
+              FROM clock
+             WHERE b.tenant_id = %(t)s AND b.channel = %(c)s
+            RETURNING extract(epoch FROM (b.tat - clock.now))::float8 - %(span)s AS start_in
+            """,
+            {"t": tenant_id, "c": channel, "span": span},
+        )
+    ).fetchone()
+    if row is None:
+        await conn.execute(
+            "INSERT INTO rate_buckets (tenant_id, channel) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (tenant_id, channel),
+        )
+        return await reserve_slots(conn, tenant_id, channel, span)
+    return max(0.0, float(row["start_in"]))
+
+
+# --- templates -------------------------------------------------------------------------------
+
+
+async def put_template(
+    conn: Connection,
+    tenant_id: int,
+    trigger: str,
+    channel: str,
+    locale: str,
+    subject: str | None,
+    body: str,
+) -> dict[str, Any]:
+    row = await (
+        await conn.execute(
+            "INSERT INTO templates (tenant_id, trigger, channel, locale, subject, body)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, trigger, channel, locale)"
+            " DO UPDATE SET subject = excluded.subject, body = excluded.body, updated_at = now()"
+            " RETURNING trigger, channel, locale, subject, body, updated_at",
+            (tenant_id, trigger, channel, locale, subject, body),
+        )
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+async def templates(conn: Connection, tenant_id: int, trigger: str | None = None) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        "SELECT trigger, channel, locale, subject, body, updated_at FROM templates"
+        " WHERE tenant_id = %s AND (%s::text IS NULL OR trigger = %s) ORDER BY trigger, channel, locale",
+        (tenant_id, trigger, trigger),
+    )
+    return await cur.fetchall()
+
+
+async def delete_template(conn: Connection, tenant_id: int, trigger: str, channel: str, locale: str) -> bool:
+    cur = await conn.execute(
+        "DELETE FROM templates WHERE tenant_id = %s AND trigger = %s AND channel = %s AND locale = %s",
+        (tenant_id, trigger, channel, locale),
+    )
+    return cur.rowcount > 0
+
+
+async def tenants_with_template(conn: Connection, trigger: str, only: list[int] | None) -> list[int]:
+    cur = await conn.execute(
+        "SELECT DISTINCT tenant_id FROM templates WHERE trigger = %(trigger)s"
+        " AND (%(only)s::bigint[] IS NULL OR tenant_id = ANY(%(only)s)) ORDER BY tenant_id",
+        {"trigger": trigger, "only": only},
+    )
+    return [cast(int, row["tenant_id"]) for row in await cur.fetchall()]
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    member_id: str
+    trigger: str
+    channel: str
+    locale: str | None
+    subject: str | None
+    body: str
+    timezone: str
+    dedup_key: str
+    broadcast_id: str | None = None
+    status: str = "queued"
+    error: str | None = None
+
+
+async def insert_messages(
+    conn: Connection, tenant_id: int, messages: Sequence[NewMessage], now: datetime
+) -> int:
+    """Queues messages (one statement); a repeat of a dedup key is ignored. Returns how many."""
+    if not messages:
+        return 0
+    cur = await conn.execute(
+        """
+        INSERT INTO messages (tenant_id, member_id, trigger, channel, locale, subject, body, timezone,
+                              status, error, next_attempt_at, created_at, broadcast_id, dedup_key)
+        SELECT %s, u.member_id, u.trigger, u.channel, u.locale, u.subject, u.body, u.timezone,
+               u.status, u.error, %s, %s, u.broadcast_id, u.dedup_key
+          FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                      %s::text[], %s::text[], %s::uuid[], %s::text[])
+               AS u(member_id, trigger, channel, locale, subject, body, timezone, status, error,
+                    broadcast_id, dedup_key)
+        ON CONFLICT (tenant_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
+        """,
+        (
+            tenant_id,
+            now,
+            now,
+            [m.member_id for m in messages],
+            [m.trigger for m in messages],
+            [m.channel for m in messages],
+            [m.locale for m in messages],
+            [m.subject for m in messages],
+            [m.body for m in messages],
+            [m.timezone for m in messages],
+            [m.status for m in messages],
+            [m.error for m in messages],
+            [m.broadcast_id for m in messages],
+            [m.dedup_key for m in messages],
+        ),
+    )
+    return cur.rowcount
+
+
+async def claim_messages(
+    conn: Connection, tenant_id: int, channel: str, now: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """Locks due messages of one channel for the caller's transaction, with the member's current
+    contact and consent. Other workers skip them while they are locked."""
+    cur = await conn.execute(
+        """
+        SELECT g.id::text AS id, g.member_id::text AS member_id, g.trigger, g.subject, g.body,
+               g.timezone, g.attempts, m.phone, m.email,
+               coalesce((m.consents ->> g.channel)::boolean, false) AS consent
+          FROM messages g JOIN members m ON m.tenant_id = g.tenant_id AND m.id = g.member_id
+         WHERE g.tenant_id = %(t)s AND g.channel = %(c)s AND g.status = 'queued'
+           AND g.next_attempt_at <= %(now)s
+         ORDER BY g.next_attempt_at
+         LIMIT %(limit)s
+         FOR UPDATE OF g SKIP LOCKED
+        """,
+        {"t": tenant_id, "c": channel, "now": now, "limit": limit},
+    )
+    return await cur.fetchall()
+
+
+@dataclass(frozen=True, slots=True)
+class MessageUpdate:
+    id: str
+    status: str
+    tried: int  # 1 if an attempt was made, 0 if the message was only put off
+    next_attempt_at: datetime | None = None
+    sent_at: datetime | None = None
+    recipient: str | None = None
+    error: str | None = None
+
+
+async def update_messages(conn: Connection, tenant_id: int, updates: Sequence[MessageUpdate]) -> None:
+    if not updates:
+        return
+    await conn.execute(
+        """
+        UPDATE messages g
+           SET status = u.status, attempts = g.attempts + u.tried,
+               next_attempt_at = coalesce(u.next_at, g.next_attempt_at),
+               sent_at = coalesce(u.sent_at, g.sent_at), recipient = coalesce(u.recipient, g.recipient),
+               error = u.error
+          FROM unnest(%s::uuid[], %s::text[], %s::int[], %s::timestamptz[], %s::timestamptz[], %s::text[],
+                      %s::text[]) AS u(id, status, tried, next_at, sent_at, recipient, error)
+         WHERE g.tenant_id = %s AND g.id = u.id
+        """,
+        (
+            [u.id for u in updates],
+            [u.status for u in updates],
+            [u.tried for u in updates],
+            [u.next_attempt_at for u in updates],
+            [u.sent_at for u in updates],
+            [u.recipient for u in updates],
+            [u.error for u in updates],
+            tenant_id,
+        ),
+    )
+
+
+_MESSAGE_COLUMNS = (
+    "id::text AS id, member_id::text AS member_id, trigger, channel, locale, status, attempts, created_at,"
+    " sent_at, next_attempt_at, recipient, subject, body, error, broadcast_id::text AS broadcast_id"
+)
+
+
+async def list_messages(
+    conn: Connection,
+    tenant_id: int,
+    *,
+    member_id: str | None,
+    broadcast_id: str | None,
+    status: str | None,
+    limit: int,
+    before: tuple[datetime, str] | None,
+) -> list[dict[str, Any]]:
+    """Newest first; ``before`` is the (created_at, id) of the last message of the previous page."""
+    cur = await conn.execute(
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE tenant_id = %(t)s"
+        " AND (%(m)s::uuid IS NULL OR member_id = %(m)s) AND (%(b)s::uuid IS NULL OR broadcast_id = %(b)s)"
+        " AND (%(s)s::text IS NULL OR status = %(s)s)"
+        " AND (%(at)s::timestamptz IS NULL OR (created_at, id) < (%(at)s, %(id)s::uuid))"
+        " ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
+        {
+            "t": tenant_id,
+            "m": member_id,
+            "b": broadcast_id,
+            "s": status,
+            "at": before[0] if before else None,
+            "id": before[1] if before else None,
+            "limit": limit,
+        },
+    )
+    return await cur.fetchall()
+
+
+# --- broadcasts ------------------------------------------------------------------------------
+
+
+async def insert_broadcast(
+    conn: Connection,
+    tenant_id: int,
+    *,
+    channel: str,
+    locale: str,
+    subject: str | None,
+    body: str,
+    filter_: dict[str, Any],
+    now: datetime,
+) -> str:
+    row = await (
+        await conn.execute(
+            "INSERT INTO broadcasts (tenant_id, channel, locale, subject, body, filter, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id::text AS id",
+            (tenant_id, channel, locale, subject, body, Jsonb(filter_), now),
+        )
+    ).fetchone()
+    assert row is not None
+    return str(row["id"])
+
+
+async def broadcast(conn: Connection, tenant_id: int, broadcast_id: str) -> dict[str, Any] | None:
+    """A broadcast with the count of its messages by status."""
+    cur = await conn.execute(
+        """
+        SELECT b.id::text AS id, b.channel, b.locale, b.subject, b.body, b.filter, b.status, b.total,
+               b.created_at, b.expanded_at,
+               coalesce(c.queued, 0) AS queued, coalesce(c.sent, 0) AS sent, coalesce(c.failed, 0) AS failed,
+               c.last_sent_at
+          FROM broadcasts b
+          LEFT JOIN LATERAL (
+                SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
+                       count(*) FILTER (WHERE status = 'sent') AS sent,
+                       count(*) FILTER (WHERE status = 'failed') AS failed,
+                       max(sent_at) AS last_sent_at
+                  FROM messages g WHERE g.tenant_id = b.tenant_id AND g.broadcast_id = b.id) c ON true
+         WHERE b.tenant_id = %s AND b.id = %s
+        """,
+        (tenant_id, broadcast_id),
+    )
+    return await cur.fetchone()
+
+
+async def claim_expanding_broadcast(conn: Connection, only: list[int] | None) -> dict[str, Any] | None:
+    """Locks one broadcast whose members are still being turned into messages."""
+    cur = await conn.execute(
+        "SELECT tenant_id, id::text AS id, channel, locale, subject, body, filter, cursor::text AS cursor,"
+        " total FROM broadcasts WHERE status = 'expanding'"
+        " AND (%(only)s::bigint[] IS NULL OR tenant_id = ANY(%(only)s))"
+        " ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+        {"only": only},
+    )
+    return await cur.fetchone()
+
+
+async def advance_broadcast(
+    conn: Connection, tenant_id: int, broadcast_id: str, cursor: str | None, added: int, now: datetime
+) -> None:
+    """Moves the cursor on; a null cursor means every member was looked at."""
+    await conn.execute(
+        "UPDATE broadcasts SET cursor = coalesce(%(cursor)s::uuid, cursor), total = total + %(added)s,"
+        " status = CASE WHEN %(cursor)s::uuid IS NULL THEN 'expanded' ELSE status END,"
+        " expanded_at = CASE WHEN %(cursor)s::uuid IS NULL THEN %(now)s ELSE expanded_at END"
+        " WHERE tenant_id = %(t)s AND id = %(b)s",
+        {"cursor": cursor, "added": added, "now": now, "t": tenant_id, "b": broadcast_id},
+    )
+
+
+# --- tiers -----------------------------------------------------------------------------------
+
+
+async def member_tier(conn: Connection, tenant_id: int, member_id: str) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        "SELECT tier, paid, evaluated_at, next_check_at FROM member_tiers WHERE tenant_id = %s AND member_id = %s",
+        (tenant_id, member_id),
+    )
+    return await cur.fetchone()
+
+
+async def save_member_tier(
+    conn: Connection,
+    tenant_id: int,
+    member_id: str,
+    tier: str | None,
+    paid: Decimal,
+    now: datetime,
+    next_check_at: datetime | None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO member_tiers (tenant_id, member_id, tier, paid, evaluated_at, next_check_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, member_id) DO UPDATE SET"
+        " tier = excluded.tier, paid = excluded.paid, evaluated_at = excluded.evaluated_at,"
+        " next_check_at = excluded.next_check_at",
+        (tenant_id, member_id, tier, paid, now, next_check_at),
+    )
+
+
+async def paid_in_window(
+    conn: Connection, tenant_id: int, member_id: str, since: datetime, until: datetime
+) -> tuple[Decimal, datetime | None]:
+    """Money the member paid in [since, until], net of returns (what decides the tier), and the
+    earliest receipt that counts: the next to leave the window."""
+    row = await (
+        await conn.execute(
+            "SELECT coalesce(sum(paid_net), 0) AS paid, min(at) FILTER (WHERE paid_net <> 0) AS oldest"
+            " FROM receipts WHERE tenant_id = %s AND member_id = %s AND at >= %s AND at <= %s",
+            (tenant_id, member_id, since, until),
+        )
+    ).fetchone()
+    assert row is not None
+    return Decimal(row["paid"]), row["oldest"]
+
+
+async def due_tier_checks(
+    conn: Connection, now: datetime, limit: int, only: list[int] | None
+) -> list[dict[str, Any]]:
+    """Members a purchase of whom has left the tier window since their last evaluation (not
+    locked here: the caller locks each member first, then checks again)."""
+    cur = await conn.execute(
+        "SELECT tenant_id, member_id::text AS member_id FROM member_tiers"
+        " WHERE next_check_at <= %(now)s AND (%(only)s::bigint[] IS NULL OR tenant_id = ANY(%(only)s))"
+        " ORDER BY next_check_at LIMIT %(limit)s",
+        {"now": now, "only": only, "limit": limit},
+    )
+    return await cur.fetchall()
+
+
+# --- expiring points -------------------------------------------------------------------------
+
+
+async def expiring_lots(
+    conn: Connection, tenant_id: int, now: datetime, until: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """Lots with points left that expire in (now, until] and were not announced yet."""
+    cur = await conn.execute(
+        "SELECT l.id, l.member_id::text AS member_id, l.remaining AS points, l.expires_at FROM lots l"
+        " WHERE l.tenant_id = %(t)s AND l.expires_at > %(now)s AND l.expires_at <= %(until)s"
+        " AND l.remaining > 0 AND NOT EXISTS (SELECT 1 FROM expiry_notices n"
+        " WHERE n.tenant_id = l.tenant_id AND n.lot_id = l.id)"
+        " ORDER BY l.member_id, l.expires_at LIMIT %(limit)s",
+        {"t": tenant_id, "now": now, "until": until, "limit": limit},
+    )
+    return await cur.fetchall()
+
+
+async def claim_notices(
+    conn: Connection, tenant_id: int, lots: Sequence[dict[str, Any]], now: datetime
+) -> set[int]:
+    """Records the lots as announced; returns those this call recorded (not another worker)."""
+    if not lots:
+        return set()
+    cur = await conn.execute(
+        "INSERT INTO expiry_notices (tenant_id, lot_id, member_id, created_at)"
+        " SELECT %s, l, m, %s FROM unnest(%s::bigint[], %s::uuid[]) AS u(l, m)"
+        " ON CONFLICT DO NOTHING RETURNING lot_id",
+        (tenant_id, now, [lot["id"] for lot in lots], [lot["member_id"] for lot in lots]),
+    )
+    return {cast(int, row["lot_id"]) for row in await cur.fetchall()}
+
+
+# --- birthdays -------------------------------------------------------------------------------
+
+
+async def birthday_candidates(
+    conn: Connection, tenant_id: int, occurrences: list[tuple[int, int]]
+) -> list[dict[str, Any]]:
+    """Members whose birthday (as month * 100 + day) is one of ``occurrences`` and who have no
+    gift yet for that birthday's year (the entry key ``birthday:<year>``)."""
+    cur = await conn.execute(
+        "SELECT m.id::text AS id, m.birthday FROM members m"
+        " JOIN unnest(%s::int[], %s::int[]) AS o(month_day, year)"
+        "   ON (extract(month FROM m.birthday) * 100 + extract(day FROM m.birthday))::int = o.month_day"
+        " WHERE m.tenant_id = %s AND m.birthday IS NOT NULL AND NOT EXISTS (SELECT 1 FROM entries e"
+        "   WHERE e.tenant_id = m.tenant_id AND e.member_id = m.id AND e.key = 'birthday:' || o.year)",
+        ([md for md, _ in occurrences], [year for _, year in occurrences], tenant_id),
+    )
+    return await cur.fetchall()
+
+
+async def has_entry_key(conn: Connection, tenant_id: int, member_id: str, key: str) -> bool:
+    row = await (
+        await conn.execute(
+            "SELECT 1 FROM entries WHERE tenant_id = %s AND member_id = %s AND key = %s",
+            (tenant_id, member_id, key),
+        )
+    ).fetchone()
+    return row is not None

@@ -1,0 +1,301 @@
+"""Message templates: Jinja2 in a sandbox, with Babel formatting for the template's locale.
+
+Pure: no I/O. A template sees the variables of its trigger (``VARIABLES`` documents them; the
+builders below make them, and the samples used to check a template at ``PUT`` come from the
+same builders, so a template that passes the check finds every variable it names at send time).
+
+Filters: ``money`` (amount in the program's currency), ``number``, ``date`` and ``datetime``
+(in the member's time zone), each formatted for the template's locale."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale, UnknownLocaleError, dates, languages, numbers
+from jinja2 import StrictUndefined, Template, TemplateError, pass_context
+from jinja2.runtime import Context
+from jinja2.sandbox import SandboxedEnvironment
+
+TRIGGERS = ("receipt", "points_expiring", "birthday", "tier_changed", "welcome")
+MAX_LENGTH = 20_000
+
+VARIABLES: dict[str, list[str]] = {
+    "*": [
+        "member.id, member.name, member.phone, member.email, member.city, member.birthday",
+        "member.tier.code, member.tier.name",
+        "currency, locale, timezone",
+    ],
+    "receipt": [
+        "receipt.id, receipt.number, receipt.store, receipt.at, receipt.amount, receipt.discount, "
+        "receipt.paid, receipt.points_spent, receipt.points_earned",
+        "points_earned, points_spent, balance (available after the receipt)",
+    ],
+    "points_expiring": [
+        "points (all the points of this notice), expires_at (the soonest expiry)",
+        "lots: a list of {points, expires_at}",
+    ],
+    "birthday": ["points, available_from, expires_at, valid_days"],
+    "tier_changed": ["tier.code, tier.name, tier.earn_percent, previous_tier.code, previous_tier.name"],
+    "welcome": [],
+    "broadcast": [],
+}
+
+
+class TemplateProblem(ValueError):
+    """A template that does not parse, or fails on the sample variables of its trigger."""
+
+
+def _to_decimal(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise TemplateError(f"not a number: {value!r}") from exc
+
+
+def _to_moment(value: Any) -> date | datetime:
+    if isinstance(value, (date, datetime)):
+        return value
+    text = str(value)
+    try:
+        return datetime.fromisoformat(text) if "T" in text or " " in text else date.fromisoformat(text)
+    except ValueError as exc:
+        raise TemplateError(f"not a date: {value!r}") from exc
+
+
+def _locale(context: Context) -> str:
+    return str(context.get("locale") or "en")
+
+
+def _zone(context: Context) -> ZoneInfo:
+    return ZoneInfo(str(context.get("timezone") or "UTC"))
+
+
+@pass_context
+def _money(context: Context, value: Any, currency: str | None = None) -> str:
+    code = currency or str(context.get("currency") or "EUR")
+    return str(numbers.format_currency(_to_decimal(value), code, locale=_locale(context)))
+
+
+@pass_context
+def _number(context: Context, value: Any) -> str:
+    return str(numbers.format_decimal(_to_decimal(value), locale=_locale(context)))
+
+
+@pass_context
+def _date(context: Context, value: Any, format: str = "medium") -> str:
+    moment = _to_moment(value)
+    if isinstance(moment, datetime):
+        moment = moment.astimezone(_zone(context)).date()
+    return str(dates.format_date(moment, format=format, locale=_locale(context)))
+
+
+@pass_context
+def _datetime(context: Context, value: Any, format: str = "medium") -> str:
+    moment = _to_moment(value)
+    if not isinstance(moment, datetime):
+        moment = datetime.combine(moment, datetime.min.time(), tzinfo=_zone(context))
+    return str(dates.format_datetime(moment, format=format, tzinfo=_zone(context), locale=_locale(context)))
+
+
+def _finalize(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, finalize=_finalize, keep_trailing_newline=False
+    )
+    env.filters.update(money=_money, number=_number, date=_date, datetime=_datetime)
+    return env
+
+
+_ENV = _environment()
+
+
+@lru_cache(maxsize=512)
+def compile_template(source: str) -> Template:
+    """The compiled template (cached by its text); TemplateProblem when it does not parse."""
+    try:
+        return _ENV.from_string(source)
+    except TemplateError as exc:
+        line = getattr(exc, "lineno", None)
+        where = f" (line {line})" if line else ""
+        raise TemplateProblem(f"{exc}{where}") from exc
+
+
+def render(source: str, variables: Mapping[str, Any]) -> str:
+    """The text of ``source`` with ``variables``; TemplateProblem on any error."""
+    template = compile_template(source)
+    try:
+        text = template.render(variables)
+    except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+        raise TemplateProblem(f"{type(exc).__name__}: {exc}") from exc
+    if len(text) > MAX_LENGTH:
+        raise TemplateProblem(f"the text is longer than {MAX_LENGTH} characters")
+    return text.strip()
+
+
+# --- locales ---------------------------------------------------------------------------------
+
+
+def normalize_locale(text: str) -> str:
+    """``ru-RU`` or ``ru_RU`` → ``ru_RU``; ValueError for a locale Babel does not know."""
+    try:
+        return str(Locale.parse(text.replace("-", "_")))
+    except (UnknownLocaleError, ValueError, TypeError) as exc:
+        raise ValueError(f"unknown locale {text!r}") from exc
+
+
+def choose_locale(available: list[str], country: str | None) -> str:
+    """Which of a trigger's templates a member gets, given the member's country (the country of
+    the store of their latest receipt, else the program's): a locale of that country, else one in
+    its official language, else English, else the first one."""
+    if not available:
+        raise ValueError("no locale to choose from")
+    parsed = {name: Locale.parse(name) for name in available}
+    if country:
+        for name, locale in sorted(parsed.items()):
+            if locale.territory == country.upper():
+                return name
+        official = languages.get_official_languages(country.upper(), de_facto=True)
+        for language in official:
+            for name, locale in sorted(parsed.items()):
+                if locale.language == language:
+                    return name
+    for name, locale in sorted(parsed.items()):
+        if locale.language == "en":
+            return name
+    return sorted(available)[0]
+
+
+# --- variables -------------------------------------------------------------------------------
+
+
+def member_variables(member: Mapping[str, Any], tier: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {
+        "id": str(member["id"]),
+        "name": member.get("name"),
+        "phone": member.get("phone"),
+        "email": member.get("email"),
+        "city": member.get("city"),
+        "birthday": member.get("birthday"),
+        "tier": dict(tier) if tier else {"code": None, "name": None},
+    }
+
+
+def base_variables(
+    member: Mapping[str, Any],
+    tier: Mapping[str, Any] | None,
+    *,
+    currency: str,
+    locale: str,
+    timezone: str,
+) -> dict[str, Any]:
+    return {
+        "member": member_variables(member, tier),
+        "currency": currency,
+        "locale": locale,
+        "timezone": timezone,
+    }
+
+
+def receipt_variables(result: Mapping[str, Any]) -> dict[str, Any]:
+    """From a receipt's result (contract 7)."""
+    totals = result.get("totals") or {}
+    balance = result.get("balance") or {}
+    receipt = {
+        "id": result.get("id"),
+        "number": result.get("number"),
+        "store": result.get("store"),
+        "at": result.get("at"),
+        "amount": totals.get("amount"),
+        "discount": totals.get("discount"),
+        "paid": totals.get("paid"),
+        "points_spent": totals.get("points_spent", 0),
+        "points_earned": totals.get("points_earned", 0),
+    }
+    return {
+        "receipt": receipt,
+        "points_earned": receipt["points_earned"],
+        "points_spent": receipt["points_spent"],
+        "balance": balance.get("after"),
+    }
+
+
+def expiring_variables(lots: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    ordered = sorted(lots, key=lambda lot: str(lot["expires_at"]))
+    return {
+        "points": sum(int(lot["points"]) for lot in ordered),
+        "expires_at": ordered[0]["expires_at"] if ordered else None,
+        "lots": [{"points": int(lot["points"]), "expires_at": lot["expires_at"]} for lot in ordered],
+    }
+
+
+def birthday_variables(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "points": data.get("points"),
+        "available_from": data.get("available_from"),
+        "expires_at": data.get("expires_at"),
+        "valid_days": data.get("valid_days"),
+    }
+
+
+def tier_variables(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {"tier": data.get("tier") or {}, "previous_tier": data.get("previous_tier") or {}}
+
+
+_SAMPLE_MEMBER = {
+    "id": "00000000-0000-0000-0000-000000000000",
+    "name": "Anna",
+    "phone": "+79001234567",
+    "email": "anna@example.com",
+    "city": "Moscow",
+    "birthday": date(1990, 5, 17),
+}
+_SAMPLE_TIER = {"code": "silver", "name": "Silver", "earn_percent": "7"}
+
+
+def sample_variables(trigger: str, *, currency: str = "EUR", locale: str = "en") -> dict[str, Any]:
+    """Variables like those a real message of ``trigger`` gets, to check a template with."""
+    variables = base_variables(
+        _SAMPLE_MEMBER, _SAMPLE_TIER, currency=currency, locale=locale, timezone="Europe/Moscow"
+    )
+    at = "2026-12-05T12:00:00+03:00"
+    if trigger == "receipt":
+        variables |= receipt_variables(
+            {
+                "id": _SAMPLE_MEMBER["id"],
+                "number": "R1",
+                "store": "S001",
+                "at": at,
+                "totals": {
+                    "amount": "99.80",
+                    "discount": "0.00",
+                    "paid": "79.80",
+                    "points_spent": 20,
+                    "points_earned": 3,
+                },
+                "balance": {"before": 100, "after": 80},
+            }
+        )
+    elif trigger == "points_expiring":
+        variables |= expiring_variables([{"points": 120, "expires_at": at}])
+    elif trigger == "birthday":
+        variables |= birthday_variables(
+            {"points": 300, "available_from": at, "expires_at": "2026-12-19T00:00:00+03:00", "valid_days": 14}
+        )
+    elif trigger == "tier_changed":
+        variables |= tier_variables(
+            {"tier": _SAMPLE_TIER, "previous_tier": {"code": "base", "name": "Base", "earn_percent": "5"}}
+        )
+    return variables
+
+
+def check(source: str, trigger: str, *, currency: str = "EUR", locale: str = "en") -> None:
+    """Raises TemplateProblem unless ``source`` parses and renders with ``trigger``'s variables."""
+    render(source, sample_variables(trigger, currency=currency, locale=locale))

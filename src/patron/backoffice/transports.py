@@ -1,0 +1,102 @@
+"""How a message leaves Patron: SMS through the generic HTTP provider, email through SMTP.
+
+Third-party errors are turned into an ``Attempt`` here, at the boundary; nothing above this
+module sees aiohttp or smtplib exceptions."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any
+
+import aiohttp
+import orjson
+
+from patron.backoffice import rules
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What one try to send gave: accepted, or why not (and whether trying again can help)."""
+
+    ok: bool
+    status: int | None = None
+    retry_after: float | None = None
+    error: str | None = None
+    permanent: bool = False
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:500]
+
+
+class SmsTransport:
+    """POST url with ``{"id", "to", "text"}``. 2xx: accepted. 429: slow down (``Retry-After``).
+    Anything else, a timeout or a broken connection: try again later with the same id."""
+
+    def __init__(self, session: aiohttp.ClientSession, timeout: float = 10.0) -> None:
+        self.session = session
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def send(
+        self, settings: dict[str, Any], message_id: str, to: str, text: str, now: datetime
+    ) -> Attempt:
+        body = orjson.dumps({"id": message_id, "to": to, "text": text})
+        headers = {"Content-Type": "application/json", **(settings.get("headers") or {})}
+        try:
+            async with self.session.post(
+                settings["url"], data=body, headers=headers, timeout=self.timeout
+            ) as response:
+                await response.read()
+                if 200 <= response.status < 300:
+                    return Attempt(ok=True, status=response.status)
+                retry_after = None
+                if response.status in (429, 503):
+                    retry_after = rules.retry_after_seconds(response.headers.get("Retry-After"), now)
+                return Attempt(
+                    ok=False, status=response.status, retry_after=retry_after, error=f"HTTP {response.status}"
+                )
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            return Attempt(ok=False, error=_short(exc))
+
+
+class EmailTransport:
+    """SMTP (with STARTTLS and login when configured), one connection per message, in a thread
+    so that the event loop never waits on a mail server. The message id is the Message-ID."""
+
+    def __init__(self, timeout: float = 20.0) -> None:
+        self.timeout = timeout
+
+    async def send(
+        self, settings: dict[str, Any], message_id: str, to: str, subject: str | None, text: str
+    ) -> Attempt:
+        return await asyncio.to_thread(self._send, settings, message_id, to, subject, text)
+
+    def _send(
+        self, settings: dict[str, Any], message_id: str, to: str, subject: str | None, text: str
+    ) -> Attempt:
+        message = EmailMessage()
+        message["From"] = settings["from"]
+        message["To"] = to
+        message["Subject"] = subject or ""
+        message["Message-ID"] = f"<{message_id}@patron>"
+        message.set_content(text)
+        try:
+            with smtplib.SMTP(settings["host"], int(settings["port"]), timeout=self.timeout) as smtp:
+                if settings.get("starttls"):
+                    smtp.starttls()
+                if settings.get("username"):
+                    smtp.login(settings["username"], settings.get("password") or "")
+                smtp.send_message(message)
+            return Attempt(ok=True, status=250)
+        except smtplib.SMTPRecipientsRefused as exc:
+            return Attempt(ok=False, error=_short(exc), permanent=True)
+        except smtplib.SMTPResponseException as exc:
+            permanent = 500 <= exc.smtp_code < 600
+            return Attempt(ok=False, status=exc.smtp_code, error=_short(exc), permanent=permanent)
+        except (smtplib.SMTPException, OSError, ValueError) as exc:
+            return Attempt(ok=False, error=_short(exc))

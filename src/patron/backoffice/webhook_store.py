@@ -1,0 +1,137 @@
+"""SQL for webhooks and their deliveries (contract 10)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from patron.db.pool import Connection
+
+_COLUMNS = "id::text AS id, url, events, created_at"
+
+
+async def insert(
+    conn: Connection, tenant_id: int, url: str, events: list[str], secret: str
+) -> dict[str, Any]:
+    row = await (
+        await conn.execute(
+            f"INSERT INTO webhooks (tenant_id, url, events, secret) VALUES (%s, %s, %s, %s) RETURNING {_COLUMNS}",
+            (tenant_id, url, events, secret),
+        )
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+async def get(conn: Connection, tenant_id: int, webhook_id: str) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM webhooks WHERE tenant_id = %s AND id = %s AND deleted_at IS NULL",
+        (tenant_id, webhook_id),
+    )
+    return await cur.fetchone()
+
+
+async def list_all(conn: Connection, tenant_id: int) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM webhooks WHERE tenant_id = %s AND deleted_at IS NULL ORDER BY created_at, id",
+        (tenant_id,),
+    )
+    return await cur.fetchall()
+
+
+async def delete(conn: Connection, tenant_id: int, webhook_id: str, now: datetime) -> bool:
+    """Stops a webhook (its delivery log stays readable to the database, not to the API)."""
+    cur = await conn.execute(
+        "UPDATE webhooks SET deleted_at = %s WHERE tenant_id = %s AND id = %s AND deleted_at IS NULL",
+        (now, tenant_id, webhook_id),
+    )
+    return cur.rowcount > 0
+
+
+async def subscribed(conn: Connection, tenant_id: int, event_type: str) -> list[str]:
+    cur = await conn.execute(
+        "SELECT id::text AS id FROM webhooks WHERE tenant_id = %s AND deleted_at IS NULL AND %s = ANY(events)",
+        (tenant_id, event_type),
+    )
+    return [str(row["id"]) for row in await cur.fetchall()]
+
+
+async def insert_deliveries(
+    conn: Connection,
+    tenant_id: int,
+    event_id: int,
+    member_id: str | None,
+    webhook_ids: Sequence[str],
+    now: datetime,
+) -> None:
+    if not webhook_ids:
+        return
+    await conn.execute(
+        "INSERT INTO webhook_deliveries (tenant_id, webhook_id, event_id, member_id, next_attempt_at, created_at)"
+        " SELECT %s, w, %s, %s, %s, %s FROM unnest(%s::uuid[]) AS w"
+        " ON CONFLICT (tenant_id, webhook_id, event_id) DO NOTHING",
+        (tenant_id, event_id, member_id, now, now, list(webhook_ids)),
+    )
+
+
+async def claim_due(
+    conn: Connection, now: datetime, limit: int, only: list[int] | None
+) -> list[dict[str, Any]]:
+    """Locks deliveries that are due and first in line: none waits behind an earlier pending
+    delivery of the same member to the same webhook, so a member's events arrive in order."""
+    cur = await conn.execute(
+        """
+        SELECT d.tenant_id, d.id, d.webhook_id::text AS webhook_id, d.event_id, d.attempts, d.created_at,
+               w.url, w.secret, o.uid::text AS uid, o.type, o.occurred_at, o.data, t.slug AS tenant
+          FROM webhook_deliveries d
+          JOIN webhooks w ON w.tenant_id = d.tenant_id AND w.id = d.webhook_id AND w.deleted_at IS NULL
+          JOIN outbox o ON o.tenant_id = d.tenant_id AND o.id = d.event_id
+          JOIN tenants t ON t.id = d.tenant_id
+         WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s
+           AND (%(only)s::bigint[] IS NULL OR d.tenant_id = ANY(%(only)s))
+           AND (d.member_id IS NULL OR NOT EXISTS (
+                 SELECT 1 FROM webhook_deliveries e
+                  WHERE e.tenant_id = d.tenant_id AND e.webhook_id = d.webhook_id
+                    AND e.member_id = d.member_id AND e.status = 'pending' AND e.event_id < d.event_id))
+         ORDER BY d.next_attempt_at, d.id
+         LIMIT %(limit)s
+         FOR UPDATE OF d SKIP LOCKED
+        """,
+        {"now": now, "limit": limit, "only": only},
+    )
+    return await cur.fetchall()
+
+
+async def record(
+    conn: Connection,
+    tenant_id: int,
+    delivery_id: int,
+    *,
+    status: str,
+    last_status: int | None,
+    last_error: str | None,
+    next_attempt_at: datetime | None,
+    delivered_at: datetime | None,
+) -> None:
+    await conn.execute(
+        "UPDATE webhook_deliveries SET status = %s, attempts = attempts + 1, last_status = %s, last_error = %s,"
+        " next_attempt_at = coalesce(%s, next_attempt_at), delivered_at = %s WHERE tenant_id = %s AND id = %s",
+        (status, last_status, last_error, next_attempt_at, delivered_at, tenant_id, delivery_id),
+    )
+
+
+async def deliveries(
+    conn: Connection, tenant_id: int, webhook_id: str, limit: int, before: int | None
+) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        """
+        SELECT d.id, o.uid::text AS event_id, o.type, d.status, d.attempts, d.last_status, d.last_error,
+               d.created_at, d.next_attempt_at, d.delivered_at, d.member_id::text AS member_id
+          FROM webhook_deliveries d JOIN outbox o ON o.tenant_id = d.tenant_id AND o.id = d.event_id
+         WHERE d.tenant_id = %s AND d.webhook_id = %s AND (%s::bigint IS NULL OR d.id < %s)
+         ORDER BY d.id DESC LIMIT %s
+        """,
+        (tenant_id, webhook_id, before, before, limit),
+    )
+    return await cur.fetchall()

@@ -1,0 +1,204 @@
+"""``patron worker``: the back-office process. Any number may run, against one database.
+
+It runs these loops side by side, each taking its work with FOR UPDATE SKIP LOCKED so that
+workers share it without talking to each other, and each committing its work together with the
+mark that it is done, so that a worker killed at any moment loses nothing:
+
+- outbox: handles events in order per member (webhook deliveries, messages, tiers);
+- broadcasts: turns broadcasts into messages, a page of members at a time;
+- senders: send due messages at the pace of each channel's shared token bucket;
+- webhooks: delivers events, retried for 24 hours, in order per member;
+- schedule: birthday gifts, expiring-points notices, tiers when purchases leave the window.
+
+Each loop step is a method that tests call directly with a clock they move."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import TracebackType
+
+import aiohttp
+
+from patron.backoffice import broadcasts, handlers, outbox, schedule, store
+from patron.backoffice.sender import Sender, SendSettings
+from patron.backoffice.tenancy import Tenants
+from patron.backoffice.transports import EmailTransport, SmsTransport
+from patron.backoffice.webhooks import Deliverer
+from patron.clock import Clock, utcnow
+from patron.db.pool import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    poll: float = 0.5  # seconds a loop sleeps when it found nothing to do
+    schedule_every: float = 60.0  # seconds between runs of the scheduled jobs
+    outbox_batch: int = 20  # events per transaction (each may hold a member's lock until commit)
+    outbox_max_attempts: int = 10  # a handler that failed this often: the event is set aside
+    senders: int = 2  # concurrent send batches per process
+    send: SendSettings = field(default_factory=SendSettings)
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Clock = utcnow,
+        settings: WorkerSettings | None = None,
+        tenants: list[int] | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.settings = settings or WorkerSettings()
+        self.tenants = Tenants(tenants)
+        self._session: aiohttp.ClientSession | None = None
+        self._sender: Sender | None = None
+        self._deliverer: Deliverer | None = None
+        self._channel_turn = 0
+
+    async def __aenter__(self) -> Worker:
+        connector = aiohttp.TCPConnector(limit=200, limit_per_host=100, ttl_dns_cache=300)
+        self._session = aiohttp.ClientSession(connector=connector)
+        self._sender = Sender(
+            self.db, self.clock, SmsTransport(self._session), EmailTransport(), self.settings.send
+        )
+        self._deliverer = Deliverer(self.db, self.clock, self._session)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    @property
+    def sender(self) -> Sender:
+        assert self._sender is not None, "use the worker as `async with Worker(...)`"
+        return self._sender
+
+    @property
+    def deliverer(self) -> Deliverer:
+        assert self._deliverer is not None, "use the worker as `async with Worker(...)`"
+        return self._deliverer
+
+    # --- steps ----------------------------------------------------------------------------------
+
+    async def handle_events(self) -> int:
+        """Handles one batch of outbox events; returns how many."""
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            events = await outbox.claim(conn, now, self.settings.outbox_batch, self.tenants.only)
+            for event in events:
+                tenant = await self.tenants.get(conn, event.tenant_id)
+                try:
+                    async with conn.transaction():  # a savepoint: a failing handler undoes only itself
+                        await handlers.handle(conn, tenant, event, now)
+                except Exception as exc:
+                    log.exception("handling event %s (%s) failed", event.id, event.type)
+                    error = f"{type(exc).__name__}: {exc}"[:500]
+                    if event.attempts + 1 >= self.settings.outbox_max_attempts:
+                        await outbox.done(conn, event, now, error=error)
+                    else:
+                        delay = timedelta(seconds=min(600, 2 ** (event.attempts + 1)))
+                        await outbox.failed(conn, event, now + delay, error)
+                    continue
+                await outbox.done(conn, event, now)
+        return len(events)
+
+    async def expand_broadcasts(self) -> int:
+        return await broadcasts.expand(self.db, self.tenants, self.clock())
+
+    async def send_messages(self) -> int:
+        """One batch on each configured channel (in turns, so that no tenant starves)."""
+        async with self.db.read() as conn:
+            channels = await store.channels(conn, self.tenants.only, self.clock())
+        if not channels:
+            return 0
+        self._channel_turn = (self._channel_turn + 1) % len(channels)
+        ordered = channels[self._channel_turn :] + channels[: self._channel_turn]
+        sent = 0
+        for channel in ordered:
+            sent += await self.sender.send_batch(channel)
+        return sent
+
+    async def deliver_webhooks(self) -> int:
+        return await self.deliverer.deliver_due(self.tenants.only)
+
+    async def run_schedule(self, now: datetime | None = None) -> dict[str, int]:
+        moment = now or self.clock()
+        return {
+            "birthdays": await schedule.birthdays(self.db, self.tenants, moment),
+            "expiring": await schedule.expiring_points(self.db, self.tenants, moment),
+            "tiers": await schedule.tier_checks(self.db, self.tenants, moment),
+        }
+
+    async def drain(self, *, rounds: int = 100) -> int:
+        """Runs the steps until none finds work (messages and deliveries due later wait). For
+        tests and one-off runs."""
+        total = 0
+        for _ in range(rounds):
+            did = (
+                await self.handle_events()
+                + await self.expand_broadcasts()
+                + await self.send_messages()
+                + await self.deliver_webhooks()
+            )
+            total += did
+            if did == 0:
+                return total
+        return total
+
+    # --- the process ----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """All loops until ``stop`` is set; each finishes its current step first."""
+        poll = self.settings.poll
+        loops = [
+            self._loop("outbox", self.handle_events, stop, poll),
+            self._loop("broadcasts", self.expand_broadcasts, stop, poll),
+            self._loop("webhooks", self.deliver_webhooks, stop, poll),
+            self._loop("schedule", self._scheduled, stop, self.settings.schedule_every, always_wait=True),
+        ]
+        loops += [
+            self._loop(f"sender-{i}", self.send_messages, stop, poll) for i in range(self.settings.senders)
+        ]
+        await asyncio.gather(*loops)
+
+    async def _scheduled(self) -> int:
+        return sum((await self.run_schedule()).values())
+
+    async def _loop(
+        self,
+        name: str,
+        step: Callable[[], Awaitable[int]],
+        stop: asyncio.Event,
+        pause: float,
+        *,
+        always_wait: bool = False,
+    ) -> None:
+        failures = 0
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                did = await step()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("worker loop %s failed (%d in a row)", name, failures)
+                did = 0
+                pause_now = min(30.0, pause * 2**failures)
+            else:
+                pause_now = pause if (did == 0 or always_wait) else 0.0
+            if always_wait:
+                pause_now = max(0.0, pause - (time.monotonic() - started))
+            if pause_now > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=pause_now)

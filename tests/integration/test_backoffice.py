@@ -1,0 +1,781 @@
+"""Back office with a controllable clock: the outbox, messages (consent, quiet hours, retries,
+templates), email through a real SMTP server, birthday gifts, expiring-points notices, tiers,
+broadcasts, and webhooks checked by a real HTTP receiver (signatures, order per member).
+
+The worker runs in this process (its steps called directly, the clock moved by the test); the
+SMS provider, the SMTP server and the webhook receiver are real local servers."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiohttp import web
+from aiosmtpd.controller import Controller
+
+from patron.backoffice import rules
+from patron.backoffice.sender import SendSettings
+from patron.backoffice.worker import Worker, WorkerSettings
+from patron.db.pool import Database
+from tests.conftest import ManualClock
+from tests.integration.conftest import Tenant
+from tests.integration.test_api_conventions import assert_error
+from tests.integration.test_checkout import basket, receipt, setup_shop
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+_phones = itertools.count(1000)
+
+
+def moscow(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=MOSCOW)
+
+
+# --- real local servers ----------------------------------------------------------------------
+
+
+@dataclass
+class SmsProvider:
+    """The generic HTTP SMS provider of contract 9. Answers from ``script`` first (a queue of
+    statuses), then at random: ``throttle`` of the requests get 429 and ``fail`` get 500. It
+    accepts each message id once (a repeat of an accepted id answers 200 and counts as a
+    duplicate), and keeps the time of every request."""
+
+    throttle: float = 0.0
+    fail: float = 0.0
+    retry_after: str | None = "1"
+    seed: int = 7
+    script: deque[tuple[int, dict[str, str]]] = field(default_factory=deque)
+    times: list[float] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    duplicates: int = 0
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+        self._runner: web.AppRunner | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.times.append(time.monotonic())
+        body = await request.json()
+        self.requests.append(body)
+        if self.script:
+            status, headers = self.script.popleft()
+            if status >= 300:
+                return web.Response(status=status, headers=headers)
+        else:
+            draw = self._rng.random()
+            if draw < self.throttle:
+                headers = {"Retry-After": self.retry_after} if self.retry_after else {}
+                return web.Response(status=429, headers=headers)
+            if draw < self.throttle + self.fail:
+                return web.Response(status=500)
+        if body["id"] in self.accepted:
+            self.duplicates += 1
+            return web.json_response({"duplicate": True})
+        self.accepted[body["id"]] = body
+        return web.json_response({"accepted": True})
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/send", self.handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}/send"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def busiest_second(self) -> int:
+        """The most requests in any window of one second (of the provider's own clock)."""
+        times = sorted(self.times)
+        most, start = 0, 0
+        for end, at in enumerate(times):
+            while at - times[start] >= 1.0:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
+
+
+class ThreadedProvider:
+    """An SmsProvider on its own event loop in a thread, so that its clock is not held up by
+    whatever the test's own loop does."""
+
+    def __init__(self, provider: SmsProvider) -> None:
+        self.provider = provider
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> SmsProvider:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.provider.start(), self.loop).result(10)
+        return self.provider
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.provider.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver that checks each signature and records events per member. Events
+    whose id is in ``refuse`` get a 500 (``refuse[id]`` more times; -1: always)."""
+
+    secret: str
+    refuse: dict[str, int] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    attempts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    bad_signatures: int = 0
+    url: str = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        if request.headers.get("X-Patron-Signature") != rules.sign(self.secret, raw):
+            self.bad_signatures += 1
+            return web.Response(status=401)
+        event = json.loads(raw)
+        self.attempts[event["id"]] += 1
+        left = self.refuse.get(event["id"], 0)
+        if left != 0:
+            self.refuse[event["id"]] = left - 1 if left > 0 else left
+            return web.Response(status=500)
+        self.events.append(event)
+        return web.Response(status=204)
+
+    @staticmethod
+    def member_of(event: dict[str, Any]) -> str | None:
+        data = event["data"]
+        if event["type"] == "member.created":
+            return str(data["id"])
+        if event["type"] == "receipt.confirmed":
+            return (data.get("member") or {}).get("id")
+        if event["type"] in ("receipt.returned", "receipt.cancelled"):
+            return (data["receipt"].get("member") or {}).get("id")
+        return str(data["member_id"])
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/hook", self.handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/hook"
+        return self.url
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every envelope."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+async def worker_db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url, min_size=1, max_size=8, name="worker")
+    await database.open()
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def worker(worker_db: Database, tenant: Tenant, clock: ManualClock) -> AsyncIterator[Worker]:
+    settings = WorkerSettings(send=SendSettings(retry_base=1.0, max_attempts=5))
+    async with Worker(worker_db, clock=clock, settings=settings, tenants=[tenant.tenant_id]) as running:
+        yield running
+
+
+@pytest.fixture
+async def provider() -> AsyncIterator[SmsProvider]:
+    server = SmsProvider()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    from tests.integration.test_cli import free_port
+
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+async def shop(tenant: Tenant, clock: ManualClock, at: str = "2026-03-10T12:00:00", **program: Any) -> None:
+    clock.fixed = moscow(at)
+    await setup_shop(tenant, activation_delay_days=0, **program)
+
+
+async def sms_channel(tenant: Tenant, provider: SmsProvider, rate: float = 1000) -> None:
+    response = await tenant.call("PUT", "/v1/channels/sms", {"url": provider.url, "rate_per_second": rate})
+    assert response.status_code == 200, response.text
+
+
+async def template(tenant: Tenant, trigger: str, body: str, channel: str = "sms", **extra: Any) -> None:
+    response = await tenant.call(
+        "PUT", f"/v1/templates/{trigger}", {"channel": channel, "body": body, **extra}
+    )
+    assert response.status_code == 200, response.text
+
+
+async def new_member(tenant: Tenant, *, sms: bool = True, email: str | None = None, **fields: Any) -> str:
+    body: dict[str, Any] = {
+        "phone": f"+7900555{next(_phones):04d}",
+        "consents": {"sms": sms, "email": email is not None},
+        **fields,
+    }
+    if email:
+        body["email"] = email
+    response = await tenant.call("POST", "/v1/members", body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def messages(tenant: Tenant, member: str) -> list[dict[str, Any]]:
+    response = await tenant.call("GET", "/v1/messages", params={"member": member})
+    assert response.status_code == 200, response.text
+    return list(response.json())
+
+
+async def outbox_events(db: Database, tenant: Tenant) -> list[dict[str, Any]]:
+    async with db.read() as conn:
+        cur = await conn.execute(
+            "SELECT id, uid::text AS uid, type, member_id::text AS member_id, data, processed_at FROM outbox"
+            " WHERE tenant_id = %s ORDER BY id",
+            (tenant.tenant_id,),
+        )
+        return await cur.fetchall()
+
+
+# --- the outbox ------------------------------------------------------------------------------
+
+
+async def test_changes_write_events_in_their_own_transaction(
+    tenant: Tenant, db: Database, clock: ManualClock, worker: Worker
+) -> None:
+    await shop(tenant, clock)
+    member = await new_member(tenant)
+    adjust = {"key": "k1", "points": 50, "reason": "seed"}
+    assert (await tenant.call("POST", f"/v1/members/{member}/adjustments", adjust)).status_code == 201
+    assert (
+        await tenant.call("POST", f"/v1/members/{member}/adjustments", adjust)
+    ).status_code == 200  # a repeat
+    sale = await receipt(tenant, basket(("TEE", 1, "100.00"), member=member))
+    too_much = basket(("TEE", 1, "100.00"), member=member, spend=10_000)
+    await receipt(tenant, too_much, status=409)  # refused: changes nothing, writes no event
+    anonymous = await receipt(tenant, basket(("TEE", 1, "10.00")))
+    back = await tenant.call(
+        "POST",
+        f"/v1/receipts/{sale['id']}/returns",
+        {"number": "RET-1", "lines": [{"line": 1, "quantity": 1}]},
+    )
+    assert back.status_code == 201
+    assert (await tenant.call("POST", f"/v1/receipts/{anonymous['id']}/cancel")).status_code == 200
+
+    events = await outbox_events(db, tenant)
+    assert [e["type"] for e in events] == [
+        "member.created",
+        "points.adjusted",
+        "receipt.confirmed",
+        "receipt.confirmed",
+        "receipt.returned",
+        "receipt.cancelled",
+    ]
+    assert events[0]["data"]["id"] == member and events[0]["data"]["phone"].startswith("+7900555")
+    assert events[1]["data"]["points"] == 50
+    assert events[2]["data"]["id"] == sale["id"] and events[2]["member_id"] == member
+    assert events[3]["member_id"] is None and events[3]["data"]["id"] == anonymous["id"]
+    assert events[4]["data"]["receipt"]["status"] == "returned"
+    assert all(e["processed_at"] is None for e in events)
+
+    # one event of the member per batch (the next waits for it), and the two anonymous ones
+    assert await worker.handle_events() == 3
+    handled = await worker.drain()
+    assert handled >= 1
+    assert all(e["processed_at"] is not None for e in await outbox_events(db, tenant))
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+async def test_receipt_messages_respect_consent_and_quiet_hours(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    await shop(tenant, clock, at="2026-03-10T15:00:00")
+    await sms_channel(tenant, provider)
+    await template(
+        tenant, "receipt", "{{ member.name }}: +{{ points_earned }}, баланс {{ balance }}", locale="ru_RU"
+    )
+    anna = await new_member(tenant, name="Anna")
+    ivan = await new_member(tenant, name="Ivan")  # receipts in Vladivostok: 22:00 there now
+    olga = await new_member(tenant, name="Olga", sms=False)
+    await receipt(tenant, basket(("TEE", 1, "100.00"), member=anna))
+    await receipt(tenant, basket(("TEE", 1, "100.00"), member=ivan, store="VVO"))
+    await receipt(tenant, basket(("TEE", 1, "100.00"), member=olga))
+    await worker.drain()
+
+    assert [(r["to"], r["text"]) for r in provider.requests] == [
+        (provider.requests[0]["to"], "Anna: +5, баланс 5"),
+    ]
+    (sent,) = await messages(tenant, anna)
+    assert (sent["trigger"], sent["channel"], sent["status"], sent["attempts"]) == (
+        "receipt",
+        "sms",
+        "sent",
+        1,
+    )
+    assert sent["sent_at"] is not None and sent["locale"] == "ru_RU"
+    (waiting,) = await messages(tenant, ivan)
+    assert (waiting["status"], waiting["attempts"], waiting["sent_at"]) == ("queued", 0, None)
+    nine_in_vladivostok = datetime(2026, 3, 11, 9, 0, tzinfo=ZoneInfo("Asia/Vladivostok"))
+    assert datetime.fromisoformat(waiting["next_attempt_at"]) == nine_in_vladivostok
+    assert await messages(tenant, olga) == []  # no consent, no message
+
+    clock.fixed = nine_in_vladivostok - timedelta(seconds=1)
+    await worker.drain()
+    assert len(provider.requests) == 1
+    clock.fixed = nine_in_vladivostok
+    await worker.drain()
+    assert len(provider.requests) == 2 and provider.requests[1]["text"] == "Ivan: +5, баланс 5"
+    assert (await messages(tenant, ivan))[0]["status"] == "sent"
+
+
+async def test_retries_honour_retry_after_and_reuse_the_message_id(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    await shop(tenant, clock)
+    await sms_channel(tenant, provider)
+    await template(tenant, "welcome", "Welcome, {{ member.name }}!")
+    provider.script.extend([(429, {"Retry-After": "30"}), (500, {}), (200, {})])
+    member = await new_member(tenant, name="Anna")
+    await worker.drain()
+    assert len(provider.requests) == 1
+    (message,) = await messages(tenant, member)
+    assert (message["status"], message["attempts"], message["error"]) == ("queued", 1, "HTTP 429")
+    assert datetime.fromisoformat(message["next_attempt_at"]) == clock() + timedelta(seconds=30)
+
+    clock.fixed = clock() + timedelta(seconds=29)
+    await worker.drain()
+    assert len(provider.requests) == 1  # Retry-After is honoured
+    clock.fixed = clock() + timedelta(seconds=1)
+    await worker.drain()
+    assert len(provider.requests) == 2  # 500: the second failure waits 2 s (doubling from 1 s) + jitter
+    clock.fixed = clock() + timedelta(seconds=1.9)
+    await worker.drain()
+    assert len(provider.requests) == 2
+    clock.fixed = clock() + timedelta(seconds=0.6)
+    await worker.drain()
+    assert len(provider.requests) == 3
+    (message,) = await messages(tenant, member)
+    assert (message["status"], message["attempts"], message["error"]) == ("sent", 3, None)
+    assert {r["id"] for r in provider.requests} == {message["id"]}  # one id on every try
+
+
+async def test_a_message_fails_after_its_last_attempt(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    await shop(tenant, clock)
+    await sms_channel(tenant, provider)
+    await template(tenant, "welcome", "Hi")
+    provider.script.extend([(500, {})] * 5)
+    member = await new_member(tenant)
+    for _ in range(6):
+        await worker.drain()
+        clock.fixed = clock() + timedelta(seconds=60)
+    (message,) = await messages(tenant, member)
+    assert (message["status"], message["attempts"], message["error"]) == ("failed", 5, "HTTP 500")
+    assert len(provider.requests) == 5
+
+
+async def test_a_withdrawn_consent_stops_a_queued_message(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    await shop(tenant, clock, at="2026-03-10T22:00:00")
+    await sms_channel(tenant, provider)
+    await template(tenant, "welcome", "Hi")
+    member = await new_member(tenant)
+    await worker.drain()
+    assert (await messages(tenant, member))[0]["status"] == "queued"  # quiet hours
+    patch = {"consents": {"sms": False, "email": False}}
+    assert (await tenant.call("PATCH", f"/v1/members/{member}", patch)).status_code == 200
+    clock.fixed = moscow("2026-03-11T09:00:00")
+    await worker.drain()
+    (message,) = await messages(tenant, member)
+    assert message["status"] == "failed" and "consent" in message["error"] and provider.requests == []
+
+
+async def test_welcome_email_through_a_real_smtp_server(
+    tenant: Tenant, clock: ManualClock, worker: Worker, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    await shop(tenant, clock)
+    channel = {"host": "127.0.0.1", "port": port, "from": "club@shop.example", "password": "pw"}
+    response = await tenant.call("PUT", "/v1/channels/email", channel)
+    assert response.status_code == 200 and response.json()["password"] == "***"
+    await template(
+        tenant,
+        "welcome",
+        "Hello {{ member.name }}, you are {{ member.tier.name }}.",
+        channel="email",
+        subject="Welcome to the club, {{ member.name }}",
+    )
+    await template(tenant, "welcome", "sms text", channel="sms")  # no SMS channel consent below
+    anna = await new_member(tenant, sms=False, email="anna@example.com", name="Anna")
+    await new_member(tenant, sms=False)  # consents to nothing
+    await worker.drain()
+    (envelope,) = inbox.envelopes
+    assert envelope.rcpt_tos == ["anna@example.com"] and envelope.mail_from == "club@shop.example"
+    text = envelope.content.decode()
+    (message,) = await messages(tenant, anna)
+    assert "Subject: Welcome to the club, Anna" in text and f"Message-ID: <{message['id']}@patron>" in text
+    assert "Hello Anna, you are Base." in text
+    assert (message["channel"], message["status"], message["recipient"]) == (
+        "email",
+        "sent",
+        "anna@example.com",
+    )
+
+
+# --- scheduled work --------------------------------------------------------------------------
+
+
+async def test_birthday_gift_once_a_year_at_local_midnight(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    await shop(tenant, clock, birthday={"points": 300, "valid_days": 14, "days_before": 3})
+    await sms_channel(tenant, provider)
+    await template(tenant, "birthday", "+{{ points }} до {{ expires_at | date('d MMMM') }}", locale="ru")
+    member = await new_member(tenant, birthday="1990-03-15")
+    await new_member(tenant, birthday="1990-03-25")  # not yet
+    await worker.drain()
+
+    clock.fixed = moscow("2026-03-11T23:59:59")
+    assert (await worker.run_schedule())["birthdays"] == 0
+    clock.fixed = moscow("2026-03-12T00:30:00")
+    assert (await worker.run_schedule())["birthdays"] == 1
+    assert (await worker.run_schedule())["birthdays"] == 0  # once
+    lots = (await tenant.call("GET", f"/v1/members/{member}/lots")).json()
+    (gift,) = [lot for lot in lots if lot["kind"] == "birthday"]
+    assert gift["points"] == 300
+    assert datetime.fromisoformat(gift["available_from"]) == moscow("2026-03-12T00:00:00")
+    assert datetime.fromisoformat(gift["expires_at"]) == moscow("2026-03-26T00:00:00")
+    balance = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()
+    assert balance["available"] == 300
+
+    await worker.drain()  # the points.birthday event queues the message, which waits for 09:00
+    (message,) = [m for m in await messages(tenant, member) if m["trigger"] == "birthday"]
+    assert message["status"] == "queued" and message["body"] == "+300 до 26 марта"
+    clock.fixed = moscow("2026-03-12T09:00:00")
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["+300 до 26 марта"]
+
+    clock.fixed = moscow("2027-03-12T10:00:00")
+    assert (await worker.run_schedule())["birthdays"] == 1  # next year again
+    lots = (await tenant.call("GET", f"/v1/members/{member}/lots")).json()
+    assert len([lot for lot in lots if lot["kind"] == "birthday"]) == 2
+
+
+async def test_expiring_points_are_announced_once_per_lot(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    await shop(tenant, clock)
+    await sms_channel(tenant, provider)
+    await template(tenant, "points_expiring", "{{ points }} баллов сгорят {{ expires_at | date('dd.MM') }}")
+    member = await new_member(tenant)
+    for key, days in (("a", 10), ("b", 12)):
+        body = {"key": key, "points": 40 if key == "a" else 2, "reason": "gift", "valid_days": days}
+        assert (await tenant.call("POST", f"/v1/members/{member}/adjustments", body)).status_code == 201
+    await worker.drain()
+
+    assert (await worker.run_schedule())["expiring"] == 0  # 10 and 12 days away
+    clock.fixed = moscow("2026-03-14T12:00:00")  # lot a expires 2026-03-20 00:00: within 7 days
+    assert (await worker.run_schedule())["expiring"] == 1
+    assert (await worker.run_schedule())["expiring"] == 0
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["40 баллов сгорят 20.03"]
+    clock.fixed = moscow("2026-03-16T12:00:00")
+    assert (await worker.run_schedule())["expiring"] == 1
+    await worker.drain()
+    assert [r["text"] for r in provider.requests][1:] == ["2 баллов сгорят 22.03"]
+
+
+async def test_tiers_change_with_receipts_and_when_purchases_leave_the_window(
+    tenant: Tenant, db: Database, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    tiers = [
+        {"code": "base", "name": "Base", "threshold": "0", "earn_percent": "5"},
+        {"code": "silver", "name": "Silver", "threshold": "1000", "earn_percent": "7"},
+    ]
+    await shop(tenant, clock, tiers=tiers, tier_window_days=30)
+    await sms_channel(tenant, provider)
+    await template(tenant, "tier_changed", "{{ previous_tier.name }} -> {{ tier.name }}")
+    member = await new_member(tenant)
+    sale = await receipt(tenant, basket(("TEE", 1, "1200.00"), member=member))
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["Base -> Silver"]
+
+    clock.fixed = moscow("2026-04-09T11:59:00")
+    assert (await worker.run_schedule())["tiers"] == 0
+    clock.fixed = moscow("2026-04-09T12:00:02")  # 30 days after the purchase
+    assert (await worker.run_schedule())["tiers"] == 1
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["Base -> Silver", "Silver -> Base"]
+
+    clock.fixed = moscow("2026-04-10T12:00:00")
+    again = await receipt(tenant, basket(("TEE", 1, "1000.00"), member=member))
+    await worker.drain()
+    assert provider.requests[-1]["text"] == "Base -> Silver"
+    returned = {"number": "R-1", "lines": [{"line": 1, "quantity": 1}]}
+    assert (await tenant.call("POST", f"/v1/receipts/{again['id']}/returns", returned)).status_code == 201
+    await worker.drain()
+    assert provider.requests[-1]["text"] == "Silver -> Base"
+    changes = [e for e in await outbox_events(db, tenant) if e["type"] == "member.tier_changed"]
+    assert [(e["data"]["previous_tier"]["code"], e["data"]["tier"]["code"]) for e in changes] == [
+        ("base", "silver"),
+        ("silver", "base"),
+        ("base", "silver"),
+        ("silver", "base"),
+    ]
+    assert sale["member"]["tier"] == "base"
+
+
+# --- broadcasts ------------------------------------------------------------------------------
+
+
+async def test_broadcast_filters_and_progress(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    await shop(tenant, clock)
+    await sms_channel(tenant, provider)
+    buyer = await new_member(tenant, name="Buyer", city="Moscow")
+    await new_member(tenant, name="Idle", city="moscow")
+    await new_member(tenant, name="Silent", city="Moscow", sms=False)
+    await new_member(tenant, name="Far", city="Omsk")
+    await receipt(tenant, basket(("TEE", 1, "10.00"), member=buyer))
+
+    body = {"channel": "sms", "body": "{{ member.name }}: sale!", "filter": {"city": "Moscow"}}
+    response = await tenant.call("POST", "/v1/broadcasts", body)
+    assert response.status_code == 202, response.text
+    broadcast = response.json()
+    assert broadcast["status"] == "preparing" and broadcast["total"] == 0
+    await worker.drain()
+    progress = (await tenant.call("GET", f"/v1/broadcasts/{broadcast['id']}")).json()
+    assert (progress["status"], progress["total"], progress["sent"], progress["queued"]) == ("done", 2, 2, 0)
+    assert sorted(r["text"] for r in provider.requests) == ["Buyer: sale!", "Idle: sale!"]
+
+    recent = {
+        "channel": "sms",
+        "body": "thanks",
+        "filter": {"last_purchase_after": "2026-03-10", "tier": "base"},
+    }
+    second = (await tenant.call("POST", "/v1/broadcasts", recent)).json()
+    await worker.drain()
+    assert (await tenant.call("GET", f"/v1/broadcasts/{second['id']}")).json()["sent"] == 1
+    before = {"channel": "sms", "body": "miss you", "filter": {"last_purchase_before": "2026-03-10"}}
+    third = (await tenant.call("POST", "/v1/broadcasts", before)).json()
+    await worker.drain()
+    assert (await tenant.call("GET", f"/v1/broadcasts/{third['id']}")).json()["total"] == 0
+    listed = (await tenant.call("GET", "/v1/messages", params={"broadcast": broadcast["id"]})).json()
+    assert {m["trigger"] for m in listed} == {"broadcast"} and len(listed) == 2
+    first = await tenant.call("GET", "/v1/messages", params={"broadcast": broadcast["id"], "limit": 1})
+    assert len(first.json()) == 1 and "X-Next-Before" in first.headers
+    params = {"broadcast": broadcast["id"], "limit": 1, "before": first.headers["X-Next-Before"]}
+    second = await tenant.call("GET", "/v1/messages", params=params)
+    assert [m["id"] for m in first.json() + second.json()] == [m["id"] for m in listed]
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+
+async def test_webhooks_are_signed_retried_and_in_order_per_member(
+    tenant: Tenant, db: Database, clock: ManualClock, worker: Worker
+) -> None:
+    await shop(tenant, clock)
+    receiver = Receiver(secret="s3cret")
+    await receiver.start()
+    try:
+        body = {
+            "url": receiver.url,
+            "events": ["member.created", "points.adjusted", "receipt.confirmed"],
+            "secret": "s3cret",
+        }
+        created = await tenant.call("POST", "/v1/webhooks", body)
+        assert created.status_code == 201 and "secret" not in created.json()
+        hook = created.json()["id"]
+        first = await new_member(tenant)
+        second = await new_member(tenant)
+        for member in (first, second, first):
+            key = f"k-{member}-{len(receiver.events)}-{time.monotonic_ns()}"
+            adjust = {"key": key, "points": 5, "reason": "r"}
+            assert (await tenant.call("POST", f"/v1/members/{member}/adjustments", adjust)).status_code == 201
+        await receipt(tenant, basket(("TEE", 1, "10.00"), member=first))
+        events = await outbox_events(db, tenant)
+        first_created = next(
+            e["uid"] for e in events if e["type"] == "member.created" and e["member_id"] == first
+        )
+        receiver.refuse[first_created] = 2  # the first member's first event fails twice
+
+        await worker.drain()
+        by_member = {receiver.member_of(e) for e in receiver.events}
+        assert first not in by_member and second in by_member  # the first member's events wait
+        clock.fixed = clock() + timedelta(seconds=10)
+        await worker.drain()
+        assert first not in {receiver.member_of(e) for e in receiver.events}
+        clock.fixed = clock() + timedelta(seconds=30)
+        await worker.drain()
+
+        assert receiver.bad_signatures == 0
+        expected: dict[str, list[str]] = defaultdict(list)
+        for event in events:
+            expected[event["member_id"]].append(event["uid"])
+        got: dict[str | None, list[str]] = defaultdict(list)
+        for event in receiver.events:
+            got[receiver.member_of(event)].append(event["id"])
+        assert got[first] == expected[first] and got[second] == expected[second]
+        delivered = receiver.events[-1]
+        assert (
+            set(delivered) == {"id", "type", "occurred_at", "tenant", "data"}
+            and delivered["tenant"] == tenant.slug
+        )
+
+        log = (await tenant.call("GET", f"/v1/webhooks/{hook}/deliveries")).json()
+        assert len(log) == len(events) and all(d["status"] == "delivered" for d in log)
+        assert next(d for d in log if d["event_id"] == first_created)["attempts"] == 3
+    finally:
+        await receiver.stop()
+
+
+async def test_a_webhook_gives_up_after_a_day_and_the_next_event_goes(
+    tenant: Tenant, db: Database, clock: ManualClock, worker: Worker
+) -> None:
+    await shop(tenant, clock)
+    receiver = Receiver(secret="k")
+    await receiver.start()
+    try:
+        body = {"url": receiver.url, "events": ["member.created", "points.adjusted"], "secret": "k"}
+        hook = (await tenant.call("POST", "/v1/webhooks", body)).json()["id"]
+        member = await new_member(tenant)
+        adjust = {"key": "x", "points": 5, "reason": "r"}
+        assert (await tenant.call("POST", f"/v1/members/{member}/adjustments", adjust)).status_code == 201
+        created, adjusted = (e["uid"] for e in await outbox_events(db, tenant))
+        receiver.refuse[created] = -1  # never accepted
+        start = clock()
+        while clock() - start < timedelta(hours=26) and adjusted not in [e["id"] for e in receiver.events]:
+            await worker.drain()
+            clock.fixed = clock() + timedelta(minutes=30)
+        assert receiver.attempts[created] >= 10 and [e["id"] for e in receiver.events] == [adjusted]
+        log = (await tenant.call("GET", f"/v1/webhooks/{hook}/deliveries")).json()
+        gave_up = next(d for d in log if d["event_id"] == created)
+        assert gave_up["status"] == "failed" and gave_up["last_status"] == 500
+        last_try = datetime.fromisoformat(gave_up["next_attempt_at"])  # kept from the attempt that gave up
+        assert timedelta(hours=24) <= last_try - start < timedelta(hours=27)
+    finally:
+        await receiver.stop()
+
+
+# --- the API ---------------------------------------------------------------------------------
+
+
+async def test_api_validation_roles_and_tenancy(tenant: Tenant, other_tenant: Tenant) -> None:
+    response = await tenant.call("PUT", "/v1/channels/sms", {"url": "ftp://x", "rate_per_second": 5})
+    assert_error(response, 422)
+    response = await tenant.call(
+        "PUT", "/v1/channels/sms", {"url": "http://sms.test/send", "rate_per_second": 0}
+    )
+    assert_error(response, 422)
+    secret_header = {
+        "url": "http://sms.test/send",
+        "rate_per_second": 5,
+        "headers": {"Authorization": "Bearer t"},
+    }
+    response = await tenant.call("PUT", "/v1/channels/sms", secret_header)
+    assert response.status_code == 200 and response.json()["headers"] == {"Authorization": "***"}
+    assert_error(await other_tenant.call("GET", "/v1/channels/sms"), 404, "channel_not_found")
+
+    assert_error(await tenant.call("PUT", "/v1/templates/nope", {"channel": "sms", "body": "x"}), 404)
+    bad = await tenant.call("PUT", "/v1/templates/receipt", {"channel": "sms", "body": "{{ points_earned"})
+    assert_error(bad, 422, "invalid_template")
+    unknown = await tenant.call(
+        "PUT", "/v1/templates/welcome", {"channel": "sms", "body": "{{ points_earned }}"}
+    )
+    assert_error(unknown, 422, "invalid_template")
+    locale = await tenant.call(
+        "PUT", "/v1/templates/welcome", {"channel": "sms", "body": "x", "locale": "zz_ZZ"}
+    )
+    assert_error(locale, 422, "invalid_locale")
+    ok = await tenant.call(
+        "PUT", "/v1/templates/welcome", {"channel": "sms", "body": "hi", "locale": "ru-RU"}
+    )
+    assert ok.status_code == 200 and ok.json()["locale"] == "ru_RU"
+    assert len((await tenant.call("GET", "/v1/templates")).json()) == 1
+    gone = await tenant.call("DELETE", "/v1/templates/welcome", params={"channel": "sms", "locale": "ru_RU"})
+    assert gone.status_code == 204 and (await tenant.call("GET", "/v1/templates")).json() == []
+
+    assert_error(await tenant.call("POST", "/v1/broadcasts", {"channel": "fax", "body": "x"}), 422)
+    assert_error(
+        await tenant.call(
+            "POST", "/v1/broadcasts", {"channel": "sms", "body": "x", "filter": {"tier": "gold"}}
+        ),
+        422,
+    )
+    made = (await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "x"})).json()
+    assert_error(await other_tenant.call("GET", f"/v1/broadcasts/{made['id']}"), 404)
+    assert_error(await tenant.call("GET", "/v1/broadcasts/not-an-id"), 404)
+
+    hook = {"url": "http://hooks.test/x", "events": ["receipt.confirmed"], "secret": "s"}
+    assert_error(await tenant.call("POST", "/v1/webhooks", {**hook, "events": ["receipt.eaten"]}), 422)
+    assert_error(await tenant.call("POST", "/v1/webhooks", {**hook, "events": []}), 422)
+    created = (await tenant.call("POST", "/v1/webhooks", hook)).json()
+    assert (await tenant.call("GET", f"/v1/webhooks/{created['id']}")).json()["events"] == [
+        "receipt.confirmed"
+    ]
+    assert_error(await other_tenant.call("GET", f"/v1/webhooks/{created['id']}"), 404)
+    assert_error(await other_tenant.call("DELETE", f"/v1/webhooks/{created['id']}"), 404)
+    assert (await tenant.call("DELETE", f"/v1/webhooks/{created['id']}")).status_code == 204
+    assert_error(await tenant.call("GET", f"/v1/webhooks/{created['id']}"), 404)
+    assert_error(
+        await tenant.call("GET", "/v1/messages", params={"member": "4b0e9a7c-0000-4000-8000-000000000000"}),
+        404,
+    )
+
+    pos = (await tenant.call("POST", "/v1/api-keys", {"role": "pos", "name": "till"})).json()["api_key"]
+    for method, path in (("GET", "/v1/messages"), ("POST", "/v1/webhooks"), ("PUT", "/v1/channels/sms")):
+        assert_error(await tenant.call(method, path, hook, key=pos), 403)
+
+
+def test_busiest_second_counts_a_sliding_window() -> None:
+    provider = SmsProvider()
+    provider.times = [0.0, 0.5, 0.99, 1.0, 1.2, 1.98, 2.5]
+    assert provider.busiest_second() == 4  # 0.99, 1.0, 1.2 and 1.98

@@ -1,0 +1,212 @@
+"""Pure back-office rules: quiet hours, birthdays, retry schedules, signatures, templates."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from patron.backoffice import rules, templates
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+VLADIVOSTOK = ZoneInfo("Asia/Vladivostok")
+
+
+@pytest.mark.parametrize(
+    ("local", "expected"),
+    [
+        ("2026-03-10T08:59:59", "2026-03-10T09:00:00"),
+        ("2026-03-10T09:00:00", None),
+        ("2026-03-10T20:59:59", None),
+        ("2026-03-10T21:00:00", "2026-03-11T09:00:00"),
+        ("2026-03-10T23:30:00", "2026-03-11T09:00:00"),
+        ("2026-03-10T00:10:00", "2026-03-10T09:00:00"),
+    ],
+)
+def test_quiet_hours_in_the_members_time(local: str, expected: str | None) -> None:
+    now = datetime.fromisoformat(local).replace(tzinfo=MOSCOW)
+    until = rules.quiet_until(now.astimezone(UTC), MOSCOW)
+    if expected is None:
+        assert until is None
+    else:
+        assert until == datetime.fromisoformat(expected).replace(tzinfo=MOSCOW)
+
+
+def test_the_same_instant_is_quiet_in_one_zone_and_not_in_another() -> None:
+    now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)  # 15:00 in Moscow, 22:00 in Vladivostok
+    assert rules.quiet_until(now, MOSCOW) is None
+    assert rules.quiet_until(now, VLADIVOSTOK) == datetime(2026, 3, 11, 9, 0, tzinfo=VLADIVOSTOK)
+
+
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)))
+def test_quiet_hours_always_end_at_nine_within_twelve_hours(now: datetime) -> None:
+    until = rules.quiet_until(now, MOSCOW)
+    local = now.astimezone(MOSCOW)
+    if 9 <= local.hour < 21:
+        assert until is None
+    else:
+        assert until is not None and until > now and until - now <= timedelta(hours=12)
+        assert until.astimezone(MOSCOW).time().hour == 9 and rules.quiet_until(until, MOSCOW) is None
+
+
+def test_birthday_gift_window_and_expiry() -> None:
+    born = date(1990, 12, 10)
+    before = datetime(2026, 12, 6, 23, 59, tzinfo=MOSCOW)
+    assert rules.birthday_gift_due(born, 3, 14, before, MOSCOW) is None
+    start = datetime(2026, 12, 7, 0, 0, tzinfo=MOSCOW)
+    gift = rules.birthday_gift_due(born, 3, 14, start, MOSCOW)
+    assert gift is not None
+    assert (gift.year, gift.gift_day, gift.available_from) == (2026, date(2026, 12, 7), start)
+    assert gift.expires_at == datetime(2026, 12, 21, 0, 0, tzinfo=MOSCOW)
+    last = datetime(2026, 12, 10, 23, 59, tzinfo=MOSCOW)
+    assert rules.birthday_gift_due(born, 3, 14, last, MOSCOW) == gift
+    assert rules.birthday_gift_due(born, 3, 14, last + timedelta(minutes=1), MOSCOW) is None
+
+
+def test_a_gift_before_new_year_belongs_to_next_years_birthday() -> None:
+    born = date(1985, 1, 2)
+    gift = rules.birthday_gift_due(born, 5, 10, datetime(2026, 12, 29, 12, tzinfo=MOSCOW), MOSCOW)
+    assert gift is not None and gift.year == 2027 and gift.gift_day == date(2026, 12, 28)
+
+
+def test_leap_day_birthdays_are_on_the_28th_in_other_years() -> None:
+    assert rules.birthday_in(2027, date(2000, 2, 29)) == date(2027, 2, 28)
+    assert rules.birthday_in(2028, date(2000, 2, 29)) == date(2028, 2, 29)
+    assert (229, 2027) in rules.birthday_candidates(date(2027, 2, 27), 0)
+    assert (229, 2028) in rules.birthday_candidates(date(2028, 2, 27), 0)
+    assert (228, 2028) in rules.birthday_candidates(date(2028, 2, 27), 0)
+
+
+@given(
+    st.dates(min_value=date(1950, 1, 1), max_value=date(2010, 12, 31)),
+    st.integers(0, 30),
+    st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)),
+    st.sampled_from([MOSCOW, VLADIVOSTOK, ZoneInfo("America/Los_Angeles"), ZoneInfo("UTC")]),
+)
+def test_the_cheap_filter_never_misses_a_due_gift(
+    born: date, days_before: int, now: datetime, tz: ZoneInfo
+) -> None:
+    gift = rules.birthday_gift_due(born, days_before, 7, now, tz)
+    if gift is not None:
+        assert (born.month * 100 + born.day, gift.year) in rules.birthday_candidates(now.date(), days_before)
+        assert gift.available_from <= now
+
+
+def test_message_backoff_doubles_up_to_the_cap_with_bounded_jitter() -> None:
+    rng = random.Random(1)
+    delays = [rules.message_backoff(n, 1.0, 60.0, rng) for n in range(1, 10)]
+    for n, delay in enumerate(delays, start=1):
+        base = min(60.0, 2.0 ** (n - 1))
+        assert base <= delay <= base * 1.2
+
+
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    assert rules.retry_after_seconds("3", now) == 3.0
+    assert rules.retry_after_seconds("Tue, 10 Mar 2026 12:00:30 GMT", now) == 30.0
+    assert rules.retry_after_seconds(None, now) is None
+    assert rules.retry_after_seconds("soon", now) is None
+
+
+def test_webhooks_are_retried_with_growing_delays_for_at_least_a_day() -> None:
+    created = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    now = created
+    attempts = 0
+    delays = []
+    while True:
+        attempts += 1
+        nxt = rules.webhook_next_attempt(attempts, created, now)
+        if nxt is None:
+            break
+        delays.append(nxt - now)
+        now = nxt
+    assert now - created >= timedelta(hours=24)
+    assert delays == sorted(delays) and delays[0] == timedelta(seconds=10)
+    assert now - created < timedelta(hours=28)
+
+
+def test_signature_is_hmac_sha256_of_the_body() -> None:
+    body = b'{"id":"1"}'
+    expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert rules.sign("s3cret", body) == f"sha256={expected}"
+
+
+def test_batches_follow_the_rate() -> None:
+    assert rules.batch_size(2000, 0.9, 0.1, 200) == 180
+    assert rules.batch_size(1, 0.9, 0.1, 200) == 1
+    assert rules.batch_size(None, 0.9, 0.1, 200) == 200
+    assert rules.slot_spacing(100, 0.5) == pytest.approx(0.02)
+
+
+# --- templates -------------------------------------------------------------------------------
+
+
+def test_templates_format_money_and_dates_for_the_locale() -> None:
+    variables = templates.sample_variables("receipt", currency="RUB", locale="ru_RU")
+    text = templates.render(
+        "{{ member.name }}: +{{ points_earned }}, оплачено {{ receipt.paid | money }}, {{ receipt.at | date }}",
+        variables,
+    )
+    spaced = text.replace("\xa0", " ").replace("\u202f", " ")  # CLDR versions differ in their spaces
+    assert spaced == "Anna: +3, оплачено 79,80 ₽, 5 дек. 2026 г."
+    english = templates.sample_variables("receipt", currency="USD", locale="en_US")
+    assert templates.render("{{ receipt.paid | money }}", english) == "$79.80"
+    assert templates.render("{{ 1234567 | number }}", english) == "1,234,567"
+
+
+def test_dates_are_shown_in_the_members_time_zone() -> None:
+    variables = {"locale": "en", "timezone": "Asia/Vladivostok", "at": "2026-12-05T20:00:00+03:00"}
+    assert templates.render("{{ at | date('yyyy-MM-dd') }}", variables) == "2026-12-06"
+    assert templates.render("{{ at | datetime('HH:mm') }}", variables) == "03:00"
+
+
+def test_the_sandbox_refuses_unsafe_code() -> None:
+    variables = templates.sample_variables("welcome")
+    with pytest.raises(templates.TemplateProblem):
+        templates.render("{{ ''.__class__.__mro__[1].__subclasses__() }}", variables)
+    with pytest.raises(templates.TemplateProblem):
+        templates.render("{{ member.nickname }}", variables)  # unknown variables are errors
+    with pytest.raises(templates.TemplateProblem):
+        templates.compile_template("{% if %}")
+
+
+def test_a_template_is_checked_against_its_triggers_variables() -> None:
+    templates.check("{{ tier.name }} (was {{ previous_tier.name }})", "tier_changed")
+    with pytest.raises(templates.TemplateProblem):
+        templates.check("{{ tier.name }}", "welcome")
+    for trigger in templates.TRIGGERS:
+        templates.check("Hi {{ member.name }} {{ member.tier.name }}", trigger)
+
+
+def test_the_member_gets_the_locale_of_their_country() -> None:
+    available = ["en", "ru_RU", "de"]
+    assert templates.choose_locale(available, "RU") == "ru_RU"
+    assert templates.choose_locale(available, "AT") == "de"  # by the country's language
+    assert templates.choose_locale(available, "FR") == "en"
+    assert templates.choose_locale(["ru_RU", "de"], "FR") == "de"  # the first, by name
+    assert templates.choose_locale(["ru"], None) == "ru"
+
+
+def test_locales_are_normalized() -> None:
+    assert templates.normalize_locale("ru-RU") == "ru_RU"
+    with pytest.raises(ValueError):
+        templates.normalize_locale("xx_YY_ZZ")
+
+
+def test_expiring_variables_add_up_the_lots() -> None:
+    variables = templates.expiring_variables(
+        [
+            {"points": 30, "expires_at": "2026-03-12T00:00:00+03:00"},
+            {"points": 12, "expires_at": "2026-03-11T00:00:00+03:00"},
+        ]
+    )
+    assert variables["points"] == 42 and variables["expires_at"] == "2026-03-11T00:00:00+03:00"
+    assert [lot["points"] for lot in variables["lots"]] == [12, 30]
+    assert Decimal(templates.render("{{ points }}", variables)) == 42
