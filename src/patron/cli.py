@@ -217,6 +217,7 @@ def import_(
         None, "--rejects", help="where rejected rows go (default: FILE.rejects.csv)"
     ),
     batch_rows: int = typer.Option(20_000, "--batch-rows", min=1, hidden=True),
+    workers: int = typer.Option(1, "--workers", min=1, max=32, help="database connections loading at once"),
 ) -> None:
     """Import data migrated from another system; a rerun continues an interrupted import.
     Ends with `patron verify` for the tenant (exit 1 if it fails; 2 if the import cannot run)."""
@@ -230,6 +231,7 @@ def import_(
         fmt=fmt,
         rejects=rejects,
         batch_rows=batch_rows,
+        workers=workers,
         console=console,
     )
     if code:
@@ -260,7 +262,7 @@ def demo(
     sys.stdout.write(summary.api_key + "\n")
     sys.stdout.flush()
     if not no_serve:
-        serve(host=host, port=port)
+        serve(host=host, port=port, workers=1)
 
 
 @app.command()

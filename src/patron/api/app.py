@@ -37,9 +37,14 @@ def create_app(database_url: str, *, clock: Clock = utcnow, pool_min: int = 2, p
         db = Database(database_url, min_size=pool_min, max_size=pool_max, name="api")
         await db.open()
         app.state.db = db
+        # The admin web app's own small pool: its reports never hold a connection a till waits for.
+        admin_db = Database(database_url, min_size=1, max_size=4, name="admin")
+        await admin_db.open()
+        app.state.admin_db = admin_db
         try:
             yield
         finally:
+            await admin_db.close()
             await db.close()
 
     app = FastAPI(

@@ -1,0 +1,301 @@
+"""The load generator. It runs in processes of its own (spawned by checkout.py), never in the
+server's, and reports how much CPU it used so a reader can tell whether it kept up.
+
+- open loop (``rate``): requests are sent at fixed times t0 + i / rate whether or not earlier
+  ones have answered, and latency is measured from the time a request was due, so a stalled
+  server cannot hide its stall by slowing the sender (no coordinated omission);
+- closed loop (``concurrency``): that many tills each send a request, wait for the answer and
+  send the next, for ``duration`` seconds: the most the server can take.
+
+HTTP/1.1 with keep-alive (aiohttp), bodies encoded with orjson, uvloop when installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+
+# what every worker needs, set once per process by ``init`` (so it is not pickled per phase)
+_DATA: dict[str, Any] = {}
+
+RECEIPT_MIX = {"return": 0.10, "anonymous": 0.20}  # the rest (70%) are member receipts
+MEMBER_SPEND = {"number": 0.15, "max": 0.15}  # of member receipts; the rest spend nothing
+QUOTE_MIX = {"anonymous": 0.25, "max": 0.25, "number": 0.10}  # of quotes; the rest: member, no spend
+CANCEL_SHARE = 0.15  # of returns: cancel the whole receipt instead of returning some units
+EXPECTED = {
+    "quote": {200},
+    "receipt": {201},
+    "return": {201},
+    "cancel": {200},
+}
+
+
+def init(baskets: list[dict[str, Any]], members: list[dict[str, Any]]) -> None:
+    """Pool initializer: the basket set and the members (with their ids) for this process."""
+    _DATA["baskets"] = baskets
+    _DATA["members"] = members
+    _DATA["by_household"] = {m["household"]: m for m in members}
+
+
+@dataclass
+class Job:
+    """One phase for one worker process."""
+
+    phase: str  # warmup | quote_open | quote_closed | receipts
+    base_url: str
+    api_key: str
+    worker: int
+    workers: int
+    seed: int
+    duration: float
+    tag: str  # makes receipt numbers unique to this run
+    rate: float = 0.0  # open loop: this worker's arrivals per second
+    concurrency: int = 1  # closed loop: tills of this worker
+
+
+@dataclass
+class Till:
+    """One till: its own random choices and its own receipts to return, so that what it sends
+    depends only on the seed and the answers it gets, never on how the tills interleave."""
+
+    number: int
+    rng: random.Random
+    returnable: list[dict[str, Any]] = field(default_factory=list)
+    sequence: int = 0
+
+
+@dataclass
+class Tally:
+    latency_ms: list[float] = field(default_factory=list)  # from sending to the full answer
+    intended_ms: list[float] = field(default_factory=list)  # open loop: from the time it was due
+    lag_ms: list[float] = field(default_factory=list)  # open loop: how late the generator sent it
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+class Worker:
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.baskets: list[dict[str, Any]] = _DATA["baskets"]
+        self.members: list[dict[str, Any]] = _DATA["members"]
+        self.by_household: dict[int, dict[str, Any]] = _DATA["by_household"]
+        self.tallies: dict[str, Tally] = defaultdict(Tally)
+        self.errors: list[dict[str, Any]] = []
+        self.headers = {"Authorization": f"Bearer {job.api_key}", "Content-Type": "application/json"}
+
+    # --- bodies ------------------------------------------------------------------------------
+
+    def till(self, number: int) -> Till:
+        return Till(number, random.Random(f"{self.job.seed}/{self.job.worker}/{number}"))
+
+    def _member_ref(self, till: Till, household: int) -> dict[str, str]:
+        member = self.by_household.get(household) or self.members[till.rng.randrange(len(self.members))]
+        pick = till.rng.random()
+        if pick < 0.5:
+            return {"card": member["card"]}
+        if pick < 0.8:
+            return {"phone": member["phone"]}
+        return {"id": member["id"]}
+
+    def _spend_number(self, basket: dict[str, Any]) -> int:
+        amount = sum(float(line["price"]) * line["quantity"] for line in basket["lines"])
+        return max(1, min(20, int(amount * 0.2)))
+
+    def _body(self, till: Till, *, anonymous: bool, spend: str) -> dict[str, Any]:
+        basket = self.baskets[till.rng.randrange(len(self.baskets))]
+        body: dict[str, Any] = {"store": basket["store"], "lines": basket["lines"]}
+        if not anonymous:
+            body["member"] = self._member_ref(till, basket["household"])
+            if spend == "max":
+                body["spend_points"] = "max"
+            elif spend == "number":
+                body["spend_points"] = self._spend_number(basket)
+        return body
+
+    def quote_body(self, till: Till) -> bytes:
+        pick = till.rng.random()
+        anonymous = pick < QUOTE_MIX["anonymous"]
+        pick -= QUOTE_MIX["anonymous"]
+        spend = "max" if 0 <= pick < QUOTE_MIX["max"] else ""
+        if not spend and 0 <= pick - QUOTE_MIX["max"] < QUOTE_MIX["number"]:
+            spend = "number"
+        return orjson.dumps(self._body(till, anonymous=anonymous, spend=spend))
+
+    def receipt_body(self, till: Till, anonymous: bool) -> bytes:
+        spend = ""
+        if not anonymous:
+            pick = till.rng.random()
+            if pick < MEMBER_SPEND["number"]:
+                spend = "number"
+            elif pick < MEMBER_SPEND["number"] + MEMBER_SPEND["max"]:
+                spend = "max"
+        body = self._body(till, anonymous=anonymous, spend=spend)
+        till.sequence += 1
+        body["number"] = f"{self.job.tag}-{self.job.worker}-{till.number}-{till.sequence}"
+        return orjson.dumps(body)
+
+    # --- requests ----------------------------------------------------------------------------
+
+    async def send(
+        self, session: aiohttp.ClientSession, kind: str, path: str, body: bytes, due: float | None = None
+    ) -> tuple[int, bytes]:
+        start = time.perf_counter()
+        try:
+            async with session.post(self.job.base_url + path, data=body, headers=self.headers) as resp:
+                status, payload = resp.status, await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            status, payload = 0, repr(exc).encode()
+        except asyncio.CancelledError:
+            self._record(kind, start, due, "unanswered")  # still waiting when the phase ended
+            raise
+        self._record(kind, start, due, self._outcome(kind, status, payload))
+        return status, payload
+
+    def _record(self, kind: str, start: float, due: float | None, outcome: str) -> None:
+        end = time.perf_counter()
+        tally = self.tallies[kind]
+        tally.latency_ms.append((end - start) * 1000)
+        if due is not None:
+            tally.intended_ms.append((end - due) * 1000)
+            tally.lag_ms.append((start - due) * 1000)
+        tally.outcomes[outcome] += 1
+
+    def _outcome(self, kind: str, status: int, payload: bytes) -> str:
+        if status in EXPECTED[kind]:
+            return "ok"
+        code = ""
+        if status:
+            try:
+                code = str(orjson.loads(payload)["error"]["code"])
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                code = ""
+        if status == 409 and code == "insufficient_points":
+            return "insufficient_points"  # expected: a number the member cannot spend any more
+        if len(self.errors) < 20:
+            self.errors.append(
+                {"kind": kind, "status": status, "body": payload[:300].decode(errors="replace")}
+            )
+        return f"{status} {code}".strip()
+
+    async def till_operation(self, session: aiohttp.ClientSession, till: Till) -> None:
+        """One operation of the receipts mix: a member receipt, an anonymous one, or a return."""
+        pick = till.rng.random()
+        if pick < RECEIPT_MIX["return"] and till.returnable:
+            await self._return(session, till)
+            return
+        anonymous = pick < RECEIPT_MIX["return"] + RECEIPT_MIX["anonymous"]
+        body = self.receipt_body(till, anonymous)
+        status, payload = await self.send(session, "receipt", "/v1/receipts", body)
+        if status == 201:
+            result = orjson.loads(payload)
+            lines = {line["line"]: line["quantity"] for line in result["lines"]}
+            till.returnable.append({"id": result["id"], "lines": lines, "returns": 0})
+
+    async def _return(self, session: aiohttp.ClientSession, till: Till) -> None:
+        rng = till.rng
+        receipt = till.returnable.pop(rng.randrange(len(till.returnable)))
+        if rng.random() < CANCEL_SHARE:
+            await self.send(session, "cancel", f"/v1/receipts/{receipt['id']}/cancel", b"")
+            return
+        lines: dict[int, int] = receipt["lines"]
+        chosen = rng.sample(sorted(lines), min(len(lines), rng.choice((1, 1, 1, 2, 3))))
+        taken = [{"line": line, "quantity": rng.randint(1, lines[line])} for line in chosen]
+        receipt["returns"] += 1
+        body = orjson.dumps({"number": f"RET-{receipt['returns']}", "lines": taken})
+        status, _ = await self.send(session, "return", f"/v1/receipts/{receipt['id']}/returns", body)
+        if status != 201:
+            return
+        for item in taken:
+            lines[item["line"]] -= item["quantity"]
+            if not lines[item["line"]]:
+                del lines[item["line"]]
+        if lines:
+            till.returnable.append(receipt)
+
+    # --- loops -------------------------------------------------------------------------------
+
+    async def open_loop(self, session: aiohttp.ClientSession) -> None:
+        job = self.job
+        count = int(job.rate * job.duration)
+        offset = job.worker / (job.workers * job.rate)  # interleave the workers' arrivals
+        till = self.till(0)
+        bodies = [self.quote_body(till) for _ in range(count)]  # built before the clock starts
+        start = time.perf_counter() + 0.05
+        tasks = []
+        for i, body in enumerate(bodies):
+            due = start + offset + i / job.rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(self.send(session, "quote", "/v1/checkout/quote", body, due)))
+        # an overloaded server would keep the phase going long after its schedule: wait a while,
+        # then count what is still unanswered (with its latency so far) and move on
+        _, pending = await asyncio.wait(tasks, timeout=max(5.0, job.duration / 2))
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def closed_loop(self, session: aiohttp.ClientSession) -> None:
+        deadline = time.perf_counter() + self.job.duration
+        quotes = self.job.phase == "quote_closed"
+
+        async def run_till(till: Till) -> None:
+            while time.perf_counter() < deadline:
+                if quotes:
+                    await self.send(session, "quote", "/v1/checkout/quote", self.quote_body(till))
+                else:
+                    await self.till_operation(session, till)
+
+        await asyncio.gather(*(run_till(self.till(n)) for n in range(self.job.concurrency)))
+
+    async def run(self) -> dict[str, Any]:
+        job = self.job
+        connector = aiohttp.TCPConnector(limit=0 if job.rate else job.concurrency, keepalive_timeout=60)
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+            async def ping() -> None:
+                async with session.get(job.base_url + "/health") as resp:
+                    await resp.read()
+
+            await asyncio.gather(*(ping() for _ in range(job.concurrency)))  # connect before the clock
+            cpu, start = time.process_time(), time.perf_counter()
+            if job.rate:
+                await self.open_loop(session)
+            else:
+                await self.closed_loop(session)
+            elapsed, cpu_used = time.perf_counter() - start, time.process_time() - cpu
+        return {
+            "phase": job.phase,
+            "worker": job.worker,
+            "elapsed_s": elapsed,
+            "cpu_s": cpu_used,
+            "tallies": {
+                kind: {
+                    "latency_ms": t.latency_ms,
+                    "intended_ms": t.intended_ms,
+                    "lag_ms": t.lag_ms,
+                    "outcomes": dict(t.outcomes),
+                }
+                for kind, t in self.tallies.items()
+            },
+            "errors": self.errors,
+        }
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Entry point in the worker process."""
+    try:
+        import uvloop
+
+        factory: Any = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(Worker(job).run())

@@ -1,0 +1,202 @@
+"""Importing opening lots: the points each member holds at the cut-over. Pure.
+
+A lot row carries its original ``points`` and, optionally, what is ``remaining`` of them. The
+ledger's guards make every new lot start full (remaining := points) and change a remainder only
+through allocations, so a partly used lot is written as the ledger would have written it:
+
+- an ``import`` entry crediting ``points``, which creates the lot;
+- when ``remaining < points``, an ``import_used`` entry debiting ``points - remaining`` with one
+  allocation against the lot (the allocations trigger then sets the lot's remainder).
+
+So the member's balance gains exactly ``remaining``, and ``patron verify`` holds. Opening lots do
+not pay a debt the member may already have (there is none for a member imported just before).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+
+from patron.importer import copytext, values
+from patron.importer.batch import (
+    MEMBER_COLUMNS,
+    Context,
+    Header,
+    HeaderError,
+    MemberRef,
+    Prepared,
+    Reject,
+    parse,
+    unknown_member,
+)
+from patron.importer.reader import Row
+from patron.importer.values import Bad
+
+KIND = "lots"
+COLUMNS = {
+    **MEMBER_COLUMNS,
+    "points": True,
+    "remaining": False,
+    "available_from": False,
+    "expires_at": True,
+    "spend_condition": False,
+    "kind": False,
+}
+MAX_POINTS = 10**12
+ENTRIES = ("tenant_id", "id", "member_id", "kind", "points", "at", "operation", "reason")
+LOTS = (
+    "tenant_id",
+    "id",
+    "member_id",
+    "entry_id",
+    "kind",
+    "points",
+    "available_from",
+    "expires_at",
+    "spend_condition",
+    "source",
+)
+ALLOCATIONS = ("tenant_id", "entry_id", "lot_id", "member_id", "points")
+
+
+@dataclass(slots=True)
+class Lot:
+    line: int
+    values: Sequence[object]
+    ref: tuple[str, str]
+    points: int
+    remaining: int
+    available_from: datetime
+    expires_at: datetime
+    spend_condition: str | None
+    kind: str
+    member_id: str = ""
+
+
+def lot_kind(value: object) -> str | None:
+    out = values.text(value, max_length=32)
+    if out is not None and not values.KIND.fullmatch(out):
+        raise Bad(f"{out!r} is not a kind (lowercase letters, digits and _, at most 32)")
+    return out
+
+
+def points(value: object) -> int | None:
+    return values.integer(value, minimum=1, maximum=MAX_POINTS)
+
+
+def remaining(value: object) -> int | None:
+    return values.integer(value, minimum=0, maximum=MAX_POINTS)
+
+
+class Lots:
+    kind = KIND
+    grouped = False
+
+    def __init__(self, header: Header, ctx: Context) -> None:
+        self.ctx = ctx
+        self.member = MemberRef(header, ctx.program.country)
+        if not self.member.columns:
+            raise HeaderError("missing column: one of member_id, member_phone, member_card")
+        self._points = header.cell("points")
+        self._remaining = header.cell("remaining")
+        self._from = header.cell("available_from")
+        self._expires = header.cell("expires_at")
+        self._condition = header.cell("spend_condition")
+        self._kind = header.cell("kind")
+
+    def group_key(self, row: Row) -> object:
+        return None
+
+    def prepare(self, rows: list[Row]) -> Prepared[Lot]:
+        parsed: list[Lot] = []
+        rejects: list[Reject] = []
+        for line, cells, problem in rows:
+            try:
+                if problem:
+                    raise Bad(problem)
+                ref = self.member.read(cells)
+                if ref is None:
+                    raise Bad("member: give member_id, member_phone or member_card")
+                total = parse("points", points, self._points(cells), required=True)
+                left = parse("remaining", remaining, self._remaining(cells))
+                if left is not None and left > total:
+                    raise Bad(f"remaining: {left} is more than points {total}")
+                start = parse("available_from", values.timestamp, self._from(cells)) or self.ctx.now
+                end = parse("expires_at", values.timestamp, self._expires(cells), required=True)
+                if end <= start:
+                    raise Bad("expires_at: not after available_from")
+                lot = Lot(
+                    line,
+                    cells,
+                    ref,
+                    total,
+                    total if left is None else left,
+                    start,
+                    end,
+                    parse("spend_condition", values.condition, self._condition(cells)),
+                    parse("kind", lot_kind, self._kind(cells)) or "import",
+                )
+            except Bad as exc:
+                rejects.append(Reject(line, str(exc), cells))
+                continue
+            parsed.append(lot)
+        found = self.member.resolve(self.ctx.lookup, [lot.ref for lot in parsed])
+        records = []
+        for lot in parsed:
+            member_id = found.get(lot.ref)
+            if member_id is None:
+                rejects.append(Reject(lot.line, unknown_member(lot.ref), lot.values))
+                continue
+            lot.member_id = member_id
+            records.append(lot)
+        return Prepared(len(rows), records, rejects)
+
+    def taken_reason(self, what: str, key: object) -> str:  # pragma: no cover - lots have no unique keys
+        return f"{what}: {key} exists already"
+
+    def tables(self, prepared: Prepared[Lot]) -> list[copytext.Table]:
+        entries = copytext.Table("entries", ENTRIES)
+        lots = copytext.Table("lots", LOTS)
+        allocations = copytext.Table("allocations", ALLOCATIONS)
+        records = prepared.records
+        used = sum(1 for lot in records if lot.remaining < lot.points)
+        entry_ids = iter(self.ctx.lookup.reserve("entries", len(records) + used))
+        lot_ids = iter(self.ctx.lookup.reserve("lots", len(records)))
+        tenant, now = self.ctx.tenant_id, self.ctx.now.isoformat()
+        for lot in records:
+            credit, lot_id = next(entry_ids), next(lot_ids)
+            entries.add((tenant, credit, lot.member_id, "import", lot.points, now, "import", "opening lot"))
+            source = orjson.dumps({"import": self.ctx.tag, "line": lot.line}).decode()
+            lots.add(
+                (
+                    tenant,
+                    lot_id,
+                    lot.member_id,
+                    credit,
+                    lot.kind,
+                    lot.points,
+                    lot.available_from.isoformat(),
+                    lot.expires_at.isoformat(),
+                    lot.spend_condition,
+                    source,
+                )
+            )
+            if lot.remaining < lot.points:
+                debit, taken = next(entry_ids), lot.points - lot.remaining
+                entries.add(
+                    (
+                        tenant,
+                        debit,
+                        lot.member_id,
+                        "import_used",
+                        -taken,
+                        now,
+                        "import",
+                        "used before the import",
+                    )
+                )
+                allocations.add((tenant, debit, lot_id, lot.member_id, taken))
+        return [entries, lots, allocations]

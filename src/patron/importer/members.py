@@ -1,0 +1,165 @@
+"""Importing members: one row per member, cards joined by ``|`` in one column. Pure.
+
+Phones are normalised to E.164 with the program's country, exactly as the API does; a phone,
+email (ignoring case), card or id already in use, in the database or earlier in the file,
+rejects the row."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from patron.importer import copytext, values
+from patron.importer.batch import Context, Header, Prepared, Reject, Unique, parse
+from patron.importer.ids import Uuids
+from patron.importer.reader import Row
+from patron.importer.values import Bad
+
+KIND = "members"
+COLUMNS = {
+    "id": False,
+    "phone": True,
+    "email": False,
+    "name": False,
+    "birthday": False,
+    "city": False,
+    "cards": False,
+    "consent_sms": False,
+    "consent_email": False,
+    "created_at": False,
+}
+MEMBERS = (
+    "tenant_id",
+    "id",
+    "phone",
+    "email",
+    "name",
+    "birthday",
+    "city",
+    "consents",
+    "created_at",
+    "updated_at",
+)
+CARDS = ("tenant_id", "card", "member_id", "created_at")
+_CONSENTS = {
+    (sms, mail): f'{{"sms": {str(sms).lower()}, "email": {str(mail).lower()}}}'
+    for sms in (False, True)
+    for mail in (False, True)
+}
+
+
+@dataclass(slots=True)
+class Member:
+    line: int
+    values: Sequence[object]
+    id: str
+    phone: str
+    email: str | None
+    name: str | None
+    birthday: date | None
+    city: str | None
+    cards: list[str]
+    consents: str
+    created_at: datetime
+
+
+class Members:
+    kind = KIND
+    grouped = False
+
+    def __init__(self, header: Header, ctx: Context) -> None:
+        self.ctx = ctx
+        self.country = ctx.program.country
+        self._id = header.cell("id")
+        self._phone = header.cell("phone")
+        self._email = header.cell("email")
+        self._name = header.cell("name")
+        self._birthday = header.cell("birthday")
+        self._city = header.cell("city")
+        self._cards = header.cell("cards")
+        self._sms = header.cell("consent_sms")
+        self._mail = header.cell("consent_email")
+        self._created = header.cell("created_at")
+
+    def group_key(self, row: Row) -> object:
+        return None
+
+    def _phone_of(self, value: object) -> str | None:
+        return values.phone(value, self.country)
+
+    def prepare(self, rows: list[Row]) -> Prepared[Member]:
+        records: list[Member] = []
+        rejects: list[Reject] = []
+        ids, phones, emails, cards = set[str](), set[str](), set[str](), set[str]()
+        unique = [Unique("member_id"), Unique("phone"), Unique("email"), Unique("card")]
+        uuids = Uuids()
+        for line, cells, problem in rows:
+            try:
+                if problem:
+                    raise Bad(problem)
+                given_id = parse("id", values.member_uuid, self._id(cells))
+                member = Member(
+                    line,
+                    cells,
+                    given_id or "",
+                    parse("phone", self._phone_of, self._phone(cells), required=True),
+                    parse("email", values.email, self._email(cells)),
+                    parse("name", values.text, self._name(cells)),
+                    parse("birthday", values.day, self._birthday(cells)),
+                    parse("city", values.text, self._city(cells)),
+                    parse("cards", values.cards, self._cards(cells)),
+                    _CONSENTS[
+                        bool(parse("consent_sms", values.boolean, self._sms(cells))),
+                        bool(parse("consent_email", values.boolean, self._mail(cells))),
+                    ],
+                    parse("created_at", values.timestamp, self._created(cells)) or self.ctx.now,
+                )
+                if given_id is not None and given_id in ids:
+                    raise Bad(f"id: {given_id} appears earlier in the file")
+                if member.phone in phones:
+                    raise Bad(f"phone: {member.phone} appears earlier in the file")
+                if member.email is not None and member.email.lower() in emails:
+                    raise Bad(f"email: {member.email} appears earlier in the file")
+                for card in member.cards:
+                    if card in cards:
+                        raise Bad(f"cards: card {card} appears earlier in the file")
+            except Bad as exc:
+                rejects.append(Reject(line, str(exc), cells))
+                continue
+            owner = len(records)
+            if given_id is not None:
+                ids.add(given_id)
+                unique[0].add(given_id, owner)
+            else:
+                member.id = uuids.next()
+            phones.add(member.phone)
+            unique[1].add(member.phone, owner)
+            if member.email is not None:
+                emails.add(member.email.lower())
+                unique[2].add(member.email.lower(), owner)
+            for card in member.cards:
+                cards.add(card)
+                unique[3].add(card, owner)
+            records.append(member)
+        return Prepared(len(rows), records, rejects, unique)
+
+    def taken_reason(self, what: str, key: object) -> str:
+        if what == "member_id":
+            return f"id: member {key} exists already"
+        if what == "card":
+            return f"cards: card {key} belongs to another member"
+        return f"{what}: {key} belongs to another member"
+
+    def tables(self, prepared: Prepared[Member]) -> list[copytext.Table]:
+        members = copytext.Table("members", MEMBERS)
+        cards = copytext.Table("cards", CARDS)
+        tenant = self.ctx.tenant_id
+        for m in prepared.records:
+            created = m.created_at.isoformat()
+            members.add(
+                (tenant, m.id, m.phone, m.email, m.name, m.birthday, m.city, m.consents, created, created)
+            )
+            for card in m.cards:
+                cards.add((tenant, card, m.id, created))
+        return [members, cards]

@@ -1,0 +1,100 @@
+"""Importing products: one row per product; every column besides ``sku`` and ``name`` is an
+attribute (an empty cell means the product lacks it). Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+import orjson
+
+from patron.importer import copytext, values
+from patron.importer.batch import Context, Header, HeaderError, Prepared, Reject, Unique, parse
+from patron.importer.reader import Row
+from patron.importer.values import Bad
+
+KIND = "products"
+COLUMNS = {"sku": True, "name": False}
+TABLE = ("tenant_id", "sku", "name", "attributes")
+RESERVED = frozenset({"sku", "price", "quantity"})
+
+
+@dataclass(slots=True)
+class Product:
+    line: int
+    values: Sequence[object]
+    sku: str
+    name: str
+    attributes: str  # JSON text
+
+
+def product_name(value: object) -> str | None:
+    return values.text(value, max_length=500)
+
+
+def attribute(value: object) -> object:
+    """An attribute's JSON value: text stays text; Parquet numbers and booleans keep their type."""
+    if isinstance(value, bool | int):
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return values.text(value, max_length=1000)
+
+
+class Products:
+    kind = KIND
+    grouped = False
+
+    def __init__(self, header: Header, ctx: Context) -> None:
+        self.ctx = ctx
+        self._sku = header.cell("sku")
+        self._name = header.cell("name")
+        for name, _ in header.extra:
+            if len(name) > 64 or name in RESERVED:
+                raise HeaderError(f"column {name!r}: an attribute name is 1-64 characters, not {RESERVED}")
+        self._attributes = header.extra
+
+    def group_key(self, row: Row) -> object:
+        return None
+
+    def prepare(self, rows: list[Row]) -> Prepared[Product]:
+        records: list[Product] = []
+        rejects: list[Reject] = []
+        seen: set[str] = set()
+        taken = Unique("product")
+        for line, cells, problem in rows:
+            try:
+                if problem:
+                    raise Bad(problem)
+                sku = parse("sku", values.code, self._sku(cells), required=True)
+                name = parse("name", product_name, self._name(cells)) or ""
+                found = {}
+                for column, position in self._attributes:
+                    value = parse(column, attribute, cells[position])
+                    if value is not None:
+                        found[column] = value
+                if sku in seen:
+                    raise Bad(f"sku: product {sku!r} appears earlier in the file")
+            except Bad as exc:
+                rejects.append(Reject(line, str(exc), cells))
+                continue
+            seen.add(sku)
+            taken.add(sku, len(records))
+            records.append(Product(line, cells, sku, name, orjson.dumps(found).decode()))
+        return Prepared(len(rows), records, rejects, [taken])
+
+    def taken_reason(self, what: str, key: object) -> str:
+        return f"sku: product {key!r} exists already"
+
+    def tables(self, prepared: Prepared[Product]) -> list[copytext.Table]:
+        table = copytext.Table("products", TABLE)
+        tenant = self.ctx.tenant_id
+        for p in prepared.records:
+            table.add((tenant, p.sku, p.name, p.attributes))
+        return [table]

@@ -1,0 +1,260 @@
+"""Reading one cell of an import file. Pure: no I/O.
+
+A cell arrives as text (CSV) or as a typed value (Parquet: int, Decimal, float, bool, date,
+datetime, str). Each reader returns the value Patron stores, or raises ``Bad`` whose message is
+the reason written to the rejects file. Blank cells (empty or spaces only, or null) are absent:
+``None`` from the optional readers, ``Bad("missing")`` from ``required``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+
+from patron import clock
+from patron.conditions import ConditionError
+from patron.conditions import validate as validate_condition
+from patron.members import phones
+
+CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_INT = re.compile(r"[+-]?[0-9]{1,18}")
+_E164 = re.compile(r"\+[1-9][0-9]{4,15}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_MONEY = Decimal("1e12")
+_MONEY = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,8})?")
+_TRUE = frozenset({"true", "t", "yes", "y", "1"})
+_FALSE = frozenset({"false", "f", "no", "n", "0"})
+CACHE = 65_536  # distinct phones, conditions and zones remembered: bounded, so memory stays flat
+
+
+class Bad(ValueError):
+    """A cell (or row) that cannot load; the message says why."""
+
+
+Cell = object
+
+
+def blank(value: Cell) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _stripped(value: Cell) -> str | None:
+    """A cell as stripped text, None when blank (the fast path of every reader: CSV gives text)."""
+    if value is None:
+        return None
+    out = (value if type(value) is str else str(value)).strip()
+    return out or None
+
+
+def text(value: Cell, *, max_length: int = 200) -> str | None:
+    out = _stripped(value)
+    if out is None:
+        return None
+    if len(out) > max_length:
+        raise Bad(f"longer than {max_length} characters")
+    if _CONTROL.search(out):
+        raise Bad("contains a control character")
+    return out
+
+
+def code(value: Cell) -> str | None:
+    """Store codes and SKUs: 1-64 letters, digits and ``_ . : -``, starting with a letter or digit."""
+    out = _stripped(value)
+    if out is not None and not CODE.fullmatch(out):
+        raise Bad(f"{out!r} is not a code (letters, digits and _ . : -, at most 64)")
+    return out
+
+
+def integer(value: Cell, *, minimum: int | None = None, maximum: int | None = None) -> int | None:
+    if type(value) is int:
+        number = value
+    elif type(value) is str or value is None:
+        out = _stripped(value)
+        if out is None:
+            return None
+        if not _INT.fullmatch(out):
+            raise Bad(f"{out!r} is not a whole number")
+        number = int(out)
+    elif (isinstance(value, float) and value.is_integer()) or (
+        isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value()
+    ):
+        number = int(value)
+    else:
+        raise Bad(f"{value!r} is not a whole number")
+    if minimum is not None and number < minimum:
+        raise Bad(f"{number} is below {minimum}")
+    if maximum is not None and number > maximum:
+        raise Bad(f"{number} is above {maximum}")
+    return number
+
+
+def money(value: Cell, quantum: Decimal) -> Decimal | None:
+    """A non-negative amount with at most the currency's decimals, as a Decimal at ``quantum``.
+
+    A float (Parquet) is read as the decimal it prints as."""
+    if type(value) is str or value is None:
+        out = _stripped(value)
+        if out is None:
+            return None
+        if not _MONEY.fullmatch(out):
+            raise Bad(f"{out!r} is not an amount (digits with an optional decimal point)")
+        amount = Decimal(out)
+    elif isinstance(value, bool):
+        raise Bad(f"{value!r} is not an amount")
+    elif isinstance(value, Decimal | int):
+        amount = Decimal(value)
+    elif isinstance(value, float):
+        amount = Decimal(repr(value))
+    else:
+        raise Bad(f"{value!r} is not an amount")
+    if not amount.is_finite() or amount < 0 or amount >= _MAX_MONEY:
+        raise Bad(f"{value!r} is not an amount between 0 and 999999999999")
+    try:
+        exact = amount.quantize(quantum)
+    except InvalidOperation as exc:
+        raise Bad(f"{value!r} is not an amount") from exc
+    if exact != amount:
+        raise Bad(f"{value!r} has more decimals than the currency")
+    return exact
+
+
+def timestamp(value: Cell) -> datetime | None:
+    """RFC 3339 with an offset (``2024-05-01T10:00:00+03:00``, ``...Z``); a naive time is refused."""
+    if blank(value):
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise Bad(f"{value!r} is not a timestamp (RFC 3339 with an offset)") from exc
+    else:
+        raise Bad(f"{value!r} is not a timestamp")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise Bad(f"{value!r} has no offset (give one, such as +03:00 or Z)")
+    return moment
+
+
+def day(value: Cell) -> date | None:
+    if blank(value):
+        return None
+    if isinstance(value, datetime):
+        raise Bad(f"{value!r} is not a date")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise Bad(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+    raise Bad(f"{value!r} is not a date")
+
+
+def boolean(value: Cell) -> bool | None:
+    if blank(value):
+        return None
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise Bad(f"{value!r} is not true or false")
+
+
+def member_uuid(value: Cell) -> str | None:
+    if blank(value):
+        return None
+    try:
+        return str(uuid.UUID(str(value).strip()))
+    except ValueError as exc:
+        raise Bad(f"{value!r} is not a UUID") from exc
+
+
+def email(value: Cell) -> str | None:
+    out = text(value, max_length=320)
+    if out is not None and not EMAIL.fullmatch(out):
+        raise Bad(f"{out!r} is not an email address")
+    return out
+
+
+def timezone(value: Cell) -> str | None:
+    out = text(value, max_length=64)
+    if out is not None:
+        _zone(out)
+    return out
+
+
+@lru_cache(maxsize=CACHE)
+def _zone(name: str) -> None:
+    try:
+        clock.zone(name)
+    except ValueError as exc:
+        raise Bad(f"{name!r} is not a time zone") from exc
+
+
+def phone(value: Cell, country: str | None) -> str | None:
+    """E.164, normalised with the program's country exactly as the API does."""
+    if blank(value):
+        return None
+    return _phone(str(value).strip(), country)
+
+
+def phone_key(value: Cell, country: str | None) -> str | None:
+    """A phone that names an existing member: as ``phone``, but text already in E.164 form is
+    taken as it is. Only a valid number can belong to a member, so an invalid one is simply not
+    found; this spares the phone library for the common case (it costs ~30 µs a number)."""
+    if blank(value):
+        return None
+    raw = str(value).strip()
+    return raw if _E164.fullmatch(raw) else _phone(raw, country)
+
+
+@lru_cache(maxsize=CACHE)
+def _phone(raw: str, country: str | None) -> str:
+    try:
+        return phones.normalize(raw, country)
+    except ValueError as exc:
+        raise Bad(f"{raw!r} is not a phone number") from exc
+
+
+def condition(value: Cell) -> str | None:
+    out = text(value, max_length=2000)
+    if out is not None:
+        _condition(out)
+    return out
+
+
+@lru_cache(maxsize=CACHE)
+def _condition(source: str) -> None:
+    try:
+        validate_condition(source)
+    except ConditionError as exc:
+        raise Bad(f"invalid condition: {exc}") from exc
+
+
+def cards(value: Cell, separator: str = "|") -> list[str]:
+    """A member's cards joined by ``|``: each 1-64 characters without spaces, none twice."""
+    if blank(value):
+        return []
+    found = [part.strip() for part in str(value).split(separator)]
+    for card in found:
+        if not card or len(card) > 64 or any(ch.isspace() or ord(ch) < 32 for ch in card):
+            raise Bad(f"card {card!r}: 1 to 64 characters without spaces")
+    if len(set(found)) != len(found):
+        raise Bad("the same card is listed twice")
+    return found
+
+
+def required(value: object) -> object:
+    """Fails on an absent value; used as ``required(reader(cell))``."""
+    if value is None:
+        raise Bad("missing")
+    return value

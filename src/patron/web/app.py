@@ -1,0 +1,110 @@
+"""The admin web app, mounted by the API's composition root under /admin.
+
+It is a FastAPI sub-application so that it has its own error pages (HTML, not the API's JSON) and
+no OpenAPI schema, yet it uses the API's database pool, clock and program cache: the parent app is
+kept in ``state.api`` and read per request, after the parent's lifespan has opened the pool."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from patron.errors import PatronError
+from patron.web import render
+from patron.web.auth import LoginRequired
+from patron.web.routes import (
+    campaigns,
+    communications,
+    dashboard,
+    keys,
+    login,
+    members,
+    program,
+    stores,
+    webhooks,
+)
+from patron.web.routes import users as users_routes
+
+log = logging.getLogger(__name__)
+
+
+class CachedStatic(StaticFiles):
+    """Static files with a day of browser caching (their names change with the version query)."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return response
+
+
+def create_web_app(api: FastAPI) -> FastAPI:
+    web = FastAPI(title="Patron admin", openapi_url=None, docs_url=None, redoc_url=None)
+    web.state.api = api
+    web.state.signer = None
+    web.mount("/static", CachedStatic(directory=render.HERE / "static"), name="static")
+    for module in (
+        login,
+        dashboard,
+        members,
+        campaigns,
+        program,
+        stores,
+        communications,
+        webhooks,
+        keys,
+        users_routes,
+    ):
+        web.include_router(module.router)
+    _install_errors(web)
+
+    @web.middleware("http")
+    async def _headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if response.headers.get("content-type", "").startswith("text/html"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return web
+
+
+def _install_errors(web: FastAPI) -> None:
+    @web.exception_handler(LoginRequired)
+    async def _login(request: Request, _: LoginRequired) -> Response:
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        location = f"{render.base(request)}/login?next={quote(target)}"
+        if request.headers.get("hx-request") == "true":
+            return Response(status_code=204, headers={"HX-Redirect": location})
+        return Response(status_code=303, headers={"Location": location})
+
+    @web.exception_handler(PatronError)
+    async def _patron(request: Request, exc: PatronError) -> Response:
+        return _error_page(request, exc.status, exc.message)
+
+    @web.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        first = next(iter(exc.errors()), {"msg": "invalid input"})
+        return _error_page(request, 422, str(first.get("msg", "invalid input")))
+
+    @web.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else "error"
+        return _error_page(request, exc.status_code, "page not found" if exc.status_code == 404 else message)
+
+
+def _error_page(request: Request, status: int, message: str) -> Response:
+    if request.headers.get("hx-request") == "true":
+        # htmx swaps only 2xx answers by default: show the error where the fragment would go.
+        return render.page(request, "_error.html", None, message=message, status=status)
+    return render.page(request, "error.html", None, status_code=status, message=message, status=status)

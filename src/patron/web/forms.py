@@ -1,0 +1,226 @@
+"""Reading the admin app's forms into the documents the API takes (contract 3 and 8), and
+pydantic's errors back into messages by form field. Pure: the use cases validate for real."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+TextOf = Callable[[str], str]
+TextsOf = Callable[[str], list[str]]
+
+
+def errors_by_field(exc: ValidationError) -> dict[str, str]:
+    """``{"tiers.0.code": "..."}``: the first message for each field at fault."""
+    result: dict[str, str] = {}
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "form"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        result.setdefault(field, message)
+    return result
+
+
+def _blank_to_none(value: str) -> str | None:
+    return value if value != "" else None
+
+
+def split_list(text: str) -> list[str]:
+    """``"Moscow, Kazan"`` → ``["Moscow", "Kazan"]``: commas or new lines separate items."""
+    return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
+
+
+# --- program (contract 3) ----------------------------------------------------------------------
+
+PROGRAM_FIELDS = (
+    "currency",
+    "timezone",
+    "country",
+    "point_value",
+    "earn_percent",
+    "max_spend_percent",
+    "no_spend_condition",
+    "activation_delay_days",
+    "points_valid_days",
+    "return_policy",
+    "tier_window_days",
+)
+
+
+def program_document(text: TextOf, texts: TextsOf) -> dict[str, Any]:
+    """The whole program as ``PUT /v1/program`` takes it; blank optional fields are null."""
+    document: dict[str, Any] = {name: _blank_to_none(text(name)) for name in PROGRAM_FIELDS}
+    if document["country"]:
+        document["country"] = str(document["country"]).upper()
+    tiers = []
+    rows = zip(
+        texts("tier_code"),
+        texts("tier_name"),
+        texts("tier_threshold"),
+        texts("tier_earn_percent"),
+        strict=False,
+    )
+    for code, name, threshold, earn in rows:
+        if code or name or threshold or earn:
+            tiers.append(
+                {"code": code, "name": name, "threshold": threshold or None, "earn_percent": earn or None}
+            )
+    document["tiers"] = tiers or None
+    gift = {key: text(f"birthday_{key}") for key in ("points", "valid_days", "days_before")}
+    document["birthday"] = {k: v or None for k, v in gift.items()} if any(gift.values()) else None
+    return {k: v for k, v in document.items() if v is not None or k in ("country", "no_spend_condition")}
+
+
+# --- campaigns (contract 8) --------------------------------------------------------------------
+
+EFFECT_TYPES = (
+    ("discount_percent", "Discount, percent"),
+    ("discount_amount", "Discount, amount off the qualifying lines together"),
+    ("fixed_price", "Fixed unit price"),
+    ("buy_x_get_y", "Buy X get Y"),
+    ("points_percent", "Extra points, percent of what was paid"),
+    ("points_multiplier", "Base points multiplied"),
+    ("points_fixed", "Fixed points for the receipt"),
+)
+STACKING = (
+    ("line", "line: no other line discount on the same line"),
+    ("stackable", "stackable: combines with anything"),
+    ("exclusive", "exclusive: nothing else on the receipt"),
+)
+WEEKDAYS = ((1, "Mon"), (2, "Tue"), (3, "Wed"), (4, "Thu"), (5, "Fri"), (6, "Sat"), (7, "Sun"))
+
+
+def _int_or_text(value: str) -> int | str | None:
+    """A whole number when it reads as one; else the text, for the model to reject by name."""
+    if value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+def campaign_document(text: TextOf, texts: TextsOf) -> dict[str, Any]:
+    """A campaign as ``POST /v1/campaigns`` takes it, from the campaign form."""
+    effect_type = text("effect_type")
+    effect: dict[str, Any] = {"type": effect_type}
+    if effect_type == "buy_x_get_y":
+        effect |= {
+            "buy": _int_or_text(text("effect_buy")),
+            "get": _int_or_text(text("effect_get")),
+            "percent": _blank_to_none(text("effect_percent")) or "100",
+        }
+    elif effect_type == "points_fixed":
+        effect["value"] = _int_or_text(text("effect_value"))
+    else:
+        effect["value"] = _blank_to_none(text("effect_value"))
+    hours = None
+    if text("hours_from") or text("hours_to"):
+        hours = {"from": text("hours_from"), "to": text("hours_to")}
+    birthday = None
+    if text("birthday_days_before") or text("birthday_days_after"):
+        birthday = {
+            "days_before": _int_or_text(text("birthday_days_before") or "0"),
+            "days_after": _int_or_text(text("birthday_days_after") or "0"),
+        }
+    points = {
+        "valid_days": _int_or_text(text("points_valid_days")),
+        "activation_delay_days": _int_or_text(text("points_activation_delay_days")),
+        "spend_condition": _blank_to_none(text("points_spend_condition")),
+    }
+    limits = {
+        "per_member": _int_or_text(text("limit_per_member")),
+        "uses": _int_or_text(text("limit_uses")),
+        "budget_points": _int_or_text(text("limit_budget_points")),
+        "budget_money": _blank_to_none(text("limit_budget_money")),
+    }
+    weekdays = sorted({int(day) for day in texts("weekdays") if day.isdigit()})
+    document: dict[str, Any] = {
+        "name": text("name"),
+        "active": text("active") in ("on", "true", "1"),
+        "starts_at": _blank_to_none(text("starts_at")),
+        "ends_at": _blank_to_none(text("ends_at")),
+        "weekdays": weekdays if weekdays and len(weekdays) < 7 else [],
+        "hours": hours,
+        "stores": split_list(text("stores")) or [s for s in texts("store_codes") if s],
+        "cities": split_list(text("cities")),
+        "countries": [c.upper() for c in split_list(text("countries"))],
+        "tiers": [t for t in texts("tiers") if t],
+        "birthday": birthday,
+        "condition": _blank_to_none(text("condition")),
+        "min_amount": _blank_to_none(text("min_amount")) or "0",
+        "min_quantity": _int_or_text(text("min_quantity") or "0"),
+        "effect": effect,
+        "stacking": text("stacking") or "line",
+        "priority": _int_or_text(text("priority") or "0"),
+    }
+    if any(value is not None for value in points.values()):
+        document["points"] = {k: v for k, v in points.items() if v is not None}
+    if any(value is not None for value in limits.values()):
+        document["limits"] = limits
+    return document
+
+
+def campaign_form_values(campaign: dict[str, Any]) -> dict[str, Any]:
+    """The form's fields for an existing campaign (the reverse of ``campaign_document``)."""
+    effect = campaign.get("effect") or {}
+    hours = campaign.get("hours") or {}
+    birthday = campaign.get("birthday") or {}
+    points = campaign.get("points") or {}
+    limits = campaign.get("limits") or {}
+
+    def s(value: Any) -> str:
+        return "" if value is None else str(value)
+
+    return {
+        "name": s(campaign.get("name")),
+        "active": bool(campaign.get("active", True)),
+        "starts_at": s(campaign.get("starts_at")),
+        "ends_at": s(campaign.get("ends_at")),
+        "weekdays": list(campaign.get("weekdays") or []),
+        "hours_from": s(hours.get("from")),
+        "hours_to": s(hours.get("to")),
+        "stores": ", ".join(campaign.get("stores") or []),
+        "cities": ", ".join(campaign.get("cities") or []),
+        "countries": ", ".join(campaign.get("countries") or []),
+        "tiers": list(campaign.get("tiers") or []),
+        "birthday_days_before": s(birthday.get("days_before")),
+        "birthday_days_after": s(birthday.get("days_after")),
+        "condition": s(campaign.get("condition")),
+        "min_amount": s(campaign.get("min_amount")),
+        "min_quantity": s(campaign.get("min_quantity")),
+        "effect_type": s(effect.get("type") or "discount_percent"),
+        "effect_value": s(effect.get("value")),
+        "effect_buy": s(effect.get("buy")),
+        "effect_get": s(effect.get("get")),
+        "effect_percent": s(effect.get("percent")),
+        "points_valid_days": s(points.get("valid_days")),
+        "points_activation_delay_days": s(points.get("activation_delay_days")),
+        "points_spend_condition": s(points.get("spend_condition")),
+        "stacking": s(campaign.get("stacking") or "line"),
+        "priority": s(campaign.get("priority") if campaign.get("priority") is not None else 0),
+        "limit_per_member": s(limits.get("per_member")),
+        "limit_uses": s(limits.get("uses")),
+        "limit_budget_points": s(limits.get("budget_points")),
+        "limit_budget_money": s(limits.get("budget_money")),
+    }
+
+
+def empty_campaign_form() -> dict[str, Any]:
+    return campaign_form_values({"active": True, "stacking": "line", "priority": 0})
+
+
+def program_form_values(program: dict[str, Any], extra_tier_rows: int = 2) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        name: "" if program.get(name) is None else str(program[name]) for name in PROGRAM_FIELDS
+    }
+    tiers: Sequence[dict[str, Any]] = program.get("tiers") or []
+    values["tiers"] = [
+        {k: "" if t.get(k) is None else str(t[k]) for k in ("code", "name", "threshold", "earn_percent")}
+        for t in tiers
+    ] + [{"code": "", "name": "", "threshold": "", "earn_percent": ""} for _ in range(extra_tier_rows)]
+    gift = program.get("birthday") or {}
+    for key in ("points", "valid_days", "days_before"):
+        values[f"birthday_{key}"] = "" if gift.get(key) is None else str(gift[key])
+    return values

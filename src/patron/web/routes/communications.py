@@ -1,0 +1,329 @@
+"""Communications (contract 9): channels, templates with a rendered preview, the message log, and
+broadcasts with their progress. Everything goes through the back office's use cases."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from patron.backoffice import service
+from patron.backoffice import store as backoffice
+from patron.backoffice import templates as message_templates
+from patron.backoffice.model import BroadcastIn, EmailChannelIn, SmsChannelIn, TemplateIn
+from patron.errors import InvalidInput, NotFound
+from patron.web import forms, render
+from patron.web import report_store as reports
+from patron.web.auth import Admin, Form, Viewer
+
+router = APIRouter()
+CHANNELS: Final = ("sms", "email")
+MESSAGE_PAGE: Final = 50
+MESSAGES: Final = {
+    "sms": "SMS channel saved.",
+    "email": "Email channel saved.",
+    "template": "Template saved.",
+    "template-deleted": "Template removed.",
+}
+
+
+async def _channels(admin: Admin) -> dict[str, dict[str, Any] | None]:
+    found: dict[str, dict[str, Any] | None] = {}
+    async with admin.db.read() as conn:
+        for channel in CHANNELS:
+            try:
+                found[channel] = await service.get_channel(conn, admin.tenant_id, channel)
+            except NotFound:
+                found[channel] = None
+    return found
+
+
+async def _overview(
+    request: Request,
+    admin: Admin,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
+    channels = await _channels(admin)
+    async with admin.db.read() as conn:
+        items = await backoffice.templates(conn, admin.tenant_id)
+        broadcasts = [
+            await service.get_broadcast(conn, admin.tenant_id, broadcast_id)
+            for broadcast_id in await reports.recent_broadcast_ids(conn, admin.tenant_id, 10)
+        ]
+    return render.page(
+        request,
+        "communications.html",
+        admin,
+        status_code=status,
+        channels=channels,
+        templates=items,
+        triggers=message_templates.TRIGGERS,
+        broadcasts=broadcasts,
+        tiers=admin.program.effective_tiers,
+        errors=errors or {},
+        broadcast_errors=any(key.startswith("broadcast") for key in errors or {}),
+        values=values or {},
+        ok=MESSAGES.get(request.query_params.get("ok", "")),
+    )
+
+
+@router.get("/communications")
+async def overview(request: Request, admin: Viewer) -> Response:
+    return await _overview(request, admin)
+
+
+# --- channels ----------------------------------------------------------------------------------
+
+
+def _headers(text: str) -> dict[str, str]:
+    """``Name: value`` lines into a dict."""
+    headers = {}
+    for line in text.splitlines():
+        if line.strip():
+            name, sep, value = line.partition(":")
+            if not sep or not name.strip():
+                raise ValueError(f"not a header line: {line.strip()!r} (write Name: value)")
+            headers[name.strip()] = value.strip()
+    return headers
+
+
+@router.post("/communications/channels/{channel}")
+async def save_channel(request: Request, posted: Form, channel: str) -> Response:
+    admin = posted.admin
+    admin.require_admin("channels")
+    if channel not in CHANNELS:
+        raise NotFound("no such channel")
+    values = {f"{channel}_{k}": v for k, v in posted.form.items() if isinstance(v, str) and k != "csrf_token"}
+    try:
+        if channel == "sms":
+            sms = SmsChannelIn.model_validate(
+                {
+                    "url": posted.text("url"),
+                    "rate_per_second": posted.text("rate_per_second") or None,
+                    "headers": _headers(posted.text("headers")),
+                }
+            )
+            async with admin.db.transaction() as conn:
+                await service.put_sms(conn, admin.tenant_id, sms)
+        else:
+            email = EmailChannelIn.model_validate(
+                {
+                    "host": posted.text("host"),
+                    "port": posted.text("port") or None,
+                    "from": posted.text("from"),
+                    "username": posted.text("username") or None,
+                    "password": posted.text("password") or None,
+                    "starttls": posted.text("starttls") == "on",
+                    "rate_per_second": posted.text("rate_per_second") or None,
+                }
+            )
+            async with admin.db.transaction() as conn:
+                await service.put_email(conn, admin.tenant_id, email)
+    except ValidationError as exc:
+        errors = {f"{channel}.{k}": v for k, v in forms.errors_by_field(exc).items()}
+        return await _overview(request, admin, errors=errors, values=values, status=422)
+    except ValueError as exc:
+        return await _overview(
+            request, admin, errors={f"{channel}.headers": str(exc)}, values=values, status=422
+        )
+    return render.redirect(request, f"/communications?ok={channel}")
+
+
+# --- templates ---------------------------------------------------------------------------------
+
+
+def _trigger(trigger: str) -> str:
+    if trigger not in message_templates.TRIGGERS:
+        raise NotFound(f"no trigger {trigger!r}")
+    return trigger
+
+
+def _template_page(
+    request: Request,
+    admin: Admin,
+    trigger: str,
+    values: dict[str, str],
+    errors: dict[str, str],
+    status: int = 200,
+) -> Response:
+    return render.page(
+        request,
+        "template_form.html",
+        admin,
+        status_code=status,
+        trigger=trigger,
+        values=values,
+        errors=errors,
+        variables=[*message_templates.VARIABLES["*"], *message_templates.VARIABLES[trigger]],
+        preview=_rendered(trigger, values, admin),
+    )
+
+
+@router.get("/communications/templates/{trigger}")
+async def template_form(
+    request: Request, admin: Viewer, trigger: str, channel: str = "sms", locale: str = "en"
+) -> Response:
+    _trigger(trigger)
+    values = {
+        "channel": channel if channel in CHANNELS else "sms",
+        "locale": locale,
+        "subject": "",
+        "body": "",
+    }
+    async with admin.db.read() as conn:
+        for row in await backoffice.templates(conn, admin.tenant_id, trigger):
+            if row["channel"] == values["channel"] and row["locale"] == locale:
+                values |= {"subject": row["subject"] or "", "body": row["body"]}
+    return _template_page(request, admin, trigger, values, {})
+
+
+def _rendered(trigger: str, values: dict[str, str], admin: Admin) -> dict[str, str]:
+    """The template rendered with the sample variables of its trigger (or the problem)."""
+    if not values.get("body"):
+        return {}
+    try:
+        locale = message_templates.normalize_locale(values.get("locale") or "en")
+        sample = message_templates.sample_variables(trigger, currency=admin.program.currency, locale=locale)
+        result = {"body": message_templates.render(values["body"], sample)}
+        if values.get("subject"):
+            result["subject"] = message_templates.render(values["subject"], sample)
+        return result
+    except (message_templates.TemplateProblem, ValueError) as exc:
+        return {"error": str(exc)}
+
+
+@router.post("/communications/templates/{trigger}/preview")
+async def template_preview(request: Request, posted: Form, trigger: str) -> Response:
+    """An htmx fragment: the template rendered as a member would get it (sample variables)."""
+    values = {k: posted.text(k) for k in ("channel", "locale", "subject", "body")}
+    return render.page(
+        request,
+        "_template_preview.html",
+        posted.admin,
+        preview=_rendered(_trigger(trigger), values, posted.admin),
+    )
+
+
+@router.post("/communications/templates/{trigger}")
+async def save_template(request: Request, posted: Form, trigger: str) -> Response:
+    admin = posted.admin
+    admin.require_admin("templates")
+    _trigger(trigger)
+    values = {k: posted.text(k) for k in ("channel", "locale", "subject", "body")}
+    try:
+        body = TemplateIn.model_validate(
+            {
+                "channel": values["channel"],
+                "locale": values["locale"] or "en",
+                "subject": values["subject"] or None,
+                "body": values["body"],
+            }
+        )
+        async with admin.db.transaction() as conn:
+            await service.put_template(conn, admin.tenant_id, admin.program, trigger, body)
+    except ValidationError as exc:
+        return _template_page(request, admin, trigger, values, forms.errors_by_field(exc), 422)
+    except InvalidInput as exc:
+        return _template_page(request, admin, trigger, values, {exc.field or "body": exc.message}, 422)
+    return render.redirect(request, "/communications?ok=template")
+
+
+@router.post("/communications/templates/{trigger}/delete")
+async def delete_template(request: Request, posted: Form, trigger: str) -> Response:
+    admin = posted.admin
+    admin.require_admin("templates")
+    async with admin.db.transaction() as conn:
+        await service.delete_template(
+            conn, admin.tenant_id, _trigger(trigger), posted.text("channel"), posted.text("locale") or "en"
+        )
+    return render.redirect(request, "/communications?ok=template-deleted")
+
+
+# --- the message log ---------------------------------------------------------------------------
+
+
+@router.get("/communications/messages")
+async def messages(
+    request: Request, admin: Viewer, status: str = "", member: str = "", broadcast: str = "", before: str = ""
+) -> Response:
+    if status not in ("", "queued", "sent", "failed"):
+        status = ""
+    async with admin.db.read() as conn:
+        page = await service.list_messages(
+            conn,
+            admin.tenant_id,
+            member=member or None,
+            broadcast=broadcast or None,
+            status=status or None,
+            limit=MESSAGE_PAGE,
+            before=before or None,
+        )
+    return render.page(
+        request, "messages.html", admin, page=page, status=status, member=member, broadcast=broadcast
+    )
+
+
+# --- broadcasts --------------------------------------------------------------------------------
+
+
+def _broadcast_document(posted: Form) -> dict[str, Any]:
+    filter_: dict[str, Any] = {
+        "tier": posted.texts("tier") or None,
+        "city": forms.split_list(posted.text("city")) or None,
+        "last_purchase_before": posted.text("last_purchase_before") or None,
+        "last_purchase_after": posted.text("last_purchase_after") or None,
+    }
+    return {
+        "channel": posted.text("channel"),
+        "body": posted.text("body"),
+        "subject": posted.text("subject") or None,
+        "locale": posted.text("locale") or "en",
+        "filter": {k: v for k, v in filter_.items() if v is not None},
+    }
+
+
+@router.post("/communications/broadcasts")
+async def create_broadcast(request: Request, posted: Form) -> Response:
+    admin = posted.admin
+    admin.require_admin("broadcasts")
+    document = _broadcast_document(posted)
+    values = {f"broadcast_{k}": v for k, v in posted.form.items() if isinstance(v, str)}
+    try:
+        body = BroadcastIn.model_validate(document)
+        async with admin.db.transaction() as conn:
+            made = await service.create_broadcast(conn, admin.tenant_id, admin.program, body, admin.now())
+    except ValidationError as exc:
+        errors = {f"broadcast.{k}": v for k, v in forms.errors_by_field(exc).items()}
+        return await _overview(request, admin, errors=errors, values=values, status=422)
+    except InvalidInput as exc:
+        return await _overview(
+            request,
+            admin,
+            errors={f"broadcast.{exc.field or 'body'}": exc.message},
+            values=values,
+            status=422,
+        )
+    return render.redirect(request, f"/communications/broadcasts/{made['id']}")
+
+
+async def _broadcast(admin: Admin, broadcast_id: str) -> dict[str, Any]:
+    async with admin.db.read() as conn:
+        return await service.get_broadcast(conn, admin.tenant_id, broadcast_id)
+
+
+@router.get("/communications/broadcasts/{broadcast_id}")
+async def broadcast_page(request: Request, admin: Viewer, broadcast_id: str) -> Response:
+    return render.page(request, "broadcast.html", admin, broadcast=await _broadcast(admin, broadcast_id))
+
+
+@router.get("/communications/broadcasts/{broadcast_id}/progress")
+async def broadcast_progress(request: Request, admin: Viewer, broadcast_id: str) -> Response:
+    """An htmx fragment that polls itself until the broadcast is done."""
+    return render.page(
+        request, "_broadcast_progress.html", admin, broadcast=await _broadcast(admin, broadcast_id)
+    )

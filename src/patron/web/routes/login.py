@@ -1,0 +1,71 @@
+"""Signing in and out."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from patron.web import auth, render, users
+from patron.web.auth import Form
+
+router = APIRouter()
+
+
+def safe_next(request: Request, target: str | None) -> str:
+    """A path inside this app to go to after signing in; never an open redirect to another site."""
+    root = render.base(request)
+    if target and root and target.startswith(root + "/"):
+        target = target[len(root) :]
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+async def _form(request: Request, *, target: str, email: str, error: str | None, status: int) -> Response:
+    token = secrets.token_urlsafe(24)
+    response = render.page(
+        request,
+        "login.html",
+        None,
+        next=target,
+        email=email,
+        error=error,
+        login_token=token,
+        status_code=status,
+    )
+    await auth.set_login_cookie(request, response, token)
+    return response
+
+
+@router.get("/login")
+async def login_form(request: Request, next: str | None = None) -> Response:
+    return await _form(request, target=safe_next(request, next), email="", error=None, status=200)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await request.form()
+    email = str(form.get("email", ""))
+    password = str(form.get("password", ""))
+    target = safe_next(request, str(form.get("next", "")))
+    if not await auth.check_login_csrf(request, form.get(auth.CSRF_FIELD)):
+        return await _form(
+            request, target=target, email=email, error="The form expired; please try again.", status=403
+        )
+    async with auth.db_of(request).transaction() as conn:
+        user = await users.authenticate(conn, email, password)
+    if user is None:
+        return await _form(request, target=target, email=email, error="Wrong email or password.", status=401)
+    response = render.redirect(request, target)
+    await auth.start_session(request, response, user["id"])
+    response.delete_cookie(auth.LOGIN_COOKIE, path=auth.cookie_path(request))
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, posted: Form) -> Response:
+    response = Response(status_code=303, headers={"Location": render.base(request) + "/login"})
+    await auth.end_session(request, response)
+    return response

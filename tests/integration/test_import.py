@@ -1,0 +1,524 @@
+"""``patron import``: every kind of bad row goes to the rejects file with its line and reason, the
+good rows load, the ledger stays verifiable, and imported data works through the API."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import re
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from patron import verify
+from patron.db.pool import Database
+from patron.importer import runner
+from tests.integration.conftest import Tenant
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(header)
+        out.writerows(rows)
+    return path
+
+
+async def load(database_url: str, tenant: Tenant, kind: str, path: Path, **options: Any) -> runner.Report:
+    return await asyncio.to_thread(runner.run, database_url, tenant.slug, kind, path, **options)
+
+
+def rejects(report: runner.Report) -> dict[int, str]:
+    """Line -> reason, from the rejects file."""
+    if report.rejects_file is None:
+        return {}
+    with report.rejects_file.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][:2] == ["_line", "_reason"]
+    return {int(row[0]): row[1] for row in rows[1:]}
+
+
+async def verified(db: Database, tenant: Tenant) -> None:
+    async with db.read() as conn:
+        await conn.execute("SET LOCAL enable_nestloop = off")
+        failures = await verify.run(conn, tenant.tenant_id)
+    assert not failures, [(f.check.name, f.rows) for f in failures]
+
+
+async def count(db: Database, tenant: Tenant, table: str) -> int:
+    async with db.read() as conn:
+        row = await (
+            await conn.execute(f"SELECT count(*) AS n FROM {table} WHERE tenant_id = %s", (tenant.tenant_id,))
+        ).fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
+async def shop(database_url: str, tenant: Tenant, folder: Path) -> None:
+    """Two stores and three members (with cards), through the importer itself."""
+    stores = write_csv(
+        folder / "stores.csv",
+        ["code", "name", "country", "city", "timezone"],
+        [
+            ["MSK", "Moscow", "RU", "Moscow", "Europe/Moscow"],
+            ["VVO", "Vladivostok", "RU", "", "Asia/Vladivostok"],
+        ],
+    )
+    members = write_csv(
+        folder / "members.csv",
+        ["phone", "name", "cards"],
+        [["+79001000001", "Anna", "A1|A2"], ["89001000002", "Boris", "B1"], ["+7 900 100-00-03", "Vera", ""]],
+    )
+    assert (await load(database_url, tenant, "stores", stores)).loaded == 2
+    assert (await load(database_url, tenant, "members", members)).loaded == 3
+
+
+async def member_id(tenant: Tenant, phone: str) -> str:
+    response = await tenant.call("GET", "/v1/members", params={"phone": phone})
+    assert response.status_code == 200, response.text
+    return str(response.json()["id"])
+
+
+# --- stores and products -------------------------------------------------------------------------
+
+
+async def test_stores(database_url: str, tenant: Tenant, db: Database, tmp_path: Path) -> None:
+    assert (await tenant.call("PUT", "/v1/stores/OLD", {"name": "Old"})).status_code == 201
+    path = write_csv(
+        tmp_path / "stores.csv",
+        ["code", "name", "country", "city", "timezone"],
+        [
+            ["S1", "First", "ru", "Moscow", "Europe/Moscow"],  # 2
+            ["S2", "Second", "", "", ""],  # 3
+            ["S1", "Again", "RU", "", ""],  # 4 duplicate in the file
+            ["S3", "", "RU", "", ""],  # 5 missing value
+            ["S4", "Mars", "RU", "", "Mars/Base"],  # 6 bad time zone
+            ["S5", "Nowhere", "XX", "", ""],  # 7 bad country
+            ["OLD", "Exists", "", "", ""],  # 8 in the database already
+            ["bad code", "Spaces", "", "", ""],  # 9 bad code
+            ["S6", "Short"],  # 10 missing columns
+        ],
+    )
+    report = await load(database_url, tenant, "stores", path)
+    assert (report.loaded, report.rejected) == (2, 7)
+    reasons = rejects(report)
+    assert set(reasons) == {4, 5, 6, 7, 8, 9, 10}
+    assert "appears earlier" in reasons[4]
+    assert reasons[5] == "name: missing"
+    assert "time zone" in reasons[6]
+    assert "country" in reasons[7]
+    assert "exists already" in reasons[8]
+    assert reasons[9].startswith("code:")
+    assert reasons[10] == "expected 5 values, got 2"
+    store = (await tenant.call("GET", "/v1/stores/S1")).json()
+    assert store == {
+        "code": "S1",
+        "name": "First",
+        "country": "RU",
+        "city": "Moscow",
+        "timezone": "Europe/Moscow",
+    }
+    assert await count(db, tenant, "stores") == 3
+
+    # The rejects file, once corrected, imports as it is (its _line and _reason columns are skipped).
+    assert report.rejects_file is not None
+    fixed = report.rejects_file.read_text().replace("S3,,RU", "S3,Third,RU")
+    (tmp_path / "fixed.csv").write_text(fixed)
+    again = await load(database_url, tenant, "stores", tmp_path / "fixed.csv")
+    assert (again.loaded, again.rejected) == (1, 6)
+    assert rejects(again)[2] == "code: store 'S1' exists already"
+    assert (await tenant.call("GET", "/v1/stores/S3")).json()["name"] == "Third"
+
+
+async def test_products_attributes_from_extra_columns(
+    database_url: str, tenant: Tenant, db: Database, tmp_path: Path
+) -> None:
+    assert (await tenant.call("PUT", "/v1/products/OLD", {"name": "Old"})).status_code == 200
+    path = write_csv(
+        tmp_path / "products.csv",
+        ["sku", "name", "brand", "size"],
+        [
+            ["SKI-1", "Skis", "Atomic", "170"],
+            ["TEE", "", "", ""],
+            ["SKI-1", "Again", "", ""],
+            ["no good", "x", "", ""],
+            ["OLD", "Exists", "", ""],
+            ["", "No sku", "", ""],
+        ],
+    )
+    report = await load(database_url, tenant, "products", path)
+    assert (report.loaded, report.rejected) == (2, 4)
+    assert set(rejects(report)) == {4, 5, 6, 7}
+    assert rejects(report)[7] == "sku: missing"
+    product = (await tenant.call("GET", "/v1/products/SKI-1")).json()
+    assert product["attributes"] == {"brand": "Atomic", "size": "170"}
+    assert (await tenant.call("GET", "/v1/products/TEE")).json()["attributes"] == {}
+
+
+# --- members ------------------------------------------------------------------------------------
+
+
+async def test_members(database_url: str, tenant: Tenant, db: Database, tmp_path: Path) -> None:
+    taken = {"phone": "+79002000000", "email": "taken@example.com", "cards": ["TAKEN"]}
+    assert (await tenant.call("POST", "/v1/members", taken)).status_code == 201
+    header = ["phone", "email", "name", "birthday", "cards", "consent_sms", "consent_email"]
+    path = write_csv(
+        tmp_path / "members.csv",
+        header,
+        [
+            ["8 (900) 200-00-01", "anna@example.com", "Anna", "1990-05-17", "C1|C2", "yes", "false"],  # 2
+            ["+79002000002", "", "Boris", "", "", "", ""],  # 3
+            ["+79002000001", "", "Same phone", "", "", "", ""],  # 4 duplicate phone in the file
+            ["12", "", "Bad phone", "", "", "", ""],  # 5
+            ["+79002000000", "", "Phone taken", "", "", "", ""],  # 6 phone of a member in the database
+            ["+79002000006", "ANNA@example.com", "Same email", "", "", "", ""],  # 7 (emails ignore case)
+            ["+79002000007", "taken@EXAMPLE.com", "Email taken", "", "", "", ""],  # 8
+            ["+79002000008", "", "Same card", "", "C2", "", ""],  # 9
+            ["+79002000009", "", "Card taken", "", "X1|TAKEN", "", ""],  # 10
+            ["+79002000010", "", "Card twice", "", "Z1|Z1", "", ""],  # 11
+            ["+79002000011", "not-an-email", "Bad email", "", "", "", ""],  # 12
+            ["+79002000012", "", "Bad date", "1990-02-30", "", "", ""],  # 13
+            ["+79002000013", "", "Bad consent", "", "", "maybe", ""],  # 14
+            ["", "", "No phone", "", "", "", ""],  # 15
+        ],
+    )
+    report = await load(database_url, tenant, "members", path)
+    assert (report.loaded, report.rejected) == (2, 12)
+    reasons = rejects(report)
+    assert set(reasons) == set(range(4, 16))
+    assert "appears earlier" in reasons[4] and reasons[4].startswith("phone:")
+    assert "not a phone number" in reasons[5]
+    assert reasons[6] == "phone: +79002000000 belongs to another member"
+    assert reasons[7].startswith("email:") and "appears earlier" in reasons[7]
+    assert "belongs to another member" in reasons[8]
+    assert reasons[9].startswith("cards:") and "appears earlier" in reasons[9]
+    assert reasons[10] == "cards: card TAKEN belongs to another member"
+    assert "twice" in reasons[11]
+    assert reasons[12].startswith("email:")
+    assert reasons[13].startswith("birthday:")
+    assert reasons[14].startswith("consent_sms:")
+    assert reasons[15] == "phone: missing"
+    anna = (await tenant.call("GET", "/v1/members", params={"card": "C1"})).json()
+    assert anna["phone"] == "+79002000001"  # normalised with the program's country (RU), as the API does
+    assert anna["cards"] == ["C1", "C2"]
+    assert anna["birthday"] == "1990-05-17"
+    assert anna["consents"] == {"sms": True, "email": False}
+    assert await count(db, tenant, "members") == 3
+    assert await count(db, tenant, "cards") == 3
+
+
+# --- lots -----------------------------------------------------------------------------------------
+
+
+async def test_lots_partly_used_keep_the_ledger_whole(
+    database_url: str, tenant: Tenant, db: Database, tmp_path: Path
+) -> None:
+    await shop(database_url, tenant, tmp_path)
+    header = [
+        "member_phone",
+        "member_card",
+        "points",
+        "remaining",
+        "available_from",
+        "expires_at",
+        "spend_condition",
+        "kind",
+    ]
+    path = write_csv(
+        tmp_path / "lots.csv",
+        header,
+        [
+            [
+                "+79001000001",
+                "",
+                "100",
+                "",
+                "2025-01-01T00:00:00+03:00",
+                "2099-01-01T00:00:00+03:00",
+                "",
+                "",
+            ],  # 2
+            [
+                "",
+                "B1",
+                "500",
+                "120",
+                "2025-01-01T00:00:00Z",
+                "2099-01-01T00:00:00Z",
+                "brand = 'Atomic'",
+                "gift",
+            ],  # 3
+            ["", "A2", "70", "0", "", "2099-01-01T00:00:00Z", "", ""],  # 4 used up
+            ["+79009999999", "", "10", "", "", "2099-01-01T00:00:00Z", "", ""],  # 5 unknown member
+            ["", "NOPE", "10", "", "", "2099-01-01T00:00:00Z", "", ""],  # 6 unknown card
+            ["", "A1", "ten", "", "", "2099-01-01T00:00:00Z", "", ""],  # 7 bad number
+            ["", "A1", "10", "11", "", "2099-01-01T00:00:00Z", "", ""],  # 8 remaining above points
+            ["", "A1", "10", "", "2099-01-02T00:00:00Z", "2099-01-01T00:00:00Z", "", ""],  # 9 expires first
+            ["", "A1", "10", "", "", "2099-01-01T00:00:00Z", "brand = ", ""],  # 10 bad condition
+            ["", "A1", "10", "", "", "2099-01-01T00:00:00", "", ""],  # 11 no offset
+            ["+79001000001", "A1", "10", "", "", "2099-01-01T00:00:00Z", "", ""],  # 12 two members
+            ["", "", "10", "", "", "2099-01-01T00:00:00Z", "", ""],  # 13 no member
+            ["", "A1", "0", "", "", "2099-01-01T00:00:00Z", "", ""],  # 14 no points
+            ["", "A1", "10", "", "", "", "", ""],  # 15 no expiry
+            ["", "A1", "10", "", "", "2099-01-01T00:00:00Z", "", "Bad Kind"],  # 16
+        ],
+    )
+    report = await load(database_url, tenant, "lots", path)
+    assert (report.loaded, report.rejected) == (3, 12)
+    reasons = rejects(report)
+    assert set(reasons) == set(range(5, 17))
+    assert reasons[5] == "member_phone: no member with phone '+79009999999'"
+    assert reasons[6] == "member_card: no member with card 'NOPE'"
+    assert reasons[7].startswith("points:")
+    assert reasons[8] == "remaining: 11 is more than points 10"
+    assert reasons[9] == "expires_at: not after available_from"
+    assert reasons[10].startswith("spend_condition: invalid condition")
+    assert "offset" in reasons[11]
+    assert "only one" in reasons[12]
+    assert reasons[13].startswith("member:")
+    assert reasons[14].startswith("points:")
+    assert reasons[15] == "expires_at: missing"
+    assert reasons[16].startswith("kind:")
+
+    anna, boris = await member_id(tenant, "+79001000001"), await member_id(tenant, "+79001000002")
+    balance = (await tenant.call("GET", f"/v1/members/{anna}/balance")).json()
+    assert balance["available"] == 100  # the used-up lot adds nothing
+    lots = (await tenant.call("GET", f"/v1/members/{boris}/lots")).json()
+    items = lots["items"] if isinstance(lots, dict) else lots
+    assert [(lot["points"], lot["remaining"], lot["kind"], lot["spend_condition"]) for lot in items] == [
+        (500, 120, "gift", "brand = 'Atomic'")
+    ]
+    await verified(db, tenant)
+
+
+# --- receipts -------------------------------------------------------------------------------------
+
+RECEIPT_HEADER = [
+    "store",
+    "number",
+    "at",
+    "member_phone",
+    "member_card",
+    "tier",
+    "sku",
+    "quantity",
+    "price",
+    "discount",
+    "points_spent",
+    "points_earned",
+]
+AT = "2025-03-01T12:00:00+03:00"
+
+
+async def test_receipts(database_url: str, tenant: Tenant, db: Database, tmp_path: Path) -> None:
+    await shop(database_url, tenant, tmp_path)
+    opening = write_csv(
+        tmp_path / "lots.csv",
+        ["member_card", "points", "expires_at"],
+        [["A1", "1000", "2099-01-01T00:00:00Z"]],
+    )
+    await load(database_url, tenant, "lots", opening)
+    anna = await member_id(tenant, "+79001000001")
+    assert (await tenant.call("PUT", "/v1/products/SKI", {"name": "Skis"})).status_code == 200
+    sold = {"store": "MSK", "number": "API-1", "lines": [{"sku": "SKI", "quantity": 1, "price": "10.00"}]}
+    assert (await tenant.call("POST", "/v1/receipts", sold)).status_code == 201
+    path = write_csv(
+        tmp_path / "receipts.csv",
+        RECEIPT_HEADER,
+        [
+            ["MSK", "R1", AT, "+79001000001", "", "", "SKI", "2", "49.90", "", "10", "4"],  # 2
+            ["MSK", "R1", AT, "+79001000001", "", "", "TEE", "1", "100", "5.50", "0", "4"],  # 3
+            ["VVO", "R2", AT, "", "", "", "TEE", "1", "10", "", "", ""],  # 4 anonymous
+            ["MSK", "R3", AT, "", "", "", "TEE", "1", "10", "", "", "2"],  # 5 anonymous with points
+            ["NOPE", "R4", AT, "", "", "", "TEE", "1", "10", "", "", ""],  # 6 unknown store
+            ["MSK", "R5", AT, "", "B1", "", "TEE", "1", "10.001", "", "", ""],  # 7 too many decimals
+            ["MSK", "R5", AT, "", "B1", "", "SKI", "1", "10", "", "", ""],  # 8 ... so its receipt goes
+            ["MSK", "R6", AT, "", "B1", "", "TEE", "1", "10", "", "", ""],  # 9
+            [
+                "MSK",
+                "R6",
+                "2025-03-01T13:00:00+03:00",
+                "",
+                "B1",
+                "",
+                "SKI",
+                "1",
+                "10",
+                "",
+                "",
+                "",
+            ],  # 10 other time
+            ["MSK", "R1", AT, "+79001000001", "", "", "SKI", "1", "1", "", "", ""],  # 11 number again
+            ["MSK", "R7", AT, "", "NOPE", "", "TEE", "1", "10", "", "", ""],  # 12 unknown member
+            ["MSK", "R8", AT, "", "B1", "gold", "TEE", "1", "10", "", "", ""],  # 13 unknown tier
+            ["MSK", "R9", AT, "", "B1", "", "TEE", "3", "10", "", "100", ""],  # 14 spends more than paid
+            ["MSK", "API-1", AT, "", "", "", "SKI", "1", "10", "", "", ""],  # 15 in the database already
+            ["MSK", "R10", AT, "", "B1", "", "TEE", "x", "10", "", "", ""],  # 16 bad quantity
+            ["MSK", "R11", "yesterday", "", "B1", "", "TEE", "1", "10", "", "", ""],  # 17 bad time
+            ["MSK", "R12", AT, "", "B1", "", "TEE", "1", "10", "20", "", ""],  # 18 discount above amount
+            ["MSK", "R13", AT, "", "B1", "", "", "1", "10", "", "", ""],  # 19 no sku
+            ["MSK", "R14", AT, "", "B1", "base", "TEE", "1", "10", "", "", "1"],  # 20
+        ],
+    )
+    report = await load(database_url, tenant, "receipts", path)
+    assert (report.loaded, report.records, report.rejected) == (4, 3, 15)
+    reasons = rejects(report)
+    assert set(reasons) == set(range(5, 20))
+    assert reasons[5] == "points_spent: an anonymous receipt earns and spends no points"
+    assert reasons[6] == "store: no store 'NOPE'"
+    assert reasons[7] == "price: '10.001' has more decimals than the currency"
+    assert reasons[8] == "line 7 of this receipt was rejected"
+    assert reasons[9] == "line 10 of this receipt was rejected"
+    assert reasons[10] == "at: differs from the receipt's first line"
+    assert "appears earlier" in reasons[11]
+    assert reasons[12] == "member_card: no member with card 'NOPE'"
+    assert reasons[13] == "tier: the program has no tier 'gold'"
+    assert reasons[14].startswith("points_spent: 100 points are worth more")
+    assert reasons[15] == "number: receipt 'API-1' of store 'MSK' exists already"
+    assert reasons[16].startswith("quantity:")
+    assert reasons[17].startswith("at:")
+    assert reasons[18].startswith("discount:")
+    assert reasons[19] == "sku: missing"
+
+    # The receipt reads like one the API confirmed.
+    async with db.read() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT id::text AS id FROM receipts WHERE tenant_id = %s AND number = 'R1'",
+                (tenant.tenant_id,),
+            )
+        ).fetchone()
+    assert row is not None
+    result = (await tenant.call("GET", f"/v1/receipts/{row['id']}")).json()
+    assert result["status"] == "confirmed"
+    assert result["member"] == {"id": anna, "tier": None}
+    assert [
+        (ln["line"], ln["amount"], ln["discount"], ln["points_spent"], ln["paid"]) for ln in result["lines"]
+    ] == [
+        (1, "99.80", "0.00", 10, "89.80"),
+        (2, "100.00", "5.50", 0, "94.50"),
+    ]
+    assert result["totals"] == {
+        "amount": "199.80",
+        "discount": "5.50",
+        "points_spent": 10,
+        "points_spent_value": "10.00",
+        "paid": "184.30",
+        "points_earned": 8,
+    }
+    # History does not move the balance: that comes from the opening lots.
+    assert (await tenant.call("GET", f"/v1/members/{anna}/balance")).json()["available"] == 1000
+    await verified(db, tenant)
+
+    # Returning an imported line: its spent points come back, its earned points are taken back.
+    response = await tenant.call(
+        "POST",
+        f"/v1/receipts/{row['id']}/returns",
+        {"number": "RET-1", "lines": [{"line": 1, "quantity": 2}]},
+    )
+    assert response.status_code == 201, response.text
+    back = response.json()
+    assert (back["points_refunded"], back["points_reversed"], back["refund"]) == (10, 4, "89.80")
+    await verified(db, tenant)
+
+
+async def test_parquet_with_typed_columns(
+    database_url: str, tenant: Tenant, db: Database, tmp_path: Path
+) -> None:
+    await shop(database_url, tenant, tmp_path)
+    moscow = datetime.fromisoformat(AT)
+    table = pa.table(
+        {
+            "store": ["MSK", "MSK", "MSK", "MSK"],
+            "number": ["P1", "P1", "P2", "P3"],
+            "at": pa.array([moscow, moscow, moscow, moscow], pa.timestamp("us", tz="Europe/Moscow")),
+            "member_phone": ["+79001000002", "+79001000002", None, None],
+            "sku": ["SKI", "TEE", "TEE", "TEE"],
+            "quantity": pa.array([1, 2, 1, 0], pa.int64()),
+            "price": pa.array(
+                [Decimal("10.50"), Decimal("3.00"), Decimal("7.25"), Decimal("1.00")], pa.decimal128(12, 2)
+            ),
+            "points_earned": pa.array([1, 0, None, None], pa.int32()),
+        }
+    )
+    path = tmp_path / "receipts.parquet"
+    pq.write_table(table, path, row_group_size=2)
+    report = await load(database_url, tenant, "receipts", path)
+    assert (report.loaded, report.records, report.rejected) == (3, 2, 1)
+    assert rejects(report) == {4: "quantity: 0 is below 1"}
+    async with db.read() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT number, amount, points_earned, at FROM receipts WHERE tenant_id = %s ORDER BY number",
+                (tenant.tenant_id,),
+            )
+        ).fetchall()
+    assert [(r["number"], r["amount"], r["points_earned"]) for r in rows] == [
+        ("P1", Decimal("16.5000"), 1),
+        ("P2", Decimal("7.2500"), 0),
+    ]
+    assert rows[0]["at"] == moscow
+    members = pa.table(
+        {
+            "phone": ["+79003000001", "bad"],
+            "birthday": pa.array([date(1990, 1, 2), None], pa.date32()),
+            "consent_sms": pa.array([True, None], pa.bool_()),
+        }
+    )
+    pq.write_table(members, tmp_path / "members.parquet")
+    report = await load(database_url, tenant, "members", tmp_path / "members.parquet")
+    assert (report.loaded, report.rejected) == (1, 1)
+    assert rejects(report)[2].startswith("phone:")
+    found = (await tenant.call("GET", "/v1/members", params={"phone": "+79003000001"})).json()
+    assert (found["birthday"], found["consents"]["sms"]) == ("1990-01-02", True)
+    await verified(db, tenant)
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (["code", "city"], "missing column(s): name"),
+        (["code", "name", "colour"], "unknown column 'colour'"),
+        (["code", "name", "Name"], "appears twice"),
+    ],
+)
+async def test_a_header_that_does_not_fit_loads_nothing(
+    database_url: str, tenant: Tenant, db: Database, tmp_path: Path, header: list[str], message: str
+) -> None:
+    path = write_csv(tmp_path / "stores.csv", header, [["S1"] * len(header)])
+    with pytest.raises(runner.ImportFailed, match=re.escape(message)):
+        await load(database_url, tenant, "stores", path)
+    assert await count(db, tenant, "stores") == 0
+
+
+async def test_two_loaders_commit_in_order_and_never_load_a_key_twice(
+    database_url: str, tenant: Tenant, db: Database, tmp_path: Path
+) -> None:
+    await shop(database_url, tenant, tmp_path)
+    rows = []
+    for n in range(60):
+        member, points = ("+79001000001", "1") if n % 2 else ("", "")
+        rows.append(["MSK", f"N{n}", AT, member, "", "", "TEE", "1", "10", "", points, points])
+    # The same numbers again in the next batch: rejected, whether that batch is committed yet or not.
+    rows += [["MSK", f"N{n}", AT, "", "", "", "TEE", "1", "10", "", "", ""] for n in (50, 51, 52)]
+    path = write_csv(tmp_path / "receipts.csv", RECEIPT_HEADER, rows)
+    report = await load(database_url, tenant, "receipts", path, batch_rows=7, workers=2)
+    assert (report.loaded, report.rejected, report.batches) == (60, 3, 9)
+    assert all("receipt 'N" in reason for reason in rejects(report).values())
+    assert set(rejects(report)) == {62, 63, 64}
+    assert await count(db, tenant, "receipts") == 60
+    async with db.read() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT position, line, batches FROM import_runs WHERE tenant_id = %s AND kind = 'receipts'",
+                (tenant.tenant_id,),
+            )
+        ).fetchone()
+    assert row is not None and (row["position"], row["line"], row["batches"]) == (path.stat().st_size, 65, 9)
+    await verified(db, tenant)

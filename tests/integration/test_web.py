@@ -1,0 +1,470 @@
+"""The admin web app over HTTP (in process): sign-in, sessions, CSRF on every form, roles, and
+the pages that change things doing so through the same use cases as the API."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from patron.db.pool import Database
+from patron.web import users
+from tests.conftest import ManualClock
+from tests.integration.conftest import Tenant
+from tests.integration.test_checkout import member_with, receipt, setup_shop
+
+PASSWORD = "correct horse battery"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
+
+
+@dataclass
+class Browser:
+    """A signed-in (or not) browser: keeps cookies and the latest CSRF token it was shown."""
+
+    client: httpx.AsyncClient
+    csrf: str = ""
+    pages: list[str] = field(default_factory=list)
+
+    async def get(self, path: str, **kw: Any) -> httpx.Response:
+        response = await self.client.get("/admin" + path, **kw)
+        tokens = set(_CSRF.findall(response.text))
+        assert "" not in tokens, f"a form on {path} has no CSRF token"
+        if tokens:
+            (self.csrf,) = tokens
+        return response
+
+    async def post(
+        self, path: str, data: dict[str, Any] | None = None, *, csrf: bool = True
+    ) -> httpx.Response:
+        body = dict(data or {})
+        if csrf:
+            body.setdefault("csrf_token", self.csrf)
+        return await self.client.post("/admin" + path, data=body)
+
+    async def login(self, email: str, password: str = PASSWORD, next_path: str = "/") -> httpx.Response:
+        await self.get("/login")
+        return await self.post("/login", {"email": email, "password": password, "next": next_path})
+
+
+async def make_user(db: Database, tenant: Tenant, role: str = "admin") -> str:
+    email = f"{role}-{uuid.uuid4().hex[:10]}@example.com"
+    async with db.transaction() as conn:
+        await users.create_in(conn, tenant.tenant_id, email, PASSWORD, role)
+    return email
+
+
+async def signed_in(app: FastAPI, db: Database, tenant: Tenant, role: str = "admin") -> Browser:
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://patron.test")
+    browser = Browser(client)
+    response = await browser.login(await make_user(db, tenant, role))
+    assert response.status_code == 303, response.text
+    await browser.get("/members")  # not the dashboard, which keeps its figures a minute
+    return browser
+
+
+@pytest.fixture
+async def admin_browser(app: FastAPI, db: Database, tenant: Tenant) -> Any:
+    browser = await signed_in(app, db, tenant, "admin")
+    yield browser
+    await browser.client.aclose()
+
+
+@pytest.fixture
+async def support_browser(app: FastAPI, db: Database, tenant: Tenant) -> Any:
+    browser = await signed_in(app, db, tenant, "support")
+    yield browser
+    await browser.client.aclose()
+
+
+def web_routes(app: FastAPI) -> list[tuple[str, set[str]]]:
+    """Every route of the admin app mounted on ``app`` (path inside the mount, methods)."""
+    from starlette.routing import Mount, Route
+
+    def walk(routes: list[Any], prefix: str) -> list[tuple[str, set[str]]]:
+        found: list[tuple[str, set[str]]] = []
+        for route in routes:
+            if isinstance(route, Route):
+                found.append((prefix + route.path, set(route.methods or ())))
+            elif hasattr(route, "original_router"):  # FastAPI's included routers
+                found += walk(route.original_router.routes, prefix + route.include_context.prefix)
+            elif hasattr(route, "routes") and not isinstance(route, Mount):
+                found += walk(route.routes, prefix)
+        return found
+
+    mount = next(r for r in app.routes if isinstance(r, Mount) and r.path == "/admin")
+    routes = walk(mount.routes, "")
+    assert len(routes) > 10, "the admin app's routes were not found"
+    return routes
+
+
+# --- sign-in and sessions ------------------------------------------------------------------------
+
+
+async def test_pages_need_a_session(client: httpx.AsyncClient, app: FastAPI) -> None:
+    for path, methods in web_routes(app):
+        if "GET" not in methods or path == "/login":
+            continue
+        concrete = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
+        response = await client.get("/admin" + concrete)
+        assert response.status_code == 303, path
+        assert response.headers["location"].startswith("/admin/login?next=/admin"), path
+
+
+async def test_sign_in_sets_a_safe_cookie_and_sign_out_ends_the_session(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant
+) -> None:
+    email = await make_user(db, tenant)
+    browser = Browser(client)
+    wrong = await browser.login(email, "not the password")
+    assert wrong.status_code == 401
+    assert "Wrong email or password" in wrong.text
+    assert "patron_admin=" not in wrong.headers.get("set-cookie", "")
+
+    response = await browser.login(email.upper(), next_path="/members")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/admin/members"
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("patron_admin="))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/admin" in cookie
+    stolen = client.cookies.get("patron_admin")
+    assert stolen
+
+    page = await browser.get("/")
+    assert page.status_code == 200
+    assert email in page.text
+    out = await browser.post("/logout")
+    assert out.status_code == 303
+    # The old cookie no longer opens anything, even if someone kept it.
+    replay = await client.get("/admin/", cookies={"patron_admin": stolen})
+    assert replay.status_code == 303
+
+
+async def test_sign_in_needs_its_form_token_and_never_redirects_elsewhere(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant
+) -> None:
+    email = await make_user(db, tenant)
+    browser = Browser(client)
+    await browser.get("/login")
+    forged = await browser.post("/login", {"email": email, "password": PASSWORD, "csrf_token": "forged"})
+    assert forged.status_code == 403
+    away = await browser.login(email, next_path="//evil.example/")
+    assert away.status_code == 303
+    assert away.headers["location"] == "/admin/"
+
+
+async def test_a_forged_or_foreign_cookie_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.get("/admin/", cookies={"patron_admin": "abc.def"})
+    assert response.status_code == 303
+
+
+async def test_a_disabled_user_cannot_sign_in(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant
+) -> None:
+    email = await make_user(db, tenant, "support")
+    async with db.transaction() as conn:
+        user = await users.authenticate(conn, email, PASSWORD)
+        assert user is not None
+        await conn.execute("UPDATE admin_users SET disabled_at = now() WHERE id = %s", (user["id"],))
+    assert (await Browser(client).login(email)).status_code == 401
+
+
+async def test_sessions_end_after_twelve_idle_hours(
+    app: FastAPI, db: Database, tenant: Tenant, clock: ManualClock
+) -> None:
+    from datetime import UTC, datetime
+
+    clock.fixed = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    browser = await signed_in(app, db, tenant)
+    clock.fixed += timedelta(hours=11)
+    assert (await browser.get("/")).status_code == 200  # seen: the session slides on
+    clock.fixed += timedelta(hours=11)
+    assert (await browser.get("/")).status_code == 200
+    clock.fixed += timedelta(hours=12, minutes=1)
+    assert (await browser.get("/")).status_code == 303
+    await browser.client.aclose()
+
+
+async def test_every_form_needs_the_csrf_token(app: FastAPI, admin_browser: Browser) -> None:
+    posts = [path for path, methods in web_routes(app) if "POST" in methods and path != "/login"]
+    assert len(posts) >= 8
+    for path in posts:
+        concrete = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
+        missing = await admin_browser.post(concrete, {"name": "x"}, csrf=False)
+        assert missing.status_code == 403, path
+        wrong = await admin_browser.post(concrete, {"csrf_token": "not-it"})
+        assert wrong.status_code == 403, path
+    # The session survived: the token was refused, not the user.
+    assert (await admin_browser.get("/")).status_code == 200
+
+
+async def test_the_csrf_token_also_comes_as_an_htmx_header(admin_browser: Browser, tenant: Tenant) -> None:
+    response = await admin_browser.client.post(
+        "/admin/stores",
+        data={"code": "HX1", "name": "Via htmx"},
+        headers={"HX-Request": "true", "X-CSRF-Token": admin_browser.csrf},
+    )
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"].startswith("/admin/stores")
+    assert (await tenant.call("GET", "/v1/stores/HX1")).json()["name"] == "Via htmx"
+
+
+# --- roles ---------------------------------------------------------------------------------------
+
+
+async def test_support_sees_but_cannot_change_the_configuration(
+    support_browser: Browser, tenant: Tenant
+) -> None:
+    before = (await tenant.call("GET", "/v1/program")).json()
+    page = await support_browser.get("/program")
+    assert page.status_code == 200
+    assert "signed in as support" in page.text
+    refused = await support_browser.post(
+        "/program", {"currency": "EUR", "timezone": "UTC", "earn_percent": "50"}
+    )
+    assert refused.status_code == 403
+    assert (await tenant.call("GET", "/v1/program")).json() == before
+    assert (await support_browser.post("/stores", {"code": "S9", "name": "No"})).status_code == 403
+    assert (await tenant.call("GET", "/v1/stores/S9")).status_code == 404
+    for path in ("/api-keys", "/users"):
+        assert (await support_browser.get(path)).status_code == 403
+    assert (await support_browser.post("/api-keys", {"role": "admin"})).status_code == 403
+    assert (
+        await support_browser.post("/users", {"email": "x@example.com", "role": "admin"})
+    ).status_code == 403
+    nav = (await support_browser.get("/")).text
+    assert "/admin/users" not in nav and "/admin/members" in nav
+
+
+async def test_support_adjusts_a_members_points(support_browser: Browser, tenant: Tenant) -> None:
+    await setup_shop(tenant)
+    member = await member_with(tenant, phone="+79005550011")
+    await support_browser.get(f"/members/{member}")
+    key = re.search(r'name="key" value="([^"]+)"', (await support_browser.get(f"/members/{member}")).text)
+    assert key
+    response = await support_browser.post(
+        f"/members/{member}/adjustments", {"key": key.group(1), "points": "150", "reason": "goodwill"}
+    )
+    assert response.status_code == 303
+    balance = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()
+    assert balance["available"] == 150
+
+
+# --- members -------------------------------------------------------------------------------------
+
+
+async def test_find_a_member_by_phone_in_another_format_card_email_or_name(
+    admin_browser: Browser, tenant: Tenant
+) -> None:
+    await setup_shop(tenant)
+    body = {
+        "phone": "+79001234567",
+        "name": "Anna Petrova",
+        "email": "anna@example.com",
+        "cards": ["CARD-77"],
+    }
+    member = (await tenant.call("POST", "/v1/members", body)).json()["id"]
+    for query in ("8 (900) 123-45-67", "+7 900 123 45 67", "CARD-77", "ANNA@example.com"):
+        response = await admin_browser.get("/members", params={"q": query})
+        assert response.status_code == 303, query
+        assert response.headers["location"] == f"/admin/members/{member}", query
+    listed = await admin_browser.get("/members", params={"q": "petro"})
+    assert listed.status_code == 200
+    assert f"/admin/members/{member}" in listed.text
+    nothing = await admin_browser.get("/members", params={"q": "nobody at all"})
+    assert "No member matches" in nothing.text
+
+
+async def test_member_page_shows_balance_lots_receipts_returns_and_history(
+    admin_browser: Browser, tenant: Tenant
+) -> None:
+    await setup_shop(tenant, activation_delay_days=0)
+    member = await member_with(tenant, points=300, phone="+79001112233")
+    sale = await receipt(
+        tenant,
+        {
+            "store": "MSK",
+            "member": {"id": member},
+            "lines": [{"sku": "SKI", "quantity": 2, "price": "1000.00"}],
+            "spend_points": 100,
+        },
+    )
+    returned = await tenant.call(
+        "POST",
+        f"/v1/receipts/{sale['id']}/returns",
+        {"number": "RET-1", "lines": [{"line": 1, "quantity": 1}]},
+    )
+    assert returned.status_code == 201
+    balance = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()
+    page = await admin_browser.get(f"/members/{member}")
+    assert page.status_code == 200
+    available = re.search(r'data-balance="available">([^<]+)<', page.text)
+    assert available and available.group(1).replace(",", "") == str(balance["available"])
+    assert 'data-chart="chart-lots"' in page.text
+    assert "RET-1" in page.text
+    assert f"/admin/receipts/{sale['id']}" in page.text
+    assert ">spend<" in page.text and ">earn<" in page.text and ">adjustment<" in page.text
+    detail = await admin_browser.get(f"/receipts/{sale['id']}")
+    assert detail.status_code == 200
+    assert "partially_returned" in detail.text
+
+
+async def test_adjust_points_through_the_form(admin_browser: Browser, tenant: Tenant) -> None:
+    await setup_shop(tenant)
+    member = await member_with(tenant, phone="+79001112244")
+    page = await admin_browser.get(f"/members/{member}")
+    key = re.search(r'name="key" value="([^"]+)"', page.text)
+    assert key
+    form = {"key": key.group(1), "points": "500", "reason": "apology", "valid_days": "30"}
+    first = await admin_browser.post(f"/members/{member}/adjustments", form)
+    assert first.status_code == 303
+    assert first.headers["location"] == f"/admin/members/{member}?ok=adjusted"
+    again = await admin_browser.post(f"/members/{member}/adjustments", form)  # a double submit
+    assert again.status_code == 303
+    balance = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()
+    assert balance["available"] == 500
+    history = (await tenant.call("GET", f"/v1/members/{member}/history")).json()["items"]
+    assert [(e["kind"], e["points"], e["reason"]) for e in history] == [("adjustment", 500, "apology")]
+
+    too_much = await admin_browser.post(
+        f"/members/{member}/adjustments", {"key": str(uuid.uuid4()), "points": "-501", "reason": "oops"}
+    )
+    assert too_much.status_code == 409
+    assert "cannot spend 501 points" in too_much.text
+    retry_key = re.search(r'name="key" value="([^"]+)"', too_much.text)
+    assert retry_key and retry_key.group(1) != key.group(1)  # a retry is a new adjustment
+    bad = await admin_browser.post(
+        f"/members/{member}/adjustments",
+        {"key": str(uuid.uuid4()), "points": "10", "reason": "x", "spend_condition": "brand = "},
+    )
+    assert bad.status_code == 422
+    assert 'id="err-spend_condition"' in bad.text
+    zero = await admin_browser.post(
+        f"/members/{member}/adjustments", {"key": "k", "points": "0", "reason": "x"}
+    )
+    assert zero.status_code == 422
+    assert (await tenant.call("GET", f"/v1/members/{member}/balance")).json()["available"] == 500
+
+
+async def test_another_tenants_member_is_not_found(admin_browser: Browser, other_tenant: Tenant) -> None:
+    stranger = (await other_tenant.call("POST", "/v1/members", {"phone": "+4915112345678"})).json()["id"]
+    assert (await admin_browser.get(f"/members/{stranger}")).status_code == 404
+    assert (await admin_browser.get("/members/not-a-uuid")).status_code == 404
+    key = {"key": "k", "points": "5", "reason": "x"}
+    assert (await admin_browser.post(f"/members/{stranger}/adjustments", key)).status_code == 404
+
+
+# --- program, stores, keys, users ----------------------------------------------------------------
+
+
+async def test_program_form_saves_like_the_api(admin_browser: Browser, tenant: Tenant) -> None:
+    page = await admin_browser.get("/program")
+    assert 'value="RUB"' in page.text
+    form = {
+        "currency": "RUB",
+        "timezone": "Europe/Moscow",
+        "country": "ru",
+        "point_value": "0.50",
+        "earn_percent": "7",
+        "max_spend_percent": "30",
+        "no_spend_condition": "category = 'tobacco'",
+        "activation_delay_days": "0",
+        "points_valid_days": "180",
+        "return_policy": "withhold",
+        "tier_window_days": "365",
+        "tier_code": ["base", "gold", ""],
+        "tier_name": ["Base", "Gold", ""],
+        "tier_threshold": ["0", "10000", ""],
+        "tier_earn_percent": ["5", "10", ""],
+        "birthday_points": "300",
+        "birthday_valid_days": "14",
+        "birthday_days_before": "3",
+    }
+    saved = await admin_browser.post("/program", form)
+    assert saved.status_code == 303, saved.text
+    program = (await tenant.call("GET", "/v1/program")).json()
+    assert program["point_value"] == "0.50" and program["earn_percent"] == "7"
+    assert program["country"] == "RU" and program["return_policy"] == "withhold"
+    assert [t["code"] for t in program["tiers"]] == ["base", "gold"]
+    assert program["birthday"] == {"points": 300, "valid_days": 14, "days_before": 3}
+
+    bad = await admin_browser.post(
+        "/program", {**form, "timezone": "Mars/Olympus", "tier_threshold": ["0", "0", ""]}
+    )
+    assert bad.status_code == 422
+    assert 'id="err-timezone"' in bad.text
+    assert (await tenant.call("GET", "/v1/program")).json() == program
+
+
+async def test_stores_form(admin_browser: Browser, tenant: Tenant) -> None:
+    created = await admin_browser.post(
+        "/stores",
+        {"code": "KZN", "name": "Kazan", "city": "Kazan", "country": "ru", "timezone": "Europe/Moscow"},
+    )
+    assert created.status_code == 303
+    assert (await tenant.call("GET", "/v1/stores/KZN")).json() == {
+        "code": "KZN",
+        "name": "Kazan",
+        "country": "RU",
+        "city": "Kazan",
+        "timezone": "Europe/Moscow",
+    }
+    bad = await admin_browser.post("/stores", {"code": "bad code", "name": "", "timezone": "Nowhere/City"})
+    assert bad.status_code == 422
+    assert 'id="err-code"' in bad.text and 'id="err-timezone"' in bad.text
+    listed = await admin_browser.get("/stores")
+    assert "KZN" in listed.text
+
+
+async def test_api_keys_are_shown_once_and_revoked(admin_browser: Browser, tenant: Tenant) -> None:
+    created = await admin_browser.post("/api-keys", {"role": "pos", "name": "till 7"})
+    assert created.status_code == 200
+    secret = re.search(r"data-new-key>([^<]+)<", created.text)
+    assert secret
+    key = secret.group(1).strip()
+    assert (await tenant.call("GET", "/v1/members?phone=%2B79009998877", key=key)).status_code == 404
+    assert (await tenant.call("GET", "/v1/program", key=key)).status_code == 403  # a pos key
+    listed = await admin_browser.get("/api-keys")
+    assert key not in listed.text and "till 7" in listed.text
+    key_id = re.search(r"/admin/api-keys/([0-9a-f-]{36})/revoke", listed.text)
+    ids = re.findall(r"/admin/api-keys/([0-9a-f-]{36})/revoke", listed.text)
+    assert key_id and len(ids) == 2
+    items = (await tenant.call("GET", "/v1/api-keys")).json()["items"]
+    till = next(item["id"] for item in items if item["name"] == "till 7")
+    assert (await admin_browser.post(f"/api-keys/{till}/revoke")).status_code == 303
+    assert (await tenant.call("GET", "/v1/members?phone=%2B79009998877", key=key)).status_code == 401
+
+
+async def test_users_page_creates_changes_and_keeps_one_admin(
+    app: FastAPI, admin_browser: Browser, tenant: Tenant
+) -> None:
+    email = f"new-{uuid.uuid4().hex[:8]}@example.com"
+    short = await admin_browser.post("/users", {"email": email, "role": "support", "password": "short"})
+    assert short.status_code == 422
+    made = await admin_browser.post("/users", {"email": email, "role": "support", "password": PASSWORD})
+    assert made.status_code == 303
+    again = await admin_browser.post("/users", {"email": email, "role": "support", "password": PASSWORD})
+    assert again.status_code == 409
+
+    other = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://patron.test")
+    assert (await Browser(other).login(email)).status_code == 303
+
+    page = await admin_browser.get("/users")
+    ids = dict(
+        re.findall(
+            r'<td>([^<]+?)(?: <span class="badge">you</span>)?</td>\s*<td>\s*<form class="row" method="post" action="/admin/users/([0-9a-f-]{36})"',
+            page.text,
+        )
+    )
+    me = next(uid for mail, uid in ids.items() if mail.startswith("admin-"))
+    lonely = await admin_browser.post(f"/users/{me}", {"role": "support"})
+    assert lonely.status_code == 409
+    assert "at least one active admin" in lonely.text
+    disabled = await admin_browser.post(f"/users/{ids[email]}", {"role": "support", "disabled": "on"})
+    assert disabled.status_code == 303
+    assert (await Browser(other).get("/")).status_code == 303  # its session ended with it
+    await other.aclose()

@@ -1,0 +1,172 @@
+"""Communications and webhooks in the admin app: channels, templates with their rendered
+preview, the message log, broadcasts with their progress, webhooks with their delivery log."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from fastapi import FastAPI
+
+from patron.backoffice import outbox, webhook_store
+from patron.backoffice import store as backoffice
+from patron.db.pool import Database
+from tests.integration.conftest import Tenant
+from tests.integration.test_web import Browser, signed_in
+
+
+@pytest.fixture
+async def admin_browser(app: FastAPI, db: Database, tenant: Tenant) -> AsyncIterator[Browser]:
+    browser = await signed_in(app, db, tenant)
+    yield browser
+    await browser.client.aclose()
+
+
+async def test_channels_are_set_through_the_back_office(admin_browser: Browser, tenant: Tenant) -> None:
+    page = await admin_browser.get("/communications")
+    assert page.status_code == 200 and "not configured" in page.text
+    bad = await admin_browser.post("/communications/channels/sms", {"url": "ftp://x", "rate_per_second": "0"})
+    assert bad.status_code == 422
+    assert 'id="err-sms-url"' in bad.text and 'id="err-sms-rate_per_second"' in bad.text
+    headers = "Authorization: Bearer secret-token\nX-Account: 42"
+    saved = await admin_browser.post(
+        "/communications/channels/sms",
+        {"url": "https://sms.example.com/send", "rate_per_second": "25", "headers": headers},
+    )
+    assert saved.status_code == 303
+    sms = (await tenant.call("GET", "/v1/channels/sms")).json()
+    assert (sms["url"], sms["rate_per_second"]) == ("https://sms.example.com/send", 25)
+    assert sms["headers"] == {"Authorization": "***", "X-Account": "***"}
+    email = {"host": "smtp.example.com", "port": "587", "from": "club@example.com", "starttls": "on"}
+    assert (await admin_browser.post("/communications/channels/email", email)).status_code == 303
+    assert (await tenant.call("GET", "/v1/channels/email")).json()["starttls"] is True
+    page = await admin_browser.get("/communications")
+    assert "secret-token" not in page.text and "https://sms.example.com/send" in page.text
+
+
+async def test_templates_with_a_rendered_preview(admin_browser: Browser, tenant: Tenant) -> None:
+    form = await admin_browser.get("/communications/templates/receipt")
+    assert "receipt.points_earned" in form.text
+    body = "{{ member.name }}: +{{ points_earned }} points, balance {{ balance }}"
+    preview = await admin_browser.post(
+        "/communications/templates/receipt/preview", {"channel": "sms", "body": body}
+    )
+    assert 'data-template-state="valid"' in preview.text
+    assert "Anna: +3 points, balance 80" in preview.text
+    broken = await admin_browser.post(
+        "/communications/templates/receipt/preview", {"channel": "sms", "body": "{{ member.nme }}"}
+    )
+    assert 'data-template-state="invalid"' in broken.text
+    refused = await admin_browser.post(
+        "/communications/templates/receipt", {"channel": "sms", "body": "{{ nope }}"}
+    )
+    assert refused.status_code == 422
+    assert (await tenant.call("GET", "/v1/templates")).json() == []
+    saved = await admin_browser.post(
+        "/communications/templates/receipt", {"channel": "sms", "locale": "en", "body": body}
+    )
+    assert saved.status_code == 303
+    assert [(t["trigger"], t["body"]) for t in (await tenant.call("GET", "/v1/templates")).json()] == [
+        ("receipt", body)
+    ]
+    again = await admin_browser.get(
+        "/communications/templates/receipt", params={"channel": "sms", "locale": "en"}
+    )
+    assert "Anna: +3 points" in again.text  # the saved text, rendered
+    removed = await admin_browser.post(
+        "/communications/templates/receipt/delete", {"channel": "sms", "locale": "en"}
+    )
+    assert removed.status_code == 303
+    assert (await tenant.call("GET", "/v1/templates")).json() == []
+    assert (await admin_browser.get("/communications/templates/nonsense")).status_code == 404
+
+
+async def test_broadcasts_show_their_progress_and_the_message_log_lists_messages(
+    admin_browser: Browser, tenant: Tenant, db: Database
+) -> None:
+    member = (
+        await tenant.call("POST", "/v1/members", {"phone": "+79004440001", "consents": {"sms": True}})
+    ).json()["id"]
+    refused = await admin_browser.post(
+        "/communications/broadcasts", {"channel": "sms", "body": "{{ member.nope }}"}
+    )
+    assert refused.status_code == 422 and "broadcast.body" in refused.text
+    made = await admin_browser.post(
+        "/communications/broadcasts",
+        {"channel": "sms", "body": "Hello {{ member.phone }}", "city": "Moscow, Kazan"},
+    )
+    assert made.status_code == 303
+    broadcast_id = re.search(r"/broadcasts/([0-9a-f-]{36})$", made.headers["location"]).group(1)  # type: ignore[union-attr]
+    assert (await tenant.call("GET", f"/v1/broadcasts/{broadcast_id}")).json()["filter"] == {
+        "city": ["Moscow", "Kazan"]
+    }
+    page = await admin_browser.get(f"/communications/broadcasts/{broadcast_id}")
+    assert 'data-broadcast-status="preparing"' in page.text and 'hx-trigger="every 2s"' in page.text
+
+    async with db.transaction() as conn:
+        now = datetime.now(UTC)
+        queued = [
+            backoffice.NewMessage(
+                member,
+                "broadcast",
+                "sms",
+                "en",
+                None,
+                f"Hello {n}",
+                "UTC",
+                f"t-{broadcast_id}-{n}",
+                broadcast_id=broadcast_id,
+                status=status,
+            )
+            for n, status in enumerate(("queued", "sent", "failed"))
+        ]
+        await backoffice.insert_messages(conn, tenant.tenant_id, queued, now)
+        await conn.execute(
+            "UPDATE broadcasts SET status = 'expanded', total = 3 WHERE tenant_id = %s AND id = %s",
+            (tenant.tenant_id, broadcast_id),
+        )
+    progress = await admin_browser.get(f"/communications/broadcasts/{broadcast_id}/progress")
+    assert 'data-broadcast-status="sending"' in progress.text
+    assert "1 sent, 1 failed, 1 waiting, of 3" in progress.text
+    log = await admin_browser.get("/communications/messages", params={"broadcast": broadcast_id})
+    assert all(f"Hello {n}" in log.text for n in range(3))
+    failed = await admin_browser.get("/communications/messages", params={"status": "failed"})
+    assert "Hello 2" in failed.text and "Hello 0" not in failed.text
+    overview = await admin_browser.get("/communications")
+    assert f"/admin/communications/broadcasts/{broadcast_id}" in overview.text
+
+
+async def test_webhooks_and_their_delivery_log(admin_browser: Browser, tenant: Tenant, db: Database) -> None:
+    bad = await admin_browser.post("/webhooks", {"url": "not a url", "secret": "s"})
+    assert bad.status_code == 422 and 'id="err-url"' in bad.text and 'id="err-events"' in bad.text
+    made = await admin_browser.post(
+        "/webhooks",
+        {
+            "url": "https://crm.example.com/hook",
+            "events": ["receipt.confirmed", "points.adjusted"],
+            "secret": "shh",
+        },
+    )
+    assert made.status_code == 303
+    hook_id = re.search(r"/webhooks/([0-9a-f-]{36})", made.headers["location"]).group(1)  # type: ignore[union-attr]
+    listed = (await tenant.call("GET", "/v1/webhooks")).json()
+    assert [(h["id"], h["events"]) for h in listed] == [(hook_id, ["points.adjusted", "receipt.confirmed"])]
+    empty = await admin_browser.get(f"/webhooks/{hook_id}")
+    assert "Nothing delivered yet" in empty.text and "shh" not in empty.text
+
+    async with db.transaction() as conn:
+        await outbox.emit(conn, tenant.tenant_id, "points.adjusted", member_id=None, data={"points": 5})
+        found = await (
+            await conn.execute("SELECT max(id) AS id FROM outbox WHERE tenant_id = %s", (tenant.tenant_id,))
+        ).fetchone()
+        assert found is not None and found["id"] is not None
+        await webhook_store.insert_deliveries(
+            conn, tenant.tenant_id, found["id"], None, [hook_id], datetime.now(UTC)
+        )
+    log = await admin_browser.get(f"/webhooks/{hook_id}")
+    assert "points.adjusted" in log.text and ">pending<" in log.text
+    assert (await admin_browser.post(f"/webhooks/{hook_id}/delete")).status_code == 303
+    assert (await tenant.call("GET", "/v1/webhooks")).json() == []
+    assert (await admin_browser.get(f"/webhooks/{hook_id}")).status_code == 404

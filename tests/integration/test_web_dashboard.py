@@ -1,0 +1,214 @@
+"""The dashboard's figures: the pure window and series helpers, then the page on real receipts
+with a clock that moves, checked against what the API says about the same members."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from patron.db.pool import Database
+from patron.web import dashboard as dash
+from tests.conftest import ManualClock
+from tests.integration.conftest import Tenant
+from tests.integration.test_checkout import member_with, setup_shop
+from tests.integration.test_web import Browser, signed_in
+
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def admin_browser(app: FastAPI, db: Database, tenant: Tenant) -> AsyncIterator[Browser]:
+    browser = await signed_in(app, db, tenant)
+    yield browser
+    await browser.client.aclose()
+
+
+def test_the_window_ends_today_or_at_the_latest_receipt() -> None:
+    recent = dash.window(30, NOW, "Europe/Moscow", NOW - timedelta(days=3))
+    assert (recent.first, recent.last, recent.anchored) == (date(2026, 5, 17), date(2026, 6, 15), False)
+    assert recent.since == datetime(2026, 5, 16, 21, 0, tzinfo=UTC)
+    assert len(recent.dates) == 30 and not recent.weekly
+    old = dash.window(365, NOW, "UTC", datetime(2025, 12, 31, 23, 0, tzinfo=UTC))
+    assert (old.last, old.anchored, old.days) == (date(2025, 12, 31), True, 365)
+    week = dash.window(30, NOW, "UTC", NOW - timedelta(days=6, hours=23))
+    assert (week.last, week.anchored) == (date(2026, 6, 15), False)
+    assert dash.window(7, NOW, "UTC", None).days == dash.DEFAULT_DAYS
+    assert dash.window(365, NOW, "UTC", None).weekly
+
+
+def test_buckets_sum_flows_and_keep_the_last_level_by_week() -> None:
+    days = [date(2026, 6, 1) + timedelta(days=i) for i in range(10)]  # Monday 1 June to Wednesday 10
+    weeks = dash.Buckets.of(days, weekly=True)
+    assert weeks.labels == ["2026-06-01", "2026-06-08"]
+    assert weeks.total([1] * 10) == [7, 3]
+    assert weeks.last(list(range(10))) == [6, 9]
+    assert dash.Buckets.of(days, weekly=False).labels[3] == "2026-06-04"
+
+
+def test_rolling_active_members_and_outstanding_points_from_changes() -> None:
+    days = [date(2026, 6, 1) + timedelta(days=i) for i in range(4)]
+    changes = [
+        {"day": date(2026, 5, 20), "change": 2},  # two members became active before the window
+        {"day": date(2026, 6, 2), "change": 1},
+        {"day": date(2026, 6, 3), "change": -2},
+    ]
+    assert dash.rolling_active(changes, days) == [2, 3, 1, 1]
+    net = {date(2026, 6, 1): 100, date(2026, 6, 3): -40}
+    expired = {date(2026, 6, 2): 10}
+    assert dash.outstanding(500, net, expired, days) == [600, 590, 550, 550]
+
+
+def test_members_count_from_the_day_they_joined() -> None:
+    rows = [
+        {"day": date(2026, 5, 1), "joined": 3, "debt": 10},
+        {"day": date(2026, 6, 1), "joined": 2, "debt": 0},
+        {"day": date(2026, 6, 20), "joined": 1, "debt": 5},
+    ]
+    counts = dash.member_counts(rows, date(2026, 6, 1), date(2026, 6, 15))
+    assert counts == {"all": 6, "before": 3, "joined": 2, "debt": 15}
+
+
+def chart(page: str, name: str) -> dict[str, Any]:
+    found = re.search(rf'<script type="application/json" id="chart-{name}">(.*?)</script>', page, re.S)
+    assert found, name
+    return dict(json.loads(found.group(1)))
+
+
+def kpi(page: str, name: str) -> str:
+    found = re.search(rf'data-kpi="{name}">([^<]+)<', page)
+    assert found, name
+    return found.group(1).strip()
+
+
+def number(text: str) -> int:
+    return int(re.sub(r"[^0-9-]", "", text))
+
+
+async def test_dashboard_figures_agree_with_the_ledger(
+    admin_browser: Browser, tenant: Tenant, clock: ManualClock
+) -> None:
+    now = datetime.now(UTC)  # members' join times come from the database's clock
+    clock.fixed = now - timedelta(days=40)
+    await setup_shop(tenant, activation_delay_days=0, points_valid_days=30, earn_percent="10")
+    anna = await member_with(tenant, points=100, phone="+79001230001", valid_days=5)  # expires unused
+    boris = await member_with(tenant, phone="+79001230002")
+    receipts = [
+        (anna, 38, "1000.00", 0),
+        (boris, 20, "500.00", 0),
+        (anna, 10, "300.00", 50),
+        (boris, 2, "200.00", 0),
+    ]
+    for number_, (member, days_ago, price, spend) in enumerate(receipts, start=1):
+        clock.fixed = now - timedelta(days=days_ago)
+        body = {
+            "number": f"D{number_}",
+            "store": "MSK",
+            "member": {"id": member},
+            "spend_points": spend,
+            "lines": [{"sku": "SKI", "quantity": 1, "price": price}],
+        }
+        assert (await tenant.call("POST", "/v1/receipts", body)).status_code == 201
+    clock.fixed = now
+    held = 0
+    for member in (anna, boris):
+        balance = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()
+        held += balance["available"] + balance["pending"]
+
+    page = (await admin_browser.get("/", params={"days": 90})).text
+    assert number(kpi(page, "members")) == 2
+    assert number(kpi(page, "receipts")) == 4
+    # 100 adjusted + 10 % of 1000, 500, 250 (300 less 50 points) and 200
+    assert number(kpi(page, "issued")) == 100 + 100 + 50 + 25 + 20
+    assert number(kpi(page, "spent")) == 50
+    # Anna's 100 expired 5 days after they were given; her first receipt's 100 points expired too,
+    # less the 50 she spent from them (soonest expiry first).
+    assert number(kpi(page, "expired")) == 100 + 50
+    assert number(kpi(page, "outstanding")) == held == 50 + 25 + 20 - 0
+    assert number(kpi(page, "active")) == 2  # both bought within 30 days of today
+
+    points = chart(page, "points")
+    outstanding = next(d for d in points["data"]["datasets"] if d["label"] == "Outstanding")["data"]
+    assert outstanding[-1] == held
+    assert min(outstanding) >= 0
+    issued = next(d for d in points["data"]["datasets"] if d["label"] == "Issued")["data"]
+    assert sum(issued) == 295
+    sales = chart(page, "sales")
+    assert sum(sales["data"]["datasets"][0]["data"]) == 4
+    assert len(sales["data"]["labels"]) == 90
+    tiers = chart(page, "tiers")
+    assert sum(tiers["data"]["datasets"][0]["data"]) == 2
+
+    yearly = (await admin_browser.get("/", params={"days": 365})).text
+    assert len(chart(yearly, "sales")["data"]["labels"]) in (53, 54)  # by week
+
+
+async def test_an_empty_program_has_a_dashboard_too(admin_browser: Browser) -> None:
+    page = await admin_browser.get("/")
+    assert page.status_code == 200
+    assert number(kpi(page.text, "receipts")) == 0
+    assert "No campaign touched a receipt" in page.text
+
+
+async def test_campaign_cost_and_reach_net_of_returns(admin_browser: Browser, tenant: Tenant) -> None:
+    await setup_shop(tenant, activation_delay_days=0)
+    body = {
+        "name": "Ski tenth",
+        "condition": "sport = 'ski'",
+        "effect": {"type": "discount_percent", "value": "10"},
+    }
+    assert (await tenant.call("POST", "/v1/campaigns", body)).status_code == 201
+    extra = {
+        "name": "Ski points",
+        "condition": "sport = 'ski'",
+        "effect": {"type": "points_fixed", "value": "40"},
+    }
+    assert (await tenant.call("POST", "/v1/campaigns", extra)).status_code == 201
+    member = await member_with(tenant, phone="+79001230009")
+    sale = {
+        "number": "C1",
+        "store": "MSK",
+        "member": {"id": member},
+        "lines": [
+            {"sku": "SKI", "quantity": 2, "price": "1000.00"},
+            {"sku": "TEE", "quantity": 1, "price": "500.00"},
+        ],
+    }
+    confirmed = await tenant.call("POST", "/v1/receipts", sale)
+    assert confirmed.status_code == 201
+    receipt_id = confirmed.json()["id"]
+    back = {"number": "C1-R", "lines": [{"line": 1, "quantity": 1}]}
+    assert (await tenant.call("POST", f"/v1/receipts/{receipt_id}/returns", back)).status_code == 201
+    page = (await admin_browser.get("/")).text
+    rows = re.findall(
+        r"<tr><td>([^<]+)</td><td class=\"num\">(\d+)</td><td class=\"num\">(\d+)</td>\s*"
+        r"<td class=\"num\">([^<]+)</td><td class=\"num\">([^<]+)</td><td class=\"num\">([^<]+)</td>",
+        page,
+    )
+    by_name = {
+        name: (receipts, members, discount, points, cost)
+        for name, receipts, members, discount, points, cost in rows
+    }
+    # half of the skis came back, and half of what the campaigns gave with them
+    assert by_name["Ski tenth"] == ("1", "1", "RUB100.00", "0", "RUB100.00")
+    assert by_name["Ski points"] == ("1", "1", "RUB0.00", "20", "RUB20.00")
+    assert chart(page, "campaigns")["data"]["labels"] == ["Ski tenth", "Ski points"]
+
+
+async def test_figures_are_kept_a_minute_unless_refreshed(admin_browser: Browser, tenant: Tenant) -> None:
+    await setup_shop(tenant)
+    sale = {"store": "MSK", "lines": [{"sku": "TEE", "quantity": 1, "price": "100.00"}]}
+    assert (await tenant.call("POST", "/v1/receipts", {"number": "K1", **sale})).status_code == 201
+    first = (await admin_browser.get("/", params={"days": 30})).text
+    assert number(kpi(first, "receipts")) == 1
+    assert (await tenant.call("POST", "/v1/receipts", {"number": "K2", **sale})).status_code == 201
+    kept = (await admin_browser.get("/", params={"days": 30})).text
+    assert number(kpi(kept, "receipts")) == 1
+    assert "data-refresh" in kept
+    fresh = (await admin_browser.get("/", params={"days": 30, "fresh": "1"})).text
+    assert number(kpi(fresh, "receipts")) == 2

@@ -1,0 +1,82 @@
+"""Reading import files row by row, and starting again from any batch boundary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from patron.importer import reader
+from patron.importer.reader import Position, Row
+
+
+def rows_of(source: reader.Source) -> list[Row]:
+    return list(source.rows())
+
+
+def test_csv_rows_carry_their_physical_line(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbfa,b\n"  # a BOM before the header
+        b"1,2\n"  # line 2
+        b"\n"  # a blank line is skipped
+        b'"x\ny",3\n'  # line 4: a quoted value with a line break
+        b"4\n"  # line 6: too few values
+        b"\xff\xfe,5\n"  # line 7: not UTF-8
+        b"6,7"  # line 8, without a final newline
+    )
+    source = reader.CsvSource(path, None)
+    assert source.header == ["a", "b"]
+    assert rows_of(source) == [
+        (2, ["1", "2"], None),
+        (4, ["x\ny", "3"], None),
+        (6, ["4"], "expected 2 values, got 1"),
+        (7, ["\ufffd\ufffd", "5"], "not UTF-8 text"),
+        (8, ["6", "7"], None),
+    ]
+    assert source.position == Position(path.stat().st_size, 9)
+
+
+def test_csv_resumes_from_a_batch_boundary(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_text("k,v\n" + "".join(f"{i // 3},{i}\n" for i in range(20)))
+    source = reader.CsvSource(path, None)
+    batches = list(reader.batches(source, 4, lambda row: row[1][0]))
+    # Batches of at least 4 rows that never split a key: 6, 6, 6, 2 rows.
+    assert [len(rows) for rows, _ in batches] == [6, 6, 6, 2]
+    all_rows = [row for rows, _ in batches for row in rows]
+    for index, (_, after) in enumerate(batches):
+        again = reader.CsvSource(path, after)
+        rest = rows_of(again)
+        assert rest == all_rows[sum(len(r) for r, _ in batches[: index + 1]) :]
+        assert again.header == ["k", "v"]
+
+
+def test_parquet_resumes_inside_a_row_group(tmp_path: Path) -> None:
+    path = tmp_path / "f.parquet"
+    pq.write_table(pa.table({"k": list(range(10)), "v": [str(i) for i in range(10)]}), path, row_group_size=4)
+    source = reader.ParquetSource(path, None)
+    assert source.header == ["k", "v"]
+    assert source.total == 10
+    everything = rows_of(source)
+    assert everything[0] == (1, (0, "0"), None)
+    for start in range(11):
+        resumed = rows_of(reader.ParquetSource(path, Position(start, start + 1)))
+        assert resumed == everything[start:]
+
+
+def test_fingerprint_follows_content_not_name(tmp_path: Path) -> None:
+    one, two, three = tmp_path / "1.csv", tmp_path / "2.csv", tmp_path / "3.csv"
+    one.write_text("a\n1\n")
+    two.write_text("a\n1\n")
+    three.write_text("a\n2\n")
+    assert reader.fingerprint(one) == reader.fingerprint(two) != reader.fingerprint(three)
+    big = tmp_path / "big.csv"
+    with big.open("wb") as f:
+        f.write(b"x" * (70 << 20))
+    before = reader.fingerprint(big)
+    with big.open("r+b") as f:
+        f.seek(big.stat().st_size - 10)
+        f.write(b"y")
+    assert reader.fingerprint(big) != before  # the tail is always sampled

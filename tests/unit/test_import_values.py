@@ -1,0 +1,119 @@
+"""Reading the cells of an import file: text from CSV, typed values from Parquet."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from patron.importer import copytext, values
+from patron.importer.values import Bad
+
+CENT = Decimal("0.01")
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("49.90", Decimal("49.90")),
+        (" 49.9 ", Decimal("49.90")),
+        ("0", Decimal("0.00")),
+        (Decimal("3.5"), Decimal("3.50")),
+        (7, Decimal("7.00")),
+        (0.1, Decimal("0.10")),  # a Parquet float is the decimal it prints as
+        ("", None),
+        (None, None),
+    ],
+)
+def test_money_reads_text_and_typed_values(cell: object, expected: Decimal | None) -> None:
+    got = values.money(cell, CENT)
+    assert got == expected
+    if got is not None:
+        assert got.as_tuple().exponent == -2
+
+
+@pytest.mark.parametrize("cell", ["49.901", "-1", "1e3", "1,50", "abc", "NaN", True, "1000000000000", 0.125])
+def test_money_refuses(cell: object) -> None:
+    with pytest.raises(Bad):
+        values.money(cell, CENT)
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"), [("12", 12), (" -3 ", -3), (5, 5), (Decimal("4"), 4), (2.0, 2), ("", None)]
+)
+def test_integer(cell: object, expected: int | None) -> None:
+    assert values.integer(cell) == expected
+
+
+@pytest.mark.parametrize("cell", ["1.5", "x", "1e3", True, 2.5, Decimal("1.1"), float("nan")])
+def test_integer_refuses(cell: object) -> None:
+    with pytest.raises(Bad):
+        values.integer(cell)
+
+
+def test_integer_bounds_name_the_limit() -> None:
+    with pytest.raises(Bad, match="below 1"):
+        values.integer("0", minimum=1)
+    with pytest.raises(Bad, match="above 9"):
+        values.integer("10", maximum=9)
+
+
+def test_timestamps_need_an_offset() -> None:
+    assert values.timestamp("2025-03-01T12:00:00+03:00") == datetime(2025, 3, 1, 9, tzinfo=UTC)
+    assert values.timestamp("2025-03-01T09:00:00Z") == datetime(2025, 3, 1, 9, tzinfo=UTC)
+    moscow = timezone(timedelta(hours=3))
+    assert values.timestamp(datetime(2025, 3, 1, 12, tzinfo=moscow)) == datetime(2025, 3, 1, 9, tzinfo=UTC)
+    for cell in ("2025-03-01T12:00:00", datetime(2025, 3, 1), "yesterday", 5):
+        with pytest.raises(Bad):
+            values.timestamp(cell)
+
+
+def test_dates_and_booleans() -> None:
+    assert values.day("1990-05-17") == date(1990, 5, 17)
+    assert values.day(date(1990, 5, 17)) == date(1990, 5, 17)
+    with pytest.raises(Bad):
+        values.day("17.05.1990")
+    assert [values.boolean(c) for c in ("true", "Yes", "1", "f", "NO", "", True)] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+        None,
+        True,
+    ]
+    with pytest.raises(Bad):
+        values.boolean("maybe")
+
+
+def test_phones_are_normalised_with_the_program_country() -> None:
+    assert values.phone("8 (900) 123-45-67", "RU") == "+79001234567"
+    assert values.phone("+49 30 901820", None) == "+4930901820"
+    with pytest.raises(Bad, match="not a phone number"):
+        values.phone("12", "RU")
+
+
+def test_cards_split_on_the_bar() -> None:
+    assert values.cards("C1| C2 ") == ["C1", "C2"]
+    assert values.cards("") == []
+    for cell in ("C1|C1", "C1||C2", "C 1"):
+        with pytest.raises(Bad):
+            values.cards(cell)
+
+
+def test_conditions_and_codes() -> None:
+    assert values.condition("brand = 'Atomic'") == "brand = 'Atomic'"
+    with pytest.raises(Bad, match="invalid condition"):
+        values.condition("brand = ")
+    assert values.code("S-1.a:b_c") == "S-1.a:b_c"
+    with pytest.raises(Bad):
+        values.code("-S1")
+    with pytest.raises(Bad, match="control character"):
+        values.text("a\x01b")
+    with pytest.raises(Bad, match="longer than 3"):
+        values.text("abcd", max_length=3)
+
+
+def test_copy_text_escapes_what_copy_would_read_as_syntax() -> None:
+    assert copytext.line([1, None, "a\tb\\c\nd", Decimal("1.50")]) == "1\t\\N\ta\\tb\\\\c\\nd\t1.50\n"
