@@ -171,6 +171,9 @@ async def run(
 ) -> list[Failure]:
     """Runs every check (over one tenant, or all); returns those that failed with sample rows."""
     failures = []
+    # Each check ends in LIMIT 20, which tempts the planner into nested loops over whole tables
+    # (minutes on a large ledger); hash joins over everything take seconds.
+    await conn.execute("SET LOCAL enable_nestloop = off")
     for check in checks if checks is not None else CHECKS:
         cur = await conn.execute(_scoped(check.sql, tenant_id), {"tenant": tenant_id})
         rows = await cur.fetchall()

@@ -549,9 +549,10 @@ async def test_a_change_made_by_another_process_is_seen_and_quotes_read_no_campa
     from patron.api.app import create_app
 
     other = create_app(database_url, clock=clock)
-    async with other.router.lifespan_context(other), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=other), base_url="http://other"
-    ) as http:
+    async with (
+        other.router.lifespan_context(other),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://other") as http,
+    ):
         body = {"store": "MSK", "lines": [line("TEE", 1, "10.00")]}
 
         async def other_quote() -> dict[str, Any]:

@@ -353,7 +353,8 @@ async def test_verify_catches_receipts_that_do_not_add_up(shop: Tenant, db: Data
         assert await verify.run(conn, shop.tenant_id) == []
     async with db.transaction() as conn:
         await conn.execute(
-            "UPDATE receipt_lines SET paid = paid + 1, returned = 1 WHERE receipt_id = %s AND line = 1", (sold["id"],)
+            "UPDATE receipt_lines SET paid = paid + 1, returned = 1 WHERE receipt_id = %s AND line = 1",
+            (sold["id"],),
         )
     async with db.read() as conn:
         names = {f.check.name for f in await verify.run(conn, shop.tenant_id)}
