@@ -9,8 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from patron.conditions import ConditionError
-from patron.conditions import validate as validate_condition
+from patron.conditions import checked
 
 EffectType = Literal[
     "discount_percent",
@@ -24,16 +23,6 @@ EffectType = Literal[
 DISCOUNT_TYPES = frozenset({"discount_percent", "discount_amount", "fixed_price", "buy_x_get_y"})
 POINT_TYPES = frozenset({"points_percent", "points_multiplier", "points_fixed"})
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
-
-
-def _condition(text: str | None) -> str | None:
-    if text is None:
-        return None
-    try:
-        validate_condition(text)
-    except ConditionError as exc:
-        raise ValueError(str(exc)) from exc
-    return text
 
 
 class Effect(BaseModel):
@@ -106,7 +95,7 @@ class PointsSettings(BaseModel):
     @field_validator("spend_condition")
     @classmethod
     def _spend(cls, value: str | None) -> str | None:
-        return _condition(value)
+        return checked(value)
 
 
 class Limits(BaseModel):
@@ -172,7 +161,7 @@ class CampaignIn(BaseModel):
     @field_validator("condition")
     @classmethod
     def _check_condition(cls, value: str | None) -> str | None:
-        return _condition(value)
+        return checked(value)
 
     @field_validator("countries")
     @classmethod

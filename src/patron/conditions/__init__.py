@@ -58,7 +58,7 @@ from patron.conditions.grammar import (
     to_text,
 )
 from patron.conditions.interpreter import evaluate
-from patron.conditions.parser import attributes_used, parse, validate
+from patron.conditions.parser import attributes_used, checked, parse, validate
 
 __all__ = [
     "ALWAYS",
@@ -73,6 +73,7 @@ __all__ = [
     "Predicate",
     "Value",
     "attributes_used",
+    "checked",
     "compile_condition",
     "compile_node",
     "evaluate",

@@ -157,6 +157,14 @@ def validate(text: str) -> None:
     parse(text)
 
 
+def checked(text: str | None) -> str | None:
+    """``text`` unchanged if it is a valid condition (or None); for field validators, which turn the
+    ConditionError (a ValueError) into a validation error naming the position."""
+    if text is not None:
+        parse(text)
+    return text
+
+
 def _names(node: Node) -> Iterator[str]:
     match node:
         case Compare(attr) | In(attr):

@@ -10,22 +10,11 @@ from babel.numbers import list_currencies
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from patron import clock, money
-from patron.conditions import ConditionError
-from patron.conditions import validate as validate_condition
+from patron.conditions import checked
 
 _CURRENCIES = frozenset(list_currencies())
 
 Percent = Annotated[Decimal, Field(ge=0, le=1000, max_digits=12, decimal_places=4)]
-
-
-def _check_condition(text: str | None) -> str | None:
-    if text is None:
-        return None
-    try:
-        validate_condition(text)
-    except ConditionError as exc:
-        raise ValueError(str(exc)) from exc
-    return text
 
 
 class Tier(BaseModel):
@@ -91,7 +80,7 @@ class Program(BaseModel):
     @field_validator("no_spend_condition")
     @classmethod
     def _condition(cls, value: str | None) -> str | None:
-        return _check_condition(value)
+        return checked(value)
 
     @field_validator("tiers")
     @classmethod
