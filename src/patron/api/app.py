@@ -11,10 +11,11 @@ from patron import __version__
 from patron.api import errors
 from patron.api.deps import ProgramCache
 from patron.api.responses import JSONResponse
-from patron.api.routers import campaigns, catalog, checkout, keys, members, program
+from patron.api.routers import backoffice, campaigns, catalog, checkout, keys, members, program
 from patron.campaigns.service import CampaignCache
 from patron.clock import Clock, utcnow
 from patron.db.pool import Database
+from patron.web.app import create_web_app
 
 DESCRIPTION = """
 Patron answers a till while the customer waits: discounts, points earned and spendable, the best
@@ -67,12 +68,8 @@ def create_app(database_url: str, *, clock: Clock = utcnow, pool_min: int = 2, p
         campaigns.router,
     ):
         app.include_router(router)
-    from patron.api.routers import backoffice
-
     for router in backoffice.routers:  # communications and webhooks (docs/backoffice.md)
         app.include_router(router)
-
-    from patron.web.app import create_web_app
 
     app.mount("/admin", create_web_app(app))  # the admin web app (docs/admin.md)
 
