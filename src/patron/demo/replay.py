@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from patron.campaigns.rules import Compiled
+from patron.checkout import returning
 from patron.checkout import service as checkout
 from patron.checkout.model import ReceiptIn, ReturnIn
 from patron.db.pool import Database
@@ -172,7 +173,7 @@ async def _return(caller: checkout.Caller, sale: data.Sale, receipt_id: str) -> 
     body = ReturnIn.model_validate(
         {"number": RETURN_NUMBER, "lines": [{"line": sale.return_of[0], "quantity": 1}]}
     )
-    await checkout.return_units(caller, receipt_id, body)
+    await returning.return_units(caller, receipt_id, body)
 
 
 def _failed(stats: Stats, message: str) -> None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from patron.api.deps import AnyKey, Ctx
 from patron.api.responses import JSONResponse
-from patron.checkout import service
+from patron.checkout import returning, service
 from patron.checkout.model import Basket, ReceiptIn, ReturnIn
 
 router = APIRouter(prefix="/v1", tags=["checkout"])
@@ -95,7 +95,7 @@ async def get_receipt(receipt_id: str, ctx: AnyKey) -> dict[str, Any]:
     responses={200: {"description": "a repeat: the first result"}, 409: _409, 422: _422},
 )
 async def return_units(receipt_id: str, body: ReturnIn, ctx: AnyKey, response: Response) -> dict[str, Any]:
-    result, created = await service.return_units(caller(ctx), receipt_id, body)
+    result, created = await returning.return_units(caller(ctx), receipt_id, body)
     if not created:
         response.status_code = 200
     return result
@@ -103,4 +103,4 @@ async def return_units(receipt_id: str, body: ReturnIn, ctx: AnyKey, response: R
 
 @router.post("/receipts/{receipt_id}/cancel", summary="Return every remaining unit and cancel; idempotent")
 async def cancel(receipt_id: str, ctx: AnyKey) -> dict[str, Any]:
-    return await service.cancel(caller(ctx), receipt_id)
+    return await returning.cancel(caller(ctx), receipt_id)

@@ -1,0 +1,259 @@
+"""Returns and cancellations (contract 7): a returned unit gives back exactly its share of what
+the line was paid, spent and earned, and of what its campaigns gave."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from patron.backoffice import outbox
+from patron.campaigns import store as campaign_store
+from patron.checkout import returns, store
+from patron.checkout.model import ReturnIn
+from patron.checkout.service import CANCEL_NUMBER, Caller, body_hash, receipt_uuid
+from patron.db.pool import Connection
+from patron.errors import Conflict, InvalidInput, NotFound
+from patron.ledger import rules
+from patron.ledger import store as ledger_store
+from patron.ledger.store import AllocationRow
+from patron.money import format_money, share_for_return
+from patron.program.settings import Program
+
+
+async def return_units(caller: Caller, raw_id: str, body: ReturnIn) -> tuple[dict[str, Any], bool]:
+    """Returns some units of a receipt; returns (result, created)."""
+    if body.number == CANCEL_NUMBER:
+        raise InvalidInput(f"number: {CANCEL_NUMBER!r} is reserved for cancellations", field="number")
+    requested = {item.line: item.quantity for item in body.lines}
+    return await _return(caller, receipt_uuid(raw_id), body.number, body_hash(body), requested, cancel=False)
+
+
+async def cancel(caller: Caller, raw_id: str) -> dict[str, Any]:
+    """Returns every remaining unit and marks the receipt cancelled; a repeat answers the same."""
+    result, _ = await _return(caller, receipt_uuid(raw_id), CANCEL_NUMBER, b"cancel", None, cancel=True)
+    return result
+
+
+async def _return(
+    caller: Caller,
+    receipt_id: str,
+    number: str,
+    fingerprint: bytes,
+    requested: dict[int, int] | None,
+    *,
+    cancel: bool,
+) -> tuple[dict[str, Any], bool]:
+    tenant_id, program = caller.tenant_id, caller.program
+    async with caller.db.transaction() as conn:
+        head = await store.receipt(conn, tenant_id, receipt_id)
+        if head is None:
+            raise NotFound("no such receipt", code="receipt_not_found")
+        member_id: str | None = head["member_id"]
+        if member_id:
+            await ledger_store.lock_member(conn, tenant_id, member_id)
+        receipt = await store.receipt(conn, tenant_id, receipt_id, lock=True)
+        assert receipt is not None
+        earlier = await store.return_by_number(conn, tenant_id, receipt_id, number)
+        if earlier is not None:
+            if bytes(earlier["body_hash"]) != fingerprint:
+                raise Conflict(
+                    "this return number was used for different lines", code="return_number_conflict"
+                )
+            return earlier["result"], False
+        line_rows = await store.receipt_lines(conn, tenant_id, receipt_id)
+        sold = {
+            row["line"]: returns.SoldLine(
+                row["line"],
+                row["quantity"],
+                row["returned"],
+                Decimal(row["paid"]),
+                row["points_spent"],
+                row["points_earned"],
+            )
+            for row in line_rows
+        }
+        if requested is None:
+            requested = {line: s.quantity - s.returned for line, s in sold.items() if s.quantity > s.returned}
+        shares = _shares(sold, requested, program)
+        outcome = (
+            await _settle_points(conn, caller, receipt_id, member_id, shares) if member_id else _Settled()
+        )
+        paid = sum((share.paid for share in shares), Decimal(0))
+        withhold = Decimal(0)
+        if program.return_policy == "withhold" and outcome.shortfall:
+            withhold = returns.withhold_money(outcome.shortfall, program.point_value, paid)
+        for line, quantity in requested.items():
+            sold[line] = returns.SoldLine(
+                line,
+                sold[line].quantity,
+                sold[line].returned + quantity,
+                sold[line].paid,
+                sold[line].points_spent,
+                sold[line].points_earned,
+            )
+        await _release_campaigns(conn, tenant_id, receipt_id, line_rows, requested, sold, program)
+        everything_back = all(s.returned == s.quantity for s in sold.values())
+        status = "cancelled" if cancel else ("returned" if everything_back else "partially_returned")
+        current = dict(receipt["result"])
+        current["status"] = status
+        current["lines"] = [
+            {**line, "returned_quantity": sold[line["line"]].returned} for line in current["lines"]
+        ]
+        result = {
+            "number": number,
+            "refund": format_money(paid - withhold, program.quantum),
+            "points_refunded": outcome.refunded,
+            "points_reversed": outcome.reversed,
+            "shortfall": outcome.shortfall,
+            "withhold": format_money(withhold, program.quantum),
+            "receipt": current,
+        }
+        await store.record_return(
+            conn,
+            tenant_id,
+            receipt_id,
+            number=number,
+            body_hash=fingerprint,
+            returned={line: q for line, q in requested.items() if q},
+            paid=paid,
+            status=status,
+            receipt_result=current,
+            result=result,
+        )
+        kind = "receipt.cancelled" if cancel else "receipt.returned"
+        await outbox.emit(conn, tenant_id, kind, member_id=member_id, data=result)
+        return result, True
+
+
+async def _release_campaigns(
+    conn: Connection,
+    tenant_id: int,
+    receipt_id: str,
+    line_rows: list[dict[str, Any]],
+    requested: dict[int, int],
+    sold_after: dict[int, returns.SoldLine],
+    program: Program,
+) -> None:
+    """Gives back to each campaign's budget the returned units' share of what it gave, and its use
+    once every unit it touched has come back."""
+    released: dict[str, tuple[Decimal, int]] = {}
+    touched_lines: dict[str, list[int]] = {}
+    for row in line_rows:
+        for entry in row["campaigns"] or []:
+            touched_lines.setdefault(entry["id"], []).append(row["line"])
+        n = requested.get(row["line"], 0)
+        if not n:
+            continue
+        for entry in row["campaigns"] or []:
+            money = share_for_return(
+                Decimal(entry["discount"]), row["returned"], n, row["quantity"], program.quantum
+            )
+            points = share_for_return(int(entry["points"]), row["returned"], n, row["quantity"])
+            before = released.get(entry["id"], (Decimal(0), 0))
+            released[entry["id"]] = (before[0] + money, before[1] + points)
+    for cid, (money, points) in released.items():
+        all_back = all(sold_after[line].returned == sold_after[line].quantity for line in touched_lines[cid])
+        await campaign_store.release(
+            conn, tenant_id, receipt_id, cid, discount=money, points=points, use=all_back
+        )
+
+
+def _shares(
+    sold: dict[int, returns.SoldLine], requested: dict[int, int], program: Program
+) -> list[returns.LineShare]:
+    shares = []
+    for position, (line, quantity) in enumerate(requested.items()):
+        item = sold.get(line)
+        if item is None:
+            raise InvalidInput(
+                f"lines.{position}.line: the receipt has no line {line}", field=f"lines.{position}.line"
+            )
+        if item.returned + quantity > item.quantity:
+            raise InvalidInput(
+                f"lines.{position}.quantity: only {item.quantity - item.returned} units of line {line} remain",
+                code="too_many_units",
+                field=f"lines.{position}.quantity",
+            )
+        shares.append(returns.line_share(item, quantity, program.quantum))
+    return shares
+
+
+@dataclass(slots=True)
+class _Settled:
+    refunded: int = 0
+    reversed: int = 0
+    shortfall: int = 0
+
+
+async def _settle_points(
+    conn: Connection, caller: Caller, receipt_id: str, member_id: str, shares: list[returns.LineShare]
+) -> _Settled:
+    """Puts spent points back into their lots, then takes the earned points back."""
+    tenant_id, program, now = caller.tenant_id, caller.program, caller.now
+    settled = _Settled()
+    unrefunded = await store.unrefunded_spend(conn, tenant_id, receipt_id)
+    refund_rows: list[tuple[int, int, int]] = []
+    for share in shares:
+        for lot_id, points in returns.refund_to_lots(share.points_spent, unrefunded.get(share.line, [])):
+            refund_rows.append((lot_id, points, share.line))
+    if refund_rows:
+        settled.refunded = sum(points for _, points, _ in refund_rows)
+        entry = await ledger_store.insert_entry(
+            conn,
+            tenant_id,
+            member_id,
+            kind="refund",
+            points=settled.refunded,
+            at=now,
+            receipt_id=receipt_id,
+            operation="return",
+        )
+        await ledger_store.insert_allocations(
+            conn,
+            tenant_id,
+            member_id,
+            [AllocationRow(entry, lot_id, -points, receipt_id, line) for lot_id, points, line in refund_rows],
+        )
+
+    to_reverse = [(share.line, share.points_earned) for share in shares if share.points_earned]
+    if not to_reverse:
+        return settled
+    own = {lot.id: lot for lot in await ledger_store.receipt_lots(conn, tenant_id, member_id, receipt_id)}
+    others = [
+        lot for lot in await ledger_store.spendable_lots(conn, tenant_id, member_id, now) if lot.id not in own
+    ]
+    left = {lot.id: lot.remaining for lot in [*own.values(), *others]}
+    reverse_rows: list[AllocationRow] = []
+    for line, points in to_reverse:
+        taken = returns.take_back(
+            points,
+            [rules.Holding(lot.id, left[lot.id], lot.expires_at) for lot in own.values()],
+            [rules.Holding(lot.id, left[lot.id], lot.expires_at) for lot in others],
+        )
+        for lot_id, part in taken.taken:
+            left[lot_id] -= part
+            reverse_rows.append(AllocationRow(0, lot_id, part, receipt_id, line))
+        settled.shortfall += taken.shortfall
+    settled.reversed = sum(row.points for row in reverse_rows)
+    new_debt = settled.shortfall if program.return_policy == "debt" else 0
+    entry = await ledger_store.insert_entry(
+        conn,
+        tenant_id,
+        member_id,
+        kind="reverse",
+        points=-settled.reversed,
+        debt=new_debt,
+        at=now,
+        receipt_id=receipt_id,
+        operation="return",
+    )
+    await ledger_store.insert_allocations(
+        conn,
+        tenant_id,
+        member_id,
+        [AllocationRow(entry, r.lot_id, r.points, r.receipt_id, r.line) for r in reverse_rows],
+    )
+    if new_debt:
+        await ledger_store.add_debt(conn, tenant_id, member_id, new_debt)
+    return settled
