@@ -73,7 +73,7 @@ def serve(
     console.print(f"Patron serves on http://{host}:{port} (OpenAPI at /openapi.json, docs at /docs)")
     _exit_cleanly_on_signals()
     if workers == 1:
-        application = create_app(url, pool_min=settings.pool_min, pool_max=settings.pool_max)
+        application = create_app(url, pool_min=settings.pool_min, pool_max=settings.pool_max, freeze_gc=True)
         uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
         return
     os.environ["PATRON_DATABASE_URL"] = url  # the workers join the same (possibly embedded) server
@@ -259,6 +259,10 @@ def demo(
     base = f"http://{host}:{port}"
     console.print(f"demo tenant [bold]demo[/bold]; admin API key: [bold]{summary.api_key}[/bold]")
     console.print(f"API: {base}/v1  docs: {base}/docs  admin UI: {base}/admin")
+    email, password = summary.admin_login
+    console.print(
+        f"admin UI sign-in: [bold]{email}[/bold] / [bold]{password}[/bold] (a new password every run)"
+    )
     sys.stdout.write(summary.api_key + "\n")
     sys.stdout.flush()
     if not no_serve:

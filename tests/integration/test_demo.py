@@ -79,6 +79,23 @@ def expected_returns() -> int:
     return sum(e.kind == replay.RETURN for q in replay.plan(year, SAMPLE, 1) for e in q)
 
 
+def assert_admin_login_works(base: str, output: str) -> None:
+    """The sign-in the demo printed opens the admin UI's dashboard."""
+    found = re.search(r"admin UI sign-in: (\S+) / (\S+)", output)
+    assert found, output
+    with httpx.Client(base_url=base, timeout=30) as browser:
+        form = browser.get("/admin/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token, form.text
+        answer = browser.post(
+            "/admin/login",
+            data={"email": found[1], "password": found[2], "csrf_token": token[1], "next": "/admin/"},
+        )
+        assert answer.status_code in (302, 303), answer.text
+        dashboard = browser.get("/admin/")
+        assert dashboard.status_code == 200 and "Sign in" not in dashboard.text
+
+
 def test_demo_loads_replays_a_sample_then_reuses_it_and_serves(
     demo_database: str, env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -153,6 +170,7 @@ def test_demo_loads_replays_a_sample_then_reuses_it_and_serves(
             store = httpx.get(f"{base}/v1/stores/{first_sale.store}", headers=auth, timeout=10)
             assert store.status_code == 200 and store.json()["timezone"] == "America/Chicago"
             assert httpx.get(f"{base}/v1/program", timeout=10).status_code == 401
+            assert_admin_login_works(base, output)
         finally:
             served.send_signal(signal.SIGTERM)
             try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,11 +13,14 @@ from fastapi import FastAPI
 from patron import __version__
 from patron.api import errors
 from patron.api.deps import ProgramCache
+from patron.api.middleware import ForgetOnChange
 from patron.api.responses import JSONResponse
 from patron.api.routers import backoffice, campaigns, catalog, checkout, keys, members, program
 from patron.campaigns.service import CampaignCache
 from patron.clock import Clock, utcnow
+from patron.db import statistics
 from patron.db.pool import Database
+from patron.tenants.cache import PrincipalCache
 from patron.web.app import create_web_app
 
 DESCRIPTION = """
@@ -30,8 +36,17 @@ currency's minor units, points are integers, times are RFC 3339 with an offset.
 """
 
 
-def create_app(database_url: str, *, clock: Clock = utcnow, pool_min: int = 2, pool_max: int = 10) -> FastAPI:
-    """The HTTP API on ``database_url`` (already migrated)."""
+def create_app(
+    database_url: str,
+    *,
+    clock: Clock = utcnow,
+    pool_min: int = 2,
+    pool_max: int = 10,
+    freeze_gc: bool = False,
+) -> FastAPI:
+    """The HTTP API on ``database_url`` (already migrated). ``freeze_gc`` is for a serving process:
+    what exists once it has started (modules, pools) is left out of every later garbage
+    collection, which keeps the collector's pauses out of the tills' answer times."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -42,9 +57,20 @@ def create_app(database_url: str, *, clock: Clock = utcnow, pool_min: int = 2, p
         admin_db = Database(database_url, min_size=1, max_size=4, name="admin")
         await admin_db.open()
         app.state.admin_db = admin_db
+        background = [
+            asyncio.create_task(statistics.keep_fresh(admin_db)),
+            asyncio.create_task(app.state.principals.follow(database_url)),
+        ]
+        if freeze_gc:
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await admin_db.close()
             await db.close()
 
@@ -58,6 +84,7 @@ def create_app(database_url: str, *, clock: Clock = utcnow, pool_min: int = 2, p
     app.state.clock = clock
     app.state.programs = ProgramCache()
     app.state.campaigns = CampaignCache()
+    app.state.principals = PrincipalCache()
     errors.install(app)
     for router in (
         keys.router,
@@ -77,6 +104,7 @@ def create_app(database_url: str, *, clock: Clock = utcnow, pool_min: int = 2, p
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.add_middleware(ForgetOnChange, principals=app.state.principals)
     return app
 
 
@@ -88,4 +116,6 @@ def app_from_env() -> FastAPI:
     settings = Settings.from_env()
     if not settings.database_url:
         raise RuntimeError("PATRON_DATABASE_URL is not set")
-    return create_app(settings.database_url, pool_min=settings.pool_min, pool_max=settings.pool_max)
+    return create_app(
+        settings.database_url, pool_min=settings.pool_min, pool_max=settings.pool_max, freeze_gc=True
+    )

@@ -15,6 +15,7 @@ from patron.errors import Forbidden, Unauthorized
 from patron.program.settings import Program
 from patron.tenants import keys
 from patron.tenants import store as tenants
+from patron.tenants.cache import PrincipalCache
 from patron.tenants.store import Principal
 
 
@@ -60,11 +61,16 @@ def _bearer(request: Request) -> str:
 
 async def context(request: Request) -> Ctx:
     state = request.app.state
-    token = _bearer(request)
-    async with state.db.connection() as conn:
-        principal = await tenants.principal_for(conn, keys.digest(token))
+    digest = keys.digest(_bearer(request))
+    principals: PrincipalCache = state.principals
+    principal = principals.get(digest)
     if principal is None:
-        raise Unauthorized("unknown or revoked API key", code="invalid_api_key")
+        generation = principals.generation
+        async with state.db.connection() as conn:
+            principal = await tenants.principal_for(conn, digest)
+        if principal is None:
+            raise Unauthorized("unknown or revoked API key", code="invalid_api_key")
+        principals.put(digest, principal, generation)
     program = state.programs.get(principal.tenant_id, principal.version, principal.settings)
     campaigns = await state.campaigns.get(state.db, principal.tenant_id, principal.campaigns_version)
     return Ctx(db=state.db, principal=principal, program=program, clock=state.clock, campaigns=campaigns)

@@ -121,8 +121,11 @@ async def _prepare(
     at = _moment(basket, caller.now)
     _check_prices(basket, program)
     member_key = _member_key(basket, program)
-    where, attributes, person = await store.basket_context(
-        conn, caller.tenant_id, basket.store, sorted({ln.sku for ln in basket.lines}), member_key, lock=lock
+    skus = sorted({ln.sku for ln in basket.lines})
+    since = at - timedelta(days=program.tier_window_days)
+    read = store.confirm_context if lock else store.quote_context
+    where, attributes, person, (paid, rows) = await read(
+        conn, caller.tenant_id, basket.store, skus, member_key, since, at
     )
     if member_key and person is None:
         raise NotFound("no member matches", code="member_not_found")
@@ -140,8 +143,6 @@ async def _prepare(
     earn_percent: Decimal | None = None
     if person is not None:
         member_id, debt, birthday = person["id"], person["debt"], person["birthday"]
-        since = at - timedelta(days=program.tier_window_days)
-        paid, rows = await store.member_ledger(conn, caller.tenant_id, member_id, since, at)
         tier = program.tier_for(paid)
         tier_code = tier.code if tier else None
         earn_percent = tier.earn_percent if tier else program.earn_percent

@@ -202,53 +202,92 @@ _MEMBER_BY = {
 }
 
 
-async def basket_context(
+_STORE_AND_PRODUCTS = (
+    "(SELECT json_build_object('timezone', timezone, 'city', city, 'country', country)"
+    "   FROM stores WHERE tenant_id = %(t)s AND code = %(s)s) AS store,"
+    " (SELECT coalesce(json_object_agg(sku, attributes), '{}'::json) FROM products"
+    "   WHERE tenant_id = %(t)s AND sku = ANY(%(skus)s)) AS products"
+)
+# What the member paid in the tier window [since, at), and the lots spendable at ``at``; the
+# member's id is ``m.id`` in the statement around these.
+_PAID = (
+    "(SELECT coalesce(sum(paid_net), 0) FROM receipts WHERE tenant_id = %(t)s AND member_id = m.id"
+    "  AND at >= %(since)s AND at < %(at)s) AS paid"
+)
+_LOTS = (
+    "SELECT array_agg(id) AS ids, array_agg(remaining) AS remaining, array_agg(expires_at) AS expires,"
+    " array_agg(spend_condition) AS conditions FROM lots WHERE tenant_id = %(t)s AND member_id = m.id"
+    " AND expires_at > %(at)s AND available_from <= %(at)s AND remaining > 0"
+)
+
+Where = dict[str, Any] | None
+Attributes = dict[str, dict[str, Any]]
+Person = dict[str, Any] | None
+LotRow = tuple[int, int, datetime, str | None]
+
+
+def _person(row: dict[str, Any]) -> Person:
+    if row["member_id"] is None:
+        return None
+    return {"id": row["member_id"], "debt": row["debt"], "birthday": row["birthday"]}
+
+
+def _paid_and_lots(row: dict[str, Any]) -> tuple[Decimal, list[LotRow]]:
+    paid = Decimal(row["paid"] or 0)
+    if not row["ids"]:
+        return paid, []
+    return paid, list(zip(row["ids"], row["remaining"], row["expires"], row["conditions"], strict=True))
+
+
+async def quote_context(
     conn: Connection,
     tenant_id: int,
     store: str,
     skus: list[str],
     member: tuple[str, str] | None,
-    *,
-    lock: bool,
-) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]], dict[str, Any] | None]:
-    """In one round trip: the store (time zone, city, country), the catalog attributes of the
-    basket's SKUs, and the member the basket names (by id, E.164 phone or card; locked for a
-    confirmation, so that one member's receipts are serialized). Reads that must see what a racing
-    receipt committed (lots, the tier window) come in a later statement, after the lock."""
+    since: datetime,
+    at: datetime,
+) -> tuple[Where, Attributes, Person, tuple[Decimal, list[LotRow]]]:
+    """For a quote, which locks nothing: ``basket_context`` and ``member_ledger`` in one statement."""
     by, value = member if member else (None, None)
     sql = (
-        f"WITH m AS ({_MEMBER_BY[by]}{' FOR UPDATE OF m' if lock and by else ''})"
-        " SELECT (SELECT json_build_object('timezone', timezone, 'city', city, 'country', country)"
-        "           FROM stores WHERE tenant_id = %(t)s AND code = %(s)s) AS store,"
-        " (SELECT coalesce(json_object_agg(sku, attributes), '{}'::json) FROM products"
-        "   WHERE tenant_id = %(t)s AND sku = ANY(%(skus)s)) AS products,"
-        " m.id::text AS member_id, m.debt, m.birthday FROM (SELECT 1) one LEFT JOIN m ON true"
+        f"WITH m AS ({_MEMBER_BY[by]})"
+        f" SELECT {_STORE_AND_PRODUCTS}, m.id::text AS member_id, m.debt, m.birthday, {_PAID}, l.*"
+        f" FROM (SELECT 1) one LEFT JOIN m ON true LEFT JOIN LATERAL ({_LOTS}) l ON true"
     )
-    row = await (await conn.execute(sql, {"t": tenant_id, "s": store, "skus": skus, "v": value})).fetchone()
+    params = {"t": tenant_id, "s": store, "skus": skus, "v": value, "since": since, "at": at}
+    row = await (await conn.execute(sql, params)).fetchone()
     assert row is not None
-    person = None
-    if row["member_id"] is not None:
-        person = {"id": row["member_id"], "debt": row["debt"], "birthday": row["birthday"]}
-    return row["store"], row["products"], person
+    return row["store"], row["products"], _person(row), _paid_and_lots(row)
 
 
-async def member_ledger(
-    conn: Connection, tenant_id: int, member_id: str, since: datetime, at: datetime
-) -> tuple[Decimal, list[tuple[int, int, datetime, str | None]]]:
-    """What the member paid in the tier window, and the lots they may spend at ``at``."""
-    row = await (
-        await conn.execute(
-            "SELECT (SELECT coalesce(sum(paid_net), 0) FROM receipts WHERE tenant_id = %(t)s AND member_id = %(m)s"
-            "         AND at >= %(since)s AND at < %(at)s) AS paid, l.*"
-            " FROM (SELECT array_agg(id) AS ids, array_agg(remaining) AS remaining, array_agg(expires_at) AS expires,"
-            "              array_agg(spend_condition) AS conditions"
-            "         FROM lots WHERE tenant_id = %(t)s AND member_id = %(m)s AND expires_at > %(at)s"
-            "          AND available_from <= %(at)s AND remaining > 0) l",
-            {"t": tenant_id, "m": member_id, "since": since, "at": at},
-        )
-    ).fetchone()
-    assert row is not None
-    if not row["ids"]:
-        return Decimal(row["paid"]), []
-    lots = list(zip(row["ids"], row["remaining"], row["expires"], row["conditions"], strict=True))
-    return Decimal(row["paid"]), lots
+async def confirm_context(
+    conn: Connection,
+    tenant_id: int,
+    store: str,
+    skus: list[str],
+    member: tuple[str, str] | None,
+    since: datetime,
+    at: datetime,
+) -> tuple[Where, Attributes, Person, tuple[Decimal, list[LotRow]]]:
+    """For a confirmation: what ``quote_context`` reads, with the member locked, so that one
+    member's receipts are serialized. Two statements sent together (one round trip in pipeline
+    mode): the first takes the lock and reads the store and catalog; the second, which PostgreSQL
+    starts only once the first has finished and so with a snapshot taken after the lock, reads the
+    lots and the tier window, including whatever a racing receipt committed."""
+    by, value = member if member else (None, None)
+    params = {"t": tenant_id, "s": store, "skus": skus, "v": value, "since": since, "at": at}
+    locked = await conn.execute(
+        f"WITH m AS ({_MEMBER_BY[by]}{' FOR UPDATE OF m' if by else ''})"
+        f" SELECT {_STORE_AND_PRODUCTS}, m.id::text AS member_id, m.debt, m.birthday"
+        " FROM (SELECT 1) one LEFT JOIN m ON true",
+        params,
+    )
+    ledger = await conn.execute(
+        f"WITH m AS ({_MEMBER_BY[by]}) SELECT {_PAID}, l.*"
+        f" FROM (SELECT 1) one LEFT JOIN m ON true LEFT JOIN LATERAL ({_LOTS}) l ON true",
+        params,
+    )
+    row, ledger_row = await locked.fetchone(), await ledger.fetchone()
+    assert row is not None and ledger_row is not None
+    return row["store"], row["products"], _person(row), _paid_and_lots(ledger_row)

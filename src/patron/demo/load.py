@@ -4,6 +4,7 @@ Each step inserts only what is missing, so a run that was stopped half way simpl
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 
 from patron.campaigns import service as campaign_service
@@ -11,9 +12,12 @@ from patron.campaigns.model import CampaignIn
 from patron.campaigns.rules import Compiled
 from patron.db.pool import Database
 from patron.demo import campaigns, data, store
+from patron.errors import Conflict
 from patron.program.settings import Program
 from patron.tenants import service as tenants
 from patron.tenants import store as tenants_store
+from patron.web import store as web_store
+from patron.web import users as web_users
 
 SLUG = "demo"
 
@@ -55,6 +59,24 @@ async def tenant(db: Database) -> DemoTenant:
             )
         program = Program.model_validate(await store.settings(conn, tenant_id))
     return DemoTenant(tenant_id, api_key, created, program)
+
+
+DEMO_ADMIN_EMAIL = "admin@demo.patron.dev"
+
+
+async def admin_user(db: Database, tenant_id: int) -> tuple[str, str]:
+    """The demo's admin UI user with a new random password each run (only its hash is stored, so
+    an old one cannot be shown again): (email, password)."""
+    password = secrets.token_urlsafe(12)
+    async with db.transaction() as conn:
+        existing = await web_store.user_for_login(conn, DEMO_ADMIN_EMAIL)
+        if existing is None:
+            await web_users.create_in(conn, tenant_id, DEMO_ADMIN_EMAIL, password, "admin")
+        elif existing["tenant_id"] == tenant_id:
+            await web_store.set_password_hash(conn, existing["id"], web_users.hash_password(password))
+        else:
+            raise Conflict(f"{DEMO_ADMIN_EMAIL} is a user of another tenant", code="demo_user_taken")
+    return DEMO_ADMIN_EMAIL, password
 
 
 async def reference_data(

@@ -29,6 +29,7 @@ WORKERS = 8
 @dataclass(slots=True)
 class Summary:
     api_key: str
+    admin_login: tuple[str, str]  # the admin UI's user: email, password (new on every run)
     created: bool
     baskets: int
     loaded: load.Loaded
@@ -71,6 +72,7 @@ async def _run(url: str, *, sample: int | None, console: Console, workers: int) 
             f"demo tenant [bold]{load.SLUG}[/bold] ({'created' if tenant.created else 'reused'});"
             f" admin API key: [bold]{tenant.api_key}[/bold]"
         )
+        admin_login = await load.admin_user(db, tenant.tenant_id)
         loaded = await load.reference_data(db, tenant.tenant_id, year)
         totals = loaded.totals
         console.print(
@@ -131,4 +133,4 @@ async def _run(url: str, *, sample: int | None, console: Console, workers: int) 
         console.print(f"[yellow]{stats.errors} baskets were refused[/yellow]; the first:")
         for message in stats.first_errors:
             console.print(f"    {message}")
-    return Summary(tenant.api_key, tenant.created, count, loaded, made, stats, timings)
+    return Summary(tenant.api_key, admin_login, tenant.created, count, loaded, made, stats, timings)

@@ -119,3 +119,11 @@ async def lock_settings(conn: Connection, tenant_id: int) -> dict[str, Any]:
     if row is None:
         raise NotFound("no such tenant")
     return cast(dict[str, Any], row["settings"])
+
+
+CHANGES_CHANNEL = "patron_tenants"  # migration 0009: the payload is the tenant id
+
+
+async def listen_for_changes(conn: Connection) -> None:
+    """Subscribes ``conn`` to the notices of changed keys, settings and campaigns."""
+    await conn.execute(f"LISTEN {CHANGES_CHANNEL}")
