@@ -142,3 +142,17 @@ def test_refunds_over_any_partition_of_units_give_back_every_lot_exactly(
             outstanding[lot] -= points
         returned += n
     assert all(v == 0 for v in outstanding.values())
+
+
+@settings(max_examples=300)
+@given(
+    paid=st.lists(
+        st.decimals(min_value=Decimal("0"), max_value=Decimal("99999.99"), places=2), min_size=1, max_size=30
+    ),
+    rate=st.decimals(min_value=Decimal("0"), max_value=Decimal("100"), places=3),
+)
+def test_the_decimal_earn_split_gives_the_same_points_as_exact_fractions(
+    paid: list[Decimal], rate: Decimal
+) -> None:
+    exact = [Fraction(p) * Fraction(rate) / 100 for p in paid]
+    assert engine.earn_split_decimal([p * rate / 100 for p in paid]) == engine.earn_split(exact)

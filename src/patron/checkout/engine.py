@@ -157,6 +157,16 @@ def earn_split(exact: Sequence[Fraction]) -> list[int]:
     return split_ints(total, _integer_weights(exact))
 
 
+def earn_split_decimal(exact: Sequence[Decimal]) -> list[int]:
+    """``earn_split`` for exact decimals (base earning without point campaigns, the common case):
+    the same whole points, without the cost of ``Fraction`` arithmetic."""
+    total = floor(sum(exact, Decimal(0)))
+    if total <= 0:
+        return [0] * len(exact)
+    exponent = min(int(value.as_tuple().exponent) for value in exact)
+    return split_ints(total, [int(value.scaleb(-exponent)) for value in exact])
+
+
 def _campaign_exact(paid: dict[int, Fraction], rule: PointRule) -> dict[int, Fraction]:
     """What a point campaign adds on each of its lines, before rounding."""
     lines = sorted(rule.lines & paid.keys())
@@ -196,7 +206,10 @@ def compute(
     earned = [0] * len(lines)
     per_campaign_line: dict[str, dict[int, int]] = {}
     campaign_totals: dict[str, int] = {}
-    if earn_percent is not None:
+    if earn_percent is not None and not point_rules:
+        # paid × rate / 100 is exact in Decimal: money has few decimals, the context 28 digits.
+        earned = earn_split_decimal([p * earn_percent / 100 for p in paid])
+    elif earn_percent is not None:
         exact_paid = {line.index: Fraction(p) for line, p in zip(lines, paid, strict=True)}
         exact = {i: p * Fraction(earn_percent) / 100 for i, p in exact_paid.items()}
         for rule in point_rules:

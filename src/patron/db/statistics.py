@@ -56,7 +56,7 @@ async def analyze_stale(conn: Connection) -> list[str]:
     return tables
 
 
-async def keep_fresh(db: Database, interval: float = 10.0) -> None:
+async def keep_fresh(db: Database, interval: float = 2.0) -> None:
     """Runs until cancelled; returns at once if autovacuum is on."""
     async with db.connection() as conn:
         if await autovacuum_on(conn):

@@ -200,8 +200,8 @@ async def insert_debit(
         " reason) VALUES (%(t)s, %(m)s, %(kind)s, %(p)s, %(debt)s, %(at)s, %(r)s, %(op)s, %(key)s, %(reason)s)"
         " RETURNING id),"
         " a AS (INSERT INTO allocations (tenant_id, member_id, entry_id, lot_id, points, receipt_id, line)"
-        " SELECT %(t)s, %(m)s, e.id, x.l, x.p, x.r, x.n FROM e, unnest(%(lots)s::bigint[], %(pts)s::bigint[],"
-        " %(rs)s::uuid[], %(ns)s::int[]) AS x(l, p, r, n))"
+        " SELECT %(t)s, %(m)s, e.id, x.l, x.p, x.r, x.n FROM e,"
+        " jsonb_to_recordset(%(rows)s) AS x(l bigint, p bigint, r uuid, n int))"
         " SELECT 1",
         {
             "t": tenant_id,
@@ -214,10 +214,9 @@ async def insert_debit(
             "op": operation,
             "key": key,
             "reason": reason,
-            "lots": [a.lot_id for a in allocations],
-            "pts": [a.points for a in allocations],
-            "rs": [a.receipt_id for a in allocations],
-            "ns": [a.line for a in allocations],
+            "rows": Jsonb(
+                [{"l": a.lot_id, "p": a.points, "r": a.receipt_id, "n": a.line} for a in allocations]
+            ),
         },
     )
 
