@@ -151,8 +151,8 @@ def test_refunds_over_any_partition_of_units_give_back_every_lot_exactly(
     ),
     rate=st.decimals(min_value=Decimal("0"), max_value=Decimal("100"), places=3),
 )
-def test_the_decimal_earn_split_gives_the_same_points_as_exact_fractions(
+def test_the_split_by_paid_gives_the_same_points_as_exact_fractions(
     paid: list[Decimal], rate: Decimal
 ) -> None:
     exact = [Fraction(p) * Fraction(rate) / 100 for p in paid]
-    assert engine.earn_split_decimal([p * rate / 100 for p in paid]) == engine.earn_split(exact)
+    assert engine.earn_split_by_paid(paid, rate) == engine.earn_split(exact)

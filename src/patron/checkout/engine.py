@@ -157,14 +157,16 @@ def earn_split(exact: Sequence[Fraction]) -> list[int]:
     return split_ints(total, _integer_weights(exact))
 
 
-def earn_split_decimal(exact: Sequence[Decimal]) -> list[int]:
-    """``earn_split`` for exact decimals (base earning without point campaigns, the common case):
-    the same whole points, without the cost of ``Fraction`` arithmetic."""
-    total = floor(sum(exact, Decimal(0)))
+def earn_split_by_paid(paid: Sequence[Decimal], rate: Decimal) -> list[int]:
+    """``earn_split`` of ``paid × rate / 100`` per line (base earning without point campaigns, the
+    common case), without ``Fraction`` arithmetic: the rate is common to every line, so the split
+    is proportional to what each line paid."""
+    total = floor(sum(paid, Decimal(0)) * rate / 100)
     if total <= 0:
-        return [0] * len(exact)
-    exponent = min(int(value.as_tuple().exponent) for value in exact)
-    return split_ints(total, [int(value.scaleb(-exponent)) for value in exact])
+        return [0] * len(paid)
+    ratios = [p.as_integer_ratio() for p in paid]
+    denominator = lcm(*(d for _, d in ratios))
+    return split_ints(total, [n * (denominator // d) for n, d in ratios])
 
 
 def _campaign_exact(paid: dict[int, Fraction], rule: PointRule) -> dict[int, Fraction]:
@@ -207,8 +209,7 @@ def compute(
     per_campaign_line: dict[str, dict[int, int]] = {}
     campaign_totals: dict[str, int] = {}
     if earn_percent is not None and not point_rules:
-        # paid × rate / 100 is exact in Decimal: money has few decimals, the context 28 digits.
-        earned = earn_split_decimal([p * earn_percent / 100 for p in paid])
+        earned = earn_split_by_paid(paid, earn_percent)
     elif earn_percent is not None:
         exact_paid = {line.index: Fraction(p) for line, p in zip(lines, paid, strict=True)}
         exact = {i: p * Fraction(earn_percent) / 100 for i, p in exact_paid.items()}
