@@ -57,6 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sms-rate", type=float, default=1000.0, help="the SMS channel's rate_per_second")
     parser.add_argument("--workers", type=int, default=1, help="load generator processes")
     parser.add_argument("--patron-workers", type=int, default=2, help="`patron worker` processes")
+    parser.add_argument("--server-workers", type=int, default=1, help="`patron serve --workers`")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args(argv)
     for name, full, short in (
@@ -223,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         figures["database"] = {"kind": kind, **bench.database_facts(url)}
         console.print(f"[bold]database[/bold]: {kind}")
         migrate.upgrade(url)
-        with bench.server(url, OUT / f"server-{stamp}.log") as (proc, base):
+        with bench.server(url, OUT / f"server-{stamp}.log", args.server_workers) as (proc, base):
             slug = f"bench-{stamp.replace('_', '-')}"
             made = json.loads(
                 bench.patron("tenants", "create", slug, "--currency", "USD", "--json", url=url).stdout

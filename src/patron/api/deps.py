@@ -37,7 +37,7 @@ class Ctx:
 
 class ProgramCache:
     """Parsed programs by (tenant, settings version): a change anywhere bumps the version, which
-    every request reads with its key, so no process ever uses stale settings."""
+    every request knows from its key's principal (kept fresh by tenants/cache.py)."""
 
     def __init__(self) -> None:
         self._programs: dict[int, tuple[int, Program]] = {}

@@ -255,7 +255,10 @@ async def quote_context(
     since: datetime,
     at: datetime,
 ) -> tuple[Where, Attributes, Person, tuple[Decimal, list[LotRow]]]:
-    """For a quote, which locks nothing: ``basket_context`` and ``member_ledger`` in one statement."""
+    """Everything a basket is evaluated against, in one statement (a quote locks nothing): the
+    store (time zone, city, country), the catalog attributes of its SKUs, the member it names (by
+    id, E.164 phone or card), what they paid in the tier window [since, at) and the lots they may
+    spend at ``at``."""
     by, value = member if member else (None, None)
     sql = (
         f"WITH m AS ({_MEMBER_BY[by]})"
