@@ -3,6 +3,7 @@ editor checks as you type, deactivation, roles, and the what-if preview's figure
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from starlette.datastructures import FormData
 
 from patron.db.pool import Database
 from patron.web import forms
+from patron.web.routes import campaigns as campaign_routes
 from tests.conftest import ManualClock
 from tests.integration.conftest import Tenant
 from tests.integration.test_checkout import setup_shop
@@ -268,3 +270,73 @@ async def test_the_preview_replays_the_last_30_days_with_exact_figures(
     invalid = await admin_browser.post("/campaigns/preview", {**as_form(draft), "condition": "brand ="})
     assert 'data-preview="invalid"' in invalid.text and "condition" in invalid.text
     assert Decimal("0") == Decimal(0)
+
+
+async def test_a_slow_preview_shows_its_progress_and_then_the_same_figures(
+    admin_browser: Browser, tenant: Tenant, clock: ManualClock, app: FastAPI, db: Database, monkeypatch: Any
+) -> None:
+    """An answer that would wait longer than PREVIEW_WAIT shows progress that polls; polling ends
+    on the figures the direct answer gives. Another user cannot read someone else's preview."""
+    await gold_shop(tenant)
+    now = datetime.now(UTC)
+    member = (await tenant.call("POST", "/v1/members", {"phone": "+79007771100"})).json()["id"]
+    for n, days_ago in enumerate((12, 6, 1)):
+        clock.fixed = now - timedelta(days=days_ago)
+        body = {
+            "number": f"S{n}",
+            "store": "MSK",
+            "member": {"id": member},
+            "lines": [{"sku": "JKT", "quantity": 1, "price": "1000.00"}],
+        }
+        assert (await tenant.call("POST", "/v1/receipts", body)).status_code == 201
+    clock.fixed = now
+    await admin_browser.get("/campaigns/new")
+    draft = as_form(
+        forms.campaign_form_values(
+            {
+                "name": "Columbia 20",
+                "condition": "brand = 'Columbia'",
+                "effect": {"type": "discount_percent", "value": "20"},
+            }
+        )
+    )
+    direct = (await admin_browser.post("/campaigns/preview", draft)).text
+    assert 'data-preview="done"' in direct and figure(direct, "discount") == "RUB600.00"
+
+    monkeypatch.setattr(campaign_routes, "PREVIEW_WAIT", 0)
+    started = (await admin_browser.post("/campaigns/preview", draft)).text
+    assert 'data-preview="running"' in started
+    found = re.search(r'hx-post="[^"]*/campaigns/preview/([^"]+)"', started)
+    assert found
+    token = found.group(1)
+    assert token in campaign_routes.jobs
+    other = await signed_in(app, db, tenant, "support")
+    assert (await other.post(f"/campaigns/preview/{token}", draft)).status_code == 404
+    await other.client.aclose()
+    page = started
+    for _ in range(100):
+        page = (await admin_browser.post(f"/campaigns/preview/{token}", draft)).text
+        if 'data-preview="done"' in page:
+            break
+        await asyncio.sleep(0.05)
+    assert 'data-preview="done"' in page
+    for name in ("examined", "qualifying", "applied", "members", "discount", "points"):
+        assert figure(page, name) == figure(direct, name), name
+    assert token not in campaign_routes.jobs  # once shown, the finished preview is forgotten
+
+    # A server process that does not know the preview (another one started it) starts it under
+    # the same token and ends on the same figures.
+    unknown = "started-by-another-process"
+    page = (await admin_browser.post(f"/campaigns/preview/{unknown}", draft)).text
+    for _ in range(100):
+        if 'data-preview="done"' in page:
+            break
+        await asyncio.sleep(0.05)
+        page = (await admin_browser.post(f"/campaigns/preview/{unknown}", draft)).text
+    assert figure(page, "discount") == figure(direct, "discount")
+    # a preview a newer one replaced is not started again by a late poll
+    replaced = (await admin_browser.post("/campaigns/preview", draft)).text
+    newer = re.search(r'hx-post="[^"]*/campaigns/preview/([^"]+)"', replaced)
+    assert newer
+    assert (await admin_browser.post("/campaigns/preview", draft)).status_code == 200
+    assert (await admin_browser.post(f"/campaigns/preview/{newer.group(1)}", draft)).status_code == 404

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from patron.db.pool import Database
 from patron.web import dashboard as dash
+from patron.web import rollup
 from tests.conftest import ManualClock
 from tests.integration.conftest import Tenant
 from tests.integration.test_checkout import member_with, setup_shop
@@ -72,6 +73,20 @@ def test_members_count_from_the_day_they_joined() -> None:
     ]
     counts = dash.member_counts(rows, date(2026, 6, 1), date(2026, 6, 15))
     assert counts == {"all": 6, "before": 3, "joined": 2, "debt": 15}
+
+
+def test_marked_utc_days_give_the_local_days_to_sum_again() -> None:
+    closed = date(2026, 6, 10)
+    base, active = rollup.dirty_days([date(2026, 5, 1), date(2026, 6, 9)], closed)
+    # a UTC day touches the local days either side of it; nothing on or after the closed limit
+    assert base == {date(2026, 4, 30), date(2026, 5, 1), date(2026, 5, 2), date(2026, 6, 8), date(2026, 6, 9)}
+    # active members change on each of those days and the 29 after it, up to the limit
+    assert min(active) == date(2026, 4, 30) and max(active) == date(2026, 6, 9)
+    assert date(2026, 5, 31) in active and date(2026, 6, 1) not in active and date(2026, 6, 7) not in active
+    assert rollup.ranges([date(2026, 5, 3), date(2026, 5, 1), date(2026, 5, 2), date(2026, 5, 7)]) == [
+        (date(2026, 5, 1), date(2026, 5, 4)),
+        (date(2026, 5, 7), date(2026, 5, 8)),
+    ]
 
 
 def chart(page: str, name: str) -> dict[str, Any]:
@@ -212,3 +227,110 @@ async def test_figures_are_kept_a_minute_unless_refreshed(admin_browser: Browser
     assert "data-refresh" in kept
     fresh = (await admin_browser.get("/", params={"days": 30, "fresh": "1"})).text
     assert number(kpi(fresh, "receipts")) == 2
+
+
+async def test_the_daily_rollup_gives_the_live_figures(
+    admin_browser: Browser, tenant: Tenant, clock: ManualClock, db: Database
+) -> None:
+    """Closed days come from the rollup, the rest live: every page equals the one computed live,
+    before and after backdated receipts, returns and a cancellation change closed days."""
+    now = datetime.now(UTC)  # the rollup closes days by the database's clock
+    clock.fixed = now - timedelta(days=70)
+    await setup_shop(tenant, activation_delay_days=0, points_valid_days=30, earn_percent="10")
+    for body in (
+        {
+            "name": "Ski tenth",
+            "condition": "sport = 'ski'",
+            "effect": {"type": "discount_percent", "value": "10"},
+        },
+        {
+            "name": "Tee points",
+            "condition": "category = 'tees'",
+            "effect": {"type": "points_fixed", "value": "15"},
+        },
+    ):
+        assert (await tenant.call("POST", "/v1/campaigns", body)).status_code == 201
+    anna = await member_with(tenant, points=100, phone="+79001230011", valid_days=5)  # expires unused
+    boris = await member_with(tenant, phone="+79001230012")
+    vera = await member_with(tenant, phone="+79001230013")
+    sold: dict[str, str] = {}
+
+    async def sale(
+        name: str, member: str | None, days_ago: float, sku: str, price: str, spend: int = 0
+    ) -> None:
+        clock.fixed = now - timedelta(days=days_ago)
+        body: dict[str, Any] = {
+            "number": name,
+            "store": "MSK" if len(sold) % 2 else "VVO",
+            "spend_points": spend,
+            "lines": [
+                {"sku": sku, "quantity": 2, "price": price},
+                {"sku": "TEE", "quantity": 1, "price": "300.00"},
+            ],
+        }
+        if member:
+            body["member"] = {"id": member}
+        response = await tenant.call("POST", "/v1/receipts", body)
+        assert response.status_code == 201, response.text
+        sold[name] = response.json()["id"]
+
+    for name, member, days_ago, sku, price, spend in (
+        ("A1", anna, 66, "SKI", "1000.00", 50),
+        ("B1", boris, 45, "POLE", "400.00", 0),
+        ("V1", vera, 47.5, "SKI", "800.00", 0),
+        ("X1", None, 41, "TEE", "100.00", 0),
+        ("A2", anna, 25, "SKI", "500.00", 0),
+        ("B2", boris, 20, "SKI", "700.00", 30),
+        ("V2", vera, 9, "POLE", "250.00", 0),
+        ("A3", anna, 1.2, "SKI", "900.00", 20),
+    ):
+        await sale(name, member, days_ago, sku, price, spend)
+    clock.fixed = now - timedelta(days=30)
+    back = {"number": "V1-R", "lines": [{"line": 1, "quantity": 1}]}
+    assert (await tenant.call("POST", f"/v1/receipts/{sold['V1']}/returns", back)).status_code == 201
+    clock.fixed = now
+
+    async def same_as_live() -> None:
+        for days in dash.RANGES:
+            live = (await admin_browser.get("/", params={"days": days, "live": 1})).text
+            rolled = (await admin_browser.get("/", params={"days": days, "fresh": 1})).text
+            assert number(kpi(live, "receipts")) > 0
+            assert rolled == live, days
+
+    await same_as_live()
+    async with db.read() as conn:
+        state = await (
+            await conn.execute(
+                "SELECT closed_until FROM dashboard_state WHERE tenant_id = %s", (tenant.tenant_id,)
+            )
+        ).fetchone()
+        held = await (
+            await conn.execute(
+                "SELECT sum(receipts) AS n FROM dashboard_days WHERE tenant_id = %s", (tenant.tenant_id,)
+            )
+        ).fetchone()
+    assert state is not None and state["closed_until"] >= (now - timedelta(days=3)).date()
+    assert held is not None and held["n"] == 7  # every receipt but the one of 1.2 days ago
+
+    # Closed days change: a receipt backdated into them, a whole return and a cancellation of old
+    # receipts, a return put back into a lot that expired long ago.
+    await sale("B0", boris, 58, "SKI", "600.00")
+    clock.fixed = now
+    whole = {"number": "B1-R", "lines": [{"line": 1, "quantity": 2}, {"line": 2, "quantity": 1}]}
+    assert (await tenant.call("POST", f"/v1/receipts/{sold['B1']}/returns", whole)).status_code == 201
+    assert (await tenant.call("POST", f"/v1/receipts/{sold['A1']}/cancel", {})).status_code == 200
+    async with db.read() as conn:
+        marks = await (
+            await conn.execute(
+                "SELECT count(*) AS n FROM dashboard_marks WHERE tenant_id = %s", (tenant.tenant_id,)
+            )
+        ).fetchone()
+    assert marks is not None and marks["n"] >= 3
+    await same_as_live()
+    async with db.read() as conn:
+        marks = await (
+            await conn.execute(
+                "SELECT count(*) AS n FROM dashboard_marks WHERE tenant_id = %s", (tenant.tenant_id,)
+            )
+        ).fetchone()
+    assert marks is not None and marks["n"] == 0

@@ -13,8 +13,9 @@ What the preview leaves out, and says so on the page:
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -26,6 +27,7 @@ from patron.campaigns import rules as campaign_rules
 from patron.campaigns.model import CampaignIn
 from patron.campaigns.rules import Compiled
 from patron.checkout import engine
+from patron.conditions import attributes_used
 from patron.program.settings import Program
 
 DAYS: Final = 30
@@ -60,6 +62,8 @@ class Result:
     since: datetime
     until: datetime
     examined: int = 0  # receipts in the window
+    to_replay: int = 0  # receipts the draft's window and audience let through
+    replayed: int = 0  # of those, replayed so far
     qualifying: int = 0  # the draft was eligible
     applied: int = 0  # the best deal took the draft
     discount: Decimal = Decimal(0)
@@ -115,6 +119,31 @@ def _earn_percent(receipt: PastReceipt, program: Program) -> Decimal | None:
     return program.earn_percent
 
 
+def line_screen(draft: Compiled) -> Callable[[ReceiptLine], bool] | None:
+    """Whether a line qualifies for the draft, remembered per SKU when the condition reads
+    neither the line's price nor its quantity: most receipts of a month have no line the draft
+    wants, and are passed over before the eligibility of every campaign is worked out."""
+    condition = draft.definition.condition
+    if not condition:
+        return None
+    predicate = draft.predicate
+
+    def qualifies(ln: ReceiptLine) -> bool:
+        return bool(predicate({**ln.attributes, "sku": ln.sku, "price": ln.price, "quantity": ln.quantity}))
+
+    if attributes_used(condition) & {"price", "quantity"}:
+        return qualifies
+    known: dict[str, bool] = {}
+
+    def by_sku(ln: ReceiptLine) -> bool:
+        found = known.get(ln.sku)
+        if found is None:
+            found = known[ln.sku] = qualifies(ln)
+        return found
+
+    return by_sku
+
+
 def replay(
     draft: Compiled,
     others: Sequence[Compiled],
@@ -123,15 +152,21 @@ def replay(
     result: Result,
     *,
     time_limit: float = TIME_LIMIT,
+    stop: threading.Event | None = None,
 ) -> Result:
-    """Adds each receipt's outcome with the draft to ``result`` (receipts ``may_apply`` let through)."""
+    """Adds each receipt's outcome with the draft to ``result`` (receipts ``may_apply`` let through),
+    counting them in ``result.replayed`` as it goes; ``stop`` ends it early (a newer preview)."""
     deadline = time.perf_counter() + time_limit
     rules_ = engine.rules_for(program.point_value, program.max_spend_percent, None)
     campaigns = [draft, *others]
+    screen = line_screen(draft)
     for receipt, past_lines in receipts:
-        if time.perf_counter() > deadline:
+        if time.perf_counter() > deadline or (stop is not None and stop.is_set()):
             result.complete = False
             break
+        result.replayed += 1
+        if screen is not None and not any(screen(ln) for ln in past_lines):
+            continue  # no line qualifies for the draft: it cannot be eligible
         lines = [
             engine.Line(
                 ln.line,

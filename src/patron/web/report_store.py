@@ -9,6 +9,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
+from psycopg.rows import tuple_row
+
 from patron.db.pool import Connection
 
 
@@ -190,7 +192,7 @@ async def campaign_results(
                coalesce(sum(p.points), 0)::bigint AS points
           FROM per_member p LEFT JOIN campaigns c ON c.tenant_id = %(t)s AND c.id = p.campaign_id
          GROUP BY p.campaign_id, c.definition->>'name'
-         ORDER BY 5 DESC, 3 DESC
+         ORDER BY 5 DESC, 3 DESC, 1
         """,
         {"t": tenant_id, "since": since, "until": until},
     )
@@ -298,18 +300,28 @@ async def receipt_heads(
     return await cur.fetchall()
 
 
-async def receipt_lines_with_attributes(
+async def receipt_lines(
     conn: Connection, tenant_id: int, receipt_ids: list[str]
-) -> list[dict[str, Any]]:
-    """The lines of these receipts with their products' catalog attributes, by receipt and line."""
-    cur = await conn.execute(
-        "SELECT l.receipt_id::text AS receipt_id, l.line, l.sku, l.quantity, l.price,"
-        " coalesce(p.attributes, '{}'::jsonb) AS attributes"
-        " FROM receipt_lines l LEFT JOIN products p ON p.tenant_id = l.tenant_id AND p.sku = l.sku"
-        " WHERE l.tenant_id = %s AND l.receipt_id = ANY(%s::uuid[]) ORDER BY l.receipt_id, l.line",
-        (tenant_id, receipt_ids),
-    )
-    return await cur.fetchall()
+) -> list[tuple[str, int, str, int, Decimal]]:
+    """The lines of these receipts as (receipt id, line, sku, quantity, price), in no set order.
+    Plain tuples: a month of a busy program is over a hundred thousand lines."""
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(
+            "SELECT receipt_id::text, line, sku, quantity, price FROM receipt_lines"
+            " WHERE tenant_id = %s AND receipt_id = ANY(%s::uuid[])",
+            (tenant_id, receipt_ids),
+        )
+        return cast(list[tuple[str, int, str, int, Decimal]], await cur.fetchall())
+
+
+async def product_attributes(conn: Connection, tenant_id: int, skus: list[str]) -> dict[str, dict[str, Any]]:
+    """The catalog attributes of these SKUs (those in the catalog)."""
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(
+            "SELECT sku, attributes FROM products WHERE tenant_id = %s AND sku = ANY(%s::text[])",
+            (tenant_id, skus),
+        )
+        return {str(sku): dict(attributes) for sku, attributes in await cur.fetchall()}
 
 
 async def recent_broadcast_ids(conn: Connection, tenant_id: int, limit: int) -> list[str]:

@@ -4,8 +4,12 @@ type and shows matching products; and the what-if preview on the last 30 days of
 from __future__ import annotations
 
 import asyncio
+import secrets
+import threading
 import time
+from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
@@ -14,8 +18,11 @@ from starlette.responses import Response
 
 from patron.campaigns import service as campaigns
 from patron.campaigns.model import CampaignIn
+from patron.campaigns.rules import Compiled
 from patron.catalog import store as catalog
 from patron.conditions import ConditionError, attributes_used, compile_condition, parse
+from patron.errors import NotFound
+from patron.program.settings import Program
 from patron.web import forms, preview, render
 from patron.web import report_store as reports
 from patron.web.auth import Admin, Form, Viewer
@@ -23,8 +30,12 @@ from patron.web.auth import Admin, Form, Viewer
 router = APIRouter()
 
 MATCHES_SHOWN: Final = 20
+NO_ATTRIBUTES: Final[dict[str, Any]] = {}
 SCAN_PAGE: Final = 2000
 SCAN_BUDGET: Final = 0.15  # seconds of catalog scanning per keystroke
+PREVIEW_WAIT: Final = 0.1  # seconds a preview answer waits for the replay before showing progress
+LOAD_SLICE: Final = 1000  # receipts whose lines are read per query
+PREVIEW_KEEP: Final = 600.0  # seconds a preview is kept for its page to fetch
 CONDITION_FIELDS: Final = {"condition": "condition", "points_spend_condition": "points.spend_condition"}
 MESSAGES: Final = {
     "created": "Campaign created.",
@@ -185,19 +196,102 @@ async def _matching_products(admin: Admin, text: str) -> dict[str, Any]:
     }
 
 
+@dataclass(slots=True)
+class PreviewJob:
+    """A preview replaying in the background; its page polls it until it is done."""
+
+    tenant_id: int
+    user_id: str
+    definition: CampaignIn
+    started: float
+    stop: threading.Event = field(default_factory=threading.Event)
+    result: preview.Result | None = None  # set once the receipts are loaded
+    task: asyncio.Task[preview.Result] | None = None
+
+
+jobs: dict[str, PreviewJob] = {}
+replaced: dict[str, float] = {}  # tokens of previews a newer one stopped: a late poll must not restart them
+
+
+def _prune(now: float) -> None:
+    for token, job in list(jobs.items()):
+        if now - job.started > PREVIEW_KEEP:
+            job.stop.set()
+            del jobs[token]
+    for token, when in list(replaced.items()):
+        if now - when > PREVIEW_KEEP:
+            del replaced[token]
+
+
+async def _preview_page(request: Request, admin: Admin, token: str, job: PreviewJob) -> Response:
+    """The finished preview, or its progress (which asks again in a second)."""
+    assert job.task is not None
+    if job.task.done():
+        jobs.pop(token, None)
+        result = job.task.result()
+        return render.page(
+            request, "_preview.html", admin, result=result, definition=job.definition, errors={}
+        )
+    return render.page(
+        request,
+        "_preview.html",
+        admin,
+        running=True,
+        token=token,
+        result=job.result,
+        definition=job.definition,
+        errors={},
+    )
+
+
 @router.post("/campaigns/preview")
 async def preview_draft(request: Request, posted: Form) -> Response:
-    """An htmx fragment: the draft replayed on the last 30 days of receipts."""
+    """An htmx fragment: the draft replayed on the last 30 days of receipts. A broad draft on a
+    busy month takes seconds (every receipt it touches goes through the optimizer), so the answer
+    waits at most ``PREVIEW_WAIT`` and then shows the progress, which polls until it is done."""
+    admin = posted.admin
+    for token, job in list(jobs.items()):  # one preview per user: a newer draft replaces it
+        if job.tenant_id == admin.tenant_id and job.user_id == admin.user.user_id:
+            job.stop.set()
+            del jobs[token]
+            replaced[token] = time.monotonic()
+    return await _start(request, posted, secrets.token_urlsafe(16))
+
+
+@router.post("/campaigns/preview/{token}")
+async def preview_progress(request: Request, posted: Form, token: str) -> Response:
+    """The progress of a preview (posted with its draft, as the form holds it). A server process
+    that does not know the preview (several processes share the port) starts it under the same
+    token, so every poll ends on the figures whichever process answers it."""
+    admin = posted.admin
+    job = jobs.get(token)
+    if token in replaced:
+        raise NotFound("a newer preview replaced this one", code="preview_not_found")
+    if job is None:
+        return await _start(request, posted, token)
+    if job.tenant_id != admin.tenant_id or job.user_id != admin.user.user_id:
+        raise NotFound("no such preview", code="preview_not_found")
+    return await _preview_page(request, admin, token, job)
+
+
+async def _start(request: Request, posted: Form, token: str) -> Response:
     admin = posted.admin
     definition, _, errors = _definition(posted)
     if definition is None:
         return render.page(request, "_preview.html", admin, errors=errors)
     editing = posted.text("campaign_id") or None
-    result = await run_preview(admin, definition, editing)
-    return render.page(request, "_preview.html", admin, result=result, definition=definition, errors={})
+    now = time.monotonic()
+    _prune(now)
+    job = PreviewJob(admin.tenant_id, admin.user.user_id, definition, now)
+    job.task = asyncio.create_task(run_preview(admin, definition, editing, job))
+    jobs[token] = job
+    await asyncio.wait({job.task}, timeout=PREVIEW_WAIT)
+    return await _preview_page(request, admin, token, job)
 
 
-async def run_preview(admin: Admin, definition: CampaignIn, editing: str | None) -> preview.Result:
+async def run_preview(
+    admin: Admin, definition: CampaignIn, editing: str | None, job: PreviewJob | None = None
+) -> preview.Result:
     """Loads the window's receipts and replays them (in a thread: it is pure CPU work)."""
     program = admin.program
     draft = preview.draft_for_replay(definition)
@@ -211,23 +305,65 @@ async def run_preview(admin: Admin, definition: CampaignIn, editing: str | None)
         )
         since = until - timedelta(days=preview.DAYS)
         others = [c for c in await campaigns.load_compiled(conn, admin.tenant_id) if c.id != editing]
-        heads = [
-            preview.PastReceipt(**row)
-            for row in await reports.receipt_heads(conn, admin.tenant_id, since, until)
-        ]
-        wanted = [head for head in heads if preview.may_apply(draft, head, program)]
-        rows = await reports.receipt_lines_with_attributes(conn, admin.tenant_id, [h.id for h in wanted])
+        heads_rows = await reports.receipt_heads(conn, admin.tenant_id, since, until)
+        heads, wanted = await asyncio.to_thread(_heads, draft, heads_rows, program)
+        # In slices, so that no single reply takes the event loop for long (a busy month is over
+        # a hundred thousand lines) and other pages, and this preview's progress, keep answering.
+        rows: list[tuple[str, int, str, int, Decimal]] = []
+        for n in range(0, len(wanted), LOAD_SLICE):
+            ids = [h.id for h in wanted[n : n + LOAD_SLICE]]
+            rows += await reports.receipt_lines(conn, admin.tenant_id, ids)
+        skus = sorted({row[2] for row in rows})
+        catalog: dict[str, dict[str, Any]] = {}
+        for n in range(0, len(skus), LOAD_SLICE * 4):
+            catalog |= await reports.product_attributes(conn, admin.tenant_id, skus[n : n + LOAD_SLICE * 4])
+    result = preview.Result(
+        since=since,
+        until=until,
+        examined=len(heads),
+        to_replay=len(wanted),
+        point_value=program.point_value,
+    )
+    if job is not None:
+        job.result = result
+    stop = job.stop if job is not None else None
+    return await asyncio.to_thread(_replay, draft, others, wanted, rows, catalog, program, result, stop)
+
+
+def _heads(
+    draft: Compiled, rows: list[dict[str, Any]], program: Program
+) -> tuple[list[preview.PastReceipt], list[preview.PastReceipt]]:
+    """The window's receipts, and those the draft's window and audience let through."""
+    heads = [preview.PastReceipt(**row) for row in rows]
+    return heads, [head for head in heads if preview.may_apply(draft, head, program)]
+
+
+def _replay(
+    draft: Compiled,
+    others: list[Compiled],
+    wanted: list[preview.PastReceipt],
+    rows: list[tuple[str, int, str, int, Decimal]],
+    catalog: dict[str, dict[str, Any]],
+    program: Program,
+    result: preview.Result,
+    stop: threading.Event | None,
+) -> preview.Result:
+    """Puts each receipt's lines together and replays them (in a worker thread, so that the
+    event loop keeps answering other pages meanwhile)."""
     lines: dict[str, list[preview.ReceiptLine]] = {}
     quantum = program.quantum
-    for row in rows:
-        lines.setdefault(row["receipt_id"], []).append(
-            preview.ReceiptLine(
-                row["line"], row["sku"], row["quantity"], row["price"].quantize(quantum), row["attributes"]
-            )
+    prices: dict[Decimal, Decimal] = {}  # a month repeats the same few thousand prices
+    for receipt_id, line, sku, quantity, price in rows:
+        rounded = prices.get(price)
+        if rounded is None:
+            rounded = prices[price] = price.quantize(quantum)
+        lines.setdefault(receipt_id, []).append(
+            preview.ReceiptLine(line, sku, quantity, rounded, catalog.get(sku, NO_ATTRIBUTES))
         )
-    result = preview.Result(since=since, until=until, examined=len(heads), point_value=program.point_value)
+    for items in lines.values():
+        items.sort(key=lambda item: item.line)
     receipts = [(head, lines.get(head.id, [])) for head in wanted]
-    return await asyncio.to_thread(preview.replay, draft, others, receipts, program, result)
+    return preview.replay(draft, others, receipts, program, result, stop=stop)
 
 
 @router.post("/campaigns")
