@@ -60,7 +60,7 @@ def counts(url: str) -> dict[str, int]:
             "receipt_returns",
             "lots",
         )
-        for table in (*tables, "receipt_campaigns"):
+        for table in (*tables, "receipt_campaigns", "dashboard_state", "dashboard_days"):
             found = conn.execute(f"SELECT count(*) FROM {table} WHERE tenant_id = %s", (tenant,)).fetchone()
             assert found is not None
             result[table] = int(found[0])
@@ -117,6 +117,7 @@ def test_demo_loads_replays_a_sample_then_reuses_it_and_serves(
     assert loaded["duplicate_numbers"] == 0
     assert loaded["campaigns"] >= 12
     assert loaded["receipt_campaigns"] > 0
+    assert loaded["dashboard_state"] == 1 and loaded["dashboard_days"] > 0  # added up before serving
 
     verified = patron("verify", "--tenant", "demo", env=env)
     assert verified.returncode == 0, verified.stdout + verified.stderr

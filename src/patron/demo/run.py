@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import psycopg
 from rich.console import Console
@@ -22,6 +23,7 @@ from rich.progress import (
 
 from patron.db.pool import Database
 from patron.demo import data, load, replay
+from patron.web import rollup
 
 WORKERS = 8
 
@@ -121,6 +123,9 @@ async def _run(url: str, *, sample: int | None, console: Console, workers: int) 
                 on_progress=advance,
             )
         lap("replay")
+        # The admin dashboard's daily figures, added up now rather than on the first visit.
+        await rollup.refresh(db, tenant.tenant_id, tenant.program.timezone, datetime.now(UTC))
+        lap("dashboard")
     finally:
         await db.close()
 
