@@ -143,3 +143,52 @@ def describe(data: dict[str, Any]) -> dict[str, Any]:
         "lines_mean": round(sum(sizes) / len(sizes), 1),
         "amount_median": str(amounts[len(amounts) // 2]),
     }
+
+
+def fixed_size(data: dict[str, Any], size: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every basket cut or padded to exactly ``size`` lines, staying real: a long basket keeps its
+    first ``size`` lines; a short one is filled with lines the same household bought in its other
+    baskets of the set (products not already in the basket, with their real quantity and price),
+    and only when those run out with lines of other households' baskets. Every product stays in
+    the catalog, because every line comes from the set. Deterministic from the seed."""
+    baskets = data["baskets"]
+    rng = random.Random(f"{seed}/lines/{size}")
+    by_household: dict[int, list[int]] = {}
+    for i, basket in enumerate(baskets):
+        by_household.setdefault(basket["household"], []).append(i)
+    kept = from_household = from_others = cut = 0
+    result = []
+    for i, basket in enumerate(baskets):
+        lines = list(basket["lines"][:size])
+        cut += len(basket["lines"]) > size
+        kept += len(lines)
+        skus = {line["sku"] for line in lines}
+        own = [j for j in by_household[basket["household"]] if j != i]
+        rng.shuffle(own)
+        donors = [(j, True) for j in own]
+        while len(lines) < size:
+            if not donors:  # the household's other baskets are used up: other households'
+                donors = [(rng.randrange(len(baskets)), False) for _ in range(8)]
+            j, same = donors.pop(0)
+            for line in baskets[j]["lines"]:
+                if len(lines) >= size:
+                    break
+                if line["sku"] in skus:
+                    continue
+                skus.add(line["sku"])
+                lines.append(dict(line))
+                if same:
+                    from_household += 1
+                else:
+                    from_others += 1
+        result.append({**basket, "lines": lines})
+    total = kept + from_household + from_others
+    stats = {
+        "lines_per_basket": size,
+        "baskets_cut": cut,
+        "baskets_padded": sum(len(b["lines"]) < size for b in baskets),
+        "lines_own_share": round(kept / total, 3),
+        "lines_same_household_share": round(from_household / total, 3),
+        "lines_other_household_share": round(from_others / total, 3),
+    }
+    return result, stats

