@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             made = json.loads(
                 bench.patron("tenants", "create", slug, "--currency", "USD", "--json", url=url).stdout
             )
-            pos_key, members = asyncio.run(bench.setup(base, made["api_key"], data))
+            pos_key, members = asyncio.run(bench.setup(base, made["api_key"], data, []))
             bslug, bkey = broadcast_tenant(url, stamp, args.messages)
             api(
                 base, bkey, "PUT", "/v1/channels/sms", {"url": provider.url, "rate_per_second": args.sms_rate}
