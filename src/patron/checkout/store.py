@@ -246,6 +246,13 @@ def _paid_and_lots(row: dict[str, Any]) -> tuple[Decimal, list[LotRow]]:
     return paid, list(zip(row["ids"], row["remaining"], row["expires"], row["conditions"], strict=True))
 
 
+def _context_params(
+    tenant_id: int, store: str, skus: list[str], member_value: str | None, since: datetime, at: datetime
+) -> dict[str, Any]:
+    """The parameters shared by the statements of ``quote_context`` and ``confirm_context``."""
+    return {"t": tenant_id, "s": store, "skus": skus, "v": member_value, "since": since, "at": at}
+
+
 async def quote_context(
     conn: Connection,
     tenant_id: int,
@@ -265,7 +272,7 @@ async def quote_context(
         f" SELECT {_STORE_AND_PRODUCTS}, m.id::text AS member_id, m.debt, m.birthday, {_PAID}, l.*"
         f" FROM (SELECT 1) one LEFT JOIN m ON true LEFT JOIN LATERAL ({_LOTS}) l ON true"
     )
-    params = {"t": tenant_id, "s": store, "skus": skus, "v": value, "since": since, "at": at}
+    params = _context_params(tenant_id, store, skus, value, since, at)
     row = await (await conn.execute(sql, params)).fetchone()
     assert row is not None
     return row["store"], row["products"], _person(row), _paid_and_lots(row)
@@ -286,7 +293,7 @@ async def confirm_context(
     starts only once the first has finished and so with a snapshot taken after the lock, reads the
     lots and the tier window, including whatever a racing receipt committed."""
     by, value = member if member else (None, None)
-    params = {"t": tenant_id, "s": store, "skus": skus, "v": value, "since": since, "at": at}
+    params = _context_params(tenant_id, store, skus, value, since, at)
     locked = await conn.execute(
         f"WITH m AS ({_MEMBER_BY[by]}{' FOR UPDATE OF m' if by else ''})"
         f" SELECT {_STORE_AND_PRODUCTS}, m.id::text AS member_id, m.debt, m.birthday"
