@@ -484,6 +484,41 @@ async def test_uses_and_budgets_hold_under_twenty_racing_receipts(shop: Tenant, 
         assert await verify.run(conn, shop.tenant_id) == []
 
 
+async def test_receipts_and_returns_racing_on_the_same_limited_campaigns_never_deadlock(shop: Tenant) -> None:
+    """Receipts count uses and returns give them back in campaign id order: with the line of the
+    later campaign first on every receipt, returns in line order would lock the two campaigns'
+    rows in the opposite order to receipts."""
+    first = await campaign(
+        shop,
+        name="a",
+        stacking="stackable",
+        condition="brand = 'A'",
+        limits={"uses": 1000},
+        effect={"type": "discount_amount", "value": "1.00"},
+    )
+    second = await campaign(
+        shop,
+        name="b",
+        stacking="stackable",
+        condition="brand = 'B'",
+        limits={"uses": 1000},
+        effect={"type": "discount_amount", "value": "2.00"},
+    )
+    later, earlier = ("A", "B") if first > second else ("B", "A")
+    basket = [line("TEE", 1, "10.00", brand=later), line("CAP", 1, "10.00", brand=earlier)]
+    members = [await member_with(shop, phone=f"+7900222{5000 + i}") for i in range(16)]
+    sold = [await confirm(shop, *basket, member=m) for m in members[:8]]
+    requests = [shop.call("POST", f"/v1/receipts/{r['id']}/cancel") for r in sold] + [
+        shop.call(
+            "POST", "/v1/receipts", {"store": "MSK", "number": f"D{i}", "member": {"id": m}, "lines": basket}
+        )
+        for i, m in enumerate(members[8:])
+    ]
+    responses = await asyncio.gather(*requests)
+    assert [r.status_code for r in responses] == [200] * 8 + [201] * 8
+    assert all(len(r.json()["campaigns"]) == 2 for r in responses[8:])
+
+
 async def test_per_member_limit_and_points_budget(shop: Tenant) -> None:
     once = await campaign(
         shop, name="once", limits={"per_member": 1}, effect={"type": "points_fixed", "value": "100"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, assume, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
@@ -110,3 +110,142 @@ def test_the_optimizer_finds_the_brute_force_value(
     for index, parts in deal.discounts.items():
         line = next(line for line in lines if line.index == index)
         assert sum(d for _, d in parts) <= line.amount
+
+
+@st.composite
+def wide_problems(draw: st.DrawFn) -> tuple[list[Line], list[Candidate], Settings]:
+    """Baskets of 5 to 9 lines where coupled campaigns qualify on many lines, beside small
+    campaigns of every kind: the greedy placement, its ceiling and the peeling of a campaign that
+    can be decided alone all come into play, and the brute force stays small enough."""
+    n = draw(st.integers(5, 9))
+    lines = [Line(i + 1, draw(prices), draw(st.integers(1, 3))) for i in range(n)]
+    indexes = [line.index for line in lines]
+    candidates = []
+    for k in range(draw(st.integers(1, 2))):
+        wide = draw(st.lists(st.sampled_from(indexes), min_size=4, max_size=n, unique=True))
+        kind = draw(
+            st.one_of(
+                st.builds(
+                    lambda v: Effect(type="discount_amount", value=Decimal(v)),
+                    st.sampled_from(["1.00", "5.00", "7.77", "30.00"]),
+                ),
+                st.builds(
+                    lambda b, p: Effect(type="buy_x_get_y", buy=b, get=1, percent=Decimal(p)),
+                    st.integers(1, 3),
+                    st.sampled_from([50, 100]),
+                ),
+            )
+        )
+        stacking = draw(st.sampled_from(["line", "stackable"]))
+        candidates.append(Candidate(f"w{k}", draw(st.integers(0, 3)), stacking, kind, tuple(sorted(wide))))
+    for k in range(draw(st.integers(0, 3))):
+        narrow = draw(st.lists(st.sampled_from(indexes), min_size=1, max_size=2, unique=True))
+        stacking = draw(st.sampled_from(["line", "stackable", "exclusive"]))
+        candidates.append(
+            Candidate(f"n{k}", draw(st.integers(0, 3)), stacking, draw(effects), tuple(sorted(narrow)))
+        )
+    placements = 1
+    for c in candidates:
+        if c.is_discount and c.stacking != "exclusive":
+            placements *= 1 << len(c.lines)
+    assume(placements <= 1 << 13)
+    s = Settings(
+        base_rate=draw(st.sampled_from([Decimal(0), Decimal(5)])),
+        point_value=draw(st.sampled_from([Decimal("1.00"), Decimal("0.10")])),
+        quantum=QUANTUM,
+        time_limit=10,  # a proof, not a race: the time limit has its own test
+    )
+    return lines, candidates, s
+
+
+@hsettings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(wide_problems())
+def test_wide_campaigns_get_the_brute_force_value(
+    problem: tuple[list[Line], list[Candidate], Settings],
+) -> None:
+    lines, candidates, s = problem
+    deal = best_deal(lines, candidates, s)
+    assert deal.optimal
+    assert deal.value == brute_force(lines, candidates, s).value
+
+
+def _basket(prices_and_quantities: list[tuple[str, int]]) -> list[Line]:
+    return [Line(i + 1, Decimal(p), q) for i, (p, q) in enumerate(prices_and_quantities)]
+
+
+SETTINGS = Settings(base_rate=Decimal(5), point_value=Decimal("0.01"), quantum=QUANTUM)
+
+
+def test_an_amount_off_the_whole_basket_is_proven_without_searching_subsets() -> None:
+    lines = _basket([(f"{3 + i}.49", 1 + i % 3) for i in range(20)])
+    everything = tuple(line.index for line in lines)
+    five_off = Candidate("five", 1, "line", Effect(type="discount_amount", value=Decimal(5)), everything)
+    deal = best_deal(lines, [five_off], SETTINGS)
+    assert deal.optimal
+    assert deal.leaves == 0  # proven by its ceiling: no branch and bound
+    assert deal.campaign_discount("five") == Decimal(5)
+
+
+def test_buy_two_get_one_on_twenty_lines_is_proven_and_frees_the_dearest_units_it_can() -> None:
+    lines = _basket([(f"{1 + i}.00", 1) for i in range(20)])
+    socks = Candidate(
+        "socks",
+        0,
+        "line",
+        Effect(type="buy_x_get_y", buy=2, get=1, percent=Decimal(100)),
+        tuple(line.index for line in lines),
+    )
+    deal = best_deal(lines, [socks], SETTINGS)
+    assert deal.optimal
+    assert deal.leaves == 0
+    # prices 1 to 20: on the 12 dearest the four cheapest of them are free (9 + 10 + 11 + 12 = 42),
+    # more than on the 9 dearest (39), the 15 dearest (40) or all 20 (1 + 2 + ... + 6 = 21)
+    assert deal.campaign_discount("socks") == Decimal(42)
+
+
+def test_a_basket_wide_campaign_is_decided_alone_and_the_rest_searched_exactly() -> None:
+    lines = _basket([("10.00", 1)] * 16)
+    everything = tuple(line.index for line in lines)
+    basket_two_off = Candidate(
+        "basket", 1, "line", Effect(type="discount_amount", value=Decimal(2)), everything
+    )
+    # a category campaign on five lines, competing with a 30% line campaign on two of them
+    category = Candidate(
+        "category", 2, "line", Effect(type="discount_amount", value=Decimal(6)), (1, 2, 3, 4, 5)
+    )
+    percent = Candidate("percent", 0, "line", Effect(type="discount_percent", value=Decimal(30)), (1, 2))
+    deal = best_deal(lines, [basket_two_off, category, percent], SETTINGS)
+    assert deal.optimal
+    # the $6 goes on lines 3 to 5, 30% on lines 1 and 2, the $2 on lines nobody else wants
+    assert deal.campaign_discount("category") == Decimal(6)
+    assert deal.campaign_discount("percent") == Decimal(6)
+    assert deal.campaign_discount("basket") == Decimal(2)
+    assert {i for i, parts in deal.discounts.items() for cid, _ in parts if cid == "basket"}.isdisjoint(
+        {1, 2, 3, 4, 5}
+    )
+
+
+def test_the_time_limit_bounds_a_search_that_the_ceiling_cannot_settle() -> None:
+    """$4 off, stackable, on twelve $10 lines: six already carry 95% off (room for $3 in all),
+    six earn triple points (money off is worth a little less there). The ceiling puts $3 on the
+    first six and $1 on the others; only a placement on the first six and two of the others
+    reaches it, which the greedy candidates miss, so the subsets are searched."""
+    lines = _basket([("10.00", 1)] * 12)
+    first, second = (1, 2, 3, 4, 5, 6), (7, 8, 9, 10, 11, 12)
+    candidates = [
+        Candidate("ninety-five", 0, "stackable", Effect(type="discount_percent", value=Decimal(95)), first),
+        Candidate("triple", 0, "stackable", Effect(type="points_multiplier", value=Decimal(3)), second),
+        Candidate("four", 0, "stackable", Effect(type="discount_amount", value=Decimal(4)), first + second),
+    ]
+    deal = best_deal(lines, candidates, Settings(Decimal(5), Decimal("0.01"), QUANTUM, time_limit=5))
+    assert deal.optimal
+    assert deal.leaves > 0
+    reaching_the_ceiling = {"ninety-five": first, "four": (*first, 7, 8)}
+    assert deal.value == evaluate(lines, candidates, reaching_the_ceiling, SETTINGS).value
+    placed = {i for i, parts in deal.discounts.items() for cid, _ in parts if cid == "four"}
+    assert set(first) <= placed and len(placed & set(second)) == 2
+
+    no_time = best_deal(lines, candidates, Settings(Decimal(5), Decimal("0.01"), QUANTUM, time_limit=0))
+    assert not no_time.optimal
+    assert no_time.leaves < 300  # stopped at the first look at the clock
+    assert no_time.value <= deal.value

@@ -20,31 +20,38 @@ The search is exact:
   ``w_i <= 0`` none;
 - campaigns whose discount depends on the set of lines they are placed on (``discount_amount``,
   ``buy_x_get_y`` on several lines) are split into groups that share lines (groups do not
-  interact), and each group is searched by depth-first branch and bound over the subsets of each
-  campaign's lines: subsets that another subset of the same campaign dominates on every line are
-  dropped first, and a branch is cut when an optimistic bound cannot beat the best found.
+  interact). Each group first gets a greedy placement and a ceiling on what any placement can be
+  worth (each campaign's largest possible money off at the best weight among its lines); when
+  the greedy placement reaches the ceiling it is proven best at once, which is the usual case even
+  for a campaign on the whole basket. Otherwise the group is searched by depth-first branch and
+  bound over the subsets of each campaign's lines, from the greedy value: subsets that another
+  subset of the same campaign dominates on every line are dropped first, and a branch is cut when
+  an optimistic bound cannot beat the best found.
 Everything is computed in integers (minor units, weights over a common denominator), so values
-compare exactly. When a campaign qualifies on more than ``MAX_SUBSET_LINES`` lines, a group is
-too large, or the time limit passes, the best placement found so far is returned with
-``optimal=False`` (such a campaign is tried on all its lines or none).
+compare exactly. When a group cannot be proven by its ceiling and a campaign in it qualifies on
+more than ``MAX_SUBSET_LINES`` lines, the group has too many subsets, or the time limit passes,
+the best placement found so far (at least the greedy one) is returned with ``optimal=False``.
+The time limit is checked while subsets are generated and searched, so it bounds a quote.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from fractions import Fraction
 from math import lcm
 
 from patron.campaigns.model import DISCOUNT_TYPES, Effect
-from patron.money import round_half_up, split_money
+from patron.money import round_half_up, split_ints, split_money
 
 HUNDRED = Decimal(100)
 SEPARABLE = frozenset({"discount_percent", "fixed_price"})
-MAX_SUBSET_LINES = 12  # beyond this a coupled campaign is tried on all its lines or none (not proven)
+MAX_SUBSET_LINES = 12  # beyond this a coupled campaign's subsets are not enumerated
+DOMINANCE_LIMIT = 64  # beyond this many subsets only exact repeats are dropped (the filter is quadratic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,8 +301,9 @@ def _branch(
     weights: Mapping[int, Fraction],
     search: _Search,
     points_priority: int,
-) -> tuple[Fraction, int, dict[str, tuple[int, ...]]] | None:
-    """Best placement of ``discount_campaigns`` (with fixed point rates); None if cut off early.
+) -> tuple[Fraction, int, dict[str, tuple[int, ...]]]:
+    """Best placement of ``discount_campaigns`` (with fixed point rates); the best found when cut
+    off early (``search.exhausted``).
 
     A campaign that qualifies on one line only is decided with that line, like the separable
     ones; the others ("coupled") are enumerated per group of campaigns that share lines."""
@@ -333,10 +341,27 @@ def _branch(
     value = sum(line_value(i, 0, False) for i in by_index if i not in touched_all)
     priority = 0
     coupled_choice: dict[str, tuple[int, ...]] = {}
-    for group in _components(coupled):
-        found = _best_group(group, by_index, quantum, line_value, w_int, search)
-        if found is None:
-            return None
+    occupied = {i: min(amount[i], stack_sum[i] + best_line[i][0]) for i in by_index}
+    amounts_exact = all(line.amount % quantum == 0 for line in lines)
+    known: dict[tuple[str, tuple[int, ...]], dict[int, int]] = {}
+    pending = _components(coupled)
+    while pending:
+        group = _Group(
+            pending.pop(), by_index, quantum, line_value, w_int, occupied, amount, amounts_exact, known
+        )
+        peeled = _peel(group)
+        if peeled is not None:
+            c, subset, found_value = peeled
+            rest = [other for other in group.campaigns if other is not c]
+            rest_lines = {i for other in rest for i in other.lines}
+            value += found_value + sum(
+                line_value(i, 0, False) for i in c.lines if i not in rest_lines and i not in subset
+            )
+            priority += c.priority
+            coupled_choice[c.id] = subset
+            pending.extend(_components(rest))
+            continue
+        found = _best_group(group, search)
         value += found[0]
         priority += found[1]
         coupled_choice.update(found[2])
@@ -358,12 +383,168 @@ def _units(money: Decimal, quantum: Decimal) -> int:
     return int(money / quantum)
 
 
+def _units_up(money: Decimal, quantum: Decimal) -> int:
+    return int((money / quantum).to_integral_value(rounding=ROUND_CEILING))
+
+
+def _most_off(c: Candidate, by_index: Mapping[int, Line], quantum: Decimal) -> int:
+    """The most money off (minor units) that coupled campaign ``c`` can give on any subset of its
+    lines: a sound ceiling, and usually the very amount that a good placement reaches.
+
+    ``discount_amount`` gives at most its value (and never more than its lines' total).
+    ``buy_x_get_y``: a subset of ``U`` units has its units, sorted by price, each no dearer than the
+    ``U`` dearest units of all the lines, so its ``F`` cheapest are worth no more than the ``F``
+    cheapest of those; a line's rounded discount is at most its units' values each rounded up."""
+    effect = c.effect
+    lines = [by_index[i] for i in c.lines]
+    if effect.type == "discount_amount":
+        assert effect.value is not None
+        return _units_up(min(effect.value, sum((line.amount for line in lines), Decimal(0))), quantum)
+    if effect.type == "buy_x_get_y":
+        assert effect.buy is not None and effect.get is not None
+        unit_values = sorted(
+            (
+                value
+                for line in lines
+                for value in [_units_up(line.price * effect.bxgy_percent / HUNDRED, quantum)] * line.quantity
+            ),
+            reverse=True,
+        )
+        dearest = list(itertools.accumulate(unit_values, initial=0))
+        size = effect.buy + effect.get
+        return max(
+            (dearest[u] - dearest[u - (u // size) * effect.get] for u in range(size, len(unit_values) + 1)),
+            default=0,
+        )
+    raise ValueError(effect.type)  # pragma: no cover - separable campaigns are never coupled
+
+
+def _candidate_subsets(
+    c: Candidate,
+    by_index: Mapping[int, Line],
+    weights: Mapping[int, int],
+    available: Sequence[int],
+    occupied: Mapping[int, int],
+    contention: Mapping[int, int],
+) -> set[tuple[int, ...]]:
+    """A few placements of ``c`` likely to be best, from a few pools of lines: all the lines it
+    may take; those where money off is worth most; of those, the ones no other discount occupies
+    (``occupied``: money off already on a line). From each pool: all of it; for
+    ``discount_amount`` the fewest lines that carry its whole value (least contested and largest
+    first) and every run of the lines with the most room left (so no line's cap cuts the share it
+    gets), and for ``buy_x_get_y`` every run of its dearest lines."""
+    top = max((weights[i] for i in available), default=0)
+    worth_most = [i for i in available if top > 0 and weights[i] == top]
+    pools = [list(available), worth_most, [i for i in worth_most if occupied[i] == 0]]
+    found: set[tuple[int, ...]] = set()
+
+    def runs(ordered: list[int]) -> None:
+        for n in range(1, len(ordered)):
+            found.add(tuple(sorted(ordered[:n])))
+
+    for pool in pools:
+        found.add(tuple(sorted(pool)))
+        if c.effect.type == "discount_amount":
+            assert c.effect.value is not None
+            cover: list[int] = []
+            carried = Decimal(0)
+            for i in sorted(pool, key=lambda i: (contention[i], -by_index[i].amount, i)):
+                if carried >= c.effect.value:
+                    break
+                cover.append(i)
+                carried += by_index[i].amount
+            found.add(tuple(sorted(cover)))
+            runs(
+                sorted(
+                    pool,
+                    key=lambda i: (occupied[i] / by_index[i].amount, -weights[i], -by_index[i].amount, i),
+                )
+            )
+        elif c.effect.type == "buy_x_get_y":
+            runs(sorted(pool, key=lambda i: (by_index[i].price, i), reverse=True))
+    return found
+
+
+def _max_flow(supply: Mapping[str, int], room: Mapping[int, int], edges: Mapping[str, Sequence[int]]) -> int:
+    """The most money off that campaigns (each giving at most ``supply``) can put on lines (each
+    taking at most ``room``), a campaign only on its lines (``edges``): a max flow, by shortest
+    augmenting paths; the graph has a handful of campaigns and at most a basket's lines."""
+    flow: Counter[tuple[str, int]] = Counter()
+    given = dict.fromkeys(supply, 0)
+    filled = dict.fromkeys(room, 0)
+    total = 0
+    while True:
+        came_from: dict[str | int, str | int | None] = {c: None for c in supply if given[c] < supply[c]}
+        queue: deque[str | int] = deque(came_from)
+        end: int | None = None
+        while queue and end is None:
+            node = queue.popleft()
+            if isinstance(node, str):  # a campaign: on to any of its lines
+                onward: list[str | int] = [i for i in edges[node] if i in room]
+            else:  # a line: back to a campaign whose money off on it could move elsewhere
+                onward = [c for c in supply if flow[(c, node)] > 0]
+            for step in onward:
+                if step in came_from:
+                    continue
+                came_from[step] = node
+                if isinstance(step, int) and filled[step] < room[step]:
+                    end = step
+                    break
+                queue.append(step)
+        if end is None:
+            return total
+        moves: list[tuple[str, int, int]] = []  # (campaign, line, +1 forward or -1 withdrawn)
+        at: str | int = end
+        while (previous := came_from[at]) is not None:
+            if isinstance(at, int):
+                moves.append((str(previous), at, 1))
+            else:
+                moves.append((at, int(previous), -1))
+            at = previous
+        start = str(at)
+        push = min(
+            supply[start] - given[start],
+            room[end] - filled[end],
+            *(flow[(c, i)] for c, i, direction in moves if direction < 0),
+        )
+        for c, i, direction in moves:
+            flow[(c, i)] += direction * push
+        given[start] += push
+        filled[end] += push
+        total += push
+
+
+def _ceiling(group: _Group, most_off: Mapping[str, int]) -> int:
+    """No placement of the group is worth more than this.
+
+    A line's value grows with money off by at most its weight per unit, and only up to its
+    ``room`` (its amount less what separable campaigns already take off it); each campaign gives
+    at most ``most_off`` and only on its lines. The best such relaxed placement fills the lines
+    by weight, highest first, so it is the sum over weight levels of (the level's step) times
+    (the most the campaigns can put on the lines at or above that level): max flows."""
+    touched = {i for c in group.campaigns for i in c.lines}
+    base = sum(group.line_value(i, 0, False) for i in touched)
+    room = {i: group.by_index_units[i] - group.occupied[i] for i in touched if group.weights[i] > 0}
+    room = {i: r for i, r in room.items() if r > 0}
+    supply = {c.id: most_off[c.id] for c in group.campaigns if most_off[c.id] > 0}
+    edges = {c.id: c.lines for c in group.campaigns}
+    levels = sorted({group.weights[i] for i in room}, reverse=True)
+    total = base
+    for k, level in enumerate(levels):
+        step = level - (levels[k + 1] if k + 1 < len(levels) else 0)
+        total += step * _max_flow(supply, {i: r for i, r in room.items() if group.weights[i] >= level}, edges)
+    return total
+
+
 def _undominated(
     subsets: list[tuple[tuple[int, ...], dict[int, int]]], blocks: bool, weights: Mapping[int, int]
 ) -> list[tuple[tuple[int, ...], dict[int, int]]]:
     """Drops every placement that another one beats or equals on every line: at least as much
     off where money off is worth something (less where it is not), and no more lines taken from
-    other ``line`` campaigns. The first of equals (the larger placement) is kept."""
+    other ``line`` campaigns. The first of equals (the larger placement) is kept.
+
+    The pairwise comparison is quadratic, so beyond ``DOMINANCE_LIMIT`` placements only exact
+    repeats (the same lines taken, the same money off on each) are dropped."""
 
     def covers(a: tuple[tuple[int, ...], dict[int, int]], b: tuple[tuple[int, ...], dict[int, int]]) -> bool:
         if blocks and not set(a[0]) <= set(b[0]):
@@ -374,6 +555,15 @@ def _undominated(
                 return False
         return True
 
+    if len(subsets) > DOMINANCE_LIMIT:
+        seen: set[tuple[tuple[int, ...], tuple[tuple[int, int], ...]]] = set()
+        distinct = []
+        for option in subsets:
+            key = (option[0] if blocks else (), tuple(sorted(option[1].items())))
+            if key not in seen:
+                seen.add(key)
+                distinct.append(option)
+        return sorted(distinct, key=lambda option: -len(option[0]))
     kept: list[tuple[tuple[int, ...], dict[int, int]]] = []
     for candidate in subsets:
         if not any(covers(other, candidate) for other in kept):
@@ -381,67 +571,207 @@ def _undominated(
     return sorted(kept, key=lambda option: -len(option[0]))
 
 
-def _best_group(
-    group: Sequence[Candidate],
-    by_index: Mapping[int, Line],
-    quantum: Decimal,
-    line_value: Callable[[int, int, bool], int],
-    weights: Mapping[int, int],
-    search: _Search,
-) -> tuple[int, int, dict[str, tuple[int, ...]]] | None:
-    """The best placements of a group of coupled campaigns, by depth-first branch and bound.
+@dataclass(slots=True)
+class _Group:
+    """A group of coupled campaigns (linked by shared lines) and what is known of its lines."""
 
-    Each campaign's subsets of lines are tried, larger first (so ties keep the fullest); a branch
-    is cut when even its optimistic bound cannot beat the best value found. The bound is sound:
-    a line's value only grows with its discounts (when ``w > 0``), each undecided campaign adds at
-    most the largest discount any of its subsets puts on that line, and a line takes at most one
-    more ``line`` campaign."""
+    campaigns: list[Candidate]
+    by_index: Mapping[int, Line]
+    quantum: Decimal
+    line_value: Callable[[int, int, bool], int]
+    weights: Mapping[int, int]
+    occupied: Mapping[int, int]  # money off that separable campaigns put on each line, capped
+    by_index_units: Mapping[int, int]  # each line's amount, in minor units
+
+    amounts_exact: bool  # every line's amount is a whole number of minor units
+    known: dict[tuple[str, tuple[int, ...]], dict[int, int]]  # money_off already computed
+
+    def money_off(self, c: Candidate, subset: tuple[int, ...]) -> dict[int, int]:
+        """Money off each line (minor units) when ``c`` sits on exactly ``subset``: the same
+        figures as ``set_discounts``, in integers for ``discount_amount`` (the hot case)."""
+        key = (c.id, subset)
+        found = self.known.get(key)
+        if found is None:
+            value = c.effect.value
+            if (
+                c.effect.type == "discount_amount"
+                and self.amounts_exact
+                and subset
+                and value is not None
+                and value % self.quantum == 0
+            ):
+                weights = [self.by_index_units[i] for i in subset]
+                total = min(_units(value, self.quantum), sum(weights))
+                found = dict(zip(subset, split_ints(total, weights), strict=True))
+            else:
+                found = {
+                    i: _units(d, self.quantum)
+                    for i, d in set_discounts(
+                        c.effect, [self.by_index[i] for i in subset], self.quantum
+                    ).items()
+                }
+            self.known[key] = found
+        return found
+
+
+def _greedy(group: _Group, most_off: Mapping[str, int]) -> tuple[int, int, dict[str, tuple[int, ...]]]:
+    """A good placement, quickly: the campaigns that can add most go first, each on the best of a
+    few candidate subsets of the lines still open to it (see ``_candidate_subsets``)."""
+    touched = sorted({i for c in group.campaigns for i in c.lines})
+    contention = Counter(i for c in group.campaigns for i in c.lines)
+    extra = dict.fromkeys(touched, 0)
+    taken: set[int] = set()
+    placement: dict[str, tuple[int, ...]] = {}
+    priority = 0
+    lv = group.line_value
+    for c in sorted(group.campaigns, key=lambda c: (-most_off[c.id] * _slope(c, group.weights), c.id)):
+        blocks = c.stacking != "stackable"
+        available = [i for i in c.lines if not (blocks and i in taken)]
+        occupied = {i: group.occupied[i] + extra[i] for i in available}
+        best: tuple[int, int, int, int] = (0, 0, 0, 0)
+        chosen: tuple[tuple[int, ...], dict[int, int]] = ((), {})
+        for subset in _candidate_subsets(c, group.by_index, group.weights, available, occupied, contention):
+            off = group.money_off(c, subset)
+            gain = sum(
+                lv(i, extra[i] + d, blocks or i in taken) - lv(i, extra[i], i in taken)
+                for i, d in off.items()
+            )
+            applied = c.priority if any(off.values()) else 0
+            # at equal value: applied, then leaving others the lines they also want, then the
+            # fullest placement (a discount spread over all its lines, as a marketer expects)
+            key = (gain, applied, -sum(contention[i] > 1 for i in subset), len(subset))
+            if subset and key > best:
+                best, chosen = key, (subset, off)
+        subset, off = chosen
+        if not subset:
+            continue
+        for i, d in off.items():
+            extra[i] += d
+        if blocks:
+            taken.update(subset)
+        placement[c.id] = subset
+        priority += best[1]
+    value = sum(lv(i, extra[i], i in taken) for i in touched)
+    return value, priority, placement
+
+
+def _peel(group: _Group) -> tuple[Candidate, tuple[int, ...], int] | None:
+    """A campaign of the group that can be decided on its own, with its placement and the value
+    of the lines it takes; None if there is none.
+
+    A campaign ``c`` can be decided on its own when it can take off the most it ever can
+    (``_most_off``) at the best weight among its lines, on lines that no other campaign of the
+    group qualifies on. That is optimal: adding ``c`` to any placement of the others adds at most
+    that much, and here it adds exactly that without touching a line the others could use; the
+    others are then decided without it (they may fall apart into smaller groups)."""
+    if len(group.campaigns) < 2:
+        return None
+    contention = Counter(i for c in group.campaigns for i in c.lines)
+    lv = group.line_value
+    for c in sorted(group.campaigns, key=lambda c: (len(c.lines), c.id)):
+        own_lines = [i for i in c.lines if contention[i] == 1]
+        target = _most_off(c, group.by_index, group.quantum) * _slope(c, group.weights)
+        if not own_lines or target <= 0:
+            continue
+        blocks = c.stacking != "stackable"
+        for subset in sorted(  # the fullest first
+            _candidate_subsets(c, group.by_index, group.weights, own_lines, group.occupied, contention),
+            key=lambda subset: (-len(subset), subset),
+        ):
+            if not subset:
+                continue
+            off = group.money_off(c, subset)
+            gain = sum(lv(i, d, blocks) - lv(i, 0, False) for i, d in off.items())
+            if gain >= target:
+                return c, subset, sum(lv(i, d, blocks) for i, d in off.items())
+    return None
+
+
+def _slope(c: Candidate, weights: Mapping[int, int]) -> int:
+    """What a unit of money off is worth, at most, on the lines of ``c`` (never below 0)."""
+    return max(0, *(weights[i] for i in c.lines))
+
+
+def _best_group(group: _Group, search: _Search) -> tuple[int, int, dict[str, tuple[int, ...]]]:
+    """The best placements of a group of coupled campaigns.
+
+    First a greedy placement (``_greedy``) and a ceiling on what any placement can be worth
+    (``_ceiling``). When the greedy placement reaches the ceiling, its value is proven best
+    without any enumeration: the usual case, even for a campaign on the whole basket. It is the
+    answer when every campaign of positive priority is in it too, or when the subsets are too
+    many to search for a placement of equal value and higher priority (so with a campaign on more
+    than ``MAX_SUBSET_LINES`` lines, the priority tie-break is the greedy's, while the value is
+    still proven).
+
+    Otherwise, depth-first branch and bound over each campaign's subsets of lines, larger first
+    (so ties keep the fullest), starting from the greedy placement; a branch is cut when even
+    its optimistic bound cannot beat the best found. The per-line bound is sound: a line's value
+    only grows with its discounts (when ``w > 0``), each undecided campaign adds at most the
+    largest discount any of its subsets puts on that line, and a line takes at most one more
+    ``line`` campaign. When there are too many subsets, or time runs out, the best placement found
+    is the answer, not proven."""
+    campaigns = group.campaigns
+    weights = group.weights
+    lv = group.line_value
+    touched = sorted({i for c in campaigns for i in c.lines})
+    most_off = {c.id: _most_off(c, group.by_index, group.quantum) for c in campaigns}
+    greedy = _greedy(group, most_off)
+    proven = greedy[0] >= _ceiling(group, most_off)
+    every_priority_applied = all(c.id in greedy[2] or c.priority <= 0 for c in campaigns)
+    if proven and every_priority_applied:
+        return greedy
+
+    count = 1
+    for c in campaigns:
+        count *= 1 << len(c.lines)
+    if count > search.settings.max_leaves * 64 or any(len(c.lines) > MAX_SUBSET_LINES for c in campaigns):
+        # too many subsets to search for a tie of higher priority, or for a better value
+        search.exhausted = search.exhausted or not proven
+        return greedy
+
     options: list[list[tuple[tuple[int, ...], dict[int, int]]]] = []
     most: list[dict[int, int]] = []
-    count = 1
-    for c in group:
-        count *= 1 << len(c.lines)
-    full_only = count > search.settings.max_leaves * 64
-    if full_only:
-        search.exhausted = True
-    for c in group:
+    generated = 0
+    for c in campaigns:
         subsets: list[tuple[tuple[int, ...], dict[int, int]]] = []
         peak: dict[int, int] = {}
-        whole_or_none = full_only or len(c.lines) > MAX_SUBSET_LINES
-        if whole_or_none:
-            search.exhausted = True
-        sizes = (len(c.lines), 0) if whole_or_none else range(len(c.lines), -1, -1)
-        for r in sizes:
+        for r in range(len(c.lines), -1, -1):
             for subset in itertools.combinations(c.lines, r):
-                money_off = {
-                    i: _units(d, quantum)
-                    for i, d in set_discounts(c.effect, [by_index[i] for i in subset], quantum).items()
-                }
+                generated += 1
+                if generated % 256 == 0 and time.perf_counter() > search.deadline:
+                    search.exhausted = True
+                    return greedy
+                money_off = group.money_off(c, subset)
                 subsets.append((subset, money_off))
                 for i, d in money_off.items():
                     peak[i] = max(peak.get(i, 0), d)
-        options.append(_undominated(subsets, c.stacking != "stackable", weights))
+        options.append(
+            subsets if len(campaigns) == 1 else _undominated(subsets, c.stacking != "stackable", weights)
+        )
         most.append(peak)
     # the campaigns that can give most are decided first: a good placement is found early and
     # the bound cuts more
-    order = sorted(range(len(group)), key=lambda k: (-sum(most[k].values()), group[k].id))
-    group = [group[k] for k in order]
+    order = sorted(range(len(campaigns)), key=lambda k: (-sum(most[k].values()), campaigns[k].id))
+    campaigns = [campaigns[k] for k in order]
     options = [options[k] for k in order]
     most = [most[k] for k in order]
-    touched = sorted({i for c in group for i in c.lines})
-    extra = {i: 0 for i in touched}
+    extra = dict.fromkeys(touched, 0)
     taken: set[int] = set()
     chosen: list[tuple[int, ...]] = []
-    best: list[tuple[int, int, dict[str, tuple[int, ...]]]] = []
+    best: list[tuple[int, int, dict[str, tuple[int, ...]]]] = [greedy]
 
-    # what the campaigns from k on could still add to each line, at most
-    stack_after = [dict.fromkeys(touched, 0) for _ in range(len(group) + 1)]
-    line_after = [dict.fromkeys(touched, 0) for _ in range(len(group) + 1)]
-    for k in range(len(group) - 1, -1, -1):
+    # what the campaigns from k on could still add to each line, at most, and to the whole group
+    stack_after = [dict.fromkeys(touched, 0) for _ in range(len(campaigns) + 1)]
+    line_after = [dict.fromkeys(touched, 0) for _ in range(len(campaigns) + 1)]
+    ceiling_after = [0] * (len(campaigns) + 1)
+    priority_after = [0] * (len(campaigns) + 1)
+    for k in range(len(campaigns) - 1, -1, -1):
         stack_after[k] = dict(stack_after[k + 1])
         line_after[k] = dict(line_after[k + 1])
+        ceiling_after[k] = ceiling_after[k + 1] + most_off[campaigns[k].id] * _slope(campaigns[k], weights)
+        priority_after[k] = priority_after[k + 1] + max(0, campaigns[k].priority)
         for i, d in most[k].items():
-            if group[k].stacking == "stackable":
+            if campaigns[k].stacking == "stackable":
                 stack_after[k][i] += d
             else:
                 line_after[k][i] = max(line_after[k][i], d)
@@ -452,28 +782,28 @@ def _best_group(
         for i in touched:
             own = extra[i]
             if weights[i] <= 0:
-                total += line_value(i, own, i in taken)
+                total += lv(i, own, i in taken)
             elif i in taken:
-                total += line_value(i, own + stack[i], True)
+                total += lv(i, own + stack[i], True)
             else:
-                total += max(
-                    line_value(i, own + stack[i] + one[i], True), line_value(i, own + stack[i], False)
-                )
-        return total
+                total += max(lv(i, own + stack[i] + one[i], True), lv(i, own + stack[i], False))
+        so_far = sum(lv(i, extra[i], i in taken) for i in touched)
+        return min(total, so_far + ceiling_after[k])
 
     def dfs(k: int, priority: int) -> bool:
         search.leaves += 1
         if search.leaves % 256 == 0 and time.perf_counter() > search.deadline:
             search.exhausted = True
             return False
-        if k == len(group):
-            value = sum(line_value(i, extra[i], i in taken) for i in touched)
-            if not best or (value, priority) > best[0][:2]:
-                best[:] = [(value, priority, {c.id: sub for c, sub in zip(group, chosen, strict=True)})]
+        if k == len(campaigns):
+            value = sum(lv(i, extra[i], i in taken) for i in touched)
+            if (value, priority) > best[0][:2]:
+                best[:] = [(value, priority, {c.id: sub for c, sub in zip(campaigns, chosen, strict=True)})]
             return True
-        if best and bound(k) <= best[0][0]:
+        ceiling = bound(k)
+        if ceiling < best[0][0] or (ceiling == best[0][0] and priority + priority_after[k] <= best[0][1]):
             return True
-        c = group[k]
+        c = campaigns[k]
         blocks = c.stacking != "stackable"
         for subset, per_line in options[k]:
             if blocks and any(i in taken for i in subset):
@@ -495,7 +825,7 @@ def _best_group(
         return True
 
     dfs(0, 0)
-    return best[0] if best else None
+    return best[0]
 
 
 def best_deal(lines: Sequence[Line], candidates: Sequence[Candidate], settings: Settings) -> Deal:
@@ -508,8 +838,7 @@ def best_deal(lines: Sequence[Line], candidates: Sequence[Candidate], settings: 
     discounts = [c for c in candidates if c.is_discount and c.stacking != "exclusive"]
     options: list[tuple[Fraction, int, dict[str, tuple[int, ...]], str | None]] = []
     found = _branch(lines, discounts, weights, search, sum(c.priority for c in points_all))
-    if found is not None:
-        options.append((const + found[0], found[1], found[2], None))
+    options.append((const + found[0], found[1], found[2], None))
     for e in (c for c in candidates if c.stacking == "exclusive"):
         own_rules = [] if e.is_discount else point_rules([e], settings.base_rate)
         own_weights = _weights(lines, own_rules, settings)
@@ -517,12 +846,9 @@ def best_deal(lines: Sequence[Line], candidates: Sequence[Candidate], settings: 
         found = _branch(
             lines, [e] if e.is_discount else [], own_weights, search, 0 if e.is_discount else e.priority
         )
-        if found is not None:
-            value, _, placement = found
-            if value > 0 or not e.is_discount:
-                options.append((own_const + value, e.priority, placement, e.id))
-    if not options:  # pragma: no cover - the first branch always yields a placement
-        return evaluate(lines, candidates, {}, settings)
+        value, _, placement = found
+        if value > 0 or not e.is_discount:
+            options.append((own_const + value, e.priority, placement, e.id))
     _value, _priority, placement, exclusive = max(options, key=lambda o: (o[0], o[1]))
     deal = evaluate(lines, candidates, placement, settings, exclusive)
     deal.optimal = not search.exhausted

@@ -558,7 +558,9 @@ async def _count_uses(conn: Connection, caller: Caller, prepared: Prepared) -> f
     if prepared.deal is None:
         return frozenset()
     by_id = {c.id: c for c in caller.campaigns}
-    limited = [cid for cid in prepared.deal.applied if by_id[cid].definition.limits.any]
+    # in campaign id order, as returns give uses back: no two transactions lock these rows in
+    # opposite orders
+    limited = sorted(cid for cid in prepared.deal.applied if by_id[cid].definition.limits.any)
     if not limited:
         return frozenset()
     refused: set[str] = set()
