@@ -41,7 +41,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow
 from fractions import Fraction
 from math import lcm
 
@@ -275,10 +275,20 @@ class _Search:
     best: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
+# Decimal arithmetic that must not round: a product or sum that would need more digits raises
+# (Inexact) instead of losing them; Patron's figures never come near 60 digits.
+_EXACT = Context(prec=60, traps=[Inexact, InvalidOperation, DivisionByZero, Overflow])
+
+
 def _weights(lines: Sequence[Line], rules: Sequence[PointRule], settings: Settings) -> dict[int, Fraction]:
+    """``w_i = 1 - point_value * rate_i / 100`` per line, exactly; lines share few rates."""
     line_rates = rates(lines, rules, settings.base_rate)
-    pv = Fraction(settings.point_value)
-    return {i: 1 - pv * Fraction(r) / 100 for i, r in line_rates.items()}
+    by_rate: dict[Decimal, Fraction] = {}
+    for r in set(line_rates.values()):
+        by_rate[r] = Fraction(
+            _EXACT.subtract(1, _EXACT.divide(_EXACT.multiply(settings.point_value, r), HUNDRED))
+        )
+    return {i: by_rate[r] for i, r in line_rates.items()}
 
 
 def _components(coupled: Sequence[Candidate]) -> list[list[Candidate]]:
@@ -344,6 +354,7 @@ def _branch(
     occupied = {i: min(amount[i], stack_sum[i] + best_line[i][0]) for i in by_index}
     amounts_exact = all(line.amount % quantum == 0 for line in lines)
     known: dict[tuple[str, tuple[int, ...]], dict[int, int]] = {}
+    looks: list[_Look] = []
     pending = _components(coupled)
     while pending:
         group = _Group(
@@ -361,7 +372,12 @@ def _branch(
             coupled_choice[c.id] = subset
             pending.extend(_components(rest))
             continue
-        found = _best_group(group, search)
+        looks.append(_first_look(group, search))
+    # a basket with a group that can be neither proven nor searched is not proven whatever the
+    # others do: they keep their greedy placements rather than spend the time limit on a search
+    hopeless = search.exhausted or any(not look.proven and not look.searchable for look in looks)
+    for look in looks:
+        found = _best_group(look, search, hopeless)
         value += found[0]
         priority += found[1]
         coupled_choice.update(found[2])
@@ -687,12 +703,87 @@ def _peel(group: _Group) -> tuple[Candidate, tuple[int, ...], int] | None:
     return None
 
 
+def _best_single(
+    group: _Group,
+    greedy: tuple[int, int, dict[str, tuple[int, ...]]],
+    most_off: int,
+    search: _Search,
+) -> tuple[int, int, dict[str, tuple[int, ...]]]:
+    """The best subset of lines for a group of one campaign, by trying every subset, larger first,
+    from the greedy placement. A subset is skipped unless a cheap optimistic figure could beat
+    the best so far: each line gains at most its weight times its room, and the campaign at most
+    ``most_off`` (for ``discount_amount``, never more than the subset's amount) at the best weight
+    among them."""
+    (c,) = group.campaigns
+    lv = group.line_value
+    blocks = c.stacking != "stackable"
+    base = {i: lv(i, 0, False) for i in c.lines}
+    base_total = sum(base.values())
+    line_gain = {i: max(0, group.weights[i]) * (group.by_index_units[i] - group.occupied[i]) for i in c.lines}
+    amount_off = c.effect.type == "discount_amount"
+    best_value, best_priority, best_placement = greedy
+    priority_open = c.priority > 0 and best_priority < c.priority
+    tried = 0
+    for size in range(len(c.lines), 0, -1):
+        for subset in itertools.combinations(c.lines, size):
+            tried += 1
+            if tried % 256 == 0 and time.perf_counter() > search.deadline:
+                search.exhausted = True
+                return best_value, best_priority, best_placement
+            optimistic = sum(line_gain[i] for i in subset)
+            cap = most_off
+            if amount_off:
+                cap = min(cap, sum(group.by_index_units[i] for i in subset))
+            optimistic = min(optimistic, cap * max(0, *(group.weights[i] for i in subset)))
+            if base_total + optimistic < best_value or (
+                base_total + optimistic == best_value and not priority_open
+            ):
+                continue
+            off = group.money_off(c, subset)
+            value = base_total + sum(lv(i, d, blocks) - base[i] for i, d in off.items())
+            priority = c.priority if any(off.values()) else 0
+            if (value, priority) > (best_value, best_priority):
+                best_value, best_priority, best_placement = value, priority, {c.id: subset}
+                priority_open = c.priority > 0 and best_priority < c.priority
+    search.leaves += tried
+    return best_value, best_priority, best_placement
+
+
 def _slope(c: Candidate, weights: Mapping[int, int]) -> int:
     """What a unit of money off is worth, at most, on the lines of ``c`` (never below 0)."""
     return max(0, *(weights[i] for i in c.lines))
 
 
-def _best_group(group: _Group, search: _Search) -> tuple[int, int, dict[str, tuple[int, ...]]]:
+@dataclass(slots=True)
+class _Look:
+    """A group's greedy placement and what it takes to do better."""
+
+    group: _Group
+    most_off: dict[str, int]
+    greedy: tuple[int, int, dict[str, tuple[int, ...]]]
+    proven: bool  # the greedy placement reaches the ceiling: its value is the best
+    every_priority_applied: bool  # and no placement of equal value can have a higher priority
+    searchable: bool  # every subset of every campaign's lines can be searched
+
+
+def _first_look(group: _Group, search: _Search) -> _Look:
+    most_off = {c.id: _most_off(c, group.by_index, group.quantum) for c in group.campaigns}
+    greedy = _greedy(group, most_off)
+    count = 1
+    for c in group.campaigns:
+        count *= 1 << len(c.lines)
+    return _Look(
+        group,
+        most_off,
+        greedy,
+        proven=greedy[0] >= _ceiling(group, most_off),
+        every_priority_applied=all(c.id in greedy[2] or c.priority <= 0 for c in group.campaigns),
+        searchable=count <= search.settings.max_leaves * 64
+        and all(len(c.lines) <= MAX_SUBSET_LINES for c in group.campaigns),
+    )
+
+
+def _best_group(look: _Look, search: _Search, hopeless: bool) -> tuple[int, int, dict[str, tuple[int, ...]]]:
     """The best placements of a group of coupled campaigns.
 
     First a greedy placement (``_greedy``) and a ceiling on what any placement can be worth
@@ -710,24 +801,21 @@ def _best_group(group: _Group, search: _Search) -> tuple[int, int, dict[str, tup
     largest discount any of its subsets puts on that line, and a line takes at most one more
     ``line`` campaign. When there are too many subsets, or time runs out, the best placement found
     is the answer, not proven."""
+    group, most_off, greedy = look.group, look.most_off, look.greedy
+    if look.proven and look.every_priority_applied:
+        return greedy
+    if not look.searchable or hopeless:
+        # too many subsets to search for a tie of higher priority, or for a better value; or the
+        # basket cannot be proven anyway
+        search.exhausted = search.exhausted or not look.proven
+        return greedy
     campaigns = group.campaigns
     weights = group.weights
     lv = group.line_value
     touched = sorted({i for c in campaigns for i in c.lines})
-    most_off = {c.id: _most_off(c, group.by_index, group.quantum) for c in campaigns}
-    greedy = _greedy(group, most_off)
-    proven = greedy[0] >= _ceiling(group, most_off)
-    every_priority_applied = all(c.id in greedy[2] or c.priority <= 0 for c in campaigns)
-    if proven and every_priority_applied:
-        return greedy
 
-    count = 1
-    for c in campaigns:
-        count *= 1 << len(c.lines)
-    if count > search.settings.max_leaves * 64 or any(len(c.lines) > MAX_SUBSET_LINES for c in campaigns):
-        # too many subsets to search for a tie of higher priority, or for a better value
-        search.exhausted = search.exhausted or not proven
-        return greedy
+    if len(campaigns) == 1:
+        return _best_single(group, greedy, most_off[campaigns[0].id], search)
 
     options: list[list[tuple[tuple[int, ...], dict[int, int]]]] = []
     most: list[dict[int, int]] = []
@@ -837,8 +925,8 @@ def best_deal(lines: Sequence[Line], candidates: Sequence[Candidate], settings: 
     const = _constant(lines, rules, settings)
     discounts = [c for c in candidates if c.is_discount and c.stacking != "exclusive"]
     options: list[tuple[Fraction, int, dict[str, tuple[int, ...]], str | None]] = []
-    found = _branch(lines, discounts, weights, search, sum(c.priority for c in points_all))
-    options.append((const + found[0], found[1], found[2], None))
+    # the exclusive campaigns first: they are quick, and when one of them cannot be proven the
+    # main branch need not spend the time limit searching
     for e in (c for c in candidates if c.stacking == "exclusive"):
         own_rules = [] if e.is_discount else point_rules([e], settings.base_rate)
         own_weights = _weights(lines, own_rules, settings)
@@ -849,6 +937,8 @@ def best_deal(lines: Sequence[Line], candidates: Sequence[Candidate], settings: 
         value, _, placement = found
         if value > 0 or not e.is_discount:
             options.append((own_const + value, e.priority, placement, e.id))
+    found = _branch(lines, discounts, weights, search, sum(c.priority for c in points_all))
+    options.insert(0, (const + found[0], found[1], found[2], None))
     _value, _priority, placement, exclusive = max(options, key=lambda o: (o[0], o[1]))
     deal = evaluate(lines, candidates, placement, settings, exclusive)
     deal.optimal = not search.exhausted
@@ -859,9 +949,9 @@ def best_deal(lines: Sequence[Line], candidates: Sequence[Candidate], settings: 
 def _constant(lines: Sequence[Line], rules: Sequence[PointRule], settings: Settings) -> Fraction:
     """The value with no discount at all: every point, at the given rates."""
     line_rates = rates(lines, rules, settings.base_rate)
-    pv = Fraction(settings.point_value)
-    points = Fraction(sum(rule.fixed for rule in rules))
-    points += sum(
-        (Fraction(line.amount) * Fraction(line_rates[line.index]) / 100 for line in lines), Fraction(0)
-    )
-    return points * pv
+    points = Decimal(sum(rule.fixed for rule in rules))
+    for line in lines:
+        points = _EXACT.add(
+            points, _EXACT.divide(_EXACT.multiply(line.amount, line_rates[line.index]), HUNDRED)
+        )
+    return Fraction(_EXACT.multiply(points, settings.point_value))
