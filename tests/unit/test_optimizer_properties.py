@@ -249,3 +249,27 @@ def test_the_time_limit_bounds_a_search_that_the_ceiling_cannot_settle() -> None
     assert not no_time.optimal
     assert no_time.leaves < 300  # stopped at the first look at the clock
     assert no_time.value <= deal.value
+
+
+def test_an_amount_on_thirteen_crowded_lines_is_searched_exactly_under_each_placement_of_the_rest() -> None:
+    """$9 off, stackable, on 13 lines, 11 of which already have 95% off and 2 cost $1.50 (so no
+    placement reaches the ceiling), beside a $1 `line` campaign on one of them: more lines than
+    the branch and bound takes, so every subset of the 13 is scored at once under each placement
+    of the small campaign, and the answer is the brute force's."""
+    lines = _basket([(f"{3 + i % 5}.{10 + 7 * i}", 1 + i % 2) for i in range(11)] + [("1.50", 1)] * 2)
+    everything = tuple(line.index for line in lines)
+    crowded = everything[:11]
+    candidates = [
+        Candidate("crowd", 0, "stackable", Effect(type="discount_percent", value=Decimal(95)), crowded),
+        Candidate("nine", 1, "stackable", Effect(type="discount_amount", value=Decimal(9)), everything),
+        Candidate("one", 2, "line", Effect(type="discount_amount", value=Decimal(1)), (3,)),
+    ]
+    deal = best_deal(lines, candidates, Settings(Decimal(5), Decimal("0.01"), QUANTUM, time_limit=5))
+    assert deal.optimal
+    assert deal.leaves > 0  # searched, not settled by the ceiling
+    best = max(
+        evaluate(lines, candidates, {"crowd": crowded, "nine": subset, "one": one}, SETTINGS).value
+        for subset in (sub for r in range(14) for sub in itertools.combinations(everything, r))
+        for one in ((), (3,))
+    )
+    assert deal.value == best

@@ -20,17 +20,20 @@ The search is exact:
   ``w_i <= 0`` none;
 - campaigns whose discount depends on the set of lines they are placed on (``discount_amount``,
   ``buy_x_get_y`` on several lines) are split into groups that share lines (groups do not
-  interact). Each group first gets a greedy placement and a ceiling on what any placement can be
-  worth (each campaign's largest possible money off at the best weight among its lines); when
-  the greedy placement reaches the ceiling it is proven best at once, which is the usual case even
-  for a campaign on the whole basket. Otherwise the group is searched by depth-first branch and
-  bound over the subsets of each campaign's lines, from the greedy value: subsets that another
-  subset of the same campaign dominates on every line are dropped first, and a branch is cut when
-  an optimistic bound cannot beat the best found.
+  interact). A campaign that can give its most on lines no other campaign of the group wants is
+  decided alone (``_peel``). Each group then gets a greedy placement and a ceiling on what any
+  placement can be worth (a max flow of each campaign's largest possible money off into the
+  room left on its lines, by weight); when the greedy placement reaches the ceiling it is proven
+  best at once, which is the usual case even for a campaign on the whole basket. Otherwise the group is searched exactly: a
+  ``discount_amount`` on up to ``MAX_VECTOR_LINES`` lines under every placement of the group's
+  other (few) campaigns, all its subsets scored at once with numpy and evaluated best first; a
+  lone campaign on up to ``MAX_SUBSET_LINES`` lines over every subset with a cheap bound; other
+  groups by depth-first branch and bound over the subsets of each campaign's lines, from the
+  greedy value.
 Everything is computed in integers (minor units, weights over a common denominator), so values
-compare exactly. When a group cannot be proven by its ceiling and a campaign in it qualifies on
-more than ``MAX_SUBSET_LINES`` lines, the group has too many subsets, or the time limit passes,
-the best placement found so far (at least the greedy one) is returned with ``optimal=False``.
+compare exactly. When a group can be neither proven by its ceiling nor searched, or the time
+limit passes, the best placement found so far (at least the greedy one) is returned with
+``optimal=False``.
 The time limit is checked while subsets are generated and searched, so it bounds a quote.
 """
 
@@ -45,12 +48,16 @@ from decimal import ROUND_CEILING, Context, Decimal, DivisionByZero, Inexact, In
 from fractions import Fraction
 from math import lcm
 
+import numpy as np
+
 from patron.campaigns.model import DISCOUNT_TYPES, Effect
 from patron.money import round_half_up, split_ints, split_money
 
 HUNDRED = Decimal(100)
 SEPARABLE = frozenset({"discount_percent", "fixed_price"})
 MAX_SUBSET_LINES = 12  # beyond this a coupled campaign's subsets are not enumerated
+MAX_VECTOR_LINES = 14  # a discount_amount's subsets scored at once with numpy, up to this many lines
+MAX_OTHER_PLACEMENTS = 64  # the other campaigns' placements tried under it, at most
 DOMINANCE_LIMIT = 64  # beyond this many subsets only exact repeats are dropped (the filter is quadratic)
 
 
@@ -358,7 +365,17 @@ def _branch(
     pending = _components(coupled)
     while pending:
         group = _Group(
-            pending.pop(), by_index, quantum, line_value, w_int, occupied, amount, amounts_exact, known
+            pending.pop(),
+            by_index,
+            quantum,
+            line_value,
+            w_int,
+            occupied,
+            amount,
+            stack_sum,
+            {i: best_line[i][0] for i in by_index},
+            amounts_exact,
+            known,
         )
         peeled = _peel(group)
         if peeled is not None:
@@ -598,6 +615,8 @@ class _Group:
     weights: Mapping[int, int]
     occupied: Mapping[int, int]  # money off that separable campaigns put on each line, capped
     by_index_units: Mapping[int, int]  # each line's amount, in minor units
+    stacked: Mapping[int, int]  # the stackable separable discounts on each line
+    best_line_off: Mapping[int, int]  # the best separable ``line`` discount on each line
 
     amounts_exact: bool  # every line's amount is a whole number of minor units
     known: dict[tuple[str, tuple[int, ...]], dict[int, int]]  # money_off already computed
@@ -764,6 +783,7 @@ class _Look:
     proven: bool  # the greedy placement reaches the ceiling: its value is the best
     every_priority_applied: bool  # and no placement of equal value can have a higher priority
     searchable: bool  # every subset of every campaign's lines can be searched
+    conditioned: Candidate | None  # searched as this campaign under each placement of the others
 
 
 def _first_look(group: _Group, search: _Search) -> _Look:
@@ -772,15 +792,152 @@ def _first_look(group: _Group, search: _Search) -> _Look:
     count = 1
     for c in group.campaigns:
         count *= 1 << len(c.lines)
+    conditioned = _conditioning(group.campaigns)
     return _Look(
         group,
         most_off,
         greedy,
         proven=greedy[0] >= _ceiling(group, most_off),
         every_priority_applied=all(c.id in greedy[2] or c.priority <= 0 for c in group.campaigns),
-        searchable=count <= search.settings.max_leaves * 64
-        and all(len(c.lines) <= MAX_SUBSET_LINES for c in group.campaigns),
+        searchable=conditioned is not None
+        or (
+            count <= search.settings.max_leaves * 64
+            and all(len(c.lines) <= MAX_SUBSET_LINES for c in group.campaigns)
+        ),
+        conditioned=conditioned,
     )
+
+
+def _conditioning(campaigns: Sequence[Candidate]) -> Candidate | None:
+    """The ``discount_amount`` campaign on most lines, when every subset of its lines can be
+    scored at once (``MAX_VECTOR_LINES``) and the other campaigns of the group have at most
+    ``MAX_OTHER_PLACEMENTS`` placements together; else None."""
+    amounts = [
+        c for c in campaigns if c.effect.type == "discount_amount" and len(c.lines) <= MAX_VECTOR_LINES
+    ]
+    if not amounts:
+        return None
+    big = max(amounts, key=lambda c: (len(c.lines), c.id))
+    others = 1
+    for c in campaigns:
+        if c is not big:
+            others *= 1 << len(c.lines)
+    return big if others <= MAX_OTHER_PLACEMENTS else None
+
+
+def _conditioned(
+    group: _Group,
+    big: Candidate,
+    greedy: tuple[int, int, dict[str, tuple[int, ...]]],
+    search: _Search,
+) -> tuple[int, int, dict[str, tuple[int, ...]]]:
+    """Every placement of the small campaigns of the group, each with the best subset of the big
+    one's lines under it (``_vector_search``): exact, since together they are every placement."""
+    lv = group.line_value
+    touched = sorted({i for c in group.campaigns for i in c.lines})
+    others = [c for c in group.campaigns if c is not big]
+    choices = [
+        [subset for r in range(len(c.lines), -1, -1) for subset in itertools.combinations(c.lines, r)]
+        for c in others
+    ]
+    best = greedy
+    for combo in itertools.product(*choices):
+        extra = dict.fromkeys(touched, 0)
+        taken: set[int] = set()
+        priority = 0
+        feasible = True
+        for c, subset in zip(others, combo, strict=True):
+            if c.stacking != "stackable":
+                if taken & set(subset):
+                    feasible = False
+                    break
+                taken.update(subset)
+            off = group.money_off(c, subset)
+            for i, d in off.items():
+                extra[i] += d
+            priority += c.priority if subset and any(off.values()) else 0
+        if not feasible:
+            continue
+        base = sum(lv(i, extra[i], i in taken) for i in touched)
+        found = _vector_search(group, big, extra, taken, best[0] - base, search)
+        if found is None:  # out of time
+            return best
+        gain, big_priority, subset = found
+        key = (base + gain, priority + big_priority)
+        if key > best[:2]:
+            placement = {c.id: sub for c, sub in zip(others, combo, strict=True)}
+            if subset:
+                placement[big.id] = subset
+            best = (key[0], key[1], placement)
+    return best
+
+
+def _vector_search(
+    group: _Group,
+    c: Candidate,
+    extra: Mapping[int, int],
+    taken: set[int],
+    beat: int,
+    search: _Search,
+) -> tuple[int, int, tuple[int, ...]] | None:
+    """The best subset of a ``discount_amount`` campaign's lines, with the rest of the group fixed
+    (``extra`` money off and ``taken`` lines): its gain over the lines as they are, its priority
+    (if applied) and the subset; None when the time limit passed.
+
+    Every subset gets an optimistic gain at once, with numpy: each line's share of the amount in
+    proportion, plus one minor unit for the rounding, worth what the line's value would gain from
+    it. Subsets are then evaluated exactly, most promising first, until no optimistic gain is left
+    above the best exact one."""
+    lv = group.line_value
+    blocks = c.stacking != "stackable"
+    lines = [i for i in c.lines if not (blocks and i in taken)]  # a line takes one line campaign
+    n = len(lines)
+    if n == 0:
+        return 0, 0, ()
+    assert c.effect.value is not None
+    value = float(_units(c.effect.value, group.quantum))
+    masks = np.arange(1, 1 << n, dtype=np.int64)
+    member = ((masks[:, None] >> np.arange(n)) & 1).astype(bool)
+    amount = np.array([group.by_index_units[i] for i in lines], dtype=np.float64)
+    weight = np.array([group.weights[i] for i in lines], dtype=np.float64)
+    own = np.array([extra[i] for i in lines], dtype=np.float64)
+    stacked = np.array([group.stacked[i] for i in lines], dtype=np.float64)
+    kept_line = np.array(
+        [0 if (i in taken) else group.best_line_off[i] for i in lines], dtype=np.float64
+    )  # the separable line discount the line keeps now
+    after_line = np.zeros(n) if blocks else kept_line  # and after this campaign is on it
+    total = member @ amount
+    shares = np.minimum(value, total)[:, None] * amount[None, :] / np.maximum(total, 1)[:, None]
+    most = np.minimum(np.floor(shares) + 1, amount[None, :])
+    now = np.minimum(amount, own + stacked + kept_line)
+    positive = weight > 0
+    gains = np.where(
+        positive[None, :],
+        weight[None, :]
+        * (np.minimum(amount[None, :], (own + stacked + after_line)[None, :] + most) - now[None, :]),
+        0.0,
+    )
+    optimistic = (gains * member).sum(axis=1)
+    order = np.argsort(-optimistic, kind="stable")
+    best: tuple[int, int, tuple[int, ...]] = (0, 0, ())  # the empty subset gains nothing
+    threshold = max(beat, 0)  # a subset must gain this much to matter (or as much, for a tie)
+    for count, k in enumerate(order):
+        if optimistic[k] < threshold:
+            break
+        if count % 256 == 255 and time.perf_counter() > search.deadline:
+            search.exhausted = True
+            return None
+        subset = tuple(i for i, inside in zip(lines, member[k], strict=True) if inside)
+        off = group.money_off(c, subset)
+        gain = sum(
+            lv(i, extra[i] + d, blocks or i in taken) - lv(i, extra[i], i in taken) for i, d in off.items()
+        )
+        priority = c.priority if any(off.values()) else 0
+        if (gain, priority, len(subset)) > (best[0], best[1], len(best[2])):
+            best = (gain, priority, subset)
+            threshold = max(threshold, gain)
+    search.leaves += 1
+    return best
 
 
 def _best_group(look: _Look, search: _Search, hopeless: bool) -> tuple[int, int, dict[str, tuple[int, ...]]]:
@@ -814,6 +971,8 @@ def _best_group(look: _Look, search: _Search, hopeless: bool) -> tuple[int, int,
     lv = group.line_value
     touched = sorted({i for c in campaigns for i in c.lines})
 
+    if look.conditioned is not None:
+        return _conditioned(group, look.conditioned, greedy, search)
     if len(campaigns) == 1:
         return _best_single(group, greedy, most_off[campaigns[0].id], search)
 
