@@ -792,7 +792,7 @@ def _first_look(group: _Group, search: _Search) -> _Look:
     count = 1
     for c in group.campaigns:
         count *= 1 << len(c.lines)
-    conditioned = _conditioning(group.campaigns)
+    conditioned = _conditioning(group)
     return _Look(
         group,
         most_off,
@@ -808,12 +808,19 @@ def _first_look(group: _Group, search: _Search) -> _Look:
     )
 
 
-def _conditioning(campaigns: Sequence[Candidate]) -> Candidate | None:
+def _conditioning(group: _Group) -> Candidate | None:
     """The ``discount_amount`` campaign on most lines, when every subset of its lines can be
-    scored at once (``MAX_VECTOR_LINES``) and the other campaigns of the group have at most
-    ``MAX_OTHER_PLACEMENTS`` placements together; else None."""
+    scored at once (``MAX_VECTOR_LINES``; amounts in whole minor units) and the other campaigns
+    of the group have at most ``MAX_OTHER_PLACEMENTS`` placements together; else None."""
+    campaigns = group.campaigns
     amounts = [
-        c for c in campaigns if c.effect.type == "discount_amount" and len(c.lines) <= MAX_VECTOR_LINES
+        c
+        for c in campaigns
+        if c.effect.type == "discount_amount"
+        and len(c.lines) <= MAX_VECTOR_LINES
+        and group.amounts_exact
+        and c.effect.value is not None
+        and c.effect.value % group.quantum == 0
     ]
     if not amounts:
         return None
@@ -858,11 +865,12 @@ def _conditioned(
             priority += c.priority if subset and any(off.values()) else 0
         if not feasible:
             continue
-        base = sum(lv(i, extra[i], i in taken) for i in touched)
-        found = _vector_search(group, big, extra, taken, best[0] - base, search)
-        if found is None:  # out of time
+        if time.perf_counter() > search.deadline:
+            search.exhausted = True
             return best
-        gain, big_priority, subset = found
+        base = sum(lv(i, extra[i], i in taken) for i in touched)
+        gain, big_priority, subset = _vector_search(group, big, extra, taken)
+        search.leaves += 1
         key = (base + gain, priority + big_priority)
         if key > best[:2]:
             placement = {c.id: sub for c, sub in zip(others, combo, strict=True)}
@@ -872,22 +880,32 @@ def _conditioned(
     return best
 
 
+_SUBSETS: dict[int, np.ndarray] = {}
+
+
+def _subsets(n: int) -> np.ndarray:
+    """Every non-empty subset of ``n`` lines, one per row, as 0/1 columns (kept: made once per n)."""
+    if n not in _SUBSETS:
+        masks = np.arange(1, 1 << n, dtype=np.int64)
+        _SUBSETS[n] = (masks[:, None] >> np.arange(n, dtype=np.int64)) & 1
+    return _SUBSETS[n]
+
+
 def _vector_search(
     group: _Group,
     c: Candidate,
     extra: Mapping[int, int],
     taken: set[int],
-    beat: int,
-    search: _Search,
-) -> tuple[int, int, tuple[int, ...]] | None:
+) -> tuple[int, int, tuple[int, ...]]:
     """The best subset of a ``discount_amount`` campaign's lines, with the rest of the group fixed
     (``extra`` money off and ``taken`` lines): its gain over the lines as they are, its priority
-    (if applied) and the subset; None when the time limit passed.
+    (if applied) and the subset. Ties go to the higher priority, then to the fuller subset.
 
-    Every subset gets an optimistic gain at once, with numpy: each line's share of the amount in
-    proportion, plus one minor unit for the rounding, worth what the line's value would gain from
-    it. Subsets are then evaluated exactly, most promising first, until no optimistic gain is left
-    above the best exact one."""
+    With numpy, every subset first gets an optimistic gain (each line's proportional share plus
+    one minor unit for the rounding). The most promising ones are then evaluated exactly, which
+    sets a bar; every subset whose optimistic gain reaches the bar is evaluated exactly too, and
+    the best of those is the best of all. Exact evaluation splits the amount as ``split_ints``
+    does (floors, then the units left over to the largest remainders, ties to the earlier line)."""
     lv = group.line_value
     blocks = c.stacking != "stackable"
     lines = [i for i in c.lines if not (blocks and i in taken)]  # a line takes one line campaign
@@ -895,49 +913,59 @@ def _vector_search(
     if n == 0:
         return 0, 0, ()
     assert c.effect.value is not None
-    value = float(_units(c.effect.value, group.quantum))
-    masks = np.arange(1, 1 << n, dtype=np.int64)
-    member = ((masks[:, None] >> np.arange(n)) & 1).astype(bool)
-    amount = np.array([group.by_index_units[i] for i in lines], dtype=np.float64)
-    weight = np.array([group.weights[i] for i in lines], dtype=np.float64)
-    own = np.array([extra[i] for i in lines], dtype=np.float64)
-    stacked = np.array([group.stacked[i] for i in lines], dtype=np.float64)
-    kept_line = np.array(
-        [0 if (i in taken) else group.best_line_off[i] for i in lines], dtype=np.float64
-    )  # the separable line discount the line keeps now
-    after_line = np.zeros(n) if blocks else kept_line  # and after this campaign is on it
-    total = member @ amount
-    shares = np.minimum(value, total)[:, None] * amount[None, :] / np.maximum(total, 1)[:, None]
-    most = np.minimum(np.floor(shares) + 1, amount[None, :])
-    now = np.minimum(amount, own + stacked + kept_line)
+    value = _units(c.effect.value, group.quantum)
+    member = _subsets(n)
+    amount = np.array([group.by_index_units[i] for i in lines], dtype=np.int64)
+    weight = np.array([group.weights[i] for i in lines], dtype=np.int64)
+    own = np.array([extra[i] for i in lines], dtype=np.int64)
+    stacked = np.array([group.stacked[i] for i in lines], dtype=np.int64)
+    kept = np.array([0 if i in taken else group.best_line_off[i] for i in lines], dtype=np.int64)
     positive = weight > 0
-    gains = np.where(
-        positive[None, :],
-        weight[None, :]
-        * (np.minimum(amount[None, :], (own + stacked + after_line)[None, :] + most) - now[None, :]),
-        0.0,
-    )
-    optimistic = (gains * member).sum(axis=1)
-    order = np.argsort(-optimistic, kind="stable")
-    best: tuple[int, int, tuple[int, ...]] = (0, 0, ())  # the empty subset gains nothing
-    threshold = max(beat, 0)  # a subset must gain this much to matter (or as much, for a tie)
-    for count, k in enumerate(order):
-        if optimistic[k] < threshold:
-            break
-        if count % 256 == 255 and time.perf_counter() > search.deadline:
-            search.exhausted = True
-            return None
-        subset = tuple(i for i, inside in zip(lines, member[k], strict=True) if inside)
-        off = group.money_off(c, subset)
-        gain = sum(
-            lv(i, extra[i] + d, blocks or i in taken) - lv(i, extra[i], i in taken) for i, d in off.items()
-        )
-        priority = c.priority if any(off.values()) else 0
-        if (gain, priority, len(subset)) > (best[0], best[1], len(best[2])):
-            best = (gain, priority, subset)
-            threshold = max(threshold, gain)
-    search.leaves += 1
-    return best
+    base_sum = np.where(positive, own + stacked + kept, own)
+    after_base = np.where(positive, own + stacked + (np.zeros(n, dtype=np.int64) if blocks else kept), own)
+    now = np.minimum(amount, base_sum)
+    whole = member @ amount
+    total = np.minimum(value, whole)
+
+    # optimistic, in floating point: the exact share plus a little over one unit covers the
+    # rounding of the split and of the division
+    rate = (total / np.maximum(whole, 1)).astype(np.float64)
+    share = np.minimum(rate[:, None] * amount[None, :] + 1.001, amount[None, :])
+    lift = np.minimum(amount[None, :], after_base[None, :] + share) - now[None, :]
+    optimistic = (np.where(positive, weight, 0)[None, :] * lift * member).sum(axis=1)
+
+    def gains(rows: np.ndarray, off: np.ndarray) -> np.ndarray:
+        """What the lines' value gains, per subset, exactly, from ``off`` money off each line."""
+        after = np.minimum(amount[None, :], after_base[None, :] + off)
+        return (weight[None, :] * (after - now[None, :]) * member[rows]).sum(axis=1)
+
+    def exact(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        part = total[rows][:, None] * (member[rows] * amount[None, :])
+        whole_rows = np.maximum(whole[rows], 1)[:, None]
+        floors, remainders = part // whole_rows, part % whole_rows
+        leftover = total[rows] - floors.sum(axis=1)
+        order = np.argsort(-remainders, axis=1, kind="stable")
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, np.broadcast_to(np.arange(n), order.shape), axis=1)
+        off = floors + (rank < leftover[:, None])
+        return gains(rows, off), np.where(off.sum(axis=1) > 0, c.priority, 0), member[rows].sum(axis=1)
+
+    first = np.argsort(-optimistic, kind="stable")[:64]
+    bar = max(0, int(exact(first)[0].max()))
+    rows = np.flatnonzero(optimistic >= bar)
+    if rows.size == 0:
+        return 0, 0, ()  # nothing gains: the empty subset
+    gain, applied, size = exact(rows)
+    pick = int(np.lexsort((size, applied, gain))[-1])
+    if (int(gain[pick]), int(applied[pick])) < (0, 0):
+        return 0, 0, ()  # the empty subset
+    subset = tuple(i for i, bit in zip(lines, member[rows[pick]], strict=True) if bit)
+    found = (int(gain[pick]), int(applied[pick]), subset)
+    assert found[0] == sum(
+        lv(i, extra[i] + d, blocks or i in taken) - lv(i, extra[i], i in taken)
+        for i, d in group.money_off(c, subset).items()
+    ), "the vectorised figures must agree with line_value"
+    return found
 
 
 def _best_group(look: _Look, search: _Search, hopeless: bool) -> tuple[int, int, dict[str, tuple[int, ...]]]:
