@@ -273,3 +273,27 @@ def test_an_amount_on_thirteen_crowded_lines_is_searched_exactly_under_each_plac
         for one in ((), (3,))
     )
     assert deal.value == best
+
+
+def test_a_point_value_with_many_digits_keeps_the_search_out_of_numpy_and_still_answers() -> None:
+    """Weights over a huge common denominator would overflow numpy's integers: the amount on 13
+    lines is then not scored in numpy (``_fits_numpy``), and the answer is still a valid deal."""
+    lines = _basket([(f"{3 + i % 5}.{10 + 7 * i}", 1 + i % 2) for i in range(11)] + [("1.50", 1)] * 2)
+    everything = tuple(line.index for line in lines)
+    candidates = [
+        Candidate(
+            "crowd", 0, "stackable", Effect(type="discount_percent", value=Decimal(95)), everything[:11]
+        ),
+        Candidate("nine", 1, "stackable", Effect(type="discount_amount", value=Decimal(9)), everything),
+        Candidate(
+            "triple", 0, "stackable", Effect(type="points_multiplier", value=Decimal(3)), everything[:4]
+        ),
+    ]
+    odd = Settings(Decimal("7.3"), Decimal("0.0123456789012345678901"), QUANTUM, time_limit=5)
+    deal = best_deal(lines, candidates, odd)
+    placement = {
+        cid: tuple(i for i, parts in deal.discounts.items() if any(c == cid for c, _ in parts))
+        for cid in ("crowd", "nine")
+    }
+    assert deal.value == evaluate(lines, candidates, placement, odd).value
+    assert deal.campaign_discount("nine") > 0

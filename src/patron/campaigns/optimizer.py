@@ -808,6 +808,16 @@ def _first_look(group: _Group, search: _Search) -> _Look:
     )
 
 
+def _fits_numpy(group: _Group, c: Candidate) -> bool:
+    """Whether every figure of ``_vector_search`` stays exact in numpy: int64 products and sums,
+    and optimistic figures in float64 (53 bits), with room to spare. Unusual point values can
+    make the weights' common denominator, and so the integer weights, very large."""
+    weight = max((abs(group.weights[i]) for i in c.lines), default=0)
+    amount = max((group.by_index_units[i] for i in c.lines), default=0)
+    value = _units(c.effect.value or Decimal(0), group.quantum)
+    return max(weight, 1) * max(amount, value, 1) * len(c.lines) < 1 << 50 and value * amount < 1 << 62
+
+
 def _conditioning(group: _Group) -> Candidate | None:
     """The ``discount_amount`` campaign on most lines, when every subset of its lines can be
     scored at once (``MAX_VECTOR_LINES``; amounts in whole minor units) and the other campaigns
@@ -821,6 +831,7 @@ def _conditioning(group: _Group) -> Candidate | None:
         and group.amounts_exact
         and c.effect.value is not None
         and c.effect.value % group.quantum == 0
+        and _fits_numpy(group, c)
     ]
     if not amounts:
         return None
