@@ -24,17 +24,17 @@ The search is exact:
   decided alone (``_peel``). Each group then gets a greedy placement and a ceiling on what any
   placement can be worth (a max flow of each campaign's largest possible money off into the
   room left on its lines, by weight); when the greedy placement reaches the ceiling it is proven
-  best at once, which is the usual case even for a campaign on the whole basket. Otherwise the group is searched exactly: a
-  ``discount_amount`` on up to ``MAX_VECTOR_LINES`` lines under every placement of the group's
-  other (few) campaigns, all its subsets scored at once with numpy and evaluated best first; a
-  lone campaign on up to ``MAX_SUBSET_LINES`` lines over every subset with a cheap bound; other
-  groups by depth-first branch and bound over the subsets of each campaign's lines, from the
-  greedy value.
+  best at once, which is the usual case even for a campaign on the whole basket. Otherwise the
+  group is searched exactly: a ``discount_amount`` on up to ``MAX_VECTOR_LINES`` lines under every
+  placement of the group's other (few) campaigns, all its subsets scored and evaluated at once
+  with numpy; a lone campaign on up to ``MAX_SUBSET_LINES`` lines over every subset with a cheap
+  bound; other groups by depth-first branch and bound over the subsets of each campaign's
+  lines, from the greedy value.
 Everything is computed in integers (minor units, weights over a common denominator), so values
 compare exactly. When a group can be neither proven by its ceiling nor searched, or the time
 limit passes, the best placement found so far (at least the greedy one) is returned with
-``optimal=False``.
-The time limit is checked while subsets are generated and searched, so it bounds a quote.
+``optimal=False``. The time limit is checked while subsets are generated and searched, so it
+bounds a quote.
 """
 
 from __future__ import annotations
@@ -490,12 +490,22 @@ def _candidate_subsets(
             runs(
                 sorted(
                     pool,
-                    key=lambda i: (occupied[i] / by_index[i].amount, -weights[i], -by_index[i].amount, i),
+                    key=lambda i: (
+                        _share_taken(occupied[i], by_index[i]),
+                        -weights[i],
+                        -by_index[i].amount,
+                        i,
+                    ),
                 )
             )
         elif c.effect.type == "buy_x_get_y":
             runs(sorted(pool, key=lambda i: (by_index[i].price, i), reverse=True))
     return found
+
+
+def _share_taken(occupied: int, line: Line) -> float:
+    """How much of a line other discounts already take (0 to 1); a free line has no room."""
+    return occupied / float(line.amount) if line.amount else 1.0
 
 
 def _max_flow(supply: Mapping[str, int], room: Mapping[int, int], edges: Mapping[str, Sequence[int]]) -> int:
@@ -990,13 +1000,14 @@ def _best_group(look: _Look, search: _Search, hopeless: bool) -> tuple[int, int,
     than ``MAX_SUBSET_LINES`` lines, the priority tie-break is the greedy's, while the value is
     still proven).
 
-    Otherwise, depth-first branch and bound over each campaign's subsets of lines, larger first
-    (so ties keep the fullest), starting from the greedy placement; a branch is cut when even
-    its optimistic bound cannot beat the best found. The per-line bound is sound: a line's value
+    Otherwise the group is searched: under each placement of its other campaigns when it has a
+    ``discount_amount`` to score in numpy (``_conditioned``); over every subset when it is one
+    campaign (``_best_single``); else by depth-first branch and bound over each campaign's subsets
+    of lines, larger first (so ties keep the fullest), from the greedy placement, a branch cut
+    when even its optimistic bound cannot beat the best found. That bound is sound: a line's value
     only grows with its discounts (when ``w > 0``), each undecided campaign adds at most the
     largest discount any of its subsets puts on that line, and a line takes at most one more
-    ``line`` campaign. When there are too many subsets, or time runs out, the best placement found
-    is the answer, not proven."""
+    ``line`` campaign. When time runs out, the best placement found is the answer, not proven."""
     group, most_off, greedy = look.group, look.most_off, look.greedy
     if look.proven and look.every_priority_applied:
         return greedy
@@ -1031,9 +1042,7 @@ def _best_group(look: _Look, search: _Search, hopeless: bool) -> tuple[int, int,
                 subsets.append((subset, money_off))
                 for i, d in money_off.items():
                     peak[i] = max(peak.get(i, 0), d)
-        options.append(
-            subsets if len(campaigns) == 1 else _undominated(subsets, c.stacking != "stackable", weights)
-        )
+        options.append(_undominated(subsets, c.stacking != "stackable", weights))
         most.append(peak)
     # the campaigns that can give most are decided first: a good placement is found early and
     # the bound cuts more
