@@ -173,39 +173,62 @@ async def release(
     conn: Connection,
     tenant_id: int,
     receipt_id: str,
-    campaign_id: str,
-    *,
-    discount: Decimal,
-    points: int,
-    use: bool,
+    given_back: list[tuple[str, Decimal, int, bool]],
 ) -> None:
-    """Gives back what a return took back of a campaign: its budget share, and its use when the
-    receipt has nothing left of it."""
-    row = await (
-        await conn.execute(
-            "SELECT member_id::text AS member_id, use_released FROM receipt_campaigns"
-            " WHERE tenant_id = %s AND receipt_id = %s AND campaign_id = %s FOR UPDATE",
-            (tenant_id, receipt_id, campaign_id),
-        )
-    ).fetchone()
-    if row is None:
+    """Gives back what a return took back of a receipt's campaigns: for each ``(campaign id,
+    discount, points, all units back)``, its budget share, and its use when the receipt has
+    nothing left of it. A handful of statements however many campaigns; the campaigns' usage rows
+    are locked in campaign id order, as receipts count uses (``take``), so the two never deadlock."""
+    if not given_back:
         return
-    release_use = use and not row["use_released"]
-    await conn.execute(
-        "UPDATE receipt_campaigns SET released_discount = released_discount + %s,"
-        " released_points = released_points + %s, use_released = use_released OR %s"
-        " WHERE tenant_id = %s AND receipt_id = %s AND campaign_id = %s",
-        (discount, points, release_use, tenant_id, receipt_id, campaign_id),
-    )
-    uses = 1 if release_use else 0
-    await conn.execute(
-        "UPDATE campaign_usage SET uses = uses - %s, points = points - %s, money = money - %s"
-        " WHERE tenant_id = %s AND campaign_id = %s",
-        (uses, points, discount, tenant_id, campaign_id),
-    )
-    if uses and row["member_id"]:
+    given_back = sorted(given_back)
+    ids = [cid for cid, _, _, _ in given_back]
+    rows = await (
         await conn.execute(
-            "UPDATE campaign_member_usage SET uses = uses - 1 WHERE tenant_id = %s AND campaign_id = %s"
-            " AND member_id = %s",
-            (tenant_id, campaign_id, row["member_id"]),
+            "SELECT campaign_id::text AS id, member_id::text AS member_id, use_released FROM receipt_campaigns"
+            " WHERE tenant_id = %s AND receipt_id = %s AND campaign_id = ANY(%s::uuid[])"
+            " ORDER BY campaign_id FOR UPDATE",
+            (tenant_id, receipt_id, ids),
+        )
+    ).fetchall()
+    recorded = {row["id"]: row for row in rows}
+    changes = [
+        (cid, discount, points, use and not recorded[cid]["use_released"], recorded[cid]["member_id"])
+        for cid, discount, points, use in given_back
+        if cid in recorded
+    ]
+    if not changes:
+        return
+    columns = (
+        [c[0] for c in changes],
+        [c[1] for c in changes],
+        [c[2] for c in changes],
+        [c[3] for c in changes],
+    )
+    await conn.execute(
+        "UPDATE receipt_campaigns rc SET released_discount = rc.released_discount + g.discount,"
+        " released_points = rc.released_points + g.points, use_released = rc.use_released OR g.use"
+        " FROM unnest(%s::uuid[], %s::numeric[], %s::bigint[], %s::boolean[]) AS g(id, discount, points, use)"
+        " WHERE rc.tenant_id = %s AND rc.receipt_id = %s AND rc.campaign_id = g.id",
+        (*columns, tenant_id, receipt_id),
+    )
+    await conn.execute(
+        "SELECT 1 FROM campaign_usage WHERE tenant_id = %s AND campaign_id = ANY(%s::uuid[])"
+        " ORDER BY campaign_id FOR UPDATE",
+        (tenant_id, columns[0]),
+    )
+    await conn.execute(
+        "UPDATE campaign_usage u SET uses = u.uses - g.use::int, points = u.points - g.points,"
+        " money = u.money - g.discount"
+        " FROM unnest(%s::uuid[], %s::numeric[], %s::bigint[], %s::boolean[]) AS g(id, discount, points, use)"
+        " WHERE u.tenant_id = %s AND u.campaign_id = g.id",
+        (*columns, tenant_id),
+    )
+    members = [(c[0], c[4]) for c in changes if c[3] and c[4]]
+    if members:
+        await conn.execute(
+            "UPDATE campaign_member_usage m SET uses = m.uses - 1"
+            " FROM unnest(%s::uuid[], %s::uuid[]) AS g(id, member)"
+            " WHERE m.tenant_id = %s AND m.campaign_id = g.id AND m.member_id = g.member",
+            ([m[0] for m in members], [m[1] for m in members], tenant_id),
         )

@@ -153,13 +153,20 @@ async def _release_campaigns(
             points = share_for_return(int(entry["points"]), row["returned"], n, row["quantity"])
             before = released.get(entry["id"], (Decimal(0), 0))
             released[entry["id"]] = (before[0] + money, before[1] + points)
-    # in campaign id order, as receipts count their uses: two transactions never wait on each
-    # other's campaign rows in opposite orders (a deadlock)
-    for cid, (money, points) in sorted(released.items()):
-        all_back = all(sold_after[line].returned == sold_after[line].quantity for line in touched_lines[cid])
-        await campaign_store.release(
-            conn, tenant_id, receipt_id, cid, discount=money, points=points, use=all_back
-        )
+    await campaign_store.release(
+        conn,
+        tenant_id,
+        receipt_id,
+        [
+            (
+                cid,
+                money,
+                points,
+                all(sold_after[line].returned == sold_after[line].quantity for line in touched_lines[cid]),
+            )
+            for cid, (money, points) in released.items()
+        ],
+    )
 
 
 def _shares(
