@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from patron import verify
+from patron.campaigns import store as campaign_store
 from patron.db.pool import Database
 from tests.conftest import ManualClock
 from tests.integration.conftest import Tenant
@@ -535,6 +537,45 @@ async def test_per_member_limit_and_points_budget(shop: Tenant) -> None:
     fourth = await confirm(shop, line("TEE", 1, "10.00"), member=other)
     assert "pool" in [c["name"] for c in third["campaigns"]]
     assert "pool" not in [c["name"] for c in fourth["campaigns"]]  # 50 left would not cover 100
+
+
+async def test_taking_uses_counts_what_fits_and_names_what_does_not(shop: Tenant, db: Database) -> None:
+    """``campaign_store.take`` on its own: the limits of several campaigns checked in one go,
+    the member's counter bumped only where the campaign's own limits allowed the use."""
+    twice = await campaign(
+        shop, name="twice", limits={"per_member": 2}, effect={"type": "points_fixed", "value": "10"}
+    )
+    money = await campaign(
+        shop,
+        name="money",
+        limits={"budget_money": "5.00"},
+        effect={"type": "discount_amount", "value": "3.00"},
+    )
+    member = await member_with(shop)
+
+    def uses(points: int, amount: str) -> list[campaign_store.Use]:
+        return [
+            campaign_store.Use(twice, points, Decimal(0), None, None, None, 2),
+            campaign_store.Use(money, 0, Decimal(amount), None, None, Decimal("5.00"), None),
+        ]
+
+    async with db.transaction() as conn:
+        assert await campaign_store.take(conn, shop.tenant_id, member, uses(10, "3.00")) == set()
+        assert await campaign_store.take(conn, shop.tenant_id, member, uses(10, "3.00")) == {money}
+        assert await campaign_store.take(conn, shop.tenant_id, member, uses(10, "2.00")) == {twice}
+        cur = await conn.execute(
+            "SELECT campaign_id::text AS id, uses, money FROM campaign_usage WHERE tenant_id = %s",
+            (shop.tenant_id,),
+        )
+        usage = {row["id"]: (row["uses"], row["money"]) for row in await cur.fetchall()}
+        cur = await conn.execute(
+            "SELECT uses FROM campaign_member_usage WHERE tenant_id = %s AND campaign_id = %s",
+            (shop.tenant_id, twice),
+        )
+        member_uses = (await cur.fetchone())["uses"]
+    assert usage[twice][0] == 3  # the campaign's own count has no limit; the member's stops at 2
+    assert member_uses == 2
+    assert usage[money] == (2, Decimal("5.00"))  # 3.00 + 2.00: the second 3.00 did not fit
 
 
 # --- returns undo campaign effects ---------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -94,56 +95,87 @@ async def usage(
     return {row["id"]: row for row in await cur.fetchall()}
 
 
-async def take(
-    conn: Connection,
-    tenant_id: int,
-    campaign_id: str,
-    member_id: str | None,
-    *,
-    points: int,
-    money: Decimal,
-    uses_limit: int | None,
-    points_budget: int | None,
-    money_budget: Decimal | None,
-    per_member: int | None,
-) -> bool:
-    """Counts one use atomically if the limits still allow it; False (and nothing counted) if not."""
+@dataclass(frozen=True, slots=True)
+class Use:
+    """One use of a limited campaign that a receipt wants to count, with the limits it must fit."""
+
+    campaign_id: str
+    points: int
+    money: Decimal
+    uses_limit: int | None
+    points_budget: int | None
+    money_budget: Decimal | None
+    per_member: int | None
+
+
+async def take(conn: Connection, tenant_id: int, member_id: str | None, wanted: list[Use]) -> set[str]:
+    """Counts one use of each campaign where its limits still allow it; the campaigns refused.
+
+    A handful of statements however many campaigns. The usage rows are locked in campaign id
+    order, as returns give uses back (``release``), so a receipt and a return never deadlock. The
+    caller rolls everything back when any is refused (a savepoint)."""
+    if not wanted:
+        return set()
+    wanted = sorted(wanted, key=lambda use: use.campaign_id)
+    ids = [use.campaign_id for use in wanted]
     await conn.execute(
-        "INSERT INTO campaign_usage (tenant_id, campaign_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-        (tenant_id, campaign_id),
+        "INSERT INTO campaign_usage (tenant_id, campaign_id)"
+        " SELECT %s, id FROM unnest(%s::uuid[]) AS g(id) ORDER BY id ON CONFLICT DO NOTHING",
+        (tenant_id, ids),
     )
-    row = await (
+    if len(ids) > 1:  # one row needs no order
         await conn.execute(
-            "UPDATE campaign_usage SET uses = uses + 1, points = points + %(p)s, money = money + %(m)s"
-            " WHERE tenant_id = %(t)s AND campaign_id = %(c)s"
-            " AND (%(ul)s::bigint IS NULL OR uses + 1 <= %(ul)s)"
-            " AND (%(pb)s::bigint IS NULL OR points + %(p)s <= %(pb)s)"
-            " AND (%(mb)s::numeric IS NULL OR money + %(m)s <= %(mb)s) RETURNING 1",
-            {
-                "p": points,
-                "m": money,
-                "t": tenant_id,
-                "c": campaign_id,
-                "ul": uses_limit,
-                "pb": points_budget,
-                "mb": money_budget,
-            },
+            "SELECT 1 FROM campaign_usage WHERE tenant_id = %s AND campaign_id = ANY(%s::uuid[])"
+            " ORDER BY campaign_id FOR UPDATE",
+            (tenant_id, ids),
         )
-    ).fetchone()
-    if row is None:
-        return False
-    if per_member is not None and member_id is not None:
-        row = await (
+    counted = await (
+        await conn.execute(
+            "UPDATE campaign_usage u SET uses = u.uses + 1, points = u.points + g.points,"
+            " money = u.money + g.money"
+            " FROM unnest(%s::uuid[], %s::bigint[], %s::numeric[], %s::bigint[], %s::bigint[], %s::numeric[])"
+            " AS g(id, points, money, uses_limit, points_budget, money_budget)"
+            " WHERE u.tenant_id = %s AND u.campaign_id = g.id"
+            " AND (g.uses_limit IS NULL OR u.uses + 1 <= g.uses_limit)"
+            " AND (g.points_budget IS NULL OR u.points + g.points <= g.points_budget)"
+            " AND (g.money_budget IS NULL OR u.money + g.money <= g.money_budget)"
+            " RETURNING g.id::text AS id",
+            (
+                ids,
+                [use.points for use in wanted],
+                [use.money for use in wanted],
+                [use.uses_limit for use in wanted],
+                [use.points_budget for use in wanted],
+                [use.money_budget for use in wanted],
+                tenant_id,
+            ),
+        )
+    ).fetchall()
+    refused = set(ids) - {row["id"] for row in counted}
+    per_member = [use for use in wanted if use.per_member is not None and use.campaign_id not in refused]
+    if per_member and member_id is not None:
+        # a member's receipts are serialized by the member's lock: these rows see no race
+        allowed = await (
             await conn.execute(
                 "INSERT INTO campaign_member_usage AS u (tenant_id, campaign_id, member_id, uses)"
-                " VALUES (%s, %s, %s, 1) ON CONFLICT (tenant_id, campaign_id, member_id)"
-                " DO UPDATE SET uses = u.uses + 1 WHERE u.uses + 1 <= %s RETURNING 1",
-                (tenant_id, campaign_id, member_id, per_member),
+                " SELECT %s, g.id, %s, 1 FROM unnest(%s::uuid[], %s::bigint[]) AS g(id, per_member)"
+                " ORDER BY g.id"
+                " ON CONFLICT (tenant_id, campaign_id, member_id) DO UPDATE SET uses = u.uses + 1"
+                " WHERE u.uses + 1 <= (SELECT l.per_member FROM unnest(%s::uuid[], %s::bigint[])"
+                " AS l(id, per_member) WHERE l.id = u.campaign_id)"
+                " RETURNING u.campaign_id::text AS id",
+                (
+                    tenant_id,
+                    member_id,
+                    [use.campaign_id for use in per_member],
+                    [use.per_member for use in per_member],
+                    [use.campaign_id for use in per_member],
+                    [use.per_member for use in per_member],
+                ),
             )
-        ).fetchone()
-        if row is None:
-            return False
-    return True
+        ).fetchall()
+        refused |= {use.campaign_id for use in per_member} - {row["id"] for row in allowed}
+    return refused
 
 
 async def record_applied(
@@ -212,11 +244,12 @@ async def release(
         " WHERE rc.tenant_id = %s AND rc.receipt_id = %s AND rc.campaign_id = g.id",
         (*columns, tenant_id, receipt_id),
     )
-    await conn.execute(
-        "SELECT 1 FROM campaign_usage WHERE tenant_id = %s AND campaign_id = ANY(%s::uuid[])"
-        " ORDER BY campaign_id FOR UPDATE",
-        (tenant_id, columns[0]),
-    )
+    if len(changes) > 1:  # one row needs no order
+        await conn.execute(
+            "SELECT 1 FROM campaign_usage WHERE tenant_id = %s AND campaign_id = ANY(%s::uuid[])"
+            " ORDER BY campaign_id FOR UPDATE",
+            (tenant_id, columns[0]),
+        )
     await conn.execute(
         "UPDATE campaign_usage u SET uses = u.uses - g.use::int, points = u.points - g.points,"
         " money = u.money - g.discount"

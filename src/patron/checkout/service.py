@@ -563,25 +563,24 @@ async def _count_uses(conn: Connection, caller: Caller, prepared: Prepared) -> f
     limited = sorted(cid for cid in prepared.deal.applied if by_id[cid].definition.limits.any)
     if not limited:
         return frozenset()
+    wanted = []
+    for cid in limited:
+        limits = by_id[cid].definition.limits
+        wanted.append(
+            campaign_store.Use(
+                cid,
+                points=prepared.outcome.campaign_points.get(cid, 0),
+                money=prepared.deal.campaign_discount(cid),
+                uses_limit=limits.uses,
+                points_budget=limits.budget_points,
+                money_budget=limits.budget_money,
+                per_member=limits.per_member,
+            )
+        )
     refused: set[str] = set()
     try:
         async with conn.transaction():
-            for cid in limited:
-                limits = by_id[cid].definition.limits
-                ok = await campaign_store.take(
-                    conn,
-                    caller.tenant_id,
-                    cid,
-                    prepared.member_id,
-                    points=prepared.outcome.campaign_points.get(cid, 0),
-                    money=prepared.deal.campaign_discount(cid),
-                    uses_limit=limits.uses,
-                    points_budget=limits.budget_points,
-                    money_budget=limits.budget_money,
-                    per_member=limits.per_member,
-                )
-                if not ok:
-                    refused.add(cid)
+            refused = await campaign_store.take(conn, caller.tenant_id, prepared.member_id, wanted)
             if refused:
                 raise _Refused
     except _Refused:
