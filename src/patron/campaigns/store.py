@@ -157,20 +157,17 @@ async def take(conn: Connection, tenant_id: int, member_id: str | None, wanted: 
         # a member's receipts are serialized by the member's lock: these rows see no race
         allowed = await (
             await conn.execute(
-                "INSERT INTO campaign_member_usage AS u (tenant_id, campaign_id, member_id, uses)"
-                " SELECT %s, g.id, %s, 1 FROM unnest(%s::uuid[], %s::bigint[]) AS g(id, per_member)"
-                " ORDER BY g.id"
+                "WITH g AS (SELECT * FROM unnest(%s::uuid[], %s::bigint[]) AS g(id, per_member))"
+                " INSERT INTO campaign_member_usage AS u (tenant_id, campaign_id, member_id, uses)"
+                " SELECT %s, g.id, %s, 1 FROM g ORDER BY g.id"
                 " ON CONFLICT (tenant_id, campaign_id, member_id) DO UPDATE SET uses = u.uses + 1"
-                " WHERE u.uses + 1 <= (SELECT l.per_member FROM unnest(%s::uuid[], %s::bigint[])"
-                " AS l(id, per_member) WHERE l.id = u.campaign_id)"
+                " WHERE u.uses + 1 <= (SELECT g.per_member FROM g WHERE g.id = u.campaign_id)"
                 " RETURNING u.campaign_id::text AS id",
                 (
+                    [use.campaign_id for use in per_member],
+                    [use.per_member for use in per_member],
                     tenant_id,
                     member_id,
-                    [use.campaign_id for use in per_member],
-                    [use.per_member for use in per_member],
-                    [use.campaign_id for use in per_member],
-                    [use.per_member for use in per_member],
                 ),
             )
         ).fetchall()
