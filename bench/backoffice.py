@@ -1,25 +1,30 @@
 """The back-office benchmark (issue 5): does a mass mailing slow the tills down?
 
     .venv/bin/python bench/backoffice.py            # about 2 minutes
-    .venv/bin/python bench/backoffice.py --quick    # about 50 seconds
+    .venv/bin/python bench/backoffice.py --quick    # about 1 minute
 
 It reuses the checkout benchmark (bench/checkout.py): the same fresh database, the real
 ``patron serve`` in its own process, the same real baskets and open-loop quote generator. Then:
 
-1. quotes at a fixed arrival rate with no worker running (the baseline);
-2. two ``patron worker`` processes start, a broadcast of ``--messages`` SMS (100,000 by default)
-   to the members of a second tenant in the same database goes out through a local SMS provider
-   at ``--sms-rate`` per second, and the same quotes run again while it is being sent.
+1. two ``patron worker`` processes start, and a broadcast of ``--messages`` SMS (100,000 by
+   default) to the members of a second tenant in the same database goes out through a local SMS
+   provider at ``--sms-rate`` per second;
+2. quotes at a fixed arrival rate, in ``--rounds`` rounds of two phases: one with the workers
+   paused (SIGSTOP: the baseline), one with them sending (SIGCONT), in ABBA order. Each
+   condition's latencies are pooled over its phases, so that a pause of the whole machine falls on
+   either condition alike.
 
-It reports quote latency (p50/p90/p99, measured from the time each request was due) in both
-phases, their p99 ratio (target: at most 1.2), how many messages went out meanwhile, the busiest
-second at the provider, and the CPU of each part. Writes bench/out/backoffice-<time>.json.
+It reports quote latency (p50/p90/p99, measured from the time each request was due) for both
+conditions and per round, their p99 ratio (target: at most 1.2), how many messages went out
+meanwhile, the busiest second at the provider, and the CPU of each part. Writes
+bench/out/backoffice-<time>.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -53,18 +58,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--members", type=int, help="checkout members (default 1000, quick 300)")
     parser.add_argument("--baskets", type=int, help="real baskets (default 6000, quick 2000)")
     parser.add_argument("--quote-rate", type=float, default=bench.TARGET_QUOTE_RATE, help="quotes per second")
-    parser.add_argument("--quote-seconds", type=float, help="each quote phase (default 25, quick 10)")
+    parser.add_argument("--quote-seconds", type=float, help="each quote phase (default 10, quick 5)")
+    parser.add_argument("--rounds", type=int, help="rounds of paused and running (default 4, quick 2)")
     parser.add_argument("--messages", type=int, help="broadcast size (default 100000, quick 20000)")
     parser.add_argument("--sms-rate", type=float, default=1000.0, help="the SMS channel's rate_per_second")
     parser.add_argument("--workers", type=int, default=1, help="load generator processes")
     parser.add_argument("--patron-workers", type=int, default=2, help="`patron worker` processes")
+    parser.add_argument("--worker-nice", type=int, help="`patron worker --nice` (default: its own)")
     parser.add_argument("--server-workers", type=int, default=1, help="`patron serve --workers`")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args(argv)
     for name, full, short in (
         ("members", 1000, 300),
         ("baskets", 6000, 2000),
-        ("quote_seconds", 25.0, 10.0),
+        ("quote_seconds", 10.0, 5.0),
+        ("rounds", 4, 2),
         ("messages", 100_000, 20_000),
     ):
         if getattr(args, name) is None:
@@ -117,13 +125,18 @@ class Provider:
         return sum(1 for t in self.times if start <= t < end)
 
     def busiest_second(self) -> int:
+        return self.busiest()[0]
+
+    def busiest(self) -> tuple[int, float]:
+        """The most requests in any one-second window, and when that window began."""
         times = sorted(self.times)
-        most, first = 0, 0
+        most, first, began = 0, 0, 0.0
         for last, at in enumerate(times):
             while at - times[first] >= 1.0:
                 first += 1
-            most = max(most, last - first + 1)
-        return most
+            if last - first + 1 > most:
+                most, began = last - first + 1, times[first]
+        return most, began
 
 
 def daytime_zone() -> str:
@@ -165,14 +178,19 @@ def api(base: str, key: str, method: str, path: str, body: Any = None) -> Any:
         return json.loads(response.read() or b"null")
 
 
-def start_workers(url: str, slug: str, count: int, stamp: str) -> list[subprocess.Popen[bytes]]:
+def start_workers(
+    url: str, slug: str, count: int, stamp: str, nice: int | None
+) -> list[subprocess.Popen[bytes]]:
     env = {**os.environ, "PATRON_DATABASE_URL": url}
     procs = []
+    command = [str(bench.BIN / "patron"), "worker", "--tenant", slug, "--schedule-every", "3600"]
+    if nice is not None:
+        command += ["--nice", str(nice)]
     for i in range(count):
         log = (OUT / f"worker-{stamp}-{i}.log").open("wb")
         procs.append(
             subprocess.Popen(
-                [str(bench.BIN / "patron"), "worker", "--tenant", slug, "--schedule-every", "3600"],
+                command,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -197,6 +215,17 @@ def cpu_seconds(pids: list[int]) -> float:
     return sum(bench._ticks(pid) for pid in pids) / hz
 
 
+def per_second(times: list[float]) -> list[int]:
+    """How many requests the provider took in each whole second from the first."""
+    if not times:
+        return []
+    first = min(times)
+    counts = [0] * (int(max(times) - first) + 1)
+    for at in times:
+        counts[int(at - first)] += 1
+    return counts
+
+
 def quotes(figures: dict[str, Any]) -> dict[str, Any]:
     return dict(figures["kinds"].get("quote", {}).get("intended_latency_ms", {}))
 
@@ -207,6 +236,64 @@ def settle(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ANALYZE")
         conn.execute("CHECKPOINT")
+
+
+def alternate(
+    runner: Any, args: argparse.Namespace, workers: list[subprocess.Popen[bytes]], provider: Provider
+) -> dict[str, Any]:
+    """Quotes with the broadcast paused and running, in alternating rounds (ABBA order), pooled
+    per condition: a pause of the whole machine, which no phase can avoid, then falls on either
+    condition alike instead of deciding the ratio by which phase it happened to hit. The workers
+    are paused with SIGSTOP and resumed with SIGCONT, one second before each phase."""
+
+    def pause(stop: bool) -> None:
+        for proc in workers:
+            os.kill(proc.pid, signal.SIGSTOP if stop else signal.SIGCONT)
+        time.sleep(1.0)  # the provider's in-flight requests end; sending resumes
+
+    pooled: dict[str, list[float]] = {"baseline": [], "broadcast": []}
+    cpu: dict[str, list[dict[str, Any]]] = {"baseline": [], "broadcast": []}
+    rounds, on_seconds, sent, worker_cpu = [], 0.0, 0, 0.0
+    spans: list[tuple[str, float, float]] = []
+    for number in range(args.rounds):
+        order = ("baseline", "broadcast") if number % 2 == 0 else ("broadcast", "baseline")
+        figures_of_round = {}
+        for condition in order:
+            running = condition == "broadcast"
+            pause(not running)
+            console.print(
+                f"[bold]round {number + 1}/{args.rounds}[/bold]: quotes at {args.quote_rate:g}/s for "
+                f"{args.quote_seconds:g} s, broadcast {'running' if running else 'paused'}"
+            )
+            cpu_before, start = cpu_seconds([w.pid for w in workers]), time.monotonic()
+            phase = runner.run("quote_open", args.quote_seconds, rate=args.quote_rate, raw=True)
+            end = time.monotonic()
+            if running:
+                on_seconds += end - start
+                sent += provider.count_between(start, end)
+                worker_cpu += cpu_seconds([w.pid for w in workers]) - cpu_before
+            pooled[condition] += phase.pop("intended_ms")
+            spans.append((condition, start, end))
+            cpu[condition].append(phase["cpu"])
+            figures_of_round[condition] = quotes(phase)
+        rounds.append(figures_of_round)
+    pause(False)
+    result: dict[str, Any] = {
+        "rounds": rounds,
+        "broadcast_seconds": on_seconds,
+        "sent_during": sent,
+        "worker_cpu_s": worker_cpu,
+        "spans": spans,
+    }
+    for condition, values in pooled.items():
+        result[condition] = {
+            "kinds": {"quote": {"count": len(values), "intended_latency_ms": bench.latency(values)}},
+            "cpu": {
+                key: round(sum(c.get(key) or 0 for c in cpu[condition]) / len(cpu[condition]), 1)
+                for key in ("server_pct", "postgres_pct", "machine_busy_pct")
+            },
+        }
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,12 +350,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 console.print("[bold]warm-up[/bold] (3 s)")
                 runner.run("receipts", 3, concurrency=4)
-                console.print(
-                    f"[bold]quotes[/bold] at {args.quote_rate:g}/s for {args.quote_seconds:g} s, no broadcast"
-                )
-                baseline = runner.run("quote_open", args.quote_seconds, rate=args.quote_rate)
-
-                workers = start_workers(url, bslug, args.patron_workers, stamp)
+                workers = start_workers(url, bslug, args.patron_workers, stamp, args.worker_nice)
                 try:
                     broadcast = api(
                         base,
@@ -280,28 +362,30 @@ def main(argv: list[str] | None = None) -> int:
                     deadline = time.monotonic() + 60
                     while len(provider.times) < args.sms_rate and time.monotonic() < deadline:
                         time.sleep(0.1)  # until sending is in full flow
-                    console.print(
-                        f"[bold]quotes[/bold] at {args.quote_rate:g}/s for {args.quote_seconds:g} s while the broadcast is sent"
-                    )
-                    cpu_before = cpu_seconds([w.pid for w in workers])
-                    window_start = time.monotonic()
-                    during = runner.run("quote_open", args.quote_seconds, rate=args.quote_rate)
-                    window_end = time.monotonic()
-                    worker_cpu = cpu_seconds([w.pid for w in workers]) - cpu_before
+                    phases = alternate(runner, args, workers, provider)
                     progress = api(base, bkey, "GET", f"/v1/broadcasts/{broadcast['id']}")
                 finally:
+                    for proc in workers:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(proc.pid, signal.SIGCONT)
                     stop_workers(workers)
-            sent_during = provider.count_between(window_start, window_end)
-            figures["phases"] = {"baseline": baseline, "broadcast": during}
+            figures["rounds"] = phases["rounds"]
+            figures["phases"] = {"baseline": phases["baseline"], "broadcast": phases["broadcast"]}
+            on_seconds = phases["broadcast_seconds"]
+            sent_during = phases["sent_during"]
             figures["broadcast"] = {
                 "messages": args.messages,
                 "sms_rate": args.sms_rate,
                 "sent_during_phase": sent_during,
-                "sent_per_s_during_phase": round(sent_during / (window_end - window_start), 1),
+                "sent_per_s_during_phase": round(sent_during / on_seconds, 1),
                 "busiest_second": provider.busiest_second(),
+                "busiest_second_began": provider.busiest()[1],
+                "phase_spans": phases["spans"],
+                "sends_per_second": per_second(provider.times),
                 "progress_at_end": {k: progress[k] for k in ("status", "total", "sent", "queued", "failed")},
-                "workers_cpu_pct": round(100 * worker_cpu / (window_end - window_start), 1),
+                "workers_cpu_pct": round(100 * phases["worker_cpu_s"] / on_seconds, 1),
             }
+    baseline, during = figures["phases"]["baseline"], figures["phases"]["broadcast"]
     p99_base, p99_during = quotes(baseline).get("p99"), quotes(during).get("p99")
     ratio = round(p99_during / p99_base, 2) if p99_base and p99_during else None
     figures["targets"] = {
@@ -339,6 +423,12 @@ def report(figures: dict[str, Any]) -> None:
             f"CPU {label} %",
             bench.fmt(phases["baseline"]["cpu"].get(name)),
             bench.fmt(phases["broadcast"]["cpu"].get(name)),
+        )
+    for number, one in enumerate(figures.get("rounds", []), start=1):
+        table.add_row(
+            f"  round {number}: p99 (ms)",
+            bench.fmt(one["baseline"].get("p99")),
+            bench.fmt(one["broadcast"].get("p99")),
         )
     b = figures["broadcast"]
     table.add_row("CPU of the patron workers %", "-", bench.fmt(b["workers_cpu_pct"]))

@@ -513,7 +513,11 @@ class Runner:
         self.args, self.base, self.key, self.pool, self.meter, self.tag = args, base, key, pool, meter, tag
         self.count = 0
 
-    def run(self, phase: str, duration: float, *, rate: float = 0.0, concurrency: int = 0) -> dict[str, Any]:
+    def run(
+        self, phase: str, duration: float, *, rate: float = 0.0, concurrency: int = 0, raw: bool = False
+    ) -> dict[str, Any]:
+        """One phase; with ``raw`` the figures keep every quote's latency from its due time
+        (``intended_ms``), for callers that pool several phases."""
         workers = self.args.workers
         self.count += 1  # each run its own receipt numbers and its own random choices
         jobs = []
@@ -536,6 +540,10 @@ class Runner:
         with self.meter:
             results = self.pool.map(loadgen.run_job, jobs)
         figures = merge(results)
+        if raw:
+            figures["intended_ms"] = [
+                ms for r in results for ms in r["tallies"].get("quote", {}).get("intended_ms", [])
+            ]
         figures["drain_s"] = drain(self.base)
         cpu: dict[str, Any] = self.meter.figures
         figures["cpu"] = cpu

@@ -24,7 +24,7 @@ import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-from patron.backoffice import rules
+from patron.backoffice import rules, store
 from patron.backoffice.sender import SendSettings
 from patron.backoffice.worker import Worker, WorkerSettings
 from patron.db.pool import Database
@@ -53,6 +53,7 @@ class SmsProvider:
 
     throttle: float = 0.0
     fail: float = 0.0
+    delay: float = 0.0  # seconds before each answer (a slow provider)
     retry_after: str | None = "1"
     seed: int = 7
     script: deque[tuple[int, dict[str, str]]] = field(default_factory=deque)
@@ -70,6 +71,8 @@ class SmsProvider:
         self.times.append(time.monotonic())
         body = await request.json()
         self.requests.append(body)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.script:
             status, headers = self.script.popleft()
             if status >= 300:
@@ -401,6 +404,60 @@ async def test_retries_honour_retry_after_and_reuse_the_message_id(
     (message,) = await messages(tenant, member)
     assert (message["status"], message["attempts"], message["error"]) == ("sent", 3, None)
     assert {r["id"] for r in provider.requests} == {message["id"]}  # one id on every try
+
+
+async def test_a_worker_paused_after_reserving_slots_gives_them_up(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slots reserved on the shared time line, then a pause (a stalled loop, SIGSTOP): sending
+    them afterwards would put them on top of other workers' slots, so they stay queued."""
+    await shop(tenant, clock)
+    await sms_channel(tenant, provider)
+    await template(tenant, "welcome", "Hi")
+    member = await new_member(tenant)
+    reserve = store.reserve_slots
+
+    async def reserve_then_pause(*args: Any) -> float:
+        start_in = await reserve(*args)
+        time.sleep(0.05)  # blocks the event loop, as a paused process would
+        return start_in
+
+    monkeypatch.setattr(store, "reserve_slots", reserve_then_pause)
+    await worker.drain(rounds=3)
+    assert provider.requests == []
+    (message,) = await messages(tenant, member)
+    assert (message["status"], message["attempts"]) == ("queued", 0)
+
+    monkeypatch.setattr(store, "reserve_slots", reserve)
+    await worker.drain()
+    assert len(provider.requests) == 1
+    assert (await messages(tenant, member))[0]["status"] == "sent"
+
+
+async def test_no_request_waits_in_the_client_for_a_slow_provider(
+    tenant: Tenant, clock: ManualClock, worker_db: Database, provider: SmsProvider
+) -> None:
+    """A request that waited for a connection would leave late and bunched with later ones: with
+    ``in_flight`` requests unanswered, the next messages stay queued for the next batch."""
+    await shop(tenant, clock)
+    await sms_channel(tenant, provider)
+    await template(tenant, "welcome", "Hi")
+    members = [await new_member(tenant) for _ in range(5)]
+    provider.delay = 0.3
+    settings = WorkerSettings(send=SendSettings(in_flight=2))
+    async with Worker(worker_db, clock=clock, settings=settings, tenants=[tenant.tenant_id]) as slow:
+        await slow.handle_events()
+        await slow.send_messages()
+        assert len(provider.requests) == 2
+        statuses = [(await messages(tenant, m))[0] for m in members]
+        assert (
+            sorted((m["status"], m["attempts"]) for m in statuses) == [("queued", 0)] * 3 + [("sent", 1)] * 2
+        )
+        provider.delay = 0.0
+        await slow.drain()
+    ids = [(await messages(tenant, m))[0]["id"] for m in members]
+    assert sorted(provider.accepted) == sorted(ids)
+    assert provider.duplicates == 0
 
 
 async def test_a_message_fails_after_its_last_attempt(

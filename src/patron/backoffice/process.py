@@ -11,7 +11,8 @@ from dataclasses import replace
 
 from patron.backoffice import store
 from patron.backoffice.worker import Worker, WorkerSettings
-from patron.db.pool import Database
+from patron.db import priority
+from patron.db.pool import Connection, Database
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,8 @@ def run(url: str, *, tenants: list[str] | None, settings: WorkerSettings, nice: 
 
     A SIGKILL at any moment is survived too: what a worker was doing was not committed, and
     another worker (or this one, restarted) does it again. ``nice`` lowers the process's CPU
-    priority, so that on a machine it shares with ``patron serve`` the tills come first."""
+    priority, and its PostgreSQL sessions' where it can (``db.priority``), so that on a machine
+    it shares with ``patron serve`` the tills come first."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
     )
@@ -36,10 +38,10 @@ def run(url: str, *, tenants: list[str] | None, settings: WorkerSettings, nice: 
     except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
         pass
     with asyncio.Runner(**runner_options) as runner:  # type: ignore[arg-type]
-        runner.run(_main(url, tenants, settings))
+        runner.run(_main(url, tenants, settings, nice))
 
 
-async def _main(url: str, slugs: list[str] | None, settings: WorkerSettings) -> None:
+async def _main(url: str, slugs: list[str] | None, settings: WorkerSettings, nice: int = 0) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -47,7 +49,13 @@ async def _main(url: str, slugs: list[str] | None, settings: WorkerSettings) -> 
             loop.add_signal_handler(signum, stop.set)
     # front office and back office never queue for each other's connections
     pool_size = 6 + 2 * settings.senders
-    db = Database(url, min_size=2, max_size=pool_size, name="worker")
+
+    async def lower_priority(conn: Connection) -> None:
+        await priority.lower_backend_priority(conn, nice)
+
+    db = Database(
+        url, min_size=2, max_size=pool_size, name="worker", configure=lower_priority if nice else None
+    )
     await db.open()
     try:
         only = None

@@ -8,7 +8,10 @@ One batch of one channel:
    on another connection): slots are ``1 / (rate × headroom)`` seconds apart on one time line
    shared by every process;
 4. send each message at its slot; a slot missed by more than ``late_tolerance`` is given up
-   and its message stays queued (sending it late would bunch it up with the next slots);
+   and its message stays queued (sending it late would bunch it up with the next slots); the
+   slot is counted from before the reservation was asked for, so a worker paused meanwhile gives
+   its slots up too; so does a send that would wait for a connection (a slow provider already
+   holds ``in_flight`` requests): it would leave late, bunched with later ones;
 5. write the outcomes: ``sent``; or a retry after ``Retry-After`` or a growing backoff; or
    ``failed`` after ``max_attempts``.
 Retries reuse the message id, so a provider can drop a repeat after a crash between its answer
@@ -43,6 +46,7 @@ class SendSettings:
     retry_cap: float = 600.0
     max_attempts: int = 12
     unlimited_concurrency: int = 8  # sends at once on a channel with no rate
+    in_flight: int = 100  # requests awaiting an answer at most (the HTTP client's connections per host)
 
 
 _LATE = Attempt(ok=False, error="late")
@@ -62,6 +66,9 @@ class Sender:
         self.sms = sms
         self.email = email
         self.settings = settings or SendSettings()
+        # a request is only started when a connection is free for it: one that waited inside the
+        # HTTP client for a slow provider would leave later, bunched with the next slots' requests
+        self._in_flight = asyncio.Semaphore(self.settings.in_flight)
 
     async def send_batch(self, channel: dict[str, Any]) -> int:
         """One batch of one channel; returns how many messages it handled (0: none was due)."""
@@ -135,24 +142,42 @@ class Sender:
 
             return list(await asyncio.gather(*(at_once(row) for row in rows)))
         spacing = rules.slot_spacing(rate, self.settings.headroom)
+        # The database places the slots on the shared time line at some moment between ``asked``
+        # and ``answered``. Sending from ``answered`` on is never early; judging lateness from
+        # ``asked`` is never lenient. A worker paused in between (a busy machine, a stalled event
+        # loop, SIGSTOP) so gives its slots up rather than send them on top of another's.
+        asked = loop.time()
         async with self.db.transaction() as conn:
             start_in = await store.reserve_slots(conn, tenant_id, channel, spacing * len(rows))
-        start = loop.time() + start_in
+        answered = loop.time()
+        tolerance = self.settings.late_tolerance
         return list(
             await asyncio.gather(
-                *(self._send_at(start + i * spacing, channel, settings, row) for i, row in enumerate(rows))
+                *(
+                    self._send_at(
+                        answered + start_in + i * spacing,
+                        asked + start_in + i * spacing + tolerance,
+                        channel,
+                        settings,
+                        row,
+                    )
+                    for i, row in enumerate(rows)
+                )
             )
         )
 
     async def _send_at(
-        self, slot: float, channel: str, settings: dict[str, Any], row: dict[str, Any]
+        self, slot: float, latest: float, channel: str, settings: dict[str, Any], row: dict[str, Any]
     ) -> Attempt:
+        """Sends ``row`` at ``slot``, unless that is already after ``latest`` or the provider
+        still has ``in_flight`` requests of this worker unanswered."""
         loop = asyncio.get_running_loop()
         while (delay := slot - loop.time()) > 0:
             await asyncio.sleep(delay)
-        if loop.time() - slot > self.settings.late_tolerance:
+        if loop.time() > latest or self._in_flight.locked():
             return _LATE
-        return await self._send_one(channel, settings, row)
+        async with self._in_flight:
+            return await self._send_one(channel, settings, row)
 
     async def _send_one(self, channel: str, settings: dict[str, Any], row: dict[str, Any]) -> Attempt:
         try:

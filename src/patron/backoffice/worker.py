@@ -65,7 +65,8 @@ class Worker:
         self._channel_turn = 0
 
     async def __aenter__(self) -> Worker:
-        connector = aiohttp.TCPConnector(limit=200, limit_per_host=100, ttl_dns_cache=300)
+        in_flight = self.settings.send.in_flight
+        connector = aiohttp.TCPConnector(limit=2 * in_flight, limit_per_host=in_flight, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(connector=connector)
         self._sender = Sender(
             self.db, self.clock, SmsTransport(self._session), EmailTransport(), self.settings.send

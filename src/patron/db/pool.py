@@ -3,7 +3,7 @@ back office never queue behind each other for a connection."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,7 +27,16 @@ set_json_loads(orjson.loads)
 class Database:
     """An async pool of dict-row connections to one PostgreSQL database."""
 
-    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10, name: str = "patron") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 10,
+        name: str = "patron",
+        configure: Callable[[Connection], Awaitable[None]] | None = None,
+    ) -> None:
+        """``configure`` runs once on each new connection, before the pool hands it out."""
         self.url = url
         self.pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             url,
@@ -35,6 +44,7 @@ class Database:
             max_size=max_size,
             open=False,
             name=name,
+            configure=configure,
             kwargs={"row_factory": dict_row, "autocommit": True},
         )
 
