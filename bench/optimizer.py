@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from patron.campaigns.model import CampaignIn
 from patron.campaigns.optimizer import MAX_SUBSET_LINES, SEPARABLE, Line, Settings, best_deal
-from patron.campaigns.rules import BasketLine, Compiled, Context, eligible
+from patron.campaigns.rules import BasketLine, CampaignSet, Compiled, Context, eligible
 
 KINDS = [
     "discount_percent",
@@ -123,7 +123,7 @@ def real(*, campaigns: int, lines: int, seed: int, quick: bool, narrow: bool = F
     zone = ZoneInfo("America/Chicago")
     now = datetime.now(zone)
     bodies = campaign_mix.definitions(data, campaigns, seed, now.date(), narrow_coupled=narrow)
-    compiled = [Compiled.of(f"c{i}", CampaignIn.model_validate(b)) for i, b in enumerate(bodies)]
+    compiled = CampaignSet([Compiled.of(f"c{i}", CampaignIn.model_validate(b)) for i, b in enumerate(bodies)])
     catalog = {p["sku"]: p["attributes"] for p in data["products"]}
     settings = Settings(Decimal(5), Decimal("1.00"), Decimal("0.01"))  # checkout.py's program
     times, eligible_ms, eligible_counts, optimal = [], [], [], 0

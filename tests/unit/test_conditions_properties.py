@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,6 +12,7 @@ from patron.conditions import (
     And,
     Compare,
     ConditionError,
+    Guard,
     In,
     Literal,
     Node,
@@ -18,6 +20,7 @@ from patron.conditions import (
     Or,
     compile_condition,
     evaluate,
+    guard,
     parse,
     to_text,
 )
@@ -122,3 +125,40 @@ def test_arbitrary_text_parses_or_fails_cleanly(text: str, line: dict[str, objec
         assert str(error).endswith(f" at position {error.position}")
         return
     assert compile_condition(text)(line) is evaluate(node, line)
+
+
+# --- guards: the index of campaigns by the values their conditions require ----------------------
+
+
+@PROPERTY
+@given(nodes, st.lists(lines, min_size=1, max_size=10))
+def test_a_guard_lets_through_every_line_the_condition_holds_for(
+    node: Node, sample: list[dict[str, object]]
+) -> None:
+    found = guard(node)
+    for line in sample:
+        if evaluate(node, line) and found is not None:
+            value = line.get(found.attr)
+            assert value.__class__ is str and value in found.values, (to_text(node), line)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("department = 'DELI'", Guard("department", frozenset({"DELI"}))),
+        ("department in ('DELI', 'MEAT') and price >= 2", Guard("department", frozenset({"DELI", "MEAT"}))),
+        ("brand = 'Acme' and category in ('a', 'b', 'c')", Guard("brand", frozenset({"Acme"}))),
+        (
+            "sport = 'ski' or sport in ('snowboard', 'skate')",
+            Guard("sport", frozenset({"ski", "snowboard", "skate"})),
+        ),
+        ("sport = 'ski' or brand = 'Acme'", None),  # two attributes: no single one is required
+        ("not brand = 'Acme'", None),
+        ("brand != 'Acme'", None),
+        ("category not in ('a')", None),
+        ("sku = '123'", None),  # the number 123 matches too
+        ("price >= 10", None),
+    ],
+)
+def test_guards_of_typical_conditions(text: str, expected: Guard | None) -> None:
+    assert guard(parse(text)) == expected

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from patron.campaigns.rules import Compiled
+from patron.campaigns.rules import CampaignSet
 from patron.clock import Clock
 from patron.db.pool import Database
 from patron.errors import Forbidden, Unauthorized
@@ -25,7 +25,7 @@ class Ctx:
     principal: Principal
     program: Program
     clock: Clock
-    campaigns: list[Compiled]
+    campaigns: CampaignSet
 
     @property
     def tenant_id(self) -> int:

@@ -6,10 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
+from typing import overload
 
 from patron.campaigns.model import CampaignIn
 from patron.campaigns.optimizer import Candidate
-from patron.conditions import ALWAYS, Predicate, compile_condition
+from patron.conditions import ALWAYS, Predicate, compile_condition, guard_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,18 +110,73 @@ class BasketLine:
     attributes: Mapping[str, object]
 
 
+class CampaignSet(Sequence[Compiled]):
+    """A program's compiled campaigns, indexed by the attribute values their conditions require
+    (``conditions.guard``): a basket's lines are looked up by value, and a campaign's predicate
+    runs only on the lines its guard lets through (on every line when it has no guard)."""
+
+    def __init__(self, campaigns: Sequence[Compiled]) -> None:
+        self._campaigns = tuple(campaigns)
+        self._guarded: dict[int, str] = {}  # position -> the attribute of its guard
+        tables: dict[str, dict[str, list[int]]] = {}
+        for position, c in enumerate(self._campaigns):
+            found = guard_of(c.definition.condition) if c.definition.condition else None
+            if found is None:
+                continue
+            self._guarded[position] = found.attr
+            table = tables.setdefault(found.attr, {})
+            for value in found.values:
+                table.setdefault(value, []).append(position)
+        self._tables = {attr: {v: tuple(p) for v, p in t.items()} for attr, t in tables.items()}
+        self._on_attr = {
+            attr: tuple(p for p, a in self._guarded.items() if a == attr) for attr in self._tables
+        }
+
+    @overload
+    def __getitem__(self, index: int) -> Compiled: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Compiled]: ...
+    def __getitem__(self, index: int | slice) -> Compiled | Sequence[Compiled]:
+        return self._campaigns[index]
+
+    def __len__(self) -> int:
+        return len(self._campaigns)
+
+    def lines_to_test(self, lines: Sequence[BasketLine]) -> list[Sequence[BasketLine]]:
+        """For each campaign, in order, the lines its predicate must decide on."""
+        hits: dict[int, list[BasketLine]] = {}
+        for line in lines:
+            attributes = line.attributes
+            for attr, table in self._tables.items():
+                value = attributes.get(attr)
+                if value is None:
+                    continue
+                # a str is looked up; anything else (a str subclass, say) is left to the predicates
+                positions = table.get(value, ()) if value.__class__ is str else self._on_attr[attr]
+                for position in positions:
+                    hits.setdefault(position, []).append(line)
+        return [
+            hits.get(position, []) if position in self._guarded else lines
+            for position in range(len(self._campaigns))
+        ]
+
+
 def eligible(
     campaigns: Sequence[Compiled],
     ctx: Context,
     lines: Sequence[BasketLine],
     blocked: frozenset[str] = frozenset(),
 ) -> list[Candidate]:
-    """Campaigns that may apply, each with its qualifying lines (thresholds met before discounts)."""
+    """Campaigns that may apply, each with its qualifying lines (thresholds met before discounts).
+
+    Pass a ``CampaignSet`` where the same campaigns serve many baskets; a plain sequence is
+    indexed for this call."""
+    indexed = campaigns if isinstance(campaigns, CampaignSet) else CampaignSet(campaigns)
     found = []
-    for c in campaigns:
-        if c.id in blocked or not in_window(c, ctx) or not in_audience(c, ctx):
+    for c, to_test in zip(indexed, indexed.lines_to_test(lines), strict=True):
+        if not to_test or c.id in blocked or not in_window(c, ctx) or not in_audience(c, ctx):
             continue
-        qualifying = [line for line in lines if c.predicate(line.attributes)]
+        qualifying = [line for line in to_test if c.predicate(line.attributes)]
         if not qualifying:
             continue
         d = c.definition

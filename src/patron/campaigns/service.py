@@ -12,7 +12,7 @@ from typing import Any
 
 from patron.campaigns import store
 from patron.campaigns.model import CampaignIn
-from patron.campaigns.rules import Compiled
+from patron.campaigns.rules import CampaignSet, Compiled
 from patron.db.pool import Connection, Database
 from patron.errors import NotFound
 
@@ -57,21 +57,23 @@ async def list_all(conn: Connection, tenant_id: int) -> list[dict[str, Any]]:
     return [present(row) for row in await store.all_live(conn, tenant_id)]
 
 
-async def load_compiled(conn: Connection, tenant_id: int) -> list[Compiled]:
-    return [
-        Compiled.of(row["id"], CampaignIn.model_validate(row["definition"]))
-        for row in await store.all_live(conn, tenant_id)
-    ]
+async def load_compiled(conn: Connection, tenant_id: int) -> CampaignSet:
+    return CampaignSet(
+        [
+            Compiled.of(row["id"], CampaignIn.model_validate(row["definition"]))
+            for row in await store.all_live(conn, tenant_id)
+        ]
+    )
 
 
 class CampaignCache:
     """Compiled campaigns per tenant, kept while the tenant's campaigns version stays the same."""
 
     def __init__(self) -> None:
-        self._cache: dict[int, tuple[int, list[Compiled]]] = {}
+        self._cache: dict[int, tuple[int, CampaignSet]] = {}
         self.loads = 0
 
-    async def get(self, db: Database, tenant_id: int, version: int) -> list[Compiled]:
+    async def get(self, db: Database, tenant_id: int, version: int) -> CampaignSet:
         cached = self._cache.get(tenant_id)
         if cached is not None and cached[0] == version:
             return cached[1]

@@ -57,6 +57,7 @@ from patron.conditions.grammar import (
     Value,
     to_text,
 )
+from patron.conditions.guard import Guard, guard, guard_of
 from patron.conditions.interpreter import evaluate
 from patron.conditions.parser import attributes_used, checked, parse, validate
 
@@ -65,6 +66,7 @@ __all__ = [
     "And",
     "Compare",
     "ConditionError",
+    "Guard",
     "In",
     "Literal",
     "Node",
@@ -77,6 +79,8 @@ __all__ = [
     "compile_condition",
     "compile_node",
     "evaluate",
+    "guard",
+    "guard_of",
     "parse",
     "to_text",
     "validate",

@@ -27,7 +27,7 @@ from patron.conditions.grammar import And, Compare, In, Literal, Node, Not, Or, 
 from patron.conditions.interpreter import compare_value, evaluate, in_values
 from patron.conditions.parser import parse
 
-__all__ = ["ALWAYS", "CACHE_SIZE", "Predicate", "compile_condition", "compile_node"]
+__all__ = ["ALWAYS", "CACHE_SIZE", "Predicate", "compile_condition", "compile_node", "may_be_number_text"]
 
 Predicate: TypeAlias = Callable[[Mapping[str, object]], bool]
 
@@ -44,7 +44,7 @@ def _always(line: Mapping[str, object]) -> bool:
 ALWAYS: Final[Predicate] = _always
 
 
-def _may_be_number_text(literal: str) -> bool:
+def may_be_number_text(literal: str) -> bool:
     """Whether ``str()`` of some int, Decimal or float could equal ``literal`` (then ``=`` needs care)."""
     try:
         Decimal(literal)
@@ -87,7 +87,7 @@ class _CodeGen:
         if isinstance(literal, bool):
             return f"{slow}({get})"
         if isinstance(literal, str):
-            if op == "=" and not _may_be_number_text(literal):
+            if op == "=" and not may_be_number_text(literal):
                 # Only an equal str can be == a non-numeric text; None, bool, numbers never are.
                 return f"({get} == {literal!r})"
             return f"(_v {py_op} {literal!r} if (_v := {get}).__class__ is str else {slow}(_v))"
@@ -113,7 +113,7 @@ class _CodeGen:
             # Only a bool compares with a bool literal, and then every literal is comparable.
             return f"((_v := {get}).__class__ is bool and _v {py_op} {members})"
         if kinds == {str}:
-            if not negated and not any(_may_be_number_text(str(v)) for v in values):
+            if not negated and not any(may_be_number_text(str(v)) for v in values):
                 # As for =, nothing but an equal str can match; unhashable values fall back.
                 return f"({get} in {members})"
             return f"(_v {py_op} {members} if (_v := {get}).__class__ is str else {slow}(_v))"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from patron.campaigns import service as campaign_service
 from patron.campaigns.model import CampaignIn
-from patron.campaigns.rules import Compiled
+from patron.campaigns.rules import CampaignSet
 from patron.db.pool import Database
 from patron.demo import campaigns, data, store
 from patron.errors import Conflict
@@ -125,7 +125,7 @@ async def demo_campaigns(db: Database, tenant_id: int) -> tuple[int, int]:
     return added, len(existing) + added
 
 
-async def compiled_campaigns(db: Database, tenant_id: int) -> list[Compiled]:
+async def compiled_campaigns(db: Database, tenant_id: int) -> CampaignSet:
     """The tenant's campaigns compiled for the engine, as the API's cache holds them."""
     async with db.read() as conn:
         return await campaign_service.load_compiled(conn, tenant_id)

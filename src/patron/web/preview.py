@@ -158,7 +158,7 @@ def replay(
     counting them in ``result.replayed`` as it goes; ``stop`` ends it early (a newer preview)."""
     deadline = time.perf_counter() + time_limit
     rules_ = engine.rules_for(program.point_value, program.max_spend_percent, None)
-    campaigns = [draft, *others]
+    campaigns = campaign_rules.CampaignSet([draft, *others])
     screen = line_screen(draft)
     for receipt, past_lines in receipts:
         if time.perf_counter() > deadline or (stop is not None and stop.is_set()):
