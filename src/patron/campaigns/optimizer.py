@@ -112,7 +112,7 @@ def _branch(
     by_index = {line.index: line for line in lines}
     # exact integer arithmetic: money in minor units, weights over their common denominator
     scale = lcm(*(w.denominator for w in weights.values())) if weights else 1
-    w_int = {i: int(w * scale) for i, w in weights.items()}
+    w_int = {i: w.numerator * (scale // w.denominator) for i, w in weights.items()}
     amount = {line.index: units(line.amount, quantum) for line in lines}
     separable = [c for c in discount_campaigns if c.effect.type in SEPARABLE or len(c.lines) == 1]
     coupled = [c for c in discount_campaigns if c.effect.type not in SEPARABLE and len(c.lines) > 1]
@@ -205,12 +205,18 @@ def best_deal(lines: Sequence[Line], candidates: Sequence[Candidate], settings: 
     const = _constant(lines, rules, settings)
     discounts = [c for c in candidates if c.is_discount and c.stacking != "exclusive"]
     options: list[tuple[Fraction, int, dict[str, tuple[int, ...]], str | None]] = []
+    # an exclusive discount earns only base points: its weights and constant are the same for all
+    no_rules: tuple[dict[int, Fraction], Fraction] | None = None
     # the exclusive campaigns first: they are quick, and when one of them cannot be proven the
     # main branch need not spend the time limit searching
     for e in (c for c in candidates if c.stacking == "exclusive"):
-        own_rules = [] if e.is_discount else point_rules([e], settings.base_rate)
-        own_weights = _weights(lines, own_rules, settings)
-        own_const = _constant(lines, own_rules, settings)
+        if e.is_discount:
+            if no_rules is None:
+                no_rules = (_weights(lines, [], settings), _constant(lines, [], settings))
+            own_weights, own_const = no_rules
+        else:
+            own_rules = point_rules([e], settings.base_rate)
+            own_weights, own_const = _weights(lines, own_rules, settings), _constant(lines, own_rules, settings)
         found = _branch(
             lines, [e] if e.is_discount else [], own_weights, search, 0 if e.is_discount else e.priority
         )
