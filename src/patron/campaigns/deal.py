@@ -17,7 +17,7 @@ the tests' brute force uses it directly.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from patron.campaigns.model import DISCOUNT_TYPES, Effect
@@ -32,10 +32,10 @@ class Line:
     index: int
     price: Decimal
     quantity: int
+    amount: Decimal = field(init=False, compare=False, repr=False)  # price x quantity, read often
 
-    @property
-    def amount(self) -> Decimal:
-        return self.price * self.quantity
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "amount", self.price * self.quantity)
 
 
 @dataclass(frozen=True, slots=True)
