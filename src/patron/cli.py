@@ -59,13 +59,16 @@ def run_with_db(url: str, work: Callable[[Database], Awaitable[T]]) -> T:
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8000, help="port to listen on"),
-    workers: int = typer.Option(1, min=1, max=64, help="server processes sharing the port"),
+    workers: int = typer.Option(
+        1, min=1, max=64, help="server processes sharing the port (on Linux, a socket each)"
+    ),
 ) -> None:
     """Serve the HTTP API until stopped (SIGTERM or Ctrl-C stop it cleanly)."""
     import os
 
     import uvicorn
 
+    from patron.api import processes
     from patron.api.app import create_app
 
     settings = Settings.from_env()
@@ -77,6 +80,9 @@ def serve(
         uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
         return
     os.environ["PATRON_DATABASE_URL"] = url  # the workers join the same (possibly embedded) server
+    if processes.supported():
+        processes.run(host, port, workers, url, pool_min=settings.pool_min, pool_max=settings.pool_max)
+        return
     uvicorn.run(
         "patron.api.app:app_from_env",
         factory=True,

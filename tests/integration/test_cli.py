@@ -7,6 +7,7 @@ in a temporary data folder, as ``patron`` does with no PATRON_DATABASE_URL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -25,6 +26,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from patron.api import processes
 from patron.db import migrate
 from patron.db.url import with_database
 
@@ -279,3 +281,69 @@ def test_serve_on_the_embedded_database_shares_it_and_stops_it_on_sigterm(tmp_pa
         for pid in {*postmasters(pgdata), *([server_pid] if server_pid and alive(server_pid) else [])}:
             os.kill(pid, signal.SIGINT)
             wait_until(lambda pid=pid: not alive(pid), 10)
+
+
+@pytest.mark.skipif(not processes.supported(), reason="SO_REUSEPORT spreads connections on Linux only")
+def test_serve_workers_each_take_connections_and_a_dead_one_is_replaced(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        serve = subprocess.Popen(
+            [str(PATRON), "serve", "--port", str(port), "--workers", "2"],
+            env=cli_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+
+    def children() -> list[psutil.Process]:
+        """The server processes (not multiprocessing's resource tracker, not a zombie being reaped)."""
+        found = []
+        for child in psutil.Process(serve.pid).children():
+            with contextlib.suppress(psutil.Error):
+                if "resource_tracker" not in " ".join(child.cmdline()):
+                    found.append(child)
+        return found
+
+    def serving(count: int) -> bool:
+        assert serve.poll() is None, log_path.read_text()
+        return len(children()) >= count and all(
+            any(c.status == psutil.CONN_LISTEN for c in child.net_connections("tcp")) for child in children()
+        )
+
+    try:
+        assert wait_until(lambda: serving(2), 60, 0.2), log_path.read_text()
+        # 24 tills connect at once (as after a network blip), each keeping its connection open
+        tills = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(24)]
+        try:
+            for till in tills:
+                till.sendall(b"GET /health HTTP/1.1\r\nHost: patron\r\n\r\n")
+            for till in tills:
+                assert till.recv(4096).startswith(b"HTTP/1.1 200")
+            accepted = [
+                sum(
+                    1
+                    for c in child.net_connections("tcp")
+                    if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port
+                )
+                for child in children()
+            ]
+        finally:
+            for till in tills:
+                till.close()
+        assert sum(accepted) == 24, accepted
+        assert min(accepted) >= 4, f"one process took nearly all connections: {accepted}"
+
+        first = children()[0]
+        first.kill()
+        assert wait_until(lambda: first.pid not in {c.pid for c in children()} and serving(2), 60, 0.2)
+        assert httpx.get(base + "/health", timeout=10).status_code == 200
+
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(timeout=40) == 0, log_path.read_text()
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait(timeout=10)

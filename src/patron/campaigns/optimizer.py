@@ -216,7 +216,10 @@ def best_deal(lines: Sequence[Line], candidates: Sequence[Candidate], settings: 
             own_weights, own_const = no_rules
         else:
             own_rules = point_rules([e], settings.base_rate)
-            own_weights, own_const = _weights(lines, own_rules, settings), _constant(lines, own_rules, settings)
+            own_weights, own_const = (
+                _weights(lines, own_rules, settings),
+                _constant(lines, own_rules, settings),
+            )
         found = _branch(
             lines, [e] if e.is_discount else [], own_weights, search, 0 if e.is_discount else e.priority
         )

@@ -1,0 +1,101 @@
+"""``patron serve --workers N`` on Linux: N server processes, each with its own listening socket
+on the same port (``SO_REUSEPORT``), so that the kernel spreads the tills' connections evenly.
+
+With one socket shared by all processes (uvicorn's own ``--workers``), the process whose event
+loop wakes first accepts every connection then waiting; tills keep their connections alive, so a
+burst of new connections stays on one process, which runs near saturation while the others idle
+(measured: 80% and 35% of a core, BENCHMARKS.md). With a socket each, the kernel picks a socket
+per connection by its addresses, which evens out over a fleet of tills.
+
+The supervising process binds the port first without listening on it (it reserves the port, and
+picks one when asked for port 0) and never accepts; each child binds the same port and listens.
+A child that dies is started again; SIGTERM or Ctrl-C stop them all gracefully.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import signal
+import socket
+import sys
+import time
+from multiprocessing.process import BaseProcess
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT = 30.0  # seconds a child may take to finish its requests once told to stop
+
+
+def supported() -> bool:
+    """``SO_REUSEPORT`` spreads connections over sockets only on Linux (BSDs hand them all to one)."""
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _child(host: str, port: int, url: str, pool_min: int, pool_max: int) -> None:
+    """One server process: its own socket on the shared port, the app, uvicorn until stopped."""
+    import uvicorn
+
+    from patron.api.app import create_app
+
+    sock = reuse_port_socket(host, port)
+    sock.listen(2048)
+    application = create_app(url, pool_min=pool_min, pool_max=pool_max, freeze_gc=True)
+    config = uvicorn.Config(application, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def run(host: str, port: int, workers: int, url: str, *, pool_min: int, pool_max: int) -> None:
+    """Starts ``workers`` server processes on ``host:port`` and keeps them running until SIGTERM
+    or SIGINT (then stops them and returns)."""
+    holder = reuse_port_socket(host, port)  # reserves the port for the children; never listens
+    port = holder.getsockname()[1]
+    context = multiprocessing.get_context("spawn")
+    args = (host, port, url, pool_min, pool_max)
+
+    def start() -> BaseProcess:
+        process = context.Process(target=_child, args=args, name="patron-serve", daemon=False)
+        process.start()
+        return process
+
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    children = [start() for _ in range(workers)]
+    try:
+        while not stopping:
+            time.sleep(0.2)
+            for i, child in enumerate(children):
+                if not child.is_alive() and not stopping:
+                    log.warning(
+                        "server process %s ended (exit code %s): starting another", child.pid, child.exitcode
+                    )
+                    children[i] = start()
+    finally:
+        for child in children:
+            if child.is_alive() and child.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.terminate()  # SIGTERM: uvicorn finishes the requests in flight
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for child in children:
+            child.join(max(0.0, deadline - time.monotonic()))
+            if child.is_alive():
+                child.kill()
+                child.join()
+        holder.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
