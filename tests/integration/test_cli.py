@@ -347,3 +347,14 @@ def test_serve_workers_each_take_connections_and_a_dead_one_is_replaced(
         if serve.poll() is None:
             serve.kill()
             serve.wait(timeout=10)
+
+
+@pytest.mark.skipif(not processes.supported(), reason="SO_REUSEPORT spreads connections on Linux only")
+def test_serve_workers_on_a_taken_port_says_so(cli_env: dict[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = patron("serve", "--port", str(port), "--workers", "2", env=cli_env, timeout=60)
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr

@@ -26,6 +26,7 @@ from multiprocessing.process import BaseProcess
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 30.0  # seconds a child may take to finish its requests once told to stop
+CRASH_WINDOW = 5.0  # a child that fails this soon after its start is not started again
 
 
 def supported() -> bool:
@@ -58,14 +59,20 @@ def _child(host: str, port: int, url: str, pool_min: int, pool_max: int) -> None
 def run(host: str, port: int, workers: int, url: str, *, pool_min: int, pool_max: int) -> None:
     """Starts ``workers`` server processes on ``host:port`` and keeps them running until SIGTERM
     or SIGINT (then stops them and returns)."""
-    holder = reuse_port_socket(host, port)  # reserves the port for the children; never listens
+    try:
+        holder = reuse_port_socket(host, port)  # reserves the port for the children; never listens
+    except OSError as exc:
+        raise SystemExit(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     port = holder.getsockname()[1]
     context = multiprocessing.get_context("spawn")
     args = (host, port, url, pool_min, pool_max)
 
+    started: dict[int, float] = {}
+
     def start() -> BaseProcess:
         process = context.Process(target=_child, args=args, name="patron-serve", daemon=False)
         process.start()
+        started[id(process)] = time.monotonic()
         return process
 
     stopping = False
@@ -80,11 +87,16 @@ def run(host: str, port: int, workers: int, url: str, *, pool_min: int, pool_max
         while not stopping:
             time.sleep(0.2)
             for i, child in enumerate(children):
-                if not child.is_alive() and not stopping:
-                    log.warning(
-                        "server process %s ended (exit code %s): starting another", child.pid, child.exitcode
-                    )
-                    children[i] = start()
+                if child.is_alive() or stopping:
+                    continue
+                code = child.exitcode or 0
+                if code > 0 and time.monotonic() - started[id(child)] < CRASH_WINDOW:
+                    # it failed as it started (a bad setting, the database away): retrying won't help
+                    raise SystemExit(f"a server process failed at start (exit code {code})")
+                log.warning(
+                    "server process %s ended (exit code %s): starting another", child.pid, child.exitcode
+                )
+                children[i] = start()
     finally:
         for child in children:
             if child.is_alive() and child.pid is not None:
