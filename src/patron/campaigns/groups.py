@@ -49,7 +49,7 @@ def _units_up(money: Decimal, quantum: Decimal) -> int:
     return int((money / quantum).to_integral_value(rounding=ROUND_CEILING))
 
 
-def _most_off(c: Candidate, by_index: Mapping[int, Line], quantum: Decimal) -> int:
+def largest_money_off(c: Candidate, by_index: Mapping[int, Line], quantum: Decimal) -> int:
     """The most money off (minor units) that coupled campaign ``c`` can give on any subset of its
     lines: a sound ceiling, and usually the very amount that a good placement reaches.
 
@@ -334,7 +334,7 @@ def peel(group: Group) -> tuple[Candidate, tuple[int, ...], int] | None:
     of the lines it takes; None if there is none.
 
     A campaign ``c`` can be decided on its own when it can take off the most it ever can
-    (``_most_off``) at the best weight among its lines, on lines that no other campaign of the
+    (``largest_money_off``) at the best weight among its lines, on lines that no other campaign of the
     group qualifies on. That is optimal: adding ``c`` to any placement of the others adds at most
     that much, and here it adds exactly that without touching a line the others could use; the
     others are then decided without it (they may fall apart into smaller groups)."""
@@ -344,7 +344,7 @@ def peel(group: Group) -> tuple[Candidate, tuple[int, ...], int] | None:
     lv = group.line_value
     for c in sorted(group.campaigns, key=lambda c: (len(c.lines), c.id)):
         own_lines = [i for i in c.lines if contention[i] == 1]
-        target = _most_off(c, group.by_index, group.quantum) * _slope(c, group.weights)
+        target = largest_money_off(c, group.by_index, group.quantum) * _slope(c, group.weights)
         if not own_lines or target <= 0:
             continue
         blocks = c.stacking != "stackable"
@@ -426,7 +426,7 @@ class Look:
 
 
 def first_look(group: Group, search: Search) -> Look:
-    most_off = {c.id: _most_off(c, group.by_index, group.quantum) for c in group.campaigns}
+    most_off = {c.id: largest_money_off(c, group.by_index, group.quantum) for c in group.campaigns}
     greedy = _greedy(group, most_off)
     count = 1
     for c in group.campaigns:

@@ -49,9 +49,20 @@ from patron.campaigns.deal import (
     evaluate,
     point_rules,
     rates,
+    separable_discount,
     set_discounts,
 )
-from patron.campaigns.groups import MAX_SUBSET_LINES, Group, Look, Search, best_group, first_look, peel, units
+from patron.campaigns.groups import (
+    MAX_SUBSET_LINES,
+    Group,
+    Look,
+    Search,
+    best_group,
+    first_look,
+    largest_money_off,
+    peel,
+    units,
+)
 
 __all__ = [
     "MAX_SUBSET_LINES",
@@ -204,35 +215,44 @@ def best_deal(lines: Sequence[Line], candidates: Sequence[Candidate], settings: 
     weights = _weights(lines, rules, settings)
     const = _constant(lines, rules, settings)
     discounts = [c for c in candidates if c.is_discount and c.stacking != "exclusive"]
-    options: list[tuple[Fraction, int, dict[str, tuple[int, ...]], str | None]] = []
-    # an exclusive discount earns only base points: its weights and constant are the same for all
-    no_rules: tuple[dict[int, Fraction], Fraction] | None = None
-    # the exclusive campaigns first: they are quick, and when one of them cannot be proven the
-    # main branch need not spend the time limit searching
-    for e in (c for c in candidates if c.stacking == "exclusive"):
-        if e.is_discount:
-            if no_rules is None:
-                no_rules = (_weights(lines, [], settings), _constant(lines, [], settings))
-            own_weights, own_const = no_rules
-        else:
-            own_rules = point_rules([e], settings.base_rate)
-            own_weights, own_const = (
-                _weights(lines, own_rules, settings),
-                _constant(lines, own_rules, settings),
-            )
-        found = _branch(
-            lines, [e] if e.is_discount else [], own_weights, search, 0 if e.is_discount else e.priority
-        )
-        value, _, placement = found
-        if value > 0 or not e.is_discount:
-            options.append((own_const + value, e.priority, placement, e.id))
     found = _branch(lines, discounts, weights, search, sum(c.priority for c in points_all))
-    options.insert(0, (const + found[0], found[1], found[2], None))
+    options: list[tuple[Fraction, int, dict[str, tuple[int, ...]], str | None]] = [
+        (const + found[0], found[1], found[2], None)
+    ]
+    # Each exclusive campaign alone, after the main branch, and only when it could win: an
+    # exclusive point campaign is worth exactly its points; an exclusive discount at most the most
+    # it can take off, at the best weight among its lines, above the points of a plain receipt.
+    by_index = {line.index: line for line in lines}
+    no_rules: tuple[dict[int, Fraction], Fraction] | None = None  # the same for every discount
+    for e in (c for c in candidates if c.stacking == "exclusive"):
+        best = max((o[0], o[1]) for o in options)
+        if not e.is_discount:
+            value = _constant(lines, point_rules([e], settings.base_rate), settings)
+            if (value, e.priority) > best:
+                options.append((value, e.priority, {}, e.id))
+            continue
+        if no_rules is None:
+            no_rules = (_weights(lines, [], settings), _constant(lines, [], settings))
+        own_weights, own_const = no_rules
+        slope = max([Fraction(0), *(own_weights[i] for i in e.lines)])
+        if (own_const + _most_money_off(e, by_index, settings.quantum) * slope, e.priority) <= best:
+            continue  # cannot beat what is already found, nor tie it at a higher priority
+        value, _, placement = _branch(lines, [e], own_weights, search, 0)
+        if value > 0:
+            options.append((own_const + value, e.priority, placement, e.id))
     _value, _priority, placement, exclusive = max(options, key=lambda o: (o[0], o[1]))
     deal = evaluate(lines, candidates, placement, settings, exclusive)
     deal.optimal = not search.exhausted
     deal.leaves = search.leaves
     return deal
+
+
+def _most_money_off(c: Candidate, by_index: Mapping[int, Line], quantum: Decimal) -> Fraction:
+    """The most money discount campaign ``c`` can take off, on any subset of its lines."""
+    if c.effect.type in SEPARABLE:
+        off = (min(separable_discount(c.effect, by_index[i], quantum), by_index[i].amount) for i in c.lines)
+        return Fraction(sum(off, Decimal(0)))
+    return Fraction(largest_money_off(c, by_index, quantum)) * Fraction(quantum)
 
 
 def _constant(lines: Sequence[Line], rules: Sequence[PointRule], settings: Settings) -> Fraction:
