@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -141,6 +141,9 @@ class CampaignSet(Sequence[Compiled]):
 
     def __len__(self) -> int:
         return len(self._campaigns)
+
+    def __iter__(self) -> Iterator[Compiled]:
+        return iter(self._campaigns)
 
     def lines_to_test(self, lines: Sequence[BasketLine]) -> list[Sequence[BasketLine]]:
         """For each campaign, in order, the lines its predicate must decide on."""
