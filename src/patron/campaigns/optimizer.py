@@ -136,7 +136,11 @@ def _branch(
         for i in c.lines:
             if w_int[i] <= 0:
                 continue
-            d = units(set_discounts(c.effect, [by_index[i]], quantum)[i], quantum)
+            line = by_index[i]
+            if c.effect.type in SEPARABLE:
+                d = units(separable_discount(c.effect, line, quantum), quantum)
+            else:  # a coupled campaign on this one line
+                d = units(set_discounts(c.effect, [line], quantum)[i], quantum)
             if c.stacking == "stackable":
                 stack_sum[i] += d
                 stack_ids[i].append(c)
@@ -258,9 +262,11 @@ def _most_money_off(c: Candidate, by_index: Mapping[int, Line], quantum: Decimal
 def _constant(lines: Sequence[Line], rules: Sequence[PointRule], settings: Settings) -> Fraction:
     """The value with no discount at all: every point, at the given rates."""
     line_rates = rates(lines, rules, settings.base_rate)
-    points = Decimal(sum(rule.fixed for rule in rules))
+    paid_at: dict[Decimal, Decimal] = {}  # lines share few rates: sum the amounts per rate first
     for line in lines:
-        points = _EXACT.add(
-            points, _EXACT.divide(_EXACT.multiply(line.amount, line_rates[line.index]), HUNDRED)
-        )
+        rate = line_rates[line.index]
+        paid_at[rate] = _EXACT.add(paid_at.get(rate, Decimal(0)), line.amount)
+    points = Decimal(sum(rule.fixed for rule in rules))
+    for rate, paid in paid_at.items():
+        points = _EXACT.add(points, _EXACT.divide(_EXACT.multiply(paid, rate), HUNDRED))
     return Fraction(_EXACT.multiply(points, settings.point_value))
