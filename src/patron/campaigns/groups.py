@@ -537,8 +537,10 @@ def _conditioned(
     options.sort(key=lambda o: (-o[0], -o[1]))
     best = greedy
     for optimistic, priority, base, combo, extra, taken in options:
-        if optimistic < best[0] or (optimistic == best[0] and priority + max(0, big.priority) <= best[1]):
-            continue  # cannot beat the best found, nor tie it at a higher priority
+        if optimistic < best[0]:
+            break  # sorted: no placement left can beat the best found
+        if optimistic == best[0] and priority + max(0, big.priority) <= best[1]:
+            continue  # can only tie it, and not at a higher priority
         if time.perf_counter() > search.deadline:
             search.exhausted = True
             return best
@@ -605,15 +607,11 @@ def _vector_search(
         after = np.minimum(amount[None, :], after_base[None, :] + off)
         return (weight[None, :] * (after - now[None, :]) * m).sum(axis=1)
 
-    def split(m: np.ndarray, totals: np.ndarray, wholes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each line's floor of its share, and the remainders, per subset."""
-        part = totals[:, None] * (m * amount[None, :])
-        divisor = np.maximum(wholes, 1)[:, None]
-        return part // divisor, part % divisor
-
     def exact(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         m = member[rows]
-        floors, remainders = split(m, total[rows], whole[rows])
+        part = total[rows][:, None] * (m * amount[None, :])
+        divisor = np.maximum(whole[rows], 1)[:, None]
+        floors, remainders = part // divisor, part % divisor
         leftover = total[rows] - floors.sum(axis=1)
         order = np.argsort(-remainders, axis=1, kind="stable")
         rank = np.empty_like(order)
