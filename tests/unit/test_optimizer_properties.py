@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import itertools
 from decimal import Decimal
+from unittest.mock import patch
 
 from hypothesis import HealthCheck, assume, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from patron.campaigns import groups
 from patron.campaigns.model import Effect
 from patron.campaigns.optimizer import Candidate, Deal, Line, Settings, best_deal, evaluate
 
@@ -297,3 +299,104 @@ def test_a_point_value_with_many_digits_keeps_the_search_out_of_numpy_and_still_
     }
     assert deal.value == evaluate(lines, candidates, placement, odd).value
     assert deal.campaign_discount("nine") > 0
+
+
+@st.composite
+def long_amount_problems(draw: st.DrawFn) -> tuple[list[Line], list[Candidate], Settings]:
+    """An amount off on 15 or 16 lines, beside point campaigns that make money off worth less on
+    some lines and discounts that leave some lines little room: more lines than every subset is
+    scored for, so the amount's subsets are searched by branch and bound."""
+    n = draw(st.integers(15, 16))
+    lines = [
+        Line(
+            i + 1,
+            draw(st.sampled_from(["0.59", "0.99", "1.00", "1.39", "2.50", "2.99", "6.92"]).map(Decimal)),
+            1,
+        )
+        for i in range(n)
+    ]
+    indexes = [line.index for line in lines]
+    value = draw(st.sampled_from(["2.00", "5.00", "10.00"]))
+    candidates = [
+        Candidate(
+            "amount",
+            draw(st.integers(0, 2)),
+            draw(st.sampled_from(["line", "stackable"])),
+            Effect(type="discount_amount", value=Decimal(value)),
+            tuple(indexes),
+        )
+    ]
+    for k in range(draw(st.integers(1, 4))):
+        some = draw(st.lists(st.sampled_from(indexes), min_size=1, max_size=6, unique=True))
+        effect = draw(
+            st.sampled_from(
+                [
+                    Effect(type="points_multiplier", value=Decimal(2)),
+                    Effect(type="points_percent", value=Decimal(3)),
+                    Effect(type="discount_percent", value=Decimal(60)),
+                    Effect(type="fixed_price", value=Decimal("0.50")),
+                ]
+            )
+        )
+        stacking = draw(st.sampled_from(["line", "stackable"]))
+        candidates.append(Candidate(f"o{k}", draw(st.integers(0, 2)), stacking, effect, tuple(sorted(some))))
+    s = Settings(Decimal(5), Decimal("1.00"), QUANTUM, time_limit=30)
+    return lines, candidates, s
+
+
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(long_amount_problems())
+def test_an_amount_on_many_lines_gets_the_value_of_scoring_every_subset(
+    problem: tuple[list[Line], list[Candidate], Settings],
+) -> None:
+    """The branch and bound against scoring every subset of the amount's lines with numpy."""
+    lines, candidates, s = problem
+    deal = best_deal(lines, candidates, s)
+    assert deal.optimal
+    with patch.object(groups, "MAX_VECTOR_LINES", 16):
+        every_subset = best_deal(lines, candidates, s)
+    assert every_subset.optimal
+    assert deal.value == every_subset.value
+
+
+@hsettings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(wide_problems())
+def test_the_branch_and_bound_of_an_amount_gets_the_brute_force_value_on_few_lines(
+    problem: tuple[list[Line], list[Candidate], Settings],
+) -> None:
+    """With the numpy scoring switched off, every amount's subsets go to the branch and bound."""
+    lines, candidates, s = problem
+    with patch.object(groups, "MAX_VECTOR_LINES", 0):
+        deal = best_deal(lines, candidates, s)
+    assert deal.optimal
+    assert deal.value == brute_force(lines, candidates, s).value
+
+
+def test_ten_dollars_off_twenty_lines_finds_the_subset_that_puts_it_all_where_it_is_worth_most() -> None:
+    """$10 off, stackable, on a 20-line basket: eleven lines earn double points (money off is
+    worth less there), and the other nine are cheap or already mostly discounted, so that no
+    subset of them alone takes the whole $10 without wasting some on lines with no room left.
+    The best placement mixes in one double-points line; a greedy placement misses it, the
+    ceiling cannot settle it, and every subset is too many to score: the branch and bound proves it."""
+    prices = ["1.19", "2.38", "6.20", "12.98", "6.14", "4.50", "10.24", "5.18", "0.99", "2.87"]
+    prices += ["1.79", "2.42", "2.00", "9.88", "2.50", "0.99", "2.50", "2.99", "2.99", "3.44"]
+    lines = _basket([(p, 1) for p in prices])
+    everything = tuple(line.index for line in lines)
+    double = (3, 4, 5, 6, 7, 14)
+    candidates = [
+        Candidate("ten", 0, "stackable", Effect(type="discount_amount", value=Decimal(10)), everything),
+        Candidate("double", 0, "stackable", Effect(type="points_multiplier", value=Decimal(2)), double),
+        Candidate("one", 0, "line", Effect(type="fixed_price", value=Decimal(1)), (1, 2, 10, 11, 12, 13)),
+        Candidate(
+            "half", 0, "stackable", Effect(type="discount_percent", value=Decimal(90)), (8, 18, 19, 20)
+        ),
+    ]
+    settings = Settings(Decimal(5), Decimal("1.00"), QUANTUM, time_limit=30)
+    deal = best_deal(lines, candidates, settings)
+    assert deal.optimal
+    with patch.object(groups, "MAX_VECTOR_LINES", 20):
+        every_subset = best_deal(lines, candidates, settings)
+    assert deal.value == every_subset.value
+    assert deal.campaign_discount("ten") == Decimal(10)
+    placed = {i for i, parts in deal.discounts.items() for cid, _ in parts if cid == "ten"}
+    assert placed & set(double)  # it takes a double-points line to place the whole $10

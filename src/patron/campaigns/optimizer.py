@@ -18,11 +18,12 @@ The search is exact:
   placement can be worth (a max flow of each campaign's largest possible money off into the
   room left on its lines, by weight); when the greedy placement reaches the ceiling it is proven
   best at once, which is the usual case even for a campaign on the whole basket. Otherwise the
-  group is searched exactly: a ``discount_amount`` on up to ``MAX_VECTOR_LINES`` lines under every
-  placement of the group's other (few) campaigns, all its subsets scored and evaluated at once
-  with numpy; a lone campaign on up to ``MAX_SUBSET_LINES`` lines over every subset with a cheap
-  bound; other groups by depth-first branch and bound over the subsets of each campaign's
-  lines, from the greedy value.
+  group is searched exactly: a ``discount_amount`` under every placement of the group's other
+  (few) campaigns, its best subset found by scoring them all at once with numpy (up to
+  ``MAX_VECTOR_LINES`` lines) or, on more lines, by a branch and bound over the subsets' totals
+  (see ``groups._amount_search``); a lone campaign on up to ``MAX_SUBSET_LINES`` lines over
+  every subset with a cheap bound; other groups by depth-first branch and bound over the
+  subsets of each campaign's lines, from the greedy value.
 Everything is computed in integers (minor units, weights over a common denominator), so values
 compare exactly. When a group can be neither proven by its ceiling nor searched, or the time
 limit passes, the best placement found so far (at least the greedy one) is returned with
