@@ -400,3 +400,27 @@ def test_ten_dollars_off_twenty_lines_finds_the_subset_that_puts_it_all_where_it
     assert deal.campaign_discount("ten") == Decimal(10)
     placed = {i for i, parts in deal.discounts.items() for cid, _ in parts if cid == "ten"}
     assert placed & set(double)  # it takes a double-points line to place the whole $10
+
+
+def test_lines_alike_but_apart_are_not_interchangeable_for_the_branch_and_bound() -> None:
+    """$10 off, stackable, on twelve lines: the lines that earn extra points cannot take the
+    whole $10, so one line worth less gets a share too. Which one matters by a unit: the split
+    gives a unit left over to the earlier line on equal remainders, so a line worth less placed
+    early keeps a unit that a later one would leave to a line worth more. The branch and bound
+    (here on every subset, numpy switched off) must not take lines alike but apart as the same."""
+    amounts = ["1.00", "1.00", "1.00", "2.00", "1.00", "1.00", "1.00", "1.19", "1.00", "1.19", "2.00", "0.79"]
+    lines = _basket([(a, 1) for a in amounts])
+    everything = tuple(line.index for line in lines)
+    extra_points = (1, 3, 9, 11)  # worth less: money off there takes more points away
+    candidates = [
+        Candidate("ten", 2, "stackable", Effect(type="discount_amount", value=Decimal(10)), everything),
+        Candidate("more", 0, "stackable", Effect(type="points_percent", value=Decimal(5)), extra_points),
+    ]
+    settings = Settings(Decimal(10), Decimal("1.00"), QUANTUM, time_limit=30)
+    scored = best_deal(lines, candidates, settings)
+    with patch.object(groups, "MAX_VECTOR_LINES", 0):
+        searched = best_deal(lines, candidates, settings)
+    assert scored.optimal and searched.optimal
+    assert searched.value == scored.value
+    placed = {i for i, parts in searched.discounts.items() for cid, _ in parts if cid == "ten"}
+    assert len(placed & set(extra_points)) == 1 and 1 not in placed  # the first line would keep a unit

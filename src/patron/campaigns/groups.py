@@ -748,8 +748,13 @@ def _amount_search(
 
     # --- A <= V: every line gets its whole amount; a knapsack -----------------------------------
     whole = [data.fixed[k] + data.weight[k] * min(data.room[k], data.amount[k]) for k in range(n)]
-    # lines alike in every figure are interchangeable: a subset takes the first ones of them
-    alike = [(data.amount[k], data.weight[k], data.fixed[k], data.room[k]) for k in range(n)]
+    # neighbouring lines alike in every figure are interchangeable (``split_ints`` breaks ties by
+    # position, so lines apart are not): a subset takes the first ones of a run of them
+    alike: list[tuple[int, int, int, int, int]] = []
+    for k in range(n):
+        figures = (data.amount[k], data.weight[k], data.fixed[k], data.room[k])
+        run = len(alike) if not alike or alike[-1][1:] != figures else alike[-1][0]
+        alike.append((run, *figures))
     items = sorted(  # a line that gains nothing still counts, for a campaign's priority
         (k for k in range(n) if whole[k] >= 0 and 0 < data.amount[k] <= value),
         key=lambda k: (-whole[k] / data.amount[k], alike[k], k),
