@@ -450,13 +450,21 @@ def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
                     "lag_ms": [],
                     "not_optimal_ms": [],
                     "not_optimal_baskets": [],
+                    "timeline": [],
                     "outcomes": Counter(),
                     "applied": Counter(),
                     "results": 0,
                     "optimal": 0,
                 },
             )
-            for key in ("latency_ms", "intended_ms", "lag_ms", "not_optimal_ms", "not_optimal_baskets"):
+            for key in (
+                "latency_ms",
+                "intended_ms",
+                "lag_ms",
+                "not_optimal_ms",
+                "not_optimal_baskets",
+                "timeline",
+            ):
                 into[key] += tally[key]
             into["outcomes"].update(tally["outcomes"])
             into["applied"].update(tally["applied"])
@@ -486,9 +494,32 @@ def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
         if k["intended_ms"]:
             figures["kinds"][kind]["intended_latency_ms"] = latency(k["intended_ms"])
             figures["kinds"][kind]["send_lag_ms"] = latency(k["lag_ms"])
+            figures["kinds"][kind]["slowest"] = slowest(k["timeline"])
         if k["results"]:
             figures["kinds"][kind]["optimality"] = optimality(k)
     return figures
+
+
+def slowest(timeline: list[tuple[float, float, int]]) -> dict[str, Any]:
+    """The slowest 1% of an open-loop phase's requests (latency from due time): how many distinct
+    baskets and how many distinct 100 ms moments they fall in. Few moments: the server stalled
+    (a pause, a burst); many moments and baskets that recur: some baskets are slow to answer."""
+    if not timeline:
+        return {}
+    start = min(due for due, _, _ in timeline)
+    top = sorted(timeline, key=lambda entry: -entry[1])[: max(10, len(timeline) // 100)]
+    baskets = Counter(basket for _, _, basket in top)
+    return {
+        "count": len(top),
+        "from_ms": round(top[-1][1], 2),
+        "distinct_baskets": len(baskets),
+        "baskets_more_than_once": sum(1 for n in baskets.values() if n > 1),
+        "distinct_moments": len({int((due - start) * 10) for due, _, _ in top}),
+        "samples": [
+            {"at_s": round(due - start, 2), "ms": round(ms, 1), "basket": basket}
+            for due, ms, basket in top[:25]
+        ],
+    }
 
 
 def optimality(k: dict[str, Any]) -> dict[str, Any]:

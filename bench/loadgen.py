@@ -88,6 +88,9 @@ class Tally:
     applied: Counter[int] = field(default_factory=Counter)  # campaigns applied -> results
     not_optimal_ms: list[float] = field(default_factory=list)  # their latency from send
     not_optimal_baskets: list[int] = field(default_factory=list)  # their basket ids (the first 100)
+    # open loop: (due time, latency from it in ms, basket id) of each request, to tell a slow
+    # basket from a stall of the server (many baskets slow at the same moment)
+    timeline: list[tuple[float, float, int]] = field(default_factory=list)
 
 
 class Worker:
@@ -178,6 +181,9 @@ class Worker:
             self._record(kind, start, due, "unanswered")  # still waiting when the phase ended
             raise
         took_ms = self._record(kind, start, due, self._outcome(kind, status, payload))
+        if due is not None:
+            tally = self.tallies[kind]
+            tally.timeline.append((due, tally.intended_ms[-1], -1 if basket is None else basket))
         result = None
         if (kind, status) in (("quote", 200), ("receipt", 201)):
             result = orjson.loads(payload)  # after the clock stopped: reading it is not latency
@@ -358,6 +364,7 @@ class Worker:
                     "applied": dict(t.applied),
                     "not_optimal_ms": t.not_optimal_ms,
                     "not_optimal_baskets": t.not_optimal_baskets,
+                    "timeline": t.timeline,
                 }
                 for kind, t in self.tallies.items()
             },

@@ -255,9 +255,9 @@ def test_the_time_limit_bounds_a_search_that_the_ceiling_cannot_settle() -> None
 
 def test_an_amount_on_thirteen_crowded_lines_is_searched_exactly_under_each_placement_of_the_rest() -> None:
     """$9 off, stackable, on 13 lines, 11 of which already have 95% off and 2 cost $1.50 (so no
-    placement reaches the ceiling), beside a $1 `line` campaign on one of them: more lines than
-    the branch and bound takes, so every subset of the 13 is scored at once under each placement
-    of the small campaign, and the answer is the brute force's."""
+    placement reaches the ceiling), beside a $1 `line` campaign on one of them: the amount's best
+    subset is searched under each placement of the small campaign, and the answer is the brute
+    force's."""
     lines = _basket([(f"{3 + i % 5}.{10 + 7 * i}", 1 + i % 2) for i in range(11)] + [("1.50", 1)] * 2)
     everything = tuple(line.index for line in lines)
     crowded = everything[:11]
@@ -278,13 +278,15 @@ def test_an_amount_on_thirteen_crowded_lines_is_searched_exactly_under_each_plac
 
 
 def test_a_point_value_with_many_digits_keeps_the_search_out_of_numpy_and_still_answers() -> None:
-    """Weights over a huge common denominator would overflow numpy's integers: the amount on 13
-    lines is then not scored in numpy (``_fits_numpy``), and the answer is still a valid deal."""
-    lines = _basket([(f"{3 + i % 5}.{10 + 7 * i}", 1 + i % 2) for i in range(11)] + [("1.50", 1)] * 2)
+    """Weights over a huge common denominator would overflow numpy's integers: the amount on 8
+    lines is then not scored in numpy (``_fits_numpy``) but searched in Python's integers, and
+    the answer is still a valid deal."""
+    lines = _basket([(f"{3 + i % 5}.{10 + 7 * i}", 1 + i % 2) for i in range(6)] + [("1.50", 1)] * 2)
     everything = tuple(line.index for line in lines)
+    assert len(everything) <= groups.MAX_VECTOR_LINES
     candidates = [
         Candidate(
-            "crowd", 0, "stackable", Effect(type="discount_percent", value=Decimal(95)), everything[:11]
+            "crowd", 0, "stackable", Effect(type="discount_percent", value=Decimal(95)), everything[:6]
         ),
         Candidate("nine", 1, "stackable", Effect(type="discount_amount", value=Decimal(9)), everything),
         Candidate(
@@ -299,6 +301,12 @@ def test_a_point_value_with_many_digits_keeps_the_search_out_of_numpy_and_still_
     }
     assert deal.value == evaluate(lines, candidates, placement, odd).value
     assert deal.campaign_discount("nine") > 0
+    assert deal.optimal
+    best = max(
+        evaluate(lines, candidates, {"crowd": everything[:6], "nine": subset}, odd).value
+        for subset in (sub for r in range(9) for sub in itertools.combinations(everything, r))
+    )
+    assert deal.value == best
 
 
 @st.composite

@@ -25,7 +25,7 @@ from patron.campaigns.deal import HUNDRED, Candidate, Line, Settings, set_discou
 from patron.money import split_ints
 
 MAX_SUBSET_LINES = 12  # beyond this a coupled campaign's subsets are not enumerated
-MAX_VECTOR_LINES = 14  # a discount_amount's subsets scored at once with numpy, up to this many lines
+MAX_VECTOR_LINES = 8  # a discount_amount's subsets scored at once with numpy, up to this many lines
 MAX_OTHER_PLACEMENTS = 256  # the other campaigns' placements tried under it, at most
 WINDOW_SHARE = 16  # the amount search narrows windows of subset totals to 1/16 of their low end
 DOMINANCE_LIMIT = 64  # beyond this many subsets only exact repeats are dropped (the filter is quadratic)
@@ -847,20 +847,26 @@ def _amount_search(
 
         visit(0, 0, 0, [])
 
-    windows: list[tuple[int, int, int]] = []  # (-ceiling, low, high): a heap, most promising first
-    if everything > value:
-        heapq.heappush(windows, (-ceiling(value + 1, everything)[0], value + 1, everything))
-    while windows and not search.exhausted:
-        _, low, high = heapq.heappop(windows)
+    # windows of A, most promising first: (-ceiling, low, high, costs, lines by cost per amount)
+    windows: list[tuple[int, int, int, list[int], list[int]]] = []
+
+    def add_window(low: int, high: int) -> None:
         bound, cost, order = ceiling(low, high)
-        if (bound, applied) <= best[0][:2]:
+        if (bound, applied) > best[0][:2]:
+            heapq.heappush(windows, (-bound, low, high, cost, order))
+
+    if everything > value:
+        add_window(value + 1, everything)
+    while windows and not search.exhausted:
+        bound, low, high, cost, order = heapq.heappop(windows)
+        if (-bound, applied) <= best[0][:2]:
             continue
         if high - low > low // WINDOW_SHARE:
             middle = (low + high) // 2
-            for part in ((low, middle), (middle + 1, high)):
-                heapq.heappush(windows, (-ceiling(*part)[0], *part))
-            continue
-        cover(order, cost, low, high)
+            add_window(low, middle)
+            add_window(middle + 1, high)
+        else:
+            cover(order, cost, low, high)
     search.leaves += visits[0]
     return _found(best[0])
 
