@@ -3,7 +3,7 @@ by a load generator in other processes with real baskets (The Complete Journey, 
 
     make bench                                  # about 2 minutes
     .venv/bin/python bench/checkout.py --quick  # about 40 seconds
-    .venv/bin/python bench/checkout.py --profile  # adds a receipts phase recorded by py-spy
+    .venv/bin/python bench/checkout.py --profile [quotes]  # adds a receipts (or quotes) phase recorded by py-spy
     .venv/bin/python bench/checkout.py --campaigns 100 --lines 20  # issue 4: quotes with campaigns
 
 Database: PATRON_DATABASE_URL if set (used as it is, a fresh tenant in it); else a fresh database
@@ -138,7 +138,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             os.environ.get("BENCH_CEILING_SCRIPT", ROOT.parent / "shared" / "bench" / "pg_ceiling.sh")
         ),
     )
-    parser.add_argument("--profile", action="store_true", help="then profile a receipts phase with py-spy")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="receipts",
+        choices=["receipts", "quotes"],
+        help="then profile a closed-loop phase of receipts (the default) or quotes with py-spy",
+    )
     parser.add_argument("--profile-seconds", type=int, default=15)
     parser.add_argument("--no-probe", action="store_true", help="skip counting SQL statements per request")
     parser.add_argument("--keep-db", action="store_true", help="keep the fresh database afterwards")
@@ -972,14 +978,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def profile_phase(args: argparse.Namespace, runner: Runner, pid: int, stamp: str) -> dict[str, Any]:
     output = OUT / f"profile-{stamp}.txt"
+    what = args.profile
+    phase = "receipts" if what == "receipts" else "quote_closed"
     console.print(
-        f"[bold]profile[/bold]: receipts again for {args.profile_seconds} s under py-spy -> {output.name}"
+        f"[bold]profile[/bold]: {what} again for {args.profile_seconds} s under py-spy -> {output.name}"
     )
     recorder = spy.start(pid, args.profile_seconds, output, subprocesses=args.server_workers > 1)
     if recorder is None:
         return {"error": "py-spy not found: pip install py-spy"}
     time.sleep(0.5)
-    figures = runner.run("receipts", args.profile_seconds, concurrency=args.concurrency)
+    figures = runner.run(phase, args.profile_seconds, concurrency=args.concurrency)
     said = recorder.communicate(timeout=60)[0].decode(errors="replace")
     if recorder.returncode or not output.exists():
         return {"error": said[-1500:]}
@@ -990,7 +998,9 @@ def profile_phase(args: argparse.Namespace, runner: Runner, pid: int, stamp: str
         args.server_workers,
     )
     summary["raw"] = str(output.relative_to(ROOT))
-    summary["receipts_per_s_while_profiled"] = figures["kinds"].get("receipt", {}).get("ok_per_s")
+    summary["phase"] = what
+    kind = "receipt" if what == "receipts" else "quote"
+    summary[f"{what}_per_s_while_profiled"] = figures["kinds"].get(kind, {}).get("ok_per_s")
     summary["cpu"] = figures["cpu"]
     return summary
 
@@ -1022,7 +1032,9 @@ def profile_table(summary: dict[str, Any]) -> None:
         f"(machine {cpu['machine_busy_pct']}% busy); {summary['socket_pct']}% of the busy samples are socket "
         "calls (sending SQL or answers; on a busy machine mostly waiting for a CPU)"
     )
-    table = Table(title="Server during receipts: the rest of the busy samples, by the leaf frame's package")
+    table = Table(
+        title=f"Server during {summary.get('phase', 'receipts')}: the rest of the busy samples, by the leaf frame's package"
+    )
     table.add_column("category")
     table.add_column("% of the rest", justify="right")
     for name, pct in summary["by_category_of_work"]:

@@ -13,6 +13,7 @@ import pytest
 
 from patron import verify
 from patron.campaigns import store as campaign_store
+from patron.checkout import service
 from patron.db.pool import Database
 from tests.conftest import ManualClock
 from tests.integration.conftest import Tenant
@@ -537,6 +538,30 @@ async def test_per_member_limit_and_points_budget(shop: Tenant) -> None:
     fourth = await confirm(shop, line("TEE", 1, "10.00"), member=other)
     assert "pool" in [c["name"] for c in third["campaigns"]]
     assert "pool" not in [c["name"] for c in fourth["campaigns"]]  # 50 left would not cover 100
+
+
+@pytest.mark.parametrize("read_ahead", [service.MAX_LIMITED_READ_AHEAD, 0])
+async def test_quotes_leave_out_campaigns_whose_limits_are_used_up(
+    shop: Tenant, read_ahead: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quote reads the limited campaigns' usage with its context (one statement), or, for a
+    program with more limited campaigns than that reads, after eligibility: the same answers."""
+    monkeypatch.setattr(service, "MAX_LIMITED_READ_AHEAD", read_ahead)
+    once = await campaign(
+        shop, name="once", limits={"per_member": 1}, effect={"type": "points_fixed", "value": "100"}
+    )
+    money = await campaign(
+        shop, name="money", limits={"budget_money": "5"}, effect={"type": "discount_amount", "value": "3"}
+    )
+    member = await member_with(shop)
+    before = await quote(shop, line("TEE", 1, "10.00"), member=member)
+    assert sorted(c["id"] for c in before["campaigns"]) == sorted([once, money])
+    await confirm(shop, line("TEE", 1, "10.00"), member=member)
+    after = await quote(shop, line("TEE", 1, "10.00"), member=member)
+    assert after["campaigns"] == []  # used once by this member; $2 left would not cover $3
+    other = await member_with(shop, phone="+79001114998")
+    theirs = await quote(shop, line("TEE", 1, "10.00"), member=other)
+    assert [c["id"] for c in theirs["campaigns"]] == [once]
 
 
 async def test_taking_uses_counts_what_fits_and_names_what_does_not(shop: Tenant, db: Database) -> None:

@@ -80,17 +80,25 @@ async def all_live(conn: Connection, tenant_id: int) -> list[dict[str, Any]]:
     return await cur.fetchall()
 
 
+# Uses, points and money given so far, and the member's uses, of the campaigns %(limited)s (a row
+# for each, zeros when unused), for the tenant %(t)s and the member {member} (NULL: nobody's).
+USAGE = (
+    "SELECT c.id::text AS id, coalesce(cu.uses, 0) AS uses, coalesce(cu.points, 0) AS points,"
+    " coalesce(cu.money, 0) AS money, coalesce(cmu.uses, 0) AS member_uses"
+    " FROM unnest(%(limited)s::uuid[]) AS c(id)"
+    " LEFT JOIN campaign_usage cu ON cu.tenant_id = %(t)s AND cu.campaign_id = c.id"
+    " LEFT JOIN campaign_member_usage cmu"
+    "   ON cmu.tenant_id = %(t)s AND cmu.campaign_id = c.id AND cmu.member_id = {member}"
+)
+USAGE_COLUMNS = ("uses", "points", "money", "member_uses")
+
+
 async def usage(
     conn: Connection, tenant_id: int, campaign_ids: list[str], member_id: str | None
 ) -> dict[str, dict[str, Any]]:
     """Uses, points and money given so far, and this member's uses, of limited campaigns."""
     cur = await conn.execute(
-        "SELECT c.id::text AS id, coalesce(u.uses, 0) AS uses, coalesce(u.points, 0) AS points,"
-        " coalesce(u.money, 0) AS money, coalesce(m.uses, 0) AS member_uses"
-        " FROM unnest(%s::uuid[]) AS c(id)"
-        " LEFT JOIN campaign_usage u ON u.tenant_id = %s AND u.campaign_id = c.id"
-        " LEFT JOIN campaign_member_usage m ON m.tenant_id = %s AND m.campaign_id = c.id AND m.member_id = %s",
-        (campaign_ids, tenant_id, tenant_id, member_id),
+        USAGE.format(member="%(member)s"), {"limited": campaign_ids, "t": tenant_id, "member": member_id}
     )
     return {row["id"]: row for row in await cur.fetchall()}
 

@@ -38,6 +38,9 @@ from patron.program.settings import Program
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 CANCEL_NUMBER = "#cancel"
+# a quote reads the usage of up to this many limited campaigns with its context (one round trip);
+# a program with more reads the eligible ones' afterwards
+MAX_LIMITED_READ_AHEAD = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +126,18 @@ async def _prepare(
     member_key = _member_key(basket, program)
     skus = sorted({ln.sku for ln in basket.lines})
     since = at - timedelta(days=program.tier_window_days)
-    read = store.confirm_context if lock else store.quote_context
-    where, attributes, person, (paid, rows) = await read(
-        conn, caller.tenant_id, basket.store, skus, member_key, since, at
-    )
+    used: store.Usage | None = None  # the limited campaigns' usage, when read with the context
+    if lock:
+        where, attributes, person, (paid, rows) = await store.confirm_context(
+            conn, caller.tenant_id, basket.store, skus, member_key, since, at
+        )
+    else:
+        limited = [c.id for c in caller.campaigns if c.definition.limits.any]
+        read_ahead = len(limited) <= MAX_LIMITED_READ_AHEAD
+        where, attributes, person, (paid, rows), usage = await store.quote_context(
+            conn, caller.tenant_id, basket.store, skus, member_key, since, at, limited if read_ahead else []
+        )
+        used = usage if read_ahead else None
     if member_key and person is None:
         raise NotFound("no member matches", code="member_not_found")
     if where is None:
@@ -163,7 +174,7 @@ async def _prepare(
         tier=tier_code,
         birthday=birthday,
     )
-    deal = await _best_deal(conn, caller, lines, context, earn_percent, member_id, blocked)
+    deal = await _best_deal(conn, caller, lines, context, earn_percent, member_id, blocked, used)
     requested: int | Literal["max"] = basket.spend_points
     outcome = engine.compute(
         lines,
@@ -187,8 +198,10 @@ async def _best_deal(
     earn_percent: Decimal | None,
     member_id: str | None,
     blocked: frozenset[str],
+    used: store.Usage | None,
 ) -> Deal | None:
-    """The campaigns' best combination, leaving out campaigns whose limits or budgets do not allow it."""
+    """The campaigns' best combination, leaving out campaigns whose limits or budgets do not allow
+    it; ``used`` is their usage when already read (else it is read here, for the eligible ones)."""
     if not caller.campaigns:
         return None
     program = caller.program
@@ -200,7 +213,10 @@ async def _best_deal(
         return None
     by_id = {c.id: c for c in caller.campaigns}
     limited = [c.id for c in candidates if by_id[c.id].definition.limits.any]
-    used = await campaign_store.usage(conn, caller.tenant_id, limited, member_id) if limited else {}
+    if used is None:
+        used = await campaign_store.usage(conn, caller.tenant_id, limited, member_id) if limited else {}
+    else:
+        used = {cid: used[cid] for cid in limited}
     settings = optimizer.Settings(
         base_rate=earn_percent or Decimal(0),
         point_value=program.point_value,

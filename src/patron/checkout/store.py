@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from patron.campaigns.store import USAGE, USAGE_COLUMNS
 from patron.checkout.engine import LineResult, Outcome
 from patron.db.pool import Connection
 
@@ -231,6 +232,7 @@ Where = dict[str, Any] | None
 Attributes = dict[str, dict[str, Any]]
 Person = dict[str, Any] | None
 LotRow = tuple[int, int, datetime, str | None]
+Usage = dict[str, dict[str, Any]]  # campaign id -> its row of ``campaigns.store.USAGE``
 
 
 def _person(row: dict[str, Any]) -> Person:
@@ -253,6 +255,14 @@ def _context_params(
     return {"t": tenant_id, "s": store, "skus": skus, "v": member_value, "since": since, "at": at}
 
 
+# The usage of the limited campaigns, one array per column, for the member ``m``
+_USAGE_ARRAYS = (
+    "SELECT array_agg(x.id) AS usage_ids,"
+    + ", ".join(f" array_agg(x.{column}) AS usage_{column}" for column in USAGE_COLUMNS)
+    + f" FROM ({USAGE.format(member='m.id')}) x"
+)
+
+
 async def quote_context(
     conn: Connection,
     tenant_id: int,
@@ -261,21 +271,31 @@ async def quote_context(
     member: tuple[str, str] | None,
     since: datetime,
     at: datetime,
-) -> tuple[Where, Attributes, Person, tuple[Decimal, list[LotRow]]]:
+    limited: list[str],
+) -> tuple[Where, Attributes, Person, tuple[Decimal, list[LotRow]], Usage]:
     """Everything a basket is evaluated against, in one statement (a quote locks nothing): the
     store (time zone, city, country), the catalog attributes of its SKUs, the member it names (by
-    id, E.164 phone or card), what they paid in the tier window [since, at) and the lots they may
-    spend at ``at``."""
+    id, E.164 phone or card), what they paid in the tier window [since, at), the lots they may
+    spend at ``at``, and the usage of the ``limited`` campaigns (uses, budgets; the member's uses)."""
     by, value = member if member else (None, None)
     sql = (
         f"WITH m AS ({_MEMBER_BY[by]})"
-        f" SELECT {_STORE_AND_PRODUCTS}, m.id::text AS member_id, m.debt, m.birthday, {_PAID}, l.*"
+        f" SELECT {_STORE_AND_PRODUCTS}, m.id::text AS member_id, m.debt, m.birthday, {_PAID}, l.*, u.*"
         f" FROM (SELECT 1) one LEFT JOIN m ON true LEFT JOIN LATERAL ({_LOTS}) l ON true"
+        f" LEFT JOIN LATERAL ({_USAGE_ARRAYS}) u ON true"
     )
-    params = _context_params(tenant_id, store, skus, value, since, at)
+    params = _context_params(tenant_id, store, skus, value, since, at) | {"limited": limited}
     row = await (await conn.execute(sql, params)).fetchone()
     assert row is not None
-    return row["store"], row["products"], _person(row), _paid_and_lots(row)
+    return row["store"], row["products"], _person(row), _paid_and_lots(row), _usage(row)
+
+
+def _usage(row: dict[str, Any]) -> Usage:
+    columns = [row[f"usage_{column}"] or [] for column in USAGE_COLUMNS]
+    return {
+        cid: {"id": cid, **dict(zip(USAGE_COLUMNS, values, strict=True))}
+        for cid, *values in zip(row["usage_ids"] or [], *columns, strict=True)
+    }
 
 
 async def confirm_context(
