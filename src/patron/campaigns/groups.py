@@ -547,14 +547,15 @@ def _conditioned(
         if time.perf_counter() > search.deadline:
             search.exhausted = True
             return best
+        beat = (best[0] - base, best[1] - priority)  # what the big campaign must add to win
         if len(big.lines) <= MAX_VECTOR_LINES and _fits_numpy(group, big):
-            gain, big_priority, subset = _vector_search(group, big, extra, taken)
+            found = _vector_search(group, big, extra, taken, beat)
             search.leaves += 1
         else:
-            found = _amount_search(group, big, extra, taken, search, (best[0] - base, best[1] - priority))
-            if found is None:
-                continue  # nothing under this placement beats the best found
-            gain, big_priority, subset = found
+            found = _amount_search(group, big, extra, taken, search, beat)
+        if found is None:
+            continue  # nothing under this placement beats the best found
+        gain, big_priority, subset = found
         key = (base + gain, priority + big_priority)
         if key > best[:2]:
             placement = {c.id: sub for c, sub in zip(others, combo, strict=True)}
@@ -580,10 +581,12 @@ def _vector_search(
     c: Candidate,
     extra: Mapping[int, int],
     taken: set[int],
-) -> tuple[int, int, tuple[int, ...]]:
+    beat: tuple[int, int],
+) -> tuple[int, int, tuple[int, ...]] | None:
     """The best subset of a ``discount_amount`` campaign's lines, with the rest of the group fixed
     (``extra`` money off and ``taken`` lines): its gain over the lines as they are, its priority
-    (if applied) and the subset. Ties go to the higher priority, then to the fuller subset.
+    (if applied) and the subset. Ties go to the higher priority, then to the fuller subset. None
+    when no subset (the empty one, gain 0, included) does better than ``beat`` (gain, priority).
 
     With numpy, every subset first gets an optimistic gain (each line's share rounded down, plus
     the units left over, each worth the subset's best weight). The most promising ones are then evaluated exactly, which
@@ -637,17 +640,22 @@ def _vector_search(
     leftover = total - floors.sum(axis=1)
     optimistic = gains(member, floors) + leftover * (member * np.maximum(weight, 0)[None, :]).max(axis=1)
 
+    empty = (0, 0, ()) if beat < (0, 0) else None
+    if (float(optimistic.max()), max(c.priority, 0)) <= beat:
+        return empty  # no subset can do better
     first = np.argpartition(-optimistic, 63)[:64] if optimistic.size > 64 else np.arange(optimistic.size)
     bar = max(0, int(exact(first)[0].max()))
     rows = np.flatnonzero(optimistic >= bar)
     if rows.size == 0:
-        return 0, 0, ()  # nothing gains: the empty subset
+        return empty  # nothing gains
     gain, applied, size = exact(rows)
     pick = int(np.lexsort((size, applied, gain))[-1])
     if (int(gain[pick]), int(applied[pick])) < (0, 0):
-        return 0, 0, ()  # the empty subset
+        return empty
     subset = tuple(i for i, bit in zip(lines, member[rows[pick]], strict=True) if bit)
     found = (int(gain[pick]), int(applied[pick]), subset)
+    if found[:2] <= beat:
+        return None
     assert found[0] == sum(
         lv(i, extra[i] + d, blocks or i in taken) - lv(i, extra[i], i in taken)
         for i, d in group.money_off(c, subset).items()
