@@ -896,13 +896,14 @@ def best_group(look: Look, search: Search, hopeless: bool) -> tuple[int, int, di
     still proven).
 
     Otherwise the group is searched: under each placement of its other campaigns when it has a
-    ``discount_amount`` whose best subset can be found under each (``_conditioned``); over every subset when it is one
-    campaign (``_best_single``); else by depth-first branch and bound over each campaign's subsets
-    of lines, larger first (so ties keep the fullest), from the greedy placement, a branch cut
-    when even its optimistic bound cannot beat the best found. That bound is sound: a line's value
-    only grows with its discounts (when ``w > 0``), each undecided campaign adds at most the
-    largest discount any of its subsets puts on that line, and a line takes at most one more
-    ``line`` campaign. When time runs out, the best placement found is the answer, not proven."""
+    ``discount_amount`` whose best subset is found under each (``_conditioned``); over every
+    subset when it is one campaign (``_best_single``); else by depth-first branch and bound over
+    each campaign's subsets of lines, larger first (so ties keep the fullest), from the greedy
+    placement, a branch cut when even its optimistic bound cannot beat the best found. That bound
+    is sound: a line's value only grows with its discounts (when ``w > 0``), each undecided
+    campaign adds at most the largest discount any of its subsets puts on that line, and a line
+    takes at most one more ``line`` campaign. When time runs out, the best placement found is the
+    answer, not proven."""
     group, most_off, greedy = look.group, look.most_off, look.greedy
     if look.proven and look.every_priority_applied:
         return greedy
