@@ -95,6 +95,17 @@ class Settings:
     time_limit: float = 0.05
 
 
+@dataclass(slots=True)
+class Search:
+    """One basket's search: its deadline, the leaves tried, and whether it was cut short."""
+
+    lines: Sequence[Line]
+    settings: Settings
+    deadline: float
+    leaves: int = 0
+    exhausted: bool = False
+
+
 # --- discounts of one campaign on a set of lines ---------------------------------------------
 
 

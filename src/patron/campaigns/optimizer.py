@@ -21,7 +21,7 @@ The search is exact:
   group is searched exactly: a ``discount_amount`` under every placement of the group's other
   (few) campaigns, its best subset found by scoring them all at once with numpy (up to
   ``MAX_VECTOR_LINES`` lines) or, on more lines, by a branch and bound over the subsets' totals
-  (see ``groups._amount_search``); a lone campaign on up to ``MAX_SUBSET_LINES`` lines over
+  (see ``amounts``); a lone campaign on up to ``MAX_SUBSET_LINES`` lines over
   every subset with a cheap bound; other groups by depth-first branch and bound over the
   subsets of each campaign's lines, from the greedy value.
 Everything is computed in integers (minor units, weights over a common denominator), so values
@@ -46,6 +46,7 @@ from patron.campaigns.deal import (
     Deal,
     Line,
     PointRule,
+    Search,
     Settings,
     evaluate,
     point_rules,
@@ -57,7 +58,6 @@ from patron.campaigns.groups import (
     MAX_SUBSET_LINES,
     Group,
     Look,
-    Search,
     best_group,
     first_look,
     largest_money_off,
