@@ -115,8 +115,15 @@ class CampaignSet(Sequence[Compiled]):
     (``conditions.guard``): a basket's lines are looked up by value, and a campaign's predicate
     runs only on the lines its guard lets through (on every line when it has no guard)."""
 
-    def __init__(self, campaigns: Sequence[Compiled]) -> None:
+    def __init__(self, campaigns: Sequence[Compiled] = ()) -> None:
         self._campaigns = tuple(campaigns)
+        # what every basket asks of the whole set, worked out once
+        self.by_id = {c.id: c for c in self._campaigns}
+        self.limited = [c.id for c in self._campaigns if c.definition.limits.any]
+        self.names = {c.id: c.name for c in self._campaigns}
+        self.lot_settings = {
+            c.id: c.definition.points for c in self._campaigns if c.definition.points is not None
+        }
         self._guarded: dict[int, str] = {}  # position -> the attribute of its guard
         tables: dict[str, dict[str, list[int]]] = {}
         for position, c in enumerate(self._campaigns):

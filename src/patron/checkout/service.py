@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -23,7 +22,7 @@ from patron.campaigns import rules as campaign_rules
 from patron.campaigns import store as campaign_store
 from patron.campaigns.model import PointsSettings
 from patron.campaigns.optimizer import Deal
-from patron.campaigns.rules import Compiled
+from patron.campaigns.rules import CampaignSet, Compiled
 from patron.checkout import engine, store
 from patron.checkout.model import Basket, ReceiptIn, ReturnIn
 from patron.db.pool import Connection, Database
@@ -51,7 +50,7 @@ class Caller:
     tenant_id: int
     program: Program
     now: datetime
-    campaigns: Sequence[Compiled] = ()
+    campaigns: CampaignSet = field(default_factory=CampaignSet)
     optimizer_time_limit: float = 0.05
 
 
@@ -132,7 +131,7 @@ async def _prepare(
             conn, caller.tenant_id, basket.store, skus, member_key, since, at
         )
     else:
-        limited = [c.id for c in caller.campaigns if c.definition.limits.any]
+        limited = caller.campaigns.limited
         read_ahead = len(limited) <= MAX_LIMITED_READ_AHEAD
         where, attributes, person, (paid, rows), usage = await store.quote_context(
             conn, caller.tenant_id, basket.store, skus, member_key, since, at, limited if read_ahead else []
@@ -185,9 +184,10 @@ async def _prepare(
         discounts=deal.discounts if deal else None,
         point_rules=deal.point_rules if deal else (),
     )
-    names = {c.id: c.name for c in caller.campaigns}
-    lot_settings = {c.id: c.definition.points for c in caller.campaigns if c.definition.points is not None}
-    return Prepared(at, timezone, member_id, debt, tier_code, lots, outcome, deal, names, lot_settings)
+    campaigns = caller.campaigns
+    return Prepared(
+        at, timezone, member_id, debt, tier_code, lots, outcome, deal, campaigns.names, campaigns.lot_settings
+    )
 
 
 async def _best_deal(
@@ -211,7 +211,7 @@ async def _best_deal(
     candidates = campaign_rules.eligible(caller.campaigns, context, basket_lines, blocked)
     if not candidates:
         return None
-    by_id = {c.id: c for c in caller.campaigns}
+    by_id = caller.campaigns.by_id
     limited = [c.id for c in candidates if by_id[c.id].definition.limits.any]
     if used is None:
         used = await campaign_store.usage(conn, caller.tenant_id, limited, member_id) if limited else {}
@@ -573,7 +573,7 @@ async def _count_uses(conn: Connection, caller: Caller, prepared: Prepared) -> f
     nothing is counted)."""
     if prepared.deal is None:
         return frozenset()
-    by_id = {c.id: c for c in caller.campaigns}
+    by_id = caller.campaigns.by_id
     # in campaign id order, as returns give uses back: no two transactions lock these rows in
     # opposite orders
     limited = sorted(cid for cid in prepared.deal.applied if by_id[cid].definition.limits.any)

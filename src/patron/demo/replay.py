@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from patron.campaigns.rules import Compiled
+from patron.campaigns.rules import CampaignSet
 from patron.checkout import returning
 from patron.checkout import service as checkout
 from patron.checkout.model import ReceiptIn, ReturnIn
@@ -83,14 +83,16 @@ async def replay(
     count: int,
     *,
     workers: int = 8,
-    campaigns: Sequence[Compiled] = (),
+    campaigns: CampaignSet | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> Stats:
     """Replays the first ``count`` baskets of the year; returns what it did. ``campaigns`` are the
     tenant's compiled campaigns (what the API's cache would hand the checkout)."""
 
     def caller(now: datetime) -> checkout.Caller:
-        return checkout.Caller(db=db, tenant_id=tenant_id, program=program, now=now, campaigns=campaigns)
+        return checkout.Caller(
+            db=db, tenant_id=tenant_id, program=program, now=now, campaigns=campaigns or CampaignSet()
+        )
 
     async with db.read() as conn:
         done = await store.receipt_numbers(conn, tenant_id)
