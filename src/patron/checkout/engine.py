@@ -144,17 +144,19 @@ def spend(
         raise InsufficientPoints(exc.requested, exc.available) from exc
 
 
-def _integer_weights(values: Sequence[Fraction]) -> list[int]:
+def _integer_weights(values: Sequence[Fraction]) -> tuple[list[int], int]:
+    """The values over their common denominator: (numerators, denominator), in integers."""
     denominator = lcm(*(v.denominator for v in values)) if values else 1
-    return [int(v * denominator) for v in values]
+    return [v.numerator * (denominator // v.denominator) for v in values], denominator
 
 
 def earn_split(exact: Sequence[Fraction]) -> list[int]:
     """Whole points: the exact total rounded down, split over the parts by largest remainder."""
-    total = floor(sum(exact, Fraction(0)))
+    weights, denominator = _integer_weights(exact)
+    total = sum(weights) // denominator
     if total <= 0:
         return [0] * len(exact)
-    return split_ints(total, _integer_weights(exact))
+    return split_ints(total, weights)
 
 
 def earn_split_by_paid(paid: Sequence[Decimal], rate: Decimal) -> list[int]:
@@ -172,7 +174,8 @@ def earn_split_by_paid(paid: Sequence[Decimal], rate: Decimal) -> list[int]:
 def _campaign_exact(paid: dict[int, Fraction], rule: PointRule) -> dict[int, Fraction]:
     """What a point campaign adds on each of its lines, before rounding."""
     lines = sorted(rule.lines & paid.keys())
-    result = {i: paid[i] * Fraction(rule.extra_rate) / 100 for i in lines}
+    rate = Fraction(rule.extra_rate) / 100
+    result = {i: paid[i] * rate for i in lines}
     if rule.fixed:
         total_paid = sum((paid[i] for i in lines), Fraction(0))
         for i in lines:
@@ -212,7 +215,8 @@ def compute(
         earned = earn_split_by_paid(paid, earn_percent)
     elif earn_percent is not None:
         exact_paid = {line.index: Fraction(p) for line, p in zip(lines, paid, strict=True)}
-        exact = {i: p * Fraction(earn_percent) / 100 for i, p in exact_paid.items()}
+        base_rate = Fraction(earn_percent) / 100
+        exact = {i: p * base_rate for i, p in exact_paid.items()}
         for rule in point_rules:
             extra = _campaign_exact(exact_paid, rule)
             for i, points in extra.items():
