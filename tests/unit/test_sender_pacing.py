@@ -1,0 +1,56 @@
+"""A worker waits for its send slots by sleeping, on every event loop it may run on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+import pytest
+import uvloop
+
+from patron.backoffice.sender import Sender
+from patron.backoffice.transports import Attempt
+from patron.clock import utcnow
+
+
+class AcceptingSms:
+    async def send(self, *args: Any) -> Attempt:
+        return Attempt(ok=True, status=200)
+
+
+@pytest.mark.parametrize("loop_factory", [asyncio.new_event_loop, uvloop.new_event_loop])
+def test_waiting_for_a_slot_sleeps_a_few_times_a_message_and_never_sends_early(
+    loop_factory: Callable[[], asyncio.AbstractEventLoop], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvloop's timers count whole milliseconds, so a sleep shorter than one returns at once: a
+    wait for a slot that slept its exact remainder spun hundreds of times a message there."""
+    sleeps = 0
+    real_sleep = asyncio.sleep
+
+    def counting_sleep(delay: float) -> Awaitable[None]:
+        nonlocal sleeps
+        sleeps += 1
+        return real_sleep(delay)
+
+    monkeypatch.setattr(asyncio, "sleep", counting_sleep)
+    sender = Sender(cast(Any, None), utcnow, cast(Any, AcceptingSms()), cast(Any, None))
+    sent_at: list[tuple[float, float]] = []
+
+    async def one(slot: float, number: int) -> None:
+        attempt = await sender._send_at(
+            slot, slot + 60, "sms", {}, {"id": number, "recipient": "+1", "body": "hi"}
+        )
+        assert attempt.ok
+        sent_at.append((slot, asyncio.get_running_loop().time()))
+
+    async def main() -> None:
+        start = asyncio.get_running_loop().time()
+        # 100 messages 1.1 ms apart: 900 a second, as a channel of 1,000 a second at 0.9 headroom
+        await asyncio.gather(*(one(start + 0.005 + i * 0.0011, i) for i in range(100)))
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main())
+    assert len(sent_at) == 100
+    assert all(sent >= slot for slot, sent in sent_at)  # never before its slot
+    assert sleeps <= 3 * 100
