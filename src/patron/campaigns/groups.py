@@ -526,6 +526,10 @@ def _conditioned(
         )
         options.append((base + min(most, big_cap), priority, base, combo, extra, taken))
     options.sort(key=lambda o: (-o[0], -o[1]))
+    # every subset scored in numpy on few lines; a branch and bound on more
+    scored = len(big.lines) <= MAX_VECTOR_LINES and _fits_numpy(group, big)
+    assert big.effect.value is not None
+    value = units(big.effect.value, group.quantum)
     best = greedy
     for optimistic, priority, base, combo, extra, taken in options:
         if optimistic < best[0]:
@@ -536,12 +540,10 @@ def _conditioned(
             search.exhausted = True
             return best
         beat = (best[0] - base, best[1] - priority)  # what the big campaign must add to win
-        if len(big.lines) <= MAX_VECTOR_LINES and _fits_numpy(group, big):
+        if scored:
             found = _vector_search(group, big, extra, taken, beat)
             search.leaves += 1
         else:
-            assert big.effect.value is not None
-            value = units(big.effect.value, group.quantum)
             found = amounts.best_subset(
                 _amount_lines(group, big, extra, taken), value, big.priority, search, beat
             )
