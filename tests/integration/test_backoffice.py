@@ -24,7 +24,7 @@ import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-from patron.backoffice import rules, store
+from patron.backoffice import broadcasts, rules, store
 from patron.backoffice.sender import SendSettings
 from patron.backoffice.worker import Worker, WorkerSettings
 from patron.db.pool import Database
@@ -671,6 +671,38 @@ async def test_broadcast_filters_and_progress(
     params = {"broadcast": broadcast["id"], "limit": 1, "before": first.headers["X-Next-Before"]}
     second = await tenant.call("GET", "/v1/messages", params=params)
     assert [m["id"] for m in first.json() + second.json()] == [m["id"] for m in listed]
+
+
+async def test_broadcast_is_expanded_just_ahead_of_sending(
+    tenant: Tenant, db: Database, clock: ManualClock, worker: Worker, provider: SmsProvider,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A page is rendered only while fewer than the lead of the broadcast's messages are due;
+    messages put off by quiet hours are not due, so they do not hold the rest back."""
+    monkeypatch.setattr(broadcasts, "PAGE", 2)
+    monkeypatch.setattr(broadcasts, "LEAST_AHEAD", 3)
+    monkeypatch.setattr(broadcasts, "LEAD_SECONDS", 0.001)  # 1000/s x 1 ms: one message, so 3 rule
+    await shop(tenant, clock, at="2026-03-10T22:00:00")  # quiet hours in Moscow
+    await sms_channel(tenant, provider)
+    for n in range(7):
+        await new_member(tenant, name=f"M{n}")
+    made = (await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "hi {{ member.name }}"})).json()
+
+    async def progress() -> tuple[str, int, int]:
+        got = (await tenant.call("GET", f"/v1/broadcasts/{made['id']}")).json()
+        return got["status"], got["total"], got["queued"]
+
+    assert [await worker.expand_broadcasts() for _ in range(3)] == [2, 2, 0]
+    assert await progress() == ("sending", 4, 4)
+    assert await worker.send_messages() == 4  # all put off to 09:00: no longer due
+    assert provider.requests == []
+    assert [await worker.expand_broadcasts() for _ in range(3)] == [2, 1, 0]
+    assert await progress() == ("sending", 7, 7)
+
+    clock.fixed = moscow("2026-03-11T09:00:00")
+    await worker.drain()
+    assert await progress() == ("done", 7, 0)
+    assert sorted(r["text"] for r in provider.requests) == [f"hi M{n}" for n in range(7)]
 
 
 # --- webhooks --------------------------------------------------------------------------------

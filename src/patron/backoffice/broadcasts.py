@@ -2,7 +2,12 @@
 
 The API only records the broadcast and answers; workers expand it. Each page is one transaction
 that moves the broadcast's cursor on, so a killed worker loses nothing and repeats nothing (and
-the dedup key ``b:<broadcast>:<member>`` would stop a repeat anyway)."""
+the dedup key ``b:<broadcast>:<member>`` would stop a repeat anyway).
+
+Pages are expanded just ahead of sending: only while fewer than ``LEAD_SECONDS`` of the channel's
+rate of the broadcast's messages are due. Rendering a 100,000-member broadcast at once would be a
+burst of work beside the tills for nothing (the messages could only leave at the channel's rate),
+and a member who withdraws consent or changes phone meanwhile is read closer to the send."""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from patron.backoffice.tenancy import TenantInfo, Tenants
 from patron.db.pool import Database
 
 PAGE = 1000
+LEAD_SECONDS = 3.0  # expand while fewer than this many seconds of sending are due
+LEAST_AHEAD = 2 * PAGE  # ... and always keep at least this many due
 
 
 def _moment(text: str | None, timezone: str) -> datetime | None:
@@ -45,16 +52,16 @@ def audience(tenant: TenantInfo, channel: str, filter_: dict[str, Any]) -> store
     )
 
 
-async def expand(db: Database, tenants: Tenants, now: datetime, page: int = PAGE) -> int:
+async def expand(db: Database, tenants: Tenants, now: datetime) -> int:
     """Turns one page of one broadcast's members into queued messages; returns how many members
-    were looked at (0: no broadcast is waiting)."""
+    were looked at (0: no broadcast is waiting, or each has enough messages due)."""
     async with db.transaction() as conn:
-        row = await store.claim_expanding_broadcast(conn, tenants.only)
+        row = await store.claim_expanding_broadcast(conn, tenants.only, now, LEAD_SECONDS, LEAST_AHEAD)
         if row is None:
             return 0
         tenant = await tenants.get(conn, row["tenant_id"])
         who = audience(tenant, row["channel"], row["filter"])
-        found, cursor = await store.audience_page(conn, tenant.id, who, row["cursor"], page)
+        found, cursor = await store.audience_page(conn, tenant.id, who, row["cursor"], PAGE)
         queued = [
             messages.render_message(
                 tenant,

@@ -178,9 +178,10 @@ async def get_broadcast(conn: Connection, tenant_id: int, raw_id: str) -> dict[s
     row = await store.broadcast(conn, tenant_id, _uuid(raw_id, "broadcast"))
     if row is None:
         raise NotFound("no such broadcast", code="broadcast_not_found")
-    if row["status"] == "expanding":
+    # pages are expanded just ahead of sending, so a broadcast sends while it is still expanding
+    if row["status"] == "expanding" and row["total"] == 0:
         status = "preparing"
-    elif row["queued"]:
+    elif row["status"] == "expanding" or row["queued"]:
         status = "sending"
     else:
         status = "done"

@@ -460,14 +460,25 @@ async def broadcast(conn: Connection, tenant_id: int, broadcast_id: str) -> dict
     return await cur.fetchone()
 
 
-async def claim_expanding_broadcast(conn: Connection, only: list[int] | None) -> dict[str, Any] | None:
-    """Locks one broadcast whose members are still being turned into messages."""
+async def claim_expanding_broadcast(
+    conn: Connection, only: list[int] | None, now: datetime, lead_seconds: float, least: int
+) -> dict[str, Any] | None:
+    """Locks one broadcast whose members are still being turned into messages, and which does not
+    already have enough of them due: ``lead_seconds`` of its channel's rate, at least ``least``
+    (a channel without a rate, or not set up yet, counts as ``least`` per second)."""
     cur = await conn.execute(
-        "SELECT tenant_id, id::text AS id, channel, locale, subject, body, filter, cursor::text AS cursor,"
-        " total FROM broadcasts WHERE status = 'expanding'"
-        " AND (%(only)s::bigint[] IS NULL OR tenant_id = ANY(%(only)s))"
-        " ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED",
-        {"only": only},
+        "SELECT b.tenant_id, b.id::text AS id, b.channel, b.locale, b.subject, b.body, b.filter,"
+        " b.cursor::text AS cursor, b.total"
+        " FROM broadcasts b LEFT JOIN channels c ON c.tenant_id = b.tenant_id AND c.channel = b.channel"
+        " CROSS JOIN LATERAL (SELECT greatest(%(least)s,"
+        "   ceil(coalesce(c.rate_per_second, %(least)s) * %(lead)s))::int AS ahead) a"
+        " WHERE b.status = 'expanding'"
+        " AND (%(only)s::bigint[] IS NULL OR b.tenant_id = ANY(%(only)s))"
+        " AND (SELECT count(*) FROM (SELECT 1 FROM messages g"
+        "       WHERE g.tenant_id = b.tenant_id AND g.broadcast_id = b.id AND g.status = 'queued'"
+        "         AND g.next_attempt_at <= %(now)s LIMIT a.ahead) due) < a.ahead"
+        " ORDER BY b.created_at LIMIT 1 FOR UPDATE OF b SKIP LOCKED",
+        {"only": only, "now": now, "lead": lead_seconds, "least": least},
     )
     return await cur.fetchone()
 
