@@ -674,7 +674,11 @@ async def test_broadcast_filters_and_progress(
 
 
 async def test_broadcast_is_expanded_just_ahead_of_sending(
-    tenant: Tenant, db: Database, clock: ManualClock, worker: Worker, provider: SmsProvider,
+    tenant: Tenant,
+    db: Database,
+    clock: ManualClock,
+    worker: Worker,
+    provider: SmsProvider,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A page is rendered only while fewer than the lead of the broadcast's messages are due;
@@ -686,7 +690,9 @@ async def test_broadcast_is_expanded_just_ahead_of_sending(
     await sms_channel(tenant, provider)
     for n in range(7):
         await new_member(tenant, name=f"M{n}")
-    made = (await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "hi {{ member.name }}"})).json()
+    made = (
+        await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "hi {{ member.name }}"})
+    ).json()
 
     async def progress() -> tuple[str, int, int]:
         got = (await tenant.call("GET", f"/v1/broadcasts/{made['id']}")).json()

@@ -145,6 +145,39 @@ def test_batches_follow_the_rate() -> None:
     assert rules.slot_spacing(100, 0.5) == pytest.approx(0.02)
 
 
+def test_slots_are_sent_in_groups_of_a_tick_only_at_high_rates() -> None:
+    assert rules.group_size(1000, 0.9, 0.01) == 9  # 9 slots of 1.1 ms: one wake-up per 10 ms
+    assert rules.group_size(100, 0.9, 0.01) == 1
+    assert rules.group_size(5000, 0.99, 0.01) == 25  # the spare 1% of 5,000/s allows only 25
+    assert rules.group_size(0.5, 0.9, 0.01) == 1
+
+
+@given(
+    rate=st.floats(min_value=1, max_value=20_000),
+    headroom=st.floats(min_value=0.5, max_value=0.99),
+    tick=st.floats(min_value=0.001, max_value=0.1),
+    batches=st.lists(st.integers(min_value=1, max_value=300), min_size=1, max_size=40),
+)
+def test_grouped_slots_never_exceed_the_rate_in_any_second(
+    rate: float, headroom: float, tick: float, batches: list[int]
+) -> None:
+    """Batches booked back to back on the channel's time line, each sending its slots in groups
+    at the group's first slot: no one-second window holds more than ``rate`` sends."""
+    spacing = rules.slot_spacing(rate, headroom)
+    group = rules.group_size(rate, headroom, tick)
+    sends: list[float] = []
+    start = 0.0
+    for size in batches:
+        sends += [start + (i - i % group) * spacing for i in range(size)]
+        start += size * spacing
+    sends.sort()
+    first = 0
+    for last, at in enumerate(sends):  # each window that begins at a send
+        while at - sends[first] >= 1.0:
+            first += 1
+        assert last - first + 1 <= rate
+
+
 # --- templates -------------------------------------------------------------------------------
 
 

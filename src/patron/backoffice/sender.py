@@ -47,6 +47,7 @@ class SendSettings:
     max_attempts: int = 12
     unlimited_concurrency: int = 8  # sends at once on a channel with no rate
     in_flight: int = 100  # requests awaiting an answer at most (the HTTP client's connections per host)
+    tick: float = 0.01  # seconds of slots sent together (rules.group_size)
 
 
 _LATE = Attempt(ok=False, error="late")
@@ -143,6 +144,7 @@ class Sender:
 
             return list(await asyncio.gather(*(at_once(row) for row in rows)))
         spacing = rules.slot_spacing(rate, self.settings.headroom)
+        group = rules.group_size(rate, self.settings.headroom, self.settings.tick)
         # The database places the slots on the shared time line at some moment between ``asked``
         # and ``answered``. Sending from ``answered`` on is never early; judging lateness from
         # ``asked`` is never lenient. A worker paused in between (a busy machine, a stalled event
@@ -156,8 +158,8 @@ class Sender:
             await asyncio.gather(
                 *(
                     self._send_at(
-                        answered + start_in + i * spacing,
-                        asked + start_in + i * spacing + tolerance,
+                        answered + start_in + (i - i % group) * spacing,
+                        asked + start_in + (i - i % group) * spacing + tolerance,
                         channel,
                         settings,
                         row,
