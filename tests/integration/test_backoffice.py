@@ -694,20 +694,21 @@ async def test_broadcast_is_expanded_just_ahead_of_sending(
         await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "hi {{ member.name }}"})
     ).json()
 
-    async def progress() -> tuple[str, int, int]:
+    async def progress() -> tuple[str, int | None, int, int]:
         got = (await tenant.call("GET", f"/v1/broadcasts/{made['id']}")).json()
-        return got["status"], got["total"], got["queued"]
+        return got["status"], got["audience"], got["total"], got["queued"]
 
+    assert await progress() == ("preparing", None, 0, 0)
     assert [await worker.expand_broadcasts() for _ in range(3)] == [2, 2, 0]
-    assert await progress() == ("sending", 4, 4)
+    assert await progress() == ("sending", 7, 4, 4)  # the audience was counted with the first page
     assert await worker.send_messages() == 4  # all put off to 09:00: no longer due
     assert provider.requests == []
     assert [await worker.expand_broadcasts() for _ in range(3)] == [2, 1, 0]
-    assert await progress() == ("sending", 7, 7)
+    assert await progress() == ("sending", 7, 7, 7)
 
     clock.fixed = moscow("2026-03-11T09:00:00")
     await worker.drain()
-    assert await progress() == ("done", 7, 0)
+    assert await progress() == ("done", 7, 7, 0)
     assert sorted(r["text"] for r in provider.requests) == [f"hi M{n}" for n in range(7)]
 
 

@@ -130,6 +130,14 @@ async def test_broadcasts_show_their_progress_and_the_message_log_lists_messages
     progress = await admin_browser.get(f"/communications/broadcasts/{broadcast_id}/progress")
     assert 'data-broadcast-status="sending"' in progress.text
     assert "1 sent, 1 failed, 1 waiting, of 3" in progress.text
+    async with db.transaction() as conn:  # still expanding: progress is of the audience
+        await conn.execute(
+            "UPDATE broadcasts SET status = 'expanding', audience = 10 WHERE tenant_id = %s AND id = %s",
+            (tenant.tenant_id, broadcast_id),
+        )
+    progress = await admin_browser.get(f"/communications/broadcasts/{broadcast_id}/progress")
+    assert "1 sent, 1 failed, 1 waiting, of 10 (3 prepared so far" in progress.text
+    assert 'style="width: 20.0%"' in progress.text
     log = await admin_browser.get("/communications/messages", params={"broadcast": broadcast_id})
     assert all(f"Hello {n}" in log.text for n in range(3))
     failed = await admin_browser.get("/communications/messages", params={"status": "failed"})

@@ -61,6 +61,8 @@ async def expand(db: Database, tenants: Tenants, now: datetime) -> int:
             return 0
         tenant = await tenants.get(conn, row["tenant_id"])
         who = audience(tenant, row["channel"], row["filter"])
+        # the audience is counted once, at the first page: progress is measured against it
+        size = await store.audience_size(conn, tenant.id, who) if row["audience"] is None else None
         found, cursor = await store.audience_page(conn, tenant.id, who, row["cursor"], PAGE)
         queued = [
             messages.render_message(
@@ -79,5 +81,5 @@ async def expand(db: Database, tenants: Tenants, now: datetime) -> int:
             if messages.consented(member, row["channel"])
         ]
         added = await store.insert_messages(conn, tenant.id, queued, now)
-        await store.advance_broadcast(conn, tenant.id, row["id"], cursor, added, now)
+        await store.advance_broadcast(conn, tenant.id, row["id"], cursor, added, now, audience=size)
         return max(1, len(found))

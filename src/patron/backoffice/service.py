@@ -194,6 +194,7 @@ async def get_broadcast(conn: Connection, tenant_id: int, raw_id: str) -> dict[s
         "body": row["body"],
         "filter": row["filter"],
         "created_at": row["created_at"],
+        "audience": row["audience"],
         "total": row["total"],
         "queued": row["queued"],
         "sent": row["sent"],

@@ -78,6 +78,42 @@ class Audience:
     consents: list[str] | None = None
 
 
+# members ``m`` (with ``_LATEST_STORE``) that a broadcast's filter selects
+_AUDIENCE_FILTER = """
+    coalesce((m.consents ->> %(channel)s)::boolean, false)
+    AND (%(channel)s <> 'email' OR m.email IS NOT NULL)
+    AND (%(consents)s::text[] IS NULL OR NOT EXISTS (
+          SELECT 1 FROM unnest(%(consents)s::text[]) c
+           WHERE NOT coalesce((m.consents ->> c)::boolean, false)))
+    AND (%(cities)s::text[] IS NULL OR lower(m.city) = ANY(%(cities)s))
+    AND (%(tiers)s::text[] IS NULL OR coalesce(mt.tier, %(default_tier)s) = ANY(%(tiers)s))
+    AND (%(before)s::timestamptz IS NULL OR lr.at < %(before)s)
+    AND (%(after)s::timestamptz IS NULL OR lr.at >= %(after)s)
+"""
+
+
+def _audience_parameters(audience: Audience) -> dict[str, Any]:
+    return {
+        "channel": audience.channel,
+        "consents": audience.consents,
+        "cities": audience.cities,
+        "tiers": audience.tiers,
+        "default_tier": audience.default_tier,
+        "before": audience.before,
+        "after": audience.after,
+    }
+
+
+async def audience_size(conn: Connection, tenant_id: int, audience: Audience) -> int:
+    """How many members the filter selects now."""
+    cur = await conn.execute(
+        f"SELECT count(*) AS n FROM members m {_LATEST_STORE} WHERE m.tenant_id = %(t)s AND {_AUDIENCE_FILTER}",
+        {"t": tenant_id, **_audience_parameters(audience)},
+    )
+    row = await cur.fetchone()
+    return int(row["n"]) if row else 0
+
+
 async def audience_page(
     conn: Connection, tenant_id: int, audience: Audience, cursor: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
@@ -93,29 +129,10 @@ async def audience_page(
         SELECT {_MEMBER_COLUMNS}, (SELECT id::text FROM page ORDER BY id DESC LIMIT 1) AS page_end
           FROM page p JOIN members m ON m.tenant_id = p.tenant_id AND m.id = p.id
           {_LATEST_STORE}
-         WHERE coalesce((m.consents ->> %(channel)s)::boolean, false)
-           AND (%(channel)s <> 'email' OR m.email IS NOT NULL)
-           AND (%(consents)s::text[] IS NULL OR NOT EXISTS (
-                 SELECT 1 FROM unnest(%(consents)s::text[]) c
-                  WHERE NOT coalesce((m.consents ->> c)::boolean, false)))
-           AND (%(cities)s::text[] IS NULL OR lower(m.city) = ANY(%(cities)s))
-           AND (%(tiers)s::text[] IS NULL OR coalesce(mt.tier, %(default_tier)s) = ANY(%(tiers)s))
-           AND (%(before)s::timestamptz IS NULL OR lr.at < %(before)s)
-           AND (%(after)s::timestamptz IS NULL OR lr.at >= %(after)s)
+         WHERE {_AUDIENCE_FILTER}
          ORDER BY m.id
         """,
-        {
-            "t": tenant_id,
-            "cursor": cursor,
-            "limit": limit,
-            "channel": audience.channel,
-            "consents": audience.consents,
-            "cities": audience.cities,
-            "tiers": audience.tiers,
-            "default_tier": audience.default_tier,
-            "before": audience.before,
-            "after": audience.after,
-        },
+        {"t": tenant_id, "cursor": cursor, "limit": limit, **_audience_parameters(audience)},
     )
     rows = await cur.fetchall()
     if rows:
@@ -442,7 +459,7 @@ async def broadcast(conn: Connection, tenant_id: int, broadcast_id: str) -> dict
     """A broadcast with the count of its messages by status."""
     cur = await conn.execute(
         """
-        SELECT b.id::text AS id, b.channel, b.locale, b.subject, b.body, b.filter, b.status, b.total,
+        SELECT b.id::text AS id, b.channel, b.locale, b.subject, b.body, b.filter, b.status, b.total, b.audience,
                b.created_at, b.expanded_at,
                coalesce(c.queued, 0) AS queued, coalesce(c.sent, 0) AS sent, coalesce(c.failed, 0) AS failed,
                c.last_sent_at
@@ -468,7 +485,7 @@ async def claim_expanding_broadcast(
     (a channel without a rate, or not set up yet, counts as ``least`` per second)."""
     cur = await conn.execute(
         "SELECT b.tenant_id, b.id::text AS id, b.channel, b.locale, b.subject, b.body, b.filter,"
-        " b.cursor::text AS cursor, b.total"
+        " b.cursor::text AS cursor, b.total, b.audience"
         " FROM broadcasts b LEFT JOIN channels c ON c.tenant_id = b.tenant_id AND c.channel = b.channel"
         " CROSS JOIN LATERAL (SELECT greatest(%(least)s,"
         "   ceil(coalesce(c.rate_per_second, %(least)s) * %(lead)s))::int AS ahead) a"
@@ -484,15 +501,30 @@ async def claim_expanding_broadcast(
 
 
 async def advance_broadcast(
-    conn: Connection, tenant_id: int, broadcast_id: str, cursor: str | None, added: int, now: datetime
+    conn: Connection,
+    tenant_id: int,
+    broadcast_id: str,
+    cursor: str | None,
+    added: int,
+    now: datetime,
+    audience: int | None = None,
 ) -> None:
-    """Moves the cursor on; a null cursor means every member was looked at."""
+    """Moves the cursor on; a null cursor means every member was looked at. ``audience`` is set
+    once, with the first page."""
     await conn.execute(
         "UPDATE broadcasts SET cursor = coalesce(%(cursor)s::uuid, cursor), total = total + %(added)s,"
+        " audience = coalesce(audience, %(audience)s),"
         " status = CASE WHEN %(cursor)s::uuid IS NULL THEN 'expanded' ELSE status END,"
         " expanded_at = CASE WHEN %(cursor)s::uuid IS NULL THEN %(now)s ELSE expanded_at END"
         " WHERE tenant_id = %(t)s AND id = %(b)s",
-        {"cursor": cursor, "added": added, "now": now, "t": tenant_id, "b": broadcast_id},
+        {
+            "cursor": cursor,
+            "added": added,
+            "now": now,
+            "t": tenant_id,
+            "b": broadcast_id,
+            "audience": audience,
+        },
     )
 
 
