@@ -325,7 +325,10 @@ def alternate(
             pooled[condition] += phase.pop("intended_ms")
             spans.append((condition, start, end))
             cpu[condition].append(phase["cpu"])
-            figures_of_round[condition] = quotes(phase)
+            figures_of_round[condition] = {
+                **quotes(phase),
+                "slowest": phase["kinds"].get("quote", {}).get("slowest"),
+            }
         rounds.append(figures_of_round)
     pause(False)
     result: dict[str, Any] = {
