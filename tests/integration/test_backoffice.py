@@ -675,7 +675,6 @@ async def test_broadcast_filters_and_progress(
 
 async def test_broadcast_is_expanded_just_ahead_of_sending(
     tenant: Tenant,
-    db: Database,
     clock: ManualClock,
     worker: Worker,
     provider: SmsProvider,
@@ -685,7 +684,7 @@ async def test_broadcast_is_expanded_just_ahead_of_sending(
     messages put off by quiet hours are not due, so they do not hold the rest back."""
     monkeypatch.setattr(broadcasts, "PAGE", 2)
     monkeypatch.setattr(broadcasts, "LEAST_AHEAD", 3)
-    monkeypatch.setattr(broadcasts, "LEAD_SECONDS", 0.001)  # 1000/s x 1 ms: one message, so 3 rule
+    monkeypatch.setattr(broadcasts, "LEAD_SECONDS", 0.001)  # 1,000/s x 1 ms is one message: LEAST_AHEAD rules
     await shop(tenant, clock, at="2026-03-10T22:00:00")  # quiet hours in Moscow
     await sms_channel(tenant, provider)
     for n in range(7):
