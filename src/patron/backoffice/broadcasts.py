@@ -6,8 +6,8 @@ the dedup key ``b:<broadcast>:<member>`` would stop a repeat anyway).
 
 Pages are expanded just ahead of sending: only while fewer than ``LEAD_SECONDS`` of the channel's
 rate of the broadcast's messages are due. Rendering a 100,000-member broadcast at once would be a
-burst of work beside the tills for nothing (the messages could only leave at the channel's rate),
-and a member who withdraws consent or changes phone meanwhile is read closer to the send."""
+burst of work beside the tills for nothing (the messages could only leave at the channel's rate).
+The audience is counted once, with the first page, so that progress has a whole to measure against."""
 
 from __future__ import annotations
 
