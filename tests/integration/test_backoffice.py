@@ -711,6 +711,63 @@ async def test_broadcast_is_expanded_just_ahead_of_sending(
     assert sorted(r["text"] for r in provider.requests) == [f"hi M{n}" for n in range(7)]
 
 
+async def test_a_broadcast_can_be_stopped(
+    tenant: Tenant,
+    other_tenant: Tenant,
+    clock: ManualClock,
+    worker: Worker,
+    provider: SmsProvider,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cancelling stops the expansion and fails what is queued; what was sent stays sent."""
+    monkeypatch.setattr(broadcasts, "PAGE", 2)
+    monkeypatch.setattr(broadcasts, "LEAST_AHEAD", 3)
+    monkeypatch.setattr(broadcasts, "LEAD_SECONDS", 0.001)
+    await shop(tenant, clock)  # 12:00 in Moscow: no quiet hours
+    await sms_channel(tenant, provider)
+    for n in range(7):
+        await new_member(tenant, name=f"M{n}")
+
+    async def broadcast(text: str) -> str:
+        made = await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": text})
+        assert made.status_code == 202, made.text
+        return str(made.json()["id"])
+
+    def figures(b: dict[str, Any]) -> tuple[Any, ...]:
+        return b["status"], b["audience"], b["total"], b["queued"], b["sent"], b["failed"], b["cancelled"]
+
+    first = await broadcast("first")
+    assert [await worker.expand_broadcasts() for _ in range(3)] == [2, 2, 0]
+    stopped = await tenant.call("POST", f"/v1/broadcasts/{first}/cancel")
+    assert stopped.status_code == 200, stopped.text
+    assert figures(stopped.json()) == ("cancelled", 7, 4, 0, 0, 4, 4)
+    assert stopped.json()["cancelled_at"] is not None
+    await worker.drain()  # nothing more is prepared or sent
+    assert provider.requests == []
+    again = await tenant.call("POST", f"/v1/broadcasts/{first}/cancel")
+    assert again.status_code == 200 and again.json() == stopped.json()
+    failed = (await tenant.call("GET", "/v1/messages", params={"broadcast": first})).json()
+    assert {(m["status"], m["error"]) for m in failed} == {("failed", "broadcast cancelled")}
+
+    second = await broadcast("second")
+    assert [await worker.expand_broadcasts() for _ in range(3)] == [2, 2, 0]
+    assert await worker.send_messages() == 4
+    stopped = await tenant.call("POST", f"/v1/broadcasts/{second}/cancel")
+    assert figures(stopped.json()) == ("cancelled", 7, 4, 0, 4, 0, 0)
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["second"] * 4
+
+    third = await broadcast("third")
+    await worker.drain()
+    assert len(provider.requests) == 4 + 7
+    assert_error(await tenant.call("POST", f"/v1/broadcasts/{third}/cancel"), 409, "broadcast_done")
+    assert (await tenant.call("GET", f"/v1/broadcasts/{third}")).json()["status"] == "done"
+    assert_error(
+        await other_tenant.call("POST", f"/v1/broadcasts/{first}/cancel"), 404, "broadcast_not_found"
+    )
+    assert_error(await tenant.call("POST", "/v1/broadcasts/nope/cancel"), 404, "broadcast_not_found")
+
+
 # --- webhooks --------------------------------------------------------------------------------
 
 

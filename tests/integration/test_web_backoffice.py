@@ -142,6 +142,13 @@ async def test_broadcasts_show_their_progress_and_the_message_log_lists_messages
     assert all(f"Hello {n}" in log.text for n in range(3))
     failed = await admin_browser.get("/communications/messages", params={"status": "failed"})
     assert "Hello 2" in failed.text and "Hello 0" not in failed.text
+    page = await admin_browser.get(f"/communications/broadcasts/{broadcast_id}")
+    assert "Stop sending" in page.text
+    stopped = await admin_browser.post(f"/communications/broadcasts/{broadcast_id}/cancel", {})
+    assert stopped.status_code == 303
+    page = await admin_browser.get(f"/communications/broadcasts/{broadcast_id}")
+    assert 'data-broadcast-status="cancelled"' in page.text and "Stop sending" not in page.text
+    assert "Not sent: 1." in page.text and 'hx-trigger="every 2s"' not in page.text
     overview = await admin_browser.get("/communications")
     assert f"/admin/communications/broadcasts/{broadcast_id}" in overview.text
 

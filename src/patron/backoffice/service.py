@@ -10,7 +10,7 @@ from patron.backoffice import store, templates
 from patron.backoffice import webhook_store as webhooks
 from patron.backoffice.model import BroadcastIn, EmailChannelIn, SmsChannelIn, TemplateIn, WebhookIn
 from patron.db.pool import Connection
-from patron.errors import InvalidInput, NotFound
+from patron.errors import Conflict, InvalidInput, NotFound
 from patron.members import store as members
 from patron.program.settings import Program
 
@@ -179,7 +179,9 @@ async def get_broadcast(conn: Connection, tenant_id: int, raw_id: str) -> dict[s
     if row is None:
         raise NotFound("no such broadcast", code="broadcast_not_found")
     # pages are expanded just ahead of sending, so a broadcast sends while it is still expanding
-    if row["status"] == "expanding" and row["total"] == 0:
+    if row["status"] == "cancelled":
+        status = "cancelled"
+    elif row["status"] == "expanding" and row["total"] == 0:
         status = "preparing"
     elif row["status"] == "expanding" or row["queued"]:
         status = "sending"
@@ -199,8 +201,24 @@ async def get_broadcast(conn: Connection, tenant_id: int, raw_id: str) -> dict[s
         "queued": row["queued"],
         "sent": row["sent"],
         "failed": row["failed"],
+        "cancelled": row["cancelled"],
         "finished_at": row["last_sent_at"] if status == "done" else None,
+        "cancelled_at": row["cancelled_at"],
     }
+
+
+async def cancel_broadcast(conn: Connection, tenant_id: int, raw_id: str, now: datetime) -> dict[str, Any]:
+    """Stops sending a broadcast. Cancelling it again changes nothing; a broadcast that has sent
+    everything cannot be cancelled (409)."""
+    broadcast_id = _uuid(raw_id, "broadcast")
+    row = await store.lock_broadcast(conn, tenant_id, broadcast_id)
+    if row is None:
+        raise NotFound("no such broadcast", code="broadcast_not_found")
+    if row["status"] == "expanded" and not await store.has_queued_messages(conn, tenant_id, broadcast_id):
+        raise Conflict("the broadcast has been sent: nothing is left to cancel", code="broadcast_done")
+    if row["status"] != "cancelled":
+        await store.cancel_broadcast(conn, tenant_id, broadcast_id, now)
+    return await get_broadcast(conn, tenant_id, broadcast_id)
 
 
 # --- webhooks --------------------------------------------------------------------------------

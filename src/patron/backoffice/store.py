@@ -460,7 +460,7 @@ async def broadcast(conn: Connection, tenant_id: int, broadcast_id: str) -> dict
     cur = await conn.execute(
         """
         SELECT b.id::text AS id, b.channel, b.locale, b.subject, b.body, b.filter, b.status, b.total, b.audience,
-               b.created_at, b.expanded_at,
+               b.created_at, b.expanded_at, b.cancelled_at, coalesce(c.cancelled, 0) AS cancelled,
                coalesce(c.queued, 0) AS queued, coalesce(c.sent, 0) AS sent, coalesce(c.failed, 0) AS failed,
                c.last_sent_at
           FROM broadcasts b
@@ -468,13 +468,52 @@ async def broadcast(conn: Connection, tenant_id: int, broadcast_id: str) -> dict
                 SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
                        count(*) FILTER (WHERE status = 'sent') AS sent,
                        count(*) FILTER (WHERE status = 'failed') AS failed,
+                       count(*) FILTER (WHERE status = 'failed' AND error = %s) AS cancelled,
                        max(sent_at) AS last_sent_at
                   FROM messages g WHERE g.tenant_id = b.tenant_id AND g.broadcast_id = b.id) c ON true
          WHERE b.tenant_id = %s AND b.id = %s
         """,
-        (tenant_id, broadcast_id),
+        (CANCELLED, tenant_id, broadcast_id),
     )
     return await cur.fetchone()
+
+
+CANCELLED = "broadcast cancelled"  # the error of a broadcast's messages that were never sent
+
+
+async def lock_broadcast(conn: Connection, tenant_id: int, broadcast_id: str) -> dict[str, Any] | None:
+    """A broadcast's status, locked for the caller's transaction (a worker expanding a page of it
+    holds the same lock until the page is queued)."""
+    cur = await conn.execute(
+        "SELECT status FROM broadcasts WHERE tenant_id = %s AND id = %s FOR UPDATE", (tenant_id, broadcast_id)
+    )
+    return await cur.fetchone()
+
+
+async def has_queued_messages(conn: Connection, tenant_id: int, broadcast_id: str) -> bool:
+    cur = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE tenant_id = %s AND broadcast_id = %s AND status = 'queued')"
+        " AS queued",
+        (tenant_id, broadcast_id),
+    )
+    row = await cur.fetchone()
+    return bool(row and row["queued"])
+
+
+async def cancel_broadcast(conn: Connection, tenant_id: int, broadcast_id: str, now: datetime) -> int:
+    """Stops a broadcast (caller holds its lock): no more pages are expanded, and its queued
+    messages fail as cancelled. A message a worker is sending right now is waited for: once sent
+    it stays sent, and if it is queued again for a retry it is cancelled. Returns how many."""
+    await conn.execute(
+        "UPDATE broadcasts SET status = 'cancelled', cancelled_at = %s WHERE tenant_id = %s AND id = %s",
+        (now, tenant_id, broadcast_id),
+    )
+    cur = await conn.execute(
+        "UPDATE messages SET status = 'failed', error = %s"
+        " WHERE tenant_id = %s AND broadcast_id = %s AND status = 'queued'",
+        (CANCELLED, tenant_id, broadcast_id),
+    )
+    return cur.rowcount
 
 
 async def claim_expanding_broadcast(

@@ -113,12 +113,28 @@ async def create_broadcast(body: BroadcastIn, ctx: AdminKey) -> dict[str, Any]:
 @router.get(
     "/broadcasts/{broadcast_id}",
     summary="A broadcast's progress (admin)",
-    description="`status`: `preparing` (members are being selected), `sending`, `done`; `total` is the "
-    "number of messages queued so far, `queued`, `sent` and `failed` count them by status.",
+    description="`status`: `preparing` (no message queued yet), `sending` (messages are prepared just "
+    "ahead of sending, so a broadcast sends while it is still being prepared), `done` or `cancelled`. "
+    "`audience`: the members the filter selected when the first messages were prepared (null before); "
+    "`total`: messages queued so far; `queued`, `sent` and `failed` count them by status, `cancelled` "
+    "those of the failed that a cancellation stopped.",
 )
 async def get_broadcast(broadcast_id: str, ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.read() as conn:
         return await service.get_broadcast(conn, ctx.tenant_id, broadcast_id)
+
+
+@router.post(
+    "/broadcasts/{broadcast_id}/cancel",
+    summary="Stop sending a broadcast (admin)",
+    description="No more messages are prepared, and those queued fail with the error `broadcast "
+    "cancelled`; a message a worker is handing to the provider at that moment still goes. Answers the "
+    "broadcast (`status` `cancelled`). Cancelling again answers the same; a broadcast that has sent "
+    "everything is a 409 `broadcast_done`.",
+)
+async def cancel_broadcast(broadcast_id: str, ctx: AdminKey) -> dict[str, Any]:
+    async with ctx.db.transaction() as conn:
+        return await service.cancel_broadcast(conn, ctx.tenant_id, broadcast_id, ctx.now())
 
 
 @hooks.post(

@@ -3,6 +3,7 @@ broadcasts with their progress. Everything goes through the back office's use ca
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
@@ -13,7 +14,7 @@ from patron.backoffice import service
 from patron.backoffice import store as backoffice
 from patron.backoffice import templates as message_templates
 from patron.backoffice.model import BroadcastIn, EmailChannelIn, SmsChannelIn, TemplateIn
-from patron.errors import InvalidInput, NotFound
+from patron.errors import Conflict, InvalidInput, NotFound
 from patron.web import forms, render
 from patron.web import report_store as reports
 from patron.web.auth import Admin, Form, Viewer
@@ -319,6 +320,16 @@ async def _broadcast(admin: Admin, broadcast_id: str) -> dict[str, Any]:
 @router.get("/communications/broadcasts/{broadcast_id}")
 async def broadcast_page(request: Request, admin: Viewer, broadcast_id: str) -> Response:
     return render.page(request, "broadcast.html", admin, broadcast=await _broadcast(admin, broadcast_id))
+
+
+@router.post("/communications/broadcasts/{broadcast_id}/cancel")
+async def cancel_broadcast(request: Request, posted: Form, broadcast_id: str) -> Response:
+    admin = posted.admin
+    admin.require_admin("broadcasts")
+    with contextlib.suppress(Conflict):  # it sent its last message meanwhile: the page says so
+        async with admin.db.transaction() as conn:
+            await service.cancel_broadcast(conn, admin.tenant_id, broadcast_id, admin.now())
+    return render.redirect(request, f"/communications/broadcasts/{broadcast_id}")
 
 
 @router.get("/communications/broadcasts/{broadcast_id}/progress")
