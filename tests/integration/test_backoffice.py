@@ -768,6 +768,44 @@ async def test_a_broadcast_can_be_stopped(
     assert_error(await tenant.call("POST", "/v1/broadcasts/nope/cancel"), 404, "broadcast_not_found")
 
 
+async def test_a_broadcast_can_be_scheduled(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    await shop(tenant, clock)  # 2026-03-10 12:00 in Moscow
+    await sms_channel(tenant, provider)
+    await new_member(tenant, name="Anna")
+    later = {"channel": "sms", "body": "tomorrow", "send_at": "2026-03-11T10:00:00+03:00"}
+    made = await tenant.call("POST", "/v1/broadcasts", later)
+    assert made.status_code == 202, made.text
+    assert (made.json()["status"], made.json()["send_at"]) == ("scheduled", "2026-03-11T07:00:00Z")
+    await worker.drain()
+    assert provider.requests == []
+    assert (await tenant.call("GET", f"/v1/broadcasts/{made.json()['id']}")).json()["total"] == 0
+
+    clock.fixed = moscow("2026-03-11T10:00:00")
+    assert (await tenant.call("GET", f"/v1/broadcasts/{made.json()['id']}")).json()["status"] == "preparing"
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["tomorrow"]
+
+    past = await tenant.call(
+        "POST", "/v1/broadcasts", {**later, "body": "now", "send_at": "2026-03-01T10:00:00Z"}
+    )
+    assert (past.json()["status"], past.json()["send_at"]) == ("preparing", None)  # past: at once
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["tomorrow", "now"]
+
+    cancelled = (
+        await tenant.call("POST", "/v1/broadcasts", {**later, "send_at": "2026-04-01T10:00:00Z"})
+    ).json()
+    stopped = await tenant.call("POST", f"/v1/broadcasts/{cancelled['id']}/cancel")
+    assert stopped.json()["status"] == "cancelled"
+    clock.fixed = moscow("2026-04-02T12:00:00")
+    await worker.drain()
+    assert len(provider.requests) == 2
+    naive = await tenant.call("POST", "/v1/broadcasts", {**later, "send_at": "2026-04-03T10:00:00"})
+    assert_error(naive, 422)
+
+
 # --- webhooks --------------------------------------------------------------------------------
 
 

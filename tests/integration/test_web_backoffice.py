@@ -83,6 +83,25 @@ async def test_templates_with_a_rendered_preview(admin_browser: Browser, tenant:
     assert (await admin_browser.get("/communications/templates/nonsense")).status_code == 404
 
 
+async def test_a_broadcast_is_scheduled_in_the_programs_time_zone(
+    admin_browser: Browser, tenant: Tenant
+) -> None:
+    assert (await tenant.call("PATCH", "/v1/program", {"timezone": "Asia/Vladivostok"})).status_code == 200
+    made = await admin_browser.post(
+        "/communications/broadcasts", {"channel": "sms", "body": "Soon", "send_at": "2099-12-24T10:00"}
+    )
+    assert made.status_code == 303, made.text
+    broadcast_id = made.headers["location"].rsplit("/", 1)[1]
+    broadcast = (await tenant.call("GET", f"/v1/broadcasts/{broadcast_id}")).json()
+    assert (broadcast["status"], broadcast["send_at"]) == ("scheduled", "2099-12-24T00:00:00Z")  # UTC+10
+    page = await admin_browser.get(f"/communications/broadcasts/{broadcast_id}")
+    assert 'data-broadcast-status="scheduled"' in page.text and "Stop sending" in page.text
+    refused = await admin_browser.post(
+        "/communications/broadcasts", {"channel": "sms", "body": "Soon", "send_at": "next week"}
+    )
+    assert refused.status_code == 422 and "broadcast.send_at" in refused.text
+
+
 async def test_broadcasts_show_their_progress_and_the_message_log_lists_messages(
     admin_browser: Browser, tenant: Tenant, db: Database
 ) -> None:

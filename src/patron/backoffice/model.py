@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from patron.backoffice.outbox import EVENT_TYPES
 
@@ -140,6 +140,9 @@ class BroadcastIn(BaseModel):
     subject: str | None = Field(None, max_length=1000, description="email only")
     locale: str = Field("en", min_length=2, max_length=20, description="for money and date formatting")
     filter: BroadcastFilter = Field(default_factory=BroadcastFilter)
+    send_at: AwareDatetime | None = Field(
+        None, description="when to start sending (RFC 3339 with an offset); absent or past: at once"
+    )
 
 
 Event = Literal[

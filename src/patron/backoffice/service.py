@@ -170,17 +170,20 @@ async def create_broadcast(
         body=body.body,
         filter_=body.filter.model_dump(exclude_none=True),
         now=now,
+        send_at=body.send_at if body.send_at is not None and body.send_at > now else None,
     )
-    return await get_broadcast(conn, tenant_id, broadcast_id)
+    return await get_broadcast(conn, tenant_id, broadcast_id, now)
 
 
-async def get_broadcast(conn: Connection, tenant_id: int, raw_id: str) -> dict[str, Any]:
+async def get_broadcast(conn: Connection, tenant_id: int, raw_id: str, now: datetime) -> dict[str, Any]:
     row = await store.broadcast(conn, tenant_id, _uuid(raw_id, "broadcast"))
     if row is None:
         raise NotFound("no such broadcast", code="broadcast_not_found")
     # pages are expanded just ahead of sending, so a broadcast sends while it is still expanding
     if row["status"] == "cancelled":
         status = "cancelled"
+    elif row["status"] == "expanding" and row["send_at"] is not None and row["send_at"] > now:
+        status = "scheduled"
     elif row["status"] == "expanding" and row["total"] == 0:
         status = "preparing"
     elif row["status"] == "expanding" or row["queued"]:
@@ -196,6 +199,7 @@ async def get_broadcast(conn: Connection, tenant_id: int, raw_id: str) -> dict[s
         "body": row["body"],
         "filter": row["filter"],
         "created_at": row["created_at"],
+        "send_at": row["send_at"],
         "audience": row["audience"],
         "total": row["total"],
         "queued": row["queued"],
@@ -218,7 +222,7 @@ async def cancel_broadcast(conn: Connection, tenant_id: int, raw_id: str, now: d
         raise Conflict("the broadcast has been sent: nothing is left to cancel", code="broadcast_done")
     if row["status"] != "cancelled":
         await store.cancel_broadcast(conn, tenant_id, broadcast_id, now)
-    return await get_broadcast(conn, tenant_id, broadcast_id)
+    return await get_broadcast(conn, tenant_id, broadcast_id, now)
 
 
 # --- webhooks --------------------------------------------------------------------------------

@@ -443,12 +443,13 @@ async def insert_broadcast(
     body: str,
     filter_: dict[str, Any],
     now: datetime,
+    send_at: datetime | None = None,
 ) -> str:
     row = await (
         await conn.execute(
-            "INSERT INTO broadcasts (tenant_id, channel, locale, subject, body, filter, created_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id::text AS id",
-            (tenant_id, channel, locale, subject, body, Jsonb(filter_), now),
+            "INSERT INTO broadcasts (tenant_id, channel, locale, subject, body, filter, created_at, send_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id::text AS id",
+            (tenant_id, channel, locale, subject, body, Jsonb(filter_), now, send_at),
         )
     ).fetchone()
     assert row is not None
@@ -460,7 +461,7 @@ async def broadcast(conn: Connection, tenant_id: int, broadcast_id: str) -> dict
     cur = await conn.execute(
         """
         SELECT b.id::text AS id, b.channel, b.locale, b.subject, b.body, b.filter, b.status, b.total, b.audience,
-               b.created_at, b.expanded_at, b.cancelled_at, coalesce(c.cancelled, 0) AS cancelled,
+               b.created_at, b.expanded_at, b.cancelled_at, b.send_at, coalesce(c.cancelled, 0) AS cancelled,
                coalesce(c.queued, 0) AS queued, coalesce(c.sent, 0) AS sent, coalesce(c.failed, 0) AS failed,
                c.last_sent_at
           FROM broadcasts b
@@ -519,8 +520,8 @@ async def cancel_broadcast(conn: Connection, tenant_id: int, broadcast_id: str, 
 async def claim_expanding_broadcast(
     conn: Connection, only: list[int] | None, now: datetime, lead_seconds: float, least: int
 ) -> dict[str, Any] | None:
-    """Locks one broadcast whose members are still being turned into messages, and which does not
-    already have enough of them due: ``lead_seconds`` of its channel's rate, at least ``least``
+    """Locks one broadcast whose members are still being turned into messages, whose time has come
+    (``send_at``), and which does not already have enough of them due: ``lead_seconds`` of its channel's rate, at least ``least``
     (a channel without a rate, or not set up yet, counts as ``least`` per second)."""
     cur = await conn.execute(
         "SELECT b.tenant_id, b.id::text AS id, b.channel, b.locale, b.subject, b.body, b.filter,"
@@ -528,7 +529,7 @@ async def claim_expanding_broadcast(
         " FROM broadcasts b LEFT JOIN channels c ON c.tenant_id = b.tenant_id AND c.channel = b.channel"
         " CROSS JOIN LATERAL (SELECT greatest(%(least)s,"
         "   ceil(coalesce(c.rate_per_second, %(least)s) * %(lead)s))::int AS ahead) a"
-        " WHERE b.status = 'expanding'"
+        " WHERE b.status = 'expanding' AND (b.send_at IS NULL OR b.send_at <= %(now)s)"
         " AND (%(only)s::bigint[] IS NULL OR b.tenant_id = ANY(%(only)s))"
         " AND (SELECT count(*) FROM (SELECT 1 FROM messages g"
         "       WHERE g.tenant_id = b.tenant_id AND g.broadcast_id = b.id AND g.status = 'queued'"

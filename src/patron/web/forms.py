@@ -4,7 +4,9 @@ pydantic's errors back into messages by form field. Pure: the use cases validate
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
@@ -29,6 +31,18 @@ def _blank_to_none(value: str) -> str | None:
 def split_list(text: str) -> list[str]:
     """``"Moscow, Kazan"`` → ``["Moscow", "Kazan"]``: commas or new lines separate items."""
     return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
+
+
+def local_moment(text: str, timezone: str) -> str:
+    """A ``datetime-local`` field (``2026-12-24T10:00``), read in ``timezone``, as RFC 3339 text
+    with that zone's offset; text that is not such a value is passed on for the API to refuse."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if moment.tzinfo is not None:
+        return text
+    return moment.replace(tzinfo=ZoneInfo(timezone)).isoformat()
 
 
 # --- program (contract 3) ----------------------------------------------------------------------

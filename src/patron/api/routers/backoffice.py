@@ -102,8 +102,9 @@ async def list_messages(
     status_code=202,
     summary="Send a message to the members a filter selects (admin)",
     description="Answers at once with the broadcast's `id`; workers queue and send the messages at the "
-    "channel's rate, only to members who consented to the channel, never in their quiet hours "
-    "(21:00-09:00 local). The body is a template with the member variables.",
+    "channel's rate (from `send_at` if it is given and in the future), only to members who consented "
+    "to the channel, never in their quiet hours (21:00-09:00 local). The body is a template with the "
+    "member variables.",
 )
 async def create_broadcast(body: BroadcastIn, ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
@@ -113,7 +114,7 @@ async def create_broadcast(body: BroadcastIn, ctx: AdminKey) -> dict[str, Any]:
 @router.get(
     "/broadcasts/{broadcast_id}",
     summary="A broadcast's progress (admin)",
-    description="`status`: `preparing` (no message queued yet), `sending` (messages are prepared just "
+    description="`status`: `scheduled` (until `send_at`), `preparing` (no message queued yet), `sending` (messages are prepared just "
     "ahead of sending, so a broadcast sends while it is still being prepared), `done` or `cancelled`. "
     "`audience`: the members the filter selected when the first messages were prepared (null before); "
     "`total`: messages queued so far; `queued`, `sent` and `failed` count them by status, `cancelled` "
@@ -121,7 +122,7 @@ async def create_broadcast(body: BroadcastIn, ctx: AdminKey) -> dict[str, Any]:
 )
 async def get_broadcast(broadcast_id: str, ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.read() as conn:
-        return await service.get_broadcast(conn, ctx.tenant_id, broadcast_id)
+        return await service.get_broadcast(conn, ctx.tenant_id, broadcast_id, ctx.now())
 
 
 @router.post(

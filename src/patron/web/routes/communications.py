@@ -53,7 +53,7 @@ async def _overview(
     async with admin.db.read() as conn:
         items = await backoffice.templates(conn, admin.tenant_id)
         broadcasts = [
-            await service.get_broadcast(conn, admin.tenant_id, broadcast_id)
+            await service.get_broadcast(conn, admin.tenant_id, broadcast_id, admin.now())
             for broadcast_id in await reports.recent_broadcast_ids(conn, admin.tenant_id, 10)
         ]
     return render.page(
@@ -279,12 +279,14 @@ def _broadcast_document(posted: Form) -> dict[str, Any]:
         "last_purchase_before": posted.text("last_purchase_before") or None,
         "last_purchase_after": posted.text("last_purchase_after") or None,
     }
+    send_at = posted.text("send_at")
     return {
         "channel": posted.text("channel"),
         "body": posted.text("body"),
         "subject": posted.text("subject") or None,
         "locale": posted.text("locale") or "en",
         "filter": {k: v for k, v in filter_.items() if v is not None},
+        "send_at": forms.local_moment(send_at, posted.admin.program.timezone) if send_at else None,
     }
 
 
@@ -314,7 +316,7 @@ async def create_broadcast(request: Request, posted: Form) -> Response:
 
 async def _broadcast(admin: Admin, broadcast_id: str) -> dict[str, Any]:
     async with admin.db.read() as conn:
-        return await service.get_broadcast(conn, admin.tenant_id, broadcast_id)
+        return await service.get_broadcast(conn, admin.tenant_id, broadcast_id, admin.now())
 
 
 @router.get("/communications/broadcasts/{broadcast_id}")
