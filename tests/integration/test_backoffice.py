@@ -794,6 +794,7 @@ async def test_a_broadcast_can_be_scheduled(
     await worker.drain()
     assert [r["text"] for r in provider.requests] == ["tomorrow", "now"]
 
+    clock.fixed = moscow("2026-03-11T10:05:00")  # a later creation time: the list's order is certain
     cancelled = (
         await tenant.call("POST", "/v1/broadcasts", {**later, "send_at": "2026-04-01T10:00:00Z"})
     ).json()
@@ -804,6 +805,15 @@ async def test_a_broadcast_can_be_scheduled(
     assert len(provider.requests) == 2
     naive = await tenant.call("POST", "/v1/broadcasts", {**later, "send_at": "2026-04-03T10:00:00"})
     assert_error(naive, 422)
+
+    listed = await tenant.call("GET", "/v1/broadcasts", params={"limit": 2})
+    assert [b["status"] for b in listed.json()] == ["cancelled", "done"]  # newest first
+    assert listed.json()[0] == stopped.json()
+    rest = await tenant.call(
+        "GET", "/v1/broadcasts", params={"limit": 2, "before": listed.headers["X-Next-Before"]}
+    )
+    assert [b["id"] for b in rest.json()] == [made.json()["id"]] and "X-Next-Before" not in rest.headers
+    assert_error(await tenant.call("GET", "/v1/broadcasts", params={"before": "yesterday"}), 422)
 
 
 # --- webhooks --------------------------------------------------------------------------------

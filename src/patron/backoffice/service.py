@@ -179,6 +179,23 @@ async def get_broadcast(conn: Connection, tenant_id: int, raw_id: str, now: date
     row = await store.broadcast(conn, tenant_id, _uuid(raw_id, "broadcast"))
     if row is None:
         raise NotFound("no such broadcast", code="broadcast_not_found")
+    return _broadcast(row, now)
+
+
+async def list_broadcasts(
+    conn: Connection, tenant_id: int, *, limit: int, before: str | None, now: datetime
+) -> dict[str, Any]:
+    """Broadcasts, newest first, a page at a time (``next`` as in the message log)."""
+    rows = await store.list_broadcasts(conn, tenant_id, limit, _cursor(before))
+    last = rows[-1] if len(rows) == limit else None
+    return {
+        "items": [_broadcast(row, now) for row in rows],
+        "next": f"{last['created_at'].isoformat()}|{last['id']}" if last else None,
+    }
+
+
+def _broadcast(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A broadcast as the API answers it; its status from its row, its counts and the time."""
     # pages are expanded just ahead of sending, so a broadcast sends while it is still expanding
     if row["status"] == "cancelled":
         status = "cancelled"

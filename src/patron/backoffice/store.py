@@ -456,27 +456,49 @@ async def insert_broadcast(
     return str(row["id"])
 
 
+# a broadcast with the count of its messages by status; parameters: CANCELLED, then the WHERE's
+_BROADCASTS = """
+    SELECT b.id::text AS id, b.channel, b.locale, b.subject, b.body, b.filter, b.status, b.total, b.audience,
+           b.created_at, b.expanded_at, b.cancelled_at, b.send_at, coalesce(c.cancelled, 0) AS cancelled,
+           coalesce(c.queued, 0) AS queued, coalesce(c.sent, 0) AS sent, coalesce(c.failed, 0) AS failed,
+           c.last_sent_at
+      FROM broadcasts b
+      LEFT JOIN LATERAL (
+            SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
+                   count(*) FILTER (WHERE status = 'sent') AS sent,
+                   count(*) FILTER (WHERE status = 'failed') AS failed,
+                   count(*) FILTER (WHERE status = 'failed' AND error = %s) AS cancelled,
+                   max(sent_at) AS last_sent_at
+              FROM messages g WHERE g.tenant_id = b.tenant_id AND g.broadcast_id = b.id) c ON true
+"""
+
+
 async def broadcast(conn: Connection, tenant_id: int, broadcast_id: str) -> dict[str, Any] | None:
     """A broadcast with the count of its messages by status."""
     cur = await conn.execute(
-        """
-        SELECT b.id::text AS id, b.channel, b.locale, b.subject, b.body, b.filter, b.status, b.total, b.audience,
-               b.created_at, b.expanded_at, b.cancelled_at, b.send_at, coalesce(c.cancelled, 0) AS cancelled,
-               coalesce(c.queued, 0) AS queued, coalesce(c.sent, 0) AS sent, coalesce(c.failed, 0) AS failed,
-               c.last_sent_at
-          FROM broadcasts b
-          LEFT JOIN LATERAL (
-                SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
-                       count(*) FILTER (WHERE status = 'sent') AS sent,
-                       count(*) FILTER (WHERE status = 'failed') AS failed,
-                       count(*) FILTER (WHERE status = 'failed' AND error = %s) AS cancelled,
-                       max(sent_at) AS last_sent_at
-                  FROM messages g WHERE g.tenant_id = b.tenant_id AND g.broadcast_id = b.id) c ON true
-         WHERE b.tenant_id = %s AND b.id = %s
-        """,
-        (CANCELLED, tenant_id, broadcast_id),
+        _BROADCASTS + " WHERE b.tenant_id = %s AND b.id = %s", (CANCELLED, tenant_id, broadcast_id)
     )
     return await cur.fetchone()
+
+
+async def list_broadcasts(
+    conn: Connection, tenant_id: int, limit: int, before: tuple[datetime, str] | None
+) -> list[dict[str, Any]]:
+    """Broadcasts, newest first, after the ``(created_at, id)`` of the previous page's last."""
+    cur = await conn.execute(
+        _BROADCASTS
+        + " WHERE b.tenant_id = %s AND (%s::timestamptz IS NULL OR (b.created_at, b.id) < (%s, %s::uuid))"
+        " ORDER BY b.created_at DESC, b.id DESC LIMIT %s",
+        (
+            CANCELLED,
+            tenant_id,
+            before[0] if before else None,
+            before[0] if before else None,
+            before[1] if before else None,
+            limit,
+        ),
+    )
+    return await cur.fetchall()
 
 
 CANCELLED = "broadcast cancelled"  # the error of a broadcast's messages that were never sent

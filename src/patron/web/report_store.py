@@ -322,11 +322,3 @@ async def product_attributes(conn: Connection, tenant_id: int, skus: list[str]) 
             (tenant_id, skus),
         )
         return {str(sku): dict(attributes) for sku, attributes in await cur.fetchall()}
-
-
-async def recent_broadcast_ids(conn: Connection, tenant_id: int, limit: int) -> list[str]:
-    cur = await conn.execute(
-        "SELECT id::text AS id FROM broadcasts WHERE tenant_id = %s ORDER BY created_at DESC, id LIMIT %s",
-        (tenant_id, limit),
-    )
-    return [str(row["id"]) for row in await cur.fetchall()]

@@ -112,6 +112,25 @@ async def create_broadcast(body: BroadcastIn, ctx: AdminKey) -> dict[str, Any]:
 
 
 @router.get(
+    "/broadcasts",
+    summary="Broadcasts, newest first (admin)",
+    description="A list of broadcasts as `GET /v1/broadcasts/{id}` answers them. When there may be more, "
+    "the header `X-Next-Before` holds the `before` of the next page.",
+)
+async def list_broadcasts(
+    ctx: AdminKey,
+    response: Response,
+    limit: int = Query(20, ge=1, le=100),
+    before: str | None = Query(None, description="`X-Next-Before` of the previous page"),
+) -> list[dict[str, Any]]:
+    async with ctx.db.read() as conn:
+        page = await service.list_broadcasts(conn, ctx.tenant_id, limit=limit, before=before, now=ctx.now())
+    if page["next"] is not None:
+        response.headers[NEXT] = str(page["next"])
+    return list(page["items"])
+
+
+@router.get(
     "/broadcasts/{broadcast_id}",
     summary="A broadcast's progress (admin)",
     description="`status`: `scheduled` (until `send_at`), `preparing` (no message queued yet), `sending` (messages are prepared just "

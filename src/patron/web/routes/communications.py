@@ -16,7 +16,6 @@ from patron.backoffice import templates as message_templates
 from patron.backoffice.model import BroadcastIn, EmailChannelIn, SmsChannelIn, TemplateIn
 from patron.errors import Conflict, InvalidInput, NotFound
 from patron.web import forms, render
-from patron.web import report_store as reports
 from patron.web.auth import Admin, Form, Viewer
 
 router = APIRouter()
@@ -52,10 +51,7 @@ async def _overview(
     channels = await _channels(admin)
     async with admin.db.read() as conn:
         items = await backoffice.templates(conn, admin.tenant_id)
-        broadcasts = [
-            await service.get_broadcast(conn, admin.tenant_id, broadcast_id, admin.now())
-            for broadcast_id in await reports.recent_broadcast_ids(conn, admin.tenant_id, 10)
-        ]
+        recent = await service.list_broadcasts(conn, admin.tenant_id, limit=10, before=None, now=admin.now())
     return render.page(
         request,
         "communications.html",
@@ -64,7 +60,7 @@ async def _overview(
         channels=channels,
         templates=items,
         triggers=message_templates.TRIGGERS,
-        broadcasts=broadcasts,
+        broadcasts=recent["items"],
         tiers=admin.program.effective_tiers,
         errors=errors or {},
         broadcast_errors=any(key.startswith("broadcast") for key in errors or {}),
