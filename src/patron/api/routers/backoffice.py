@@ -133,8 +133,9 @@ async def list_broadcasts(
 @router.get(
     "/broadcasts/{broadcast_id}",
     summary="A broadcast's progress (admin)",
-    description="`status`: `scheduled` (until `send_at`), `preparing` (no message queued yet), `sending` (messages are prepared just "
-    "ahead of sending, so a broadcast sends while it is still being prepared), `done` or `cancelled`. "
+    description="`status`: `scheduled` (until `send_at`), `preparing` (no message queued yet), "
+    "`sending` (messages are prepared just ahead of sending, so a broadcast sends while it is still "
+    "being prepared), `done` or `cancelled`. "
     "`audience`: the members the filter selected when the first messages were prepared (null before); "
     "`total`: messages queued so far; `queued`, `sent` and `failed` count them by status, `cancelled` "
     "those of the failed that a cancellation stopped.",
