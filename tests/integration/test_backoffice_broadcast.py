@@ -133,3 +133,51 @@ async def test_a_broadcast_survives_a_killed_worker_at_the_providers_rate(
         f"\nbroadcast of {MESSAGES}: {elapsed:.1f} s with one worker killed after {killed_at} accepted;"
         f" {answered} requests, {provider.duplicates} repeats dropped, busiest second {busiest}/{RATE}"
     )
+
+
+async def test_a_broadcast_stopped_mid_send_sends_nothing_once_the_stop_is_answered(
+    tenant: Tenant, db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """Two real workers send a broadcast through a provider that answers 429 and 500 at random;
+    the cancel waits for the batches in flight, so after its answer no request reaches the
+    provider, not even the retries already scheduled. Messages not yet prepared never are."""
+    members, rate = 6000, 500
+    zone = daytime_zone()
+    assert (await tenant.call("PATCH", "/v1/program", {"timezone": zone})).status_code == 200
+    await add_members(db, tenant.tenant_id, members)
+    provider = SmsProvider(throttle=0.05, fail=0.05, retry_after="1", seed=12)
+    workers: list[subprocess.Popen[bytes]] = []
+    with ThreadedProvider(provider):
+        channel = {"url": provider.url, "rate_per_second": rate}
+        assert (await tenant.call("PUT", "/v1/channels/sms", channel)).status_code == 200
+        try:
+            workers = [
+                start_worker(database_url, tenant.slug, tmp_path / f"worker-{i}.log") for i in range(2)
+            ]
+            made = await tenant.call(
+                "POST", "/v1/broadcasts", {"channel": "sms", "body": "{{ member.name }}"}
+            )
+            broadcast = made.json()["id"]
+            started = time.monotonic()
+            while len(provider.accepted) < 300:
+                assert time.monotonic() - started < 60, "the workers did not get going"
+                await asyncio.sleep(0.02)
+            stopped = await tenant.call("POST", f"/v1/broadcasts/{broadcast}/cancel")
+            assert stopped.status_code == 200, stopped.text
+            at_answer = len(provider.requests)
+            await asyncio.sleep(2.5)  # longer than Retry-After: a retry still queued would show
+            assert len(provider.requests) == at_answer
+            assert all(w.poll() is None for w in workers)
+        finally:
+            for worker in workers:
+                worker.send_signal(signal.SIGTERM)
+                if worker.wait(20) != 0:
+                    worker.kill()
+
+    done = await progress(db, tenant.tenant_id, broadcast)
+    summary = (await tenant.call("GET", f"/v1/broadcasts/{broadcast}")).json()
+    assert summary["status"] == "cancelled" and summary["queued"] == 0
+    assert set(provider.accepted) == set(done["ids"])  # what the log says was sent, and only that
+    assert summary["sent"] == len(provider.accepted) and summary["cancelled"] > 0
+    assert summary["sent"] + summary["failed"] == summary["total"]
+    assert summary["audience"] == members and summary["total"] < members  # the rest never prepared
