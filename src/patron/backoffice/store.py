@@ -456,6 +456,8 @@ async def insert_broadcast(
     return str(row["id"])
 
 
+CANCELLED = "broadcast cancelled"  # the error of a broadcast's messages that were never sent
+
 # a broadcast with the count of its messages by status; parameters: CANCELLED, then the WHERE's
 _BROADCASTS = """
     SELECT b.id::text AS id, b.channel, b.locale, b.subject, b.body, b.filter, b.status, b.total, b.audience,
@@ -485,23 +487,14 @@ async def list_broadcasts(
     conn: Connection, tenant_id: int, limit: int, before: tuple[datetime, str] | None
 ) -> list[dict[str, Any]]:
     """Broadcasts, newest first, after the ``(created_at, id)`` of the previous page's last."""
+    at, last_id = before if before else (None, None)
     cur = await conn.execute(
         _BROADCASTS
         + " WHERE b.tenant_id = %s AND (%s::timestamptz IS NULL OR (b.created_at, b.id) < (%s, %s::uuid))"
         " ORDER BY b.created_at DESC, b.id DESC LIMIT %s",
-        (
-            CANCELLED,
-            tenant_id,
-            before[0] if before else None,
-            before[0] if before else None,
-            before[1] if before else None,
-            limit,
-        ),
+        (CANCELLED, tenant_id, at, at, last_id, limit),
     )
     return await cur.fetchall()
-
-
-CANCELLED = "broadcast cancelled"  # the error of a broadcast's messages that were never sent
 
 
 async def lock_broadcast(conn: Connection, tenant_id: int, broadcast_id: str) -> dict[str, Any] | None:
@@ -543,8 +536,9 @@ async def claim_expanding_broadcast(
     conn: Connection, only: list[int] | None, now: datetime, lead_seconds: float, least: int
 ) -> dict[str, Any] | None:
     """Locks one broadcast whose members are still being turned into messages, whose time has come
-    (``send_at``), and which does not already have enough of them due: ``lead_seconds`` of its channel's rate, at least ``least``
-    (a channel without a rate, or not set up yet, counts as ``least`` per second)."""
+    (``send_at``), and which does not already have enough of them due: ``lead_seconds`` of its
+    channel's rate, at least ``least`` (a channel without a rate, or not set up yet, counts as
+    ``least`` per second)."""
     cur = await conn.execute(
         "SELECT b.tenant_id, b.id::text AS id, b.channel, b.locale, b.subject, b.body, b.filter,"
         " b.cursor::text AS cursor, b.total, b.audience"
