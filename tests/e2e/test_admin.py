@@ -5,6 +5,7 @@ dashboard's charts drawn with data. Every page is also photographed into screens
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -225,6 +226,20 @@ async def test_run_a_program_from_the_admin_app(page: Any, server: Server, shop:
     await page.click("button[type=submit]:has-text('Create webhook')")
     await page.wait_for_selector("text=Webhook created.")
     await shoot(page, "webhook")
+
+    # A broadcast scheduled for later through the form, then stopped before it starts.
+    await page.goto(server.admin + "/communications")
+    await page.click("summary:has-text('New broadcast')")
+    await page.fill("textarea[name=body]", "{{ member.name }}, -20% on skis this weekend!")
+    await page.fill("input[name=send_at]", "2099-12-24T10:00")
+    await page.click("button[type=submit]:has-text('Send broadcast')")
+    await page.wait_for_selector("[data-broadcast-status=scheduled]")
+    await shoot(page, "broadcast")
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await page.click("button:has-text('Stop sending')")
+    await page.wait_for_selector("[data-broadcast-status=cancelled]")
+    listed = (await shop.call("GET", "/v1/broadcasts")).json()
+    assert [b["status"] for b in listed] == ["cancelled"] and listed[0]["send_at"].startswith("2099-12-24")
 
     # A tablet: every page fits its width (wide tables scroll inside their panels).
     await page.set_viewport_size(TABLET)
