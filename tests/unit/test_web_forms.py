@@ -1,0 +1,16 @@
+"""Reading admin form fields into what the API takes."""
+
+from __future__ import annotations
+
+from patron.web import forms
+
+
+def test_a_local_time_is_read_in_the_programs_zone_with_its_offset_that_day() -> None:
+    assert forms.local_moment("2026-01-15T10:00", "Europe/Berlin") == "2026-01-15T10:00:00+01:00"
+    assert forms.local_moment("2026-07-15T10:00", "Europe/Berlin") == "2026-07-15T10:00:00+02:00"
+    assert forms.local_moment("2026-07-15T10:00", "Asia/Vladivostok") == "2026-07-15T10:00:00+10:00"
+
+
+def test_text_that_is_not_a_local_time_is_left_for_the_api_to_refuse() -> None:
+    assert forms.local_moment("next week", "Europe/Berlin") == "next week"
+    assert forms.local_moment("2026-07-15T10:00:00+03:00", "Europe/Berlin") == "2026-07-15T10:00:00+03:00"
