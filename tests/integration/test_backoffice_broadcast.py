@@ -8,9 +8,11 @@ window of the provider's own clock, and every message logged as ``sent``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from patron.backoffice.sender import SendSettings
 from patron.backoffice.worker import WorkerSettings
 from patron.db.pool import Database
 from tests.integration.conftest import Tenant
-from tests.integration.test_backoffice import SmsProvider, ThreadedProvider
+from tests.integration.local_servers import SmsProvider, ThreadedProvider
 from tests.integration.test_cli import PATRON, base_env
 
 MESSAGES = 10_000
@@ -66,49 +68,61 @@ async def progress(db: Database, tenant_id: int, broadcast_id: str) -> dict[str,
     return row
 
 
-async def test_a_broadcast_survives_a_killed_worker_at_the_providers_rate(
-    tenant: Tenant, db: Database, database_url: str, tmp_path: Path
-) -> None:
+@contextlib.asynccontextmanager
+async def sending(
+    tenant: Tenant, db: Database, database_url: str, logs: Path, *, members: int, rate: int, seed: int
+) -> AsyncIterator[tuple[SmsProvider, list[subprocess.Popen[bytes]]]]:
+    """A program at daytime with ``members`` members who consented to SMS, a provider that answers
+    429 and 500 at random behind the SMS channel at ``rate``, and two real ``patron worker``
+    processes; whichever of them is still running at the end is killed."""
     zone = daytime_zone()
     assert 10 <= datetime.now(ZoneInfo(zone)).hour <= 18
     assert (await tenant.call("PATCH", "/v1/program", {"timezone": zone})).status_code == 200
-    await add_members(db, tenant.tenant_id, MESSAGES)
-    provider = SmsProvider(throttle=0.05, fail=0.05, retry_after="1", seed=11)
+    await add_members(db, tenant.tenant_id, members)
+    provider = SmsProvider(throttle=0.05, fail=0.05, retry_after="1", seed=seed)
     workers: list[subprocess.Popen[bytes]] = []
     with ThreadedProvider(provider):
-        channel = {"url": provider.url, "rate_per_second": RATE}
+        channel = {"url": provider.url, "rate_per_second": rate}
         assert (await tenant.call("PUT", "/v1/channels/sms", channel)).status_code == 200
         try:
-            workers = [
-                start_worker(database_url, tenant.slug, tmp_path / f"worker-{i}.log") for i in range(2)
-            ]
-            response = await tenant.call(
-                "POST", "/v1/broadcasts", {"channel": "sms", "body": "{{ member.name }}: -20%"}
-            )
-            assert response.status_code == 202
-            broadcast = response.json()["id"]
-
-            started = time.monotonic()
-            while len(provider.accepted) < MESSAGES * 0.3:
-                assert time.monotonic() - started < 60, "the workers did not get going"
-                assert all(w.poll() is None for w in workers), "a worker died on its own"
-                await asyncio.sleep(0.02)
-            workers[0].send_signal(signal.SIGKILL)
-            killed_at = len(provider.accepted)
-            assert workers[0].wait(10) == -signal.SIGKILL
-
-            while (await progress(db, tenant.tenant_id, broadcast))["sent"] < MESSAGES:
-                assert time.monotonic() - started < 90, "the broadcast did not finish"
-                assert workers[1].poll() is None, (tmp_path / "worker-1.log").read_text()
-                await asyncio.sleep(0.25)
-            elapsed = time.monotonic() - started
-            workers[1].send_signal(signal.SIGTERM)
-            assert workers[1].wait(20) == 0, "SIGTERM stops a worker cleanly"
+            workers = [start_worker(database_url, tenant.slug, logs / f"worker-{i}.log") for i in range(2)]
+            yield provider, workers
         finally:
             for worker in workers:
                 if worker.poll() is None:
                     worker.kill()
                     worker.wait(10)
+
+
+async def test_a_broadcast_survives_a_killed_worker_at_the_providers_rate(
+    tenant: Tenant, db: Database, database_url: str, tmp_path: Path
+) -> None:
+    async with sending(tenant, db, database_url, tmp_path, members=MESSAGES, rate=RATE, seed=11) as (
+        provider,
+        workers,
+    ):
+        response = await tenant.call(
+            "POST", "/v1/broadcasts", {"channel": "sms", "body": "{{ member.name }}: -20%"}
+        )
+        assert response.status_code == 202
+        broadcast = response.json()["id"]
+
+        started = time.monotonic()
+        while len(provider.accepted) < MESSAGES * 0.3:
+            assert time.monotonic() - started < 60, "the workers did not get going"
+            assert all(w.poll() is None for w in workers), "a worker died on its own"
+            await asyncio.sleep(0.02)
+        workers[0].send_signal(signal.SIGKILL)
+        killed_at = len(provider.accepted)
+        assert workers[0].wait(10) == -signal.SIGKILL
+
+        while (await progress(db, tenant.tenant_id, broadcast))["sent"] < MESSAGES:
+            assert time.monotonic() - started < 90, "the broadcast did not finish"
+            assert workers[1].poll() is None, (tmp_path / "worker-1.log").read_text()
+            await asyncio.sleep(0.25)
+        elapsed = time.monotonic() - started
+        workers[1].send_signal(signal.SIGTERM)
+        assert workers[1].wait(20) == 0, "SIGTERM stops a worker cleanly"
 
     done = await progress(db, tenant.tenant_id, broadcast)
     assert done["total"] == MESSAGES and done["sent"] == MESSAGES  # the log says sent for each
@@ -141,38 +155,23 @@ async def test_a_broadcast_stopped_mid_send_sends_nothing_once_the_stop_is_answe
     """Two real workers send a broadcast through a provider that answers 429 and 500 at random;
     the cancel waits for the batches in flight, so after its answer no request reaches the
     provider, not even the retries already scheduled. Messages not yet prepared never are."""
-    members, rate = 6000, 500
-    zone = daytime_zone()
-    assert (await tenant.call("PATCH", "/v1/program", {"timezone": zone})).status_code == 200
-    await add_members(db, tenant.tenant_id, members)
-    provider = SmsProvider(throttle=0.05, fail=0.05, retry_after="1", seed=12)
-    workers: list[subprocess.Popen[bytes]] = []
-    with ThreadedProvider(provider):
-        channel = {"url": provider.url, "rate_per_second": rate}
-        assert (await tenant.call("PUT", "/v1/channels/sms", channel)).status_code == 200
-        try:
-            workers = [
-                start_worker(database_url, tenant.slug, tmp_path / f"worker-{i}.log") for i in range(2)
-            ]
-            made = await tenant.call(
-                "POST", "/v1/broadcasts", {"channel": "sms", "body": "{{ member.name }}"}
-            )
-            broadcast = made.json()["id"]
-            started = time.monotonic()
-            while len(provider.accepted) < 300:
-                assert time.monotonic() - started < 60, "the workers did not get going"
-                await asyncio.sleep(0.02)
-            stopped = await tenant.call("POST", f"/v1/broadcasts/{broadcast}/cancel")
-            assert stopped.status_code == 200, stopped.text
-            at_answer = len(provider.requests)
-            await asyncio.sleep(2.5)  # longer than Retry-After: a retry still queued would show
-            assert len(provider.requests) == at_answer
-            assert all(w.poll() is None for w in workers)
-        finally:
-            for worker in workers:
-                worker.send_signal(signal.SIGTERM)
-                if worker.wait(20) != 0:
-                    worker.kill()
+    members = 6000
+    async with sending(tenant, db, database_url, tmp_path, members=members, rate=500, seed=12) as (
+        provider,
+        workers,
+    ):
+        made = await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "{{ member.name }}"})
+        broadcast = made.json()["id"]
+        started = time.monotonic()
+        while len(provider.accepted) < 300:
+            assert time.monotonic() - started < 60, "the workers did not get going"
+            await asyncio.sleep(0.02)
+        stopped = await tenant.call("POST", f"/v1/broadcasts/{broadcast}/cancel")
+        assert stopped.status_code == 200, stopped.text
+        at_answer = len(provider.requests)
+        await asyncio.sleep(2.5)  # longer than Retry-After: a retry still queued would show
+        assert len(provider.requests) == at_answer
+        assert all(w.poll() is None for w in workers)
 
     done = await progress(db, tenant.tenant_id, broadcast)
     summary = (await tenant.call("GET", f"/v1/broadcasts/{broadcast}")).json()

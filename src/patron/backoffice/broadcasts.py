@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from patron import clock as clocks
-from patron.backoffice import messages, store
+from patron.backoffice import broadcast_store, messages, store
 from patron.backoffice.tenancy import TenantInfo, Tenants
 from patron.db.pool import Database
 
@@ -39,9 +39,9 @@ def _listed(value: Any) -> list[str] | None:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
-def audience(tenant: TenantInfo, channel: str, filter_: dict[str, Any]) -> store.Audience:
+def audience(tenant: TenantInfo, channel: str, filter_: dict[str, Any]) -> broadcast_store.Audience:
     cities = _listed(filter_.get("city"))
-    return store.Audience(
+    return broadcast_store.Audience(
         channel=channel,
         default_tier=tenant.default_tier,
         tiers=_listed(filter_.get("tier")),
@@ -56,14 +56,16 @@ async def expand(db: Database, tenants: Tenants, now: datetime) -> int:
     """Turns one page of one broadcast's members into queued messages; returns how many members
     were looked at (0: no broadcast is waiting, or each has enough messages due)."""
     async with db.transaction() as conn:
-        row = await store.claim_expanding_broadcast(conn, tenants.only, now, LEAD_SECONDS, LEAST_AHEAD)
+        row = await broadcast_store.claim_expanding_broadcast(
+            conn, tenants.only, now, LEAD_SECONDS, LEAST_AHEAD
+        )
         if row is None:
             return 0
         tenant = await tenants.get(conn, row["tenant_id"])
         who = audience(tenant, row["channel"], row["filter"])
         # the audience is counted once, at the first page: progress is measured against it
-        size = await store.audience_size(conn, tenant.id, who) if row["audience"] is None else None
-        found, cursor = await store.audience_page(conn, tenant.id, who, row["cursor"], PAGE)
+        size = await broadcast_store.audience_size(conn, tenant.id, who) if row["audience"] is None else None
+        found, cursor = await broadcast_store.audience_page(conn, tenant.id, who, row["cursor"], PAGE)
         queued = [
             messages.render_message(
                 tenant,
@@ -81,5 +83,5 @@ async def expand(db: Database, tenants: Tenants, now: datetime) -> int:
             if messages.consented(member, row["channel"])
         ]
         added = await store.insert_messages(conn, tenant.id, queued, now)
-        await store.advance_broadcast(conn, tenant.id, row["id"], cursor, added, now, audience=size)
+        await broadcast_store.advance_broadcast(conn, tenant.id, row["id"], cursor, added, now, audience=size)
         return max(1, len(found))

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from patron.backoffice import store, templates
+from patron.backoffice import broadcast_store, store, templates
 from patron.backoffice import webhook_store as webhooks
 from patron.backoffice.model import BroadcastIn, EmailChannelIn, SmsChannelIn, TemplateIn, WebhookIn
 from patron.db.pool import Connection
@@ -161,7 +161,7 @@ async def create_broadcast(
         unknown = sorted(set(wanted) - known)
         if unknown:
             raise InvalidInput(f"filter.tier: the program has no tier {unknown[0]!r}", field="filter.tier")
-    broadcast_id = await store.insert_broadcast(
+    broadcast_id = await broadcast_store.insert_broadcast(
         conn,
         tenant_id,
         channel=body.channel,
@@ -176,7 +176,7 @@ async def create_broadcast(
 
 
 async def get_broadcast(conn: Connection, tenant_id: int, raw_id: str, now: datetime) -> dict[str, Any]:
-    row = await store.broadcast(conn, tenant_id, _uuid(raw_id, "broadcast"))
+    row = await broadcast_store.broadcast(conn, tenant_id, _uuid(raw_id, "broadcast"))
     if row is None:
         raise NotFound("no such broadcast", code="broadcast_not_found")
     return _broadcast(row, now)
@@ -186,7 +186,7 @@ async def list_broadcasts(
     conn: Connection, tenant_id: int, *, limit: int, before: str | None, now: datetime
 ) -> dict[str, Any]:
     """Broadcasts, newest first, a page at a time (``next`` as in the message log)."""
-    rows = await store.list_broadcasts(conn, tenant_id, limit, _cursor(before))
+    rows = await broadcast_store.list_broadcasts(conn, tenant_id, limit, _cursor(before))
     last = rows[-1] if len(rows) == limit else None
     return {
         "items": [_broadcast(row, now) for row in rows],
@@ -232,13 +232,15 @@ async def cancel_broadcast(conn: Connection, tenant_id: int, raw_id: str, now: d
     """Stops sending a broadcast. Cancelling it again changes nothing; a broadcast that has sent
     everything cannot be cancelled (409)."""
     broadcast_id = _uuid(raw_id, "broadcast")
-    row = await store.lock_broadcast(conn, tenant_id, broadcast_id)
+    row = await broadcast_store.lock_broadcast(conn, tenant_id, broadcast_id)
     if row is None:
         raise NotFound("no such broadcast", code="broadcast_not_found")
-    if row["status"] == "expanded" and not await store.has_queued_messages(conn, tenant_id, broadcast_id):
+    if row["status"] == "expanded" and not await broadcast_store.has_queued_messages(
+        conn, tenant_id, broadcast_id
+    ):
         raise Conflict("the broadcast has been sent: nothing is left to cancel", code="broadcast_done")
     if row["status"] != "cancelled":
-        await store.cancel_broadcast(conn, tenant_id, broadcast_id, now)
+        await broadcast_store.cancel_broadcast(conn, tenant_id, broadcast_id, now)
     return await get_broadcast(conn, tenant_id, broadcast_id, now)
 
 

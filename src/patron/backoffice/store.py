@@ -1,5 +1,5 @@
 """SQL of the back office: tenants' programs, channels and their rate buckets, templates,
-messages, broadcasts, members' tiers, expiry notices and birthday look-ups."""
+messages, members' tiers, expiry notices and birthday look-ups (broadcasts: broadcast_store)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ async def tenant_ids_by_slug(conn: Connection, slugs: list[str]) -> list[int]:
 
 # --- members as messages see them ------------------------------------------------------------
 
-_LATEST_STORE = """
+LATEST_STORE = """
     LEFT JOIN LATERAL (
         SELECT r.at, s.timezone, s.country FROM receipts r
           JOIN stores s ON s.tenant_id = r.tenant_id AND s.code = r.store
@@ -46,7 +46,7 @@ _LATEST_STORE = """
     LEFT JOIN member_tiers mt ON mt.tenant_id = m.tenant_id AND mt.member_id = m.id
 """
 
-_MEMBER_COLUMNS = (
+MEMBER_COLUMNS = (
     "m.id::text AS id, m.name, m.phone, m.email, m.city, m.birthday, m.consents,"
     " lr.at AS last_purchase, lr.timezone, lr.country, mt.tier"
 )
@@ -58,95 +58,11 @@ async def members_for_messages(
     """Members with what messages need: contacts, consents, and the time zone and country of the
     store of their latest receipt (null: the program's), and their tier."""
     cur = await conn.execute(
-        f"SELECT {_MEMBER_COLUMNS} FROM members m {_LATEST_STORE}"
+        f"SELECT {MEMBER_COLUMNS} FROM members m {LATEST_STORE}"
         " WHERE m.tenant_id = %s AND m.id = ANY(%s::uuid[])",
         (tenant_id, member_ids),
     )
     return await cur.fetchall()
-
-
-@dataclass(frozen=True, slots=True)
-class Audience:
-    """A broadcast's filter, ready for SQL (lists lower-cased where matching ignores case)."""
-
-    channel: str
-    default_tier: str | None
-    tiers: list[str] | None = None
-    cities: list[str] | None = None
-    before: datetime | None = None
-    after: datetime | None = None
-    consents: list[str] | None = None
-
-
-# members ``m`` (with ``_LATEST_STORE``) that a broadcast's filter selects
-_AUDIENCE_FILTER = """
-    coalesce((m.consents ->> %(channel)s)::boolean, false)
-    AND (%(channel)s <> 'email' OR m.email IS NOT NULL)
-    AND (%(consents)s::text[] IS NULL OR NOT EXISTS (
-          SELECT 1 FROM unnest(%(consents)s::text[]) c
-           WHERE NOT coalesce((m.consents ->> c)::boolean, false)))
-    AND (%(cities)s::text[] IS NULL OR lower(m.city) = ANY(%(cities)s))
-    AND (%(tiers)s::text[] IS NULL OR coalesce(mt.tier, %(default_tier)s) = ANY(%(tiers)s))
-    AND (%(before)s::timestamptz IS NULL OR lr.at < %(before)s)
-    AND (%(after)s::timestamptz IS NULL OR lr.at >= %(after)s)
-"""
-
-
-def _audience_parameters(audience: Audience) -> dict[str, Any]:
-    return {
-        "channel": audience.channel,
-        "consents": audience.consents,
-        "cities": audience.cities,
-        "tiers": audience.tiers,
-        "default_tier": audience.default_tier,
-        "before": audience.before,
-        "after": audience.after,
-    }
-
-
-async def audience_size(conn: Connection, tenant_id: int, audience: Audience) -> int:
-    """How many members the filter selects now."""
-    cur = await conn.execute(
-        f"SELECT count(*) AS n FROM members m {_LATEST_STORE} WHERE m.tenant_id = %(t)s AND {_AUDIENCE_FILTER}",
-        {"t": tenant_id, **_audience_parameters(audience)},
-    )
-    row = await cur.fetchone()
-    return int(row["n"]) if row else 0
-
-
-async def audience_page(
-    conn: Connection, tenant_id: int, audience: Audience, cursor: str | None, limit: int
-) -> tuple[list[dict[str, Any]], str | None]:
-    """The next members (by id after ``cursor``) that the filter selects, and the new cursor
-    (None when every member was looked at)."""
-    cur = await conn.execute(
-        f"""
-        WITH page AS (
-            SELECT m.tenant_id, m.id FROM members m
-             WHERE m.tenant_id = %(t)s AND m.id > coalesce(%(cursor)s::uuid, '00000000-0000-0000-0000-000000000000')
-             ORDER BY m.id LIMIT %(limit)s
-        )
-        SELECT {_MEMBER_COLUMNS}, (SELECT id::text FROM page ORDER BY id DESC LIMIT 1) AS page_end
-          FROM page p JOIN members m ON m.tenant_id = p.tenant_id AND m.id = p.id
-          {_LATEST_STORE}
-         WHERE {_AUDIENCE_FILTER}
-         ORDER BY m.id
-        """,
-        {"t": tenant_id, "cursor": cursor, "limit": limit, **_audience_parameters(audience)},
-    )
-    rows = await cur.fetchall()
-    if rows:
-        return rows, rows[0]["page_end"]
-    # nothing matched on this page: find where the page ended, if there was one
-    end = await (
-        await conn.execute(
-            "SELECT id::text AS page_end FROM (SELECT id FROM members WHERE tenant_id = %s"
-            " AND id > coalesce(%s::uuid, '00000000-0000-0000-0000-000000000000') ORDER BY id LIMIT %s) p"
-            " ORDER BY id DESC LIMIT 1",
-            (tenant_id, cursor, limit),
-        )
-    ).fetchone()
-    return [], (end["page_end"] if end else None)
 
 
 # --- channels and rate buckets ---------------------------------------------------------------
@@ -428,160 +344,6 @@ async def list_messages(
         },
     )
     return await cur.fetchall()
-
-
-# --- broadcasts ------------------------------------------------------------------------------
-
-
-async def insert_broadcast(
-    conn: Connection,
-    tenant_id: int,
-    *,
-    channel: str,
-    locale: str,
-    subject: str | None,
-    body: str,
-    filter_: dict[str, Any],
-    now: datetime,
-    send_at: datetime | None = None,
-) -> str:
-    row = await (
-        await conn.execute(
-            "INSERT INTO broadcasts (tenant_id, channel, locale, subject, body, filter, created_at, send_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id::text AS id",
-            (tenant_id, channel, locale, subject, body, Jsonb(filter_), now, send_at),
-        )
-    ).fetchone()
-    assert row is not None
-    return str(row["id"])
-
-
-CANCELLED = "broadcast cancelled"  # the error of a broadcast's messages that were never sent
-
-# a broadcast with the count of its messages by status; parameters: CANCELLED, then the WHERE's
-_BROADCASTS = """
-    SELECT b.id::text AS id, b.channel, b.locale, b.subject, b.body, b.filter, b.status, b.total, b.audience,
-           b.created_at, b.expanded_at, b.cancelled_at, b.send_at, coalesce(c.cancelled, 0) AS cancelled,
-           coalesce(c.queued, 0) AS queued, coalesce(c.sent, 0) AS sent, coalesce(c.failed, 0) AS failed,
-           c.last_sent_at
-      FROM broadcasts b
-      LEFT JOIN LATERAL (
-            SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
-                   count(*) FILTER (WHERE status = 'sent') AS sent,
-                   count(*) FILTER (WHERE status = 'failed') AS failed,
-                   count(*) FILTER (WHERE status = 'failed' AND error = %s) AS cancelled,
-                   max(sent_at) AS last_sent_at
-              FROM messages g WHERE g.tenant_id = b.tenant_id AND g.broadcast_id = b.id) c ON true
-"""
-
-
-async def broadcast(conn: Connection, tenant_id: int, broadcast_id: str) -> dict[str, Any] | None:
-    """A broadcast with the count of its messages by status."""
-    cur = await conn.execute(
-        _BROADCASTS + " WHERE b.tenant_id = %s AND b.id = %s", (CANCELLED, tenant_id, broadcast_id)
-    )
-    return await cur.fetchone()
-
-
-async def list_broadcasts(
-    conn: Connection, tenant_id: int, limit: int, before: tuple[datetime, str] | None
-) -> list[dict[str, Any]]:
-    """Broadcasts, newest first, after the ``(created_at, id)`` of the previous page's last."""
-    at, last_id = before if before else (None, None)
-    cur = await conn.execute(
-        _BROADCASTS
-        + " WHERE b.tenant_id = %s AND (%s::timestamptz IS NULL OR (b.created_at, b.id) < (%s, %s::uuid))"
-        " ORDER BY b.created_at DESC, b.id DESC LIMIT %s",
-        (CANCELLED, tenant_id, at, at, last_id, limit),
-    )
-    return await cur.fetchall()
-
-
-async def lock_broadcast(conn: Connection, tenant_id: int, broadcast_id: str) -> dict[str, Any] | None:
-    """A broadcast's status, locked for the caller's transaction (a worker expanding a page of it
-    holds the same lock until the page is queued)."""
-    cur = await conn.execute(
-        "SELECT status FROM broadcasts WHERE tenant_id = %s AND id = %s FOR UPDATE", (tenant_id, broadcast_id)
-    )
-    return await cur.fetchone()
-
-
-async def has_queued_messages(conn: Connection, tenant_id: int, broadcast_id: str) -> bool:
-    cur = await conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM messages WHERE tenant_id = %s AND broadcast_id = %s AND status = 'queued')"
-        " AS queued",
-        (tenant_id, broadcast_id),
-    )
-    row = await cur.fetchone()
-    return bool(row and row["queued"])
-
-
-async def cancel_broadcast(conn: Connection, tenant_id: int, broadcast_id: str, now: datetime) -> int:
-    """Stops a broadcast (caller holds its lock): no more pages are expanded, and its queued
-    messages fail as cancelled. A message a worker is sending right now is waited for: once sent
-    it stays sent, and if it is queued again for a retry it is cancelled. Returns how many."""
-    await conn.execute(
-        "UPDATE broadcasts SET status = 'cancelled', cancelled_at = %s WHERE tenant_id = %s AND id = %s",
-        (now, tenant_id, broadcast_id),
-    )
-    cur = await conn.execute(
-        "UPDATE messages SET status = 'failed', error = %s"
-        " WHERE tenant_id = %s AND broadcast_id = %s AND status = 'queued'",
-        (CANCELLED, tenant_id, broadcast_id),
-    )
-    return cur.rowcount
-
-
-async def claim_expanding_broadcast(
-    conn: Connection, only: list[int] | None, now: datetime, lead_seconds: float, least: int
-) -> dict[str, Any] | None:
-    """Locks one broadcast whose members are still being turned into messages, whose time has come
-    (``send_at``), and which does not already have enough of them due: ``lead_seconds`` of its
-    channel's rate, at least ``least`` (a channel without a rate, or not set up yet, counts as
-    ``least`` per second)."""
-    cur = await conn.execute(
-        "SELECT b.tenant_id, b.id::text AS id, b.channel, b.locale, b.subject, b.body, b.filter,"
-        " b.cursor::text AS cursor, b.total, b.audience"
-        " FROM broadcasts b LEFT JOIN channels c ON c.tenant_id = b.tenant_id AND c.channel = b.channel"
-        " CROSS JOIN LATERAL (SELECT greatest(%(least)s,"
-        "   ceil(coalesce(c.rate_per_second, %(least)s) * %(lead)s))::int AS ahead) a"
-        " WHERE b.status = 'expanding' AND (b.send_at IS NULL OR b.send_at <= %(now)s)"
-        " AND (%(only)s::bigint[] IS NULL OR b.tenant_id = ANY(%(only)s))"
-        " AND (SELECT count(*) FROM (SELECT 1 FROM messages g"
-        "       WHERE g.tenant_id = b.tenant_id AND g.broadcast_id = b.id AND g.status = 'queued'"
-        "         AND g.next_attempt_at <= %(now)s LIMIT a.ahead) due) < a.ahead"
-        " ORDER BY b.created_at LIMIT 1 FOR UPDATE OF b SKIP LOCKED",
-        {"only": only, "now": now, "lead": lead_seconds, "least": least},
-    )
-    return await cur.fetchone()
-
-
-async def advance_broadcast(
-    conn: Connection,
-    tenant_id: int,
-    broadcast_id: str,
-    cursor: str | None,
-    added: int,
-    now: datetime,
-    audience: int | None = None,
-) -> None:
-    """Moves the cursor on; a null cursor means every member was looked at. ``audience`` is set
-    once, with the first page."""
-    await conn.execute(
-        "UPDATE broadcasts SET cursor = coalesce(%(cursor)s::uuid, cursor), total = total + %(added)s,"
-        " audience = coalesce(audience, %(audience)s),"
-        " status = CASE WHEN %(cursor)s::uuid IS NULL THEN 'expanded' ELSE status END,"
-        " expanded_at = CASE WHEN %(cursor)s::uuid IS NULL THEN %(now)s ELSE expanded_at END"
-        " WHERE tenant_id = %(t)s AND id = %(b)s",
-        {
-            "cursor": cursor,
-            "added": added,
-            "now": now,
-            "t": tenant_id,
-            "b": broadcast_id,
-            "audience": audience,
-        },
-    )
 
 
 # --- tiers -----------------------------------------------------------------------------------
