@@ -152,21 +152,31 @@ def test_slots_are_sent_in_groups_of_a_tick_only_at_high_rates() -> None:
     assert rules.group_size(0.5, 0.9, 0.01) == 1
 
 
+def test_a_fractional_limit_is_paced_as_its_whole_part() -> None:
+    assert rules.paced_rate(1.5, 0.9) == pytest.approx(0.9)  # 1.35 a second would put 2 in a second
+    assert rules.paced_rate(1000, 0.9) == pytest.approx(900)
+    assert rules.paced_rate(0.5, 0.9) == pytest.approx(0.45)  # one message per 2 s, paced at 2.2 s
+    assert rules.slot_spacing(2.99, 1.0) == pytest.approx(0.5)
+
+
 @given(
-    rate=st.integers(min_value=1, max_value=20_000),
+    rate=st.one_of(
+        st.integers(min_value=1, max_value=20_000),
+        st.floats(min_value=0.01, max_value=20_000, allow_nan=False, allow_infinity=False),
+    ),
     headroom=st.floats(min_value=0.5, max_value=0.99),
     tick=st.floats(min_value=0.001, max_value=0.1),
     batches=st.lists(st.integers(min_value=1, max_value=300), min_size=1, max_size=40),
 )
 def test_grouped_slots_never_exceed_the_rate_in_any_second(
-    rate: int, headroom: float, tick: float, batches: list[int]
+    rate: float, headroom: float, tick: float, batches: list[int]
 ) -> None:
     """Batches booked back to back on the channel's time line, each sending its slots in groups
-    at the group's first slot: no one-second window holds more than ``rate`` sends. (For a whole
-    number of messages a second, as providers state their limits; at 1.5 a second even single
-    slots 0.89 s apart put two sends in one second.)"""
+    at the group's first slot: no one-second window holds more than ``rate`` sends, whole or
+    fractional; below one a second, no window of ``1 / rate`` seconds holds two."""
     spacing = rules.slot_spacing(rate, headroom)
     group = rules.group_size(rate, headroom, tick)
+    window = max(1.0, 1.0 / rate)
     sends: list[float] = []
     start = 0.0
     for size in batches:
@@ -174,10 +184,10 @@ def test_grouped_slots_never_exceed_the_rate_in_any_second(
         start += size * spacing
     sends.sort()
     first = 0
-    for last, at in enumerate(sends):  # the second up to each send
-        while at - sends[first] >= 1.0:
+    for last, at in enumerate(sends):  # the window up to each send
+        while at - sends[first] >= window:
             first += 1
-        assert last - first + 1 <= rate
+        assert last - first + 1 <= max(1.0, rate * window)
 
 
 # --- templates -------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -144,16 +145,27 @@ def _leap(year: int) -> bool:
 # --- send slots ------------------------------------------------------------------------------
 
 
+def paced_rate(rate_per_second: float, headroom: float) -> float:
+    """Sends a second that a channel's slots are laid out at.
+
+    A provider's limit counts whole messages in any one second, so a fractional limit above one
+    allows only its whole part in a second: at 1.5 a second, slots 1 / 1.35 s apart would put two
+    sends in some second. Such a limit is paced as its whole part. Below one a second, the limit
+    is one message per ``1 / rate`` seconds and is paced as it is."""
+    whole = math.floor(rate_per_second) if rate_per_second >= 1 else rate_per_second
+    return whole * headroom
+
+
 def batch_size(rate_per_second: float | None, headroom: float, horizon: float, most: int) -> int:
     """How many messages one worker takes at once: what the rate allows in ``horizon`` seconds."""
     if rate_per_second is None:
         return most
-    return max(1, min(most, int(rate_per_second * headroom * horizon)))
+    return max(1, min(most, int(paced_rate(rate_per_second, headroom) * horizon)))
 
 
 def slot_spacing(rate_per_second: float, headroom: float) -> float:
     """Seconds between two sends of a channel, all processes together."""
-    return 1.0 / (rate_per_second * headroom)
+    return 1.0 / paced_rate(rate_per_second, headroom)
 
 
 def group_size(rate_per_second: float, headroom: float, tick: float) -> int:
@@ -164,5 +176,6 @@ def group_size(rate_per_second: float, headroom: float, tick: float) -> int:
     per tick instead. The pace over any second stays the same but for one group, so a group is
     kept under half the headroom's spare rate: any one-second window then holds at most
     ``rate × headroom + group`` sends, below ``rate``."""
-    spare = int(rate_per_second * (1.0 - headroom) / 2)
-    return max(1, min(int(rate_per_second * headroom * tick), spare))
+    pace = paced_rate(rate_per_second, headroom)
+    spare = int((pace / headroom) * (1.0 - headroom) / 2)
+    return max(1, min(int(pace * tick), spare))
