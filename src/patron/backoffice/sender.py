@@ -77,13 +77,14 @@ class Sender:
         cfg = self.settings
         tenant_id, name, rate = channel["tenant_id"], channel["channel"], channel["rate_per_second"]
         if rate is not None:
-            async with self.db.transaction() as conn:
+            async with self.db.connection() as conn:
                 ahead = await store.bucket_ahead(conn, tenant_id, name)
             if ahead > cfg.max_ahead:  # other batches booked the time line: wait rather than queue up
                 await asyncio.sleep(min(1.0, ahead - cfg.max_ahead))
         limit = rules.batch_size(rate, cfg.headroom, cfg.horizon, cfg.most)
         now = self.clock()
-        async with self.db.transaction() as conn:
+        # pipelined: BEGIN goes with the claim, and the outcomes' UPDATE with the COMMIT
+        async with self.db.transaction(pipeline=True) as conn:
             rows = await store.claim_messages(conn, tenant_id, name, now, limit)
             if not rows:
                 return 0
@@ -150,7 +151,7 @@ class Sender:
         # ``asked`` is never lenient. A worker paused in between (a busy machine, a stalled event
         # loop, SIGSTOP) so gives its slots up rather than send them on top of another's.
         asked = loop.time()
-        async with self.db.transaction() as conn:
+        async with self.db.connection() as conn:
             start_in = await store.reserve_slots(conn, tenant_id, channel, spacing * len(rows))
         answered = loop.time()
         tolerance = self.settings.late_tolerance

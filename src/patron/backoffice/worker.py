@@ -119,7 +119,7 @@ class Worker:
 
     async def send_messages(self) -> int:
         """One batch on each configured channel (in turns, so that no tenant starves)."""
-        async with self.db.read() as conn:
+        async with self.db.connection() as conn:
             channels = await store.channels(conn, self.tenants.only, self.clock())
         if not channels:
             return 0
