@@ -286,13 +286,21 @@ def worker(
     senders: int = typer.Option(2, min=1, max=16, help="message batches sent at once by this process"),
     headroom: float = typer.Option(0.9, min=0.1, max=1.0, help="pace at this share of a channel's rate"),
     nice: int = typer.Option(10, min=0, max=19, help="lower CPU priority than `patron serve` beside it"),
+    keep_days: int = typer.Option(
+        30, min=0, help="delete handled events and finished webhook deliveries after this many days (0: keep)"
+    ),
 ) -> None:
     """Run a back-office worker until stopped: events, messages, broadcasts, webhooks, birthdays
     (any number may run at once; see docs/backoffice.md)."""
     from patron.backoffice import process
 
     settings = process.settings_from(
-        poll=poll, schedule_every=schedule_every, retry_base=retry_base, senders=senders, headroom=headroom
+        poll=poll,
+        schedule_every=schedule_every,
+        retry_base=retry_base,
+        senders=senders,
+        headroom=headroom,
+        keep_days=keep_days,
     )
     process.run(database_url(), tenants=tenant or None, settings=settings, nice=nice)
 

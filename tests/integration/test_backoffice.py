@@ -49,7 +49,8 @@ async def worker_db(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def worker(worker_db: Database, tenant: Tenant, clock: ManualClock) -> AsyncIterator[Worker]:
-    settings = WorkerSettings(send=SendSettings(retry_base=1.0, max_attempts=5))
+    # keep_days=0: tests that move the clock by months still read the whole outbox
+    settings = WorkerSettings(send=SendSettings(retry_base=1.0, max_attempts=5), keep_days=0)
     async with Worker(worker_db, clock=clock, settings=settings, tenants=[tenant.tenant_id]) as running:
         yield running
 
@@ -739,6 +740,61 @@ async def test_a_webhook_gives_up_after_a_day_and_the_next_event_goes(
         assert gave_up["status"] == "failed" and gave_up["last_status"] == 500
         last_try = datetime.fromisoformat(gave_up["next_attempt_at"])  # kept from the attempt that gave up
         assert timedelta(hours=24) <= last_try - start < timedelta(hours=27)
+    finally:
+        await receiver.stop()
+
+
+async def deliveries_of(db: Database, tenant: Tenant) -> list[dict[str, Any]]:
+    async with db.read() as conn:
+        cur = await conn.execute(
+            "SELECT o.uid::text AS event, d.status FROM webhook_deliveries d"
+            " JOIN outbox o ON o.tenant_id = d.tenant_id AND o.id = d.event_id WHERE d.tenant_id = %s",
+            (tenant.tenant_id,),
+        )
+        return await cur.fetchall()
+
+
+async def test_handled_events_and_finished_deliveries_are_deleted_after_keep_days(
+    tenant: Tenant, db: Database, clock: ManualClock, worker: Worker
+) -> None:
+    await shop(tenant, clock)
+    receiver = Receiver(secret="k")
+    await receiver.start()
+    try:
+        body = {"url": receiver.url, "events": ["member.created", "points.adjusted"], "secret": "k"}
+        hook = (await tenant.call("POST", "/v1/webhooks", body)).json()["id"]
+        kept = await new_member(tenant)  # its event's delivery is refused: pending when pruned
+        gone = await new_member(tenant)
+        adjust = {"key": "gift", "points": 5, "reason": "r"}
+        assert (await tenant.call("POST", f"/v1/members/{gone}/adjustments", adjust)).status_code == 201
+        await receipt(tenant, basket(("TEE", 1, "10.00"), member=gone))  # no webhook for it
+        refused = next(e["uid"] for e in await outbox_events(db, tenant) if e["member_id"] == kept)
+        receiver.refuse[refused] = -1
+        await worker.drain()
+        later = await new_member(tenant)  # an event nobody handled yet
+        before = {e["uid"]: e for e in await outbox_events(db, tenant)}
+        assert len(before) == 5 and [e["processed_at"] is None for e in before.values()].count(True) == 1
+        assert sorted(d["status"] for d in await deliveries_of(db, tenant)) == [
+            "delivered",
+            "delivered",
+            "pending",
+        ]
+
+        start = clock()
+        pruning = Worker(
+            worker.db, clock=clock, settings=WorkerSettings(keep_days=30), tenants=[tenant.tenant_id]
+        )
+        assert (await pruning.run_schedule(start + timedelta(days=29)))["pruned"] == 0  # kept 30 days
+        assert len(await outbox_events(db, tenant)) == 5
+        assert (await worker.run_schedule(start + timedelta(days=400)))["pruned"] == 0  # keep_days=0
+        pruned = (await pruning.run_schedule(start + timedelta(days=31)))["pruned"]
+
+        left = await outbox_events(db, tenant)
+        assert {e["member_id"] for e in left} == {kept, later}  # the pending delivery's and the unhandled
+        assert [(d["event"], d["status"]) for d in await deliveries_of(db, tenant)] == [(refused, "pending")]
+        assert pruned == 2 + 3  # two deliveries, then the three events no delivery names
+        log = (await tenant.call("GET", f"/v1/webhooks/{hook}/deliveries")).json()
+        assert [(d["event_id"], d["status"]) for d in log] == [(refused, "pending")]
     finally:
         await receiver.stop()
 

@@ -109,3 +109,24 @@ async def failed(conn: Connection, event: Event, retry_at: datetime, error: str)
         " WHERE tenant_id = %s AND id = %s",
         (retry_at, error, event.tenant_id, event.id),
     )
+
+
+async def prune(conn: Connection, before: datetime, limit: int, tenants: list[int] | None) -> int:
+    """Deletes up to ``limit`` events handled before ``before`` that no webhook delivery still
+    names (their finished deliveries go first, ``webhook_store.prune``); returns how many.
+    Unhandled events are never touched, and rows another worker holds are skipped."""
+    cur = await conn.execute(
+        """
+        WITH doomed AS (
+            SELECT o.tenant_id, o.id FROM outbox o
+             WHERE o.processed_at < %(before)s
+               AND (%(tenants)s::bigint[] IS NULL OR o.tenant_id = ANY(%(tenants)s))
+               AND NOT EXISTS (
+                     SELECT 1 FROM webhook_deliveries d WHERE d.tenant_id = o.tenant_id AND d.event_id = o.id)
+             LIMIT %(limit)s
+             FOR UPDATE SKIP LOCKED)
+        DELETE FROM outbox o USING doomed WHERE o.tenant_id = doomed.tenant_id AND o.id = doomed.id
+        """,
+        {"before": before, "limit": limit, "tenants": tenants},
+    )
+    return cur.rowcount

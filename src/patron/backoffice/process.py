@@ -71,7 +71,13 @@ async def _main(url: str, slugs: list[str] | None, settings: WorkerSettings, nic
 
 
 def settings_from(
-    *, poll: float, schedule_every: float, retry_base: float, senders: int, headroom: float
+    *,
+    poll: float,
+    schedule_every: float,
+    retry_base: float,
+    senders: int,
+    headroom: float,
+    keep_days: int,
 ) -> WorkerSettings:
     base = WorkerSettings()
     return replace(
@@ -79,5 +85,6 @@ def settings_from(
         poll=poll,
         schedule_every=schedule_every,
         senders=senders,
+        keep_days=keep_days,
         send=replace(base.send, retry_base=retry_base, headroom=headroom),
     )

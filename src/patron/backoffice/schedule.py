@@ -1,4 +1,5 @@
-"""Scheduled work: birthday gifts, notices of expiring points, tiers when purchases leave the window.
+"""Scheduled work: birthday gifts, notices of expiring points, tiers when purchases leave the
+window, and deleting old handled events.
 
 Every job is safe to run in several workers at once and again after a crash: a birthday gift
 is an entry with the key ``birthday:<year>`` written under the member's lock, an expiry notice
@@ -12,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from patron import clock as clocks
-from patron.backoffice import messages, outbox, rules, store, templates, tiers
+from patron.backoffice import messages, outbox, rules, store, templates, tiers, webhook_store
 from patron.backoffice.tenancy import TenantInfo, Tenants
 from patron.db.pool import Connection, Database
 from patron.ledger import rules as ledger_rules
@@ -133,3 +134,23 @@ async def tier_checks(db: Database, tenants: Tenants, now: datetime, batch: int 
                     done += 1
         if len(due) < batch:
             return done
+
+
+async def prune(db: Database, tenants: Tenants, now: datetime, keep_days: int, batch: int = 5000) -> int:
+    """Deletes webhook deliveries that finished, and then events that were handled, more than
+    ``keep_days`` ago (0: keeps everything); returns how many rows went. The outbox would
+    otherwise grow by an event per receipt for ever. Pending deliveries and unhandled events are
+    kept whatever their age, and so is the message log (a member's history of what was sent).
+    Batches of ``batch`` rows, each its own transaction, so no lock is held for long."""
+    if keep_days <= 0:
+        return 0
+    before = now - timedelta(days=keep_days)
+    deleted = 0
+    for step in (webhook_store.prune, outbox.prune):  # an event goes only once no delivery names it
+        while True:
+            async with db.transaction() as conn:
+                gone = await step(conn, before, batch, tenants.only)
+            deleted += gone
+            if gone < batch:
+                break
+    return deleted

@@ -135,3 +135,21 @@ async def deliveries(
         (tenant_id, webhook_id, before, before, limit),
     )
     return await cur.fetchall()
+
+
+async def prune(conn: Connection, before: datetime, limit: int, tenants: list[int] | None) -> int:
+    """Deletes up to ``limit`` delivered or failed deliveries created before ``before``; returns
+    how many. Pending ones stay, whatever their age (they hold their member's later events)."""
+    cur = await conn.execute(
+        """
+        WITH doomed AS (
+            SELECT tenant_id, id FROM webhook_deliveries
+             WHERE status <> 'pending' AND created_at < %(before)s
+               AND (%(tenants)s::bigint[] IS NULL OR tenant_id = ANY(%(tenants)s))
+             LIMIT %(limit)s
+             FOR UPDATE SKIP LOCKED)
+        DELETE FROM webhook_deliveries d USING doomed WHERE d.tenant_id = doomed.tenant_id AND d.id = doomed.id
+        """,
+        {"before": before, "limit": limit, "tenants": tenants},
+    )
+    return cur.rowcount

@@ -43,6 +43,7 @@ class WorkerSettings:
     outbox_batch: int = 20  # events per transaction (each may hold a member's lock until commit)
     outbox_max_attempts: int = 10  # a handler that failed this often: the event is set aside
     senders: int = 2  # concurrent send batches per process
+    keep_days: int = 30  # handled events and finished webhook deliveries are deleted after this (0: never)
     send: SendSettings = field(default_factory=SendSettings)
 
 
@@ -139,6 +140,7 @@ class Worker:
             "birthdays": await schedule.birthdays(self.db, self.tenants, moment),
             "expiring": await schedule.expiring_points(self.db, self.tenants, moment),
             "tiers": await schedule.tier_checks(self.db, self.tenants, moment),
+            "pruned": await schedule.prune(self.db, self.tenants, moment, self.settings.keep_days),
         }
 
     async def drain(self, *, rounds: int = 100) -> int:
