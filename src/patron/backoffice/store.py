@@ -441,18 +441,26 @@ async def claim_notices(
 # --- birthdays -------------------------------------------------------------------------------
 
 
+# a birthday as month * 100 + day, as the index ``members_birthday`` (migration 0014) has it
+BIRTHDAY_MONTH_DAY = "(extract(month FROM m.birthday) * 100 + extract(day FROM m.birthday))::int"
+
+
 async def birthday_candidates(
     conn: Connection, tenant_id: int, occurrences: list[tuple[int, int]]
 ) -> list[dict[str, Any]]:
     """Members whose birthday (as month * 100 + day) is one of ``occurrences`` and who have no
-    gift yet for that birthday's year (the entry key ``birthday:<year>``)."""
+    gift yet for that birthday's year (the entry key ``birthday:<year>``). The ``= ANY`` repeats
+    the join's condition so that PostgreSQL reads only those birthdays from the index."""
+    month_days = [md for md, _ in occurrences]
     cur = await conn.execute(
-        "SELECT m.id::text AS id, m.birthday FROM members m"
-        " JOIN unnest(%s::int[], %s::int[]) AS o(month_day, year)"
-        "   ON (extract(month FROM m.birthday) * 100 + extract(day FROM m.birthday))::int = o.month_day"
-        " WHERE m.tenant_id = %s AND m.birthday IS NOT NULL AND NOT EXISTS (SELECT 1 FROM entries e"
-        "   WHERE e.tenant_id = m.tenant_id AND e.member_id = m.id AND e.key = 'birthday:' || o.year)",
-        ([md for md, _ in occurrences], [year for _, year in occurrences], tenant_id),
+        f"SELECT m.id::text AS id, m.birthday FROM members m"
+        f" JOIN unnest(%(month_days)s::int[], %(years)s::int[]) AS o(month_day, year)"
+        f"   ON {BIRTHDAY_MONTH_DAY} = o.month_day"
+        f" WHERE m.tenant_id = %(tenant)s AND m.birthday IS NOT NULL"
+        f"   AND {BIRTHDAY_MONTH_DAY} = ANY(%(month_days)s::int[])"
+        f"   AND NOT EXISTS (SELECT 1 FROM entries e"
+        f"     WHERE e.tenant_id = m.tenant_id AND e.member_id = m.id AND e.key = 'birthday:' || o.year)",
+        {"month_days": month_days, "years": [year for _, year in occurrences], "tenant": tenant_id},
     )
     return await cur.fetchall()
 
