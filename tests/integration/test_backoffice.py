@@ -121,6 +121,16 @@ async def outbox_events(db: Database, tenant: Tenant) -> list[dict[str, Any]]:
         return await cur.fetchall()
 
 
+async def deliveries_of(db: Database, tenant: Tenant) -> list[dict[str, Any]]:
+    async with db.read() as conn:
+        cur = await conn.execute(
+            "SELECT o.uid::text AS event, d.status FROM webhook_deliveries d"
+            " JOIN outbox o ON o.tenant_id = d.tenant_id AND o.id = d.event_id WHERE d.tenant_id = %s",
+            (tenant.tenant_id,),
+        )
+        return await cur.fetchall()
+
+
 # --- the outbox ------------------------------------------------------------------------------
 
 
@@ -767,16 +777,6 @@ async def test_a_webhook_gives_up_after_a_day_and_the_next_event_goes(
         assert timedelta(hours=24) <= last_try - start < timedelta(hours=27)
     finally:
         await receiver.stop()
-
-
-async def deliveries_of(db: Database, tenant: Tenant) -> list[dict[str, Any]]:
-    async with db.read() as conn:
-        cur = await conn.execute(
-            "SELECT o.uid::text AS event, d.status FROM webhook_deliveries d"
-            " JOIN outbox o ON o.tenant_id = d.tenant_id AND o.id = d.event_id WHERE d.tenant_id = %s",
-            (tenant.tenant_id,),
-        )
-        return await cur.fetchall()
 
 
 async def test_handled_events_and_finished_deliveries_are_deleted_after_keep_days(

@@ -176,6 +176,6 @@ def group_size(rate_per_second: float, headroom: float, tick: float) -> int:
     per tick instead. The pace over any second stays the same but for one group, so a group is
     kept under half the headroom's spare rate: any one-second window then holds at most
     ``rate × headroom + group`` sends, below ``rate``."""
-    pace = paced_rate(rate_per_second, headroom)
-    spare = int((pace / headroom) * (1.0 - headroom) / 2)
-    return max(1, min(int(pace * tick), spare))
+    limit = paced_rate(rate_per_second, 1.0)  # what a second may hold
+    spare = int(limit * (1.0 - headroom) / 2)
+    return max(1, min(int(limit * headroom * tick), spare))
