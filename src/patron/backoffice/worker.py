@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 class WorkerSettings:
     poll: float = 0.5  # seconds a loop sleeps when it found nothing to do
     schedule_every: float = 60.0  # seconds between runs of the scheduled jobs
+    expiry_every: float = 3600.0  # ... but expiring points are looked for at most this often (0: every run)
     outbox_batch: int = 20  # events per transaction (each may hold a member's lock until commit)
     outbox_max_attempts: int = 10  # a handler that failed this often: the event is set aside
     senders: int = 2  # concurrent send batches per process
@@ -64,6 +65,7 @@ class Worker:
         self._sender: Sender | None = None
         self._deliverer: Deliverer | None = None
         self._channel_turn = 0
+        self._expiry_looked_at: datetime | None = None
 
     async def __aenter__(self) -> Worker:
         in_flight = self.settings.send.in_flight
@@ -138,10 +140,20 @@ class Worker:
         moment = now or self.clock()
         return {
             "birthdays": await schedule.birthdays(self.db, self.tenants, moment),
-            "expiring": await schedule.expiring_points(self.db, self.tenants, moment),
+            "expiring": await self._expiring_points(moment),
             "tiers": await schedule.tier_checks(self.db, self.tenants, moment),
             "pruned": await schedule.prune(self.db, self.tenants, moment, self.settings.keep_days),
         }
+
+    async def _expiring_points(self, moment: datetime) -> int:
+        """A notice a week ahead loses nothing by waiting up to an hour, and each look reads every
+        lot of the coming week: once an hour, not once a minute (``expiry_every``)."""
+        every = timedelta(seconds=self.settings.expiry_every)
+        last = self._expiry_looked_at
+        if every and last is not None and timedelta(0) <= moment - last < every:
+            return 0
+        self._expiry_looked_at = moment
+        return await schedule.expiring_points(self.db, self.tenants, moment)
 
     async def drain(self, *, rounds: int = 100) -> int:
         """Runs the steps until none finds work (messages and deliveries due later wait). For
