@@ -7,6 +7,7 @@ SMS provider, the SMTP server and the webhook receiver are real local servers.""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections import defaultdict
@@ -130,6 +131,20 @@ async def deliveries_of(db: Database, tenant: Tenant) -> list[dict[str, Any]]:
             (tenant.tenant_id,),
         )
         return await cur.fetchall()
+
+
+@contextlib.asynccontextmanager
+async def subscribed(tenant: Tenant, events: list[str]) -> AsyncIterator[tuple[Receiver, str]]:
+    """A real webhook receiver, and the tenant's webhook for ``events`` pointing at it."""
+    receiver = Receiver(secret="k")
+    await receiver.start()
+    try:
+        body = {"url": receiver.url, "events": events, "secret": "k"}
+        created = await tenant.call("POST", "/v1/webhooks", body)
+        assert created.status_code == 201, created.text
+        yield receiver, created.json()["id"]
+    finally:
+        await receiver.stop()
 
 
 # --- the outbox ------------------------------------------------------------------------------
@@ -778,11 +793,7 @@ async def test_a_webhook_gives_up_after_a_day_and_the_next_event_goes(
     tenant: Tenant, db: Database, clock: ManualClock, worker: Worker
 ) -> None:
     await shop(tenant, clock)
-    receiver = Receiver(secret="k")
-    await receiver.start()
-    try:
-        body = {"url": receiver.url, "events": ["member.created", "points.adjusted"], "secret": "k"}
-        hook = (await tenant.call("POST", "/v1/webhooks", body)).json()["id"]
+    async with subscribed(tenant, ["member.created", "points.adjusted"]) as (receiver, hook):
         member = await new_member(tenant)
         adjust = {"key": "x", "points": 5, "reason": "r"}
         assert (await tenant.call("POST", f"/v1/members/{member}/adjustments", adjust)).status_code == 201
@@ -798,19 +809,13 @@ async def test_a_webhook_gives_up_after_a_day_and_the_next_event_goes(
         assert gave_up["status"] == "failed" and gave_up["last_status"] == 500
         last_try = datetime.fromisoformat(gave_up["next_attempt_at"])  # kept from the attempt that gave up
         assert timedelta(hours=24) <= last_try - start < timedelta(hours=27)
-    finally:
-        await receiver.stop()
 
 
 async def test_handled_events_and_finished_deliveries_are_deleted_after_keep_days(
     tenant: Tenant, db: Database, clock: ManualClock, worker: Worker
 ) -> None:
     await shop(tenant, clock)
-    receiver = Receiver(secret="k")
-    await receiver.start()
-    try:
-        body = {"url": receiver.url, "events": ["member.created", "points.adjusted"], "secret": "k"}
-        hook = (await tenant.call("POST", "/v1/webhooks", body)).json()["id"]
+    async with subscribed(tenant, ["member.created", "points.adjusted"]) as (receiver, hook):
         kept = await new_member(tenant)  # its event's delivery is refused: pending when pruned
         gone = await new_member(tenant)
         adjust = {"key": "gift", "points": 5, "reason": "r"}
@@ -843,8 +848,6 @@ async def test_handled_events_and_finished_deliveries_are_deleted_after_keep_day
         assert pruned == 2 + 3  # two deliveries, then the three events no delivery names
         log = (await tenant.call("GET", f"/v1/webhooks/{hook}/deliveries")).json()
         assert [(d["event_id"], d["status"]) for d in log] == [(refused, "pending")]
-    finally:
-        await receiver.stop()
 
 
 # --- the API ---------------------------------------------------------------------------------
