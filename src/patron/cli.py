@@ -280,7 +280,7 @@ def worker(
     tenant: list[str] = typer.Option(None, "--tenant", help="serve only this tenant (slug; repeatable)"),
     poll: float = typer.Option(0.5, min=0.01, help="seconds a loop waits when it found no work"),
     schedule_every: float = typer.Option(
-        60.0, min=0.1, help="seconds between birthday, expiry and tier runs"
+        60.0, min=0.1, help="seconds between runs of the scheduled jobs (birthdays, tiers, retention)"
     ),
     retry_base: float = typer.Option(1.0, min=0.01, help="seconds before a message's first retry (doubling)"),
     senders: int = typer.Option(2, min=1, max=16, help="message batches sent at once by this process"),
