@@ -290,7 +290,9 @@ def worker(
         3600.0, min=0, help="seconds between looks for expiring points (0: at every schedule run)"
     ),
     keep_days: int = typer.Option(
-        30, min=0, help="delete handled events and finished webhook deliveries after this many days (0: keep)"
+        30,
+        min=0,
+        help="delete handled events, finished webhook deliveries and notices of expired lots after this many days (0: keep)",
     ),
 ) -> None:
     """Run a back-office worker until stopped: events, messages, broadcasts, webhooks, birthdays

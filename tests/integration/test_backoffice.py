@@ -500,6 +500,37 @@ async def test_expiring_points_are_looked_for_once_an_hour(
     assert (await hourly.run_schedule(start + timedelta(minutes=60)))["expiring"] == 1
 
 
+async def test_notices_of_long_expired_lots_are_deleted(
+    tenant: Tenant, db: Database, clock: ManualClock, worker: Worker
+) -> None:
+    await shop(tenant, clock)
+    await template(tenant, "points_expiring", "{{ points }}")
+    member = await new_member(tenant)
+    for key, days in (("short", 3), ("long", 50)):
+        body = {"key": key, "points": days, "reason": "gift", "valid_days": days}  # points tell them apart
+        assert (await tenant.call("POST", f"/v1/members/{member}/adjustments", body)).status_code == 201
+    start = clock()
+    assert (await worker.run_schedule(start))["expiring"] == 1  # the short lot
+
+    async def notices() -> list[int]:
+        async with db.read() as conn:
+            cur = await conn.execute(
+                "SELECT l.points FROM expiry_notices n"
+                " JOIN lots l ON l.tenant_id = n.tenant_id AND l.id = n.lot_id WHERE n.tenant_id = %s",
+                (tenant.tenant_id,),
+            )
+            return sorted(row["points"] for row in await cur.fetchall())
+
+    # a day's keeping: a notice is older than that well before its lot expires
+    pruning = Worker(worker.db, clock=clock, settings=WorkerSettings(keep_days=1), tenants=[tenant.tenant_id])
+    assert (await pruning.run_schedule(start + timedelta(days=3)))["pruned"] == 0  # expired under a day ago
+    assert await notices() == [3]
+    assert (await worker.run_schedule(start + timedelta(days=45)))["expiring"] == 1  # the long one
+    assert (await pruning.run_schedule(start + timedelta(days=47)))["pruned"] == 1
+    assert await notices() == [50]  # its lot expires in two days: the notice stays
+    assert (await worker.run_schedule(start + timedelta(days=47)))["expiring"] == 0  # announced once
+
+
 async def test_tiers_change_with_receipts_and_when_purchases_leave_the_window(
     tenant: Tenant, db: Database, clock: ManualClock, worker: Worker, provider: SmsProvider
 ) -> None:

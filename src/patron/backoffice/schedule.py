@@ -138,15 +138,17 @@ async def tier_checks(db: Database, tenants: Tenants, now: datetime, batch: int 
 
 async def prune(db: Database, tenants: Tenants, now: datetime, keep_days: int, batch: int = 5000) -> int:
     """Deletes webhook deliveries that finished, and then events that were handled, more than
-    ``keep_days`` ago (0: keeps everything); returns how many rows went. The outbox would
-    otherwise grow by an event per receipt for ever. Pending deliveries and unhandled events are
-    kept whatever their age, and so is the message log (a member's history of what was sent).
+    ``keep_days`` ago, and the expiry notices of lots that expired that long ago (0: keeps
+    everything); returns how many rows went. The outbox and the notices would otherwise grow by
+    about a row per receipt each, for ever. Pending deliveries and unhandled events are kept
+    whatever their age, and so is the message log (a member's history of what was sent).
     Batches of ``batch`` rows, each its own transaction, so no lock is held for long."""
     if keep_days <= 0:
         return 0
     before = now - timedelta(days=keep_days)
     deleted = 0
-    for step in (webhook_store.prune, outbox.prune):  # an event goes only once no delivery names it
+    # an event goes only once no delivery names it
+    for step in (webhook_store.prune, outbox.prune, store.prune_notices):
         while True:
             async with db.transaction() as conn:
                 gone = await step(conn, before, batch, tenants.only)

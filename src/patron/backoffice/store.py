@@ -443,6 +443,26 @@ async def claim_notices(
     return {cast(int, row["lot_id"]) for row in await cur.fetchall()}
 
 
+async def prune_notices(conn: Connection, before: datetime, limit: int, tenants: list[int] | None) -> int:
+    """Deletes up to ``limit`` notices of lots that expired before ``before``; returns how many.
+    Such a lot is never announced again (a lot's expiry never changes), and a notice is written
+    before its lot expires, so the notices to look at are older than ``before`` too."""
+    cur = await conn.execute(
+        """
+        WITH doomed AS (
+            SELECT n.tenant_id, n.lot_id FROM expiry_notices n
+              JOIN lots l ON l.tenant_id = n.tenant_id AND l.id = n.lot_id
+             WHERE n.created_at < %(before)s AND l.expires_at < %(before)s
+               AND (%(tenants)s::bigint[] IS NULL OR n.tenant_id = ANY(%(tenants)s))
+             LIMIT %(limit)s
+             FOR UPDATE OF n SKIP LOCKED)
+        DELETE FROM expiry_notices n USING doomed WHERE n.tenant_id = doomed.tenant_id AND n.lot_id = doomed.lot_id
+        """,
+        {"before": before, "limit": limit, "tenants": tenants},
+    )
+    return cur.rowcount
+
+
 # --- birthdays -------------------------------------------------------------------------------
 
 

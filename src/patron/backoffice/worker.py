@@ -44,7 +44,7 @@ class WorkerSettings:
     outbox_batch: int = 20  # events per transaction (each may hold a member's lock until commit)
     outbox_max_attempts: int = 10  # a handler that failed this often: the event is set aside
     senders: int = 2  # concurrent send batches per process
-    keep_days: int = 30  # handled events and finished webhook deliveries are deleted after this (0: never)
+    keep_days: int = 30  # days until old events, deliveries and notices go (schedule.prune; 0: never)
     send: SendSettings = field(default_factory=SendSettings)
 
 

@@ -1,4 +1,5 @@
-"""Retention of handled events and finished webhook deliveries: the indexes that find them.
+"""Retention of handled events, finished webhook deliveries and notices of expired lots: the
+indexes that find them.
 
 ``deliveries_event`` also serves the foreign key from deliveries to events: without it, deleting
 an event would scan every delivery.
@@ -21,9 +22,11 @@ def upgrade() -> None:
         "CREATE INDEX deliveries_finished ON webhook_deliveries (created_at) WHERE status <> 'pending'"
     )
     op.execute("CREATE INDEX deliveries_event ON webhook_deliveries (tenant_id, event_id)")
+    op.execute("CREATE INDEX expiry_notices_created ON expiry_notices (created_at)")
 
 
 def downgrade() -> None:
+    op.execute("DROP INDEX IF EXISTS expiry_notices_created")
     op.execute("DROP INDEX IF EXISTS deliveries_event")
     op.execute("DROP INDEX IF EXISTS deliveries_finished")
     op.execute("DROP INDEX IF EXISTS outbox_processed")
