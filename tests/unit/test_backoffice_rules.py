@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from patron.backoffice import rules, templates
+from patron.clock import local_midnight
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 VLADIVOSTOK = ZoneInfo("Asia/Vladivostok")
@@ -80,8 +81,9 @@ def test_leap_day_birthdays_are_on_the_28th_in_other_years() -> None:
     assert rules.birthday_in(2027, date(2000, 2, 29)) == date(2027, 2, 28)
     assert rules.birthday_in(2028, date(2000, 2, 29)) == date(2028, 2, 29)
     assert (229, 2027) in rules.birthday_candidates(date(2027, 2, 27), 0)
-    assert (229, 2028) in rules.birthday_candidates(date(2028, 2, 27), 0)
-    assert (228, 2028) in rules.birthday_candidates(date(2028, 2, 27), 0)
+    assert (229, 2028) in rules.birthday_candidates(date(2028, 2, 28), 0)
+    assert (228, 2028) in rules.birthday_candidates(date(2028, 2, 28), 0)
+    assert (229, 2028) not in rules.birthday_candidates(date(2028, 2, 26), 0)  # no zone is 3 days on
 
 
 @given(
@@ -97,6 +99,31 @@ def test_the_cheap_filter_never_misses_a_due_gift(
     if gift is not None:
         assert (born.month * 100 + born.day, gift.year) in rules.birthday_candidates(now.date(), days_before)
         assert gift.available_from <= now
+
+
+# the zones furthest from UTC either way, and one with summer time
+EXTREME_ZONES = [ZoneInfo("Pacific/Kiritimati"), ZoneInfo("Etc/GMT+12"), ZoneInfo("America/Los_Angeles")]
+
+
+@given(
+    st.dates(min_value=date(1950, 1, 1), max_value=date(2010, 12, 31)),
+    st.integers(0, 30),
+    st.integers(2021, 2029),
+    st.sampled_from(EXTREME_ZONES),
+    st.floats(min_value=0, max_value=1, exclude_max=True),
+)
+def test_every_moment_of_a_gift_window_finds_the_birthday(
+    born: date, days_before: int, year: int, tz: ZoneInfo, fraction: float
+) -> None:
+    """Moments drawn inside the window of one birthday's gift, edges included, in the zones
+    furthest from UTC: the job's filter by UTC date always has that birthday."""
+    day = rules.birthday_in(year, born)
+    start = local_midnight(day - timedelta(days=days_before), tz)
+    end = local_midnight(day + timedelta(days=1), tz)
+    now = min(start + (end - start) * fraction, end - timedelta(microseconds=1)).astimezone(UTC)
+    gift = rules.birthday_gift_due(born, days_before, 7, now, tz)
+    assert gift is not None and gift.year == year
+    assert (born.month * 100 + born.day, year) in rules.birthday_candidates(now.date(), days_before)
 
 
 def test_message_backoff_doubles_up_to_the_cap_with_bounded_jitter() -> None:

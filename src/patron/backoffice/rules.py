@@ -127,10 +127,12 @@ def birthday_gift_due(
 
 
 def birthday_candidates(today: date, days_before: int) -> list[tuple[int, int]]:
-    """(month * 100 + day, year of that birthday) of the birthdays that may have a gift due around
-    ``today`` in any time zone: a cheap filter before the exact check of ``birthday_gift_due``."""
+    """(month * 100 + day, year of that birthday) of the birthdays that may have a gift due on the
+    UTC date ``today`` in some time zone: a cheap filter before the exact check of
+    ``birthday_gift_due``. Local dates are at most a day from the UTC date (UTC-12 to UTC+14), so
+    the birthdays from yesterday to ``days_before`` + 1 days ahead."""
     found: set[tuple[int, int]] = set()
-    for offset in range(-2, days_before + 3):
+    for offset in range(-1, days_before + 2):
         day = today + timedelta(days=offset)
         found.add((day.month * 100 + day.day, day.year))
         if (day.month, day.day) == (2, 28) and not _leap(day.year):
