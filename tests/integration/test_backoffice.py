@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiosmtpd.controller import Controller
 
-from patron.backoffice import broadcasts, store
+from patron.backoffice import broadcasts, schedule_store, store
 from patron.backoffice.sender import SendSettings
 from patron.backoffice.worker import Worker, WorkerSettings
 from patron.db.pool import Database
@@ -443,7 +443,7 @@ async def test_the_birthday_job_reads_only_near_birthdays_from_their_index(
         )
         await conn.execute("ANALYZE members")
     async with db.transaction() as conn:
-        found = await store.birthday_candidates(conn, tenant.tenant_id, [(1201, 2026), (1202, 2026)])
+        found = await schedule_store.birthday_candidates(conn, tenant.tenant_id, [(1201, 2026), (1202, 2026)])
         row = await (
             await conn.execute(
                 "SELECT pg_stat_get_xact_numscans('members_birthday'::regclass) AS scans,"

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from patron import clock as clocks
-from patron.backoffice import messages, outbox, rules, store, templates, tiers, webhook_store
+from patron.backoffice import messages, outbox, rules, schedule_store, store, templates, tiers, webhook_store
 from patron.backoffice.tenancy import TenantInfo, Tenants
 from patron.db.pool import Connection, Database
 from patron.ledger import rules as ledger_rules
@@ -31,7 +31,7 @@ async def birthdays(db: Database, tenants: Tenants, now: datetime) -> int:
         assert gift is not None
         occurrences = rules.birthday_candidates(now.astimezone(UTC).date(), gift.days_before)
         async with db.read() as conn:
-            candidates = await store.birthday_candidates(conn, tenant.id, occurrences)
+            candidates = await schedule_store.birthday_candidates(conn, tenant.id, occurrences)
             found = await store.members_for_messages(conn, tenant.id, [row["id"] for row in candidates])
         for member in found:
             tz = clocks.zone(messages.member_timezone(member, tenant))
@@ -58,7 +58,7 @@ async def give_birthday_gift(
     """The gift lot and its ``points.birthday`` event, once per member and birthday year."""
     debt = await ledger_store.lock_member(conn, tenant.id, member_id)
     key = f"birthday:{due.year}"
-    if await store.has_entry_key(conn, tenant.id, member_id, key):
+    if await schedule_store.has_entry_key(conn, tenant.id, member_id, key):
         return False
     made = await ledger.credit(
         conn,
@@ -98,8 +98,8 @@ async def expiring_points(db: Database, tenants: Tenants, now: datetime, batch: 
         while True:
             async with db.transaction() as conn:
                 tenant = await tenants.get(conn, tenant_id)
-                lots = await store.expiring_lots(conn, tenant_id, now, until, batch)
-                claimed = await store.claim_notices(conn, tenant_id, lots, now)
+                lots = await schedule_store.expiring_lots(conn, tenant_id, now, until, batch)
+                claimed = await schedule_store.claim_notices(conn, tenant_id, lots, now)
                 by_member: dict[str, list[dict[str, Any]]] = defaultdict(list)
                 for lot in lots:
                     if lot["id"] in claimed:
@@ -148,7 +148,7 @@ async def prune(db: Database, tenants: Tenants, now: datetime, keep_days: int, b
     before = now - timedelta(days=keep_days)
     deleted = 0
     # an event goes only once no delivery names it
-    for step in (webhook_store.prune, outbox.prune, store.prune_notices):
+    for step in (webhook_store.prune, outbox.prune, schedule_store.prune_notices):
         while True:
             async with db.transaction() as conn:
                 gone = await step(conn, before, batch, tenants.only)

@@ -1,7 +1,7 @@
 """An index on members' birthdays as month * 100 + day: the birthday job runs every minute, and
 without it each run read every member of each tenant with a birthday gift.
 
-The expression must stay the same as ``backoffice.store.BIRTHDAY_MONTH_DAY``.
+The expression must stay the same as ``backoffice.schedule_store.BIRTHDAY_MONTH_DAY``.
 
 Revision ID: 0014
 Revises: 0013
