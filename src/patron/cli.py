@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
@@ -13,6 +12,7 @@ from typing import TypeVar
 import typer
 from rich.console import Console
 
+from patron import eventloop
 from patron.config import Settings
 from patron.db import migrate
 from patron.db import url as db_url
@@ -49,7 +49,7 @@ def run_with_db(url: str, work: Callable[[Database], Awaitable[T]]) -> T:
             await db.close()
 
     try:
-        return asyncio.run(main())
+        return eventloop.run(main())
     except PatronError as exc:
         console.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(2) from exc

@@ -9,7 +9,7 @@ from typing import Any, cast
 import pytest
 import uvloop
 
-from patron.backoffice.sender import Sender
+from patron.backoffice.sender import Sender, SendSettings
 from patron.backoffice.transports import Attempt
 from patron.clock import utcnow
 
@@ -38,8 +38,8 @@ def test_waiting_for_a_slot_sleeps_a_few_times_a_message_and_never_sends_early(
     sent_at: list[tuple[float, float]] = []
 
     async def one(slot: float, number: int) -> None:
-        attempt = await sender._send_at(
-            slot, slot + 60, "sms", {}, {"id": number, "recipient": "+1", "body": "hi"}
+        (attempt,) = await sender._send_group(
+            slot, slot + 60, "sms", {}, [{"id": number, "recipient": "+1", "body": "hi"}]
         )
         assert attempt.ok
         sent_at.append((slot, asyncio.get_running_loop().time()))
@@ -54,3 +54,57 @@ def test_waiting_for_a_slot_sleeps_a_few_times_a_message_and_never_sends_early(
     assert len(sent_at) == 100
     assert all(sent >= slot for slot, sent in sent_at)  # never before its slot
     assert sleeps <= 3 * 100
+
+
+REAL_SLEEP = asyncio.sleep
+
+
+class SlowSms:
+    """Answers after a while, counting the sends started."""
+
+    def __init__(self) -> None:
+        self.started = 0
+
+    async def send(self, *args: Any) -> Attempt:
+        self.started += 1
+        await REAL_SLEEP(0.01)  # not counted as the sender's waiting
+        return Attempt(ok=True, status=200)
+
+
+def test_a_group_waits_once_and_gives_up_what_the_connections_cannot_take(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A group of slots is one sleep; its sends go out together, except those that would wait
+    for a connection (they would leave late, bunched with the next group's): given up as late."""
+    sleeps = 0
+    real_sleep = asyncio.sleep
+
+    def counting_sleep(delay: float) -> Awaitable[None]:
+        nonlocal sleeps
+        sleeps += 1
+        return real_sleep(delay)
+
+    sms = SlowSms()
+    sender = Sender(cast(Any, None), utcnow, cast(Any, sms), cast(Any, None), SendSettings(in_flight=6))
+    rows = [{"id": i, "recipient": "+1", "body": "hi"} for i in range(9)]
+
+    async def main() -> tuple[list[Attempt], list[Attempt]]:
+        loop = asyncio.get_running_loop()
+        monkeypatch.setattr(asyncio, "sleep", counting_sleep)
+        slot = loop.time() + 0.005
+        first = await sender._send_group(slot, slot + 60, "sms", {}, rows)
+        monkeypatch.setattr(asyncio, "sleep", real_sleep)
+        past = loop.time() - 1
+        late = await sender._send_group(past, past + 0.02, "sms", {}, rows)
+        return first, late
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        first, late = runner.run(main())
+    # the group's wait is a sleep or a few (whole milliseconds on uvloop), not one a message;
+    # the 9 sends' own 0.01 s answers come after it
+    assert sleeps <= 3
+    assert [a.ok for a in first] == [True] * 6 + [False] * 3
+    assert sms.started == 6  # the last 3 were never sent: only 6 connections
+    assert not sender._in_flight.locked()  # every place taken was given back
+    assert all(not a.ok and a.error == "late" for a in late)  # the slot was long gone
+    assert sms.started == 6

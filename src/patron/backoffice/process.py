@@ -9,6 +9,7 @@ import os
 import signal
 from dataclasses import replace
 
+from patron import eventloop
 from patron.backoffice import store
 from patron.backoffice.worker import Worker, WorkerSettings
 from patron.db import priority
@@ -30,15 +31,7 @@ def run(url: str, *, tenants: list[str] | None, settings: WorkerSettings, nice: 
     if nice:
         with contextlib.suppress(OSError):
             os.nice(nice)
-    runner_options = {}
-    try:
-        import uvloop
-
-        runner_options["loop_factory"] = uvloop.new_event_loop
-    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
-        pass
-    with asyncio.Runner(**runner_options) as runner:  # type: ignore[arg-type]
-        runner.run(_main(url, tenants, settings, nice))
+    eventloop.run(_main(url, tenants, settings, nice))
 
 
 async def _main(url: str, slugs: list[str] | None, settings: WorkerSettings, nice: int = 0) -> None:

@@ -155,26 +155,27 @@ class Sender:
             start_in = await store.reserve_slots(conn, tenant_id, channel, spacing * len(rows))
         answered = loop.time()
         tolerance = self.settings.late_tolerance
-        return list(
-            await asyncio.gather(
-                *(
-                    self._send_at(
-                        answered + start_in + (i - i % group) * spacing,
-                        asked + start_in + (i - i % group) * spacing + tolerance,
-                        channel,
-                        settings,
-                        row,
-                    )
-                    for i, row in enumerate(rows)
+        groups = await asyncio.gather(
+            *(
+                self._send_group(
+                    answered + start_in + first * spacing,
+                    asked + start_in + first * spacing + tolerance,
+                    channel,
+                    settings,
+                    rows[first : first + group],
                 )
+                for first in range(0, len(rows), group)
             )
         )
+        return [attempt for attempts in groups for attempt in attempts]
 
-    async def _send_at(
-        self, slot: float, latest: float, channel: str, settings: dict[str, Any], row: dict[str, Any]
-    ) -> Attempt:
-        """Sends ``row`` at ``slot``, unless that is already after ``latest`` or the provider
-        still has ``in_flight`` requests of this worker unanswered."""
+    async def _send_group(
+        self, slot: float, latest: float, channel: str, settings: dict[str, Any], rows: list[dict[str, Any]]
+    ) -> list[Attempt]:
+        """Sends ``rows`` together at ``slot``, unless that is already after ``latest``; a row is
+        given up when the provider still has ``in_flight`` requests of this worker unanswered.
+        One timer for the group, not one a message: at 1,000 a second the timers cost more than
+        the sends."""
         loop = asyncio.get_running_loop()
         while (delay := slot - loop.time()) > 0:
             # uvloop's timers count whole milliseconds: a shorter sleep returns at once, so waiting
@@ -182,10 +183,23 @@ class Sender:
             # wake-ups a message, a worker's core kept busy). A whole one instead: the send is
             # late by under a millisecond, well within ``late_tolerance``, and never early.
             await asyncio.sleep(max(delay, TIMER_RESOLUTION))
-        if loop.time() > latest or self._in_flight.locked():
-            return _LATE
-        async with self._in_flight:
+        if loop.time() > latest:
+            return [_LATE] * len(rows)
+        sends: list[asyncio.Future[Attempt] | None] = []
+        for row in rows:
+            if self._in_flight.locked():
+                sends.append(None)
+                continue
+            await self._in_flight.acquire()  # free, so it does not wait: no other send slips in
+            sends.append(asyncio.ensure_future(self._send_holding(channel, settings, row)))
+        return [_LATE if send is None else await send for send in sends]
+
+    async def _send_holding(self, channel: str, settings: dict[str, Any], row: dict[str, Any]) -> Attempt:
+        """Sends one message, then frees the ``in_flight`` place its caller took for it."""
+        try:
             return await self._send_one(channel, settings, row)
+        finally:
+            self._in_flight.release()
 
     async def _send_one(self, channel: str, settings: dict[str, Any], row: dict[str, Any]) -> Attempt:
         try:

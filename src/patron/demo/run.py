@@ -4,7 +4,6 @@ Serving is the CLI's job (it calls ``patron serve``'s function once this returns
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from patron import eventloop
 from patron.db.pool import Database
 from patron.demo import data, load, replay
 from patron.web import rollup
@@ -48,7 +48,7 @@ def replay_conninfo(url: str) -> str:
 
 
 def run(url: str, *, sample: int | None, console: Console, workers: int = WORKERS) -> Summary:
-    return asyncio.run(_run(url, sample=sample, console=console, workers=workers))
+    return eventloop.run(_run(url, sample=sample, console=console, workers=workers))
 
 
 async def _run(url: str, *, sample: int | None, console: Console, workers: int) -> Summary:

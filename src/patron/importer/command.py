@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from patron import verify
+from patron import eventloop, verify
 from patron.importer import runner
 
 
@@ -47,7 +46,7 @@ def main(
         console.print("what was committed stays; run the same command again to continue")
         return 2
     _summary(report, console)
-    failures = asyncio.run(_verify(url, report.tenant_id))
+    failures = eventloop.run(_verify(url, report.tenant_id))
     if not failures:
         console.print(f"verify: [green]ok[/green], {len(verify.CHECKS)} invariants hold for tenant {tenant}")
         return 0
