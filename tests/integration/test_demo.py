@@ -9,13 +9,19 @@ import re
 import signal
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import httpx
 import psycopg
 import pytest
 
+from patron.db.pool import Database
 from patron.demo import data, replay
+from patron.demo import run as demo_run
+from tests.integration.conftest import Tenant
 from tests.integration.test_cli import (
     PATRON,
     base_env,
@@ -182,3 +188,27 @@ def test_demo_loads_replays_a_sample_then_reuses_it_and_serves(
 
     again = counts(demo_database)
     assert again == loaded
+
+
+async def test_the_run_marks_every_day_from_the_years_start_to_tomorrow(tenant: Tenant, db: Database) -> None:
+    """What the replay's rows no longer mark one by one, the run marks at once: every UTC day a
+    replayed row can fall on, from the day before the year's first basket to tomorrow (a lot may
+    expire up to then), so that the rollup adds up again the days it had closed."""
+
+    class Year:
+        def sale(self, index: int) -> SimpleNamespace:
+            assert index == 0
+            return SimpleNamespace(at=datetime(2026, 1, 1, 3, 0, tzinfo=timezone(timedelta(hours=5))))
+
+    await demo_run.mark_the_year(db, tenant.tenant_id, cast(data.Year, Year()))
+    async with db.read() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT day FROM dashboard_marks WHERE tenant_id = %s ORDER BY day", (tenant.tenant_id,)
+            )
+        ).fetchall()
+    days = [row["day"] for row in rows]
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    assert days[0] == date(2025, 12, 30)  # 1 January 03:00 at +05 is 31 December in UTC; a day before
+    assert days[-1] == tomorrow
+    assert len(days) == (tomorrow - date(2025, 12, 30)).days + 1  # every day, once

@@ -7,7 +7,7 @@ import asyncio
 import csv
 import re
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -426,6 +426,57 @@ async def test_receipts(database_url: str, tenant: Tenant, db: Database, tmp_pat
     back = response.json()
     assert (back["points_refunded"], back["points_reversed"], back["refund"]) == (10, 4, "89.80")
     await verified(db, tenant)
+
+
+async def test_imported_history_marks_the_dashboards_days_in_one_statement_a_batch(
+    database_url: str, tenant: Tenant, db: Database, tmp_path: Path
+) -> None:
+    """The import's rows skip the per-row mark triggers (migration 0015); each batch marks the
+    same UTC days itself: its receipts' and entries' days, and the last day of each lot that has
+    expired (a day ahead at most may be marked too: a day not closed yet is skipped)."""
+    await shop(database_url, tenant, tmp_path)
+    path = write_csv(
+        tmp_path / "receipts.csv",
+        RECEIPT_HEADER,
+        [
+            ["MSK", "D1", "2025-03-01T23:30:00+03:00", "+79001000001", "", "", "SKI", "1", "50", "", "", "5"],
+            ["MSK", "D2", "2025-03-02T02:00:00+03:00", "", "", "", "TEE", "1", "10", "", "", ""],
+            ["VVO", "D3", "2025-06-10T05:00:00+10:00", "", "B1", "", "TEE", "2", "10", "", "4", "1"],
+            ["MSK", "D4", "2026-01-15T12:00:00+03:00", "+79001000001", "", "", "SKI", "1", "70", "", "", "7"],
+        ],
+    )
+    report = await load(database_url, tenant, "receipts", path, batch_rows=2)
+    assert report.loaded == 4
+    async with db.read() as conn:
+        marked = {
+            row["day"]
+            for row in await (
+                await conn.execute(
+                    "SELECT day FROM dashboard_marks WHERE tenant_id = %s", (tenant.tenant_id,)
+                )
+            ).fetchall()
+        }
+        # what the triggers of migration 0008 would have marked, row by row
+        would = {
+            row["day"]
+            for row in await (
+                await conn.execute(
+                    "SELECT (at AT TIME ZONE 'UTC')::date AS day FROM receipts"
+                    " WHERE tenant_id = %(t)s AND at < now() - interval '1 day'"
+                    " UNION SELECT (at AT TIME ZONE 'UTC')::date FROM entries"
+                    " WHERE tenant_id = %(t)s AND at < now() - interval '1 day'"
+                    " UNION SELECT ((expires_at - interval '1 microsecond') AT TIME ZONE 'UTC')::date FROM lots"
+                    " WHERE tenant_id = %(t)s AND expires_at < now() - interval '1 day'",
+                    {"t": tenant.tenant_id},
+                )
+            ).fetchall()
+        }
+    # D1 and D2 fall on one UTC day; D3 is 9 June in UTC; D1's and D3's lots have expired
+    assert {date(2025, 3, 1), date(2025, 6, 9), date(2026, 1, 15)} <= would
+    assert len(would) > 3
+    assert would <= marked
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    assert all(day >= yesterday for day in marked - would)
 
 
 async def test_parquet_with_typed_columns(

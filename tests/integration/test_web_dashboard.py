@@ -334,3 +334,35 @@ async def test_the_daily_rollup_gives_the_live_figures(
             )
         ).fetchone()
     assert marks is not None and marks["n"] == 0
+
+
+async def test_a_transaction_that_marks_its_own_days_skips_the_mark_triggers(
+    tenant: Tenant, db: Database
+) -> None:
+    """Migration 0015: a bulk writer (``patron import``) sets ``patron.dashboard_marks`` to
+    ``by_writer`` for its transaction and marks its days in one statement; the per-row triggers
+    then leave its rows alone, and everyone else's rows are marked as before."""
+    member = await member_with(tenant)
+    backdated = (
+        "INSERT INTO entries (tenant_id, member_id, kind, points, at)"
+        " VALUES (%s, %s, 'adjust', 0, now() - interval '10 days')"
+    )
+
+    async def marks() -> int:
+        async with db.read() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT count(*) AS n FROM dashboard_marks WHERE tenant_id = %s", (tenant.tenant_id,)
+                )
+            ).fetchone()
+        assert row is not None
+        return int(row["n"])
+
+    before = await marks()
+    async with db.transaction() as conn:
+        await conn.execute("SET LOCAL patron.dashboard_marks = 'by_writer'")
+        await conn.execute(backdated, (tenant.tenant_id, member))
+    assert await marks() == before
+    async with db.transaction() as conn:  # the setting ended with its transaction
+        await conn.execute(backdated, (tenant.tenant_id, member))
+    assert await marks() == before + 1

@@ -4,6 +4,7 @@ missing) and what a rerun needs to know to resume."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -108,6 +109,16 @@ async def receipt_ids(conn: Connection, tenant_id: int, numbers: list[str]) -> d
         (tenant_id, numbers),
     )
     return {row["number"]: row["id"] for row in await cur.fetchall()}
+
+
+async def mark_days(conn: Connection, tenant_id: int, first: date, last: date) -> None:
+    """Marks the UTC days ``first`` to ``last`` for the dashboard to add up again."""
+    await conn.execute(
+        "INSERT INTO dashboard_marks (tenant_id, day)"
+        " SELECT %s, d::date FROM generate_series(%s::date, %s::date, interval '1 day') d"
+        " ON CONFLICT DO NOTHING",
+        (tenant_id, first, last),
+    )
 
 
 GROWING = ("receipts", "receipt_lines", "lots", "entries", "allocations", "members", "products")

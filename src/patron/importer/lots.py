@@ -24,6 +24,7 @@ from patron.importer import copytext, values
 from patron.importer.batch import (
     MEMBER_COLUMNS,
     Context,
+    DashboardDays,
     Header,
     HeaderError,
     MemberRef,
@@ -166,7 +167,10 @@ class Lots:
         entry_ids = iter(self.ctx.lookup.reserve("entries", len(records) + used))
         lot_ids = iter(self.ctx.lookup.reserve("lots", len(records)))
         tenant, now = self.ctx.tenant_id, self.ctx.now.isoformat()
+        marks = DashboardDays(self.ctx.now)
+        marks.at(self.ctx.now)  # the entries' moment: marked only if the import outlasts a day
         for lot in records:
+            marks.expiry(lot.expires_at)
             credit, lot_id = next(entry_ids), next(lot_ids)
             entries.add((tenant, credit, lot.member_id, "import", lot.points, now, "import", "opening lot"))
             source = orjson.dumps({"import": self.ctx.tag, "line": lot.line}).decode()
@@ -199,4 +203,5 @@ class Lots:
                     )
                 )
                 allocations.add((tenant, debit, lot_id, lot.member_id, taken))
+        prepared.days = marks.days
         return [entries, lots, allocations]

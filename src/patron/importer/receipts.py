@@ -37,6 +37,7 @@ from patron.importer import copytext, values
 from patron.importer.batch import (
     MEMBER_COLUMNS,
     Context,
+    DashboardDays,
     Header,
     MemberRef,
     Prepared,
@@ -349,11 +350,13 @@ class Receipts:
         entry_ids = iter(ctx.lookup.reserve("entries", 2 * (earning + spending)))
         lot_ids = iter(ctx.lookup.reserve("lots", earning + spending))
         uuids = Uuids()
+        marks = DashboardDays(ctx.now)
         t, null, esc = ctx.tenant_id, copytext.NULL, copytext.escape
         delay, valid, tag = program.activation_delay_days, program.points_valid_days, ctx.tag
         for r in prepared.records:
             rid = uuids.next()
             at = r.at.isoformat()
+            marks.at(r.at)  # the receipt's and its entries' day
             amount = discount = paid = self.zero
             spent = earned = 0
             results = []
@@ -413,6 +416,7 @@ class Receipts:
             if earned:
                 earn, used, lot = next(entry_ids), next(entry_ids), next(lot_ids)
                 window = self._earned_window(r.at, zone, delay, valid)
+                marks.expiry(window.expires_at)
                 entries.add_text(f"{t}\t{earn}\t{member}\tearn\t{earned}\t{at}\t{rid}\timport\t{null}\n")
                 lots.add_text(
                     f"{t}\t{lot}\t{member}\t{earn}\tearn\t{earned}\t{window.available_from.isoformat()}\t"
@@ -424,7 +428,9 @@ class Receipts:
                 allocations.add_text(f"{t}\t{used}\t{lot}\t{member}\t{earned}\t{rid}\t{null}\n")
             if spent:
                 credit, spend, lot = next(entry_ids), next(entry_ids), next(lot_ids)
-                expires = _midnight_after(zone, r.at.astimezone(clock.zone(zone)).date(), valid).isoformat()
+                spent_until = _midnight_after(zone, r.at.astimezone(clock.zone(zone)).date(), valid)
+                marks.expiry(spent_until)
+                expires = spent_until.isoformat()
                 entries.add_text(
                     f"{t}\t{credit}\t{member}\timport\t{spent}\t{at}\t{rid}\timport\tspent before the import\n"
                 )
@@ -438,6 +444,7 @@ class Receipts:
                         allocations.add_text(
                             f"{t}\t{spend}\t{lot}\t{member}\t{ln.points_spent}\t{rid}\t{n}\n"
                         )
+        prepared.days = marks.days
         return [receipts, lines, entries, lots, allocations]
 
     @staticmethod

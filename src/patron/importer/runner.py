@@ -4,7 +4,8 @@ The file is read in batches (``batch_rows`` rows, never splitting a receipt). A 
 validates each batch and turns it into COPY text while loader threads (``workers`` of them, each
 with its own connection; one by default) load the batches before it: in one transaction, a
 loader checks the batch's keys against what is in the database now, streams each table with COPY,
-writes the batch's rejected rows, and moves the run's position past the batch. Loaders commit in
+marks the days it changed for the dashboard in one statement (not a trigger a row), writes the
+batch's rejected rows, and moves the run's position past the batch. Loaders commit in
 file order, so the position always means "everything before it is in": a kill loses at most the
 batches in flight, and a rerun starts right after the last committed one. Memory holds at most
 2 x workers + 1 batches, whatever the size of the file."""
@@ -371,6 +372,7 @@ def _load(
     for attempt in range(RETRIES):
         try:
             with conn.transaction():
+                store.marks_by_writer(conn)
                 owners: dict[int, str] = {}
                 for unique in prepared.unique:
                     found = store.taken(conn, key.tenant_id, unique.what, unique.keys)
@@ -383,6 +385,7 @@ def _load(
                     prepared.tables = importer.tables(prepared)
                 for table in prepared.tables:
                     store.copy(conn, table, staging=staging)
+                store.mark_days(conn, key.tenant_id, prepared.days)
                 store.save_rejects(conn, key, prepared.rejects)
                 order.wait_turn(batch.seq)
                 store.advance(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
@@ -247,6 +247,21 @@ def copy(conn: Conn, table: Table, *, staging: bool = False) -> None:
             sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {}").format(
                 target, columns, columns, into
             )
+        )
+
+
+def marks_by_writer(conn: Conn) -> None:
+    """This transaction marks the dashboard's changed days itself (``mark_days``), so the
+    per-row triggers skip its rows (migration 0015)."""
+    conn.execute("SET LOCAL patron.dashboard_marks = 'by_writer'")
+
+
+def mark_days(conn: Conn, tenant_id: int, days: set[date]) -> None:
+    """Marks UTC days for the dashboard to sum again, as the triggers would for each row."""
+    if days:
+        conn.execute(
+            "INSERT INTO dashboard_marks (tenant_id, day) SELECT %s, unnest(%s::date[]) ON CONFLICT DO NOTHING",
+            (tenant_id, sorted(days)),
         )
 
 
