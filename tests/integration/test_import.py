@@ -412,6 +412,17 @@ async def test_receipts(database_url: str, tenant: Tenant, db: Database, tmp_pat
         "paid": "184.30",
         "points_earned": 8,
     }
+    assert result["imported"] is True and result["balance"] is None and result["optimal"] is True
+    assert datetime.fromisoformat(result["at"]) == datetime.fromisoformat(AT)
+    assert [ln["returned_quantity"] for ln in result["lines"]] == [0, 0]
+    # Patron never answered it, so it keeps no answer: the one above is built from its figures.
+    async with db.read() as conn:
+        stored = await (
+            await conn.execute(
+                "SELECT result FROM receipts WHERE tenant_id = %s AND id = %s", (tenant.tenant_id, row["id"])
+            )
+        ).fetchone()
+    assert stored is not None and stored["result"] is None
     # History does not move the balance: that comes from the opening lots.
     assert (await tenant.call("GET", f"/v1/members/{anna}/balance")).json()["available"] == 1000
     await verified(db, tenant)
@@ -425,6 +436,11 @@ async def test_receipts(database_url: str, tenant: Tenant, db: Database, tmp_pat
     assert response.status_code == 201, response.text
     back = response.json()
     assert (back["points_refunded"], back["points_reversed"], back["refund"]) == (10, 4, "89.80")
+    assert back["receipt"]["status"] == "partially_returned" and back["receipt"]["imported"] is True
+    after = (await tenant.call("GET", f"/v1/receipts/{row['id']}")).json()
+    assert after == back["receipt"]
+    assert [ln["returned_quantity"] for ln in after["lines"]] == [2, 0]
+    assert after["totals"] == result["totals"]
     await verified(db, tenant)
 
 

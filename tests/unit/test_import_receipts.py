@@ -1,15 +1,17 @@
 """Receipts import without a database: grouping lines into receipts, rejecting whole receipts, and
-the rows written for the ledger (balance-neutral history) and the result (shaped like the API's)."""
+the rows written for the ledger (balance-neutral history), and the answer built from them (shaped
+like the API's)."""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from itertools import count
 from pathlib import Path
 from typing import Any
 
+from patron.checkout import imported
 from patron.importer import reader, receipts
 from patron.importer.batch import Context, Header, MemberRef, Members, Prepared, Reject, Unique, drop
 from patron.importer.reader import Row
@@ -125,10 +127,39 @@ def test_history_moves_no_balance_and_each_spend_is_allocated_per_line() -> None
 
     receipt = written["receipts"][0]
     assert receipt[8:14] == ["199.80", "5.50", "13", "181.30", "181.30", "8"]
-    result = json.loads(receipt[14].replace("\\\\", "\\"))
+    assert len(receipt) == len(receipts.RECEIPTS) == 14  # no stored answer: it is built when asked
+    # The dashboard's days: both receipts' (1 March, 20:30 UTC), the earn lot's last day (1 April
+    # at midnight Moscow is 31 March in UTC) and the spend lot's (30 days after 1 March's midnight
+    # after the purchase, 31 March Moscow: 30 March in UTC); the import runs on 1 January 2026.
+    assert prepared.days == {date(2025, 3, 1), date(2025, 3, 31), date(2025, 3, 30)}
+
+    # GET /v1/receipts/{id} builds the answer from what was written, as the database gives it back.
+    def figures(row: list[str], names: tuple[str, ...]) -> dict[str, Any]:
+        values = dict(zip(names, row, strict=True))
+        return {k: None if v == "\\N" else v for k, v in values.items()}
+
+    head = figures(receipt, receipts.RECEIPTS)
+    head.update(
+        status="confirmed",
+        at=datetime.fromisoformat(head["at"]),
+        points_spent=int(head["points_spent"]),
+        points_earned=int(head["points_earned"]),
+    )
+    lines = [
+        {
+            **figures(row, receipts.LINES),
+            "returned": 0,
+            "points_spent": int(row[8]),
+            "points_earned": int(row[10]),
+        }
+        for row in written["receipt_lines"]
+        if row[1] == receipt[1]
+    ]
+    result = imported.present(head, lines, kind.ctx.program)
     assert result["status"] == "confirmed" and result["id"] == receipt_ids[0]
     assert result["member"] == {"id": ANNA, "tier": None}
     assert result["balance"] is None and result["imported"] is True
+    assert result["at"] == AT
     assert result["totals"] == {
         "amount": "199.80",
         "discount": "5.50",
@@ -138,6 +169,7 @@ def test_history_moves_no_balance_and_each_spend_is_allocated_per_line() -> None
         "points_earned": 8,
     }
     assert [line["paid"] for line in result["lines"]] == ["89.80", "91.50"]
+    assert [line["points_spent"] for line in result["lines"]] == [10, 3]
     assert set(result["lines"][0]) == {
         "line",
         "sku",
@@ -150,8 +182,7 @@ def test_history_moves_no_balance_and_each_spend_is_allocated_per_line() -> None
         "campaigns",
         "returned_quantity",
     }
-    anonymous = written["receipts"][1]
-    assert anonymous[4] == "\\N" and json.loads(anonymous[14])["member"] is None
+    assert written["receipts"][1][4] == "\\N"  # the anonymous receipt names no member
 
 
 def test_dropping_records_keeps_the_uniqueness_keys_in_step() -> None:

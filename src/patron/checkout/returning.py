@@ -11,7 +11,7 @@ from patron.backoffice import outbox
 from patron.campaigns import store as campaign_store
 from patron.checkout import returns, store
 from patron.checkout.model import ReturnIn
-from patron.checkout.service import CANCEL_NUMBER, Caller, body_hash, receipt_uuid
+from patron.checkout.service import CANCEL_NUMBER, Caller, as_it_stands, body_hash, receipt_uuid
 from patron.db.pool import Connection
 from patron.errors import Conflict, InvalidInput, NotFound
 from patron.ledger import rules
@@ -96,7 +96,7 @@ async def _return(
         await _release_campaigns(conn, tenant_id, receipt_id, line_rows, requested, sold, program)
         everything_back = all(s.returned == s.quantity for s in sold.values())
         status = "cancelled" if cancel else ("returned" if everything_back else "partially_returned")
-        current = dict(receipt["result"])
+        current = await as_it_stands(conn, tenant_id, program, receipt)
         current["status"] = status
         current["lines"] = [
             {**line, "returned_quantity": sold[line["line"]].returned} for line in current["lines"]

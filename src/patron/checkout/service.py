@@ -23,7 +23,7 @@ from patron.campaigns import store as campaign_store
 from patron.campaigns.model import PointsSettings
 from patron.campaigns.optimizer import Deal
 from patron.campaigns.rules import CampaignSet, Compiled
-from patron.checkout import engine, store
+from patron.checkout import engine, imported, store
 from patron.checkout.model import Basket, ReceiptIn, ReturnIn
 from patron.db.pool import Connection, Database
 from patron.errors import Conflict, InvalidInput, NotFound, PatronError
@@ -611,6 +611,18 @@ class _Refused(Exception):
 async def get(caller: Caller, raw_id: str) -> dict[str, Any]:
     async with caller.db.connection() as conn:
         row = await store.receipt(conn, caller.tenant_id, receipt_uuid(raw_id))
-    if row is None:
-        raise NotFound("no such receipt", code="receipt_not_found")
-    return dict(row["result"])
+        if row is None:
+            raise NotFound("no such receipt", code="receipt_not_found")
+        return await as_it_stands(conn, caller.tenant_id, caller.program, row)
+
+
+async def as_it_stands(
+    conn: Connection, tenant_id: int, program: Program, row: dict[str, Any]
+) -> dict[str, Any]:
+    """The receipt's answer as it stands (``row`` from ``store.receipt``): the one stored, or, for an
+    imported receipt not returned since, the one built from its figures."""
+    if row["result"] is not None:
+        return dict(row["result"])
+    head, lines = await store.imported_receipt(conn, tenant_id, row["id"])
+    assert head is not None
+    return imported.present(head, lines, program)

@@ -120,6 +120,25 @@ async def receipt(
     return await cur.fetchone()
 
 
+async def imported_receipt(
+    conn: Connection, tenant_id: int, receipt_id: str
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """An imported receipt's figures and its lines', from which its answer is built."""
+    head = await (
+        await conn.execute(
+            "SELECT id::text AS id, status, store, number, member_id::text AS member_id, tier, at, amount,"
+            " discount, points_spent, paid, points_earned FROM receipts WHERE tenant_id = %s AND id = %s",
+            (tenant_id, receipt_id),
+        )
+    ).fetchone()
+    cur = await conn.execute(
+        "SELECT line, sku, quantity, amount, discount, points_spent, paid, points_earned, returned"
+        " FROM receipt_lines WHERE tenant_id = %s AND receipt_id = %s ORDER BY line",
+        (tenant_id, receipt_id),
+    )
+    return head, await cur.fetchall()
+
+
 async def receipt_lines(conn: Connection, tenant_id: int, receipt_id: str) -> list[dict[str, Any]]:
     cur = await conn.execute(
         "SELECT line, quantity, returned, paid, points_spent, points_earned, campaigns FROM receipt_lines"

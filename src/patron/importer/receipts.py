@@ -4,9 +4,9 @@ each of its lines, and the lines of one receipt on consecutive rows. Pure.
 A receipt loads whole or not at all: when one line is bad, every line of that receipt goes to the
 rejects (the bad one with its reason, the others pointing at it).
 
-What gets written, for a receipt (``status`` confirmed, ``result`` shaped like the API's answer,
-with ``balance`` null, since the old system's balance at that moment is unknown, and
-``"imported": true``):
+What gets written, for a receipt (``status`` confirmed; no ``result``: ``GET /v1/receipts/{id}``
+builds its answer from the stored figures, with ``balance`` null, since the old system's balance
+at that moment is unknown, and ``"imported": true``, see ``checkout.imported``):
 
 - ``receipts`` and ``receipt_lines`` rows, ``paid`` = amount - discount - points_spent x point_value;
 - for a member's receipt, ledger entries that record its points without changing the member's
@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-
-import orjson
 
 from patron import clock
 from patron.importer import copytext, values
@@ -84,8 +82,7 @@ RECEIPTS = (
     "paid",
     "paid_net",
     "points_earned",
-    "result",
-)
+)  # no ``result``: an imported receipt's answer is built when asked (checkout.imported)
 LINES = (
     "tenant_id",
     "receipt_id",
@@ -359,7 +356,6 @@ class Receipts:
             marks.at(r.at)  # the receipt's and its entries' day
             amount = discount = paid = self.zero
             spent = earned = 0
-            results = []
             for n, ln in enumerate(r.lines, start=1):
                 amount += ln.amount
                 discount += ln.discount
@@ -370,45 +366,10 @@ class Receipts:
                     f"{t}\t{rid}\t{n}\t{esc(ln.sku)}\t{ln.quantity}\t{ln.price}\t{ln.amount}\t{ln.discount}\t"
                     f"{ln.points_spent}\t{ln.paid}\t{ln.points_earned}\n"
                 )
-                results.append(
-                    {
-                        "line": n,
-                        "sku": ln.sku,
-                        "quantity": ln.quantity,
-                        "amount": str(ln.amount),
-                        "discount": str(ln.discount),
-                        "points_spent": ln.points_spent,
-                        "paid": str(ln.paid),
-                        "points_earned": ln.points_earned,
-                        "campaigns": [],
-                        "returned_quantity": 0,
-                    }
-                )
             member = r.member_id
-            result = {
-                "id": rid,
-                "status": "confirmed",
-                "store": r.store,
-                "number": r.number,
-                "at": at,
-                "member": None if member is None else {"id": member, "tier": r.tier},
-                "lines": results,
-                "totals": {
-                    "amount": str(amount),
-                    "discount": str(discount),
-                    "points_spent": spent,
-                    "points_spent_value": str((spent * self.point_value).quantize(self.quantum)),
-                    "paid": str(paid),
-                    "points_earned": earned,
-                },
-                "balance": None,
-                "campaigns": [],
-                "optimal": True,
-                "imported": True,
-            }
             receipts.add_text(
                 f"{t}\t{rid}\t{r.store}\t{esc(r.number)}\t{member or null}\t{at}\t{BODY_HASH}\t{r.tier or null}\t"
-                f"{amount}\t{discount}\t{spent}\t{paid}\t{paid}\t{earned}\t{esc(orjson.dumps(result).decode())}\n"
+                f"{amount}\t{discount}\t{spent}\t{paid}\t{paid}\t{earned}\n"
             )
             if member is None:
                 continue
