@@ -521,6 +521,15 @@ def markdown(
             f" import's loaders spent {receipts.report.load_seconds:.1f} s in the database."
         )
         out.append("")
+    steps = sorted(receipts.report.load_steps.items(), key=lambda item: -item[1])
+    if steps:
+        out.append(
+            "Where the receipts loaders' time went: "
+            + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in steps)
+            + " (`keys`: the uniqueness checks; a table: its COPY with its checks, indexes and"
+            " triggers; `finish`: marks, rejects, the run's position, the commit)."
+        )
+        out.append("")
     for tenant, seconds, failed in verify_times:
         out.append(
             f"`patron verify` of tenant {tenant}: {seconds:.1f} s, {'clean' if not failed else f'{failed} checks FAILED'}."

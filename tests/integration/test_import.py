@@ -463,6 +463,17 @@ async def test_imported_history_marks_the_dashboards_days_in_one_statement_a_bat
     )
     report = await load(database_url, tenant, "receipts", path, batch_rows=2)
     assert report.loaded == 4
+    # where the loader's time went, step by step, within its time in the database
+    assert set(report.load_steps) == {
+        "keys",
+        "receipts",
+        "receipt_lines",
+        "entries",
+        "lots",
+        "allocations",
+        "finish",
+    }
+    assert 0 < sum(report.load_steps.values()) <= report.load_seconds
     async with db.read() as conn:
         marked = {
             row["day"]

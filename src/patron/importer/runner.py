@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,9 @@ class Report:
     seconds: float = 0.0
     prepare_seconds: float = 0.0  # validating and building COPY text (worker thread)
     load_seconds: float = 0.0  # in the database (summed over the loader threads)
+    # of load_seconds, by step: "keys" (the uniqueness checks), each table's COPY, "finish" (marks,
+    # rejects, the run's position, the commit); a batch tried again counts once per try
+    load_steps: dict[str, float] = field(default_factory=dict)
     rejects_file: Path | None = None
     tenant_id: int = 0
 
@@ -285,10 +288,12 @@ def _pipeline(
         try:
             for batch in _received(handoff, stop):
                 began = time.perf_counter()
-                _load(conn, key, importer, batch, order, staging)
+                steps = _load(conn, key, importer, batch, order, staging)
                 prepared = batch.prepared
                 with counting:
                     report.load_seconds += time.perf_counter() - began
+                    for step, seconds in steps.items():
+                        report.load_steps[step] = report.load_steps.get(step, 0.0) + seconds
                     report.batches += 1
                     report.rows += prepared.rows
                     report.loaded += prepared.loaded_rows
@@ -363,14 +368,23 @@ def _received(handoff: queue.Queue[Any], stop: threading.Event) -> Iterator[_Bat
 
 def _load(
     conn: store.Conn, key: RunKey, importer: Kind[Any], batch: _Batch, order: _Order, staging: bool
-) -> None:
+) -> dict[str, float]:
     """One batch in one transaction: keys taken meanwhile are rejected, then COPY, rejects, progress.
+    Returns the seconds each step took (``Report.load_steps``).
 
     A unique violation means someone else inserted one of the batch's keys after the check; the
     transaction is rolled back and the batch tried again, when the check will see that key."""
     prepared = batch.prepared
+    steps: dict[str, float] = {}
+
+    def lap(step: str, since: float) -> float:
+        now = time.perf_counter()
+        steps[step] = steps.get(step, 0.0) + now - since
+        return now
+
     for attempt in range(RETRIES):
         try:
+            began = time.perf_counter()
             with conn.transaction():
                 store.marks_by_writer(conn)
                 owners: dict[int, str] = {}
@@ -383,8 +397,10 @@ def _load(
                 if owners:
                     drop(prepared, owners)
                     prepared.tables = importer.tables(prepared)
+                began = lap("keys", began)
                 for table in prepared.tables:
                     store.copy(conn, table, staging=staging)
+                    began = lap(table.name, began)
                 store.mark_days(conn, key.tenant_id, prepared.days)
                 store.save_rejects(conn, key, prepared.rejects)
                 order.wait_turn(batch.seq)
@@ -397,8 +413,10 @@ def _load(
                     records=len(prepared.records),
                     rejected=len(prepared.rejects),
                 )
+            lap("finish", began)
             order.done(batch.seq)
-            return
+            return steps
         except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected):
             if attempt == RETRIES - 1:
                 raise
+    raise AssertionError("unreachable: the last try returns or raises")  # pragma: no cover
