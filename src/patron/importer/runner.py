@@ -310,7 +310,7 @@ def _pipeline(
             raise
 
     producer = threading.Thread(target=produce, name="import-prepare", daemon=True)
-    connections = [store.connect(url) for _ in range(workers)]
+    connections = [store.loader(url) for _ in range(workers)]
     errors: list[BaseException] = []
 
     def loader(conn: store.Conn) -> None:
@@ -386,7 +386,6 @@ def _load(
         try:
             began = time.perf_counter()
             with conn.transaction():
-                store.marks_by_writer(conn)
                 owners: dict[int, str] = {}
                 for unique in prepared.unique:
                     found = store.taken(conn, key.tenant_id, unique.what, unique.keys)

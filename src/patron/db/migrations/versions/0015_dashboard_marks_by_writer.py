@@ -3,8 +3,8 @@
 The triggers of ``0008_dashboard`` mark a day for each backdated row, one insert a row: an import
 of a million receipt lines fired them 660,000 times, nearly all finding their mark already. A
 writer that sets ``patron.dashboard_marks`` to ``by_writer`` skips them and writes the marks of
-its rows in one statement instead: the importer for each batch's transaction (``SET LOCAL``, so
-it cannot outlive the batch; ``importer.store.mark_days``), the demo's replay on its own
+its rows in one statement instead: the importer on its loaders' own connections, each batch
+marking its days (``importer.store.loader``, ``mark_days``), and the demo's replay on its own
 connections (``demo.run.mark_the_year``). A till's receipt is not backdated, so its rows never
 reach the new condition: the first one, evaluated first, is already false.
 
