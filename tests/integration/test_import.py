@@ -19,6 +19,7 @@ import pytest
 from patron import verify
 from patron.db.pool import Database
 from patron.importer import runner
+from patron.importer import store as importer_store
 from tests.integration.conftest import Tenant
 
 
@@ -504,6 +505,17 @@ async def test_imported_history_marks_the_dashboards_days_in_one_statement_a_bat
     assert would <= marked
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
     assert all(day >= yesterday for day in marked - would)
+
+
+def test_the_loaders_connections_are_skipped_by_the_mark_triggers(database_url: str) -> None:
+    """What makes the triggers of migration 0015 leave the import's rows alone: every loader
+    connection is in the mode where the writer marks its own days."""
+    with importer_store.loader(database_url) as conn:
+        row = conn.execute("SELECT current_setting('patron.dashboard_marks', true)").fetchone()
+    assert row is not None and row[0] == "by_writer"
+    with importer_store.connect(database_url) as conn:  # the run's other connections are not
+        row = conn.execute("SELECT current_setting('patron.dashboard_marks', true)").fetchone()
+    assert row is not None and row[0] in (None, "")
 
 
 async def test_parquet_with_typed_columns(
