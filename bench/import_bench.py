@@ -526,8 +526,9 @@ def markdown(
         out.append(
             "Where the receipts loaders' time went: "
             + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in steps)
-            + " (`keys`: the uniqueness checks; a table: its COPY with its checks, indexes and"
-            " triggers; `finish`: marks, rejects, the run's position, the commit)."
+            + " (`keys`: BEGIN and the uniqueness checks; a table: its COPY with its checks, indexes"
+            " and triggers; `finish`: marks, rejects, the wait for earlier batches, the run's position,"
+            " the commit)."
         )
         out.append("")
     for tenant, seconds, failed in verify_times:

@@ -138,6 +138,9 @@ class Prepared(Generic[R]):
         return self.rows - len(self.rejects)
 
 
+LAST_INSTANT = timedelta(microseconds=1)
+
+
 class DashboardDays:
     """The UTC days a batch's rows change on the dashboard: the days the per-row triggers of
     migration 0008 would mark, which the loader marks in one statement instead (migration 0015).
@@ -156,9 +159,6 @@ class DashboardDays:
         """A lot's end: its last instant's day, once it has passed."""
         if expires_at < self._expired_before:
             self.days.add((expires_at - LAST_INSTANT).astimezone(UTC).date())
-
-
-LAST_INSTANT = timedelta(microseconds=1)
 
 
 def parse(name: str, reader: Callable[[object], Any], value: object, *, required: bool = False) -> Any:

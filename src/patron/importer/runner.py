@@ -71,8 +71,9 @@ class Report:
     seconds: float = 0.0
     prepare_seconds: float = 0.0  # validating and building COPY text (worker thread)
     load_seconds: float = 0.0  # in the database (summed over the loader threads)
-    # of load_seconds, by step: "keys" (the uniqueness checks), each table's COPY, "finish" (marks,
-    # rejects, the run's position, the commit); a batch tried again counts once per try
+    # of load_seconds, by step: "keys" (BEGIN and the uniqueness checks), each table's COPY,
+    # "finish" (marks, rejects, the wait for earlier batches' loaders, the run's position, the
+    # commit); a batch tried again counts once per try
     load_steps: dict[str, float] = field(default_factory=dict)
     rejects_file: Path | None = None
     tenant_id: int = 0
