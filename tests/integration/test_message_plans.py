@@ -1,0 +1,132 @@
+"""The workers' statements over the message log reach their rows by index, whatever the log's size
+and whatever its statistics say: a plan that reads the whole log costs more with every message
+sent, and it ran beside the tills every half second (issue 5's benchmark found both below)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from patron.backoffice import broadcast_store, store
+from patron.db.pool import Connection, Database
+from tests.integration.conftest import Tenant
+
+SENT = 12_000  # a broadcast well under way: most of its messages sent, the next ones due
+DUE = 3_000
+TEXT = "Our winter sale starts on Friday: 20% off all produce and double points on dairy. Show this text at the till. Reply STOP to opt out."
+
+
+def scans_of(plan: dict[str, Any], relation: str) -> list[tuple[str, str | None]]:
+    """How an EXPLAIN (FORMAT JSON) plan reads ``relation``: each scan's node type and the index it
+    uses (a bitmap heap scan's is its bitmap index scan's)."""
+    found: list[tuple[str, str | None]] = []
+    if plan.get("Relation Name") == relation and plan["Node Type"] != "ModifyTable":
+        index = plan.get("Index Name") or next(
+            (child.get("Index Name") for child in plan.get("Plans", []) if child.get("Index Name")), None
+        )
+        found.append((plan["Node Type"], index))
+    for child in plan.get("Plans", []):
+        found += scans_of(child, relation)
+    return found
+
+
+async def explain(conn: Connection, statement: str, params: Any) -> list[tuple[str, str | None]]:
+    cur = await conn.execute("EXPLAIN (FORMAT JSON) " + statement, params)
+    row = await cur.fetchone()
+    assert row is not None
+    document = row["QUERY PLAN"]
+    plan = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
+    return scans_of(plan, "messages")
+
+
+async def a_broadcast_under_way(conn: Connection, tenant_id: int, now: datetime) -> str:
+    """A broadcast still expanding, with ``SENT`` messages sent and ``DUE`` due, of 1,000 members."""
+    await conn.execute(
+        "INSERT INTO members (tenant_id, phone, name, consents)"
+        " SELECT %s, '+7903' || lpad(i::text, 7, '0'), 'Member ' || i, '{\"sms\": true}'"
+        " FROM generate_series(1, 1000) AS i",
+        (tenant_id,),
+    )
+    cur = await conn.execute(
+        "INSERT INTO broadcasts (tenant_id, channel, locale, body, filter, created_at)"
+        " VALUES (%s, 'sms', 'en', %s, '{}', %s) RETURNING id::text AS id",
+        (tenant_id, TEXT, now),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    await conn.execute(
+        "INSERT INTO messages (tenant_id, member_id, trigger, channel, body, timezone, status,"
+        "                      next_attempt_at, created_at, broadcast_id)"
+        " SELECT %(t)s, m.id, 'broadcast', 'sms', %(text)s, 'UTC',"
+        "        CASE WHEN i <= %(sent)s THEN 'sent' ELSE 'queued' END, %(now)s, %(now)s, %(b)s"
+        "   FROM generate_series(1, %(n)s) AS i"
+        "   JOIN (SELECT id, row_number() OVER () %% 1000 AS n FROM members WHERE tenant_id = %(t)s) m"
+        "     ON m.n = i %% 1000",
+        {
+            "t": tenant_id,
+            "text": TEXT,
+            "sent": SENT,
+            "n": SENT + DUE,
+            "now": now - timedelta(minutes=1),
+            "b": row["id"],
+        },
+    )
+    return str(row["id"])
+
+
+async def test_the_worker_statements_find_messages_by_index(db: Database, tenant: Tenant) -> None:
+    now = datetime.now(UTC)
+    # all in one transaction that is rolled back: the shared log and its statistics stay as they were
+    async with db.connection() as conn, conn.transaction(force_rollback=True):
+        await conn.execute("ANALYZE messages")  # statistics from before the broadcast: it is not in them
+        broadcast_id = await a_broadcast_under_way(conn, tenant.tenant_id, now)
+        claimed = await store.claim_messages(conn, tenant.tenant_id, "sms", now, 90)
+        ids, ctids = [row["id"] for row in claimed], [row["ctid"] for row in claimed]
+        assert len(ids) == 90
+
+        updating = await explain(
+            conn,
+            store.UPDATE_MESSAGES,
+            (
+                ids,
+                ["sent"] * 90,
+                [1] * 90,
+                [None] * 90,
+                [now] * 90,
+                ["+1"] * 90,
+                [None] * 90,
+                ctids,
+            ),
+        )
+        expanding = await explain(
+            conn,
+            broadcast_store.EXPANDING_BROADCAST,
+            {"only": [tenant.tenant_id], "now": now, "lead": 3.0, "least": 2000},
+        )
+        await conn.execute("ANALYZE messages")  # and with statistics that know it
+        expanding_analysed = await explain(
+            conn,
+            broadcast_store.EXPANDING_BROADCAST,
+            {"only": [tenant.tenant_id], "now": now, "lead": 3.0, "least": 2000},
+        )
+        # and the claimed rows are the ones written
+        await store.update_messages(
+            conn,
+            [
+                store.MessageUpdate(row["id"], row["ctid"], "sent", 1, sent_at=now, recipient="+1")
+                for row in claimed
+            ],
+        )
+        cur = await conn.execute(
+            "SELECT count(*) AS n FROM messages WHERE tenant_id = %s AND broadcast_id = %s AND recipient = '+1'"
+            " AND status = 'sent' AND attempts = 1 AND id = ANY(%s::uuid[])",
+            (tenant.tenant_id, broadcast_id, ids),
+        )
+        written = await cur.fetchone()
+    assert written is not None and written["n"] == 90
+    # the batch's 90 messages where they are, not every message of the tenant
+    assert updating == [("Tid Scan", None)], updating
+    # the due messages through the due index, not the whole log
+    assert [index for _, index in expanding] == ["messages_due"], expanding
+    assert [index for _, index in expanding_analysed] == ["messages_due"], expanding_analysed
