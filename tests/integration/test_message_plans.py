@@ -104,7 +104,12 @@ async def test_the_worker_statements_find_messages_by_index(db: Database, tenant
             broadcast_store.EXPANDING_BROADCAST,
             {"only": [tenant.tenant_id], "now": now, "lead": 3.0, "least": 2000},
         )
+        queued = await explain(conn, broadcast_store.HAS_QUEUED, {"t": tenant.tenant_id, "b": broadcast_id})
         await conn.execute("ANALYZE messages")  # and with statistics that know it
+        queued_analysed = await explain(
+            conn, broadcast_store.HAS_QUEUED, {"t": tenant.tenant_id, "b": broadcast_id}
+        )
+        has_queued = await broadcast_store.has_queued_messages(conn, tenant.tenant_id, broadcast_id)
         expanding_analysed = await explain(
             conn,
             broadcast_store.EXPANDING_BROADCAST,
@@ -125,6 +130,10 @@ async def test_the_worker_statements_find_messages_by_index(db: Database, tenant
         )
         written = await cur.fetchone()
     assert written is not None and written["n"] == 90
+    # and so does the look for a queued message, when a broadcast is cancelled
+    assert [index for _, index in queued] == ["messages_due"], queued
+    assert [index for _, index in queued_analysed] == ["messages_due"], queued_analysed
+    assert has_queued
     # the batch's 90 messages where they are, not every message of the tenant
     assert updating == [("Tid Scan", None)], updating
     # the due messages through the due index, not the whole log

@@ -176,13 +176,18 @@ async def lock_broadcast(conn: Connection, tenant_id: int, broadcast_id: str) ->
 
 
 async def has_queued_messages(conn: Connection, tenant_id: int, broadcast_id: str) -> bool:
-    cur = await conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM messages WHERE tenant_id = %s AND broadcast_id = %s AND status = 'queued')"
-        " AS queued",
-        (tenant_id, broadcast_id),
-    )
-    row = await cur.fetchone()
-    return bool(row and row["queued"])
+    cur = await conn.execute(HAS_QUEUED, {"t": tenant_id, "b": broadcast_id})
+    return await cur.fetchone() is not None
+
+
+# Through the due index, in its order, like ``EXPANDING_BROADCAST``: a bare EXISTS was planned
+# as a sequential scan of the whole log, expected to meet a queued message early.
+HAS_QUEUED = """
+    SELECT 1 FROM messages g JOIN broadcasts b ON b.tenant_id = g.tenant_id AND b.channel = g.channel
+     WHERE b.tenant_id = %(t)s AND b.id = %(b)s AND g.tenant_id = %(t)s AND g.status = 'queued'
+       AND g.broadcast_id = %(b)s
+     ORDER BY g.next_attempt_at LIMIT 1
+"""
 
 
 async def cancel_broadcast(conn: Connection, tenant_id: int, broadcast_id: str, now: datetime) -> int:
