@@ -14,7 +14,11 @@ from tests.integration.conftest import Tenant
 
 SENT = 12_000  # a broadcast well under way: most of its messages sent, the next ones due
 DUE = 3_000
-TEXT = "Our winter sale starts on Friday: 20% off all produce and double points on dairy. Show this text at the till. Reply STOP to opt out."
+QUEUED_INDEXES = {"messages_due", "messages_broadcast"}  # what the planner may use for queued messages
+TEXT = (
+    "Our winter sale starts on Friday: 20% off all produce and double points on dairy."
+    " Show this text at the till. Reply STOP to opt out."
+)
 
 
 def scans_of(plan: dict[str, Any], relation: str) -> list[tuple[str, str | None]]:
@@ -130,12 +134,10 @@ async def test_the_worker_statements_find_messages_by_index(db: Database, tenant
         )
         written = await cur.fetchone()
     assert written is not None and written["n"] == 90
-    # and so does the look for a queued message, when a broadcast is cancelled
-    assert [index for _, index in queued] == ["messages_due"], queued
-    assert [index for _, index in queued_analysed] == ["messages_due"], queued_analysed
-    assert has_queued
     # the batch's 90 messages where they are, not every message of the tenant
     assert updating == [("Tid Scan", None)], updating
-    # the due messages through the due index, not the whole log
-    assert [index for _, index in expanding] == ["messages_due"], expanding
-    assert [index for _, index in expanding_analysed] == ["messages_due"], expanding_analysed
+    # the looks at a broadcast's due or queued messages through an index of queued messages (the
+    # due index, or the broadcast's own with its status), never the whole log
+    for plan in (expanding, expanding_analysed, queued, queued_analysed):
+        assert len(plan) == 1 and plan[0][1] in QUEUED_INDEXES, plan
+    assert has_queued

@@ -311,7 +311,9 @@ async def update_messages(conn: Connection, updates: Sequence[MessageUpdate]) ->
 # minutes), or while the log was small enough for a full read to look cheaper than 90 index
 # look-ups: a cost that grew with each message sent. The tenant is left out for the same reason
 # (its index looked cheaper still); the rows are the ones this transaction locked, and a row is
-# written only if its ``id`` is also the one claimed.
+# written only if its ``id`` is also the one claimed. A locked row cannot move (only an UPDATE
+# makes a new version, and the claim returns the version it locked); were one ever missed, its
+# message would simply be due again and go out once more with the same id, as after a crash.
 UPDATE_MESSAGES = """
     UPDATE messages g
        SET status = u.status, attempts = g.attempts + u.tried,
