@@ -32,8 +32,9 @@ async def test_a_table_changed_past_the_threshold_is_analysed_once(database_url:
         await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
         try:
             await conn.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
-            await conn.execute("CREATE TABLE few (id int)")
-            await conn.execute("CREATE TABLE many (id int)")
+            # autovacuum (on in the embedded server) must not analyse them behind the test's back
+            await conn.execute("CREATE TABLE few (id int) WITH (autovacuum_enabled = false)")
+            await conn.execute("CREATE TABLE many (id int) WITH (autovacuum_enabled = false)")
             await conn.execute("INSERT INTO few SELECT generate_series(1, %s)", (statistics.BASE_THRESHOLD,))
             await conn.execute("INSERT INTO many SELECT generate_series(1, 500)")
             assert await _poll(conn, ["many"]) == ["many"]  # 50 changes are not past the threshold
@@ -51,5 +52,36 @@ async def test_a_table_changed_past_the_threshold_is_analysed_once(database_url:
                 await conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'many'::regclass")
             ).fetchone()
             assert row is not None and row["reltuples"] == 500
+        finally:
+            await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+async def test_a_table_whose_analyze_was_costly_waits_before_the_next(database_url: str) -> None:
+    schema = f"stats_{uuid.uuid4().hex[:8]}"
+    readings = iter([100.0, 100.5, 102.0, 151.0, 151.1])  # the pacer's clock, one reading a call
+    pacer = statistics.Pacer()
+
+    async def analyse(conn: psycopg.AsyncConnection) -> list[str]:
+        async with conn.transaction():
+            # wait for the app's own keeper to let go of the lock: then an empty answer means paced
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (statistics.LOCK_KEY,))
+            return await statistics.analyze_stale(conn, pacer, clock=lambda: next(readings))
+
+    async with await psycopg.AsyncConnection.connect(
+        database_url, autocommit=True, row_factory=dict_row
+    ) as conn:
+        await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        try:
+            await conn.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
+            # autovacuum (on in the embedded server) must not analyse it behind the test's back
+            await conn.execute("CREATE TABLE grows (id int) WITH (autovacuum_enabled = false)")
+            await conn.execute("INSERT INTO grows SELECT generate_series(1, 500)")
+            assert await _poll(conn, ["grows"]) == ["grows"]
+            assert await analyse(conn) == ["grows"]  # took 0.5 s by the pacer's clock
+
+            await conn.execute("INSERT INTO grows SELECT generate_series(1, 500)")
+            assert await _poll(conn, ["grows"]) == ["grows"]  # stale again ...
+            assert await analyse(conn) == []  # ... but 1.5 s later it waits (0.5 s / 1% = 50 s)
+            assert await analyse(conn) == ["grows"]  # 50.5 s later it is analysed
         finally:
             await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
