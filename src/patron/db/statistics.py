@@ -10,7 +10,7 @@ autovacuum's own default rule (50 changed rows plus 10% of the table since the l
 
 Autovacuum looks at a database once a minute; this keeper looks every 2 seconds, so that a new
 table's first statistics come at once. A table that grows fast then met the rule on every look
-(the message log during a broadcast: an ANALYZE of 50 to 100 ms every 2 seconds), so each table
+(the message log during a broadcast: an ANALYZE of about 100 ms every 2 seconds), so each table
 is paced by what its last ANALYZE cost: it waits ``1 / SHARE`` times that long before the next.
 Small tables, whose ANALYZE takes milliseconds, are still analysed on every look they need."""
 
