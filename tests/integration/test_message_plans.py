@@ -122,10 +122,7 @@ async def test_the_worker_statements_find_messages_by_index(db: Database, tenant
         # and the claimed rows are the ones written
         await store.update_messages(
             conn,
-            [
-                store.MessageUpdate(row["id"], row["ctid"], "sent", 1, sent_at=now, recipient="+1")
-                for row in claimed
-            ],
+            [store.MessageUpdate.of(row, "sent", 1, sent_at=now, recipient="+1") for row in claimed],
         )
         cur = await conn.execute(
             "SELECT count(*) AS n FROM messages WHERE tenant_id = %s AND broadcast_id = %s AND recipient = '+1'"

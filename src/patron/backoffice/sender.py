@@ -94,11 +94,11 @@ class Sender:
                 recipient = row["phone"] if name == "sms" else row["email"]
                 if not row["consent"] or not recipient:
                     error = "no consent for this channel" if not row["consent"] else "no address"
-                    updates.append(MessageUpdate(row["id"], row["ctid"], "failed", 0, error=error))
+                    updates.append(MessageUpdate.of(row, "failed", 0, error=error))
                     continue
                 wait = rules.quiet_until(now, clocks.zone(row["timezone"]))
                 if wait is not None:
-                    updates.append(MessageUpdate(row["id"], row["ctid"], "queued", 0, next_attempt_at=wait))
+                    updates.append(MessageUpdate.of(row, "queued", 0, next_attempt_at=wait))
                     continue
                 ready.append({**row, "recipient": recipient})
             if ready:
@@ -115,17 +115,15 @@ class Sender:
         if attempt is _LATE:
             return None
         if attempt.ok:
-            return MessageUpdate(row["id"], row["ctid"], "sent", 1, sent_at=now, recipient=row["recipient"])
+            return MessageUpdate.of(row, "sent", 1, sent_at=now, recipient=row["recipient"])
         tries = row["attempts"] + 1
         error = (attempt.error or "failed")[:500]
         if attempt.permanent or tries >= cfg.max_attempts:
-            return MessageUpdate(row["id"], row["ctid"], "failed", 1, recipient=row["recipient"], error=error)
+            return MessageUpdate.of(row, "failed", 1, recipient=row["recipient"], error=error)
         delay = attempt.retry_after
         if delay is None:
             delay = rules.message_backoff(tries, cfg.retry_base, cfg.retry_cap)
-        return MessageUpdate(
-            row["id"], row["ctid"], "queued", 1, next_attempt_at=now + timedelta(seconds=delay), error=error
-        )
+        return MessageUpdate.of(row, "queued", 1, next_attempt_at=now + timedelta(seconds=delay), error=error)
 
     async def _send_all(
         self,

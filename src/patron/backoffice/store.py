@@ -285,6 +285,11 @@ class MessageUpdate:
     recipient: str | None = None
     error: str | None = None
 
+    @classmethod
+    def of(cls, row: dict[str, Any], status: str, tried: int, **fields: Any) -> MessageUpdate:
+        """The outcome of a row that ``claim_messages`` returned."""
+        return cls(row["id"], row["ctid"], status, tried, **fields)
+
 
 async def update_messages(conn: Connection, updates: Sequence[MessageUpdate]) -> None:
     """Writes the outcomes of messages that ``claim_messages`` locked in the same transaction."""

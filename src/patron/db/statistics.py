@@ -78,14 +78,14 @@ async def analyze_stale(
     row = await cur.fetchone()
     if not (row and row["mine"]):
         return []
+    pacer = pacer or Pacer()  # none given: every stale table is ready
     analysed = []
     for table in await stale_tables(conn):
         started = clock()
-        if pacer is not None and not pacer.ready(table, started):
+        if not pacer.ready(table, started):
             continue
         await conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
-        if pacer is not None:
-            pacer.record(table, started, clock())
+        pacer.record(table, started, clock())
         analysed.append(table)
     return analysed
 
