@@ -10,8 +10,13 @@ Each run expands a broadcast into the log in pages of 1,000 members, then claims
 them sent, on one connection. It reports the backend's CPU (from /proc, so the server must run on
 this machine) per message for each part. It creates and drops a scratch database.
 
+``--growth`` asks instead whether a message costs more as the log grows without a vacuum (each
+sent message leaves a dead entry at the old end of the due index, which every claim starts
+from): one broadcast of ``--messages`` expanded a page at a time while fewer than 3,000 are
+queued, as a worker does, claimed and marked sent; the cost of each tenth of the messages.
+
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
-        .venv/bin/python bench/message_layout.py [--messages 20000] [--runs 2]
+        .venv/bin/python bench/message_layout.py [--messages 20000] [--runs 2] [--growth]
 """
 
 from __future__ import annotations
@@ -127,10 +132,48 @@ def run(url: str, layout: str, members: list[str]) -> dict[str, float]:
     return {"expand_us": 1e6 * (expanded - before) / n, "send_us": 1e6 * (done - expanded) / n}
 
 
+def growth(url: str, layout: str, members: list[str]) -> list[float]:
+    """Backend CPU a message (µs) for each tenth of a broadcast sent with no vacuum in between."""
+    log = "today" if layout == "today" else "queue_log"
+    broadcast = str(uuid.uuid4())
+    tenth = len(members) // 10
+    costs: list[float] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table in (log, "queue"):
+            conn.execute(
+                sql.SQL("ALTER TABLE {} SET (autovacuum_enabled = false)").format(sql.Identifier(table))
+            )
+        expanded = sent = 0
+        started = backend_cpu(conn)
+        while True:
+            while expanded < len(members) and expanded - sent < 3 * PAGE:
+                page = {"body": BODY, "b": broadcast, "members": members[expanded : expanded + PAGE]}
+                conn.execute(EXPAND_TODAY if layout == "today" else EXPAND_QUEUE, page)
+                expanded += PAGE
+                if expanded == PAGE:  # statistics once, as the keeper or autovacuum would take them
+                    conn.execute(sql.SQL("ANALYZE {}, queue").format(sql.Identifier(log)))
+            with conn.transaction():
+                rows = conn.execute(CLAIM_TODAY if layout == "today" else CLAIM_QUEUE, (BATCH,)).fetchall()
+                if not rows:
+                    break
+                ids, phones = [r[0] for r in rows], [r[1] for r in rows]
+                conn.execute(sql.SQL(MARK_SENT).format(log=sql.Identifier(log)), (ids, phones))
+                if layout == "queue":
+                    conn.execute("DELETE FROM queue WHERE tenant_id = 1 AND id = ANY(%s)", (ids,))
+            sent += len(rows)
+            if sent >= (len(costs) + 1) * tenth:
+                now = backend_cpu(conn)
+                costs.append(1e6 * (now - started) / tenth)
+                started = now
+        conn.execute(sql.SQL("TRUNCATE {}, queue").format(sql.Identifier(log)))
+    return costs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=2, help="interleaved runs of each layout")
+    parser.add_argument("--growth", action="store_true", help="the cost of each tenth of one long send")
     args = parser.parse_args()
     server = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("PATRON_TEST_DATABASE_URL")
     if not server:
@@ -150,6 +193,17 @@ def main() -> None:
             conn.execute("ANALYZE members")
             members = [str(r[0]) for r in conn.execute("SELECT id FROM members ORDER BY id").fetchall()]
         started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        if args.growth:
+            print(
+                f"one broadcast of {args.messages} messages, no vacuum, {started}, load {os.getloadavg()[0]:.2f}"
+            )
+            print("| layout | backend CPU a message, expansion included, by tenth of the send (µs) |")
+            print("| --- | --- |")
+            for _ in range(args.runs):
+                for layout in ("today", "queue"):
+                    tenths = " ".join(f"{cost:.0f}" for cost in growth(url, layout, members))
+                    print(f"| {layout} | {tenths} |", flush=True)
+            return
         print(
             f"{args.messages} messages a run, {started}, load {os.getloadavg()[0]:.2f}; backend CPU a message:"
         )
