@@ -359,3 +359,20 @@ async def test_verify_catches_receipts_that_do_not_add_up(shop: Tenant, db: Data
     async with db.read() as conn:
         names = {f.check.name for f in await verify.run(conn, shop.tenant_id)}
     assert {"receipt_lines_add_up", "returned_within_sold"} <= names
+
+
+async def test_expiring_points_are_listed_by_the_local_date_of_the_store_that_earned_them(
+    shop: Tenant,
+) -> None:
+    """Contract 2: "local" is the store's time zone. Vladivostok's midnight is the afternoon
+    before in Moscow, the program's zone, which the listing used."""
+    member = await member_with(shop)
+    await receipt(shop, {**basket(("TEE", 1, "1000.00"), member=member), "store": "VVO"})
+    earned = next(
+        lot for lot in (await shop.call("GET", f"/v1/members/{member}/lots")).json() if lot["kind"] == "earn"
+    )
+    expires = datetime.fromisoformat(earned["expires_at"])
+    local_date = expires.astimezone(ZoneInfo("Asia/Vladivostok")).date()
+    assert expires.astimezone(ZoneInfo("Europe/Moscow")).date() != local_date  # the case at issue
+    balance = (await shop.call("GET", f"/v1/members/{member}/balance")).json()
+    assert balance["expiring"] == [{"date": local_date.isoformat(), "points": earned["points"]}]

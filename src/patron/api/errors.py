@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -64,6 +65,14 @@ def install(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(psycopg.DataError)
+    async def _unstorable(_: Request, exc: psycopg.DataError) -> JSONResponse:
+        # A value the database cannot hold (a NUL character in text, a number beyond its column):
+        # it came from the request, whose transaction rolled back, so it is bad input like any other.
+        log.info("a request's value could not be stored: %s", exc)
+        message = "a value cannot be stored: " + str(exc).splitlines()[0]
+        return JSONResponse(error_body("invalid_input", message), status_code=422)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

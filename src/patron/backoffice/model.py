@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
@@ -18,6 +19,9 @@ def _http_url(value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("an http:// or https:// URL is needed")
     return value
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,200}")
 
 
 class SmsChannelIn(BaseModel):
@@ -42,6 +46,18 @@ class SmsChannelIn(BaseModel):
     @classmethod
     def _url(cls, value: str) -> str:
         return _http_url(value)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        # a header that the HTTP client would refuse, or that would smuggle in another header,
+        # would fail every message at sending time instead of here
+        for name, text in value.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not an HTTP header name")
+            if any(ch in text for ch in "\r\n\0"):
+                raise ValueError(f"the value of {name} has a line break or NUL")
+        return value
 
 
 class EmailChannelIn(BaseModel):

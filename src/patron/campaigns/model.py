@@ -7,9 +7,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
+import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from patron.conditions import checked
+from patron.errors import InvalidInput
+from patron.fields import MAX_AMOUNT, MAX_COUNT, MAX_POINTS, PlainDecimal
 
 EffectType = Literal[
     "discount_percent",
@@ -29,10 +32,10 @@ class Effect(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: EffectType
-    value: Decimal | None = Field(None, description="percent, money or multiplier, by type")
+    value: PlainDecimal | None = Field(None, description="percent, money or multiplier, by type")
     buy: int | None = Field(None, ge=1, le=1000)
     get: int | None = Field(None, ge=1, le=1000)
-    percent: Decimal | None = Field(None, gt=0, le=100)
+    percent: PlainDecimal | None = Field(None, gt=0, le=100)
 
     @model_validator(mode="after")
     def _by_type(self) -> Effect:
@@ -101,10 +104,10 @@ class PointsSettings(BaseModel):
 class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    per_member: int | None = Field(None, ge=1)
-    uses: int | None = Field(None, ge=1)
-    budget_points: int | None = Field(None, ge=1)
-    budget_money: Decimal | None = Field(None, gt=0)
+    per_member: int | None = Field(None, ge=1, le=MAX_COUNT)
+    uses: int | None = Field(None, ge=1, le=MAX_COUNT)
+    budget_points: int | None = Field(None, ge=1, le=MAX_POINTS)
+    budget_money: PlainDecimal | None = Field(None, gt=0, le=MAX_AMOUNT)
 
     @property
     def any(self) -> bool:
@@ -143,8 +146,8 @@ class CampaignIn(BaseModel):
     tiers: list[str] = Field(default_factory=list)
     birthday: BirthdayWindow | None = None
     condition: str | None = Field(None, max_length=4000)
-    min_amount: Decimal = Field(Decimal(0), ge=0)
-    min_quantity: int = Field(0, ge=0)
+    min_amount: PlainDecimal = Field(Decimal(0), ge=0, le=MAX_AMOUNT)
+    min_quantity: int = Field(0, ge=0, le=MAX_COUNT)
     effect: Effect
     points: PointsSettings | None = None
     stacking: Literal["line", "stackable", "exclusive"] = "line"
@@ -177,3 +180,31 @@ class CampaignIn(BaseModel):
         if self.limits.budget_money is not None and self.effect.type in POINT_TYPES:
             raise ValueError("limits.budget_money: this campaign gives no money off")
         return self
+
+
+COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)  # ISO 3166 codes, as the program's own country
+MAX_UNIT_PRICE = Decimal(10) ** 9  # what a basket line's price may be (checkout/model.py)
+
+
+def check_for_program(definition: CampaignIn, quantum: Decimal, tiers: frozenset[str]) -> None:
+    """What a new or changed campaign must also be under its program: money in the currency's
+    minor unit, figures a basket can bear, tiers the program has. Checked when a campaign is
+    saved (not when stored ones load), so that none can break the checkouts it applies to."""
+    effect = definition.effect
+    value = effect.value
+    if value is not None and effect.type in ("discount_amount", "fixed_price"):
+        if value > MAX_UNIT_PRICE:
+            raise InvalidInput(f"effect.value: at most {MAX_UNIT_PRICE}", field="effect.value")
+        if value != value.quantize(quantum):
+            raise InvalidInput(f"effect.value: a whole number of {quantum}", field="effect.value")
+    if value is not None and effect.type == "points_fixed" and value > MAX_POINTS:
+        raise InvalidInput(f"effect.value: at most {MAX_POINTS} points", field="effect.value")
+    budget = definition.limits.budget_money
+    if budget is not None and budget != budget.quantize(quantum):
+        raise InvalidInput(f"limits.budget_money: a whole number of {quantum}", field="limits.budget_money")
+    unknown = sorted(set(definition.tiers) - tiers)
+    if unknown:
+        raise InvalidInput(f"tiers: the program has no tier {unknown[0]!r}", field="tiers")
+    nowhere = sorted(set(definition.countries) - COUNTRIES)
+    if nowhere:
+        raise InvalidInput(f"countries: {nowhere[0]!r} is not an ISO 3166 country code", field="countries")

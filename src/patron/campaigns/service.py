@@ -11,10 +11,11 @@ import uuid
 from typing import Any
 
 from patron.campaigns import store
-from patron.campaigns.model import CampaignIn
+from patron.campaigns.model import CampaignIn, check_for_program
 from patron.campaigns.rules import CampaignSet, Compiled
 from patron.db.pool import Connection, Database
 from patron.errors import NotFound
+from patron.program.settings import Program
 
 
 def campaign_uuid(raw: str) -> str:
@@ -37,12 +38,21 @@ def _stored(definition: CampaignIn) -> dict[str, Any]:
     return definition.model_dump(mode="json", by_alias=True)
 
 
-async def create(conn: Connection, tenant_id: int, definition: CampaignIn) -> dict[str, Any]:
-    return present(await store.insert(conn, tenant_id, _stored(definition)))
+def _checked(definition: CampaignIn, program: Program) -> dict[str, Any]:
+    check_for_program(definition, program.quantum, frozenset(tier.code for tier in program.effective_tiers))
+    return _stored(definition)
 
 
-async def replace(conn: Connection, tenant_id: int, raw_id: str, definition: CampaignIn) -> dict[str, Any]:
-    return present(await store.replace(conn, tenant_id, campaign_uuid(raw_id), _stored(definition)))
+async def create(
+    conn: Connection, tenant_id: int, program: Program, definition: CampaignIn
+) -> dict[str, Any]:
+    return present(await store.insert(conn, tenant_id, _checked(definition, program)))
+
+
+async def replace(
+    conn: Connection, tenant_id: int, program: Program, raw_id: str, definition: CampaignIn
+) -> dict[str, Any]:
+    return present(await store.replace(conn, tenant_id, campaign_uuid(raw_id), _checked(definition, program)))
 
 
 async def delete(conn: Connection, tenant_id: int, raw_id: str) -> None:

@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-AttributeValue = str | int | bool | Decimal
+from patron.fields import MAX_AMOUNT, MAX_POINTS, MoneyText, WholeNumber
+
+# Whole numbers within bigint; a larger one is taken as a Decimal, which conditions compare alike.
+AttributeValue = str | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | bool | Decimal
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)  # a receipt's ``at``: tier windows reach back 100 years
 
 
 class MemberRef(BaseModel):
@@ -32,16 +36,9 @@ class BasketLine(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sku: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(ge=1, le=1_000_000)
-    price: Decimal = Field(ge=0, le=Decimal("1000000000"), description="unit price before discounts")
+    quantity: WholeNumber = Field(ge=1, le=1_000_000)
+    price: MoneyText = Field(ge=0, le=Decimal("1000000000"), description="unit price before discounts")
     attributes: dict[str, AttributeValue] = Field(default_factory=dict)
-
-    @field_validator("price", mode="before")
-    @classmethod
-    def _no_float(cls, value: Any) -> Any:
-        if isinstance(value, float):
-            raise ValueError('money is a decimal string such as "49.90", never a float')
-        return value
 
 
 class Basket(BaseModel):
@@ -70,11 +67,13 @@ class Basket(BaseModel):
     spend_points: int | Literal["max"] = Field(0, description='a whole number, or "max"')
     coupons: list[str] = Field(default_factory=list, description="reserved: must be empty for now")
 
-    @field_validator("spend_points")
+    @field_validator("spend_points", mode="before")
     @classmethod
-    def _spend(cls, value: int | str) -> int | str:
-        if isinstance(value, bool) or (isinstance(value, int) and value < 0):
-            raise ValueError('a non-negative whole number or "max"')
+    def _spend(cls, value: object) -> object:
+        if value == "max":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_POINTS:
+            raise ValueError(f'a whole number of points from 0 to {MAX_POINTS}, or "max"')
         return value
 
     @field_validator("at")
@@ -82,6 +81,15 @@ class Basket(BaseModel):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("give a timestamp with an offset (RFC 3339)")
+        if value is not None and value < EARLIEST:
+            raise ValueError(f"not before {EARLIEST.date()}")
+        return value
+
+    @field_validator("lines")
+    @classmethod
+    def _total(cls, value: list[BasketLine]) -> list[BasketLine]:
+        if sum(line.price * line.quantity for line in value) > MAX_AMOUNT:
+            raise ValueError(f"the basket comes to more than {MAX_AMOUNT}")
         return value
 
     @field_validator("coupons")
@@ -99,8 +107,8 @@ class ReceiptIn(Basket):
 class ReturnLine(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    line: int = Field(ge=1, description="the line's 1-based position in the receipt")
-    quantity: int = Field(ge=1)
+    line: WholeNumber = Field(ge=1, le=1000, description="the line's 1-based position in the receipt")
+    quantity: WholeNumber = Field(ge=1, le=1_000_000)
 
 
 class ReturnIn(BaseModel):

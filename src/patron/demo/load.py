@@ -110,7 +110,7 @@ async def reference_data(
     return loaded
 
 
-async def demo_campaigns(db: Database, tenant_id: int) -> tuple[int, int]:
+async def demo_campaigns(db: Database, tenant_id: int, program: Program) -> tuple[int, int]:
     """Creates the demo campaigns not there yet (by name), through the campaigns service as
     ``POST /v1/campaigns`` does; returns (added now, campaigns in all)."""
     windows = {campaign_id: (start, end) for campaign_id, _, start, end in data.campaign_windows()}
@@ -120,7 +120,7 @@ async def demo_campaigns(db: Database, tenant_id: int) -> tuple[int, int]:
         added = 0
         for definition in wanted:
             if definition["name"] not in existing:
-                await campaign_service.create(conn, tenant_id, CampaignIn.model_validate(definition))
+                await campaign_service.create(conn, tenant_id, program, CampaignIn.model_validate(definition))
                 added += 1
     return added, len(existing) + added
 

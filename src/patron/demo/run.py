@@ -96,7 +96,7 @@ async def _run(url: str, *, sample: int | None, console: Console, workers: int) 
         )
         lap("load")
 
-        made = await load.demo_campaigns(db, tenant.tenant_id)
+        made = await load.demo_campaigns(db, tenant.tenant_id, tenant.program)
         console.print(f"campaigns {made[1]} (added now: {made[0]})")
         compiled = await load.compiled_campaigns(db, tenant.tenant_id)
         lap("campaigns")

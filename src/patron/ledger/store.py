@@ -287,7 +287,9 @@ async def balance(
 ) -> dict[str, Any]:
     """Available, pending and expiring points as they stood (or will stand) at ``at``.
 
-    For a moment in the past, a lot's remainder is rebuilt from its allocations made up to then."""
+    For a moment in the past, a lot's remainder is rebuilt from its allocations made up to then.
+    A lot expires on a local date of the store where it was earned (contract 2); one that no
+    receipt earned, on a date in ``timezone``, the program's."""
     past = at < now
     remaining = (
         "(l.points - coalesce((SELECT sum(a.points) FROM allocations a WHERE a.tenant_id = l.tenant_id"
@@ -299,8 +301,11 @@ async def balance(
     cur = await conn.execute(
         f"""
         WITH lot AS (
-            SELECT l.available_from, l.expires_at, {remaining} AS left_
+            SELECT l.available_from, l.expires_at, {remaining} AS left_,
+                   coalesce(s.timezone, %(tz)s) AS zone
               FROM lots l
+              LEFT JOIN receipts r ON r.tenant_id = l.tenant_id AND r.id = (l.source ->> 'receipt')::uuid
+              LEFT JOIN stores s ON s.tenant_id = r.tenant_id AND s.code = r.store
              WHERE l.tenant_id = %(t)s AND l.member_id = %(m)s AND l.expires_at > %(at)s {created}
         )
         SELECT 'total' AS what, NULL::date AS day,
@@ -308,7 +313,7 @@ async def balance(
                coalesce(sum(left_) FILTER (WHERE available_from > %(at)s), 0)::bigint AS pending
           FROM lot
         UNION ALL
-        SELECT 'expiring', (expires_at AT TIME ZONE %(tz)s)::date, sum(left_)::bigint, 0
+        SELECT 'expiring', (expires_at AT TIME ZONE zone)::date, sum(left_)::bigint, 0
           FROM lot WHERE left_ > 0 GROUP BY 2
          ORDER BY what DESC, day
         """,

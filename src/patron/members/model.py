@@ -3,16 +3,27 @@ country, so they arrive here as free text."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StrictBool
+
+
+def _born(value: date) -> date:
+    """A birthday that has happened (a day's grace for the time zones ahead of UTC)."""
+    if value > (datetime.now(UTC) + timedelta(days=1)).date() or value.year < 1900:
+        raise ValueError("a date from 1900 to today")
+    return value
+
+
+Birthday = Annotated[date, AfterValidator(_born)]
 
 
 class Consents(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    sms: bool = False
-    email: bool = False
+    sms: StrictBool = False
+    email: StrictBool = False
 
 
 class MemberIn(BaseModel):
@@ -36,7 +47,7 @@ class MemberIn(BaseModel):
     phone: str = Field(min_length=1, max_length=40, description="any common format; stored as E.164")
     email: EmailStr | None = None
     name: str | None = Field(None, max_length=200)
-    birthday: date | None = None
+    birthday: Birthday | None = None
     city: str | None = Field(None, max_length=200)
     cards: list[str] = Field(default_factory=list, max_length=20)
     consents: Consents = Field(default_factory=Consents)
@@ -50,7 +61,7 @@ class MemberPatch(BaseModel):
     phone: str | None = Field(None, min_length=1, max_length=40)
     email: EmailStr | None = None
     name: str | None = Field(None, max_length=200)
-    birthday: date | None = None
+    birthday: Birthday | None = None
     city: str | None = Field(None, max_length=200)
     cards: list[str] | None = Field(None, max_length=20)
     consents: Consents | None = None

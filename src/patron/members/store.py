@@ -60,13 +60,23 @@ async def insert(conn: Connection, tenant_id: int, fields: dict[str, Any], cards
 
 
 async def add_cards(conn: Connection, tenant_id: int, member_id: str, cards: list[str]) -> None:
+    """Attaches the cards; one the member holds already is no change (a till's retry), one that
+    another member holds is a 409. The second look runs after the insert, so that it sees a card
+    that a concurrent request attached while this one waited for it."""
     if not cards:
         return
-    with _uniqueness():
-        await conn.execute(
-            "INSERT INTO cards (tenant_id, card, member_id) SELECT %s, c, %s FROM unnest(%s::text[]) c",
-            (tenant_id, member_id, cards),
-        )
+    await conn.execute(
+        "INSERT INTO cards (tenant_id, card, member_id) SELECT %s, c, %s FROM unnest(%s::text[]) c"
+        " ON CONFLICT DO NOTHING",
+        (tenant_id, member_id, cards),
+    )
+    cur = await conn.execute(
+        "SELECT 1 FROM cards WHERE tenant_id = %s AND card = ANY(%s) AND member_id <> %s LIMIT 1",
+        (tenant_id, cards, member_id),
+    )
+    if await cur.fetchone() is not None:
+        code, message = _UNIQUE["cards_pkey"]
+        raise Conflict(message, code=code)
 
 
 async def update(conn: Connection, tenant_id: int, member_id: str, fields: dict[str, Any]) -> None:

@@ -11,10 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from patron import clock, money
 from patron.conditions import checked
+from patron.fields import PlainDecimal
 
 _CURRENCIES = frozenset(list_currencies())
 
-Percent = Annotated[Decimal, Field(ge=0, le=1000, max_digits=12, decimal_places=4)]
+Percent = Annotated[PlainDecimal, Field(ge=0, le=1000, max_digits=12, decimal_places=4)]
 
 
 class Tier(BaseModel):
@@ -22,7 +23,7 @@ class Tier(BaseModel):
 
     code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", examples=["silver"])
     name: str = Field(min_length=1, max_length=200, examples=["Silver"])
-    threshold: Decimal = Field(ge=0, max_digits=16, decimal_places=4, examples=["500.00"])
+    threshold: PlainDecimal = Field(ge=0, max_digits=16, decimal_places=4, examples=["500.00"])
     earn_percent: Percent = Field(examples=["7"])
 
 
@@ -42,9 +43,11 @@ class Program(BaseModel):
     currency: str = Field("EUR", examples=["EUR"], description="ISO 4217 code")
     timezone: str = Field("UTC", examples=["Europe/Moscow"], description="default time zone of stores")
     country: str | None = Field(None, examples=["RU"], description="region of phones written without +")
-    point_value: Decimal = Field(Decimal("1.00"), gt=0, max_digits=16, decimal_places=4, examples=["1.00"])
+    point_value: PlainDecimal = Field(
+        Decimal("1.00"), gt=0, max_digits=16, decimal_places=4, examples=["1.00"]
+    )
     earn_percent: Percent = Field(Decimal("5"), examples=["5"])
-    max_spend_percent: Decimal = Field(Decimal("50"), ge=0, le=100, decimal_places=4, examples=["50"])
+    max_spend_percent: PlainDecimal = Field(Decimal("50"), ge=0, le=100, decimal_places=4, examples=["50"])
     no_spend_condition: str | None = Field(None, examples=["category = 'tobacco'"])
     activation_delay_days: int = Field(1, ge=0, le=3650)
     points_valid_days: int = Field(365, ge=1, le=36500)

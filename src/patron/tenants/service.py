@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
 from patron.db.pool import Connection
-from patron.errors import InvalidInput
+from patron.errors import Conflict, InvalidInput
 from patron.program.settings import Program
 from patron.tenants import keys, store
 
@@ -46,3 +47,23 @@ async def new_admin_key(conn: Connection, slug: str, name: str) -> str:
     key = keys.generate()
     await store.insert_key(conn, tenant_id, "admin", name, key)
     return key.secret
+
+
+async def save_program(conn: Connection, tenant_id: int, program: Program, current: dict[str, Any]) -> None:
+    """Saves a new or changed program (the caller holds ``lock_settings``, which gave ``current``).
+
+    Beyond each field's own rules: a point is worth a whole number of the currency's minor unit
+    (spending it must give an amount a till can charge), and the currency stays once receipts
+    or campaigns hold amounts in it (they could no longer be returned or applied)."""
+    if program.point_value != program.point_value.quantize(program.quantum):
+        raise InvalidInput(
+            f"point_value: a whole number of {program.quantum} {program.currency}", field="point_value"
+        )
+    before = Program.model_validate(current)
+    if program.currency != before.currency and await store.has_money_records(conn, tenant_id):
+        raise Conflict(
+            f"currency: the program's receipts and campaigns are in {before.currency}; it cannot change",
+            code="currency_in_use",
+            field="currency",
+        )
+    await store.save_settings(conn, tenant_id, program.model_dump(mode="json"))

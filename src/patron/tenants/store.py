@@ -112,6 +112,18 @@ async def save_settings(conn: Connection, tenant_id: int, settings: dict[str, An
     )
 
 
+async def has_money_records(conn: Connection, tenant_id: int) -> bool:
+    """Whether the tenant has receipts or campaigns: amounts written in its currency."""
+    row = await (
+        await conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM receipts WHERE tenant_id = %(t)s)"
+            " OR EXISTS (SELECT 1 FROM campaigns WHERE tenant_id = %(t)s) AS found",
+            {"t": tenant_id},
+        )
+    ).fetchone()
+    return bool(row and row["found"])
+
+
 async def lock_settings(conn: Connection, tenant_id: int) -> dict[str, Any]:
     row = await (
         await conn.execute("SELECT settings FROM tenants WHERE id = %s FOR UPDATE", (tenant_id,))

@@ -206,7 +206,7 @@ async def deliveries(
     ctx: AdminKey,
     response: Response,
     limit: int = Query(100, ge=1, le=1000),
-    before: int | None = Query(None, ge=1, description="`X-Next-Before` of the previous page"),
+    before: int | None = Query(None, ge=1, le=2**63 - 1, description="`X-Next-Before` of the previous page"),
 ) -> list[dict[str, Any]]:
     async with ctx.db.read() as conn:
         page = await service.deliveries(conn, ctx.tenant_id, webhook_id, limit, before)

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 )
 async def create_campaign(body: CampaignIn, ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
-        return await service.create(conn, ctx.tenant_id, body)
+        return await service.create(conn, ctx.tenant_id, ctx.program, body)
 
 
 @router.get("", summary="All campaigns (admin)")
@@ -36,7 +36,7 @@ async def get_campaign(campaign_id: str, ctx: AdminKey) -> dict[str, Any]:
 @router.put("/{campaign_id}", summary="Replace a campaign (admin); absent fields mean no restriction")
 async def put_campaign(campaign_id: str, body: CampaignIn, ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
-        return await service.replace(conn, ctx.tenant_id, campaign_id, body)
+        return await service.replace(conn, ctx.tenant_id, ctx.program, campaign_id, body)
 
 
 @router.delete(

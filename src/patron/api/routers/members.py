@@ -12,6 +12,7 @@ from patron.api.deps import AdminKey, AnyKey
 from patron.conditions import ConditionError
 from patron.conditions import validate as validate_condition
 from patron.errors import InvalidInput
+from patron.fields import MAX_POINTS, WholeNumber
 from patron.ledger import service as ledger
 from patron.ledger import store as ledger_store
 from patron.members import service
@@ -31,9 +32,13 @@ class AdjustmentIn(BaseModel):
     )
 
     key: str = Field(min_length=1, max_length=200, description="idempotency key: a repeat answers the same")
-    points: int = Field(description="> 0: a new lot; < 0: taken like a spend, soonest expiry first")
+    points: WholeNumber = Field(
+        ge=-MAX_POINTS,
+        le=MAX_POINTS,
+        description="> 0: a new lot; < 0: taken like a spend, soonest expiry first",
+    )
     reason: str = Field(min_length=1, max_length=500)
-    valid_days: int | None = Field(None, gt=0, le=36500)
+    valid_days: WholeNumber | None = Field(None, gt=0, le=36500)
     spend_condition: str | None = Field(None, max_length=2000)
 
     @field_validator("points")
@@ -121,7 +126,7 @@ async def history(
     member_id: str,
     ctx: AnyKey,
     limit: int = Query(50, ge=1, le=500),
-    before: int | None = Query(None, ge=1, description="the `next` of the previous page"),
+    before: int | None = Query(None, ge=1, le=2**63 - 1, description="the `next` of the previous page"),
 ) -> dict[str, Any]:
     mid = service.member_id(member_id)
     async with ctx.db.read() as conn:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from patron.api.deps import AdminKey
 from patron.errors import InvalidInput
 from patron.program.settings import Program
-from patron.tenants import store
+from patron.tenants import service, store
 
 router = APIRouter(prefix="/v1/program", tags=["program"])
 
@@ -33,8 +33,8 @@ async def get_program(ctx: AdminKey) -> dict[str, Any]:
 @router.put("", summary="Set the whole program (admin); absent fields take their defaults")
 async def put_program(ctx: AdminKey, body: Program) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
-        await store.lock_settings(conn, ctx.tenant_id)
-        await store.save_settings(conn, ctx.tenant_id, body.model_dump(mode="json"))
+        current = await store.lock_settings(conn, ctx.tenant_id)
+        await service.save_program(conn, ctx.tenant_id, body, current)
     return body.to_json()
 
 
@@ -46,5 +46,5 @@ async def patch_program(
     async with ctx.db.transaction() as conn:
         current = await store.lock_settings(conn, ctx.tenant_id)
         program = validated({**current, **body})
-        await store.save_settings(conn, ctx.tenant_id, program.model_dump(mode="json"))
+        await service.save_program(conn, ctx.tenant_id, program, current)
     return program.to_json()

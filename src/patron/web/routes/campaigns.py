@@ -21,7 +21,7 @@ from patron.campaigns.model import CampaignIn
 from patron.campaigns.rules import Compiled
 from patron.catalog import store as catalog
 from patron.conditions import ConditionError, attributes_used, compile_condition, parse
-from patron.errors import NotFound
+from patron.errors import InvalidInput, NotFound
 from patron.program.settings import Program
 from patron.web import forms, preview, render
 from patron.web import report_store as reports
@@ -130,11 +130,16 @@ async def _save(request: Request, posted: Form, campaign_id: str | None) -> Resp
     if definition is None:
         values = forms.campaign_form_values(document)
         return await _form(request, admin, campaign_id=campaign_id, values=values, errors=errors, status=422)
-    async with admin.db.transaction() as conn:
-        if campaign_id is None:
-            saved = await campaigns.create(conn, admin.tenant_id, definition)
-        else:
-            saved = await campaigns.replace(conn, admin.tenant_id, campaign_id, definition)
+    try:
+        async with admin.db.transaction() as conn:
+            if campaign_id is None:
+                saved = await campaigns.create(conn, admin.tenant_id, admin.program, definition)
+            else:
+                saved = await campaigns.replace(conn, admin.tenant_id, admin.program, campaign_id, definition)
+    except InvalidInput as exc:
+        values = forms.campaign_form_values(document)
+        errors = {exc.field or "form": exc.message.split(": ", 1)[-1]}
+        return await _form(request, admin, campaign_id=campaign_id, values=values, errors=errors, status=422)
     return render.redirect(
         request, f"/campaigns/{saved['id']}?ok={'created' if campaign_id is None else 'saved'}"
     )
@@ -386,7 +391,7 @@ async def set_active(request: Request, posted: Form, campaign_id: str) -> Respon
         current = await campaigns.get(conn, admin.tenant_id, campaign_id)
         document = {k: v for k, v in current.items() if k in CampaignIn.model_fields}
         definition = CampaignIn.model_validate({**document, "active": active})
-        await campaigns.replace(conn, admin.tenant_id, current["id"], definition)
+        await campaigns.replace(conn, admin.tenant_id, admin.program, current["id"], definition)
     return render.redirect(request, f"/campaigns?ok={'activated' if active else 'deactivated'}")
 
 

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from patron.errors import PatronError
 from patron.program.settings import Program
+from patron.tenants import service as tenant_service
 from patron.tenants import store as tenants
 from patron.web import forms, render
 from patron.web.auth import Form, Viewer
@@ -44,7 +46,11 @@ async def save_program(request: Request, posted: Form) -> Response:
         program = Program.model_validate(document)
     except ValidationError as exc:
         return _page(request, admin, forms.program_form_values(document, 0), forms.errors_by_field(exc), 422)
-    async with admin.db.transaction() as conn:
-        await tenants.lock_settings(conn, admin.tenant_id)
-        await tenants.save_settings(conn, admin.tenant_id, program.model_dump(mode="json"))
+    try:
+        async with admin.db.transaction() as conn:
+            current = await tenants.lock_settings(conn, admin.tenant_id)
+            await tenant_service.save_program(conn, admin.tenant_id, program, current)
+    except PatronError as exc:
+        errors = {exc.field or "form": exc.message.split(": ", 1)[-1]}
+        return _page(request, admin, forms.program_form_values(document, 0), errors, exc.status)
     return render.redirect(request, "/program?ok=saved")

@@ -1,0 +1,44 @@
+"""Field types shared by the request models: numbers exactly as contract 2 writes them.
+
+Pydantic's lax mode would take ``true`` as the point 1 and ``"5"`` as the number 5, and Python's
+integers have no bound; a till that sends such values has a bug that should come back as a 422,
+not as a receipt. The bounds keep every figure within what PostgreSQL's columns hold (``bigint``,
+``numeric(16, 4)``), so that no request can fail later, deep in a transaction. Pure: no I/O."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Strict
+
+MAX_POINTS = 10**12  # far beyond any program, far within bigint
+MAX_AMOUNT = Decimal(10) ** 11  # a receipt's money at most: numeric(16, 4) holds below 10**12
+MAX_COUNT = 10**9  # quantities, uses and other counts
+
+# A JSON integer: never true/false, never text. Each field gives its own bounds (a field's
+# ``Field(ge=...)`` does not narrow bounds set here, so there are none here).
+WholeNumber = Annotated[int, Strict()]
+
+_DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def decimal_text(value: Any) -> Any:
+    """Money as contract 2 writes it: a decimal string such as ``"49.90"``; no number, no
+    exponent, no spaces or separators."""
+    if not isinstance(value, str) or not _DECIMAL_TEXT.fullmatch(value):
+        raise ValueError('money is a decimal string such as "49.90"')
+    return value
+
+
+MoneyText = Annotated[Decimal, BeforeValidator(decimal_text)]
+
+
+def plain(value: Decimal) -> Decimal:
+    """``1e2`` as ``100``: a decimal given with an exponent is echoed back without one."""
+    exponent = value.as_tuple().exponent
+    return Decimal(format(value, "f")) if isinstance(exponent, int) and exponent > 0 else value
+
+
+PlainDecimal = Annotated[Decimal, AfterValidator(plain)]

@@ -1,0 +1,228 @@
+"""Contract 2: bad input is a 422 (or a 409 where it conflicts with what exists), never a 500, and
+changes nothing. Each case here once came back as a 500, or was accepted and then broke later
+requests (found by probing the API against the contract, 2026-12-05)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from patron.db.pool import Database
+from tests.integration.conftest import Tenant
+from tests.integration.test_api_conventions import assert_error
+from tests.integration.test_checkout import available, basket, member_with, receipt, setup_shop
+
+NUL = "a\u0000b"
+
+
+@pytest.fixture
+async def shop(tenant: Tenant) -> Tenant:
+    await setup_shop(tenant)
+    return tenant
+
+
+async def count(db: Database, table: str, tenant: Tenant) -> int:
+    async with db.read() as conn:
+        cur = await conn.execute(
+            f"SELECT count(*) AS n FROM {table} WHERE tenant_id = %s", (tenant.tenant_id,)
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        return int(row["n"])
+
+
+async def test_campaigns_whose_figures_a_basket_cannot_bear_are_refused(shop: Tenant, db: Database) -> None:
+    """Each of these was stored (201) and then made every checkout it applied to a 500."""
+    effect_cases: dict[str, dict[str, Any]] = {
+        "amount below the minor unit": {"type": "discount_amount", "value": "0.005"},
+        "amount between minor units": {"type": "discount_amount", "value": "1.001"},
+        "huge amount": {"type": "discount_amount", "value": "1e30"},
+        "price between minor units": {"type": "fixed_price", "value": "2.001"},
+        "huge points": {"type": "points_fixed", "value": "1e30"},
+    }
+    cases: dict[str, dict[str, Any]] = {
+        name: {"name": name, "effect": effect} for name, effect in effect_cases.items()
+    }
+    ten_percent = {"type": "discount_percent", "value": "10"}
+    cases["uses beyond bigint"] = {"name": "u", "effect": ten_percent, "limits": {"uses": 2**63}}
+    cases["huge per member"] = {"name": "p", "effect": ten_percent, "limits": {"per_member": 10**30}}
+    cases["huge minimum quantity"] = {"name": "q", "effect": ten_percent, "min_quantity": 10**30}
+    cases["budget between minor units"] = {
+        "name": "b",
+        "effect": ten_percent,
+        "limits": {"budget_money": "5.555"},
+    }
+    cases["unknown tier"] = {"name": "t", "effect": ten_percent, "tiers": ["platinum"]}
+    cases["unknown country"] = {"name": "c", "effect": ten_percent, "countries": ["ZZZZ"]}
+    for name, body in cases.items():
+        response = await shop.call("POST", "/v1/campaigns", body)
+        assert response.status_code == 422, (name, response.text)
+    assert await count(db, "campaigns", shop) == 0
+    # the same figures that fit the currency (RUB: kopecks) are taken, and checkout works
+    fitting = {"name": "fits", "effect": {"type": "discount_amount", "value": "1.50"}, "countries": ["ru"]}
+    assert (await shop.call("POST", "/v1/campaigns", fitting)).status_code == 201
+    quote = await shop.call("POST", "/v1/checkout/quote", basket(("TEE", 1, "10.00")))
+    assert quote.status_code == 200 and quote.json()["totals"]["discount"] == "1.50"
+
+
+async def test_a_point_worth_less_than_the_minor_unit_is_refused(shop: Tenant) -> None:
+    """``point_value`` 0.125 was stored, and then every spend of points was a 500."""
+    error = assert_error(await shop.call("PATCH", "/v1/program", {"point_value": "0.125"}), 422)
+    assert error["field"] == "point_value"
+    assert (await shop.call("GET", "/v1/program")).json()["point_value"] == "1.00"
+    assert (await shop.call("PATCH", "/v1/program", {"point_value": "0.05"})).status_code == 200
+    member = await member_with(shop, 10)
+    quote = (
+        await shop.call("POST", "/v1/checkout/quote", basket(("TEE", 1, "10.00"), member=member, spend=3))
+    ).json()
+    assert (quote["totals"]["points_spent"], quote["totals"]["paid"]) == (3, "9.85")
+
+
+async def test_the_currency_stays_once_amounts_are_written_in_it(shop: Tenant) -> None:
+    assert (
+        await shop.call("PATCH", "/v1/program", {"currency": "EUR"})
+    ).status_code == 200  # nothing priced yet
+    await receipt(shop, basket(("TEE", 1, "10.00")))
+    assert_error(await shop.call("PATCH", "/v1/program", {"currency": "JPY"}), 409, "currency_in_use")
+    put = {"currency": "JPY", "timezone": "Europe/Moscow", "country": "RU"}
+    assert_error(await shop.call("PUT", "/v1/program", put), 409, "currency_in_use")
+    assert (await shop.call("GET", "/v1/program")).json()["currency"] == "EUR"
+    assert (
+        await shop.call("PATCH", "/v1/program", {"earn_percent": "7"})
+    ).status_code == 200  # the rest may change
+
+
+async def test_values_the_database_cannot_hold_are_422_and_change_nothing(shop: Tenant, db: Database) -> None:
+    member = await member_with(shop, 100)
+    good = basket(("TEE", 1, "10.00"), member=member)
+    first = await receipt(shop, good)
+    cases: dict[str, tuple[str, str, Any]] = {
+        "NUL in a sku": (
+            "POST",
+            "/v1/receipts",
+            {**good, "number": "N1", "lines": [{"sku": NUL, "quantity": 1, "price": "1.00"}]},
+        ),
+        "NUL in a receipt number": ("POST", "/v1/receipts", {**good, "number": NUL}),
+        "NUL in a member's name": ("POST", "/v1/members", {"phone": "+79001119999", "name": NUL}),
+        "NUL in a card query": ("GET", "/v1/members?card=%00", None),
+        "NUL in a store's name": (
+            "PUT",
+            "/v1/stores/NEW",
+            {"name": NUL, "country": "RU", "city": "Kazan", "timezone": "Europe/Moscow"},
+        ),
+        "NUL in an adjustment's reason": (
+            "POST",
+            f"/v1/members/{member}/adjustments",
+            {"key": "k", "points": 5, "reason": NUL},
+        ),
+        "a basket beyond numeric(16, 4)": (
+            "POST",
+            "/v1/receipts",
+            {**good, "number": "N2", "lines": [{"sku": "TEE", "quantity": 1000, "price": "1000000000"}]},
+        ),
+        "spend beyond bigint": ("POST", "/v1/receipts", {**good, "number": "N3", "spend_points": 10**30}),
+        "a moment before any tier window": (
+            "POST",
+            "/v1/receipts",
+            {**good, "number": "N4", "at": "0001-01-01T00:00:00+14:00"},
+        ),
+        "a returned line beyond bigint": (
+            "POST",
+            f"/v1/receipts/{first['id']}/returns",
+            {"number": "X", "lines": [{"line": 10**30, "quantity": 1}]},
+        ),
+        "returned units beyond bigint": (
+            "POST",
+            f"/v1/receipts/{first['id']}/returns",
+            {"number": "X", "lines": [{"line": 1, "quantity": 10**30}]},
+        ),
+        "a history page beyond bigint": (
+            "GET",
+            f"/v1/members/{member}/history?before=99999999999999999999",
+            None,
+        ),
+    }
+    for name, (method, path, body) in cases.items():
+        response = await shop.call(method, path, body)
+        assert response.status_code == 422, (name, response.text)
+        assert set(response.json()) == {"error"}, name
+    assert (await count(db, "receipts", shop), await count(db, "members", shop)) == (1, 1)
+    assert (await count(db, "stores", shop), await count(db, "receipt_returns", shop)) == (2, 0)
+    assert await available(shop, member) == 100
+    # an attribute beyond 64 bits is a number like any other, not a 500
+    huge = {
+        **good,
+        "number": "N5",
+        "lines": [{"sku": "TEE", "quantity": 1, "price": "1.00", "attributes": {"a": 10**40}}],
+    }
+    assert (await shop.call("POST", "/v1/receipts", huge)).status_code == 201
+
+
+async def test_numbers_are_json_numbers_and_money_is_decimal_text(shop: Tenant, db: Database) -> None:
+    """Lax parsing took ``true`` as one point: a receipt spent a point nobody asked to spend."""
+    member = await member_with(shop, 100)
+    good = basket(("TEE", 1, "10.00"), member=member)
+    line = {"sku": "TEE", "quantity": 1, "price": "10.00"}
+    cases: dict[str, dict[str, Any]] = {
+        "spend true": {**good, "spend_points": True},
+        "spend as text": {**good, "spend_points": "5"},
+        "quantity true": {**good, "lines": [{**line, "quantity": True}]},
+        "quantity as text": {**good, "lines": [{**line, "quantity": "2"}]},
+        "price as a number": {**good, "lines": [{**line, "price": 49}]},
+        "price with an exponent": {**good, "lines": [{**line, "price": "1e5"}]},
+        "price with a separator": {**good, "lines": [{**line, "price": "1_000"}]},
+        "price with spaces": {**good, "lines": [{**line, "price": " 1.00 "}]},
+    }
+    for name, body in cases.items():
+        response = await shop.call("POST", "/v1/receipts", {**body, "number": name})
+        assert response.status_code == 422, (name, response.text)
+    for points in (True, "5"):
+        adjustment = {"key": f"k-{points}", "points": points, "reason": "goodwill"}
+        assert (await shop.call("POST", f"/v1/members/{member}/adjustments", adjustment)).status_code == 422
+    consent = {"phone": "+79001118888", "consents": {"sms": "yes"}}
+    assert (await shop.call("POST", "/v1/members", consent)).status_code == 422
+    assert (
+        await shop.call("POST", "/v1/members", {"phone": "+79001117777", "birthday": "2990-01-01"})
+    ).status_code == 422
+    assert await count(db, "receipts", shop) == 0
+    assert (await count(db, "members", shop), await available(shop, member)) == (1, 100)
+
+
+async def test_decimals_given_with_an_exponent_come_back_plain(shop: Tenant) -> None:
+    program = (await shop.call("PATCH", "/v1/program", {"max_spend_percent": "1e2"})).json()
+    assert program["max_spend_percent"] == "100"
+    made = await shop.call(
+        "POST", "/v1/campaigns", {"name": "x", "effect": {"type": "points_fixed", "value": "1e3"}}
+    )
+    assert made.json()["effect"]["value"] == "1000"
+
+
+async def test_attaching_a_card_the_member_holds_is_no_change(shop: Tenant) -> None:
+    """A till's retry of ``POST /cards`` answered 409 ``card_taken``, as did a PATCH that
+    repeated the member's own cards."""
+    made = (await shop.call("POST", "/v1/members", {"phone": "+79001116666", "cards": ["C1", "C2"]})).json()
+    again = await shop.call("POST", f"/v1/members/{made['id']}/cards", {"card": "C1"})
+    assert again.status_code in (200, 201) and sorted(again.json()["cards"]) == ["C1", "C2"]
+    patched = await shop.call("PATCH", f"/v1/members/{made['id']}", {"cards": ["C1", "C2", "C3"]})
+    assert patched.status_code == 200 and sorted(patched.json()["cards"]) == ["C1", "C2", "C3"]
+    other = (await shop.call("POST", "/v1/members", {"phone": "+79001115555"})).json()
+    assert_error(
+        await shop.call("POST", f"/v1/members/{other['id']}/cards", {"card": "C2"}), 409, "card_taken"
+    )
+    assert_error(
+        await shop.call("PATCH", f"/v1/members/{other['id']}", {"cards": ["C9", "C3"]}), 409, "card_taken"
+    )
+    assert (await shop.call("GET", f"/v1/members/{other['id']}")).json()["cards"] == []  # C9 not kept either
+    taken = {"phone": "+79001114444", "cards": ["C1"]}
+    assert_error(await shop.call("POST", "/v1/members", taken), 409, "card_taken")
+    assert (await shop.call("GET", "/v1/members?phone=%2B79001114444")).status_code == 404
+
+
+async def test_sms_headers_that_could_not_be_sent_are_refused(shop: Tenant) -> None:
+    channel = {"url": "https://sms.example.com/send", "rate_per_second": 5}
+    for headers in ({"X-Key": "a\r\nX-Other: b"}, {"Bad Name": "x"}):
+        assert_error(await shop.call("PUT", "/v1/channels/sms", {**channel, "headers": headers}), 422)
+    assert (
+        await shop.call("PUT", "/v1/channels/sms", {**channel, "headers": {"X-Key": "a"}})
+    ).status_code == 200
