@@ -397,6 +397,8 @@ async def test_program_form_saves_like_the_api(admin_browser: Browser, tenant: T
     )
     assert bad.status_code == 422
     assert 'id="err-timezone"' in bad.text
+    finer = await admin_browser.post("/program", {**form, "point_value": "0.125"})  # below a kopeck
+    assert finer.status_code == 422 and 'id="err-point_value"' in finer.text
     assert (await tenant.call("GET", "/v1/program")).json() == program
 
 
@@ -416,6 +418,10 @@ async def test_stores_form(admin_browser: Browser, tenant: Tenant) -> None:
     bad = await admin_browser.post("/stores", {"code": "bad code", "name": "", "timezone": "Nowhere/City"})
     assert bad.status_code == 422
     assert 'id="err-code"' in bad.text and 'id="err-timezone"' in bad.text
+    kazan = {"city": "Kazan", "country": "ru", "timezone": "Europe/Moscow"}
+    nul = await admin_browser.post("/stores", {"code": "NUL", "name": "a\x00b", **kazan})
+    assert nul.status_code == 422 and "cannot be stored" in nul.text
+    assert (await tenant.call("GET", "/v1/stores/NUL")).status_code == 404
     listed = await admin_browser.get("/stores")
     assert "KZN" in listed.text
 

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
@@ -91,6 +92,11 @@ def _install_errors(web: FastAPI) -> None:
     @web.exception_handler(PatronError)
     async def _patron(request: Request, exc: PatronError) -> Response:
         return _error_page(request, exc.status, exc.message)
+
+    @web.exception_handler(psycopg.DataError)
+    async def _unstorable(request: Request, exc: psycopg.DataError) -> Response:
+        # as in the API (api/errors.py): a value from the form that the database cannot hold
+        return _error_page(request, 422, "a value cannot be stored: " + str(exc).splitlines()[0])
 
     @web.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
