@@ -435,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
                 "busiest_second": provider.busiest_second(),
                 "busiest_second_began": provider.busiest()[1],
                 "phase_spans": phases["spans"],
+                # add to a span's monotonic seconds to get Unix time (to line phases up with logs)
+                "wall_minus_monotonic": round(time.time() - time.monotonic(), 3),
                 "sends_per_second": per_second(provider.times),
                 "progress_at_end": {k: progress[k] for k in ("status", "total", "sent", "queued", "failed")},
                 "workers_cpu_pct": round(100 * phases["worker_cpu_s"] / on_seconds, 1),

@@ -517,6 +517,7 @@ def slowest(timeline: list[tuple[float, float, int]]) -> dict[str, Any]:
     baskets = Counter(basket for _, _, basket in top)
     return {
         "count": len(top),
+        "first_due": round(start, 4),  # time.perf_counter() of the loader (CLOCK_MONOTONIC on Linux)
         "from_ms": round(top[-1][1], 2),
         "distinct_baskets": len(baskets),
         "baskets_more_than_once": sum(1 for n in baskets.values() if n > 1),

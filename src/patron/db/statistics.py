@@ -32,6 +32,7 @@ SCALE_FACTOR = 0.1
 # Any number that no other lock of Patron uses: only one process analyses at a time.
 LOCK_KEY = 0x5041_5452_0001
 SHARE = 0.01  # at most this share of the time on one table's ANALYZE
+COST_DELAY_MS = 2  # autovacuum's own autovacuum_vacuum_cost_delay
 
 
 class Pacer:
@@ -79,6 +80,9 @@ async def analyze_stale(
     if not (row and row["mine"]):
         return []
     pacer = pacer or Pacer()  # none given: every stale table is ready
+    # As autovacuum does: a pause every so many pages read, so that a large table's ANALYZE is
+    # many short pieces of work beside the tills rather than one 100 to 170 ms burst of a core.
+    await conn.execute(f"SET LOCAL vacuum_cost_delay = '{COST_DELAY_MS}ms'")
     analysed = []
     for table in await stale_tables(conn):
         started = clock()
