@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+from datetime import UTC, datetime
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -85,12 +87,18 @@ async def test_returns_take_back_earned_points_and_policies(db: Database, client
         balance = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()
         assert (balance["available"], balance["debt"]) == (0, expected_debt), policy
         if policy == "debt":
+            await asyncio.sleep(0.01)
+            owing = datetime.now(UTC).isoformat()
+            await asyncio.sleep(0.01)
             # later earnings pay the debt first: 10 earned, 4 owed
             later = await receipt(tenant, basket(("SKI", 1, "200.00"), member=member))
             assert later["totals"]["points_earned"] == 10
             assert later["balance"] == {"before": 0, "after": 6}
             balance = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()
             assert (balance["available"], balance["debt"]) == (6, 0)
+            # a balance asked for a moment before that receipt has the debt as it stood then
+            then = (await tenant.call("GET", f"/v1/members/{member}/balance", params={"at": owing})).json()
+            assert (then["available"], then["debt"]) == (0, 4)
         async with db.read() as conn:
             assert await verify.run(conn, tenant.tenant_id) == []
 

@@ -289,7 +289,7 @@ async def balance(
 
     For a moment in the past, a lot's remainder is rebuilt from its allocations made up to then.
     A lot expires on a local date of the store where it was earned (contract 2); one that no
-    receipt earned, on a date in ``timezone``, the program's."""
+    receipt earned, on a date in ``timezone``, the program's. The debt too is as it stood then."""
     past = at < now
     remaining = (
         "(l.points - coalesce((SELECT sum(a.points) FROM allocations a WHERE a.tenant_id = l.tenant_id"
@@ -320,9 +320,18 @@ async def balance(
         {"t": tenant_id, "m": member_id, "at": at, "tz": timezone},
     )
     rows = await cur.fetchall()
+    # the recorded debt is the sum of the member's debt entries; for a past moment, of those
+    # recorded by then (the same clock as the allocations that rebuild the lots above)
+    debt_then = (
+        "(SELECT coalesce(sum(e.debt), 0) FROM entries e WHERE e.tenant_id = m.tenant_id"
+        " AND e.member_id = m.id AND e.created_at <= %(at)s)"
+        if past
+        else "m.debt"
+    )
     debt_row = await (
         await conn.execute(
-            "SELECT debt FROM members WHERE tenant_id = %s AND id = %s", (tenant_id, member_id)
+            f"SELECT {debt_then} AS debt FROM members m WHERE m.tenant_id = %(t)s AND m.id = %(m)s",
+            {"t": tenant_id, "m": member_id, "at": at},
         )
     ).fetchone()
     if debt_row is None:
