@@ -124,6 +124,15 @@ async def test_bad_fields_are_shown_and_nothing_is_saved(admin_browser: Browser,
     assert "hours.from" in errors and "effect" in errors
     assert 'value="Columbia week"' in response.text  # what was typed is kept
     assert (await tenant.call("GET", "/v1/campaigns")).json()["items"] == []
+    # well-formed, but not in kopecks: refused by the program's currency, as the API refuses it
+    amount = as_form(
+        forms.campaign_form_values({**FULL, "effect": {"type": "discount_amount", "value": "0.005"}})
+    )
+    response = await admin_browser.post("/campaigns", amount)
+    assert response.status_code == 422
+    errors = re.search(r"data-form-errors>(.*?)</div>", response.text, re.S).group(1)  # type: ignore[union-attr]
+    assert "effect.value" in errors and "0.01" in errors
+    assert (await tenant.call("GET", "/v1/campaigns")).json()["items"] == []
 
 
 async def test_the_condition_editor_checks_as_you_type(admin_browser: Browser, tenant: Tenant) -> None:
