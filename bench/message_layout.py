@@ -101,6 +101,19 @@ def backend_cpu(conn: psycopg.Connection[tuple[object, ...]]) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def send_batch(conn: psycopg.Connection[tuple[object, ...]], layout: str) -> int:
+    """Claims up to ``BATCH`` due messages and marks them sent, in one transaction; how many."""
+    log = "today" if layout == "today" else "queue_log"
+    with conn.transaction():
+        rows = conn.execute(CLAIM_TODAY if layout == "today" else CLAIM_QUEUE, (BATCH,)).fetchall()
+        if rows:
+            ids, phones = [r[0] for r in rows], [r[1] for r in rows]
+            conn.execute(sql.SQL(MARK_SENT).format(log=sql.Identifier(log)), (ids, phones))
+            if layout == "queue":
+                conn.execute("DELETE FROM queue WHERE tenant_id = 1 AND id = ANY(%s)", (ids,))
+    return len(rows)
+
+
 def run(url: str, layout: str, members: list[str]) -> dict[str, float]:
     log = "today" if layout == "today" else "queue_log"
     broadcast = str(uuid.uuid4())
@@ -112,16 +125,8 @@ def run(url: str, layout: str, members: list[str]) -> dict[str, float]:
                 conn.execute(EXPAND_TODAY if layout == "today" else EXPAND_QUEUE, page)
         expanded = backend_cpu(conn)
         sent = 0
-        while True:
-            with conn.transaction():
-                rows = conn.execute(CLAIM_TODAY if layout == "today" else CLAIM_QUEUE, (BATCH,)).fetchall()
-                if not rows:
-                    break
-                ids, phones = [r[0] for r in rows], [r[1] for r in rows]
-                conn.execute(sql.SQL(MARK_SENT).format(log=sql.Identifier(log)), (ids, phones))
-                if layout == "queue":
-                    conn.execute("DELETE FROM queue WHERE tenant_id = 1 AND id = ANY(%s)", (ids,))
-            sent += len(rows)
+        while claimed := send_batch(conn, layout):
+            sent += claimed
         done = backend_cpu(conn)
         assert sent == len(members), (sent, len(members))
         conn.execute(
@@ -152,15 +157,10 @@ def growth(url: str, layout: str, members: list[str]) -> list[float]:
                 expanded += PAGE
                 if expanded == PAGE:  # statistics once, as the keeper or autovacuum would take them
                     conn.execute(sql.SQL("ANALYZE {}, queue").format(sql.Identifier(log)))
-            with conn.transaction():
-                rows = conn.execute(CLAIM_TODAY if layout == "today" else CLAIM_QUEUE, (BATCH,)).fetchall()
-                if not rows:
-                    break
-                ids, phones = [r[0] for r in rows], [r[1] for r in rows]
-                conn.execute(sql.SQL(MARK_SENT).format(log=sql.Identifier(log)), (ids, phones))
-                if layout == "queue":
-                    conn.execute("DELETE FROM queue WHERE tenant_id = 1 AND id = ANY(%s)", (ids,))
-            sent += len(rows)
+            claimed = send_batch(conn, layout)
+            if not claimed:
+                break
+            sent += claimed
             if sent >= (len(costs) + 1) * tenth:
                 now = backend_cpu(conn)
                 costs.append(1e6 * (now - started) / tenth)

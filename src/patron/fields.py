@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BeforeValidator, Strict
 
 MAX_POINTS = 10**12  # far beyond any program, far within bigint
 MAX_AMOUNT = Decimal(10) ** 11  # a receipt's money at most: numeric(16, 4) holds below 10**12
+MAX_PRICE = Decimal(10) ** 9  # a unit price at most
 MAX_COUNT = 10**9  # quantities, uses and other counts
 
 # A JSON integer: never true/false, never text. Each field gives its own bounds (a field's

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from patron.conditions import checked
 from patron.errors import InvalidInput
-from patron.fields import MAX_AMOUNT, MAX_COUNT, MAX_POINTS, PlainDecimal
+from patron.fields import MAX_AMOUNT, MAX_COUNT, MAX_POINTS, MAX_PRICE, PlainDecimal
 
 EffectType = Literal[
     "discount_percent",
@@ -25,6 +25,7 @@ EffectType = Literal[
 ]
 DISCOUNT_TYPES = frozenset({"discount_percent", "discount_amount", "fixed_price", "buy_x_get_y"})
 POINT_TYPES = frozenset({"points_percent", "points_multiplier", "points_fixed"})
+COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)  # ISO 3166 codes, as the program's own country
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
 
 
@@ -182,10 +183,6 @@ class CampaignIn(BaseModel):
         return self
 
 
-COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)  # ISO 3166 codes, as the program's own country
-MAX_UNIT_PRICE = Decimal(10) ** 9  # what a basket line's price may be (checkout/model.py)
-
-
 def check_for_program(definition: CampaignIn, quantum: Decimal, tiers: frozenset[str]) -> None:
     """What a new or changed campaign must also be under its program: money in the currency's
     minor unit, figures a basket can bear, tiers the program has. Checked when a campaign is
@@ -193,8 +190,8 @@ def check_for_program(definition: CampaignIn, quantum: Decimal, tiers: frozenset
     effect = definition.effect
     value = effect.value
     if value is not None and effect.type in ("discount_amount", "fixed_price"):
-        if value > MAX_UNIT_PRICE:
-            raise InvalidInput(f"effect.value: at most {MAX_UNIT_PRICE}", field="effect.value")
+        if value > MAX_PRICE:
+            raise InvalidInput(f"effect.value: at most {MAX_PRICE}", field="effect.value")
         if value != value.quantize(quantum):
             raise InvalidInput(f"effect.value: a whole number of {quantum}", field="effect.value")
     if value is not None and effect.type == "points_fixed" and value > MAX_POINTS:

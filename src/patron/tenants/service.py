@@ -59,10 +59,10 @@ async def save_program(conn: Connection, tenant_id: int, program: Program, curre
         raise InvalidInput(
             f"point_value: a whole number of {program.quantum} {program.currency}", field="point_value"
         )
-    before = Program.model_validate(current)
-    if program.currency != before.currency and await store.has_money_records(conn, tenant_id):
+    before = current.get("currency", Program.model_fields["currency"].default)
+    if program.currency != before and await store.has_money_records(conn, tenant_id):
         raise Conflict(
-            f"currency: the program's receipts and campaigns are in {before.currency}; it cannot change",
+            f"currency: the program's receipts and campaigns are in {before}; it cannot change",
             code="currency_in_use",
             field="currency",
         )
