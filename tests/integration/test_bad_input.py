@@ -226,3 +226,43 @@ async def test_sms_headers_that_could_not_be_sent_are_refused(shop: Tenant) -> N
     assert (
         await shop.call("PUT", "/v1/channels/sms", {**channel, "headers": {"X-Key": "a"}})
     ).status_code == 200
+
+
+async def test_templates_that_would_run_away_are_refused_at_once(shop: Tenant, db: Database) -> None:
+    """Two nested loops over range(100000) held the server for as long as they ran and grew it by
+    gigabytes; a recursive macro and a filter's own error were 500s."""
+    runaways = [
+        "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+        "{% macro m(n) %}{{ m(n + 1) }}{% endmacro %}{{ m(0) }}",
+        "{{ receipt.at | date(5) }}",
+    ]
+    for body in runaways:
+        response = await shop.call("PUT", "/v1/templates/receipt", {"channel": "sms", "body": body})
+        assert_error(response, 422, "invalid_template")
+        broadcast = await shop.call("POST", "/v1/broadcasts", {"channel": "sms", "body": body})
+        assert broadcast.status_code == 422, broadcast.text
+    assert (await count(db, "templates", shop), await count(db, "broadcasts", shop)) == (0, 0)
+
+
+async def test_channels_webhooks_and_filters_that_could_never_work_are_refused(shop: Tenant) -> None:
+    sms = {"url": "https://sms.example.com/send", "rate_per_second": 5}
+    for bad in (
+        {"rate_per_second": 1e-300},
+        {"url": "http://127.0.0.1:0/send"},
+        {"url": "http://x.test/a b"},
+    ):
+        assert_error(await shop.call("PUT", "/v1/channels/sms", {**sms, **bad}), 422)
+    email = {"host": "smtp.example.com", "port": 587, "from": "club@example.com"}
+    for bad in ({"host": "smtp.example.com\r\nRCPT TO: x"}, {"starttls": "yes"}):
+        assert_error(await shop.call("PUT", "/v1/channels/email", {**email, **bad}), 422)
+    subject = {"channel": "email", "subject": "Hi\r\nBcc: all@example.com", "body": "x"}
+    assert_error(await shop.call("PUT", "/v1/templates/welcome", subject), 422)
+    hook = {
+        "url": "http://hooks.example.com/in\r\nX-Evil: 1",
+        "events": ["member.created"],
+        "secret": "s" * 32,
+    }
+    assert_error(await shop.call("POST", "/v1/webhooks", hook), 422)
+    for empty in ({"tier": []}, {"city": []}, {"consent": []}):
+        broadcast = {"channel": "sms", "body": "Hello", "filter": empty}
+        assert_error(await shop.call("POST", "/v1/broadcasts", broadcast), 422)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from patron.backoffice.outbox import EVENT_TYPES
 
@@ -15,9 +15,31 @@ Channel = Literal["sms", "email"]
 def _http_url(value: str) -> str:
     from urllib.parse import urlsplit
 
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError("a URL has no spaces, line breaks or control characters")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("an http:// or https:// URL is needed")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"a URL's port is a number from 1 to 65535: {exc}") from exc
+    if port == 0:
+        raise ValueError("a URL's port is a number from 1 to 65535")
+    return value
+
+
+def _no_line_breaks(value: str | None) -> str | None:
+    """A header (an SMTP host, an email subject) may not carry a line break: it would end the
+    header, and every send would fail or smuggle in another."""
+    if value is not None and any(ch in value for ch in "\r\n\0"):
+        raise ValueError("no line breaks")
+    return value
+
+
+def _not_empty(value: object) -> object:
+    if value == []:
+        raise ValueError("an empty list would select no one; leave the field out to select everyone")
     return value
 
 
@@ -39,7 +61,7 @@ class SmsChannelIn(BaseModel):
     )
 
     url: str = Field(max_length=2000, description="Patron POSTs {id, to, text} here")
-    rate_per_second: float = Field(gt=0, le=100_000, description="never more, across all workers")
+    rate_per_second: float = Field(ge=0.01, le=100_000, description="never more, across all workers")
     headers: dict[str, str] = Field(default_factory=dict, description="sent with every request")
 
     @field_validator("url")
@@ -71,13 +93,13 @@ class EmailChannelIn(BaseModel):
         },
     )
 
-    host: str = Field(min_length=1, max_length=255)
+    host: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._:\[\]-]+$")
     port: int = Field(ge=1, le=65535)
     from_: str = Field(alias="from", min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     username: str | None = Field(None, max_length=320)
     password: str | None = Field(None, max_length=1000)
-    starttls: bool = False
-    rate_per_second: float | None = Field(None, gt=0, le=100_000, description="optional limit")
+    starttls: StrictBool = False
+    rate_per_second: float | None = Field(None, ge=0.01, le=100_000, description="optional limit")
 
 
 class TemplateIn(BaseModel):
@@ -99,6 +121,8 @@ class TemplateIn(BaseModel):
     subject: str | None = Field(None, max_length=1000, description="email only")
     body: str = Field(min_length=1, max_length=20_000)
 
+    _subject = field_validator("subject")(_no_line_breaks)
+
 
 class BroadcastFilter(BaseModel):
     """Members to reach. Every given condition must hold; consent to the broadcast's channel is
@@ -116,6 +140,8 @@ class BroadcastFilter(BaseModel):
         None, description="date or RFC 3339 time: the latest receipt is at or after it"
     )
     consent: Channel | list[Channel] | None = Field(None, description="consent to these channels as well")
+
+    _lists = field_validator("tier", "city", "consent")(_not_empty)
 
     @field_validator("last_purchase_before", "last_purchase_after")
     @classmethod
@@ -155,6 +181,8 @@ class BroadcastIn(BaseModel):
     body: str = Field(min_length=1, max_length=20_000, description="a template: member variables only")
     subject: str | None = Field(None, max_length=1000, description="email only")
     locale: str = Field("en", min_length=2, max_length=20, description="for money and date formatting")
+
+    _subject = field_validator("subject")(_no_line_breaks)
     filter: BroadcastFilter = Field(default_factory=BroadcastFilter)
     send_at: AwareDatetime | None = Field(
         None, description="when to start sending (RFC 3339 with an offset); absent or past: at once"

@@ -1,0 +1,46 @@
+"""No template may take more than a sliver of the server or a worker: each of these once ran
+for minutes, grew the process by gigabytes, or raised a 500 (found probing the API, 2026-12-05)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from patron.backoffice.templates import MAX_LENGTH, TemplateProblem, render
+
+RUNAWAYS = {
+    "nested loops": "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+    "loops that print nothing": "{% for i in range(20000) %}{% for j in range(20000) %}{% endfor %}{% endfor %}",
+    "many small loops": "{% for i in range(20000) %}{% for j in range(10) %}{% endfor %}{% endfor %}",
+    "recursion": "{% macro m(n) %}{{ m(n + 1) }}{% endmacro %}{{ m(0) }}",
+    "a filter's own error": "{{ at | date(5) }}",
+    "repetition": "{{ 'x' * 1000000000 }}",
+    "a power": "{{ 9 ** (9 ** 9) }}",
+    "a wide filter": "{{ 'x' | center(1000000000) }}",
+    "a wide method": "{{ 'x'.ljust(1000000000) }}",
+    "a wide printf": "{{ '%0999999999d' | format(1) }}",
+    "a wide printf operator": "{{ '%0999999999d' % 1 }}",
+    "a wide str.format": "{{ '{:0999999999}'.format(1) }}",
+    "a long text": "{% for i in range(30000) %}x{% endfor %}",
+    "a growing replace": "{{ ('x' * 1000) | replace('', 'y' * 100) }}",
+}
+
+
+@pytest.mark.parametrize("source", RUNAWAYS.values(), ids=RUNAWAYS.keys())
+def test_a_runaway_template_is_a_template_problem_at_once(source: str) -> None:
+    started = time.perf_counter()
+    with pytest.raises(TemplateProblem):
+        render(source, {"at": "2026-12-05", "currency": "EUR"})
+    assert time.perf_counter() - started < 1.0
+
+
+def test_ordinary_templates_are_untouched() -> None:
+    variables = {"name": "Anna", "points": 1234567, "currency": "EUR", "locale": "en"}
+    source = (
+        "Hello {{ name }}! {% for i in range(3) %}{{ i }}{% endfor %} {{ points | number }} "
+        "{{ points | money }} {{ '%05d' | format(42) }} {{ '{:>3}'.format('a') }} {{ 'ab' * 3 }}"
+    )
+    assert render(source, variables) == "Hello Anna! 012 1,234,567 €1,234,567.00 00042   a ababab"
+    exactly_long_enough = "{% for i in range(" + str(MAX_LENGTH) + ") %}x{% endfor %}"
+    assert len(render(exactly_long_enough, {})) == MAX_LENGTH
