@@ -612,3 +612,64 @@ async def test_two_loaders_commit_in_order_and_never_load_a_key_twice(
         ).fetchone()
     assert row is not None and (row["position"], row["line"], row["batches"]) == (path.stat().st_size, 65, 9)
     await verified(db, tenant)
+
+
+async def test_rows_beyond_what_the_api_accepts_are_rejected_and_stop_nothing(
+    database_url: str, tenant: Tenant, db: Database, tmp_path: Path
+) -> None:
+    """Each of these once loaded and then made its member unusable at the till (a moment near
+    the year 1 or 10000), or stopped the import for good on every rerun (a NUL in a rejected
+    row, a receipt whose lines overflow its total), or crashed it (a receipt in the year 9999)."""
+    stores = write_csv(
+        tmp_path / "stores.csv",
+        ["code", "name", "country", "city", "timezone"],
+        [["N1", "a\x00b", "RU", "", ""], ["MSK", "Moscow", "RU", "Moscow", "Europe/Moscow"]],
+    )
+    report = await load(database_url, tenant, "stores", stores)
+    assert (report.loaded, report.rejected) == (1, 1)
+    assert "control character" in rejects(report)[2]
+    members = write_csv(
+        tmp_path / "members.csv",
+        ["phone", "birthday", "created_at"],
+        [
+            ["+79001000001", "1990-05-17", "2024-01-01T10:00:00+03:00"],  # 2
+            ["+79001000002", "2999-12-07", ""],  # 3 a birthday to come
+            ["+79001000003", "0001-12-07", ""],  # 4
+            ["+79001000004", "20200101", ""],  # 5 not YYYY-MM-DD
+            ["+79001000005", "", "0001-01-01T00:00:00+05:00"],  # 6
+            ["+79001000006", "", "9999-12-31T23:59:59-05:00"],  # 7
+        ],
+    )
+    report = await load(database_url, tenant, "members", members)
+    assert (report.loaded, set(rejects(report))) == (1, {3, 4, 5, 6, 7})
+    assert all(reason.startswith(("birthday:", "created_at:")) for reason in rejects(report).values())
+    lots = write_csv(
+        tmp_path / "lots.csv",
+        ["member_phone", "points", "available_from", "expires_at"],
+        [
+            ["+79001000001", "100", "", "2099-01-01T00:00:00Z"],  # 2
+            ["+79001000001", "100", "", "9999-12-31T23:59:59-05:00"],  # 3
+            ["+79001000001", "100", "0001-01-01T00:00:00+05:00", "2099-01-01T00:00:00Z"],  # 4
+        ],
+    )
+    report = await load(database_url, tenant, "lots", lots)
+    assert (report.loaded, set(rejects(report))) == (1, {3, 4})
+    huge = "999999999999.99"
+    receipts = write_csv(
+        tmp_path / "receipts.csv",
+        RECEIPT_HEADER,
+        [
+            ["MSK", "R1", AT, "+79001000001", "", "", "TEE", "1", "10", "", "", "5"],  # 2
+            ["MSK", "R2", AT, "", "", "", "TEE", "1", huge, "", "", ""],  # 3 lines that overflow the total
+            ["MSK", "R2", AT, "", "", "", "SKI", "1", huge, "", "", ""],  # 4
+            ["MSK", "R3", "9999-12-31T23:00:00+00:00", "+79001000001", "", "", "TEE", "1", "10", "", "", "5"],
+            ["MSK", "R4", "2999-01-01T00:00:00+00:00", "", "", "", "TEE", "1", "10", "", "", ""],  # 6 to come
+        ],
+    )
+    report = await load(database_url, tenant, "receipts", receipts)
+    assert (report.loaded, set(rejects(report))) == (1, {3, 4, 5, 6})
+    again = await load(database_url, tenant, "stores", stores)  # a rerun finishes too
+    assert again.loaded == 0
+    member = await member_id(tenant, "+79001000001")
+    assert (await tenant.call("GET", f"/v1/members/{member}/balance")).status_code == 200
+    await verified(db, tenant)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 
 from patron.importer import copytext, values
 from patron.importer.batch import Context, Header, Prepared, Reject, Unique, parse
@@ -106,7 +107,9 @@ class Members:
                     parse("phone", self._phone_of, self._phone(cells), required=True),
                     parse("email", values.email, self._email(cells)),
                     parse("name", values.text, self._name(cells)),
-                    parse("birthday", values.day, self._birthday(cells)),
+                    parse(
+                        "birthday", partial(values.birthday, today=self.ctx.now.date()), self._birthday(cells)
+                    ),
                     parse("city", values.text, self._city(cells)),
                     parse("cards", values.cards, self._cards(cells)),
                     _CONSENTS[

@@ -260,6 +260,8 @@ class Receipts:
                 self.member.read(cells0),
                 parse("tier", values.text, self._tier(cells0)),
             )
+            if receipt.at > self.ctx.now:
+                raise Bad(f"at: {receipt.at.isoformat()} is in the future (an import brings history)")
             if receipt.store not in self.stores:
                 raise Bad(f"store: no store {receipt.store!r}")
             if receipt.tier is not None and receipt.tier not in self.tiers:
@@ -279,6 +281,8 @@ class Receipts:
                 reasons[line] = str(exc)
         if reasons:
             raise _Lines(reasons)
+        if sum(line.amount for line in receipt.lines) >= MAX_AMOUNT:
+            raise _Lines({line0: f"price: the receipt's lines come to {MAX_AMOUNT} or more"})
         return receipt
 
     def _line(self, cells: Sequence[object], member: bool) -> Line:

@@ -122,11 +122,15 @@ def save_rejects(conn: Conn, key: RunKey, rejects: Sequence[Reject]) -> None:
     ):
         for reject in rejects:
             cells = [None if value is None else _text(value) for value in reject.values]
-            copy.write_row((key.tenant_id, key.kind, key.fingerprint, reject.line, reject.reason, cells))
+            reason = _text(reject.reason)
+            copy.write_row((key.tenant_id, key.kind, key.fingerprint, reject.line, reason, cells))
 
 
 def _text(value: object) -> str:
-    return value.isoformat() if isinstance(value, datetime) else str(value)
+    """A cell as stored text; a NUL character, which PostgreSQL's text cannot hold (and which is
+    often why the row was rejected), is kept as the four characters ``\\x00``."""
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    return text.replace("\x00", "\\x00")
 
 
 def rejects(conn: Conn, key: RunKey) -> Iterator[tuple[int, str, list[str | None]]]:

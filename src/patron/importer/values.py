@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
@@ -25,6 +25,11 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _INT = re.compile(r"[+-]?[0-9]{1,18}")
 _E164 = re.compile(r"\+[1-9][0-9]{4,15}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Moments and dates from another system lie in this span: the API's own bound below, and far
+# enough from the year 10000 that a lot's validity or a tier window computed from them fits.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 _MAX_MONEY = Decimal("1e12")
 _MONEY = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,8})?")
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
@@ -138,6 +143,8 @@ def timestamp(value: Cell) -> datetime | None:
         raise Bad(f"{value!r} is not a timestamp")
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise Bad(f"{value!r} has no offset (give one, such as +03:00 or Z)")
+    if not EARLIEST <= moment < LATEST:
+        raise Bad(f"{value!r} is not between {EARLIEST.year} and {LATEST.year}")
     return moment
 
 
@@ -147,13 +154,25 @@ def day(value: Cell) -> date | None:
     if isinstance(value, datetime):
         raise Bad(f"{value!r} is not a date")
     if isinstance(value, date):
-        return value
-    if isinstance(value, str):
+        result = value
+    elif isinstance(value, str) and _DAY.fullmatch(value.strip()):
         try:
-            return date.fromisoformat(value.strip())
+            result = date.fromisoformat(value.strip())
         except ValueError as exc:
             raise Bad(f"{value!r} is not a date (YYYY-MM-DD)") from exc
-    raise Bad(f"{value!r} is not a date")
+    else:
+        raise Bad(f"{value!r} is not a date (YYYY-MM-DD)")
+    if not EARLIEST.date() <= result < LATEST.date():
+        raise Bad(f"{value!r} is not between {EARLIEST.year} and {LATEST.year}")
+    return result
+
+
+def birthday(value: Cell, today: date) -> date | None:
+    """A date that has come (as the API's: from 1900 to today)."""
+    born = day(value)
+    if born is not None and born > today:
+        raise Bad(f"{value!r} is in the future")
+    return born
 
 
 def boolean(value: Cell) -> bool | None:
