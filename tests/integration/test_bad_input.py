@@ -266,3 +266,21 @@ async def test_channels_webhooks_and_filters_that_could_never_work_are_refused(s
     for empty in ({"tier": []}, {"city": []}, {"consent": []}):
         broadcast = {"channel": "sms", "body": "Hello", "filter": empty}
         assert_error(await shop.call("POST", "/v1/broadcasts", broadcast), 422)
+
+
+async def test_a_body_sent_without_a_json_content_type_is_a_clear_415(shop: Tenant, db: Database) -> None:
+    """curl's ``-d`` sends a form by default: the README's examples once answered 422 "Input should
+    be a valid dictionary", which did not say what was wrong."""
+    body = '{"name": "Kazan", "country": "RU", "city": "Kazan", "timezone": "Europe/Moscow"}'
+    form = await shop.client.put(
+        "/v1/stores/KZN",
+        content=body,
+        headers={**shop.auth, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    error = assert_error(form, 415, "unsupported_media_type")
+    assert "application/json" in str(error["message"])
+    assert await count(db, "stores", shop) == 2
+    sent_as_json = await shop.client.put(
+        "/v1/stores/KZN", content=body, headers={**shop.auth, "Content-Type": "application/json"}
+    )
+    assert sent_as_json.status_code == 201

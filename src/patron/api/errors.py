@@ -46,10 +46,15 @@ def install(app: FastAPI) -> None:
         return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
             return JSONResponse(error_body("malformed_json", "the body is not valid JSON"), status_code=400)
+        sent = request.headers.get("content-type", "")
+        if "json" not in sent and any(e.get("loc", ())[:1] == ("body",) for e in errors):
+            # a body that was not read as JSON at all (curl's -d sends a form by default)
+            message = f"the body must be JSON, sent with Content-Type: application/json (not {sent or 'none'})"
+            return JSONResponse(error_body("unsupported_media_type", message), status_code=415)
         first = errors[0] if errors else {"loc": (), "msg": "invalid input"}
         field = _field_name(tuple(first.get("loc", ())))
         message = f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg", "invalid"))
