@@ -284,3 +284,23 @@ async def test_a_body_sent_without_a_json_content_type_is_a_clear_415(shop: Tena
         "/v1/stores/KZN", content=body, headers={**shop.auth, "Content-Type": "application/json"}
     )
     assert sent_as_json.status_code == 201
+
+
+async def test_a_body_too_large_is_refused_before_it_is_read(shop: Tenant, db: Database) -> None:
+    huge = {
+        "store": "MSK",
+        "lines": [{"sku": "TEE", "quantity": 1, "price": "1.00", "attributes": {"a": "x" * (9 << 20)}}],
+    }
+    assert_error(await shop.call("POST", "/v1/checkout/quote", huge), 413, "payload_too_large")
+
+    async def chunks() -> Any:
+        yield b'{"name": "'
+        for _ in range(9):
+            yield b"x" * (1 << 20)
+        yield b'"}'
+
+    chunked = await shop.client.put(
+        "/v1/stores/BIG", content=chunks(), headers={**shop.auth, "Content-Type": "application/json"}
+    )
+    assert chunked.status_code in (400, 413), chunked.text  # cut off at the limit: never read whole
+    assert await count(db, "stores", shop) == 2

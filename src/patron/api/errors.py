@@ -53,7 +53,9 @@ def install(app: FastAPI) -> None:
         sent = request.headers.get("content-type", "")
         if "json" not in sent and any(e.get("loc", ())[:1] == ("body",) for e in errors):
             # a body that was not read as JSON at all (curl's -d sends a form by default)
-            message = f"the body must be JSON, sent with Content-Type: application/json (not {sent or 'none'})"
+            message = (
+                f"the body must be JSON, sent with Content-Type: application/json (not {sent or 'none'})"
+            )
             return JSONResponse(error_body("unsupported_media_type", message), status_code=415)
         first = errors[0] if errors else {"loc": (), "msg": "invalid input"}
         field = _field_name(tuple(first.get("loc", ())))

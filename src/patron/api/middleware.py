@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from patron.tenants.cache import PrincipalCache
@@ -36,3 +37,46 @@ class ForgetOnChange:
             await send(message)
 
         await self.app(scope, receive, forget_then_send)
+
+
+MAX_BODY = 8 * 1024 * 1024  # bytes: a basket of 1,000 lines, or a bulk of thousands of products, is far less
+
+
+class BodyLimit:
+    """Refuses a request whose body is larger than ``limit`` bytes with a 413, before any of it is
+    read: the largest request a till or an admin sends is a few hundred kilobytes, and a body of
+    gigabytes would otherwise be read into memory whole. A body sent in chunks, without its
+    length, is counted as it arrives and cut off at the limit."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            await self._refuse(send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    return {"type": "http.disconnect"}  # the app stops reading; nothing was done
+            return message
+
+        await self.app(scope, counted, send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = orjson.dumps(
+            {"error": {"code": "payload_too_large", "message": f"the body is larger than {self.limit} bytes"}}
+        )
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
