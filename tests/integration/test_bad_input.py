@@ -304,3 +304,11 @@ async def test_a_body_too_large_is_refused_before_it_is_read(shop: Tenant, db: D
     )
     assert chunked.status_code in (400, 413), chunked.text  # cut off at the limit: never read whole
     assert await count(db, "stores", shop) == 2
+
+
+async def test_lookups_by_email_and_card_ignore_surrounding_spaces_as_phone_lookups_do(shop: Tenant) -> None:
+    made = {"phone": "+79001113333", "email": "Upper@Example.com", "cards": ["K7"]}
+    member = (await shop.call("POST", "/v1/members", made)).json()
+    for params in ({"email": " upper@example.com "}, {"card": " K7 "}, {"phone": " +7 900 111-33-33 "}):
+        found = await shop.call("GET", "/v1/members", params=params)
+        assert found.status_code == 200 and found.json()["id"] == member["id"], params

@@ -567,6 +567,22 @@ async def test_parquet_with_typed_columns(
     assert rejects(report)[2].startswith("phone:")
     found = (await tenant.call("GET", "/v1/members", params={"phone": "+79003000001"})).json()
     assert (found["birthday"], found["consents"]["sms"]) == ("1990-01-02", True)
+    # values that are not one scalar were once stored as their Python spelling (b'x', [1, 2], nan)
+    cases = {
+        "weights": pa.table({"sku": ["OK", "NAN"], "name": ["Fine", "Nan"], "weight": [1.5, float("nan")]}),
+        "binary": pa.table({"sku": ["BIN"], "name": pa.array([b"x"], pa.binary())}),
+        "listed": pa.table(
+            {"sku": ["L1"], "name": ["Listed"], "size": pa.array([[1, 2]], pa.list_(pa.int64()))}
+        ),
+    }
+    outcomes = {}
+    for name, table in cases.items():
+        pq.write_table(table, tmp_path / f"{name}.parquet")
+        report = await load(database_url, tenant, "products", tmp_path / f"{name}.parquet")
+        outcomes[name] = (report.loaded, rejects(report))
+    assert outcomes["weights"] == (1, {2: "weight: nan is not a number"})  # Parquet counts rows from 1
+    assert outcomes["binary"] == (0, {1: "name: b'x' is not a single value but a bytes"})
+    assert outcomes["listed"] == (0, {1: "size: [1, 2] is not a single value but a list"})
     await verified(db, tenant)
 
 

@@ -41,6 +41,8 @@ def attribute(value: object) -> object:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise values.Bad(f"{value!r} is not a number")
         return repr(value)
     if isinstance(value, date):
         return value.isoformat()
@@ -57,7 +59,10 @@ class Products:
         self._name = header.cell("name")
         for name, _ in header.extra:
             if len(name) > 64 or name in RESERVED:
-                raise HeaderError(f"column {name!r}: an attribute name is 1-64 characters, not {RESERVED}")
+                reserved = ", ".join(sorted(RESERVED))
+                raise HeaderError(
+                    f"column {name!r}: an attribute name is 1-64 characters, and not {reserved}"
+                )
         self._attributes = header.extra
 
     def group_key(self, row: Row) -> object:

@@ -49,9 +49,17 @@ def blank(value: Cell) -> bool:
 
 
 def _stripped(value: Cell) -> str | None:
-    """A cell as stripped text, None when blank (the fast path of every reader: CSV gives text)."""
+    """A cell as stripped text, None when blank (the fast path of every reader: CSV gives text).
+
+    A Parquet value that is not a scalar (bytes, a list, a struct) or a float that is not a
+    number is refused: its Python spelling (``b'a'``, ``[1, 2]``, ``nan``) is not the text meant."""
     if value is None:
         return None
+    if type(value) is not str and (
+        isinstance(value, bytes | bytearray | list | tuple | dict)
+        or (isinstance(value, float) and value != value)
+    ):
+        raise Bad(f"{value!r:.40} is not a single value but a {type(value).__name__}")
     out = (value if type(value) is str else str(value)).strip()
     return out or None
 

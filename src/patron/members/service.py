@@ -84,7 +84,13 @@ async def find(
     if len(given) != 1:
         raise InvalidInput("give exactly one of phone, card or email", field="phone")
     normalized = normalize_phone(phone, program) if phone else None
-    found = await store.find_id(conn, tenant_id, phone=normalized, card=card, email=email)
+    found = await store.find_id(
+        conn,
+        tenant_id,
+        phone=normalized,
+        card=card.strip() if card else None,
+        email=email.strip() if email else None,
+    )
     if found is None:
         raise NotFound("no member matches", code="member_not_found")
     return await store.get(conn, tenant_id, found)
