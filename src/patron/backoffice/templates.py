@@ -155,7 +155,7 @@ _WIDE = re.compile(r"[0-9]{6,}")
 
 
 def _checked_pattern(pattern: Any) -> None:
-    """A printf or ``str.format`` pattern with no width or precision that builds a huge text."""
+    """Refuses a printf or ``str.format`` pattern whose width or precision would build a huge text."""
     if isinstance(pattern, str) and _WIDE.search(pattern):
         raise SecurityError(f"a width above {MAX_ARGUMENT} in a format")
 

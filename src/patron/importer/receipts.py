@@ -282,7 +282,7 @@ class Receipts:
         if reasons:
             raise _Lines(reasons)
         if sum(line.amount for line in receipt.lines) >= MAX_AMOUNT:
-            raise _Lines({line0: f"price: the receipt's lines come to {MAX_AMOUNT} or more"})
+            raise _Lines({line0: f"price: the receipt's lines come to {MAX_AMOUNT:f} or more"})
         return receipt
 
     def _line(self, cells: Sequence[object], member: bool) -> Line:

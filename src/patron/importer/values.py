@@ -26,7 +26,7 @@ _INT = re.compile(r"[+-]?[0-9]{1,18}")
 _E164 = re.compile(r"\+[1-9][0-9]{4,15}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-# Moments and dates from another system lie in this span: the API's own bound below, and far
+# Moments and dates from another system lie in this span: from the API's own lower bound to far
 # enough from the year 10000 that a lot's validity or a tier window computed from them fits.
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
