@@ -9,23 +9,22 @@ Filters: ``money`` (amount in the program's currency), ``number``, ``date`` and 
 
 from __future__ import annotations
 
-import re
-import time
-from collections.abc import Callable, Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache, wraps
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError, dates, languages, numbers
 from jinja2 import StrictUndefined, Template, TemplateError, pass_context
 from jinja2.runtime import Context
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.sandbox import SandboxedEnvironment
+
+from patron.backoffice import sandbox
 
 TRIGGERS = ("receipt", "points_expiring", "birthday", "tier_changed", "welcome")
-MAX_LENGTH = 20_000
+MAX_LENGTH = sandbox.MAX_VALUE  # characters of a rendered message
 
 VARIABLES: dict[str, list[str]] = {
     "*": [
@@ -109,119 +108,12 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
 
-# --- bounds: a template is written by a marketer and rendered inside the server and the workers,
-# so no template may take more than a sliver of either. Jinja's sandbox stops reaching Python's
-# internals but not work: two nested loops over ``range(100000)`` held a server's event loop and
-# grew it to 7 GB. Each render gets a budget of loop items and calls, a deadline, and a limit on
-# every value it builds; any breach is a TemplateProblem (a 422 when the template is saved).
-
-WORK = 100_000  # range items and calls a render may use in all
-SECONDS = 0.5  # a render's deadline (a real one takes well under a millisecond)
-MAX_ARGUMENT = MAX_LENGTH  # an integer given to a filter or method (a width, a count, a repeat)
-MAX_EXPONENT = 64
-
-
-class _Budget:
-    """What one render may still use; one per render, in a context variable."""
-
-    def __init__(self) -> None:
-        self.left = WORK
-        self.deadline = time.monotonic() + SECONDS
-
-    def spend(self, amount: int) -> None:
-        self.left -= amount
-        if self.left < 0:
-            raise SecurityError(f"the template does more than {WORK} steps")
-        if time.monotonic() > self.deadline:
-            raise SecurityError(f"the template takes longer than {SECONDS} s")
-
-
-_BUDGET: ContextVar[_Budget] = ContextVar("template_budget")
-
-
-def _spend(amount: int) -> None:
-    budget = _BUDGET.get(None)
-    if budget is not None:
-        budget.spend(amount)
-
-
-def _checked_arguments(args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
-    for value in (*args, *kwargs.values()):
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_ARGUMENT:
-            raise SecurityError(f"a number above {MAX_ARGUMENT} given to a filter or method")
-
-
-_WIDE = re.compile(r"[0-9]{6,}")
-
-
-def _checked_pattern(pattern: Any) -> None:
-    """Refuses a printf or ``str.format`` pattern whose width or precision would build a huge text."""
-    if isinstance(pattern, str) and _WIDE.search(pattern):
-        raise SecurityError(f"a width above {MAX_ARGUMENT} in a format")
-
-
-def _checked_result(value: Any) -> Any:
-    if isinstance(value, (str, list, tuple)) and len(value) > MAX_LENGTH:
-        raise SecurityError(f"a value longer than {MAX_LENGTH}")
-    return value
-
-
-def _bounded_range(*args: int) -> range:
-    _checked_arguments(args, {})
-    items = range(*args)
-    _spend(len(items))
-    return items
-
-
-def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function`` with its integer arguments, its format and its result within the limits."""
-
-    @wraps(function)
-    def bounded(*args: Any, **kwargs: Any) -> Any:
-        value_at = 1 if getattr(function, "jinja_pass_arg", None) else 0  # after the context, if any
-        _checked_pattern(args[value_at] if len(args) > value_at and name == "format" else None)
-        _checked_arguments(args[value_at + 1 :], kwargs)  # the filtered value itself may be any size
-        _spend(1)
-        return _checked_result(function(*args, **kwargs))
-
-    return bounded
-
-
-class _BoundedEnvironment(SandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**", "%"})
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "%":
-            _checked_pattern(left)
-        if operator == "**" and isinstance(right, (int, float)) and abs(right) > MAX_EXPONENT:
-            raise SecurityError(f"an exponent above {MAX_EXPONENT}")
-        if operator == "*":
-            for sequence, times in ((left, right), (right, left)):
-                sized = isinstance(sequence, (str, list, tuple)) and isinstance(times, int)
-                if sized and len(sequence) * times > MAX_LENGTH:
-                    raise SecurityError(f"a value longer than {MAX_LENGTH}")
-        return super().call_binop(context, operator, left, right)
-
-    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
-        # the sandbox's own wrapper of ``str.format``, used where a template reaches the method
-        wrapped = super().wrap_str_format(value)
-        if wrapped is not None:
-            _checked_pattern(value.__self__)
-        return wrapped
-
-    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        _checked_arguments(args, kwargs)
-        _spend(1)
-        return _checked_result(super().call(__context, __obj, *args, **kwargs))
-
-
 def _environment() -> SandboxedEnvironment:
-    env = _BoundedEnvironment(
+    env = sandbox.BoundedEnvironment(
         undefined=StrictUndefined, autoescape=False, finalize=_finalize, keep_trailing_newline=False
     )
     env.filters.update(money=_money, number=_number, date=_date, datetime=_datetime)
-    env.filters = {name: _bounded_filter(name, function) for name, function in env.filters.items()}
-    env.globals["range"] = _bounded_range
+    sandbox.bound(env)
     return env
 
 
@@ -240,25 +132,23 @@ def compile_template(source: str) -> Template:
 
 
 def render(source: str, variables: Mapping[str, Any]) -> str:
-    """The text of ``source`` with ``variables``, within the bounds above; TemplateProblem on any
+    """The text of ``source`` with ``variables``, within the sandbox's bounds; TemplateProblem on any
     error (whatever a template does wrong is the template's problem, never the server's)."""
     template = compile_template(source)
-    budget = _BUDGET.set(_Budget())
     pieces: list[str] = []
     length = 0
     try:
-        for piece in template.generate(variables):
-            length += len(piece)
-            if length > MAX_LENGTH:
-                raise TemplateProblem(f"the text is longer than {MAX_LENGTH} characters")
-            pieces.append(piece)
-            _spend(0)
+        with sandbox.budget():
+            for piece in template.generate(variables):
+                length += len(piece)
+                if length > MAX_LENGTH:
+                    raise TemplateProblem(f"the text is longer than {MAX_LENGTH} characters")
+                pieces.append(piece)
+                sandbox.spend(0)
     except TemplateProblem:
         raise
-    except Exception as exc:
+    except Exception as exc:  # a filter's own error, a recursion, a breach of the sandbox's bounds
         raise TemplateProblem(f"{type(exc).__name__}: {exc}") from exc
-    finally:
-        _BUDGET.reset(budget)
     return "".join(pieces).strip()
 
 
