@@ -99,3 +99,11 @@ async def test_openapi_describes_the_api(client: httpx.AsyncClient) -> None:
     assert post["summary"]
     schema = spec["components"]["schemas"]["MemberIn"]
     assert schema["examples"]
+
+
+async def test_head_answers_as_get_without_a_body(tenant: Tenant) -> None:
+    for path in ("/health", "/v1/program"):
+        got = await tenant.client.get(path, headers=tenant.auth)
+        head = await tenant.client.head(path, headers=tenant.auth)
+        assert (head.status_code, head.content) == (200, b""), path
+        assert head.headers["content-length"] == got.headers["content-length"] == str(len(got.content))
