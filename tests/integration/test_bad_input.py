@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from patron.db.pool import Database
+from patron.errors import InvalidInput
+from patron.web.users import check_password
 from tests.integration.conftest import Tenant
 from tests.integration.test_api_conventions import assert_error
 from tests.integration.test_checkout import available, basket, member_with, receipt, setup_shop
@@ -312,3 +314,14 @@ async def test_lookups_by_email_and_card_ignore_surrounding_spaces_as_phone_look
     for params in ({"email": " upper@example.com "}, {"card": " K7 "}, {"phone": " +7 900 111-33-33 "}):
         found = await shop.call("GET", "/v1/members", params=params)
         assert found.status_code == 200 and found.json()["id"] == member["id"], params
+
+
+async def test_a_balance_moment_is_rfc_3339_and_a_password_has_no_control_characters(shop: Tenant) -> None:
+    member = await member_with(shop, 10)
+    for at in ("1700000000", "2026-01-01", "2026-01-01T10:00:00"):
+        assert_error(await shop.call("GET", f"/v1/members/{member}/balance", params={"at": at}), 422)
+    fine = await shop.call("GET", f"/v1/members/{member}/balance", params={"at": "2026-01-01T10:00:00+03:00"})
+    assert fine.status_code == 200
+    with pytest.raises(InvalidInput):
+        check_password("\x00" * 20)
+    assert check_password("correct horse battery") == "correct horse battery"

@@ -44,6 +44,9 @@ def check_password(password: str) -> str:
         raise InvalidInput(f"password: at least {MIN_PASSWORD} characters", field="password")
     if len(password) > MAX_PASSWORD:
         raise InvalidInput(f"password: at most {MAX_PASSWORD} characters", field="password")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in password):
+        # no one types these; twenty NULs passed the length check
+        raise InvalidInput("password: no control characters", field="password")
     return password
 
 

@@ -61,12 +61,17 @@ def _condition(text: str | None) -> str | None:
     return text
 
 
-def _aware(at: datetime | None, ctx: AnyKey) -> datetime:
+def _aware(at: str | None, ctx: AnyKey) -> datetime:
+    """``at`` as contract 2 writes a time: RFC 3339 with an offset (not Unix seconds, not naive)."""
     if at is None:
         return ctx.now()
-    if at.tzinfo is None:
+    try:
+        moment = datetime.fromisoformat(at) if "T" in at.upper() else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
         raise InvalidInput("at: give a timestamp with an offset (RFC 3339)", field="at")
-    return at
+    return moment
 
 
 @router.post("", status_code=201, summary="Create a member")
@@ -105,7 +110,9 @@ async def add_card(member_id: str, body: CardIn, ctx: AdminKey) -> dict[str, Any
 
 
 @router.get("/{member_id}/balance", summary="Available, pending, debt and expiring points at a moment")
-async def balance(member_id: str, ctx: AnyKey, at: datetime | None = None) -> dict[str, Any]:
+async def balance(
+    member_id: str, ctx: AnyKey, at: str | None = Query(None, description="RFC 3339 with an offset")
+) -> dict[str, Any]:
     mid = service.member_id(member_id)
     moment = _aware(at, ctx)
     async with ctx.db.read() as conn:
