@@ -376,3 +376,24 @@ async def test_expiring_points_are_listed_by_the_local_date_of_the_store_that_ea
     assert expires.astimezone(ZoneInfo("Europe/Moscow")).date() != local_date  # the case at issue
     balance = (await shop.call("GET", f"/v1/members/{member}/balance")).json()
     assert balance["expiring"] == [{"date": local_date.isoformat(), "points": earned["points"]}]
+
+
+async def test_a_past_balance_counts_a_receipt_sent_late_at_its_own_time(tenant: Tenant) -> None:
+    """Contract 5: ``available`` is what can be spent at that moment. A till that was offline
+    sends its receipt days later; a balance for a moment in between counted only what had been
+    recorded by then, while a quote for the same moment spent the receipt's points."""
+    await setup_shop(tenant, activation_delay_days=0)
+    member = await member_with(tenant)
+    now = datetime.now(UTC)
+    sold = (now - timedelta(days=20)).isoformat()
+    between = (now - timedelta(days=10)).isoformat()
+    earned = await receipt(tenant, {**basket(("SKI", 1, "200.00"), member=member), "at": sold})
+    assert earned["totals"]["points_earned"] == 10
+    assert await available(tenant, member, at=between) == 10
+    quote = await tenant.call(
+        "POST",
+        "/v1/checkout/quote",
+        {**basket(("TEE", 1, "100.00"), member=member, spend="max"), "at": between},
+    )
+    assert quote.json()["balance"]["before"] == 10
+    assert await available(tenant, member, at=(now - timedelta(days=30)).isoformat()) == 0  # before the sale

@@ -287,17 +287,25 @@ async def balance(
 ) -> dict[str, Any]:
     """Available, pending and expiring points as they stood (or will stand) at ``at``.
 
-    For a moment in the past, a lot's remainder is rebuilt from its allocations made up to then.
-    A lot expires on a local date of the store where it was earned (contract 2); one that no
-    receipt earned, on a date in ``timezone``, the program's. The debt too is as it stood then."""
+    For a moment in the past, the lots and their remainders are rebuilt from the movements that
+    happened by then: by each entry's ``at`` (the receipt's own time, as checkout counts it), not
+    by when it was recorded, so that a till's receipt sent late counts at its own time, as a quote
+    for that moment would count it. The debt too is as it stood then. A lot expires on a local
+    date of the store where it was earned (contract 2); one that no receipt earned, on a date in
+    ``timezone``, the program's."""
     past = at < now
     remaining = (
-        "(l.points - coalesce((SELECT sum(a.points) FROM allocations a WHERE a.tenant_id = l.tenant_id"
-        " AND a.lot_id = l.id AND a.created_at <= %(at)s), 0))"
+        "(l.points - coalesce((SELECT sum(a.points) FROM allocations a JOIN entries e"
+        " ON e.tenant_id = a.tenant_id AND e.id = a.entry_id WHERE a.tenant_id = l.tenant_id"
+        " AND a.lot_id = l.id AND e.at <= %(at)s), 0))"
         if past
         else "l.remaining"
     )
-    created = "AND l.created_at <= %(at)s" if past else ""
+    created = (
+        "AND (SELECT e.at FROM entries e WHERE e.tenant_id = l.tenant_id AND e.id = l.entry_id) <= %(at)s"
+        if past
+        else ""
+    )
     cur = await conn.execute(
         f"""
         WITH lot AS (
@@ -320,11 +328,11 @@ async def balance(
         {"t": tenant_id, "m": member_id, "at": at, "tz": timezone},
     )
     rows = await cur.fetchall()
-    # the recorded debt is the sum of the member's debt entries; for a past moment, of those
-    # recorded by then (the same clock as the allocations that rebuild the lots above)
+    # the recorded debt is the sum of the member's debt entries; for a past moment, of those that
+    # happened by then (the same clock as the movements that rebuild the lots above)
     debt_then = (
         "(SELECT coalesce(sum(e.debt), 0) FROM entries e WHERE e.tenant_id = m.tenant_id"
-        " AND e.member_id = m.id AND e.created_at <= %(at)s)"
+        " AND e.member_id = m.id AND e.at <= %(at)s)"
         if past
         else "m.debt"
     )
