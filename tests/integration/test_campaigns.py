@@ -538,6 +538,14 @@ async def test_per_member_limit_and_points_budget(shop: Tenant) -> None:
     fourth = await confirm(shop, line("TEE", 1, "10.00"), member=other)
     assert "pool" in [c["name"] for c in third["campaigns"]]
     assert "pool" not in [c["name"] for c in fourth["campaigns"]]  # 50 left would not cover 100
+    # "once per member" cannot be counted for a customer who is not known: no anonymous basket has it
+    tenth = await campaign(
+        shop, name="tenth", limits={"per_member": 1}, effect={"type": "discount_percent", "value": "10"}
+    )
+    anonymous = await confirm(shop, line("TEE", 1, "10.00"))
+    assert (anonymous["totals"]["discount"], anonymous["campaigns"]) == ("0.00", [])
+    known = await confirm(shop, line("TEE", 1, "10.00"), member=member)
+    assert [c["id"] for c in known["campaigns"]] == [tenth]
 
 
 @pytest.mark.parametrize("read_ahead", [service.MAX_LIMITED_READ_AHEAD, 0])

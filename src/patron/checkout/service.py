@@ -225,6 +225,10 @@ async def _best_deal(
     )
     opt_lines = [optimizer.Line(ln.index, ln.price, ln.quantity) for ln in lines]
     out = set(_exhausted(by_id, used))
+    if member_id is None:
+        # "once per member" cannot be counted for a customer who is not known, and applying it
+        # to every anonymous basket would let anyone have it again and again
+        out |= {c.id for c in candidates if by_id[c.id].definition.limits.per_member is not None}
     while True:
         live = [c for c in candidates if c.id not in out]
         deal = optimizer.best_deal(opt_lines, live, settings)
