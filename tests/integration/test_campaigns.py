@@ -187,6 +187,8 @@ async def test_buy_x_get_y_discounts_the_cheapest_units(shop: Tenant) -> None:
     )
     # 6 units: two groups of 3, the two cheapest units (8.00 each) are free
     assert discounts(result) == ["0.00", "16.00", "0.00"]
+    # a line lists the campaigns that gave it something: only the free units' line
+    assert [bool(ln["campaigns"]) for ln in result["lines"]] == [False, True, False]
     half = await campaign(
         shop,
         name="half",
@@ -696,3 +698,24 @@ async def test_a_change_made_by_another_process_is_seen_and_quotes_read_no_campa
 
 def test_today_is_a_thursday() -> None:
     assert date(2026, 12, 3).isoweekday() == 4
+
+
+async def test_a_line_lists_only_the_campaigns_that_gave_it_something(shop: Tenant) -> None:
+    """Contract 7: "each line lists the ids of those that touched it". A points campaign placed on
+    a line that the customer pays nothing for gives it no points, and was listed there all the same."""
+    free = await campaign(
+        shop, name="free", condition="category = 'free'", effect={"type": "fixed_price", "value": "0"}
+    )
+    nine = await campaign(shop, name="nine", effect={"type": "points_fixed", "value": "9"})
+    member = await member_with(shop)
+    result = await quote(
+        shop,
+        line("J1", 1, "10.00", category="free"),
+        line("J2", 1, "10.00"),
+        line("P1", 1, "10.00"),
+        member=member,
+    )
+    assert sorted(c["name"] for c in result["campaigns"]) == ["free", "nine"]
+    first = result["lines"][0]
+    assert (first["paid"], first["campaigns"]) == ("0.00", [free])
+    assert all(nine in ln["campaigns"] for ln in result["lines"][1:])

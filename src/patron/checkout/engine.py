@@ -226,12 +226,17 @@ def compute(
             per_campaign_line[rule.campaign_id] = dict(zip(ordered, parts, strict=True))
             campaign_totals[rule.campaign_id] = sum(parts)
         earned = earn_split([exact[line.index] for line in lines])
+    # A line lists the campaigns that gave it something (contract 7: "those that touched it"):
+    # a discount, or points. A campaign placed on a line that got nothing from it (the bought item
+    # of a buy-x-get-y, a line paid wholly with points) is not listed, nor counted when a return
+    # asks whether every unit the campaign touched has come back.
     touched: dict[int, list[str]] = {
-        line.index: [cid for cid, _ in discounts.get(line.index, ())] for line in lines
+        line.index: [cid for cid, amount in discounts.get(line.index, ()) if amount > 0] for line in lines
     }
     for rule in point_rules:
+        given = per_campaign_line.get(rule.campaign_id, {})
         for i in sorted(rule.lines):
-            if i in touched and rule.campaign_id not in touched[i]:
+            if given.get(i, 0) > 0 and i in touched and rule.campaign_id not in touched[i]:
                 touched[i].append(rule.campaign_id)
     results = [
         LineResult(
