@@ -240,6 +240,33 @@ async def test_receipt_messages_respect_consent_and_quiet_hours(
     assert (await messages(tenant, ivan))[0]["status"] == "sent"
 
 
+async def test_quiet_hours_are_those_of_the_members_latest_store_at_the_moment_of_sending(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """Contract 9: never between 21:00 and 09:00 in the time zone of the store of the member's
+    latest receipt. A welcome queued at 15:00 in Moscow went out after the member had bought in
+    Vladivostok, where it was 22:00: the zone was taken when the message was queued."""
+    await shop(tenant, clock, at="2026-03-10T15:00:00")
+    await sms_channel(tenant, provider)
+    await template(tenant, "welcome", "Welcome, {{ member.name }}!")
+    boris = await new_member(tenant, name="Boris")
+    await worker.handle_events()  # the welcome is queued: Moscow's time, 15:00, not quiet
+    (queued,) = await messages(tenant, boris)
+    assert queued["status"] == "queued"
+    await receipt(tenant, basket(("TEE", 1, "100.00"), member=boris, store="VVO"))  # 22:00 there
+    await worker.drain()
+    assert provider.requests == []
+    (waiting,) = await messages(tenant, boris)
+    nine_in_vladivostok = datetime(2026, 3, 11, 9, 0, tzinfo=ZoneInfo("Asia/Vladivostok"))
+    assert (waiting["status"], datetime.fromisoformat(waiting["next_attempt_at"])) == (
+        "queued",
+        nine_in_vladivostok,
+    )
+    clock.fixed = nine_in_vladivostok
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["Welcome, Boris!"]
+
+
 async def test_retries_honour_retry_after_and_reuse_the_message_id(
     tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
 ) -> None:

@@ -255,14 +255,20 @@ async def claim_messages(
     conn: Connection, tenant_id: int, channel: str, now: datetime, limit: int
 ) -> list[dict[str, Any]]:
     """Locks due messages of one channel for the caller's transaction, with the member's current
-    contact and consent. Other workers skip them while they are locked. ``ctid`` is where each row
-    is: it cannot move while the caller holds the lock, and ``update_messages`` goes straight to it."""
+    contact, consent and time zone (contract 9: the zone of the store of their latest receipt as
+    it is now; a receipt made since the message was queued may have moved the quiet hours).
+    Other workers skip them while they are locked. ``ctid`` is where each row is: it cannot move
+    while the caller holds the lock, and ``update_messages`` goes straight to it."""
     cur = await conn.execute(
         """
         SELECT g.id::text AS id, g.ctid::text AS ctid, g.member_id::text AS member_id, g.trigger, g.subject, g.body,
-               g.timezone, g.attempts, m.phone, m.email,
+               coalesce(lr.timezone, g.timezone) AS timezone, g.attempts, m.phone, m.email,
                coalesce((m.consents ->> g.channel)::boolean, false) AS consent
           FROM messages g JOIN members m ON m.tenant_id = g.tenant_id AND m.id = g.member_id
+          LEFT JOIN LATERAL (
+                SELECT s.timezone FROM receipts r JOIN stores s ON s.tenant_id = r.tenant_id AND s.code = r.store
+                 WHERE r.tenant_id = g.tenant_id AND r.member_id = g.member_id
+                 ORDER BY r.at DESC LIMIT 1) lr ON true
          WHERE g.tenant_id = %(t)s AND g.channel = %(c)s AND g.status = 'queued'
            AND g.next_attempt_at <= %(now)s
          ORDER BY g.next_attempt_at
