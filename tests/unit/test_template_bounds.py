@@ -44,3 +44,10 @@ def test_ordinary_templates_are_untouched() -> None:
     assert render(source, variables) == "Hello Anna! 012 1,234,567 €1,234,567.00 00042   a ababab"
     exactly_long_enough = "{% for i in range(" + str(MAX_LENGTH) + ") %}x{% endfor %}"
     assert len(render(exactly_long_enough, {})) == MAX_LENGTH
+
+
+def test_an_absent_value_prints_as_nothing_through_every_filter() -> None:
+    """A welcome with ``{{ member.birthday | date }}`` passed the check when saved and then
+    failed for every member without a birthday."""
+    source = "[{{ v | date }}|{{ v | datetime }}|{{ v | money }}|{{ v | number }}|{{ v }}]"
+    assert render(source, {"v": None, "currency": "EUR"}) == "[||||]"

@@ -5,7 +5,8 @@ builders below make them, and the samples used to check a template at ``PUT`` co
 same builders, so a template that passes the check finds every variable it names at send time).
 
 Filters: ``money`` (amount in the program's currency), ``number``, ``date`` and ``datetime``
-(in the member's time zone), each formatted for the template's locale."""
+(in the member's time zone), each formatted for the template's locale; an absent value (a
+member without a birthday) prints as nothing, as it does without a filter."""
 
 from __future__ import annotations
 
@@ -79,17 +80,23 @@ def _zone(context: Context) -> ZoneInfo:
 
 @pass_context
 def _money(context: Context, value: Any, currency: str | None = None) -> str:
+    if value is None:  # a member's absent figure prints as nothing, as ``{{ value }}`` does
+        return ""
     code = currency or str(context.get("currency") or "EUR")
     return str(numbers.format_currency(_to_decimal(value), code, locale=_locale(context)))
 
 
 @pass_context
 def _number(context: Context, value: Any) -> str:
+    if value is None:
+        return ""
     return str(numbers.format_decimal(_to_decimal(value), locale=_locale(context)))
 
 
 @pass_context
 def _date(context: Context, value: Any, format: str = "medium") -> str:
+    if value is None:  # a member without a birthday: nothing, not a failed message
+        return ""
     moment = _to_moment(value)
     if isinstance(moment, datetime):
         moment = moment.astimezone(_zone(context)).date()
@@ -98,6 +105,8 @@ def _date(context: Context, value: Any, format: str = "medium") -> str:
 
 @pass_context
 def _datetime(context: Context, value: Any, format: str = "medium") -> str:
+    if value is None:
+        return ""
     moment = _to_moment(value)
     if not isinstance(moment, datetime):
         moment = datetime.combine(moment, datetime.min.time(), tzinfo=_zone(context))
