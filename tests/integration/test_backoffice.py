@@ -7,6 +7,7 @@ SMS provider, the SMTP server and the webhook receiver are real local servers.""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import time
@@ -21,6 +22,7 @@ from aiosmtpd.controller import Controller
 
 from patron.backoffice import broadcasts, schedule_store, store
 from patron.backoffice.sender import SendSettings
+from patron.backoffice.store import MessageUpdate
 from patron.backoffice.worker import Worker, WorkerSettings
 from patron.db.pool import Database
 from tests.conftest import ManualClock
@@ -679,6 +681,32 @@ async def test_broadcast_is_expanded_just_ahead_of_sending(
     await worker.drain()
     assert await progress() == ("done", 7, 7, 0)
     assert sorted(r["text"] for r in provider.requests) == [f"hi M{n}" for n in range(7)]
+
+
+async def test_stopping_a_broadcast_does_not_wait_for_the_messages_being_sent(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider, db: Database
+) -> None:
+    """The cancel once waited on each message a sender held, while the senders took the next
+    ones: dozens more went out before it answered. Now it answers at once; a held message that
+    comes back for a retry is failed as cancelled by the sender."""
+    await shop(tenant, clock)  # 12:00 in Moscow: no quiet hours
+    await sms_channel(tenant, provider)
+    for n in range(3):
+        await new_member(tenant, name=f"M{n}")
+    made = await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "hello"})
+    broadcast = made.json()["id"]
+    while await worker.expand_broadcasts():
+        pass
+    async with db.transaction() as conn:  # a sender in the middle of sending one of them
+        (held,) = await store.claim_messages(conn, tenant.tenant_id, "sms", clock(), 1)
+        stopped = await asyncio.wait_for(tenant.call("POST", f"/v1/broadcasts/{broadcast}/cancel"), timeout=5)
+        assert stopped.status_code == 200 and stopped.json()["cancelled"] == 2
+        retry = MessageUpdate.of(held, "queued", 1, next_attempt_at=clock(), error="HTTP 500")
+        await store.update_messages(conn, [retry])
+    await worker.drain()
+    assert provider.requests == []
+    log = (await tenant.call("GET", "/v1/messages", params={"broadcast": broadcast})).json()
+    assert sorted((m["status"], m["error"]) for m in log) == [("failed", "broadcast cancelled")] * 3
 
 
 async def test_a_broadcast_can_be_stopped(

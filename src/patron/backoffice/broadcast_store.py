@@ -192,16 +192,20 @@ HAS_QUEUED = """
 
 async def cancel_broadcast(conn: Connection, tenant_id: int, broadcast_id: str, now: datetime) -> int:
     """Stops a broadcast (caller holds its lock): no more pages are expanded, and its queued
-    messages fail as cancelled. A message a worker is sending right now is waited for: once sent
-    it stays sent, and if it is queued again for a retry it is cancelled. Returns how many."""
+    messages fail as cancelled. Messages a worker is sending right now are not waited for (while
+    the cancel waited on each, the senders kept taking the next ones, and dozens more went out):
+    once sent they stay sent, and one that comes back for a retry is failed as cancelled by the
+    sender, which reads the broadcast's status with each claim. Returns how many failed here."""
     await conn.execute(
         "UPDATE broadcasts SET status = 'cancelled', cancelled_at = %s WHERE tenant_id = %s AND id = %s",
         (now, tenant_id, broadcast_id),
     )
     cur = await conn.execute(
-        "UPDATE messages SET status = 'failed', error = %s"
-        " WHERE tenant_id = %s AND broadcast_id = %s AND status = 'queued'",
-        (CANCELLED, tenant_id, broadcast_id),
+        "UPDATE messages g SET status = 'failed', error = %(error)s"
+        " WHERE g.tenant_id = %(t)s AND g.id IN (SELECT q.id FROM messages q"
+        "   WHERE q.tenant_id = %(t)s AND q.broadcast_id = %(b)s AND q.status = 'queued'"
+        "   FOR UPDATE SKIP LOCKED)",
+        {"error": CANCELLED, "t": tenant_id, "b": broadcast_id},
     )
     return cur.rowcount
 

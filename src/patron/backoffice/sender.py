@@ -27,6 +27,7 @@ from typing import Any
 
 from patron import clock as clocks
 from patron.backoffice import rules, store
+from patron.backoffice.broadcast_store import CANCELLED
 from patron.backoffice.store import MessageUpdate
 from patron.backoffice.transports import Attempt, EmailTransport, SmsTransport
 from patron.clock import Clock
@@ -91,6 +92,9 @@ class Sender:
             updates: list[MessageUpdate | None] = []
             ready: list[dict[str, Any]] = []
             for row in rows:
+                if row["cancelled"]:  # its broadcast was cancelled while it waited for a retry
+                    updates.append(MessageUpdate.of(row, "failed", 0, error=CANCELLED))
+                    continue
                 recipient = row["phone"] if name == "sms" else row["email"]
                 if not row["consent"] or not recipient:
                     error = "no consent for this channel" if not row["consent"] else "no address"
