@@ -683,12 +683,13 @@ async def test_broadcast_is_expanded_just_ahead_of_sending(
     assert sorted(r["text"] for r in provider.requests) == [f"hi M{n}" for n in range(7)]
 
 
-async def test_stopping_a_broadcast_does_not_wait_for_the_messages_being_sent(
+async def test_stopping_a_broadcast_stops_what_is_queued_at_once_and_waits_only_for_what_is_held(
     tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider, db: Database
 ) -> None:
-    """The cancel once waited on each message a sender held, while the senders took the next
-    ones: dozens more went out before it answered. Now it answers at once; a held message that
-    comes back for a retry is failed as cancelled by the sender."""
+    """The cancel once waited on each message a sender held, in one transaction, while the
+    senders took the next ones: dozens more went out before it answered. Now the broadcast is
+    cancelled and its free messages failed at once; only what a sender holds is waited for, and
+    a held one that comes back for a retry fails as cancelled. Nothing goes out after the answer."""
     await shop(tenant, clock)  # 12:00 in Moscow: no quiet hours
     await sms_channel(tenant, provider)
     for n in range(3):
@@ -697,16 +698,27 @@ async def test_stopping_a_broadcast_does_not_wait_for_the_messages_being_sent(
     broadcast = made.json()["id"]
     while await worker.expand_broadcasts():
         pass
+
+    async def log() -> list[tuple[str, str | None]]:
+        messages = (await tenant.call("GET", "/v1/messages", params={"broadcast": broadcast})).json()
+        return sorted((m["status"], m["error"]) for m in messages)
+
     async with db.transaction() as conn:  # a sender in the middle of sending one of them
         (held,) = await store.claim_messages(conn, tenant.tenant_id, "sms", clock(), 1)
-        stopped = await asyncio.wait_for(tenant.call("POST", f"/v1/broadcasts/{broadcast}/cancel"), timeout=5)
-        assert stopped.status_code == 200 and stopped.json()["cancelled"] == 2
+        stopping = asyncio.create_task(tenant.call("POST", f"/v1/broadcasts/{broadcast}/cancel"))
+        for _ in range(200):  # the first step commits without waiting for the held message
+            if await log() == [("failed", "broadcast cancelled")] * 2 + [("queued", None)]:
+                break
+            await asyncio.sleep(0.01)
+        assert await log() == [("failed", "broadcast cancelled")] * 2 + [("queued", None)]
+        assert not stopping.done()  # ... and the answer waits for the held one
         retry = MessageUpdate.of(held, "queued", 1, next_attempt_at=clock(), error="HTTP 500")
         await store.update_messages(conn, [retry])
+    stopped = await asyncio.wait_for(stopping, timeout=10)
+    assert stopped.status_code == 200 and stopped.json()["cancelled"] == 3
     await worker.drain()
     assert provider.requests == []
-    log = (await tenant.call("GET", "/v1/messages", params={"broadcast": broadcast})).json()
-    assert sorted((m["status"], m["error"]) for m in log) == [("failed", "broadcast cancelled")] * 3
+    assert await log() == [("failed", "broadcast cancelled")] * 3
 
 
 async def test_a_broadcast_can_be_stopped(

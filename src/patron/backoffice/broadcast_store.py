@@ -191,20 +191,26 @@ HAS_QUEUED = """
 
 
 async def cancel_broadcast(conn: Connection, tenant_id: int, broadcast_id: str, now: datetime) -> int:
-    """Stops a broadcast (caller holds its lock): no more pages are expanded, and its queued
-    messages fail as cancelled. Messages a worker is sending right now are not waited for (while
-    the cancel waited on each, the senders kept taking the next ones, and dozens more went out):
-    once sent they stay sent, and one that comes back for a retry is failed as cancelled by the
-    sender, which reads the broadcast's status with each claim. Returns how many failed here."""
+    """Marks a broadcast cancelled (caller holds its lock): no more pages are expanded, and its
+    queued messages that no worker holds fail as cancelled. Returns how many."""
     await conn.execute(
         "UPDATE broadcasts SET status = 'cancelled', cancelled_at = %s WHERE tenant_id = %s AND id = %s",
         (now, tenant_id, broadcast_id),
     )
+    return await fail_queued(conn, tenant_id, broadcast_id, wait=False)
+
+
+async def fail_queued(conn: Connection, tenant_id: int, broadcast_id: str, *, wait: bool) -> int:
+    """Fails a cancelled broadcast's queued messages. ``wait=False`` skips those a worker holds
+    (it is sending them); ``wait=True`` waits for the worker's batch to end, then fails any that
+    came back for a retry. Returns how many."""
+    held = "" if wait else " FOR UPDATE SKIP LOCKED"
+    # ``g.status = 'queued'`` again outside the subquery: a row that was waited for is checked
+    # once more as the worker left it (the subquery's answer is not), so one sent meanwhile stays sent
     cur = await conn.execute(
         "UPDATE messages g SET status = 'failed', error = %(error)s"
-        " WHERE g.tenant_id = %(t)s AND g.id IN (SELECT q.id FROM messages q"
-        "   WHERE q.tenant_id = %(t)s AND q.broadcast_id = %(b)s AND q.status = 'queued'"
-        "   FOR UPDATE SKIP LOCKED)",
+        " WHERE g.tenant_id = %(t)s AND g.status = 'queued' AND g.id IN (SELECT q.id FROM messages q"
+        "   WHERE q.tenant_id = %(t)s AND q.broadcast_id = %(b)s AND q.status = 'queued'" + held + ")",
         {"error": CANCELLED, "t": tenant_id, "b": broadcast_id},
     )
     return cur.rowcount

@@ -9,7 +9,7 @@ from typing import Any
 from patron.backoffice import broadcast_store, store, templates
 from patron.backoffice import webhook_store as webhooks
 from patron.backoffice.model import BroadcastIn, EmailChannelIn, SmsChannelIn, TemplateIn, WebhookIn
-from patron.db.pool import Connection
+from patron.db.pool import Connection, Database
 from patron.errors import Conflict, InvalidInput, NotFound
 from patron.members import store as members
 from patron.program.settings import Program
@@ -228,20 +228,30 @@ def _broadcast(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
-async def cancel_broadcast(conn: Connection, tenant_id: int, raw_id: str, now: datetime) -> dict[str, Any]:
-    """Stops sending a broadcast. Cancelling it again changes nothing; a broadcast that has sent
-    everything cannot be cancelled (409)."""
+async def cancel_broadcast(db: Database, tenant_id: int, raw_id: str, now: datetime) -> dict[str, Any]:
+    """Stops sending a broadcast, so that none of it goes out once this answers, in two steps:
+
+    1. its status becomes cancelled and its queued messages that no worker holds fail, committed
+       at once: from then on a worker that claims one of its messages fails it instead of sending
+       it (a single step that waited on each held message let the workers send dozens more);
+    2. the messages workers held (a batch in flight, a fraction of a second) are waited for: once
+       sent they stay sent, and one back for a retry fails as cancelled.
+
+    Cancelling again changes nothing; a broadcast that has sent everything is a 409."""
     broadcast_id = _uuid(raw_id, "broadcast")
-    row = await broadcast_store.lock_broadcast(conn, tenant_id, broadcast_id)
-    if row is None:
-        raise NotFound("no such broadcast", code="broadcast_not_found")
-    if row["status"] == "expanded" and not await broadcast_store.has_queued_messages(
-        conn, tenant_id, broadcast_id
-    ):
-        raise Conflict("the broadcast has been sent: nothing is left to cancel", code="broadcast_done")
-    if row["status"] != "cancelled":
-        await broadcast_store.cancel_broadcast(conn, tenant_id, broadcast_id, now)
-    return await get_broadcast(conn, tenant_id, broadcast_id, now)
+    async with db.transaction() as conn:
+        row = await broadcast_store.lock_broadcast(conn, tenant_id, broadcast_id)
+        if row is None:
+            raise NotFound("no such broadcast", code="broadcast_not_found")
+        if row["status"] == "expanded" and not await broadcast_store.has_queued_messages(
+            conn, tenant_id, broadcast_id
+        ):
+            raise Conflict("the broadcast has been sent: nothing is left to cancel", code="broadcast_done")
+        if row["status"] != "cancelled":
+            await broadcast_store.cancel_broadcast(conn, tenant_id, broadcast_id, now)
+    async with db.transaction() as conn:
+        await broadcast_store.fail_queued(conn, tenant_id, broadcast_id, wait=True)
+        return await get_broadcast(conn, tenant_id, broadcast_id, now)
 
 
 # --- webhooks --------------------------------------------------------------------------------

@@ -154,8 +154,7 @@ async def get_broadcast(broadcast_id: str, ctx: AdminKey) -> dict[str, Any]:
     "everything is a 409 `broadcast_done`.",
 )
 async def cancel_broadcast(broadcast_id: str, ctx: AdminKey) -> dict[str, Any]:
-    async with ctx.db.transaction() as conn:
-        return await service.cancel_broadcast(conn, ctx.tenant_id, broadcast_id, ctx.now())
+    return await service.cancel_broadcast(ctx.db, ctx.tenant_id, broadcast_id, ctx.now())
 
 
 @hooks.post(

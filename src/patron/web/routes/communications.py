@@ -325,8 +325,7 @@ async def cancel_broadcast(request: Request, posted: Form, broadcast_id: str) ->
     admin = posted.admin
     admin.require_admin("broadcasts")
     with contextlib.suppress(Conflict):  # it sent its last message meanwhile: the page says so
-        async with admin.db.transaction() as conn:
-            await service.cancel_broadcast(conn, admin.tenant_id, broadcast_id, admin.now())
+        await service.cancel_broadcast(admin.db, admin.tenant_id, broadcast_id, admin.now())
     return render.redirect(request, f"/communications/broadcasts/{broadcast_id}")
 
 
