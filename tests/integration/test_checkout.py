@@ -305,13 +305,22 @@ async def test_bad_baskets_are_422_and_change_nothing(shop: Tenant, db: Database
 
 async def test_receipt_idempotency(shop: Tenant) -> None:
     member = await member_with(shop, 100)
-    body = {**basket(("TEE", 1, "100.00"), member=member, spend=10), "number": "N-1"}
+    at = datetime.now(ZoneInfo("Europe/Moscow")).isoformat()
+    body = {**basket(("TEE", 1, "100.00"), member=member, spend=10, at=at), "number": "N-1"}
     first = await shop.call("POST", "/v1/receipts", body)
     again = await shop.call("POST", "/v1/receipts", body)
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json() == first.json()
     different = {**body, "spend_points": 20}
     assert_error(await shop.call("POST", "/v1/receipts", different), 409, "receipt_number_conflict")
+    # the same values written otherwise are the same receipt: "100.0", the moment in UTC
+    moment = datetime.fromisoformat(body["at"]).astimezone(UTC).isoformat()
+    respelled = {**body, "at": moment, "lines": [{**body["lines"][0], "price": "100.0"}]}
+    assert respelled != body
+    repeat = await shop.call("POST", "/v1/receipts", respelled)
+    assert repeat.status_code == 200 and repeat.json() == first.json()
+    cheaper = {**respelled, "lines": [{**body["lines"][0], "price": "100.01"}]}
+    assert_error(await shop.call("POST", "/v1/receipts", cheaper), 409, "receipt_number_conflict")
     other_store = {**body, "store": "VVO"}  # the same number in another store is another receipt
     assert (await shop.call("POST", "/v1/receipts", other_store)).status_code == 201
     assert await available(shop, member) == 80

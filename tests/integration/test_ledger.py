@@ -61,9 +61,14 @@ async def test_a_repeated_adjustment_key_counts_once(tenant: Tenant) -> None:
     assert first.status_code == 201 and again.status_code == 200
     assert again.json() == first.json()
     assert (await balance(tenant, member))["available"] == 40
-    different = {"key": "k1", "points": 41, "reason": "r"}
-    assert_error(await tenant.call("POST", f"/v1/members/{member}/adjustments", different), 409)
+    # contract 5: the same key again answers with the first result, whatever the rest says
+    different = {"key": "k1", "points": -41, "reason": "other", "valid_days": 3}
+    repeat = await tenant.call("POST", f"/v1/members/{member}/adjustments", different)
+    assert repeat.status_code == 200 and repeat.json() == first.json()
     assert (await balance(tenant, member))["available"] == 40
+    other_member = await new_member(tenant, "+79001238888")  # a key belongs to its member
+    fresh = await tenant.call("POST", f"/v1/members/{other_member}/adjustments", {**different, "points": 41})
+    assert fresh.status_code == 201 and (await balance(tenant, other_member))["available"] == 41
 
 
 async def test_concurrent_repeats_of_one_key_count_once(tenant: Tenant) -> None:

@@ -174,6 +174,20 @@ async def test_return_errors_change_nothing(tenant: Tenant, other_tenant: Tenant
     )
 
 
+async def test_a_return_repeated_with_its_lines_in_another_order_is_the_same_return(tenant: Tenant) -> None:
+    await setup_shop(tenant, activation_delay_days=0)
+    sold = await receipt(tenant, basket(("TEE", 2, "10.00"), ("SKI", 1, "100.00")))
+    first = await give_back(tenant, sold["id"], "R", (1, 1), (2, 1))
+    again = await give_back(tenant, sold["id"], "R", (2, 1), (1, 1), status=200)
+    assert again == first
+    more = {"number": "R", "lines": [{"line": 2, "quantity": 1}, {"line": 1, "quantity": 2}]}
+    assert_error(
+        await tenant.call("POST", f"/v1/receipts/{sold['id']}/returns", more), 409, "return_number_conflict"
+    )
+    lines = (await tenant.call("GET", f"/v1/receipts/{sold['id']}")).json()["lines"]
+    assert [line["returned_quantity"] for line in lines] == [1, 1]
+
+
 async def test_cancel_returns_everything_and_is_idempotent(tenant: Tenant, db: Database) -> None:
     await setup_shop(tenant, activation_delay_days=0)
     member = await member_with(tenant, 100)

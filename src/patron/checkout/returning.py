@@ -11,7 +11,7 @@ from patron.backoffice import outbox
 from patron.campaigns import store as campaign_store
 from patron.checkout import returns, store
 from patron.checkout.model import ReturnIn
-from patron.checkout.service import CANCEL_NUMBER, Caller, as_it_stands, body_hash, receipt_uuid
+from patron.checkout.service import CANCEL_NUMBER, Caller, Fingerprint, as_it_stands, receipt_uuid
 from patron.db.pool import Connection
 from patron.errors import Conflict, InvalidInput, NotFound
 from patron.ledger import rules
@@ -26,12 +26,16 @@ async def return_units(caller: Caller, raw_id: str, body: ReturnIn) -> tuple[dic
     if body.number == CANCEL_NUMBER:
         raise InvalidInput(f"number: {CANCEL_NUMBER!r} is reserved for cancellations", field="number")
     requested = {item.line: item.quantity for item in body.lines}
-    return await _return(caller, receipt_uuid(raw_id), body.number, body_hash(body), requested, cancel=False)
+    return await _return(
+        caller, receipt_uuid(raw_id), body.number, Fingerprint.of(body), requested, cancel=False
+    )
 
 
 async def cancel(caller: Caller, raw_id: str) -> dict[str, Any]:
     """Returns every remaining unit and marks the receipt cancelled; a repeat answers the same."""
-    result, _ = await _return(caller, receipt_uuid(raw_id), CANCEL_NUMBER, b"cancel", None, cancel=True)
+    result, _ = await _return(
+        caller, receipt_uuid(raw_id), CANCEL_NUMBER, Fingerprint(b"cancel"), None, cancel=True
+    )
     return result
 
 
@@ -39,7 +43,7 @@ async def _return(
     caller: Caller,
     receipt_id: str,
     number: str,
-    fingerprint: bytes,
+    fingerprint: Fingerprint,
     requested: dict[int, int] | None,
     *,
     cancel: bool,
@@ -57,7 +61,7 @@ async def _return(
         assert receipt is not None
         earlier = await store.return_by_number(conn, tenant_id, receipt_id, number)
         if earlier is not None:
-            if bytes(earlier["body_hash"]) != fingerprint:
+            if not fingerprint.matches(bytes(earlier["body_hash"])):
                 raise Conflict(
                     "this return number was used for different lines", code="return_number_conflict"
                 )
@@ -115,7 +119,7 @@ async def _return(
             tenant_id,
             receipt_id,
             number=number,
-            body_hash=fingerprint,
+            body_hash=fingerprint.digest,
             returned={line: q for line, q in requested.items() if q},
             paid=paid,
             status=status,

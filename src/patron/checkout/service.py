@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -74,9 +74,59 @@ class Prepared:
         return sum(lot.remaining for lot in self.lots)
 
 
-def body_hash(body: Basket | ReturnIn) -> bytes:
-    """Fingerprint of a request, to tell an identical repeat from a different body."""
-    return hashlib.sha256(orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).digest()
+@dataclass(frozen=True)
+class Fingerprint:
+    """A request's fingerprint, to tell an identical repeat from a different body.
+
+    It is taken from the values, not the text: ``"49.9"`` and ``"49.90"``, one moment written
+    with two offsets, or a return's lines in another order are the same request. ``matches`` also
+    takes the fingerprint of the text that versions before 2026-12-06 stored, so that a till's
+    retry across an upgrade is still a repeat."""
+
+    digest: bytes
+    body: Basket | ReturnIn | None = None
+
+    @classmethod
+    def of(cls, body: Basket | ReturnIn) -> Fingerprint:
+        values = _canonical(body.model_dump())
+        if isinstance(body, ReturnIn):
+            values["lines"] = sorted(values["lines"], key=lambda item: item["line"])
+        return cls(hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).digest(), body)
+
+    def matches(self, stored: bytes) -> bool:
+        if stored == self.digest:
+            return True
+        if self.body is None:
+            return False
+        text = orjson.dumps(self.body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        return stored == hashlib.sha256(text).digest()
+
+
+def _canonical(value: Any) -> Any:
+    """Values with one spelling each: decimals without trailing zeros, moments in UTC."""
+    if isinstance(value, Decimal):
+        return _decimal_key(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    return value
+
+
+def _decimal_key(value: Decimal) -> str:
+    """``49.90``, ``49.9`` and ``4.99e1`` alike; exact, and cheap even for ``1e999999``."""
+    if not value.is_finite():
+        return str(value)
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    significant = "".join(map(str, digits)).lstrip("0")
+    if not significant:
+        return "0"
+    stripped = significant.rstrip("0")
+    exponent += len(significant) - len(stripped)
+    return f"{'-' if sign else ''}{stripped}e{exponent}"
 
 
 def receipt_uuid(raw: str) -> str:
@@ -409,7 +459,7 @@ async def confirm(caller: Caller, body: ReceiptIn) -> tuple[dict[str, Any], bool
 
     There is no look-up before the work: the receipt's insert detects a repeat (its number is
     unique), and so does any refusal on the way (a repeat may no longer be able to spend)."""
-    fingerprint = body_hash(body)
+    fingerprint = Fingerprint.of(body)
     try:
         async with caller.db.transaction(pipeline=True) as conn:
             return await _confirm(conn, caller, body, fingerprint), True
@@ -420,12 +470,14 @@ async def confirm(caller: Caller, body: ReceiptIn) -> tuple[dict[str, Any], bool
             if isinstance(exc, PatronError):
                 raise
             raise Conflict("the receipt could not be recorded; try again", code="retry") from exc
-    if bytes(existing["body_hash"]) != fingerprint:
+    if not fingerprint.matches(bytes(existing["body_hash"])):
         raise Conflict("this store and number belong to a different receipt", code="receipt_number_conflict")
     return existing["result"], False
 
 
-async def _confirm(conn: Connection, caller: Caller, body: ReceiptIn, fingerprint: bytes) -> dict[str, Any]:
+async def _confirm(
+    conn: Connection, caller: Caller, body: ReceiptIn, fingerprint: Fingerprint
+) -> dict[str, Any]:
     program = caller.program
     blocked: frozenset[str] = frozenset()
     while True:
@@ -495,7 +547,7 @@ async def _confirm(conn: Connection, caller: Caller, body: ReceiptIn, fingerprin
             number=body.number,
             member_id=member_id,
             at=prepared.at,
-            body_hash=fingerprint,
+            body_hash=fingerprint.digest,
             tier=prepared.tier,
             outcome=outcome,
             result=result,

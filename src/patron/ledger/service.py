@@ -12,7 +12,7 @@ from typing import Any
 from patron import clock
 from patron.backoffice import outbox
 from patron.db.pool import Connection
-from patron.errors import Conflict, InsufficientPoints, InvalidInput
+from patron.errors import InsufficientPoints, InvalidInput
 from patron.ledger import rules, store
 from patron.ledger.store import AllocationRow
 from patron.program.settings import Program
@@ -103,8 +103,7 @@ async def adjust(
     }
     earlier = await store.adjustment_by_key(conn, tenant_id, member_id, key)
     if earlier is not None:
-        if earlier["request"] != request:
-            raise Conflict("this key was used for a different adjustment", code="idempotency_conflict")
+        # Contract 5: the same key again answers with the first result, whatever else it carries.
         return earlier["result"], False
     if points == 0:
         raise InvalidInput("points: must not be zero", field="points")
