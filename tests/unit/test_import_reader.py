@@ -80,3 +80,16 @@ def test_fingerprint_follows_content_not_name(tmp_path: Path) -> None:
         f.seek(big.stat().st_size - 10)
         f.write(b"y")
     assert reader.fingerprint(big) != before  # the tail is always sampled
+
+
+def test_a_header_with_an_unclosed_quote_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_text('number,"store,at\nR1,S1,2026-01-01T00:00:00Z\n')
+    try:
+        reader.CsvSource(path, None)
+    except ValueError as exc:
+        assert "header line is not readable CSV" in str(exc)
+    else:
+        raise AssertionError("an unclosed quote in the header was taken")
+    path.write_text('number,"store",at\n')
+    assert reader.CsvSource(path, None).header == ["number", "store", "at"]

@@ -86,7 +86,10 @@ class CsvSource:
             header_text = first.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise ValueError("the header line is not UTF-8 text") from exc
-        self.header = next(csv.reader([header_text]), [])
+        try:
+            self.header = next(csv.reader([header_text], strict=True), [])
+        except csv.Error as exc:
+            raise ValueError(f"the header line is not readable CSV: {exc}") from exc
         if start is None:
             self.position = Position(self._file.tell(), 2)
         else:

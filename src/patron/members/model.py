@@ -63,7 +63,12 @@ class MemberPatch(BaseModel):
     name: str | None = Field(None, max_length=200)
     birthday: Birthday | None = None
     city: str | None = Field(None, max_length=200)
-    cards: list[str] | None = Field(None, max_length=20)
+    cards: list[str] | None = Field(
+        None,
+        max_length=20,
+        description="cards to attach: the member's other cards stay (no card is detached by a PATCH);"
+        " a card the member holds already is no change",
+    )
     consents: Consents | None = None
 
 
