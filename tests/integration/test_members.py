@@ -78,6 +78,12 @@ async def test_patch_and_cards(tenant: Tenant) -> None:
     assert_error(await tenant.call("POST", f"{path}/cards", {"card": "has space"}), 422)
     consents = await tenant.call("PATCH", path, {"consents": {"sms": True, "email": True}})
     assert consents.json()["consents"] == {"sms": True, "email": True}
+    # a channel given alone changes alone: the SMS consent stays
+    email_off = await tenant.call("PATCH", path, {"consents": {"email": False}})
+    assert email_off.json()["consents"] == {"sms": True, "email": False}
+    assert (await tenant.call("GET", path)).json()["consents"] == {"sms": True, "email": False}
+    trimmed = await tenant.call("POST", f"{path}/cards", {"card": " Y8 "})  # as a member's create trims
+    assert trimmed.status_code == 201 and trimmed.json()["cards"] == ["Y7", "Y8"]
 
 
 async def test_a_foreign_tenants_member_is_404(tenant: Tenant, other_tenant: Tenant) -> None:
@@ -93,6 +99,8 @@ async def test_a_foreign_tenants_member_is_404(tenant: Tenant, other_tenant: Ten
         ("POST", "/adjustments", {"key": "k", "points": 10, "reason": "x"}),
     ]:
         assert_error(await other_tenant.call(method, path + suffix, body), 404)
+    assert_error(await other_tenant.call("PATCH", path, {"cards": ["Q2"]}), 404)  # cards alone: no 500
+    assert_error(await other_tenant.call("PATCH", path, {}), 404)
     assert_error(await other_tenant.call("GET", "/v1/members", params={"card": "Z1"}), 404)
     assert_error(await other_tenant.call("GET", "/v1/members", params={"phone": "+79001230020"}), 404)
     assert_error(await tenant.call("GET", "/v1/members/not-a-uuid"), 404)

@@ -33,6 +33,26 @@ or `pos` (checkout, receipts, returns, creating, finding and reading members and
 **Errors** always look like `{"error": {"code": "snake_case", "message": "...", "field": "..."}}`;
 bad input is a 422 (400 for malformed JSON) and changes nothing. Money is a decimal string in the
 currency's minor units, points are integers, times are RFC 3339 with an offset.
+
+**Conventions the contract leaves open** (docs/input.md):
+
+- A request body is JSON sent with `Content-Type: application/json`; without it the answer is a 415
+  `unsupported_media_type`. A body over 8 MB is a 413 `payload_too_large`, refused before it is read.
+- Points, quantities, line numbers and counts are JSON integers: `true`, `"5"` and `1.0` are a 422.
+  Money sent in a basket is decimal text such as `"49.90"`: a JSON number, an exponent, separators or
+  spaces are a 422. Money in answers is decimal text with the currency's minor units.
+- A value the database cannot store (a NUL character, a number beyond a column) is a 422
+  `invalid_input`; the request changed nothing.
+- `HEAD` answers as `GET`, without the body.
+- No key, or a key that is not a Bearer token: 401 `unauthorized`; an unknown or revoked key: 401
+  `invalid_api_key`; a `pos` key on an admin operation: 403 `forbidden`. An id of another tenant,
+  or an id that is not a UUID, answers 404 like an unknown one.
+- Retries: a receipt repeats by (store, number), a return by (receipt, number), a cancellation and a
+  card attachment are idempotent, an adjustment repeats by its key. Repeats are compared by value:
+  `"49.9"` equals `"49.90"`, and one moment written with two offsets is one moment. Each operation
+  says what a repeat answers.
+- In a query string, write the `+` of a phone number or of a time's offset as `%2B`: a bare `+`
+  reads as a space.
 """
 
 
@@ -109,7 +129,13 @@ def create_app(
 
     app.mount("/admin", create_web_app(app))  # the admin web app (docs/admin.md)
 
-    @app.get("/health", tags=["operations"], summary="Liveness: answers while the process runs")
+    @app.get(
+        "/health",
+        tags=["operations"],
+        summary="Liveness: answers while the process runs",
+        description='No key needed. Answers 200 `{"status": "ok"}`; `HEAD /health` answers the same without '
+        "a body. It does not check the database.",
+    )
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 

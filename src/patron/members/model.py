@@ -69,10 +69,14 @@ class MemberPatch(BaseModel):
         description="cards to attach: the member's other cards stay (no card is detached by a PATCH);"
         " a card the member holds already is no change",
     )
-    consents: Consents | None = None
+    consents: Consents | None = Field(
+        None, description="the channels given change; the other keeps its consent"
+    )
 
 
 class CardIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    card: str = Field(min_length=1, max_length=64, pattern=r"^\S+$")
+    card: str = Field(
+        min_length=1, max_length=64, pattern=r"^\S+$", description="spaces around it are dropped"
+    )

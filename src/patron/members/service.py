@@ -61,7 +61,10 @@ async def patch(
         fields["email"] = str(fields["email"])
     if "consents" in fields and fields["consents"] is None:
         raise InvalidInput("consents: give both sms and email", field="consents")
-    await store.update(conn, tenant_id, mid, fields)
+    if fields:
+        await store.update(conn, tenant_id, mid, fields)
+    elif not await store.exists(conn, tenant_id, mid):
+        raise NotFound("no such member", code="member_not_found")
     if data.cards is not None:
         await store.add_cards(conn, tenant_id, mid, _cards(data.cards))
     return await store.get(conn, tenant_id, mid)

@@ -82,7 +82,11 @@ async def add_cards(conn: Connection, tenant_id: int, member_id: str, cards: lis
 async def update(conn: Connection, tenant_id: int, member_id: str, fields: dict[str, Any]) -> None:
     if not fields:
         return
-    columns = ", ".join(f"{name} = %({name})s" for name in fields)
+    # consents given in part change only the channels named: {"email": false} keeps the SMS consent
+    columns = ", ".join(
+        f"{name} = members.consents || %({name})s" if name == "consents" else f"{name} = %({name})s"
+        for name in fields
+    )
     values = {name: Jsonb(v) if name == "consents" else v for name, v in fields.items()}
     with _uniqueness():
         cur = await conn.execute(

@@ -29,19 +29,37 @@ _TEMPLATE_HELP = (
 )
 
 
-@router.put("/channels/sms", summary="Configure the SMS provider (admin)")
+@router.put(
+    "/channels/sms",
+    summary="Configure the SMS provider (admin)",
+    description="Creates or replaces the tenant's SMS channel and answers 200 with it as `GET` shows it "
+    "(header values masked). 422 for a URL that is not http(s) or has spaces or port 0, a "
+    "`rate_per_second` below 0.01, or a header that is not a valid HTTP header name or whose value has "
+    "a line break.",
+)
 async def put_sms(body: SmsChannelIn, ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
         return await service.put_sms(conn, ctx.tenant_id, body)
 
 
-@router.put("/channels/email", summary="Configure the SMTP server (admin)")
+@router.put(
+    "/channels/email",
+    summary="Configure the SMTP server (admin)",
+    description="Creates or replaces the tenant's email channel and answers 200 with it as `GET` shows it "
+    "(password masked). `starttls` is a JSON boolean (default false); `rate_per_second` is optional "
+    "(at least 0.01). 422 for a host that is not a host name or a `from` that is not an address.",
+)
 async def put_email(body: EmailChannelIn, ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
         return await service.put_email(conn, ctx.tenant_id, body)
 
 
-@router.get("/channels/{channel}", summary="A channel's settings, secrets masked (admin)")
+@router.get(
+    "/channels/{channel}",
+    summary="A channel's settings, secrets masked (admin)",
+    description="`channel` is `sms` or `email`. Its settings, `rate_per_second` and `updated_at`; header "
+    "values and the password read `***`. 404 `channel_not_found` when it was never configured.",
+)
 async def get_channel(channel: Literal["sms", "email"], ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.read() as conn:
         return await service.get_channel(conn, ctx.tenant_id, channel)
@@ -57,13 +75,24 @@ async def put_template(trigger: str, body: TemplateIn, ctx: AdminKey) -> dict[st
         return await service.put_template(conn, ctx.tenant_id, ctx.program, trigger, body)
 
 
-@router.get("/templates", summary="Every template (admin)")
+@router.get(
+    "/templates",
+    summary="Every template (admin)",
+    description="A list (not paginated) sorted by trigger, channel and locale: `trigger`, `channel`, "
+    "`locale`, `subject`, `body`, `updated_at`.",
+)
 async def list_templates(ctx: AdminKey) -> list[dict[str, Any]]:
     async with ctx.db.read() as conn:
         return await backoffice_store.templates(conn, ctx.tenant_id)
 
 
-@router.delete("/templates/{trigger}", status_code=204, summary="Remove a template (admin)")
+@router.delete(
+    "/templates/{trigger}",
+    status_code=204,
+    summary="Remove a template (admin)",
+    description="Removes the template of `?channel=` (required) and `?locale=` (default `en`; `ru-RU` and "
+    "`ru_RU` are one). Answers 204. 404 `template_not_found` or `trigger_not_found`; 422 `invalid_locale`.",
+)
 async def delete_template(
     trigger: str, ctx: AdminKey, channel: Literal["sms", "email"], locale: str = "en"
 ) -> Response:
@@ -171,7 +200,12 @@ async def create_webhook(body: WebhookIn, ctx: AdminKey) -> dict[str, Any]:
         return await service.create_webhook(conn, ctx.tenant_id, body)
 
 
-@hooks.get("", summary="Every webhook (admin)")
+@hooks.get(
+    "",
+    summary="Every webhook (admin)",
+    description="A list (not paginated), oldest first: `id`, `url`, `events`, `created_at`. The secret is "
+    "never shown; deleted webhooks are left out.",
+)
 async def list_webhooks(ctx: AdminKey) -> list[dict[str, Any]]:
     from patron.backoffice import webhook_store
 
@@ -179,13 +213,24 @@ async def list_webhooks(ctx: AdminKey) -> list[dict[str, Any]]:
         return await webhook_store.list_all(conn, ctx.tenant_id)
 
 
-@hooks.get("/{webhook_id}", summary="A webhook (admin)")
+@hooks.get(
+    "/{webhook_id}",
+    summary="A webhook (admin)",
+    description="`id`, `url`, `events` (sorted, each once), `created_at`; never the secret. 404 "
+    "`webhook_not_found`, also once deleted.",
+)
 async def get_webhook(webhook_id: str, ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.read() as conn:
         return await service.get_webhook(conn, ctx.tenant_id, webhook_id)
 
 
-@hooks.delete("/{webhook_id}", status_code=204, summary="Stop a webhook (admin)")
+@hooks.delete(
+    "/{webhook_id}",
+    status_code=204,
+    summary="Stop a webhook (admin)",
+    description="Answers 204. No new deliveries are made for it and its pending ones are no longer tried; "
+    "its delivery log is no longer shown. Deleting it again is a 404 `webhook_not_found`.",
+)
 async def delete_webhook(webhook_id: str, ctx: AdminKey) -> Response:
     async with ctx.db.transaction() as conn:
         await service.delete_webhook(conn, ctx.tenant_id, webhook_id, ctx.now())

@@ -18,7 +18,14 @@ def _code(what: str) -> Any:
     return Path(pattern=CODE_PATTERN, description=what)
 
 
-@router.put("/stores/{code}", summary="Create or replace a store (admin)")
+@router.put(
+    "/stores/{code}",
+    summary="Create or replace a store (admin)",
+    description="201 when the store is new, 200 when it replaced one; both answer the store. `timezone` is a "
+    "tz database name (the program's when absent); `country` an ISO 3166 code, stored in capitals. A "
+    "code is 1 to 64 letters, digits and `_.:-`, starting with a letter or digit (else 422).",
+    responses={201: {"description": "the store is new"}},
+)
 async def put_store(
     body: StoreIn, ctx: AdminKey, response: Response, code: str = _code("the store's code")
 ) -> dict[str, Any]:
@@ -29,19 +36,29 @@ async def put_store(
     return result
 
 
-@router.get("/stores/{code}", summary="A store (admin)")
+@router.get("/stores/{code}", summary="A store (admin)", description="404 `store_not_found`.")
 async def get_store(ctx: AdminKey, code: str = _code("the store's code")) -> dict[str, Any]:
     async with ctx.db.read() as conn:
         return await store.get_store(conn, ctx.tenant_id, code)
 
 
-@router.get("/stores", summary="All stores (admin)")
+@router.get(
+    "/stores",
+    summary="All stores (admin)",
+    description='`{"items": [...]}`, sorted by code; not paginated.',
+)
 async def list_stores(ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.read() as conn:
         return {"items": await store.list_stores(conn, ctx.tenant_id)}
 
 
-@router.put("/products/{sku}", summary="Create or replace a product (admin)")
+@router.put(
+    "/products/{sku}",
+    summary="Create or replace a product (admin)",
+    description="Answers 200 with the product, new or replaced (the whole of `attributes` is replaced). "
+    "Attribute names are 1 to 64 characters; `sku`, `price` and `quantity` are reserved (422). A receipt "
+    "line's own `attributes` are merged over these. The SKU follows the pattern of a store code.",
+)
 async def put_product(
     body: ProductIn, ctx: AdminKey, sku: str = _code("the product's SKU")
 ) -> dict[str, Any]:
@@ -50,13 +67,19 @@ async def put_product(
         return await store.get_product(conn, ctx.tenant_id, sku)
 
 
-@router.get("/products/{sku}", summary="A product (admin)")
+@router.get("/products/{sku}", summary="A product (admin)", description="404 `product_not_found`.")
 async def get_product(ctx: AdminKey, sku: str = _code("the product's SKU")) -> dict[str, Any]:
     async with ctx.db.read() as conn:
         return await store.get_product(conn, ctx.tenant_id, sku)
 
 
-@router.post("/products:bulk", summary="Create or replace many products at once (admin)")
+@router.post(
+    "/products:bulk",
+    summary="Create or replace many products at once (admin)",
+    description='A list of `{"sku", "name", "attributes"}`, each as `PUT /v1/products/{sku}` takes it; at '
+    "most 10,000, each SKU once (else 422). All or nothing, in one transaction. Answers 200 with "
+    '`{"upserted": n}`. Sending the same list again is harmless.',
+)
 async def bulk_products(body: list[ProductBulkItem], ctx: AdminKey) -> dict[str, Any]:
     if len(body) > 10_000:
         raise InvalidInput("at most 10000 products per request", field="body")

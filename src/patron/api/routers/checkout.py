@@ -51,8 +51,26 @@ _RESULT = {
     'basket; a quote has `id` null and `status` "quote".',
     "content": {"application/json": {"example": RESULT_EXAMPLE}},
 }
-_409 = {"description": "`insufficient_points`, or the idempotency key was used with a different body"}
-_422 = {"description": "bad input (unknown store, `at` in the future, coupons, too many units ...)"}
+_BASKET_404 = {"description": "`member_not_found`: no member matches `member` (or its `id` is not a UUID)"}
+_BASKET_422 = {
+    "description": "bad input: `unknown_store`; `at_in_future` (more than 5 minutes ahead); `invalid_price` "
+    "(a price finer than the currency's minor unit); `invalid_phone` (`member.phone`); `member_required` "
+    '(an anonymous basket with `spend_points` other than 0 or "max"); `invalid_input` (the shape, a '
+    "non-empty `coupons`)"
+}
+_QUOTE_409 = {"description": "`insufficient_points`: the member cannot spend `spend_points` on this basket"}
+_RECEIPT_409 = {
+    "description": "`receipt_number_conflict` (the store and number hold another receipt), "
+    "`insufficient_points` (nothing changed), or `retry` (rare: send the same request again)"
+}
+_RETURN_404 = {"description": "`receipt_not_found`"}
+_RETURN_409 = {
+    "description": "`return_number_conflict`: this receipt's return number was used for other lines"
+}
+_RETURN_422 = {
+    "description": "`too_many_units` (more than remain of a line), or `invalid_input` (a line the receipt "
+    "does not have, a line listed twice, the number `#cancel`)"
+}
 
 
 def caller(ctx: Ctx) -> service.Caller:
@@ -64,7 +82,13 @@ def caller(ctx: Ctx) -> service.Caller:
 @router.post(
     "/checkout/quote",
     summary="Evaluate a basket; changes nothing",
-    responses={200: _RESULT, 404: {"description": "the member named does not exist"}, 409: _409, 422: _422},
+    description="Any key. 200 with the result (`id` null, `status` `quote`); nothing is written or locked. "
+    "The basket is evaluated at `at` (default: now): the lots available then, the tier from what the "
+    "member paid in the `tier_window_days` before it, the campaigns by the store's local time. `member` "
+    "takes `id`, `phone` (any common format) or `card`. 404 `member_not_found`; 422 `unknown_store`, "
+    '`at_in_future`, `invalid_price`, `invalid_phone`, `member_required`; 409 `insufficient_points` ("max" '
+    "never fails).",
+    responses={200: _RESULT, 404: _BASKET_404, 409: _QUOTE_409, 422: _BASKET_422},
 )
 async def quote(body: Basket, ctx: AnyKey) -> JSONResponse:
     return JSONResponse(await service.quote(caller(ctx), body))
@@ -74,16 +98,33 @@ async def quote(body: Basket, ctx: AnyKey) -> JSONResponse:
     "/receipts",
     status_code=201,
     summary="Confirm a sale; (store, number) makes it idempotent",
-    description="201 when recorded; 200 with the first result when the same store and number come again with "
-    "the same body; 409 with a different body, or when the points can no longer be spent.",
-    responses={201: _RESULT, 200: {"description": "a repeat: the first result"}, 409: _409, 422: _422},
+    description="Any key. 201 when recorded. The same store and number with the same body answer 200 with "
+    'the first result and change nothing; bodies are compared by value (`"49.9"` equals `"49.90"`, one '
+    "moment at two offsets is one). 409 `receipt_number_conflict` for another body (or a number an import "
+    "loaded), `insufficient_points` when the points can no longer be spent, `retry` (rare): send it again. "
+    "404 and 422 as for a quote. `member.tier` is the tier of what the member paid, net of returns, in "
+    "the `tier_window_days` before `at`; null when no tier's threshold is reached.",
+    responses={
+        201: _RESULT,
+        200: {"description": "a repeat: the first result"},
+        404: _BASKET_404,
+        409: _RECEIPT_409,
+        422: _BASKET_422,
+    },
 )
 async def confirm(body: ReceiptIn, ctx: AnyKey) -> JSONResponse:
     result, created = await service.confirm(caller(ctx), body)
     return JSONResponse(result, status_code=201 if created else 200)
 
 
-@router.get("/receipts/{receipt_id}", summary="A receipt as it stands now")
+@router.get(
+    "/receipts/{receipt_id}",
+    summary="A receipt as it stands now",
+    description="Any key. The result after its returns: `status` `confirmed`, `partially_returned`, "
+    "`returned` or `cancelled`, and each line's `returned_quantity`. An imported receipt is answered "
+    "from its recorded figures. 404 `receipt_not_found`.",
+    responses={404: _RETURN_404},
+)
 async def get_receipt(receipt_id: str, ctx: AnyKey) -> dict[str, Any]:
     return await service.get(caller(ctx), receipt_id)
 
@@ -92,7 +133,17 @@ async def get_receipt(receipt_id: str, ctx: AnyKey) -> dict[str, Any]:
     "/receipts/{receipt_id}/returns",
     status_code=201,
     summary="Return some units; (receipt, number) makes it idempotent",
-    responses={200: {"description": "a repeat: the first result"}, 409: _409, 422: _422},
+    description="Any key. 201 when recorded. The same `number` on this receipt with the same lines, in any "
+    "order, answers 200 with the first result and changes nothing; with other lines, 409 "
+    "`return_number_conflict`. 422 `too_many_units` when more than remain; `#cancel` is reserved. 404 "
+    "`receipt_not_found`. Points go back and are taken back at the time of the return; `receipt` is the "
+    "receipt as it stands after it.",
+    responses={
+        200: {"description": "a repeat: the first result"},
+        404: _RETURN_404,
+        409: _RETURN_409,
+        422: _RETURN_422,
+    },
 )
 async def return_units(receipt_id: str, body: ReturnIn, ctx: AnyKey, response: Response) -> dict[str, Any]:
     result, created = await returning.return_units(caller(ctx), receipt_id, body)
@@ -101,6 +152,14 @@ async def return_units(receipt_id: str, body: ReturnIn, ctx: AnyKey, response: R
     return result
 
 
-@router.post("/receipts/{receipt_id}/cancel", summary="Return every remaining unit and cancel; idempotent")
+@router.post(
+    "/receipts/{receipt_id}/cancel",
+    summary="Return every remaining unit and cancel; idempotent",
+    description="Any key; no body. Answers 200 with a return's shape (`number` `#cancel`) and sets `status` "
+    "to `cancelled`, also after partial returns. Cancelling again answers 200 with the first "
+    "cancellation's result and changes nothing. A return after it is a 422 `too_many_units`. 404 "
+    "`receipt_not_found`.",
+    responses={404: _RETURN_404},
+)
 async def cancel(receipt_id: str, ctx: AnyKey) -> dict[str, Any]:
     return await returning.cancel(caller(ctx), receipt_id)

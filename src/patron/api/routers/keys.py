@@ -30,7 +30,14 @@ class KeyOut(BaseModel):
     name: str
 
 
-@router.post("", status_code=201, response_model=KeyOut, summary="Create an API key (admin)")
+@router.post(
+    "",
+    status_code=201,
+    response_model=KeyOut,
+    summary="Create an API key (admin)",
+    description="Answers 201 with `id`, `api_key`, `role` and `name` (default empty). The key is shown "
+    "only in this answer; Patron keeps its hash. `role` is `admin` or `pos`.",
+)
 async def create_key(body: KeyIn, ctx: AdminKey) -> dict[str, Any]:
     new = keys.generate()
     async with ctx.db.transaction() as conn:
@@ -38,13 +45,25 @@ async def create_key(body: KeyIn, ctx: AdminKey) -> dict[str, Any]:
     return {"id": key_id, "api_key": new.secret, "role": body.role, "name": body.name}
 
 
-@router.get("", summary="List API keys (admin; secrets are never shown again)")
+@router.get(
+    "",
+    summary="List API keys (admin; secrets are never shown again)",
+    description='`{"items": [...]}`, oldest first: each key\'s `id`, `role`, `name`, `prefix` (the first '
+    "characters of the key, to tell keys apart), `created_at` and `revoked_at`. Revoked keys are listed too.",
+)
 async def list_keys(ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.read() as conn:
         return {"items": await store.list_keys(conn, ctx.tenant_id)}
 
 
-@router.delete("/{key_id}", status_code=204, summary="Revoke an API key (admin)")
+@router.delete(
+    "/{key_id}",
+    status_code=204,
+    summary="Revoke an API key (admin)",
+    description="Answers 204. The key stops working at once in the process that answered, and in the "
+    "others within milliseconds. A key may revoke itself. An unknown id, or a key already revoked: 404 "
+    "`not_found`.",
+)
 async def revoke_key(key_id: str, ctx: AdminKey) -> None:
     import uuid
 

@@ -74,13 +74,29 @@ def _aware(at: str | None, ctx: AnyKey) -> datetime:
     return moment
 
 
-@router.post("", status_code=201, summary="Create a member")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a member",
+    description="Any key. 201 with the member: `id`, `phone` (E.164), `email`, `name`, `birthday`, `city`, "
+    "`cards`, `consents` (both false unless given), `created_at`. A phone without `+` is read in the "
+    "program's `country`. 409 `phone_taken`, `email_taken` (case ignored) or `card_taken`; 422 "
+    "`invalid_phone`, or `invalid_input` (cards of 1 to 64 characters without spaces, each once). Not "
+    "idempotent: a till that retries gets 409 `phone_taken` and can find the member by phone.",
+)
 async def create_member(body: MemberIn, ctx: AnyKey) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
         return await service.create(conn, ctx.tenant_id, ctx.program, body)
 
 
-@router.get("", summary="Find a member by phone (any format), card or email")
+@router.get(
+    "",
+    summary="Find a member by phone (any format), card or email",
+    description="Any key. Give exactly one of `phone`, `card` or `email` (else 422). The phone is "
+    "normalised as on creation (a number without `+` is read in the program's `country`; write `+` as "
+    "`%2B` in the query); email ignores case. 200 with the member (not a list); 404 `member_not_found`; "
+    "422 `invalid_phone` for a number that cannot be a phone.",
+)
 async def find_member(
     ctx: AnyKey,
     phone: str | None = Query(None, examples=["8 (900) 123-45-67"]),
@@ -91,25 +107,52 @@ async def find_member(
         return await service.find(conn, ctx.tenant_id, ctx.program, phone=phone, card=card, email=email)
 
 
-@router.get("/{member_id}", summary="A member")
+@router.get(
+    "/{member_id}",
+    summary="A member",
+    description="Any key. 404 `member_not_found`, also for an id that is not a UUID. The member's tier is "
+    "not part of it: each receipt's result carries the tier it was computed with.",
+)
 async def get_member(member_id: str, ctx: AnyKey) -> dict[str, Any]:
     async with ctx.db.read() as conn:
         return await service.get(conn, ctx.tenant_id, member_id)
 
 
-@router.patch("/{member_id}", summary="Change a member's fields (admin)")
+@router.patch(
+    "/{member_id}",
+    summary="Change a member's fields (admin)",
+    description="Only the fields given change; `null` clears an optional field (`phone` and `consents` "
+    'cannot be null: 422). `consents` changes the flags given and keeps the other (`{"email": false}` '
+    "keeps the SMS consent). `cards` "
+    "attaches the cards listed and keeps the member's others. A phone, email or card of another member: "
+    "409 `phone_taken`, `email_taken` or `card_taken`, and nothing changes. 404 `member_not_found`.",
+)
 async def patch_member(member_id: str, body: MemberPatch, ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
         return await service.patch(conn, ctx.tenant_id, ctx.program, member_id, body)
 
 
-@router.post("/{member_id}/cards", status_code=201, summary="Attach a card (admin)")
+@router.post(
+    "/{member_id}/cards",
+    status_code=201,
+    summary="Attach a card (admin)",
+    description="Answers 201 with the member and all its cards. A card the member holds already is no change "
+    "(also 201): a retry is safe. 409 `card_taken` when another member holds it; 404 `member_not_found`.",
+)
 async def add_card(member_id: str, body: CardIn, ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
         return await service.add_card(conn, ctx.tenant_id, member_id, body.card)
 
 
-@router.get("/{member_id}/balance", summary="Available, pending, debt and expiring points at a moment")
+@router.get(
+    "/{member_id}/balance",
+    summary="Available, pending, debt and expiring points at a moment",
+    description="Any key. `at` (default: now; RFC 3339 with an offset, else 422; write `+` as `%2B`) is "
+    "echoed in the answer. A past `at` rebuilds the balance from the movements of that moment, each "
+    "counted at its own time (a receipt at its `at`), debt included; a future `at` shows how today's lots "
+    "stand then (pending ones that become available, expired ones gone). `expiring` dates are local to the "
+    "store whose receipt earned the lot, else to the program. 404 `member_not_found`.",
+)
 async def balance(
     member_id: str, ctx: AnyKey, at: str | None = Query(None, description="RFC 3339 with an offset")
 ) -> dict[str, Any]:
@@ -120,7 +163,14 @@ async def balance(
     return {**result, "at": moment}
 
 
-@router.get("/{member_id}/lots", summary="Every credit of points with what is left of it")
+@router.get(
+    "/{member_id}/lots",
+    summary="Every credit of points with what is left of it",
+    description="Any key. A list (not paginated), soonest expiry first, spent and expired lots included: "
+    "`id`, `points`, `remaining`, `kind` (`earn`, `campaign`, `adjustment`, `birthday` ...), "
+    '`available_from`, `expires_at`, `spend_condition`, `source` (e.g. `{"receipt": id}`), `created_at`. '
+    "404 `member_not_found`.",
+)
 async def lots(member_id: str, ctx: AnyKey) -> list[dict[str, Any]]:
     mid = service.member_id(member_id)
     async with ctx.db.read() as conn:
@@ -128,7 +178,15 @@ async def lots(member_id: str, ctx: AnyKey) -> list[dict[str, Any]]:
         return await ledger_store.lots(conn, ctx.tenant_id, mid)
 
 
-@router.get("/{member_id}/history", summary="Ledger entries, newest first; pass `next` as `before`")
+@router.get(
+    "/{member_id}/history",
+    summary="Ledger entries, newest first; pass `next` as `before`",
+    description='Any key. `{"items": [...], "next": id}`, newest recorded first (by `id`: a receipt an '
+    "offline till sent late is listed when it arrived; its `at` says when it counts). `limit` 1 to 500, "
+    "default 50. `next` is the last entry's `id` when the page is full, else null: pass it as `before` "
+    "for the next page (which may be empty). Entries have `id`, `kind`, `points`, `debt`, `at`, "
+    "`created_at`, `receipt_id`, `operation`, `key`, `reason`. 404 `member_not_found`.",
+)
 async def history(
     member_id: str,
     ctx: AnyKey,
@@ -142,7 +200,17 @@ async def history(
     return {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
 
 
-@router.post("/{member_id}/adjustments", status_code=201, summary="A manual credit or debit (admin)")
+@router.post(
+    "/{member_id}/adjustments",
+    status_code=201,
+    summary="A manual credit or debit (admin)",
+    description="201 with the result, `balance` included. The same `key` for this member again answers 200 "
+    "with the first result and changes nothing, whatever else a valid body says. A credit is a lot "
+    "available at once, expiring at the program's local midnight `valid_days` (default `points_valid_days`) "
+    "days on; it pays any debt first (`debt_paid`). A debit takes the soonest-expiring points: 409 "
+    "`insufficient_points` if fewer are available; 422 with `valid_days` or `spend_condition`. 422 "
+    "`invalid_condition` for a condition that does not parse; 404 `member_not_found`.",
+)
 async def adjust(member_id: str, body: AdjustmentIn, ctx: AdminKey, response: Response) -> dict[str, Any]:
     mid = service.member_id(member_id)
     async with ctx.db.transaction() as conn:

@@ -25,12 +25,24 @@ def validated(settings: dict[str, Any]) -> Program:
         raise InvalidInput(f"{field}: {first['msg']}", field=field) from exc
 
 
-@router.get("", summary="The program's settings (admin)")
+@router.get(
+    "",
+    summary="The program's settings (admin)",
+    description="Every field with its value or default. `tiers` is always a list, sorted by `threshold`: "
+    "without tiers set, the one `base` tier at the program's `earn_percent`. A `pos` key gets a 403.",
+)
 async def get_program(ctx: AdminKey) -> dict[str, Any]:
     return ctx.program.to_json()
 
 
-@router.put("", summary="Set the whole program (admin); absent fields take their defaults")
+@router.put(
+    "",
+    summary="Set the whole program (admin); absent fields take their defaults",
+    description="Answers 200 with the program as `GET` shows it. 422 for a field "
+    "at fault (named in `field`), a `point_value` that is not a whole number of the currency's minor "
+    "unit, or tiers whose codes or thresholds repeat. 409 `currency_in_use` when the currency would "
+    "change once receipts or campaigns exist.",
+)
 async def put_program(ctx: AdminKey, body: Program) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
         current = await store.lock_settings(conn, ctx.tenant_id)
@@ -38,7 +50,13 @@ async def put_program(ctx: AdminKey, body: Program) -> dict[str, Any]:
     return body.to_json()
 
 
-@router.patch("", summary="Change only the given fields of the program (admin)")
+@router.patch(
+    "",
+    summary="Change only the given fields of the program (admin)",
+    description="The given fields replace the stored ones (`tiers` as a whole list); the result is checked "
+    "as a `PUT` is and answered as `GET` shows it. `null` resets a field whose default is null "
+    "(`country`, `tiers`, `no_spend_condition`, `birthday`). Same errors as `PUT`.",
+)
 async def patch_program(
     ctx: AdminKey,
     body: dict[str, Any] = Body(openapi_examples={"earn": {"value": {"earn_percent": "7"}}}),
