@@ -11,7 +11,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Strict
+from pydantic import AfterValidator, BeforeValidator, Field, Strict
 
 MAX_POINTS = 10**12  # far beyond any program, far within bigint
 MAX_AMOUNT = Decimal(10) ** 11  # a receipt's money at most: numeric(16, 4) holds below 10**12
@@ -21,6 +21,19 @@ MAX_COUNT = 10**9  # quantities, uses and other counts
 # A JSON integer: never true/false, never text. Each field gives its own bounds (a field's
 # ``Field(ge=...)`` does not narrow bounds set here, so there are none here).
 WholeNumber = Annotated[int, Strict()]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def sku_text(value: str) -> str:
+    """A SKU as tills and catalogs write it: no control character, no space at either end. Any
+    SKU a basket may carry can be put in the catalog (and imported), so its attributes can apply."""
+    if _CONTROL.search(value) or value != value.strip():
+        raise ValueError("a SKU has no control characters and no spaces at either end")
+    return value
+
+
+Sku = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(sku_text)]
 
 _DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
@@ -42,4 +55,12 @@ def plain(value: Decimal) -> Decimal:
     return Decimal(format(value, "f")) if isinstance(exponent, int) and exponent > 0 else value
 
 
-PlainDecimal = Annotated[Decimal, AfterValidator(plain)]
+def no_fraction_number(value: Any) -> Any:
+    """A setting's decimal as text (``"7.5"``) or a whole JSON number (``7``): a JSON fraction
+    (``7.5``) is a binary float on its way in (contract 2: never floats), and ``true`` no number."""
+    if isinstance(value, bool | float):
+        raise ValueError('give a decimal as text, such as "7.5"')
+    return value
+
+
+PlainDecimal = Annotated[Decimal, BeforeValidator(no_fraction_number), AfterValidator(plain)]

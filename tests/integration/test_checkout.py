@@ -406,3 +406,17 @@ async def test_a_past_balance_counts_a_receipt_sent_late_at_its_own_time(tenant:
     )
     assert quote.json()["balance"]["before"] == 10
     assert await available(tenant, member, at=(now - timedelta(days=30)).isoformat()) == 0  # before the sale
+
+
+async def test_history_lists_a_late_receipt_at_its_own_time(shop: Tenant) -> None:
+    member = await member_with(shop, 100)
+    two_hours_ago = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+    late = await receipt(shop, basket(("TEE", 1, "100.00"), member=member, at=two_hours_ago))
+    history = (await shop.call("GET", f"/v1/members/{member}/history")).json()["items"]
+    # recorded last, it happened first: listed after the adjustment made before it was sent
+    assert [(e["kind"], e["receipt_id"]) for e in history] == [("adjustment", None), ("earn", late["id"])]
+    first = (await shop.call("GET", f"/v1/members/{member}/history", params={"limit": 1})).json()
+    rest = (
+        await shop.call("GET", f"/v1/members/{member}/history", params={"limit": 1, "before": first["next"]})
+    ).json()
+    assert [e["id"] for e in first["items"] + rest["items"]] == [e["id"] for e in history]

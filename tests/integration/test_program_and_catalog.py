@@ -45,12 +45,34 @@ async def test_invalid_values_are_422_naming_the_field_and_change_nothing(tenant
         ({"tiers": [{"code": "a", "name": "A", "threshold": "0", "earn_percent": "1"}] * 2}, "tiers"),
         ({"birthday": {"points": 0, "valid_days": 1, "days_before": 0}}, "birthday.points"),
         ({"colour": "red"}, "colour"),
+        # whole numbers are JSON integers, decimals text (or whole numbers), never floats
+        ({"points_valid_days": True}, "points_valid_days"),
+        ({"tier_window_days": "30"}, "tier_window_days"),
+        ({"activation_delay_days": 1.0}, "activation_delay_days"),
+        ({"birthday": {"points": 1.0, "valid_days": "5", "days_before": 0}}, "birthday.points"),
+        ({"point_value": 1.5}, "point_value"),
+        ({"earn_percent": 5.5}, "earn_percent"),
+        ({"earn_percent": True}, "earn_percent"),
     ]
     for body, field in cases:
         for method in ("PATCH", "PUT"):
             error = assert_error(await tenant.call(method, "/v1/program", body), 422)
             assert error["field"] == field, (method, body, error)
     assert (await tenant.call("GET", "/v1/program")).json() == before
+
+
+async def test_the_default_tiers_sent_back_stay_the_default(tenant: Tenant) -> None:
+    # a read, edit and write of the whole program keeps the base tier following earn_percent
+    shown = (await tenant.call("GET", "/v1/program")).json()
+    assert (await tenant.call("PUT", "/v1/program", shown)).status_code == 200
+    patched = (await tenant.call("PATCH", "/v1/program", {"earn_percent": "8"})).json()
+    assert patched["tiers"] == [{"code": "base", "name": "Base", "threshold": "0", "earn_percent": "8"}]
+    # a base tier at another rate than earn_percent is the program's own, and stays as given
+    own = [{"code": "base", "name": "Base", "threshold": "0.00", "earn_percent": "6"}]
+    assert (await tenant.call("PATCH", "/v1/program", {"tiers": own})).status_code == 200
+    kept = (await tenant.call("PATCH", "/v1/program", {"earn_percent": "9"})).json()
+    assert kept["tiers"][0]["earn_percent"] == "6"
+    assert (await tenant.call("PATCH", "/v1/program", {"earn_percent": 7})).json()["earn_percent"] == "7"
 
 
 async def test_condition_error_names_the_position(tenant: Tenant) -> None:
@@ -96,3 +118,39 @@ async def test_products_one_and_bulk(tenant: Tenant) -> None:
     assert_error(await tenant.call("POST", "/v1/products:bulk", [{"sku": "", "name": "x"}]), 422)
     reserved = {"name": "x", "attributes": {"price": "1"}}
     assert_error(await tenant.call("PUT", "/v1/products/A2", reserved), 422)
+
+
+async def test_any_sku_a_basket_takes_can_be_in_the_catalog(tenant: Tenant) -> None:
+    store = {"name": "Tverskaya", "country": "RU", "city": "Moscow", "timezone": "Europe/Moscow"}
+    assert (await tenant.call("PUT", "/v1/stores/S001", store)).status_code == 201
+    skus = {"ABC 123": "ABC%20123", "12345/6": "12345%2F6", "Ä1": "Ä1", "#123": "%23123", "_A1": "_A1"}
+    bulk = [{"sku": sku, "name": sku, "attributes": {"brand": "Columbia"}} for sku in list(skus)[:3]]
+    assert (await tenant.call("POST", "/v1/products:bulk", bulk)).json() == {"upserted": 3}
+    for sku, in_path in list(skus.items())[3:]:
+        put = await tenant.call(
+            "PUT", f"/v1/products/{in_path}", {"name": sku, "attributes": {"brand": "Columbia"}}
+        )
+        assert put.status_code == 200 and put.json()["sku"] == sku, put.text
+    for sku, in_path in skus.items():
+        assert (await tenant.call("GET", f"/v1/products/{in_path}")).json()["sku"] == sku
+        quote = await tenant.call(
+            "POST",
+            "/v1/checkout/quote",
+            {"store": "S001", "lines": [{"sku": sku, "quantity": 1, "price": "10.00"}]},
+        )
+        assert quote.status_code == 200, quote.text
+    await tenant.call("PUT", "/v1/program", {"currency": "RUB"})
+    columbia = {
+        "name": "c",
+        "effect": {"type": "discount_percent", "value": "10"},
+        "condition": "brand = 'Columbia'",
+    }
+    assert (await tenant.call("POST", "/v1/campaigns", columbia)).status_code == 201
+    basket = {"store": "S001", "lines": [{"sku": "12345/6", "quantity": 1, "price": "10.00"}]}
+    assert (await tenant.call("POST", "/v1/checkout/quote", basket)).json()["totals"]["discount"] == "1.00"
+    # a control character or a space at either end is no SKU, in a basket or in the catalog
+    for bad in (" A1", "A1 ", "A\t1"):
+        line = {"sku": bad, "quantity": 1, "price": "10.00"}
+        assert_error(await tenant.call("POST", "/v1/checkout/quote", {"store": "S001", "lines": [line]}), 422)
+        assert_error(await tenant.call("POST", "/v1/products:bulk", [{"sku": bad, "name": "x"}]), 422)
+    assert_error(await tenant.call("PUT", "/v1/products/A1%20", {"name": "x"}), 422)

@@ -8,6 +8,7 @@ import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from patron import clock
+from patron.fields import Sku
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 AttributeValue = str | int | bool | Decimal
@@ -66,4 +67,4 @@ class ProductIn(BaseModel):
 
 
 class ProductBulkItem(ProductIn):
-    sku: str = Field(pattern=CODE_PATTERN)
+    sku: Sku

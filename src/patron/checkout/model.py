@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from patron.fields import MAX_AMOUNT, MAX_POINTS, MAX_PRICE, MoneyText, WholeNumber
+from patron.fields import MAX_AMOUNT, MAX_POINTS, MAX_PRICE, MoneyText, Sku, WholeNumber
 
 # Whole numbers within bigint; a larger one is taken as a Decimal, which conditions compare alike.
 AttributeValue = str | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | bool | Decimal
@@ -35,7 +35,7 @@ class MemberRef(BaseModel):
 class BasketLine(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    sku: str = Field(min_length=1, max_length=64)
+    sku: Sku
     quantity: WholeNumber = Field(ge=1, le=1_000_000)
     price: MoneyText = Field(ge=0, le=MAX_PRICE, description="unit price before discounts")
     attributes: dict[str, AttributeValue] = Field(default_factory=dict)

@@ -77,7 +77,7 @@ class Products:
             try:
                 if problem:
                     raise Bad(problem)
-                sku = parse("sku", values.code, self._sku(cells), required=True)
+                sku = parse("sku", values.sku, self._sku(cells), required=True)
                 name = parse("name", product_name, self._name(cells)) or ""
                 found = {}
                 for column, position in self._attributes:

@@ -151,10 +151,6 @@ def number(value: object) -> str | None:
     return values.text(value, max_length=64)
 
 
-def sku(value: object) -> str | None:
-    return values.text(value, max_length=64)
-
-
 @lru_cache(maxsize=values.CACHE)
 def _midnight_after(zone: str, day: date, days: int) -> datetime:
     """00:00 in ``zone`` on ``day`` plus ``days``: ``clock.midnight_after_days``, remembered."""
@@ -304,7 +300,7 @@ class Receipts:
             field = "points_earned"
             earned = points(self._earned(cells)) or 0
             field = "sku"
-            code = sku(self._sku(cells))
+            code = values.sku(self._sku(cells))
             if code is None:
                 raise Bad("missing")
         except Bad as exc:

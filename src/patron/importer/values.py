@@ -75,8 +75,13 @@ def text(value: Cell, *, max_length: int = 200) -> str | None:
     return out
 
 
+def sku(value: Cell) -> str | None:
+    """A SKU as a basket takes it (``fields.Sku``): up to 64 characters, no control character."""
+    return text(value, max_length=64)
+
+
 def code(value: Cell) -> str | None:
-    """Store codes and SKUs: 1-64 letters, digits and ``_ . : -``, starting with a letter or digit."""
+    """Store codes: 1-64 letters, digits and ``_ . : -``, starting with a letter or digit."""
     out = _stripped(value)
     if out is not None and not CODE.fullmatch(out):
         raise Bad(f"{out!r} is not a code (letters, digits and _ . : -, at most 64)")

@@ -365,11 +365,15 @@ async def lots(conn: Connection, tenant_id: int, member_id: str) -> list[dict[st
 async def history(
     conn: Connection, tenant_id: int, member_id: str, limit: int, before: int | None
 ) -> list[dict[str, Any]]:
+    """Newest first by when each entry counts (``at``: a receipt an offline till sent late, or
+    imported history, takes its place in time), then by id; ``before`` is the last entry's id of
+    the page before. A member's entries are few enough to sort without an index of their own."""
     cur = await conn.execute(
         "SELECT id, kind, points, debt, at, created_at, receipt_id::text AS receipt_id, operation, key, reason"
-        " FROM entries WHERE tenant_id = %s AND member_id = %s AND (%s::bigint IS NULL OR id < %s)"
-        " ORDER BY id DESC LIMIT %s",
-        (tenant_id, member_id, before, before, limit),
+        " FROM entries e WHERE tenant_id = %(t)s AND member_id = %(m)s AND (%(b)s::bigint IS NULL OR (at, id) <"
+        " (SELECT c.at, c.id FROM entries c WHERE c.tenant_id = %(t)s AND c.member_id = %(m)s AND c.id = %(b)s))"
+        " ORDER BY at DESC, id DESC LIMIT %(n)s",
+        {"t": tenant_id, "m": member_id, "b": before, "n": limit},
     )
     return await cur.fetchall()
 

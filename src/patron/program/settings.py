@@ -7,11 +7,11 @@ from functools import cached_property
 from typing import Annotated, Literal
 
 from babel.numbers import list_currencies
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from patron import clock, money
 from patron.conditions import checked
-from patron.fields import PlainDecimal
+from patron.fields import PlainDecimal, WholeNumber
 
 _CURRENCIES = frozenset(list_currencies())
 
@@ -27,12 +27,17 @@ class Tier(BaseModel):
     earn_percent: Percent = Field(examples=["7"])
 
 
+def default_tier(earn_percent: Decimal) -> Tier:
+    """The one tier of a program that names none (contract 3)."""
+    return Tier(code="base", name="Base", threshold=Decimal("0"), earn_percent=earn_percent)
+
+
 class BirthdayGift(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    points: int = Field(gt=0, le=10_000_000, examples=[300])
-    valid_days: int = Field(gt=0, le=3650, examples=[14])
-    days_before: int = Field(ge=0, le=366, examples=[3])
+    points: WholeNumber = Field(gt=0, le=10_000_000, examples=[300])
+    valid_days: WholeNumber = Field(gt=0, le=3650, examples=[14])
+    days_before: WholeNumber = Field(ge=0, le=366, examples=[3])
 
 
 class Program(BaseModel):
@@ -49,12 +54,12 @@ class Program(BaseModel):
     earn_percent: Percent = Field(Decimal("5"), examples=["5"])
     max_spend_percent: PlainDecimal = Field(Decimal("50"), ge=0, le=100, decimal_places=4, examples=["50"])
     no_spend_condition: str | None = Field(None, examples=["category = 'tobacco'"])
-    activation_delay_days: int = Field(1, ge=0, le=3650)
-    points_valid_days: int = Field(365, ge=1, le=36500)
+    activation_delay_days: WholeNumber = Field(1, ge=0, le=3650)
+    points_valid_days: WholeNumber = Field(365, ge=1, le=36500)
     return_policy: Literal["debt", "withhold", "clamp"] = "debt"
     tiers: list[Tier] | None = Field(None, description="default: one 'base' tier at the base earn_percent")
     birthday: BirthdayGift | None = None
-    tier_window_days: int = Field(365, ge=1, le=36500)
+    tier_window_days: WholeNumber = Field(365, ge=1, le=36500)
 
     @field_validator("currency")
     @classmethod
@@ -87,11 +92,15 @@ class Program(BaseModel):
 
     @field_validator("tiers")
     @classmethod
-    def _tiers(cls, value: list[Tier] | None) -> list[Tier] | None:
+    def _tiers(cls, value: list[Tier] | None, info: ValidationInfo) -> list[Tier] | None:
         if value is None:
             return None
         if not value:
             raise ValueError("at least one tier is needed (omit the field for the default)")
+        if "earn_percent" in info.data and value == [default_tier(info.data["earn_percent"])]:
+            # What GET shows for the default, sent back (a read, edit and PUT): still the default,
+            # so that the base tier keeps following earn_percent.
+            return None
         codes = [tier.code for tier in value]
         if len(set(codes)) != len(codes):
             raise ValueError("tier codes must be unique")
@@ -104,7 +113,7 @@ class Program(BaseModel):
     def effective_tiers(self) -> tuple[Tier, ...]:
         if self.tiers is not None:
             return tuple(self.tiers)
-        return (Tier(code="base", name="Base", threshold=Decimal("0"), earn_percent=self.earn_percent),)
+        return (default_tier(self.earn_percent),)
 
     @cached_property
     def quantum(self) -> Decimal:

@@ -61,12 +61,16 @@ PROGRAM_FIELDS = (
     "tier_window_days",
 )
 
+PROGRAM_DAYS = ("activation_delay_days", "points_valid_days", "tier_window_days")
+
 
 def program_document(text: TextOf, texts: TextsOf) -> dict[str, Any]:
     """The whole program as ``PUT /v1/program`` takes it; blank optional fields are null."""
     document: dict[str, Any] = {name: _blank_to_none(text(name)) for name in PROGRAM_FIELDS}
     if document["country"]:
         document["country"] = str(document["country"]).upper()
+    for name in PROGRAM_DAYS:  # JSON integers in the API: a form's text is read as one here
+        document[name] = _int_or_text(text(name))
     tiers = []
     rows = zip(
         texts("tier_code"),
@@ -82,7 +86,7 @@ def program_document(text: TextOf, texts: TextsOf) -> dict[str, Any]:
             )
     document["tiers"] = tiers or None
     gift = {key: text(f"birthday_{key}") for key in ("points", "valid_days", "days_before")}
-    document["birthday"] = {k: v or None for k, v in gift.items()} if any(gift.values()) else None
+    document["birthday"] = {k: _int_or_text(v) for k, v in gift.items()} if any(gift.values()) else None
     return {k: v for k, v in document.items() if v is not None or k in ("country", "no_spend_condition")}
 
 

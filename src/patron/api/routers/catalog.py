@@ -10,12 +10,23 @@ from patron.api.deps import AdminKey
 from patron.catalog import store
 from patron.catalog.model import CODE_PATTERN, ProductBulkItem, ProductIn, StoreIn
 from patron.errors import InvalidInput
+from patron.fields import sku_text
 
 router = APIRouter(prefix="/v1", tags=["stores and products"])
 
 
 def _code(what: str) -> Any:
     return Path(pattern=CODE_PATTERN, description=what)
+
+
+def _sku(raw: str) -> str:
+    """A SKU from the path (``{sku:path}``: it may hold a ``/``, sent as ``%2F``)."""
+    if not 1 <= len(raw) <= 64:
+        raise InvalidInput("sku: 1 to 64 characters", field="sku")
+    try:
+        return sku_text(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"sku: {exc}", field="sku") from exc
 
 
 @router.put(
@@ -53,24 +64,26 @@ async def list_stores(ctx: AdminKey) -> dict[str, Any]:
 
 
 @router.put(
-    "/products/{sku}",
+    "/products/{sku:path}",
     summary="Create or replace a product (admin)",
     description="Answers 200 with the product, new or replaced (the whole of `attributes` is replaced). "
     "Attribute names are 1 to 64 characters; `sku`, `price` and `quantity` are reserved (422). A receipt "
-    "line's own `attributes` are merged over these. The SKU follows the pattern of a store code.",
+    "line's own `attributes` are merged over these. A SKU is 1 to 64 characters without control characters "
+    "or spaces at either end, as in a basket (a `/` in it is sent as `%2F`).",
 )
 async def put_product(
-    body: ProductIn, ctx: AdminKey, sku: str = _code("the product's SKU")
+    body: ProductIn, ctx: AdminKey, sku: str = Path(description="the product's SKU")
 ) -> dict[str, Any]:
+    sku = _sku(sku)
     async with ctx.db.transaction() as conn:
         await store.put_product(conn, ctx.tenant_id, sku, body)
         return await store.get_product(conn, ctx.tenant_id, sku)
 
 
-@router.get("/products/{sku}", summary="A product (admin)", description="404 `product_not_found`.")
-async def get_product(ctx: AdminKey, sku: str = _code("the product's SKU")) -> dict[str, Any]:
+@router.get("/products/{sku:path}", summary="A product (admin)", description="404 `product_not_found`.")
+async def get_product(ctx: AdminKey, sku: str = Path(description="the product's SKU")) -> dict[str, Any]:
     async with ctx.db.read() as conn:
-        return await store.get_product(conn, ctx.tenant_id, sku)
+        return await store.get_product(conn, ctx.tenant_id, _sku(sku))
 
 
 @router.post(

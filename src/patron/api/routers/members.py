@@ -181,8 +181,9 @@ async def lots(member_id: str, ctx: AnyKey) -> list[dict[str, Any]]:
 @router.get(
     "/{member_id}/history",
     summary="Ledger entries, newest first; pass `next` as `before`",
-    description='Any key. `{"items": [...], "next": id}`, newest recorded first (by `id`: a receipt an '
-    "offline till sent late is listed when it arrived; its `at` says when it counts). `limit` 1 to 500, "
+    description='Any key. `{"items": [...], "next": id}`, newest first by `at`, when each '
+    "entry counts (a receipt an offline till sent late, or imported history, takes its place in time; "
+    "`created_at` says when it was recorded), then by `id`. `limit` 1 to 500, "
     "default 50. `next` is the last entry's `id` when the page is full, else null: pass it as `before` "
     "for the next page (which may be empty). Entries have `id`, `kind`, `points`, `debt`, `at`, "
     "`created_at`, `receipt_id`, `operation`, `key`, `reason`. 404 `member_not_found`.",
