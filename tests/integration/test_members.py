@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tests.integration.conftest import Tenant
+import httpx
+
+from patron.db.pool import Database
+from tests.integration.conftest import Tenant, make_tenant
 from tests.integration.test_api_conventions import assert_error
 
 FIVE_WAYS = ["+79001234567", "+7 (900) 123-45-67", "8 900 123 45 67", "007 900 123-45-67", "9001234567"]
@@ -106,3 +109,21 @@ async def test_a_foreign_tenants_member_is_404(tenant: Tenant, other_tenant: Ten
     assert_error(await tenant.call("GET", "/v1/members/not-a-uuid"), 404)
     # the same phone can be a member of another program
     assert (await other_tenant.call("POST", "/v1/members", {"phone": "+79001230020"})).status_code == 201
+
+
+async def test_without_a_country_phones_are_read_in_the_time_zones_country(
+    db: Database, client: httpx.AsyncClient
+) -> None:
+    # contract 1: `patron tenants create SLUG --currency RUB --timezone Europe/Moscow`, no country
+    moscow = await make_tenant(db, client, currency="RUB", timezone="Europe/Moscow")
+    created = await moscow.call("POST", "/v1/members", {"phone": "8 (900) 123-45-67"})
+    assert created.status_code == 201 and created.json()["phone"] == "+79001234567"
+    for way in FIVE_WAYS:
+        assert (await moscow.call("GET", "/v1/members", params={"phone": way})).status_code == 200, way
+    # the country, once set, decides; a zone of no one country reads only numbers with +
+    assert (await moscow.call("PATCH", "/v1/program", {"country": "DE"})).status_code == 200
+    # read as a German number now, it is not the Russian member
+    assert_error(await moscow.call("GET", "/v1/members", params={"phone": "8 900 123 45 67"}), 404)
+    utc = await make_tenant(db, client, currency="EUR", timezone="UTC")
+    assert_error(await utc.call("POST", "/v1/members", {"phone": "8 900 123 45 67"}), 422, "invalid_phone")
+    assert (await utc.call("POST", "/v1/members", {"phone": "+7 900 123 45 67"})).status_code == 201

@@ -98,7 +98,7 @@ class Lots:
 
     def __init__(self, header: Header, ctx: Context) -> None:
         self.ctx = ctx
-        self.member = MemberRef(header, ctx.program.country)
+        self.member = MemberRef(header, ctx.program.phone_region)
         if not self.member.columns:
             raise HeaderError("missing column: one of member_id, member_phone, member_card")
         self._points = header.cell("points")

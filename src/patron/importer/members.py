@@ -71,7 +71,7 @@ class Members:
 
     def __init__(self, header: Header, ctx: Context) -> None:
         self.ctx = ctx
-        self.country = ctx.program.country
+        self.country = ctx.program.phone_region
         self._id = header.cell("id")
         self._phone = header.cell("phone")
         self._email = header.cell("email")

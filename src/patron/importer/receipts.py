@@ -168,7 +168,7 @@ class Receipts:
         self.zero = Decimal(0).quantize(self.quantum)
         self.point_value = program.point_value
         self.tiers = {tier.code for tier in program.effective_tiers}
-        self.member = MemberRef(header, program.country)
+        self.member = MemberRef(header, program.phone_region)
         self.stores = ctx.lookup.stores()
         self._store = header.cell("store")
         self._number = header.cell("number")

@@ -1,4 +1,5 @@
-"""Member use cases: create, change, find. Phones are normalised with the program's country."""
+"""Member use cases: create, change, find. Phones are normalised with the program's
+phone region (``Program.phone_region``)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def member_id(raw: str) -> str:
 
 def normalize_phone(raw: str, program: Program, field: str = "phone") -> str:
     try:
-        return phones.normalize(raw, program.country)
+        return phones.normalize(raw, program.phone_region)
     except ValueError as exc:
         raise InvalidInput(
             f"{field}: {raw!r} is not a phone number", code="invalid_phone", field=field

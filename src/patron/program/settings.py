@@ -6,6 +6,8 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Literal
 
+import phonenumbers
+from babel.core import get_global
 from babel.numbers import list_currencies
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -79,8 +81,6 @@ class Program(BaseModel):
     def _country(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        import phonenumbers
-
         if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"unknown ISO 3166 country {value!r}")
         return value.upper()
@@ -114,6 +114,16 @@ class Program(BaseModel):
         if self.tiers is not None:
             return tuple(self.tiers)
         return (default_tier(self.earn_percent),)
+
+    @cached_property
+    def phone_region(self) -> str | None:
+        """Where a phone written without ``+`` is read: ``country``, else the country of the
+        program's time zone (a program in Europe/Moscow takes ``8 900 123-45-67`` as Russian, as
+        its tills' customers write it); None for a zone of no one country, such as UTC."""
+        if self.country is not None:
+            return self.country
+        region = get_global("zone_territories").get(self.timezone)
+        return region if region in phonenumbers.SUPPORTED_REGIONS else None
 
     @cached_property
     def quantum(self) -> Decimal:

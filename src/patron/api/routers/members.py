@@ -80,7 +80,7 @@ def _aware(at: str | None, ctx: AnyKey) -> datetime:
     summary="Create a member",
     description="Any key. 201 with the member: `id`, `phone` (E.164), `email`, `name`, `birthday`, `city`, "
     "`cards`, `consents` (both false unless given), `created_at`. A phone without `+` is read in the "
-    "program's `country`. 409 `phone_taken`, `email_taken` (case ignored) or `card_taken`; 422 "
+    "program's `country` (if none, in the country of its `timezone`, so Europe/Moscow reads `8 900 ...` as Russian). 409 `phone_taken`, `email_taken` (case ignored) or `card_taken`; 422 "
     "`invalid_phone`, or `invalid_input` (cards of 1 to 64 characters without spaces, each once). Not "
     "idempotent: a till that retries gets 409 `phone_taken` and can find the member by phone.",
 )
@@ -93,7 +93,7 @@ async def create_member(body: MemberIn, ctx: AnyKey) -> dict[str, Any]:
     "",
     summary="Find a member by phone (any format), card or email",
     description="Any key. Give exactly one of `phone`, `card` or `email` (else 422). The phone is "
-    "normalised as on creation (a number without `+` is read in the program's `country`; write `+` as "
+    "normalised as on creation (a number without `+` is read as on creation; write `+` as "
     "`%2B` in the query); email ignores case. 200 with the member (not a list); 404 `member_not_found`; "
     "422 `invalid_phone` for a number that cannot be a phone.",
 )
