@@ -93,8 +93,7 @@ async def create_member(body: MemberIn, ctx: AnyKey) -> dict[str, Any]:
     "",
     summary="Find a member by phone (any format), card or email",
     description="Any key. Give exactly one of `phone`, `card` or `email` (else 422). The phone is "
-    "normalised as on creation (a number without `+` is read as on creation; write `+` as "
-    "`%2B` in the query); email ignores case. 200 with the member (not a list); 404 `member_not_found`; "
+    "normalised as on creation (write its `+` as `%2B` in the query); email ignores case. 200 with the member (not a list); 404 `member_not_found`; "
     "422 `invalid_phone` for a number that cannot be a phone.",
 )
 async def find_member(
