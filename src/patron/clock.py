@@ -23,6 +23,19 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {name!r}") from exc
 
 
+# Names in the tz database that are no place: the host's own zone, a placeholder, a template.
+NOT_PLACES = frozenset({"localtime", "Factory", "posixrules"})
+
+
+def place_zone(name: str) -> ZoneInfo:
+    """A zone a program or store may be set to: ``zone``, less the names of no place (a program
+    in "localtime" would keep whatever zone its server has). Checked when saved, not when a
+    stored one is read, so that no stored setting stops a tenant from being served."""
+    if name in NOT_PLACES:
+        raise ValueError(f"{name!r} is the name of no place: give a zone such as Europe/Berlin")
+    return zone(name)
+
+
 _ZONES: frozenset[str] | None = None
 
 

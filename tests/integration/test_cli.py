@@ -139,11 +139,12 @@ def test_tenants_create_prints_one_json_object_and_refuses_bad_input(cli_env: di
     assert again.stdout.strip() == ""
     assert "Traceback" not in again.stderr
 
-    bad = patron("tenants", "create", slug(), "--currency", "XYZQ", "--json", env=cli_env)
-    assert bad.returncode != 0
-    assert "currency" in bad.stderr
-    assert bad.stdout.strip() == ""
-    assert "Traceback" not in bad.stderr
+    for option, value in (("--currency", "XYZQ"), ("--currency", "RUR"), ("--timezone", "localtime")):
+        bad = patron("tenants", "create", slug(), option, value, "--json", env=cli_env)
+        assert bad.returncode != 0
+        assert option.strip("-") in bad.stderr
+        assert bad.stdout.strip() == ""
+        assert "Traceback" not in bad.stderr
 
 
 def test_db_upgrade_is_idempotent(database_url: str, tmp_path: Path) -> None:

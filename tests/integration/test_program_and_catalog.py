@@ -36,6 +36,10 @@ async def test_invalid_values_are_422_naming_the_field_and_change_nothing(tenant
     cases = [
         ({"currency": "XYZ"}, "currency"),
         ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"timezone": "localtime"}, "timezone"),  # the host's zone, whatever it is
+        ({"timezone": "Factory"}, "timezone"),
+        ({"currency": "RUR"}, "currency"),  # withdrawn in 1998
+        ({"currency": "XAU"}, "currency"),  # gold
         ({"country": "ZZ"}, "country"),
         ({"point_value": "0"}, "point_value"),
         ({"max_spend_percent": "150"}, "max_spend_percent"),
@@ -101,6 +105,8 @@ async def test_stores_validate_time_zones(tenant: Tenant, other_tenant: Tenant) 
     error = assert_error(await tenant.call("PUT", "/v1/stores/S002", {**store, "timezone": "Moscow"}), 422)
     assert error["field"] == "timezone"
     assert_error(await tenant.call("PUT", "/v1/stores/S002", {**store, "country": "XX"}), 422)
+    for no_place in ("localtime", "Factory"):
+        assert_error(await tenant.call("PUT", "/v1/stores/S002", {**store, "timezone": no_place}), 422)
     assert_error(await tenant.call("PUT", "/v1/stores/S002", {"name": ""}), 422)
     assert_error(await other_tenant.call("GET", "/v1/stores/S001"), 404)
     assert_error(await tenant.call("GET", "/v1/stores/S002"), 404)

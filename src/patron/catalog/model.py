@@ -33,7 +33,7 @@ class StoreIn(BaseModel):
     @classmethod
     def _timezone(cls, value: str | None) -> str | None:
         if value is not None:
-            clock.zone(value)
+            clock.place_zone(value)
         return value
 
     @field_validator("country")

@@ -227,9 +227,9 @@ def timezone(value: Cell) -> str | None:
 @lru_cache(maxsize=CACHE)
 def _zone(name: str) -> None:
     try:
-        clock.zone(name)
+        clock.place_zone(name)
     except ValueError as exc:
-        raise Bad(f"{name!r} is not a time zone") from exc
+        raise Bad(f"{name!r} is not a time zone of a place") from exc
 
 
 def phone(value: Cell, country: str | None) -> str | None:

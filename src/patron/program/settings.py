@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import cached_property
-from typing import Annotated, Literal
+from functools import cached_property, lru_cache
+from typing import Annotated, Any, Literal
 
 import phonenumbers
 from babel.core import get_global
-from babel.numbers import list_currencies
+from babel.numbers import get_territory_currencies, list_currencies
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from patron import clock, money
 from patron.conditions import checked
+from patron.errors import InvalidInput
 from patron.fields import PlainDecimal, WholeNumber
 
-_CURRENCIES = frozenset(list_currencies())
+_CURRENCIES = frozenset(list_currencies())  # every code Babel knows, withdrawn ones included
+
+
+@lru_cache(maxsize=2)
+def tender_today(today: date) -> frozenset[str]:
+    """Currencies that are legal tender somewhere on ``today`` (not RUR, BYR, XAU or XXX)."""
+    return frozenset(
+        code
+        for territory in get_global("territory_currencies")
+        for code in get_territory_currencies(territory, today, tender=True)
+    )
+
 
 Percent = Annotated[PlainDecimal, Field(ge=0, le=1000, max_digits=12, decimal_places=4)]
 
@@ -145,3 +158,25 @@ class Program(BaseModel):
             data["point_value"] = str(self.point_value.normalize())
         data["tiers"] = [tier.model_dump(mode="json") for tier in self.effective_tiers]
         return data
+
+
+def check_for_saving(program: Program, stored: dict[str, Any]) -> None:
+    """What a program being saved must also meet, beyond each field's own rules. Stored programs
+    are not held to these when read, so that none stops its tenant from being served.
+
+    - A point is worth a whole number of the currency's minor unit: spending points must come
+      to an amount a till can charge.
+    - A new currency is one in use somewhere today (``RUR`` was withdrawn in 1998; ``XAU`` is gold).
+    - The time zone is a place's, not the host's ("localtime") or a placeholder ("Factory")."""
+    if program.point_value != program.point_value.quantize(program.quantum):
+        raise InvalidInput(
+            f"point_value: a whole number of {program.quantum} {program.currency}", field="point_value"
+        )
+    if program.currency != stored.get("currency") and program.currency not in tender_today(
+        datetime.now(UTC).date()
+    ):
+        raise InvalidInput(f"currency: {program.currency!r} is not in use as money today", field="currency")
+    try:
+        clock.place_zone(program.timezone)
+    except ValueError as exc:
+        raise InvalidInput(f"timezone: {exc}", field="timezone") from exc

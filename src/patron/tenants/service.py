@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from patron.db.pool import Connection
 from patron.errors import Conflict, InvalidInput
-from patron.program.settings import Program
+from patron.program.settings import Program, check_for_saving
 from patron.tenants import keys, store
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -36,6 +36,7 @@ async def create(
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise InvalidInput(f"{field}: {first['msg']}", field=field) from exc
+    check_for_saving(program, {})
     tenant_id = await store.create_tenant(conn, slug, program.model_dump(mode="json"))
     key = keys.generate()
     key_id = await store.insert_key(conn, tenant_id, "admin", "created with the tenant", key)
@@ -52,13 +53,9 @@ async def new_admin_key(conn: Connection, slug: str, name: str) -> str:
 async def save_program(conn: Connection, tenant_id: int, program: Program, current: dict[str, Any]) -> None:
     """Saves a new or changed program (the caller holds ``lock_settings``, which gave ``current``).
 
-    Beyond each field's own rules: a point is worth a whole number of the currency's minor unit
-    (spending it must give an amount a till can charge), and the currency stays once receipts
-    or campaigns hold amounts in it (they could no longer be returned or applied)."""
-    if program.point_value != program.point_value.quantize(program.quantum):
-        raise InvalidInput(
-            f"point_value: a whole number of {program.quantum} {program.currency}", field="point_value"
-        )
+    Beyond each field's own rules: those of ``check_for_saving``, and the currency stays once
+    receipts or campaigns hold amounts in it (they could no longer be returned or applied)."""
+    check_for_saving(program, current)
     before = current.get("currency", Program.model_fields["currency"].default)
     if program.currency != before and await store.has_money_records(conn, tenant_id):
         raise Conflict(
