@@ -52,6 +52,18 @@ async def test_malformed_json_is_400(tenant: Tenant) -> None:
         "/v1/members", content=b'{"phone": ', headers={**tenant.auth, "Content-Type": "application/json"}
     )
     assert_error(response, 400, "malformed_json")
+    empty = await tenant.client.post(
+        "/v1/members", content=b"", headers={**tenant.auth, "Content-Type": "application/json"}
+    )
+    assert_error(empty, 400, "malformed_json")
+
+
+async def test_the_key_is_asked_for_before_the_body_is_judged(client: httpx.AsyncClient) -> None:
+    json = {"Content-Type": "application/json"}
+    assert_error(await client.post("/v1/members", content=b"{bad", headers=json), 401, "unauthorized")
+    assert_error(await client.post("/v1/members", json={"phone": 5}), 401, "unauthorized")
+    unknown = {**json, "Authorization": "Bearer ptr_nope"}
+    assert_error(await client.post("/v1/receipts", content=b"{}", headers=unknown), 401, "invalid_api_key")
 
 
 async def test_validation_error_names_the_field(tenant: Tenant) -> None:
@@ -107,3 +119,11 @@ async def test_head_answers_as_get_without_a_body(tenant: Tenant) -> None:
         head = await tenant.client.head(path, headers=tenant.auth)
         assert (head.status_code, head.content) == (200, b""), path
         assert head.headers["content-length"] == got.headers["content-length"] == str(len(got.content))
+
+
+async def test_a_trailing_slash_is_the_same_path(tenant: Tenant) -> None:
+    created = await tenant.call("POST", "/v1/members/", {"phone": "+79001230777"})
+    assert created.status_code == 201, created.text  # no redirect: a POST answered where it was sent
+    member = created.json()["id"]
+    assert (await tenant.call("GET", f"/v1/members/{member}/")).json()["id"] == member
+    assert_error(await tenant.call("GET", "/v1/nothing-here/"), 404)

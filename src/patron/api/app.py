@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from patron import __version__
 from patron.api import errors
 from patron.api.deps import ProgramCache
-from patron.api.middleware import BodyLimit, ForgetOnChange, HeadAsGet
+from patron.api.middleware import BodyLimit, ForgetOnChange, HeadAsGet, TrailingSlash
 from patron.api.responses import JSONResponse
 from patron.api.routers import backoffice, campaigns, catalog, checkout, keys, members, program
 from patron.campaigns.service import CampaignCache
@@ -141,6 +141,7 @@ def create_app(
 
     app.add_middleware(ForgetOnChange, principals=app.state.principals)
     app.add_middleware(HeadAsGet)
+    app.add_middleware(TrailingSlash)
     app.add_middleware(BodyLimit)  # added last, so it runs first
     return app
 

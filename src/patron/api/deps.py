@@ -59,7 +59,8 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-async def context(request: Request) -> Ctx:
+async def authenticate(request: Request) -> Principal:
+    """The key's holder; 401 without a key or with an unknown or revoked one."""
     state = request.app.state
     digest = keys.digest(_bearer(request))
     principals: PrincipalCache = state.principals
@@ -71,6 +72,12 @@ async def context(request: Request) -> Ctx:
         if principal is None:
             raise Unauthorized("unknown or revoked API key", code="invalid_api_key")
         principals.put(digest, principal, generation)
+    return principal
+
+
+async def context(request: Request) -> Ctx:
+    state = request.app.state
+    principal = await authenticate(request)
     program = state.programs.get(principal.tenant_id, principal.version, principal.settings)
     campaigns = await state.campaigns.get(state.db, principal.tenant_id, principal.campaigns_version)
     return Ctx(db=state.db, principal=principal, program=program, clock=state.clock, campaigns=campaigns)

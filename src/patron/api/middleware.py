@@ -100,3 +100,19 @@ class HeadAsGet:
             await send(message)
 
         await self.app({**scope, "method": "GET"}, receive, without_body)
+
+
+class TrailingSlash:
+    """``/v1/members/`` is ``/v1/members``. Starlette would answer a redirect to an absolute URL,
+    with no error body, that a till behind a proxy may not follow (and a POST should not)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        raw: bytes = scope.get("raw_path") or path.encode()
+        # a literal slash only: a SKU that ends in "/" is sent as "%2F"
+        if scope["type"] == "http" and path.startswith("/v1/") and raw.endswith(b"/"):
+            scope = {**scope, "path": path.rstrip("/"), "raw_path": raw.rstrip(b"/")}
+        await self.app(scope, receive, send)
