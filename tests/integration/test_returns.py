@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -84,6 +85,12 @@ async def test_returns_take_back_earned_points_and_policies(db: Database, client
         result = await give_back(tenant, sold["id"], "r1", (1, 1))
         assert (result["points_reversed"], result["shortfall"]) == (1, 4), policy
         assert (result["refund"], result["withhold"]) == (expected_refund, expected_withhold), policy
+        async with db.read() as conn:  # money kept back stays paid: the tier window counts it
+            cur = await conn.execute(
+                "SELECT paid_net FROM receipts WHERE tenant_id = %s AND id = %s",
+                (tenant.tenant_id, sold["id"]),
+            )
+            assert (await cur.fetchone())["paid_net"] == Decimal(expected_withhold), policy  # type: ignore[index]
         balance = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()
         assert (balance["available"], balance["debt"]) == (0, expected_debt), policy
         if policy == "debt":

@@ -188,7 +188,10 @@ async def record_return(
     receipt_result: dict[str, Any],
     result: dict[str, Any],
 ) -> None:
-    """The return's row, the lines' returned units, and the receipt's new status and result."""
+    """The return's row, the lines' returned units, and the receipt's new status and result.
+
+    The receipt's money paid, net of returns (its tier window, the dashboards), goes down by
+    the refund: money kept back under ``withhold`` stays paid."""
     await conn.execute(
         "UPDATE receipt_lines rl SET returned = rl.returned + t.n FROM unnest(%s::int[], %s::int[]) AS t(l, n)"
         " WHERE rl.tenant_id = %s AND rl.receipt_id = %s AND rl.line = t.l",
@@ -197,7 +200,7 @@ async def record_return(
     await conn.execute(
         "UPDATE receipts SET status = %s, paid_net = paid_net - %s, current = %s, updated_at = now()"
         " WHERE tenant_id = %s AND id = %s",
-        (status, paid, Jsonb(receipt_result), tenant_id, receipt_id),
+        (status, Decimal(result["refund"]), Jsonb(receipt_result), tenant_id, receipt_id),
     )
     await conn.execute(
         "INSERT INTO receipt_returns (tenant_id, receipt_id, number, body_hash, refund, paid, points_refunded,"

@@ -137,7 +137,9 @@ async def get_receipt(receipt_id: str, ctx: AnyKey) -> dict[str, Any]:
     "order, answers 200 with the first result and changes nothing; with other lines, 409 "
     "`return_number_conflict`. 422 `too_many_units` when more than remain; `#cancel` is reserved. 404 "
     "`receipt_not_found`. Points go back and are taken back at the time of the return; `receipt` is the "
-    "receipt as it stands after it.",
+    "receipt as it stands after it. Under `withhold`, `withhold` is at most the returned units' share of "
+    "`paid` (the refund is never negative); a shortfall worth more is absorbed by the program, as under "
+    "`clamp`. Money withheld stays paid: the member's tier window counts it.",
     responses={
         200: {"description": "a repeat: the first result"},
         404: _RETURN_404,
