@@ -73,3 +73,22 @@ def test_the_api_description_states_the_conventions(spec: dict[str, Any]) -> Non
     info = spec["info"]["description"]
     for fact in ("8 MB", "413", "415", "HEAD", "JSON integers", "decimal text", "Retries"):
         assert fact in info, fact
+
+
+def test_errors_are_documented_in_the_shape_they_are_answered(spec: dict[str, Any]) -> None:
+    assert "HTTPValidationError" not in str(spec)  # FastAPI's {"detail": ...}, never answered here
+    assert spec["components"]["schemas"]["Error"]["required"] == ["error"]
+    for path, item in spec["paths"].items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, operation in item.items():
+            responses = operation["responses"]
+            assert "401" in responses, f"{method.upper()} {path}"
+            for status, response in responses.items():
+                if status.startswith("4"):
+                    assert response["content"]["application/json"]["schema"] == {
+                        "$ref": "#/components/schemas/Error"
+                    }, f"{method.upper()} {path} {status}"
+    assert "403" in _operation(spec, "put", "/v1/program")["responses"]  # admin only
+    assert "403" not in _operation(spec, "post", "/v1/checkout/quote")["responses"]  # any key
+    assert "400" in _operation(spec, "post", "/v1/receipts")["responses"]  # a body: malformed JSON

@@ -114,18 +114,20 @@ def create_app(
     app.state.campaigns = CampaignCache()
     app.state.principals = PrincipalCache()
     errors.install(app)
-    # Checkout first: routes are matched in order, and the tills' calls are most of the traffic.
-    for router in (
+    # Checkout first: routes are matched in order, and the tills' calls are most of the traffic;
+    # then communications and webhooks (docs/backoffice.md).
+    routers = (
         checkout.router,
         keys.router,
         program.router,
         catalog.router,
         members.router,
         campaigns.router,
-    ):
+        *backoffice.routers,
+    )
+    for router in routers:
         app.include_router(router)
-    for router in backoffice.routers:  # communications and webhooks (docs/backoffice.md)
-        app.include_router(router)
+    errors.document(app, routers)
 
     app.mount("/admin", create_web_app(app))  # the admin web app (docs/admin.md)
 

@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute, APIRouter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patron.api import deps
@@ -99,3 +103,77 @@ def install(app: FastAPI) -> None:
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
         return JSONResponse(error_body("internal_error", "an unexpected error; nothing was changed"), 500)
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "snake_case, stable: tills may branch on it"},
+                "message": {"type": "string", "description": "for people; may change"},
+                "field": {"type": "string", "description": "the field at fault, when one is"},
+                "details": {
+                    "type": "array",
+                    "description": "422 from the request's shape: every field at fault",
+                    "items": {
+                        "type": "object",
+                        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                    },
+                },
+            },
+        }
+    },
+}
+_AS_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
+def _depends_on(dependant: Dependant, call: Any) -> bool:
+    return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
+
+
+def document(app: FastAPI, routers: Iterable[APIRouter]) -> None:
+    """The OpenAPI document shows errors as this module answers them: contract 2's shape (not
+    FastAPI's ``{"detail": ...}``) on every 4xx, and each operation's 401 and, for admin ones, 403."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        schemas["Error"] = ERROR_SCHEMA
+        for route in (route for router in routers for route in router.routes):
+            if not isinstance(route, APIRoute) or not route.path_format.startswith("/v1/"):
+                continue
+            for method in route.methods or ():
+                responses = schema["paths"][route.path_format][method.lower()].setdefault("responses", {})
+                responses.setdefault(
+                    "401",
+                    {
+                        "description": "no key (`unauthorized`), or an unknown or revoked one "
+                        "(`invalid_api_key`)"
+                    },
+                )
+                if _depends_on(route.dependant, deps.admin):
+                    responses.setdefault(
+                        "403", {"description": "a `pos` key (`forbidden`): this needs an admin key"}
+                    )
+                if route.body_field is not None:
+                    responses.setdefault("400", {"description": "a body that is not JSON (`malformed_json`)"})
+                responses.setdefault("422", {"description": "bad input (`invalid_input`, naming the field)"})
+                for status, response in responses.items():
+                    if status.startswith("4"):
+                        if response.get("description") in (None, "", "Validation Error"):
+                            response["description"] = "bad input (`invalid_input`, naming the field)"
+                        response["content"] = _AS_ERROR
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
