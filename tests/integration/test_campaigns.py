@@ -140,6 +140,7 @@ async def test_crud_and_validation(shop: Tenant, other_tenant: Tenant) -> None:
             {"name": "x", "condition": "brand == 'x'", "effect": {"type": "points_fixed", "value": "1"}},
         ),
         422,
+        "invalid_condition",  # as for an adjustment's spend_condition and the program's
     )
     assert "position 7" in str(error["message"])
     assert (await shop.call("GET", "/v1/campaigns")).json()["items"] == []

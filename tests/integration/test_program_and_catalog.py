@@ -81,7 +81,9 @@ async def test_the_default_tiers_sent_back_stay_the_default(tenant: Tenant) -> N
 
 async def test_condition_error_names_the_position(tenant: Tenant) -> None:
     error = assert_error(
-        await tenant.call("PATCH", "/v1/program", {"no_spend_condition": "brand == 'x'"}), 422
+        await tenant.call("PATCH", "/v1/program", {"no_spend_condition": "brand == 'x'"}),
+        422,
+        "invalid_condition",
     )
     assert "position 7" in str(error["message"])
 

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patron.api import deps
 from patron.api.responses import JSONResponse
+from patron.conditions import ConditionError
 from patron.errors import PatronError
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,16 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
     if field:
         error["field"] = field
     return {"error": error}
+
+
+def validation_code(error: Any) -> str:
+    """The code of a validation error: a condition that does not parse has its own wherever it is
+    given (campaigns, the program, adjustments; contract 6), the rest is ``invalid_input``."""
+    return (
+        "invalid_condition"
+        if isinstance(error.get("ctx", {}).get("error"), ConditionError)
+        else "invalid_input"
+    )
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -81,7 +92,7 @@ def install(app: FastAPI) -> None:
         details = [
             {"field": _field_name(tuple(e.get("loc", ()))), "message": str(e.get("msg", ""))} for e in errors
         ]
-        body = error_body("invalid_input", message, field or None)
+        body = error_body(validation_code(first), message, field or None)
         body["error"]["details"] = details
         return JSONResponse(body, status_code=422)
 

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
     status_code=201,
     summary="Create a campaign (admin); an invalid condition is a 422 with its position",
     description="201 with the campaign: its fields, `id`, `created_at`, `updated_at`. A condition that does "
-    "not parse is a 422 `invalid_input` whose `field` names it and whose message gives the position. "
+    "not parse is a 422 `invalid_condition` whose `field` names it and whose message gives the position. "
     "Also 422: `tiers` the program does not have, `countries` that are not ISO 3166 codes, money effects "
     "and `limits.budget_money` finer than the currency's minor unit. Checkouts use it within milliseconds.",
 )
