@@ -86,6 +86,13 @@ async def test_keys_revoke_and_isolation(tenant: Tenant, other_tenant: Tenant) -
     assert_error(await tenant.call("DELETE", "/v1/api-keys/not-a-uuid"), 404)
     assert (await tenant.call("DELETE", f"/v1/api-keys/{made['id']}")).status_code == 204
     assert_error(await tenant.call("GET", "/v1/program", key=made["api_key"]), 401)
+    revoked_at = {
+        k["id"]: k["revoked_at"] for k in (await tenant.call("GET", "/v1/api-keys")).json()["items"]
+    }
+    assert (await tenant.call("DELETE", f"/v1/api-keys/{made['id']}")).status_code == 204  # a retry
+    again = {k["id"]: k["revoked_at"] for k in (await tenant.call("GET", "/v1/api-keys")).json()["items"]}
+    assert again[made["id"]] == revoked_at[made["id"]] is not None  # revoked once, when first asked
+    assert_error(await tenant.call("GET", "/v1/program", key=made["api_key"]), 401)
     assert_error(await tenant.call("POST", "/v1/api-keys", {"role": "root"}), 422)
 
 

@@ -64,8 +64,9 @@ async def insert_key(conn: Connection, tenant_id: int, role: Role, name: str, ke
 
 
 async def revoke_key(conn: Connection, tenant_id: int, key_id: str) -> None:
+    """Revokes a key; a key revoked already keeps its moment, so a retried DELETE is no change."""
     cur = await conn.execute(
-        "UPDATE api_keys SET revoked_at = now() WHERE tenant_id = %s AND id = %s AND revoked_at IS NULL",
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE tenant_id = %s AND id = %s",
         (tenant_id, key_id),
     )
     if cur.rowcount == 0:

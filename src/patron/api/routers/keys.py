@@ -61,8 +61,8 @@ async def list_keys(ctx: AdminKey) -> dict[str, Any]:
     status_code=204,
     summary="Revoke an API key (admin)",
     description="Answers 204. The key stops working at once in the process that answered, and in the "
-    "others within milliseconds. A key may revoke itself. An unknown id, or a key already revoked: 404 "
-    "`not_found`.",
+    "others within milliseconds. A key may revoke itself. Revoking a revoked key is no change (204 again: a "
+    "retry is safe); an unknown id is a 404 `not_found`.",
 )
 async def revoke_key(key_id: str, ctx: AdminKey) -> None:
     import uuid
