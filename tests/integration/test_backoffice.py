@@ -947,6 +947,13 @@ async def test_handled_events_and_finished_deliveries_are_deleted_after_keep_day
         log = (await tenant.call("GET", f"/v1/webhooks/{hook}/deliveries")).json()
         assert [(d["event_id"], d["status"]) for d in log] == [(refused, "pending")]
 
+        # the webhook deleted: its pending delivery fails at once, and goes with the next pruning
+        assert (await tenant.call("DELETE", f"/v1/webhooks/{hook}")).status_code == 204
+        assert [(d["event"], d["status"]) for d in await deliveries_of(db, tenant)] == [(refused, "failed")]
+        assert (await pruning.run_schedule(start + timedelta(days=31)))["pruned"] == 1 + 1
+        assert await deliveries_of(db, tenant) == []
+        assert {e["member_id"] for e in await outbox_events(db, tenant)} == {later}
+
 
 # --- the API ---------------------------------------------------------------------------------
 

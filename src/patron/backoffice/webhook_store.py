@@ -41,12 +41,21 @@ async def list_all(conn: Connection, tenant_id: int) -> list[dict[str, Any]]:
 
 
 async def delete(conn: Connection, tenant_id: int, webhook_id: str, now: datetime) -> bool:
-    """Stops a webhook (its delivery log stays readable to the database, not to the API)."""
+    """Stops a webhook (its delivery log stays readable to the database, not to the API). Its
+    pending deliveries fail at once: no worker would ever send them, and the pruning of the log
+    keeps pending ones, so they would stay for good."""
     cur = await conn.execute(
         "UPDATE webhooks SET deleted_at = %s WHERE tenant_id = %s AND id = %s AND deleted_at IS NULL",
         (now, tenant_id, webhook_id),
     )
-    return cur.rowcount > 0
+    if cur.rowcount == 0:
+        return False
+    await conn.execute(
+        "UPDATE webhook_deliveries SET status = 'failed', last_error = 'the webhook was deleted'"
+        " WHERE tenant_id = %s AND webhook_id = %s AND status = 'pending'",
+        (tenant_id, webhook_id),
+    )
+    return True
 
 
 async def subscribed(conn: Connection, tenant_id: int, event_type: str) -> list[str]:
