@@ -228,8 +228,8 @@ async def get_webhook(webhook_id: str, ctx: AdminKey) -> dict[str, Any]:
     "/{webhook_id}",
     status_code=204,
     summary="Stop a webhook (admin)",
-    description="Answers 204. No new deliveries are made for it and its pending ones fail at once (`last_error` says why) and are pruned with the rest; "
-    "its delivery log is no longer shown. Deleting it again is a 404 `webhook_not_found`.",
+    description="Answers 204. No new deliveries are made for it, and its pending ones fail at once "
+    "(`last_error` says why) and are pruned with the rest; its delivery log is no longer shown. Deleting it again is a 404 `webhook_not_found`.",
 )
 async def delete_webhook(webhook_id: str, ctx: AdminKey) -> Response:
     async with ctx.db.transaction() as conn:
