@@ -322,6 +322,8 @@ async def test_a_balance_moment_is_rfc_3339_and_a_password_has_no_control_charac
         assert_error(await shop.call("GET", f"/v1/members/{member}/balance", params={"at": at}), 422)
     fine = await shop.call("GET", f"/v1/members/{member}/balance", params={"at": "2026-01-01T10:00:00+03:00"})
     assert fine.status_code == 200
+    lower = await shop.call("GET", f"/v1/members/{member}/balance", params={"at": "2026-01-01t07:00:00z"})
+    assert lower.status_code == 200 and lower.json() == fine.json() | {"at": lower.json()["at"]}  # RFC 3339
     with pytest.raises(InvalidInput):
         check_password("\x00" * 20)
     assert check_password("correct horse battery") == "correct horse battery"

@@ -66,7 +66,8 @@ def _aware(at: str | None, ctx: AnyKey) -> datetime:
     if at is None:
         return ctx.now()
     try:
-        moment = datetime.fromisoformat(at) if "T" in at.upper() else None
+        # RFC 3339 allows "t" and "z" in lower case, as the basket's `at` takes them
+        moment = datetime.fromisoformat(at.upper()) if "T" in at.upper() else None
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
