@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from patron.backoffice import outbox, webhook_store
+from patron.backoffice import service as backoffice_service
 from patron.backoffice import store as backoffice
 from patron.db.pool import Database
 from tests.integration.conftest import Tenant
@@ -44,6 +45,40 @@ async def test_channels_are_set_through_the_back_office(admin_browser: Browser, 
     assert (await tenant.call("GET", "/v1/channels/email")).json()["starttls"] is True
     page = await admin_browser.get("/communications")
     assert "secret-token" not in page.text and "https://sms.example.com/send" in page.text
+
+
+async def test_saving_a_channel_keeps_the_secrets_it_does_not_show(
+    admin_browser: Browser, tenant: Tenant, db: Database
+) -> None:
+    sms = {"url": "https://sms.example.com/send", "rate_per_second": 5, "headers": {"X-Key": "topsecret"}}
+    assert (await tenant.call("PUT", "/v1/channels/sms", sms)).status_code == 200
+    email = {"host": "smtp.example.com", "port": 2525, "from": "club@example.com", "password": "pw-secret"}
+    assert (await tenant.call("PUT", "/v1/channels/email", email)).status_code == 200
+
+    async def stored(channel: str) -> dict[str, object]:
+        async with db.read() as conn:
+            return await backoffice_service.saved_channel_settings(conn, tenant.tenant_id, channel)
+
+    # the rate changed, the headers left empty (they are never shown): kept
+    rate = {"url": sms["url"], "rate_per_second": "10", "headers": ""}
+    assert (await admin_browser.post("/communications/channels/sms", rate)).status_code == 303
+    assert (await stored("sms"))["headers"] == {"X-Key": "topsecret"}
+    assert (await tenant.call("GET", "/v1/channels/sms")).json()["rate_per_second"] == 10
+    port = {"host": "smtp.example.com", "port": "2526", "from": "club@example.com", "password": ""}
+    assert (await admin_browser.post("/communications/channels/email", port)).status_code == 303
+    assert (await stored("email"))["password"] == "pw-secret"
+    # new headers replace the saved ones; the box removes them
+    anew = {**rate, "headers": "X-Other: 1"}
+    assert (await admin_browser.post("/communications/channels/sms", anew)).status_code == 303
+    assert (await stored("sms"))["headers"] == {"X-Other": "1"}
+    assert (
+        await admin_browser.post("/communications/channels/sms", {**rate, "forget_secrets": "on"})
+    ).status_code == 303
+    assert (await stored("sms"))["headers"] == {}
+    assert (
+        await admin_browser.post("/communications/channels/email", {**port, "forget_secrets": "on"})
+    ).status_code == 303
+    assert (await stored("email"))["password"] is None
 
 
 async def test_templates_with_a_rendered_preview(admin_browser: Browser, tenant: Tenant) -> None:

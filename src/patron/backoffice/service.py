@@ -54,6 +54,13 @@ def _present_channel(channel: str, row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def saved_channel_settings(conn: Connection, tenant_id: int, channel: str) -> dict[str, Any]:
+    """A channel's stored settings, secrets included: for the admin form, which never shows the
+    secrets and so keeps them when its fields are left empty."""
+    row = await store.get_channel(conn, tenant_id, channel)
+    return dict(row["settings"]) if row else {}
+
+
 async def put_sms(conn: Connection, tenant_id: int, body: SmsChannelIn) -> dict[str, Any]:
     settings = {"url": body.url, "headers": body.headers}
     await store.put_channel(conn, tenant_id, "sms", settings, body.rate_per_second)

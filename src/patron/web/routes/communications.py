@@ -96,30 +96,32 @@ async def save_channel(request: Request, posted: Form, channel: str) -> Response
     if channel not in CHANNELS:
         raise NotFound("no such channel")
     values = {f"{channel}_{k}": v for k, v in posted.form.items() if isinstance(v, str) and k != "csrf_token"}
+    # The secrets are never shown again, so an empty field keeps what is saved; a box removes it.
+    forget = posted.text("forget_secrets") == "on"
     try:
-        if channel == "sms":
-            sms = SmsChannelIn.model_validate(
-                {
-                    "url": posted.text("url"),
-                    "rate_per_second": posted.text("rate_per_second") or None,
-                    "headers": _headers(posted.text("headers")),
-                }
-            )
-            async with admin.db.transaction() as conn:
+        async with admin.db.transaction() as conn:
+            saved = {} if forget else await service.saved_channel_settings(conn, admin.tenant_id, channel)
+            if channel == "sms":
+                sms = SmsChannelIn.model_validate(
+                    {
+                        "url": posted.text("url"),
+                        "rate_per_second": posted.text("rate_per_second") or None,
+                        "headers": _headers(posted.text("headers")) or saved.get("headers") or {},
+                    }
+                )
                 await service.put_sms(conn, admin.tenant_id, sms)
-        else:
-            email = EmailChannelIn.model_validate(
-                {
-                    "host": posted.text("host"),
-                    "port": posted.text("port") or None,
-                    "from": posted.text("from"),
-                    "username": posted.text("username") or None,
-                    "password": posted.text("password") or None,
-                    "starttls": posted.text("starttls") == "on",
-                    "rate_per_second": posted.text("rate_per_second") or None,
-                }
-            )
-            async with admin.db.transaction() as conn:
+            else:
+                email = EmailChannelIn.model_validate(
+                    {
+                        "host": posted.text("host"),
+                        "port": posted.text("port") or None,
+                        "from": posted.text("from"),
+                        "username": posted.text("username") or None,
+                        "password": posted.text("password") or saved.get("password"),
+                        "starttls": posted.text("starttls") == "on",
+                        "rate_per_second": posted.text("rate_per_second") or None,
+                    }
+                )
                 await service.put_email(conn, admin.tenant_id, email)
     except ValidationError as exc:
         errors = {f"{channel}.{k}": v for k, v in forms.errors_by_field(exc).items()}
