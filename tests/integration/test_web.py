@@ -399,6 +399,12 @@ async def test_program_form_saves_like_the_api(admin_browser: Browser, tenant: T
     assert 'id="err-timezone"' in bad.text
     finer = await admin_browser.post("/program", {**form, "point_value": "0.125"})  # below a kopeck
     assert finer.status_code == 422 and 'id="err-point_value"' in finer.text
+    # a cleared field is an error by it, not its default (a time zone turned UTC without a word)
+    cleared = await admin_browser.post("/program", {**form, "timezone": "", "activation_delay_days": " "})
+    assert cleared.status_code == 422
+    assert 'id="err-timezone"' in cleared.text and 'id="err-activation_delay_days"' in cleared.text
+    only_token = await admin_browser.post("/program", {})
+    assert only_token.status_code == 422
     assert (await tenant.call("GET", "/v1/program")).json() == program
 
 

@@ -64,6 +64,13 @@ PROGRAM_FIELDS = (
 PROGRAM_DAYS = ("activation_delay_days", "points_valid_days", "tier_window_days")
 
 
+def program_blanks(text: TextOf) -> dict[str, str]:
+    """The form's required fields left empty, each with its error: an empty field would otherwise
+    take its default (contract 3's PUT), and a cleared time zone silently become UTC."""
+    optional = ("country", "no_spend_condition")
+    return {name: "give a value" for name in PROGRAM_FIELDS if name not in optional and not text(name).strip()}
+
+
 def program_document(text: TextOf, texts: TextsOf) -> dict[str, Any]:
     """The whole program as ``PUT /v1/program`` takes it; blank optional fields are null."""
     document: dict[str, Any] = {name: _blank_to_none(text(name)) for name in PROGRAM_FIELDS}

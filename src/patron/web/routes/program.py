@@ -42,6 +42,9 @@ async def save_program(request: Request, posted: Form) -> Response:
     admin = posted.admin
     admin.require_admin("the program")
     document = forms.program_document(posted.text, posted.texts)
+    blanks = forms.program_blanks(posted.text)
+    if blanks:
+        return _page(request, admin, forms.program_form_values(document, 0), blanks, 422)
     try:
         program = Program.model_validate(document)
     except ValidationError as exc:
