@@ -39,7 +39,11 @@ def _stored(definition: CampaignIn) -> dict[str, Any]:
 
 
 def _checked(definition: CampaignIn, program: Program) -> dict[str, Any]:
-    check_for_program(definition, program.quantum, frozenset(tier.code for tier in program.effective_tiers))
+    """An active campaign must fit the program as it is now (its money in the currency's minor
+    unit, its tiers the program's). An inactive one applies to nothing, so it is checked when it
+    is activated again: a campaign whose tier was since removed can always be deactivated."""
+    if definition.active:
+        check_for_program(definition, program.quantum, frozenset(tier.code for tier in program.effective_tiers))
     return _stored(definition)
 
 
