@@ -329,6 +329,17 @@ async def test_adjust_points_through_the_form(admin_browser: Browser, tenant: Te
     assert balance["available"] == 500
     history = (await tenant.call("GET", f"/v1/members/{member}/history")).json()["items"]
     assert [(e["kind"], e["points"], e["reason"]) for e in history] == [("adjustment", 500, "apology")]
+    # the browser's Back: a fresh page (a new key) with the form refilled, sent again
+    back = await admin_browser.post(f"/members/{member}/adjustments", {**form, "key": str(uuid.uuid4())})
+    assert back.status_code == 409 and 'id="err-repeat"' in back.text and 'name="repeat"' in back.text
+    assert (await tenant.call("GET", f"/v1/members/{member}/balance")).json()["available"] == 500
+    meant = await admin_browser.post(
+        f"/members/{member}/adjustments", {**form, "key": str(uuid.uuid4()), "repeat": "on"}
+    )
+    assert meant.status_code == 303  # ticked: another one, on purpose
+    assert (await tenant.call("GET", f"/v1/members/{member}/balance")).json()["available"] == 1000
+    other_reason = {"key": str(uuid.uuid4()), "reason": "taken back", "points": "-500"}
+    assert (await admin_browser.post(f"/members/{member}/adjustments", other_reason)).status_code == 303
 
     too_much = await admin_browser.post(
         f"/members/{member}/adjustments", {"key": str(uuid.uuid4()), "points": "-501", "reason": "oops"}

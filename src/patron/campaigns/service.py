@@ -43,7 +43,9 @@ def _checked(definition: CampaignIn, program: Program) -> dict[str, Any]:
     unit, its tiers the program's). An inactive one applies to nothing, so it is checked when it
     is activated again: a campaign whose tier was since removed can always be deactivated."""
     if definition.active:
-        check_for_program(definition, program.quantum, frozenset(tier.code for tier in program.effective_tiers))
+        check_for_program(
+            definition, program.quantum, frozenset(tier.code for tier in program.effective_tiers)
+        )
     return _stored(definition)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from psycopg.types.json import Jsonb
@@ -263,6 +263,20 @@ async def adjustment_by_key(
         (tenant_id, member_id, key),
     )
     return await cur.fetchone()
+
+
+async def recent_same_adjustment(
+    conn: Connection, tenant_id: int, member_id: str, key: str, points: int, reason: str, within: timedelta
+) -> datetime | None:
+    """When an adjustment of the same points and reason was last made for the member under
+    another key, if within ``within``: a form sent again after the browser's Back has a new key."""
+    cur = await conn.execute(
+        "SELECT max(created_at) AS at FROM adjustments WHERE tenant_id = %s AND member_id = %s AND key <> %s"
+        " AND request->>'points' = %s AND request->>'reason' = %s AND created_at > now() - %s",
+        (tenant_id, member_id, key, str(points), reason, within),
+    )
+    row = await cur.fetchone()
+    return row["at"] if row else None
 
 
 async def insert_adjustment(

@@ -68,7 +68,9 @@ def program_blanks(text: TextOf) -> dict[str, str]:
     """The form's required fields left empty, each with its error: an empty field would otherwise
     take its default (contract 3's PUT), and a cleared time zone silently become UTC."""
     optional = ("country", "no_spend_condition")
-    return {name: "give a value" for name in PROGRAM_FIELDS if name not in optional and not text(name).strip()}
+    return {
+        name: "give a value" for name in PROGRAM_FIELDS if name not in optional and not text(name).strip()
+    }
 
 
 def program_document(text: TextOf, texts: TextsOf) -> dict[str, Any]:

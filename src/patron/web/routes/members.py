@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -167,6 +168,9 @@ def _adjustment(posted: Form) -> tuple[dict[str, Any], dict[str, str]]:
     return fields, errors
 
 
+REPEAT_WINDOW = timedelta(minutes=10)  # an adjustment repeated within it asks to be confirmed
+
+
 @router.post("/members/{member_id}/adjustments")
 async def adjust(request: Request, posted: Form, member_id: str) -> Response:
     """A manual credit or debit through the same use case as the API; the form's key makes a
@@ -176,13 +180,24 @@ async def adjust(request: Request, posted: Form, member_id: str) -> Response:
     fields, errors = _adjustment(posted)
     values = {k: posted.text(k) for k in ("key", "points", "reason", "valid_days", "spend_condition")}
     status = 422
+    if not errors and posted.text("repeat") != "on":
+        async with admin.db.read() as conn:
+            made = await ledger_store.recent_same_adjustment(
+                conn, admin.tenant_id, mid, fields["key"], fields["points"], fields["reason"], REPEAT_WINDOW
+            )
+        if made is not None:
+            # The page after the browser's Back has a new key, and the browser refills the form.
+            errors["repeat"] = (
+                f"the same adjustment was made at {made:%H:%M:%S} UTC: tick the box to make another"
+            )
+            status = 409
     if not errors:
         try:
             async with admin.db.transaction() as conn:
                 await ledger.adjust(conn, admin.tenant_id, admin.program, mid, now=admin.now(), **fields)
         except NotFound:
             raise
-        except PatronError as exc:  # not enough points (409), a key reused for another adjustment (409)
+        except PatronError as exc:  # not enough points (409)
             errors[exc.field or "points"] = exc.message
             status = exc.status
     if errors:
