@@ -133,6 +133,14 @@ async def test_bad_fields_are_shown_and_nothing_is_saved(admin_browser: Browser,
     errors = re.search(r"data-form-errors>(.*?)</div>", response.text, re.S).group(1)  # type: ignore[union-attr]
     assert "effect.value" in errors and "0.01" in errors
     assert (await tenant.call("GET", "/v1/campaigns")).json()["items"] == []
+    # weekdays that are no weekday, beyond Python's digits limit or not ASCII digits: refused, no 500
+    for day in ("1" * 5000, "\u00b2", "8", "Mon"):
+        odd = await admin_browser.post(
+            "/campaigns", {**as_form(forms.campaign_form_values(FULL)), "weekdays": day}
+        )
+        assert odd.status_code == 422, day
+        assert "weekdays" in odd.text
+    assert (await tenant.call("GET", "/v1/campaigns")).json()["items"] == []
 
 
 async def test_the_condition_editor_checks_as_you_type(admin_browser: Browser, tenant: Tenant) -> None:

@@ -162,7 +162,11 @@ def campaign_document(text: TextOf, texts: TextsOf) -> dict[str, Any]:
         "budget_points": _int_or_text(text("limit_budget_points")),
         "budget_money": _blank_to_none(text("limit_budget_money")),
     }
-    weekdays = sorted({int(day) for day in texts("weekdays") if day.isdigit()})
+    # whole numbers in order, once each; anything else is left for the model to refuse by name
+    given = [_int_or_text(day) for day in texts("weekdays") if day]
+    weekdays = sorted({day for day in given if isinstance(day, int)}) + [
+        d for d in given if not isinstance(d, int)
+    ]
     document: dict[str, Any] = {
         "name": text("name"),
         "active": text("active") in ("on", "true", "1"),
