@@ -202,9 +202,12 @@ async def test_broadcasts_show_their_progress_and_the_message_log_lists_messages
     assert stopped.status_code == 303
     page = await admin_browser.get(f"/communications/broadcasts/{broadcast_id}")
     assert 'data-broadcast-status="cancelled"' in page.text and "Stop sending" not in page.text
-    assert "Not sent: 1." in page.text and 'hx-trigger="every 2s"' not in page.text
+    # the one still waiting is not sent: told apart from the one the provider failed
+    assert "1 sent, 1 failed, 1 not sent (stopped), 0 waiting" in page.text
+    assert 'hx-trigger="every 2s"' not in page.text
     overview = await admin_browser.get("/communications")
     assert f"/admin/communications/broadcasts/{broadcast_id}" in overview.text
+    assert "1 sent, 1 failed, 1 not sent (stopped) of 3" in overview.text
 
 
 async def test_webhooks_and_their_delivery_log(admin_browser: Browser, tenant: Tenant, db: Database) -> None:
