@@ -460,6 +460,9 @@ async def test_api_keys_are_shown_once_and_revoked(admin_browser: Browser, tenan
     till = next(item["id"] for item in items if item["name"] == "till 7")
     assert (await admin_browser.post(f"/api-keys/{till}/revoke")).status_code == 303
     assert (await tenant.call("GET", "/v1/members?phone=%2B79009998877", key=key)).status_code == 401
+    long = await admin_browser.post("/api-keys", {"role": "pos", "name": "x" * 201})
+    assert long.status_code == 422 and "at most 200" in long.text  # not saved cut short
+    assert len((await tenant.call("GET", "/v1/api-keys")).json()["items"]) == 2
 
 
 async def test_users_page_creates_changes_and_keeps_one_admin(

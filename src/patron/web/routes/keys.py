@@ -43,9 +43,11 @@ async def create_key(request: Request, posted: Form) -> Response:
     admin = posted.admin
     admin.require_admin("API keys")
     role = posted.text("role")
-    name = posted.text("name")[:200]
+    name = posted.text("name")
     if role not in api_keys.ROLES:
         return await _page(request, admin, error="role: either admin or pos", status=422)
+    if len(name) > 200:  # as the API refuses it, rather than saving it cut
+        return await _page(request, admin, error="name: at most 200 characters", status=422)
     new = api_keys.generate()
     async with admin.db.transaction() as conn:
         key_id = await tenants.insert_key(conn, admin.tenant_id, role, name, new)
