@@ -361,6 +361,23 @@ async def test_adjust_points_through_the_form(admin_browser: Browser, tenant: Te
     assert (await tenant.call("GET", f"/v1/members/{member}/balance")).json()["available"] == 500
 
 
+async def test_a_members_receipts_are_paged(admin_browser: Browser, tenant: Tenant) -> None:
+    await setup_shop(tenant, activation_delay_days=0)
+    member = await member_with(tenant, phone="+79001112255")
+    for n in range(53):
+        sale = {"store": "MSK", "number": f"P-{n:02}", "member": {"id": member}}
+        await receipt(tenant, {**sale, "lines": [{"sku": "TEE", "quantity": 1, "price": "10.00"}]})
+    first = await admin_browser.get(f"/members/{member}")
+    assert "1 to 50 of 53" in first.text and "?receipts=50#receipts" in first.text
+    assert "MSK · P-52" in first.text and "MSK · P-02" not in first.text  # newest first
+    older = await admin_browser.get(f"/members/{member}", params={"receipts": "50"})
+    assert "51 to 53 of 53" in older.text and "?receipts=0#receipts" in older.text
+    assert [n for n in range(53) if f"MSK · P-{n:02}<" in older.text] == [0, 1, 2]
+    beyond = await admin_browser.get(f"/members/{member}", params={"receipts": "9999"})
+    assert "51 to 53 of 53" in beyond.text  # past the end: the last page
+    assert (await admin_browser.get(f"/members/{member}", params={"receipts": "x"})).status_code == 200
+
+
 async def test_another_tenants_member_is_not_found(admin_browser: Browser, other_tenant: Tenant) -> None:
     stranger = (await other_tenant.call("POST", "/v1/members", {"phone": "+4915112345678"})).json()["id"]
     assert (await admin_browser.get(f"/members/{stranger}")).status_code == 404

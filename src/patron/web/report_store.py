@@ -229,28 +229,41 @@ async def recent_members(conn: Connection, tenant_id: int, limit: int) -> list[d
 
 
 async def member_receipts(
-    conn: Connection, tenant_id: int, member_id: str, limit: int
+    conn: Connection, tenant_id: int, member_id: str, limit: int, offset: int = 0
 ) -> list[dict[str, Any]]:
     cur = await conn.execute(
         "SELECT id::text AS id, store, number, at, status, tier, amount, discount, points_spent, paid,"
         " paid_net, points_earned FROM receipts WHERE tenant_id = %s AND member_id = %s"
-        " ORDER BY at DESC LIMIT %s",
-        (tenant_id, member_id, limit),
+        " ORDER BY at DESC, id LIMIT %s OFFSET %s",
+        (tenant_id, member_id, limit, offset),
     )
     return await cur.fetchall()
 
 
 async def member_returns(
-    conn: Connection, tenant_id: int, member_id: str, limit: int
+    conn: Connection, tenant_id: int, member_id: str, limit: int, offset: int = 0
 ) -> list[dict[str, Any]]:
     cur = await conn.execute(
         "SELECT x.id::text AS id, x.receipt_id::text AS receipt_id, r.store, r.number AS receipt_number,"
         " x.number, x.created_at, x.refund, x.points_refunded, x.points_reversed, x.shortfall, x.withhold"
         " FROM receipt_returns x JOIN receipts r ON r.tenant_id = x.tenant_id AND r.id = x.receipt_id"
-        " WHERE x.tenant_id = %s AND r.member_id = %s ORDER BY x.created_at DESC LIMIT %s",
-        (tenant_id, member_id, limit),
+        " WHERE x.tenant_id = %s AND r.member_id = %s ORDER BY x.created_at DESC, x.id LIMIT %s OFFSET %s",
+        (tenant_id, member_id, limit, offset),
     )
     return await cur.fetchall()
+
+
+async def member_counts(conn: Connection, tenant_id: int, member_id: str) -> dict[str, int]:
+    """How many receipts and returns a member has, for the pages of their lists."""
+    cur = await conn.execute(
+        "SELECT (SELECT count(*) FROM receipts WHERE tenant_id = %(t)s AND member_id = %(m)s) AS receipts,"
+        " (SELECT count(*) FROM receipt_returns x JOIN receipts r ON r.tenant_id = x.tenant_id"
+        "  AND r.id = x.receipt_id WHERE x.tenant_id = %(t)s AND r.member_id = %(m)s) AS returns",
+        {"t": tenant_id, "m": member_id},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return {"receipts": int(row["receipts"]), "returns": int(row["returns"])}
 
 
 async def receipt_returns(conn: Connection, tenant_id: int, receipt_id: str) -> list[dict[str, Any]]:

@@ -23,6 +23,8 @@ from patron.web.auth import Admin, Form, Viewer
 router = APIRouter()
 SEARCH_LIMIT = 50
 HISTORY_PAGE = 50
+LIST_PAGE = 50  # receipts and returns shown at a time on a member's page
+REPEAT_WINDOW = timedelta(minutes=10)  # an adjustment repeated within it asks to be confirmed
 
 
 @router.get("/members")
@@ -72,8 +74,10 @@ async def _member_page(
         balance = await ledger_store.balance(conn, admin.tenant_id, mid, now, now, admin.program.timezone)
         lots = await ledger_store.lots(conn, admin.tenant_id, mid)
         history = await ledger_store.history(conn, admin.tenant_id, mid, HISTORY_PAGE, None)
-        receipts = await reports.member_receipts(conn, admin.tenant_id, mid, 50)
-        returns = await reports.member_returns(conn, admin.tenant_id, mid, 50)
+        counts = await reports.member_counts(conn, admin.tenant_id, mid)
+        pages = {name: _page_start(request, name, counts[name]) for name in ("receipts", "returns")}
+        receipts = await reports.member_receipts(conn, admin.tenant_id, mid, LIST_PAGE, pages["receipts"])
+        returns = await reports.member_returns(conn, admin.tenant_id, mid, LIST_PAGE, pages["returns"])
     for lot in lots:
         lot["state"] = members_view.lot_state(lot, now)
     form = {"key": str(uuid.uuid4()), "points": "", "reason": "", "valid_days": "", "spend_condition": ""}
@@ -92,10 +96,23 @@ async def _member_page(
         history_next=history[-1]["id"] if len(history) == HISTORY_PAGE else None,
         receipts=receipts,
         returns=returns,
+        counts=counts,
+        pages=pages,
+        list_page=LIST_PAGE,
         form=form,
         errors=errors or {},
         ok=ok or _ok(request),
     )
+
+
+def _page_start(request: Request, name: str, count: int) -> int:
+    """Where a list of the member page starts (``?receipts=50``): a multiple of the page, within it."""
+    try:
+        start = int(request.query_params.get(name, "0"))
+    except ValueError:
+        start = 0
+    last = max(count - 1, 0) // LIST_PAGE * LIST_PAGE
+    return min(max(start, 0) // LIST_PAGE * LIST_PAGE, last)
 
 
 def _ok(request: Request) -> str | None:
@@ -166,9 +183,6 @@ def _adjustment(posted: Form) -> tuple[dict[str, Any], dict[str, str]]:
         "spend_condition": condition,
     }
     return fields, errors
-
-
-REPEAT_WINDOW = timedelta(minutes=10)  # an adjustment repeated within it asks to be confirmed
 
 
 @router.post("/members/{member_id}/adjustments")
