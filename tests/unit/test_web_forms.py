@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from patron.web import forms
+from patron.web.routes.campaigns import when
 
 
 def test_a_local_time_is_read_in_the_programs_zone_with_its_offset_that_day() -> None:
@@ -14,3 +15,13 @@ def test_a_local_time_is_read_in_the_programs_zone_with_its_offset_that_day() ->
 def test_text_that_is_not_a_local_time_is_left_for_the_api_to_refuse() -> None:
     assert forms.local_moment("next week", "Europe/Berlin") == "next week"
     assert forms.local_moment("2026-07-15T10:00:00+03:00", "Europe/Berlin") == "2026-07-15T10:00:00+03:00"
+
+
+def test_the_campaign_list_says_when_a_campaign_applies() -> None:
+    assert when({"name": "x"}) == "always"
+    assert when({"weekdays": [1, 2, 3, 4, 5, 6, 7]}) == "always"  # every day limits nothing
+    assert when({"hours": {"from": "10:00", "to": "12:00"}, "weekdays": [7, 6]}) == "Sat Sun · 10:00–12:00"
+    assert when({"starts_at": "2026-12-01", "tiers": ["silver"]}) == "2026-12-01 – … · tiers: silver"
+    assert when({"stores": ["S001"], "birthday": {"days_before": 3, "days_after": 3}}) == (
+        "stores: S001 · around birthdays"
+    )

@@ -61,12 +61,41 @@ def summary(campaign: dict[str, Any]) -> str:
     }.get(str(kind), str(kind))
 
 
+WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def when(campaign: dict[str, Any]) -> str:
+    """One line that says when and for whom a campaign applies; "always" only when nothing limits it."""
+    parts = []
+    starts, ends = campaign.get("starts_at"), campaign.get("ends_at")
+    if starts or ends:
+        parts.append(f"{starts or '…'} – {ends or '…'}")
+    weekdays = campaign.get("weekdays") or []
+    if weekdays and len(set(weekdays)) < 7:
+        parts.append(" ".join(WEEKDAY_NAMES[day - 1] for day in sorted(set(weekdays))))
+    hours = campaign.get("hours") or {}
+    if hours:
+        parts.append(f"{hours.get('from')}–{hours.get('to')}")
+    for key, label in (
+        ("stores", "stores"),
+        ("cities", "cities"),
+        ("countries", "countries"),
+        ("tiers", "tiers"),
+    ):
+        if campaign.get(key):
+            parts.append(f"{label}: {', '.join(map(str, campaign[key]))}")
+    if campaign.get("birthday"):
+        parts.append("around birthdays")
+    return " · ".join(parts) or "always"
+
+
 @router.get("/campaigns")
 async def list_page(request: Request, admin: Viewer) -> Response:
     async with admin.db.read() as conn:
         items = await campaigns.list_all(conn, admin.tenant_id)
     for item in items:
         item["summary"] = summary(item)
+        item["when"] = when(item)
     return render.page(
         request, "campaigns.html", admin, campaigns=items, ok=MESSAGES.get(request.query_params.get("ok", ""))
     )
