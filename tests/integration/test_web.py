@@ -155,6 +155,9 @@ async def test_sign_in_needs_its_form_token_and_never_redirects_elsewhere(
     away = await browser.login(email, next_path="//evil.example/")
     assert away.status_code == 303
     assert away.headers["location"] == "/admin/"
+    for root in ("/admin", "/admin/"):  # the app's own root, written either way
+        home = await Browser(client).login(email, next_path=root)
+        assert home.headers["location"] == "/admin/", root
 
 
 async def test_a_forged_or_foreign_cookie_is_refused(client: httpx.AsyncClient) -> None:
@@ -277,6 +280,16 @@ async def test_find_a_member_by_phone_in_another_format_card_email_or_name(
     assert f"/admin/members/{member}" in listed.text
     nothing = await admin_browser.get("/members", params={"q": "nobody at all"})
     assert "No member matches" in nothing.text
+
+
+async def test_a_search_with_more_matches_than_shown_says_so(admin_browser: Browser, tenant: Tenant) -> None:
+    for n in range(51):
+        body = {"phone": f"+7900555{n:04}", "name": f"Bulk {n:02}"}
+        assert (await tenant.call("POST", "/v1/members", body)).status_code == 201
+    many = await admin_browser.get("/members", params={"q": "Bulk"})
+    assert "The first 50 matches" in many.text and many.text.count("Bulk ") >= 50
+    few = await admin_browser.get("/members", params={"q": "Bulk 1"})
+    assert "The first 50 matches" not in few.text and "Bulk 10" in few.text
 
 
 async def test_member_page_shows_balance_lots_receipts_returns_and_history(

@@ -16,8 +16,8 @@ router = APIRouter()
 def safe_next(request: Request, target: str | None) -> str:
     """A path inside this app to go to after signing in; never an open redirect to another site."""
     root = render.base(request)
-    if target and root and target.startswith(root + "/"):
-        target = target[len(root) :]
+    if target and root and (target == root or target.startswith(root + "/")):
+        target = target[len(root) :] or "/"  # "/admin" itself is the app's own root
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target

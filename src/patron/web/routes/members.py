@@ -53,7 +53,13 @@ async def search(request: Request, admin: Viewer, q: str = "") -> Response:
         else:
             found = await reports.recent_members(conn, admin.tenant_id, 20)
     return render.page(
-        request, "members.html", admin, q=query.text, results=exact + found, searched=bool(query.text)
+        request,
+        "members.html",
+        admin,
+        q=query.text,
+        results=exact + found,
+        searched=bool(query.text),
+        capped=SEARCH_LIMIT if query.text and len(found) >= SEARCH_LIMIT else None,
     )
 
 
