@@ -1000,6 +1000,15 @@ async def test_api_validation_roles_and_tenancy(tenant: Tenant, other_tenant: Te
         ),
         422,
     )
+    for after, before in (
+        ("2026-12-10", "2026-12-01"),
+        ("2026-12-01T10:00:00Z", "2026-12-01T12:00:00+03:00"),
+    ):
+        window = {"last_purchase_after": after, "last_purchase_before": before}  # selects no one
+        assert_error(
+            await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "x", "filter": window}),
+            422,
+        )
     made = (await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "x"})).json()
     assert_error(await other_tenant.call("GET", f"/v1/broadcasts/{made['id']}"), 404)
     assert_error(await tenant.call("GET", "/v1/broadcasts/not-an-id"), 404)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from patron.backoffice.outbox import EVENT_TYPES
 
@@ -142,6 +143,16 @@ class BroadcastFilter(BaseModel):
     consent: Channel | list[Channel] | None = Field(None, description="consent to these channels as well")
 
     _lists = field_validator("tier", "city", "consent")(_not_empty)
+
+    @model_validator(mode="after")
+    def _a_window(self) -> BroadcastFilter:
+        """After a moment and before an earlier one selects no one: a mistake, not an audience."""
+        after, before = self.last_purchase_after, self.last_purchase_before
+        if not after or not before or (len(after) == 10) != (len(before) == 10):
+            return self  # a date is local midnight in the program's zone: not compared with a moment here
+        if datetime.fromisoformat(after) >= datetime.fromisoformat(before):
+            raise ValueError("last_purchase_after must be before last_purchase_before")
+        return self
 
     @field_validator("last_purchase_before", "last_purchase_after")
     @classmethod
