@@ -471,6 +471,17 @@ async def test_stores_form(admin_browser: Browser, tenant: Tenant) -> None:
     assert (await tenant.call("GET", "/v1/stores/NUL")).status_code == 404
     listed = await admin_browser.get("/stores")
     assert "KZN" in listed.text
+    # the form to add a store does not replace one; its Edit form does
+    again = await admin_browser.post("/stores", {"code": "KZN", "name": "Renamed", **kazan})
+    assert again.status_code == 409 and 'id="err-code"' in again.text
+    assert (await tenant.call("GET", "/v1/stores/KZN")).json()["name"] == "Kazan"
+    edit = await admin_browser.get("/stores", params={"edit": "KZN"})
+    assert 'name="editing" value="KZN"' in edit.text
+    renamed = await admin_browser.post(
+        "/stores", {"code": "KZN", "name": "Renamed", "editing": "KZN", **kazan}
+    )
+    assert renamed.status_code == 303
+    assert (await tenant.call("GET", "/v1/stores/KZN")).json()["name"] == "Renamed"
 
 
 async def test_api_keys_are_shown_once_and_revoked(admin_browser: Browser, tenant: Tenant) -> None:

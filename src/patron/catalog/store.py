@@ -26,6 +26,11 @@ async def put_store(conn: Connection, tenant_id: int, code: str, store: StoreIn)
     return bool(row["created"])
 
 
+async def store_exists(conn: Connection, tenant_id: int, code: str) -> bool:
+    cur = await conn.execute("SELECT 1 FROM stores WHERE tenant_id = %s AND code = %s", (tenant_id, code))
+    return await cur.fetchone() is not None
+
+
 async def get_store(conn: Connection, tenant_id: int, code: str) -> dict[str, Any]:
     row = await (
         await conn.execute(

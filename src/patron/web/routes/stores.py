@@ -19,7 +19,12 @@ FIELDS = ("code", "name", "country", "city", "timezone")
 
 
 async def _page(
-    request: Request, admin: Admin, values: dict[str, str], errors: dict[str, str], status: int = 200
+    request: Request,
+    admin: Admin,
+    values: dict[str, str],
+    errors: dict[str, str],
+    status: int = 200,
+    editing: str = "",
 ) -> Response:
     async with admin.db.read() as conn:
         stores = await catalog.list_stores(conn, admin.tenant_id)
@@ -32,6 +37,7 @@ async def _page(
         stores=stores,
         values=values,
         errors=errors,
+        editing=editing,
         ok=f"Store {ok} saved." if ok and re.fullmatch(CODE_PATTERN, ok) else None,
     )
 
@@ -43,7 +49,7 @@ async def stores_page(request: Request, admin: Viewer, edit: str | None = None) 
         async with admin.db.read() as conn:
             found = await catalog.get_store(conn, admin.tenant_id, edit)
         values = {k: found.get(k) or "" for k in FIELDS}
-    return await _page(request, admin, values, {})
+    return await _page(request, admin, values, {}, editing=values["code"])
 
 
 @router.post("/stores")
@@ -58,8 +64,15 @@ async def save_store(request: Request, posted: Form) -> Response:
         body = StoreIn.model_validate({k: v or None for k, v in values.items() if k != "code"})
     except ValidationError as exc:
         errors |= forms.errors_by_field(exc)
+    editing = posted.text("editing")
     if errors:
-        return await _page(request, admin, values, errors, 422)
+        return await _page(request, admin, values, errors, 422, editing)
     async with admin.db.transaction() as conn:
-        await catalog.put_store(conn, admin.tenant_id, values["code"], body)
+        if editing != values["code"] and await catalog.store_exists(conn, admin.tenant_id, values["code"]):
+            # the form to add a store would otherwise replace one silently
+            errors["code"] = f"a store {values['code']} exists: choose Edit by it in the list to change it"
+        else:
+            await catalog.put_store(conn, admin.tenant_id, values["code"], body)
+    if errors:
+        return await _page(request, admin, values, errors, 409, editing)
     return render.redirect(request, f"/stores?ok={values['code']}")
