@@ -465,6 +465,7 @@ async def test_stores_form(admin_browser: Browser, tenant: Tenant) -> None:
     bad = await admin_browser.post("/stores", {"code": "bad code", "name": "", "timezone": "Nowhere/City"})
     assert bad.status_code == 422
     assert 'id="err-code"' in bad.text and 'id="err-timezone"' in bad.text
+    assert "give a value" in bad.text and "valid string" not in bad.text  # the empty name, in words
     kazan = {"city": "Kazan", "country": "ru", "timezone": "Europe/Moscow"}
     nul = await admin_browser.post("/stores", {"code": "NUL", "name": "a\x00b", **kazan})
     assert nul.status_code == 422 and "cannot be stored" in nul.text

@@ -19,7 +19,10 @@ def errors_by_field(exc: ValidationError) -> dict[str, str]:
     result: dict[str, str] = {}
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"]) or "form"
-        message = str(error["msg"]).removeprefix("Value error, ")
+        if error.get("input") is None and error["type"] != "value_error":
+            message = "give a value"  # a field left empty: not "Input should be a valid string"
+        else:
+            message = str(error["msg"]).removeprefix("Value error, ")
         result.setdefault(field, message)
     return result
 
