@@ -61,7 +61,9 @@ async def patch(
     if fields.get("email") is not None:
         fields["email"] = str(fields["email"])
     if "consents" in fields and fields["consents"] is None:
-        raise InvalidInput("consents: give both sms and email", field="consents")
+        raise InvalidInput(
+            'consents: not null; give the channels to change, such as {"sms": true}', field="consents"
+        )
     if fields:
         await store.update(conn, tenant_id, mid, fields)
     elif not await store.exists(conn, tenant_id, mid):
