@@ -445,6 +445,33 @@ async def test_receipts(database_url: str, tenant: Tenant, db: Database, tmp_pat
     await verified(db, tenant)
 
 
+async def test_a_growing_tenant_is_analyzed_during_the_import_too(
+    database_url: str, tenant: Tenant, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new tenant's statistics say it has no receipts; planned on them, each batch's probe of its
+    receipt numbers read all of the tenant's receipts (20 s more every batch, autovacuum off)."""
+    await shop(database_url, tenant, tmp_path)
+    analyzed: list[list[str]] = []
+    real = runner.store.analyze
+
+    def counted(conn: Any, tables: list[str]) -> None:
+        analyzed.append(tables)
+        real(conn, tables)
+
+    monkeypatch.setattr(runner.store, "analyze", counted)
+    lines = [
+        ["MSK", f"G{n}", "2025-03-02T02:00:00+03:00", "", "", "", "TEE", "1", "10", "", "", ""]
+        for n in range(6)
+    ]
+    report = await load(
+        database_url, tenant, "receipts", write_csv(tmp_path / "g.csv", RECEIPT_HEADER, lines), batch_rows=1
+    )
+    assert report.batches == 6 and report.loaded == 6
+    # after the first batch, after the fourth, and at the end
+    assert analyzed == [runner.TABLES["receipts"]] * 3
+    await verified(db, tenant)
+
+
 async def test_imported_history_marks_the_dashboards_days_in_one_statement_a_batch(
     database_url: str, tenant: Tenant, db: Database, tmp_path: Path
 ) -> None:
