@@ -95,23 +95,58 @@ CHECKS: list[Check] = [
     ),
     Check(
         "receipt_lines_add_up",
-        "a receipt's lines add up to its totals (amount, discount, points spent, paid, points earned)",
+        "a receipt has lines, and they add up to its totals (amount, discount, points spent, paid, points earned)",
         """
-        SELECT r.tenant_id, r.id::text AS receipt, r.amount, sum(rl.amount) AS lines_amount
-          FROM receipts r JOIN receipt_lines rl ON rl.tenant_id = r.tenant_id AND rl.receipt_id = r.id
+        SELECT r.tenant_id, r.id::text AS receipt, count(rl.line) AS lines,
+               r.amount, sum(rl.amount) AS lines_amount, r.discount, sum(rl.discount) AS lines_discount,
+               r.points_spent, sum(rl.points_spent) AS lines_points_spent, r.paid, sum(rl.paid) AS lines_paid,
+               r.points_earned, sum(rl.points_earned) AS lines_points_earned
+          FROM receipts r LEFT JOIN receipt_lines rl ON rl.tenant_id = r.tenant_id AND rl.receipt_id = r.id
          WHERE {scope_r}
          GROUP BY r.tenant_id, r.id
-        HAVING r.amount <> sum(rl.amount) OR r.discount <> sum(rl.discount)
+        HAVING count(rl.line) = 0
+            OR r.amount <> sum(rl.amount) OR r.discount <> sum(rl.discount)
             OR r.points_spent <> sum(rl.points_spent) OR r.paid <> sum(rl.paid)
             OR r.points_earned <> sum(rl.points_earned)
         """,
     ),
     Check(
         "receipt_line_paid",
-        "a line's paid money is its amount less its discount, never negative",
-        "SELECT rl.tenant_id, rl.receipt_id::text AS receipt, rl.line, rl.amount, rl.discount, rl.paid"
-        " FROM receipt_lines rl WHERE (rl.paid < 0 OR rl.discount > rl.amount OR rl.paid > rl.amount - rl.discount)"
-        " AND {scope_rl}",
+        "a line's amount is its price times its quantity, and what it paid is that less its discount and"
+        " less the money value of its points (less, exactly when it spent points), never negative",
+        "SELECT rl.tenant_id, rl.receipt_id::text AS receipt, rl.line, rl.price, rl.quantity, rl.amount,"
+        " rl.discount, rl.points_spent, rl.paid FROM receipt_lines rl"
+        " WHERE (rl.amount <> rl.price * rl.quantity OR rl.paid < 0 OR rl.discount > rl.amount"
+        " OR (rl.points_spent = 0 AND rl.paid <> rl.amount - rl.discount)"
+        " OR (rl.points_spent > 0 AND rl.paid >= rl.amount - rl.discount)) AND {scope_rl}",
+    ),
+    Check(
+        "receipt_one_point_value",
+        "the lines of a receipt that spent points took them at one money value a point",
+        """
+        SELECT rl.tenant_id, rl.receipt_id::text AS receipt,
+               array_agg(DISTINCT (rl.amount - rl.discount - rl.paid) / rl.points_spent) AS values_a_point
+          FROM receipt_lines rl
+         WHERE rl.points_spent > 0 AND {scope_rl}
+         GROUP BY rl.tenant_id, rl.receipt_id
+        HAVING count(DISTINCT (rl.amount - rl.discount - rl.paid) / rl.points_spent) > 1
+        """,
+    ),
+    Check(
+        "receipt_line_spend_matches_ledger",
+        "the points each line spent are exactly what the spend's allocations took for that line",
+        """
+        SELECT coalesce(rl.tenant_id, a.tenant_id) AS tenant_id,
+               coalesce(rl.receipt_id, a.receipt_id)::text AS receipt, coalesce(rl.line, a.line) AS line,
+               coalesce(rl.points_spent, 0) AS points_spent, coalesce(a.taken, 0) AS allocated
+          FROM (SELECT * FROM receipt_lines rl WHERE rl.points_spent > 0 AND {scope_rl}) rl
+          FULL JOIN (SELECT a.tenant_id, a.receipt_id, a.line, sum(a.points) AS taken FROM allocations a
+                       JOIN entries e ON e.tenant_id = a.tenant_id AND e.id = a.entry_id AND e.kind = 'spend'
+                      WHERE {scope_a}
+                      GROUP BY 1, 2, 3) a
+                 ON a.tenant_id = rl.tenant_id AND a.receipt_id = rl.receipt_id AND a.line = rl.line
+         WHERE coalesce(rl.points_spent, 0) <> coalesce(a.taken, 0)
+        """,
     ),
     Check(
         "returned_within_sold",

@@ -370,6 +370,59 @@ async def test_verify_catches_receipts_that_do_not_add_up(shop: Tenant, db: Data
     assert {"receipt_lines_add_up", "returned_within_sold"} <= names
 
 
+async def test_verify_names_each_way_a_receipts_lines_can_be_wrong(shop: Tenant, db: Database) -> None:
+    member = await member_with(shop, 100)
+    ids = []
+    for n in range(4):  # 10 points over 60.00 and 5.00: 9 and 1 (largest remainder)
+        body = {**basket(("TEE", 3, "20.00"), ("SKI", 1, "5.00"), member=member, spend=10), "number": f"V{n}"}
+        sold = await receipt(shop, body)
+        assert [line["points_spent"] for line in sold["lines"]] == [9, 1]
+        ids.append(sold["id"])
+    async with db.read() as conn:
+        assert await verify.run(conn, shop.tenant_id) == []
+    totals = "UPDATE receipts r SET amount = l.a, paid = l.p FROM (SELECT sum(amount) AS a, sum(paid) AS p"
+    totals += " FROM receipt_lines WHERE receipt_id = %(r)s) l WHERE r.id = %(r)s"
+    corruptions = [
+        # paid as if no points were spent, the totals made to agree
+        (
+            "receipt_line_paid",
+            [
+                "UPDATE receipt_lines SET paid = amount - discount WHERE receipt_id = %(r)s AND line = 1",
+                totals,
+            ],
+        ),
+        # an amount that is not price times quantity
+        (
+            "receipt_line_paid",
+            [
+                "UPDATE receipt_lines SET amount = amount + 10, paid = paid + 10 WHERE receipt_id = %(r)s AND line = 1",
+                totals,
+            ],
+        ),
+        # points moved between lines, the totals unchanged: the allocations say otherwise
+        (
+            "receipt_line_spend_matches_ledger",
+            [
+                "UPDATE receipt_lines SET points_spent = 5, paid = paid + 4 WHERE receipt_id = %(r)s AND line = 1",
+                "UPDATE receipt_lines SET points_spent = 5, paid = paid - 4 WHERE receipt_id = %(r)s AND line = 2",
+            ],
+        ),
+        # every line gone
+        ("receipt_lines_add_up", ["DELETE FROM receipt_lines WHERE receipt_id = %(r)s"]),
+    ]
+    for receipt_id, (_, statements) in zip(ids, corruptions, strict=True):
+        async with db.transaction() as conn:
+            await conn.execute("SET LOCAL session_replication_role = replica")  # by hand, triggers off
+            for statement in statements:
+                await conn.execute(statement, {"r": receipt_id})
+    async with db.read() as conn:
+        found = {
+            f.check.name: {row["receipt"] for row in f.rows} for f in await verify.run(conn, shop.tenant_id)
+        }
+    for receipt_id, (name, _) in zip(ids, corruptions, strict=True):
+        assert receipt_id in found.get(name, set()), (name, found)
+
+
 async def test_expiring_points_are_listed_by_the_local_date_of_the_store_that_earned_them(
     shop: Tenant,
 ) -> None:
