@@ -13,13 +13,17 @@ import typer
 from rich.console import Console
 
 from patron import eventloop
-from patron.config import Settings
+from patron.config import ConfigError, Settings
 from patron.db import migrate
 from patron.db import url as db_url
 from patron.db.pool import Database
 from patron.errors import PatronError
 
-app = typer.Typer(help="Patron: a loyalty and promotion engine for retail chains.", no_args_is_help=True)
+app = typer.Typer(
+    help="Patron: a loyalty and promotion engine for retail chains.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # operator errors are one line (main); a bug keeps its traceback
+)
 tenants_app = typer.Typer(help="Tenants: loyalty programs served by this Patron.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
@@ -58,7 +62,7 @@ def run_with_db(url: str, work: Callable[[Database], Awaitable[T]]) -> T:
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
-    port: int = typer.Option(8000, help="port to listen on"),
+    port: int = typer.Option(8000, min=1, max=65535, help="port to listen on"),
     workers: int = typer.Option(
         1, min=1, max=64, help="server processes sharing the port (on Linux, a socket each)"
     ),
@@ -149,7 +153,9 @@ def users_create(
     tenant: str = typer.Option(..., "--tenant", help="the tenant (slug) whose program the user runs"),
     role: str = typer.Option("admin", "--role", help="admin (everything) or support (members only)"),
     password: str = typer.Option(
-        None, "--password", help="the password; else PATRON_ADMIN_PASSWORD, else asked for"
+        None,
+        "--password",
+        help="the password; else PATRON_ADMIN_PASSWORD, else asked for (or the first line of a pipe)",
     ),
 ) -> None:
     """Create a user who signs in to the admin web app at /admin."""
@@ -157,12 +163,11 @@ def users_create(
 
     from patron.web import users
 
-    secret = password or os.environ.get("PATRON_ADMIN_PASSWORD")
-    if not secret:
-        if not sys.stdin.isatty():
-            console.print("[red]error:[/red] give --password or PATRON_ADMIN_PASSWORD (no terminal to ask)")
-            raise typer.Exit(2)
+    secret = password if password is not None else os.environ.get("PATRON_ADMIN_PASSWORD")
+    if secret is None and sys.stdin.isatty():
         secret = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    elif secret is None:
+        secret = sys.stdin.readline().rstrip("\r\n")  # piped: the first line (kept out of ps)
 
     async def work(db: Database) -> str:
         async with db.transaction() as conn:
@@ -247,7 +252,7 @@ def import_(
 @app.command()
 def demo(
     host: str = typer.Option("127.0.0.1", help="address to serve on"),
-    port: int = typer.Option(8000, help="port to serve on"),
+    port: int = typer.Option(8000, min=1, max=65535, help="port to serve on"),
     sample: int = typer.Option(None, "--sample", min=1, help="replay only the first N baskets in time order"),
     no_serve: bool = typer.Option(False, "--no-serve", help="load and replay, then exit instead of serving"),
     workers: int = typer.Option(8, "--workers", min=1, max=64, help="households replayed concurrently"),
@@ -312,5 +317,38 @@ def worker(
 
 
 def main() -> None:  # pragma: no cover - console entry point
-    logging.basicConfig(level=logging.WARNING)
-    app()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except OPERATOR_ERRORS as exc:
+        # An operator's mistake or an unreachable database: one line, exit 2 ("cannot run"), never
+        # a traceback, and never 1, which `verify` and `import` keep for a ledger that fails.
+        console.print(f"[red]error:[/red] {_operator_message(exc)}")
+        raise SystemExit(2) from None
+
+
+def _operator_message(exc: BaseException) -> str:
+    if isinstance(exc, PatronError):
+        return exc.message
+    first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, ConfigError):
+        return first
+    return f"the database cannot be used: {first}"
+
+
+def _operator_errors() -> tuple[type[BaseException], ...]:
+    import psycopg
+    import psycopg_pool
+    import sqlalchemy.exc
+
+    return (
+        PatronError,
+        ConfigError,
+        psycopg.OperationalError,
+        psycopg_pool.PoolTimeout,
+        sqlalchemy.exc.OperationalError,
+        sqlalchemy.exc.ArgumentError,
+    )
+
+
+OPERATOR_ERRORS = _operator_errors()

@@ -147,6 +147,60 @@ def test_tenants_create_prints_one_json_object_and_refuses_bad_input(cli_env: di
         assert "Traceback" not in bad.stderr
 
 
+def test_an_operators_mistake_is_one_line_and_exit_2(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """Never a traceback, and never 1, which verify and import keep for a ledger that fails."""
+    down = {**cli_env, "PATRON_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}
+    mistakes = [
+        (("verify",), down, "the database cannot be used"),
+        (("tenants", "list"), down, "the database cannot be used"),
+        (("tenants", "list"), {**cli_env, "PATRON_DATABASE_URL": "mysql://u@h/db"}, "postgresql://"),
+        (("tenants", "list"), {**cli_env, "PATRON_POOL_MAX": "abc"}, "PATRON_POOL_MAX"),
+        (("worker", "--tenant", "nope"), cli_env, "no tenant 'nope'"),
+        (("serve", "--port", "70000"), cli_env, "65535"),
+    ]
+    for args, env, said in mistakes:
+        done = patron(*args, env=env)
+        assert done.returncode == 2, (args, done.stderr)
+        assert said in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
+    # the rejects' folder is checked before anything loads
+    stores = tmp_path / "stores.csv"
+    stores.write_text("code,name\nNEW1,n\nbad!,x\n")
+    name = slug()
+    assert patron(*CREATE, name, *RUB_MOSCOW, env=cli_env).returncode == 0
+    nowhere = patron(
+        "import", "stores", str(stores), "--tenant", name, "--rejects", "/nonexistent/r.csv", env=cli_env
+    )
+    assert nowhere.returncode == 2 and "rejects" in nowhere.stderr
+    with psycopg.connect(cli_env["PATRON_DATABASE_URL"]) as conn:
+        count = conn.execute(
+            "SELECT count(*) FROM stores s JOIN tenants t ON t.id = s.tenant_id WHERE t.slug = %s", (name,)
+        ).fetchone()
+    assert count == (0,)
+
+
+def test_users_create_reads_a_piped_password(cli_env: dict[str, str]) -> None:
+    name = slug()
+    assert patron(*CREATE, name, *RUB_MOSCOW, env=cli_env).returncode == 0
+    piped = subprocess.run(
+        [str(PATRON), "users", "create", "ops@example.com", "--tenant", name],
+        input="a-long-password-1\n",
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert piped.returncode == 0, piped.stderr
+    short = subprocess.run(
+        [str(PATRON), "users", "create", "ops2@example.com", "--tenant", name],
+        input="short\n",
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert short.returncode == 2 and "Traceback" not in short.stderr
+
+
 def test_db_upgrade_is_idempotent(database_url: str, tmp_path: Path) -> None:
     from alembic.script import ScriptDirectory
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -36,8 +37,18 @@ def main(
 ) -> int:
     """Runs the import and then verify; the exit code: 0 done and verified, 1 verify failed,
     2 the import could not run."""
+    target = rejects or runner.default_rejects(file)
+    if not target.parent.is_dir() or not os.access(target.parent, os.W_OK):
+        # checked first: the rejects are written at the end, after every good row has loaded
+        console.print(
+            f"[red]error:[/red] the rejects cannot be written to {target.parent}: no such writable folder"
+        )
+        return 2
     try:
         report = _with_progress(url, kind, file, tenant, fmt, rejects, batch_rows, workers, console)
+    except KeyboardInterrupt:
+        console.print("interrupted: what was committed stays; run the same command again to continue")
+        return 130
     except (runner.ImportFailed, ValueError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
