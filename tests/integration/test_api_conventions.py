@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import httpx
+import psycopg
 
 from tests.integration.conftest import Tenant
 
@@ -134,3 +138,22 @@ async def test_a_trailing_slash_is_the_same_path(tenant: Tenant) -> None:
     member = created.json()["id"]
     assert (await tenant.call("GET", f"/v1/members/{member}/")).json()["id"] == member
     assert_error(await tenant.call("GET", "/v1/nothing-here/"), 404)
+
+
+async def test_a_database_restart_costs_a_retry_not_a_500(app: Any, tenant: Tenant) -> None:
+    db = app.state.db
+    async with db.read() as one, db.read() as two:  # the pool's idle connections, both
+        pids = [one.info.backend_pid, two.info.backend_pid]
+    async with await psycopg.AsyncConnection.connect(db.url, autocommit=True) as admin:
+        for pid in pids:  # as a restart or a failover does to them
+            await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    await asyncio.sleep(0.2)
+    statuses = []
+    for _ in range(6):
+        response = await tenant.call("GET", "/v1/program")
+        statuses.append(response.status_code)
+        if response.status_code == 503:
+            assert response.json()["error"]["code"] == "database_unavailable"
+            assert response.headers["retry-after"] == "1"
+    assert statuses[0] == 503 and 500 not in statuses and statuses[-1] == 200, statuses
+    assert (await tenant.client.get("/ready")).json() == {"status": "ready"}

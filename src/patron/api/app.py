@@ -8,7 +8,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from patron import __version__
 from patron.api import errors
@@ -140,6 +140,18 @@ def create_app(
     )
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get(
+        "/ready",
+        tags=["operations"],
+        summary="Readiness: answers 200 while the database answers",
+        description='No key needed. 200 `{"status": "ready"}` when a statement reaches the database, else 503 '
+        "`database_unavailable`: for a load balancer, which should send tills elsewhere meanwhile.",
+    )
+    async def ready(request: Request) -> dict[str, str]:
+        async with request.app.state.db.read() as conn:
+            await conn.execute("SELECT 1")
+        return {"status": "ready"}
 
     app.add_middleware(ForgetOnChange, principals=app.state.principals)
     app.add_middleware(HeadAsGet)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import psycopg
+import psycopg_pool
 from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
@@ -109,6 +110,18 @@ def install(app: FastAPI) -> None:
         log.info("a request's value could not be stored: %s", exc)
         message = "a value cannot be stored: " + str(exc).splitlines()[0]
         return JSONResponse(error_body("invalid_input", message), status_code=422)
+
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(psycopg_pool.PoolTimeout)
+    async def _database_away(_: Request, exc: Exception) -> JSONResponse:
+        # The database restarted or is out of reach: the request's transaction did not commit, and
+        # every write a till sends may be repeated (contract 2), so it is a "try again", not a 500.
+        # The pool drops the broken connection; the next request takes a fresh one.
+        log.warning("the database could not be used: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        body = error_body(
+            "database_unavailable", "the database cannot be reached; nothing was changed, try again"
+        )
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
