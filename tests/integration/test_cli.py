@@ -391,6 +391,10 @@ def test_serve_workers_each_take_connections_and_a_dead_one_is_replaced(
         assert sum(accepted) == 24, accepted
         assert min(accepted) >= 4, f"one process took nearly all connections: {accepted}"
 
+        # a second instance on the same port would share it (SO_REUSEPORT): it is refused
+        second = patron("serve", "--port", str(port), "--workers", "2", env=cli_env, timeout=60)
+        assert second.returncode == 1 and "another patron serve" in second.stderr, second.stderr
+
         first = children()[0]
         first.kill()
         assert wait_until(lambda: first.pid not in {c.pid for c in children()} and serving(2), 60, 0.2)
@@ -413,3 +417,36 @@ def test_serve_workers_on_a_taken_port_says_so(cli_env: dict[str, str]) -> None:
         done = patron("serve", "--port", str(port), "--workers", "2", env=cli_env, timeout=60)
     assert done.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+@pytest.mark.skipif(not processes.supported(), reason="SO_REUSEPORT spreads connections on Linux only")
+def test_serve_workers_die_with_their_supervisor_even_when_it_is_killed(cli_env: dict[str, str]) -> None:
+    port = free_port()
+    serve = subprocess.Popen(
+        [str(PATRON), "serve", "--port", str(port), "--workers", "2"],
+        env=cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until(lambda: _answers(port), 60, 0.2)
+        workers = [
+            child
+            for child in psutil.Process(serve.pid).children()
+            if "resource_tracker" not in " ".join(child.cmdline())
+        ]
+        assert len(workers) == 2
+        serve.kill()  # SIGKILL: no chance to stop them itself
+        serve.wait(timeout=10)
+        assert wait_until(lambda: not any(alive(w.pid) for w in workers), 30, 0.2)
+        assert not _answers(port)  # nothing is left on the port
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -9,24 +9,33 @@ per connection by its addresses, which evens out over a fleet of tills.
 
 The supervising process binds the port first without listening on it (it reserves the port, and
 picks one when asked for port 0) and never accepts; each child binds the same port and listens.
-A child that dies is started again; SIGTERM or Ctrl-C stop them all gracefully.
+A child that dies is started again; SIGTERM or Ctrl-C stop them all gracefully. A child dies
+with the supervisor even when that is killed (SIGKILL), and a second ``patron serve --workers``
+on a port this one serves is refused (SO_REUSEPORT would let it share the port).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import fcntl
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
+import tempfile
 import time
 from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import IO
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 30.0  # seconds a child may take to finish its requests once told to stop
 CRASH_WINDOW = 5.0  # a child that fails this soon after its start is not started again
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def supported() -> bool:
@@ -43,12 +52,36 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _child(host: str, port: int, url: str, pool_min: int, pool_max: int) -> None:
+def _die_with(parent: int) -> None:
+    """Asks the kernel for SIGTERM when the supervisor dies, even by SIGKILL: an orphaned child
+    would keep serving on the port beside the next ``patron serve``."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before the request took effect
+        raise SystemExit(0)
+
+
+def _exclusive(host: str, port: int) -> IO[bytes]:
+    """Keeps a second ``patron serve --workers`` off a port this one serves: every socket on it
+    sets SO_REUSEPORT, so the kernel would otherwise split the tills between the two."""
+    folder = Path(tempfile.gettempdir()) / f"patron-runtime-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    lock = (folder / f"serve-{host.replace(':', '_')}-{port}.lock").open("wb")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        lock.close()
+        raise SystemExit(f"cannot listen on {host}:{port}: another patron serve serves it") from exc
+    return lock
+
+
+def _child(host: str, port: int, url: str, pool_min: int, pool_max: int, parent: int) -> None:
     """One server process: its own socket on the shared port, the app, uvicorn until stopped."""
     import uvicorn
 
     from patron.api.app import create_app
 
+    _die_with(parent)
     sock = reuse_port_socket(host, port)
     sock.listen(2048)
     application = create_app(url, pool_min=pool_min, pool_max=pool_max, freeze_gc=True)
@@ -64,8 +97,9 @@ def run(host: str, port: int, workers: int, url: str, *, pool_min: int, pool_max
     except OSError as exc:
         raise SystemExit(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     port = holder.getsockname()[1]
+    lock = _exclusive(host, port)  # noqa: F841 - held until this process exits
     context = multiprocessing.get_context("spawn")
-    args = (host, port, url, pool_min, pool_max)
+    args = (host, port, url, pool_min, pool_max, os.getpid())
 
     started: dict[int, float] = {}
 
