@@ -371,7 +371,9 @@ async def test_receipts(database_url: str, tenant: Tenant, db: Database, tmp_pat
     assert (report.loaded, report.records, report.rejected) == (4, 3, 15)
     reasons = rejects(report)
     assert set(reasons) == set(range(5, 20))
-    assert reasons[5] == "points_spent: an anonymous receipt earns and spends no points"
+    assert (
+        reasons[5] == "points_earned: an anonymous receipt earns and spends no points"
+    )  # the column at fault
     assert reasons[6] == "store: no store 'NOPE'"
     assert reasons[7] == "price: '10.001' has more decimals than the currency"
     assert reasons[8] == "line 7 of this receipt was rejected"

@@ -67,6 +67,8 @@ def test_timestamps_need_an_offset() -> None:
     for cell in ("2025-03-01T12:00:00", datetime(2025, 3, 1), "yesterday", 5):
         with pytest.raises(Bad):
             values.timestamp(cell)
+    with pytest.raises(Bad, match=r"^'2025-03-01T12:00:00' has no offset"):  # a Parquet cell, as text
+        values.timestamp(datetime(2025, 3, 1, 12))
 
 
 def test_dates_and_booleans() -> None:

@@ -311,7 +311,8 @@ class Receipts:
         if discount > amount:
             raise Bad(f"discount: {discount} is more than the line's amount {amount}")
         if (spent or earned) and not member:
-            raise Bad("points_spent: an anonymous receipt earns and spends no points")
+            column = "points_spent" if spent else "points_earned"
+            raise Bad(f"{column}: an anonymous receipt earns and spends no points")
         paid = amount - discount - spent * self.point_value if spent else amount - discount
         if paid < 0:
             raise Bad(f"points_spent: {spent} points are worth more than the line's {amount - discount}")

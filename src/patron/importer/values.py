@@ -154,10 +154,11 @@ def timestamp(value: Cell) -> datetime | None:
             raise Bad(f"{value!r} is not a timestamp (RFC 3339 with an offset)") from exc
     else:
         raise Bad(f"{value!r} is not a timestamp")
+    shown = value if isinstance(value, str) else moment.isoformat()  # a Parquet cell as text
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise Bad(f"{value!r} has no offset (give one, such as +03:00 or Z)")
+        raise Bad(f"{shown!r} has no offset (give one, such as +03:00 or Z)")
     if not EARLIEST <= moment < LATEST:
-        raise Bad(f"{value!r} is not between {EARLIEST.year} and {LATEST.year}")
+        raise Bad(f"{shown!r} is not between {EARLIEST.year} and {LATEST.year}")
     return moment
 
 
