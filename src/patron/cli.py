@@ -168,6 +168,11 @@ def users_create(
         secret = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     elif secret is None:
         secret = sys.stdin.readline().rstrip("\r\n")  # piped: the first line (kept out of ps)
+        if not secret:
+            console.print(
+                "[red]error:[/red] give --password or PATRON_ADMIN_PASSWORD, or pipe it (no terminal to ask)"
+            )
+            raise typer.Exit(2)
 
     async def work(db: Database) -> str:
         async with db.transaction() as conn:
