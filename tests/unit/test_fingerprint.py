@@ -55,11 +55,10 @@ def test_a_different_amount_or_moment_is_a_different_request(price: Decimal, ste
     assert not first.matches(Fingerprint.of(receipt(format(price, "f"), "2026-12-06T12:30:01+03:00")).digest)
 
 
-def test_an_attribute_keeps_its_type_and_a_huge_exponent_stays_cheap() -> None:
+def test_an_attribute_keeps_its_type() -> None:
     at = "2026-12-06T12:30:00Z"
     assert Fingerprint.of(receipt("1", at, "5")).digest != Fingerprint.of(receipt("1", at, 5)).digest
-    huge = Fingerprint.of(receipt("1", at, Decimal("1e999999")))
-    assert huge.digest == Fingerprint.of(receipt("1", at, Decimal("10e999998"))).digest
+    assert Fingerprint.of(receipt("1", at, True)).digest != Fingerprint.of(receipt("1", at, 1)).digest
 
 
 def test_a_returns_lines_in_any_order_are_the_same_return() -> None:

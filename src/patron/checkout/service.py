@@ -88,9 +88,17 @@ class Fingerprint:
 
     @classmethod
     def of(cls, body: Basket | ReturnIn) -> Fingerprint:
-        values = _canonical(body.model_dump())
+        # The JSON dump (fast, in pydantic's core), then one spelling for what a till may write
+        # otherwise: each price, the moment, the order of a return's lines. Walking every value
+        # instead cost 60 µs a 10-line receipt, against 15 µs for the dump.
+        values = body.model_dump(mode="json")
         if isinstance(body, ReturnIn):
             values["lines"] = sorted(values["lines"], key=lambda item: item["line"])
+        else:
+            for line, given in zip(values["lines"], body.lines, strict=True):
+                line["price"] = _decimal_key(given.price)
+            if body.at is not None:
+                values["at"] = body.at.astimezone(UTC).isoformat()
         return cls(hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).digest(), body)
 
     def matches(self, stored: bytes) -> bool:
@@ -102,31 +110,12 @@ class Fingerprint:
         return stored == hashlib.sha256(text).digest()
 
 
-def _canonical(value: Any) -> Any:
-    """Values with one spelling each: decimals without trailing zeros, moments in UTC."""
-    if isinstance(value, Decimal):
-        return _decimal_key(value)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, dict):
-        return {key: _canonical(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_canonical(item) for item in value]
-    return value
-
-
 def _decimal_key(value: Decimal) -> str:
-    """``49.90``, ``49.9`` and ``4.99e1`` alike; exact, and cheap even for ``1e999999``."""
-    if not value.is_finite():
-        return str(value)
-    sign, digits, exponent = value.as_tuple()
-    assert isinstance(exponent, int)
-    significant = "".join(map(str, digits)).lstrip("0")
-    if not significant:
-        return "0"
-    stripped = significant.rstrip("0")
-    exponent += len(significant) - len(stripped)
-    return f"{'-' if sign else ''}{stripped}e{exponent}"
+    """``49.90``, ``49.9`` and ``049.9`` alike (a price: decimal text within 10^9, so exact)."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
 
 
 def receipt_uuid(raw: str) -> str:
