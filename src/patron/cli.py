@@ -206,19 +206,18 @@ def verify(tenant: str = typer.Option(None, help="check one tenant (slug); defau
     from patron import verify as checks
     from patron.tenants import store
 
-    async def work(db: Database) -> list[checks.Failure]:
+    async def work(db: Database) -> tuple[list[checks.Failure], dict[int, str]]:
         async with db.read() as conn:
             tenant_id = await store.tenant_id_by_slug(conn, tenant) if tenant else None
-            return await checks.run(conn, tenant_id)
+            slugs = {row["id"]: row["slug"] for row in await store.list_tenants(conn)}
+            return await checks.run(conn, tenant_id), slugs
 
-    failures = run_with_db(database_url(), work)
+    failures, slugs = run_with_db(database_url(), work)
     if not failures:
         console.print(f"[green]ok[/green]: {len(checks.CHECKS)} invariants hold")
         return
-    for failure in failures:
-        console.print(f"[red]FAILED[/red] {failure.check.name}: {failure.check.description}")
-        for row in failure.rows:
-            console.print(f"    {json.dumps(row, default=str)}")
+    sys.stdout.write("".join(line + "\n" for line in checks.report(failures, slugs)))  # unwrapped, for grep
+    console.print(f"[red]{len(failures)} of {len(checks.CHECKS)} invariants fail[/red]")
     raise typer.Exit(1)
 
 

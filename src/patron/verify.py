@@ -6,6 +6,7 @@ with triggers disabled, a restore, or a bug could still leave behind."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,17 +189,39 @@ CHECKS: list[Check] = [
 ]
 
 
+SHOWN = 20  # rows shown of each failing check
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
     check: Check
-    rows: list[dict[str, Any]]
+    rows: list[dict[str, Any]]  # the first SHOWN
+    count: int  # every row that fails the check
 
 
 def _scoped(sql: str, tenant_id: int | None) -> str:
     scopes = {}
     for alias in ("l", "e", "a", "m", "r", "rl"):
         scopes[f"scope_{alias}"] = "TRUE" if tenant_id is None else f"{alias}.tenant_id = %(tenant)s"
-    return sql.format(**scopes) + " LIMIT 20"
+    return f"SELECT *, count(*) OVER () AS failing FROM ({sql.format(**scopes)}) found LIMIT {SHOWN}"
+
+
+def report(failures: list[Failure], slugs: dict[int, str]) -> list[str]:
+    """The failures as lines for an operator: each check with how many rows fail it, then those
+    shown, one JSON object a line (for grep and jq), naming tenants by slug."""
+    lines = []
+    for failure in failures:
+        shown = f"; the first {len(failure.rows)}" if failure.count > len(failure.rows) else ""
+        lines.append(
+            f"FAILED {failure.check.name}: {failure.check.description} ({failure.count} rows{shown})"
+        )
+        for row in failure.rows:
+            named = dict(row)
+            if "tenant_id" in named:
+                tenant = named.pop("tenant_id")
+                named = {"tenant": slugs.get(tenant, tenant), **named}
+            lines.append("    " + json.dumps(named, default=str))
+    return lines
 
 
 async def run(
@@ -213,5 +236,8 @@ async def run(
         cur = await conn.execute(_scoped(check.sql, tenant_id), {"tenant": tenant_id})
         rows = await cur.fetchall()
         if rows:
-            failures.append(Failure(check, rows))
+            count = int(rows[0]["failing"])
+            failures.append(
+                Failure(check, [{k: v for k, v in row.items() if k != "failing"} for row in rows], count)
+            )
     return failures

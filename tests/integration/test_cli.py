@@ -260,6 +260,11 @@ async def test_verify_passes_then_names_a_corrupted_lot_and_scopes_to_a_tenant(
     everything = await asyncio.to_thread(run, "verify")
     assert everything.returncode == 1, everything.stderr
     assert "lot_remaining_matches_allocations" in everything.stdout + everything.stderr
+    # the report on stdout: how many rows fail, then each as one JSON line naming the tenant's slug
+    failed = [line for line in everything.stdout.splitlines() if line.startswith("FAILED")]
+    assert failed and all(line.endswith("(1 rows)") for line in failed), everything.stdout
+    shown = [json.loads(line) for line in everything.stdout.splitlines() if line.startswith("    {")]
+    assert shown and {row["tenant"] for row in shown} == {broken}
 
     scoped_clean = await asyncio.to_thread(run, "verify", "--tenant", clean)
     assert scoped_clean.returncode == 0, scoped_clean.stderr

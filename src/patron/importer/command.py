@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -61,10 +61,9 @@ def main(
     if not failures:
         console.print(f"verify: [green]ok[/green], {len(verify.CHECKS)} invariants hold for tenant {tenant}")
         return 0
-    for failure in failures:
-        console.print(f"verify: [red]FAILED[/red] {failure.check.name}: {failure.check.description}")
-        for row in failure.rows:
-            console.print(f"    {json.dumps(row, default=str)}")
+    sys.stdout.write(
+        "".join(f"verify: {line}\n" for line in verify.report(failures, {report.tenant_id: tenant}))
+    )
     return 1
 
 
