@@ -152,6 +152,45 @@ async def start_session(request: Request, response: Response, user_id: str) -> N
     )
 
 
+ONCE_COOKIE: Final = "patron_once"
+
+
+async def show_once(request: Request, response: Response, user_id: str, value: dict[str, Any]) -> None:
+    """Keeps ``value`` for the next page this user opens, and for that page only (a signed cookie
+    of a minute): a form answers with a redirect, so reloading the page it leads to resubmits
+    nothing (an API key created twice, before)."""
+    signed = (await signer(request)).dumps({"user": user_id, "value": value})
+    response.set_cookie(
+        ONCE_COOKIE,
+        signed,
+        max_age=60,
+        path=cookie_path(request),
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+    )
+
+
+async def take_once(request: Request, user_id: str) -> dict[str, Any] | None:
+    """What ``show_once`` kept for this user; the page that shows it calls ``forget_once``."""
+    raw = request.cookies.get(ONCE_COOKIE)
+    if raw is None:
+        return None
+    try:
+        kept = (await signer(request)).loads(raw)
+    except BadSignature:
+        return None
+    if not isinstance(kept, dict) or kept.get("user") != user_id or not isinstance(kept.get("value"), dict):
+        return None
+    value: dict[str, Any] = kept["value"]
+    return value
+
+
+def forget_once(request: Request, response: Response) -> None:
+    if ONCE_COOKIE in request.cookies:
+        response.delete_cookie(ONCE_COOKIE, path=cookie_path(request), httponly=True, samesite="strict")
+
+
 async def end_session(request: Request, response: Response) -> None:
     token = await _cookie_token(request)
     if token is not None:

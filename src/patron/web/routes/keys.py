@@ -10,7 +10,7 @@ from starlette.responses import Response
 from patron.errors import NotFound
 from patron.tenants import keys as api_keys
 from patron.tenants import store as tenants
-from patron.web import render
+from patron.web import auth, render
 from patron.web.auth import Admin, Form, Viewer
 
 router = APIRouter()
@@ -35,7 +35,9 @@ async def _page(
 
 @router.get("/api-keys")
 async def keys_page(request: Request, admin: Viewer) -> Response:
-    return await _page(request, admin)
+    page = await _page(request, admin, created=await auth.take_once(request, admin.user.user_id))
+    auth.forget_once(request, page)  # shown once: a reload shows it no more
+    return page
 
 
 @router.post("/api-keys")
@@ -51,10 +53,12 @@ async def create_key(request: Request, posted: Form) -> Response:
     new = api_keys.generate()
     async with admin.db.transaction() as conn:
         key_id = await tenants.insert_key(conn, admin.tenant_id, role, name, new)
-    # Answered directly (not redirected): this page is the only time the secret is ever shown.
-    return await _page(
-        request, admin, created={"id": key_id, "secret": new.secret, "role": role, "name": name}
-    )
+    # Redirected, so that reloading the page creates no second key; the page after it is the only
+    # one that shows the secret (a signed cookie of a minute, cleared as it is shown).
+    response = render.redirect(request, "/api-keys")
+    created = {"id": key_id, "secret": new.secret, "role": role, "name": name}
+    await auth.show_once(request, response, admin.user.user_id, created)
+    return response
 
 
 @router.post("/api-keys/{key_id}/revoke")
