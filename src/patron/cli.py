@@ -66,6 +66,11 @@ def serve(
     workers: int = typer.Option(
         1, min=1, max=64, help="server processes sharing the port (on Linux, a socket each)"
     ),
+    access_log: bool = typer.Option(
+        False,
+        "--access-log",
+        help="log each request (method, path, status) on stderr; off: it costs the tills",
+    ),
 ) -> None:
     """Serve the HTTP API until stopped (SIGTERM or Ctrl-C stop it cleanly)."""
     import os
@@ -77,15 +82,24 @@ def serve(
 
     settings = Settings.from_env()
     url = database_url()
+    log_level = "info" if access_log else "warning"  # uvicorn's access lines are at info
     console.print(f"Patron serves on http://{host}:{port} (OpenAPI at /openapi.json, docs at /docs)")
     _exit_cleanly_on_signals()
     if workers == 1:
         application = create_app(url, pool_min=settings.pool_min, pool_max=settings.pool_max, freeze_gc=True)
-        uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=access_log)
         return
     os.environ["PATRON_DATABASE_URL"] = url  # the workers join the same (possibly embedded) server
     if processes.supported():
-        processes.run(host, port, workers, url, pool_min=settings.pool_min, pool_max=settings.pool_max)
+        processes.run(
+            host,
+            port,
+            workers,
+            url,
+            pool_min=settings.pool_min,
+            pool_max=settings.pool_max,
+            access_log=access_log,
+        )
         return
     uvicorn.run(
         "patron.api.app:app_from_env",
@@ -93,8 +107,8 @@ def serve(
         workers=workers,
         host=host,
         port=port,
-        log_level="warning",
-        access_log=False,
+        log_level=log_level,
+        access_log=access_log,
     )
 
 
@@ -282,7 +296,7 @@ def demo(
     sys.stdout.write(summary.api_key + "\n")
     sys.stdout.flush()
     if not no_serve:
-        serve(host=host, port=port, workers=1)
+        serve(host=host, port=port, workers=1, access_log=False)
 
 
 @app.command()

@@ -446,3 +446,20 @@ def _answers(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_serve_logs_each_request_when_asked(cli_env: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        serve = subprocess.Popen(
+            [str(PATRON), "serve", "--port", str(port), "--access-log"], env=cli_env, stdout=log, stderr=log
+        )
+    try:
+        assert wait_until(lambda: _answers(port), 60, 0.2), log_path.read_text()
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(timeout=30) == 0
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+    assert '"GET /health HTTP/1.1" 200' in log_path.read_text()

@@ -75,7 +75,9 @@ def _exclusive(host: str, port: int) -> IO[bytes]:
     return lock
 
 
-def _child(host: str, port: int, url: str, pool_min: int, pool_max: int, parent: int) -> None:
+def _child(
+    host: str, port: int, url: str, pool_min: int, pool_max: int, parent: int, access_log: bool
+) -> None:
     """One server process: its own socket on the shared port, the app, uvicorn until stopped."""
     import uvicorn
 
@@ -85,11 +87,13 @@ def _child(host: str, port: int, url: str, pool_min: int, pool_max: int, parent:
     sock = reuse_port_socket(host, port)
     sock.listen(2048)
     application = create_app(url, pool_min=pool_min, pool_max=pool_max, freeze_gc=True)
-    config = uvicorn.Config(application, log_level="warning", access_log=False)
+    config = uvicorn.Config(application, log_level="info" if access_log else "warning", access_log=access_log)
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def run(host: str, port: int, workers: int, url: str, *, pool_min: int, pool_max: int) -> None:
+def run(
+    host: str, port: int, workers: int, url: str, *, pool_min: int, pool_max: int, access_log: bool = False
+) -> None:
     """Starts ``workers`` server processes on ``host:port`` and keeps them running until SIGTERM
     or SIGINT (then stops them and returns)."""
     try:
@@ -99,7 +103,7 @@ def run(host: str, port: int, workers: int, url: str, *, pool_min: int, pool_max
     port = holder.getsockname()[1]
     lock = _exclusive(host, port)  # noqa: F841 - held until this process exits
     context = multiprocessing.get_context("spawn")
-    args = (host, port, url, pool_min, pool_max, os.getpid())
+    args = (host, port, url, pool_min, pool_max, os.getpid(), access_log)
 
     started: dict[int, float] = {}
 
