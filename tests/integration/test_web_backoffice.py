@@ -135,6 +135,11 @@ async def test_a_broadcast_is_scheduled_in_the_programs_time_zone(
         "/communications/broadcasts", {"channel": "sms", "body": "Soon", "send_at": "next week"}
     )
     assert refused.status_code == 422 and "broadcast.send_at" in refused.text
+    past = await admin_browser.post(
+        "/communications/broadcasts", {"channel": "sms", "body": "Soon", "send_at": "2020-01-01T10:00"}
+    )
+    assert past.status_code == 422 and "has passed" in past.text  # not sent at once without a word
+    assert len((await tenant.call("GET", "/v1/broadcasts")).json()) == 1
 
 
 async def test_broadcasts_show_their_progress_and_the_message_log_lists_messages(

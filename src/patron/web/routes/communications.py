@@ -4,6 +4,7 @@ broadcasts with their progress. Everything goes through the back office's use ca
 from __future__ import annotations
 
 import contextlib
+from datetime import timedelta
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
@@ -288,6 +289,9 @@ def _broadcast_document(posted: Form) -> dict[str, Any]:
     }
 
 
+PAST_GRACE = timedelta(minutes=5)  # a "send at" this far back is taken as a mistake in the form
+
+
 @router.post("/communications/broadcasts")
 async def create_broadcast(request: Request, posted: Form) -> Response:
     admin = posted.admin
@@ -296,6 +300,12 @@ async def create_broadcast(request: Request, posted: Form) -> Response:
     values = {f"broadcast_{k}": v for k, v in posted.form.items() if isinstance(v, str)}
     try:
         body = BroadcastIn.model_validate(document)
+        if body.send_at is not None and body.send_at < admin.now() - PAST_GRACE:
+            # the API sends a past moment at once; a marketer who typed one meant another
+            past = "this moment has passed: leave the field empty to send now"
+            return await _overview(
+                request, admin, errors={"broadcast.send_at": past}, values=values, status=422
+            )
         async with admin.db.transaction() as conn:
             made = await service.create_broadcast(conn, admin.tenant_id, admin.program, body, admin.now())
     except ValidationError as exc:
