@@ -133,6 +133,19 @@ async def test_bad_fields_are_shown_and_nothing_is_saved(admin_browser: Browser,
     errors = re.search(r"data-form-errors>(.*?)</div>", response.text, re.S).group(1)  # type: ignore[union-attr]
     assert "effect.value" in errors and "0.01" in errors
     assert (await tenant.call("GET", "/v1/campaigns")).json()["items"] == []
+    # a rule across fields is shown by the field it names
+    backwards = {
+        **as_form(forms.campaign_form_values(FULL)),
+        "starts_at": "2026-12-10",
+        "ends_at": "2026-12-01",
+    }
+    response = await admin_browser.post("/campaigns", backwards)
+    assert response.status_code == 422 and 'id="err-ends_at"' in response.text
+    points = forms.campaign_form_values({**FULL, "effect": {"type": "points_fixed", "value": "5"}})
+    response = await admin_browser.post("/campaigns", {**as_form(points), "limit_budget_money": "10.00"})
+    assert response.status_code == 422 and 'id="err-limits-budget_money"' in response.text, response.text[
+        -3000:
+    ]
     # weekdays that are no weekday, beyond Python's digits limit or not ASCII digits: refused, no 500
     for day in ("1" * 5000, "\u00b2", "8", "Mon"):
         odd = await admin_browser.post(
