@@ -125,7 +125,11 @@ async def test_crud_and_validation(shop: Tenant, other_tenant: Tenant) -> None:
                 "starts_at": "2026-12-07",
                 "ends_at": "2026-12-01",
             },
-            "",
+            "ends_at",
+        ),
+        "budget": (
+            {"effect": {"type": "points_fixed", "value": "1"}, "limits": {"budget_money": "5"}},
+            "limits",
         ),
         "stacking": ({"effect": {"type": "points_fixed", "value": "1"}, "stacking": "sometimes"}, "stacking"),
         "no effect": ({}, "effect"),

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Literal
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from patron.conditions import checked
 from patron.errors import InvalidInput
@@ -172,15 +172,25 @@ class CampaignIn(BaseModel):
     def _countries(cls, value: list[str]) -> list[str]:
         return [country.upper() for country in value]
 
-    @model_validator(mode="after")
-    def _dates(self) -> CampaignIn:
-        if self.starts_at and self.ends_at and self.ends_at < self.starts_at:
-            raise ValueError("ends_at is before starts_at")
-        if self.limits.budget_points is not None and self.effect.type in DISCOUNT_TYPES:
-            raise ValueError("limits.budget_points: this campaign gives no points")
-        if self.limits.budget_money is not None and self.effect.type in POINT_TYPES:
-            raise ValueError("limits.budget_money: this campaign gives no money off")
-        return self
+    # Rules across fields are checked on the later field (fields are validated in order), so that
+    # an error names the field at fault, in the API's answer and by the admin form's input alike.
+    @field_validator("ends_at")
+    @classmethod
+    def _ends(cls, value: date | None, info: ValidationInfo) -> date | None:
+        starts = info.data.get("starts_at")
+        if value is not None and starts is not None and value < starts:
+            raise ValueError("before starts_at")
+        return value
+
+    @field_validator("limits")
+    @classmethod
+    def _budgets(cls, value: Limits, info: ValidationInfo) -> Limits:
+        effect = info.data.get("effect")
+        if effect is not None and value.budget_points is not None and effect.type in DISCOUNT_TYPES:
+            raise ValueError("budget_points: this campaign gives no points")
+        if effect is not None and value.budget_money is not None and effect.type in POINT_TYPES:
+            raise ValueError("budget_money: this campaign gives no money off")
+        return value
 
 
 def check_for_program(definition: CampaignIn, quantum: Decimal, tiers: frozenset[str]) -> None:

@@ -149,26 +149,7 @@ def _definition(posted: Form) -> tuple[CampaignIn | None, dict[str, Any], dict[s
     try:
         return CampaignIn.model_validate(document), document, {}
     except ValidationError as exc:
-        return None, document, _by_field(forms.errors_by_field(exc))
-
-
-# The campaign's own rules across fields (``CampaignIn``'s model validator) name the field first.
-ACROSS_FIELDS = {
-    "ends_at is before starts_at": "ends_at",
-    "limits.budget_points: ": "limits.budget_points",
-    "limits.budget_money: ": "limits.budget_money",
-}
-
-
-def _by_field(errors: dict[str, str]) -> dict[str, str]:
-    """An error of the whole campaign that is one field's, shown by that field."""
-    whole = errors.get("form")
-    for start, name in ACROSS_FIELDS.items():
-        if whole is not None and whole.startswith(start):
-            errors = {k: v for k, v in errors.items() if k != "form"}
-            errors.setdefault(name, whole.removeprefix(start) if start.endswith(": ") else whole)
-            break
-    return errors
+        return None, document, forms.errors_by_field(exc)
 
 
 async def _save(request: Request, posted: Form, campaign_id: str | None) -> Response:
