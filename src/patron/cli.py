@@ -9,6 +9,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import psycopg
+import psycopg_pool
+import sqlalchemy.exc
 import typer
 from rich.console import Console
 
@@ -355,19 +358,11 @@ def _operator_message(exc: BaseException) -> str:
     return f"the database cannot be used: {first}"
 
 
-def _operator_errors() -> tuple[type[BaseException], ...]:
-    import psycopg
-    import psycopg_pool
-    import sqlalchemy.exc
-
-    return (
-        PatronError,
-        ConfigError,
-        psycopg.OperationalError,
-        psycopg_pool.PoolTimeout,
-        sqlalchemy.exc.OperationalError,
-        sqlalchemy.exc.ArgumentError,
-    )
-
-
-OPERATOR_ERRORS = _operator_errors()
+OPERATOR_ERRORS = (
+    PatronError,
+    ConfigError,
+    psycopg.OperationalError,
+    psycopg_pool.PoolTimeout,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.ArgumentError,
+)
