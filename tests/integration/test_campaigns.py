@@ -654,6 +654,55 @@ async def test_returns_give_back_campaign_discounts_and_points_exactly(shop: Ten
         assert await verify.run(conn, shop.tenant_id) == []
 
 
+async def usage(db: Database, tenant: Tenant, campaign_id: str) -> tuple[int, Decimal]:
+    async with db.read() as conn:
+        cur = await conn.execute(
+            "SELECT uses, money FROM campaign_usage WHERE tenant_id = %s AND campaign_id = %s",
+            (tenant.tenant_id, campaign_id),
+        )
+        row = await cur.fetchone()
+    return (0, Decimal(0)) if row is None else (row["uses"], row["money"])
+
+
+async def test_a_return_gives_back_only_the_uses_its_receipt_counted(shop: Tenant, db: Database) -> None:
+    """A receipt from before the campaign had limits counted no use: cancelling it must not free
+    one (the campaign then went past its limit, and later gave a 500 below zero)."""
+    body = {"name": "five off", "effect": {"type": "discount_amount", "value": "5.00"}}
+    cid = await campaign(shop, **body)
+    early = [await confirm(shop, line("TEE", 1, "20.00")) for _ in range(2)]
+    assert (await shop.call("PUT", f"/v1/campaigns/{cid}", {**body, "limits": {"uses": 2}})).status_code == 200
+    counted = [await confirm(shop, line("TEE", 1, "20.00")) for _ in range(2)]
+    assert [len(r["campaigns"]) for r in early + counted] == [1, 1, 1, 1]
+    assert await usage(db, shop, cid) == (2, Decimal("10.00"))
+    for receipt in early:
+        assert (await shop.call("POST", f"/v1/receipts/{receipt['id']}/cancel")).status_code == 200
+    assert await usage(db, shop, cid) == (2, Decimal("10.00"))
+    assert (await confirm(shop, line("TEE", 1, "20.00")))["campaigns"] == []  # still used up
+    assert (await shop.call("POST", f"/v1/receipts/{counted[0]['id']}/cancel")).status_code == 200
+    assert await usage(db, shop, cid) == (1, Decimal("5.00"))
+    assert len((await confirm(shop, line("TEE", 1, "20.00")))["campaigns"]) == 1
+
+
+async def test_a_limited_campaign_that_gives_a_receipt_nothing_uses_none_of_its_limits(
+    shop: Tenant, db: Database
+) -> None:
+    assert (
+        await shop.call("PATCH", "/v1/program", {"max_spend_percent": "100", "activation_delay_days": 0})
+    ).status_code == 200
+    cid = await campaign(
+        shop, name="bonus", limits={"uses": 1}, effect={"type": "points_percent", "value": "10"}
+    )
+    member = await member_with(shop, points=100)
+    paid_in_points = await confirm(shop, line("TEE", 1, "5.00"), member=member, spend_points=5)
+    assert paid_in_points["totals"]["paid"] == "0.00"
+    assert [c["points"] for c in paid_in_points["campaigns"] if c["id"] == cid] in ([], [0])
+    assert await usage(db, shop, cid) == (0, Decimal(0))
+    other = await member_with(shop, phone="+79001114999")
+    paying = await confirm(shop, line("TEE", 1, "100.00"), member=other)
+    assert [(c["id"], c["points"]) for c in paying["campaigns"]] == [(cid, 10)]
+    assert await usage(db, shop, cid) == (1, Decimal(0))
+
+
 # --- definitions in memory --------------------------------------------------------------------------
 
 

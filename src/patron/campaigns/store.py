@@ -188,13 +188,16 @@ async def record_applied(
     tenant_id: int,
     receipt_id: str,
     member_id: str | None,
-    applied: list[tuple[str, Decimal, int]],
+    applied: list[tuple[str, Decimal, int, bool]],
 ) -> None:
+    """What each campaign gave the receipt: ``(campaign id, discount, points, counted)``, where
+    ``counted`` says the receipt counted a use of the campaign's limits (``take``)."""
     if not applied:
         return
     await conn.execute(
-        "INSERT INTO receipt_campaigns (tenant_id, receipt_id, campaign_id, member_id, discount, points)"
-        " SELECT %s, %s, c, %s, d, p FROM unnest(%s::uuid[], %s::numeric[], %s::bigint[]) AS t(c, d, p)",
+        "INSERT INTO receipt_campaigns (tenant_id, receipt_id, campaign_id, member_id, discount, points, counted)"
+        " SELECT %s, %s, c, %s, d, p, n"
+        " FROM unnest(%s::uuid[], %s::numeric[], %s::bigint[], %s::boolean[]) AS t(c, d, p, n)",
         (
             tenant_id,
             receipt_id,
@@ -202,6 +205,7 @@ async def record_applied(
             [a[0] for a in applied],
             [a[1] for a in applied],
             [a[2] for a in applied],
+            [a[3] for a in applied],
         ),
     )
 
@@ -213,16 +217,20 @@ async def release(
     given_back: list[tuple[str, Decimal, int, bool]],
 ) -> None:
     """Gives back what a return took back of a receipt's campaigns: for each ``(campaign id,
-    discount, points, all units back)``, its budget share, and its use when the receipt has
-    nothing left of it. A handful of statements however many campaigns; the campaigns' usage rows
-    are locked in campaign id order, as receipts count uses (``take``), so the two never deadlock."""
+    discount, points, all units back)``, its share of what the campaign gave, and the use once the
+    receipt has nothing left of it. A campaign's limits get back only what this receipt counted
+    of them (``counted``): a campaign that had no limits when the receipt was confirmed, or gave
+    it nothing, used none. A handful of statements however many campaigns; the campaigns' usage
+    rows are locked in campaign id order, as receipts count uses (``take``), so the two never
+    deadlock."""
     if not given_back:
         return
     given_back = sorted(given_back)
     ids = [cid for cid, _, _, _ in given_back]
     rows = await (
         await conn.execute(
-            "SELECT campaign_id::text AS id, member_id::text AS member_id, use_released FROM receipt_campaigns"
+            "SELECT campaign_id::text AS id, member_id::text AS member_id, use_released, counted"
+            " FROM receipt_campaigns"
             " WHERE tenant_id = %s AND receipt_id = %s AND campaign_id = ANY(%s::uuid[])"
             " ORDER BY campaign_id FOR UPDATE",
             (tenant_id, receipt_id, ids),
@@ -230,42 +238,54 @@ async def release(
     ).fetchall()
     recorded = {row["id"]: row for row in rows}
     changes = [
-        (cid, discount, points, use and not recorded[cid]["use_released"], recorded[cid]["member_id"])
+        (cid, discount, points, use and not recorded[cid]["use_released"], recorded[cid])
         for cid, discount, points, use in given_back
         if cid in recorded
     ]
     if not changes:
         return
-    columns = (
-        [c[0] for c in changes],
-        [c[1] for c in changes],
-        [c[2] for c in changes],
-        [c[3] for c in changes],
-    )
     await conn.execute(
         "UPDATE receipt_campaigns rc SET released_discount = rc.released_discount + g.discount,"
         " released_points = rc.released_points + g.points, use_released = rc.use_released OR g.use"
         " FROM unnest(%s::uuid[], %s::numeric[], %s::bigint[], %s::boolean[]) AS g(id, discount, points, use)"
         " WHERE rc.tenant_id = %s AND rc.receipt_id = %s AND rc.campaign_id = g.id",
-        (*columns, tenant_id, receipt_id),
+        (
+            [c[0] for c in changes],
+            [c[1] for c in changes],
+            [c[2] for c in changes],
+            [c[3] for c in changes],
+            tenant_id,
+            receipt_id,
+        ),
     )
-    if len(changes) > 1:  # one row needs no order
+    counted = [c for c in changes if c[4]["counted"]]
+    if not counted:
+        return
+    columns = (
+        [c[0] for c in counted],
+        [c[1] for c in counted],
+        [c[2] for c in counted],
+        [c[3] for c in counted],
+    )
+    if len(counted) > 1:  # one row needs no order
         await conn.execute(
             "SELECT 1 FROM campaign_usage WHERE tenant_id = %s AND campaign_id = ANY(%s::uuid[])"
             " ORDER BY campaign_id FOR UPDATE",
             (tenant_id, columns[0]),
         )
+    # Never below zero: receipts from before 0017 are taken as counted, and one whose campaign got
+    # its limits later gives back what it never took.
     await conn.execute(
-        "UPDATE campaign_usage u SET uses = u.uses - g.use::int, points = u.points - g.points,"
-        " money = u.money - g.discount"
+        "UPDATE campaign_usage u SET uses = greatest(u.uses - g.use::int, 0),"
+        " points = greatest(u.points - g.points, 0), money = greatest(u.money - g.discount, 0)"
         " FROM unnest(%s::uuid[], %s::numeric[], %s::bigint[], %s::boolean[]) AS g(id, discount, points, use)"
         " WHERE u.tenant_id = %s AND u.campaign_id = g.id",
         (*columns, tenant_id),
     )
-    members = [(c[0], c[4]) for c in changes if c[3] and c[4]]
+    members = [(c[0], c[4]["member_id"]) for c in counted if c[3] and c[4]["member_id"]]
     if members:
         await conn.execute(
-            "UPDATE campaign_member_usage m SET uses = m.uses - 1"
+            "UPDATE campaign_member_usage m SET uses = greatest(m.uses - 1, 0)"
             " FROM unnest(%s::uuid[], %s::uuid[]) AS g(id, member)"
             " WHERE m.tenant_id = %s AND m.campaign_id = g.id AND m.member_id = g.member",
             ([m[0] for m in members], [m[1] for m in members], tenant_id),

@@ -471,7 +471,8 @@ async def _confirm(
     blocked: frozenset[str] = frozenset()
     while True:
         prepared = await _prepare(conn, caller, body, lock=True, blocked=blocked)
-        refused = await _count_uses(conn, caller, prepared)
+        counted = _uses_to_count(caller, prepared)
+        refused = await _count_uses(conn, caller, prepared, counted)
         if not refused:
             break
         blocked |= refused  # a racing receipt took what was left: choose again without it
@@ -550,7 +551,12 @@ async def _confirm(
             receipt_id,
             member_id,
             [
-                (cid, prepared.deal.campaign_discount(cid), outcome.campaign_points.get(cid, 0))
+                (
+                    cid,
+                    prepared.deal.campaign_discount(cid),
+                    outcome.campaign_points.get(cid, 0),
+                    cid in counted,
+                )
                 for cid in prepared.deal.applied
             ],
         )
@@ -613,17 +619,32 @@ def _grants(prepared: Prepared, program: Program, receipt_id: str | None) -> lis
     return grants
 
 
-async def _count_uses(conn: Connection, caller: Caller, prepared: Prepared) -> frozenset[str]:
-    """Counts a use of every applied limited campaign, atomically; the ones refused, if any (then
-    nothing is counted)."""
-    if prepared.deal is None:
+def _uses_to_count(caller: Caller, prepared: Prepared) -> list[str]:
+    """The applied limited campaigns whose use this receipt counts, in campaign id order (the order
+    returns give uses back in: no two transactions lock the usage rows in opposite orders).
+
+    A campaign that gives the receipt nothing (points on a line paid entirely with points) is
+    listed but uses nothing of its limits."""
+    deal = prepared.deal
+    if deal is None:
+        return []
+    by_id = caller.campaigns.by_id
+    return sorted(
+        cid
+        for cid in deal.applied
+        if by_id[cid].definition.limits.any
+        and (deal.campaign_discount(cid) or prepared.outcome.campaign_points.get(cid, 0))
+    )
+
+
+async def _count_uses(
+    conn: Connection, caller: Caller, prepared: Prepared, limited: list[str]
+) -> frozenset[str]:
+    """Counts a use of each of ``limited``, atomically; the ones refused, if any (then nothing is
+    counted)."""
+    if prepared.deal is None or not limited:
         return frozenset()
     by_id = caller.campaigns.by_id
-    # in campaign id order, as returns give uses back: no two transactions lock these rows in
-    # opposite orders
-    limited = sorted(cid for cid in prepared.deal.applied if by_id[cid].definition.limits.any)
-    if not limited:
-        return frozenset()
     wanted = []
     for cid in limited:
         limits = by_id[cid].definition.limits
