@@ -8,6 +8,7 @@ not as a receipt. The bounds keep every figure within what PostgreSQL's columns 
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -64,3 +65,39 @@ def no_fraction_number(value: Any) -> Any:
 
 
 PlainDecimal = Annotated[Decimal, BeforeValidator(no_fraction_number), AfterValidator(plain)]
+
+
+# RFC 3339 as contract 2 writes a time: a date, a time with optional fraction, and an offset. A
+# JSON number (Unix seconds) or a week date is not a time a till sends; pydantic's lax mode would
+# read 0 as 1970 and book a receipt there.
+_MOMENT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+MOMENT_HINT = 'give a timestamp with an offset (RFC 3339), such as "2026-12-05T12:00:00+03:00"'
+
+
+def moment_text(value: Any) -> Any:
+    if isinstance(value, datetime):  # built in code, not read from JSON
+        return value
+    if not isinstance(value, str) or not _MOMENT.fullmatch(value):
+        raise ValueError(MOMENT_HINT)
+    return value
+
+
+def day_text(value: Any) -> Any:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _DAY.fullmatch(value):
+        raise ValueError('give a date as "YYYY-MM-DD"')
+    return value
+
+
+Moment = Annotated[datetime, BeforeValidator(moment_text)]
+Day = Annotated[date, BeforeValidator(day_text)]
+
+
+def parse_moment(text: str) -> datetime:
+    """A query's time, by the same rule as a body's ``Moment``; ValueError if it is not one."""
+    moment_text(text)
+    return datetime.fromisoformat(text.upper())

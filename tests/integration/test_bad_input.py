@@ -327,3 +327,43 @@ async def test_a_balance_moment_is_rfc_3339_and_a_password_has_no_control_charac
     with pytest.raises(InvalidInput):
         check_password("\x00" * 20)
     assert check_password("correct horse battery") == "correct horse battery"
+
+
+async def test_times_and_dates_are_rfc_3339_text_never_numbers(shop: Tenant, db: Database) -> None:
+    """``"at": 0`` was read as 1970: a receipt was booked there, its points expired decades ago."""
+    member = await member_with(shop, 10)
+    good = basket(("TEE", 1, "10.00"), member=member)
+    for at in (0, 1751284800, 1751284800.5, "1751284800", "2026-W27-2T12:00:00Z", "20260630T120000Z"):
+        for path, extra in (("/v1/checkout/quote", {}), ("/v1/receipts", {"number": "N1"})):
+            response = await shop.call("POST", path, {**good, **extra, "at": at})
+            assert_error(response, 422)
+            assert "RFC 3339" in response.json()["error"]["message"], (at, response.text)
+    for at in (
+        "2026-06-30T12:00:00+01",
+        "2026-06-30T12:00:00+05:45:30",
+        "2026-06-30T12:00:00.Z",
+        "0001-01-01T00:00:00Z",
+    ):
+        assert_error(await shop.call("GET", f"/v1/members/{member}/balance", params={"at": at}), 422)
+    spaced = await shop.call("GET", f"/v1/members/{member}/balance", params={"at": "2026-06-30 12:00:00Z"})
+    assert spaced.status_code == 200  # RFC 3339 allows a space for the T, as the basket's `at` does
+    campaign = {"name": "c", "effect": {"type": "discount_percent", "value": "5"}}
+    assert_error(await shop.call("POST", "/v1/campaigns", {**campaign, "starts_at": 1764547200}), 422)
+    assert_error(await shop.call("POST", "/v1/members", {"phone": "+79001113333", "birthday": 0}), 422)
+    broadcast = {"channel": "sms", "body": "hi", "send_at": 1893456000}
+    assert_error(await shop.call("POST", "/v1/broadcasts", broadcast), 422)
+    assert (await count(db, "receipts", shop), await count(db, "campaigns", shop)) == (0, 0)
+    assert await count(db, "members", shop) == 1
+
+
+async def test_campaign_hours_that_could_never_apply_are_refused(shop: Tenant, db: Database) -> None:
+    campaign = {"name": "c", "effect": {"type": "discount_percent", "value": "5"}}
+    for hours in (
+        {"from": "10:00", "to": "10:00"},
+        {"from": "24:00", "to": "24:00"},
+        {"from": "24:00", "to": "02:00"},
+    ):
+        assert_error(await shop.call("POST", "/v1/campaigns", {**campaign, "hours": hours}), 422)
+    assert await count(db, "campaigns", shop) == 0
+    for hours in ({"from": "00:00", "to": "24:00"}, {"from": "22:00", "to": "02:00"}):
+        assert (await shop.call("POST", "/v1/campaigns", {**campaign, "hours": hours})).status_code == 201

@@ -670,7 +670,9 @@ async def test_a_return_gives_back_only_the_uses_its_receipt_counted(shop: Tenan
     body = {"name": "five off", "effect": {"type": "discount_amount", "value": "5.00"}}
     cid = await campaign(shop, **body)
     early = [await confirm(shop, line("TEE", 1, "20.00")) for _ in range(2)]
-    assert (await shop.call("PUT", f"/v1/campaigns/{cid}", {**body, "limits": {"uses": 2}})).status_code == 200
+    assert (
+        await shop.call("PUT", f"/v1/campaigns/{cid}", {**body, "limits": {"uses": 2}})
+    ).status_code == 200
     counted = [await confirm(shop, line("TEE", 1, "20.00")) for _ in range(2)]
     assert [len(r["campaigns"]) for r in early + counted] == [1, 1, 1, 1]
     assert await usage(db, shop, cid) == (2, Decimal("10.00"))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from patron.backoffice.outbox import EVENT_TYPES
+from patron.fields import Moment, day_text, parse_moment
 
 Channel = Literal["sms", "email"]
 
@@ -159,15 +160,14 @@ class BroadcastFilter(BaseModel):
     def _moment(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        from datetime import date, datetime
-
         if len(value) == 10:
+            day_text(value)
             date.fromisoformat(value)
             return value
-        moment = datetime.fromisoformat(value)
-        if moment.tzinfo is None:
-            raise ValueError("give a date (YYYY-MM-DD) or a timestamp with an offset")
-        return moment.isoformat()
+        try:
+            return parse_moment(value).isoformat()
+        except ValueError:
+            raise ValueError("give a date (YYYY-MM-DD) or a timestamp with an offset (RFC 3339)") from None
 
 
 class BroadcastIn(BaseModel):
@@ -195,7 +195,7 @@ class BroadcastIn(BaseModel):
 
     _subject = field_validator("subject")(_no_line_breaks)
     filter: BroadcastFilter = Field(default_factory=BroadcastFilter)
-    send_at: AwareDatetime | None = Field(
+    send_at: Moment | None = Field(
         None, description="when to start sending (RFC 3339 with an offset); absent or past: at once"
     )
 

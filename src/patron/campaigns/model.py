@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from patron.conditions import checked
 from patron.errors import InvalidInput
-from patron.fields import MAX_AMOUNT, MAX_COUNT, MAX_POINTS, MAX_PRICE, PlainDecimal
+from patron.fields import MAX_AMOUNT, MAX_COUNT, MAX_POINTS, MAX_PRICE, Day, PlainDecimal
 
 EffectType = Literal[
     "discount_percent",
@@ -81,6 +81,15 @@ class Hours(BaseModel):
             raise ValueError("a time as HH:MM")
         return value
 
+    @model_validator(mode="after")
+    def _a_span(self) -> Hours:
+        """A window that opens when it closes holds no moment; for all day, leave ``hours`` out."""
+        if self.start == "24:00":
+            raise ValueError('from: 24:00 only ends a window; a window from midnight starts at "00:00"')
+        if self.start == self.end:
+            raise ValueError("to: the same time as from would never apply; for all day, leave hours out")
+        return self
+
 
 class BirthdayWindow(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -137,8 +146,8 @@ class CampaignIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     active: bool = True
-    starts_at: date | None = None
-    ends_at: date | None = None
+    starts_at: Day | None = None
+    ends_at: Day | None = None
     weekdays: list[int] = Field(default_factory=list, description="1 = Monday ... 7 = Sunday; empty: all")
     hours: Hours | None = None
     stores: list[str] = Field(default_factory=list)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import overload
 
@@ -68,20 +68,32 @@ def birthday_near(birthday: date, day: date, before: int, after: int) -> bool:
     return False
 
 
+def opening_day(start: time | None, end: time | None, local: datetime) -> date | None:
+    """The local day whose window holds ``local`` (None: outside the hours). A window that crosses
+    midnight (22:00 to 02:00) belongs to the evening it opens on: Friday's 01:00 is Thursday
+    night's, so "Fridays, 22:00 to 02:00" runs into Saturday morning. ``end`` is exclusive, but
+    24:00 (``time.max``) takes the day's last moment."""
+    day, now = local.date(), local.time()
+    if start is None or end is None:
+        return day
+    if start < end:
+        return day if start <= now and (now < end or end == time.max) else None
+    if now >= start:
+        return day
+    return day - timedelta(days=1) if now < end else None
+
+
 def in_window(c: Compiled, ctx: Context) -> bool:
     d = c.definition
-    day = ctx.local.date()
     if not d.active:
+        return False
+    day = opening_day(c.start, c.end, ctx.local)
+    if day is None:
         return False
     if (d.starts_at and day < d.starts_at) or (d.ends_at and day > d.ends_at):
         return False
-    if d.weekdays and ctx.local.isoweekday() not in d.weekdays:
+    if d.weekdays and day.isoweekday() not in d.weekdays:
         return False
-    if c.start is not None and c.end is not None:
-        now = ctx.local.time()
-        inside = c.start <= now < c.end if c.start <= c.end else (now >= c.start or now < c.end)
-        if not inside:
-            return False
     if d.stores and ctx.store not in d.stores:
         return False
     if d.cities and ctx.city not in d.cities:

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from patron.fields import MAX_AMOUNT, MAX_POINTS, MAX_PRICE, MoneyText, Sku, WholeNumber
+from patron.fields import MAX_AMOUNT, MAX_POINTS, MAX_PRICE, Moment, MoneyText, Sku, WholeNumber
 
 # Whole numbers within bigint; a larger one is taken as a Decimal, which conditions compare alike.
 AttributeValue = str | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | bool | Decimal
@@ -61,7 +61,7 @@ class Basket(BaseModel):
     )
 
     store: str = Field(min_length=1, max_length=64)
-    at: datetime | None = Field(None, description="default: now; at most 5 minutes in the future")
+    at: Moment | None = Field(None, description="default: now; at most 5 minutes in the future")
     member: MemberRef | None = None
     lines: list[BasketLine] = Field(min_length=1, max_length=1000)
     spend_points: int | Literal["max"] = Field(0, description='a whole number, or "max"')

@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StrictBool
+
+from patron.fields import day_text
 
 
 def _born(value: date) -> date:
@@ -16,7 +18,7 @@ def _born(value: date) -> date:
     return value
 
 
-Birthday = Annotated[date, AfterValidator(_born)]
+Birthday = Annotated[date, BeforeValidator(day_text), AfterValidator(_born)]
 
 
 class Consents(BaseModel):

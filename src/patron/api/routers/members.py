@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from patron import fields
 from patron.api.deps import AdminKey, AnyKey
+from patron.checkout.model import EARLIEST
 from patron.conditions import ConditionError
 from patron.conditions import validate as validate_condition
 from patron.errors import InvalidInput
@@ -66,12 +68,11 @@ def _aware(at: str | None, ctx: AnyKey) -> datetime:
     if at is None:
         return ctx.now()
     try:
-        # RFC 3339 allows "t" and "z" in lower case, as the basket's `at` takes them
-        moment = datetime.fromisoformat(at.upper()) if "T" in at.upper() else None
+        moment = fields.parse_moment(at)  # as the basket's `at` is read
     except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise InvalidInput("at: give a timestamp with an offset (RFC 3339)", field="at")
+        raise InvalidInput(f"at: {fields.MOMENT_HINT}", field="at") from None
+    if moment < EARLIEST:
+        raise InvalidInput(f"at: not before {EARLIEST.date()}", field="at")
     return moment
 
 
