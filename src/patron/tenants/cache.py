@@ -6,6 +6,9 @@ while the process listens to PostgreSQL's notices of changes (migration 0009): a
 tenant, its settings, campaigns or keys, by any process or by hand, makes every process forget
 that tenant's entries as soon as the notice arrives (commit plus a round trip). While the listener
 is not connected nothing is cached, so a lost connection can never leave a revoked key working.
+A connection can also stop delivering without failing (a proxy or pooler that drops notices, a
+peer gone behind a firewall): the listener sends itself a notice every ``ECHO_EVERY`` seconds, and
+one that does not come back within that time counts as a lost connection.
 The process that makes a change also forgets at once (``forget_all``), so its own next request
 never waits for the notice."""
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 
 import psycopg
 from psycopg.rows import dict_row
@@ -21,6 +25,12 @@ from patron.tenants import store
 from patron.tenants.store import Principal
 
 log = logging.getLogger(__name__)
+
+ECHO_EVERY = 2.0  # seconds: how long a change can go unheard when notices stop arriving
+
+
+class _Deaf(Exception):
+    """The listener's own notice did not come back: notices no longer reach it."""
 
 
 class PrincipalCache:
@@ -56,21 +66,55 @@ class PrincipalCache:
         except ValueError:
             self.forget_all()
 
-    async def follow(self, url: str, *, retry_after: float = 1.0) -> None:
-        """Listens for changes until cancelled; reconnects after a lost connection."""
+    async def follow(self, url: str, *, retry_after: float = 1.0, echo_every: float = ECHO_EVERY) -> None:
+        """Listens for changes until cancelled; reconnects after a lost or deaf connection."""
+        echo = f"patron_echo_{uuid.uuid4().hex}"
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(
-                    url, autocommit=True, row_factory=dict_row
-                ) as conn:
-                    await store.listen_for_changes(conn)
+                async with asyncio.timeout(echo_every):
+                    conn = await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row)
+                try:
+                    async with asyncio.timeout(echo_every):
+                        await store.listen_for_changes(conn, echo)
                     self.forget_all()  # whatever happened while not listening
                     self._live = True
-                    async for notice in conn.notifies():
-                        self._heard(notice.payload)
-            except psycopg.Error:
+                    await self._listen(conn, echo, echo_every)
+                finally:
+                    self._live = False
+                    self.forget_all()
+                    await _close(conn)
+            except (psycopg.Error, TimeoutError, _Deaf):
                 log.warning("lost the tenant-change listener; API keys are read per request until it is back")
-            finally:
-                self._live = False
-                self.forget_all()
             await asyncio.sleep(retry_after)
+
+    async def _listen(
+        self, conn: psycopg.AsyncConnection[dict[str, object]], echo: str, every: float
+    ) -> None:
+        """Hears notices until the listener's own echo fails to come back within ``every``.
+
+        An outer deadline, moved on by each echo, ends it too: on a connection that no longer
+        answers, psycopg's clean-up of a timed-out statement (a cancel request) can itself wait
+        for a long time, and a second cancellation cuts that short."""
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(2 * every) as silence:
+            while True:
+                async with asyncio.timeout(every):
+                    await store.send_echo(conn, echo)
+                echoed = False
+                async for notice in conn.notifies(timeout=every):
+                    if notice.channel == echo:
+                        echoed = True
+                    else:
+                        self._heard(notice.payload)
+                if not echoed:
+                    raise _Deaf
+                silence.reschedule(loop.time() + 2 * every)
+
+
+async def _close(conn: psycopg.AsyncConnection[dict[str, object]]) -> None:
+    """Closes without waiting on a peer that may no longer answer."""
+    try:
+        async with asyncio.timeout(1.0):
+            await conn.close()
+    except (psycopg.Error, TimeoutError):
+        pass

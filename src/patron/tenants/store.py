@@ -137,6 +137,12 @@ async def lock_settings(conn: Connection, tenant_id: int) -> dict[str, Any]:
 CHANGES_CHANNEL = "patron_tenants"  # migration 0009: the payload is the tenant id
 
 
-async def listen_for_changes(conn: Connection) -> None:
-    """Subscribes ``conn`` to the notices of changed keys, settings and campaigns."""
+async def listen_for_changes(conn: Connection, echo_channel: str) -> None:
+    """Subscribes ``conn`` to the notices of changed keys, settings and campaigns, and to its own
+    ``echo_channel`` (``send_echo``), by which it proves that notices still reach it."""
     await conn.execute(f"LISTEN {CHANGES_CHANNEL}")
+    await conn.execute(f"LISTEN {echo_channel}")
+
+
+async def send_echo(conn: Connection, echo_channel: str) -> None:
+    await conn.execute("SELECT pg_notify(%s, '')", (echo_channel,))
