@@ -3,6 +3,7 @@ the pages that change things doing so through the same use cases as the API."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from patron.db.pool import Database
+from patron.errors import Conflict
 from patron.web import users
 from tests.conftest import ManualClock
 from tests.integration.conftest import Tenant
@@ -537,3 +539,39 @@ async def test_users_page_creates_changes_and_keeps_one_admin(
     assert disabled.status_code == 303
     assert (await Browser(other).get("/")).status_code == 303  # its session ended with it
     await other.aclose()
+
+
+async def test_two_admins_demoting_each_other_at_once_leave_one_admin(db: Database, tenant: Tenant) -> None:
+    """The last-admin rule counted admins without a lock: both demotions passed, leaving none."""
+    async with db.transaction() as conn:
+        alice, bob = [
+            await users.create_in(
+                conn, tenant.tenant_id, f"{name}-{uuid.uuid4().hex[:8]}@example.com", PASSWORD, "admin"
+            )
+            for name in ("alice", "bob")
+        ]
+        await conn.execute(
+            "UPDATE admin_users SET disabled_at = now() WHERE tenant_id = %s AND id NOT IN (%s, %s)",
+            (tenant.tenant_id, alice, bob),
+        )
+
+    async def demote(user: str, by: str) -> str:
+        try:
+            async with db.transaction() as conn:
+                await users.change(
+                    conn, tenant.tenant_id, user, role="support", disabled=False, acting_user=by
+                )
+                await conn.execute("SELECT pg_sleep(0.2)")  # both are past their check before either commits
+        except Conflict as exc:
+            return exc.code
+        return "demoted"
+
+    outcomes = await asyncio.gather(demote(bob, alice), demote(alice, bob))
+    assert sorted(outcomes) == ["demoted", "last_admin"]
+    async with db.read() as conn:
+        cur = await conn.execute(
+            "SELECT count(*) AS n FROM admin_users WHERE tenant_id = %s AND role = 'admin' AND disabled_at IS NULL",
+            (tenant.tenant_id,),
+        )
+        row = await cur.fetchone()
+        assert row is not None and row["n"] == 1

@@ -107,16 +107,17 @@ async def update_user(conn: Connection, tenant_id: int, user_id: str, *, role: s
         raise NotFound("no such user", code="user_not_found")
 
 
-async def count_active_admins(conn: Connection, tenant_id: int) -> int:
-    row = await (
+async def lock_active_admins(conn: Connection, tenant_id: int) -> int:
+    """How many active admins the program has, locking them until the transaction ends: two admins
+    demoting each other at once must not both see the other still there."""
+    rows = await (
         await conn.execute(
-            "SELECT count(*) AS n FROM admin_users WHERE tenant_id = %s AND role = 'admin'"
-            " AND disabled_at IS NULL",
+            "SELECT id FROM admin_users WHERE tenant_id = %s AND role = 'admin' AND disabled_at IS NULL"
+            " ORDER BY id FOR UPDATE",
             (tenant_id,),
         )
-    ).fetchone()
-    assert row is not None
-    return cast(int, row["n"])
+    ).fetchall()
+    return len(rows)
 
 
 # --- sessions --------------------------------------------------------------------------------

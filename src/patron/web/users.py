@@ -95,9 +95,10 @@ async def change(
 ) -> None:
     """Changes a user's role or disables them; the program always keeps one active admin."""
     check_role(role)
+    admins = await store.lock_active_admins(conn, tenant_id)  # first: the user read next is then current
     current = await store.get_user(conn, tenant_id, user_id)
     demoted = current["role"] == "admin" and current["disabled_at"] is None and (role != "admin" or disabled)
-    if demoted and await store.count_active_admins(conn, tenant_id) <= 1:
+    if demoted and admins <= 1:
         raise Conflict("the program needs at least one active admin", code="last_admin")
     if user_id == acting_user and disabled:
         raise Conflict("you cannot disable yourself", code="cannot_disable_self")
