@@ -23,12 +23,19 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
 
 
 async def test_no_key_is_401(client: httpx.AsyncClient) -> None:
-    assert_error(await client.get("/v1/program"), 401, "unauthorized")
+    response = await client.get("/v1/program")
+    assert_error(response, 401, "unauthorized")
+    assert response.headers["www-authenticate"] == "Bearer"  # RFC 7235
 
 
 async def test_unknown_key_is_401(client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/program", headers={"Authorization": "Bearer ptr_nope"})
     assert_error(response, 401, "invalid_api_key")
+    assert response.headers["www-authenticate"] == "Bearer"
+    with_body = await client.post(
+        "/v1/receipts", json={"bad": 1}, headers={"Authorization": "Bearer ptr_nope"}
+    )
+    assert with_body.status_code == 401 and with_body.headers["www-authenticate"] == "Bearer"
 
 
 async def test_pos_key_is_403_outside_checkout_and_members(tenant: Tenant) -> None:
@@ -154,6 +161,7 @@ async def test_a_database_restart_costs_a_retry_not_a_500(app: Any, tenant: Tena
         statuses.append(response.status_code)
         if response.status_code == 503:
             assert response.json()["error"]["code"] == "database_unavailable"
+            assert "send the request again" in response.json()["error"]["message"]
             assert response.headers["retry-after"] == "1"
     assert statuses[0] == 503 and 500 not in statuses and statuses[-1] == 200, statuses
     assert (await tenant.client.get("/ready")).json() == {"status": "ready"}

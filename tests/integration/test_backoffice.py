@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
@@ -643,6 +644,8 @@ async def test_broadcast_filters_and_progress(
     params = {"broadcast": broadcast["id"], "limit": 1, "before": first.headers["X-Next-Before"]}
     second = await tenant.call("GET", "/v1/messages", params=params)
     assert [m["id"] for m in first.json() + second.json()] == [m["id"] for m in listed]
+    unknown = await tenant.call("GET", "/v1/messages", params={"broadcast": str(uuid.uuid4())})
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "broadcast_not_found"
 
 
 async def test_broadcast_is_expanded_just_ahead_of_sending(

@@ -35,6 +35,13 @@ _HTTP_CODES = {
 }
 
 
+DATABASE_UNAVAILABLE = (
+    "the connection to the database was lost; send the request again: a receipt, return,"
+    " cancellation or adjustment recorded before the loss is answered with its first result,"
+    " never recorded twice"
+)
+
+
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if field:
@@ -52,6 +59,12 @@ def validation_code(error: Any) -> str:
     )
 
 
+def _refusal(exc: PatronError, body: dict[str, Any]) -> JSONResponse:
+    # RFC 7235: a 401 names the scheme the client should authenticate with
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
 def _field_name(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts)
@@ -60,7 +73,7 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(PatronError)
     async def _patron(_: Request, exc: PatronError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=exc.status)
+        return _refusal(exc, error_body(exc.code, exc.message, exc.field))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -70,7 +83,7 @@ def install(app: FastAPI) -> None:
             try:
                 await deps.authenticate(request)
             except PatronError as refused:
-                return JSONResponse(error_body(refused.code, refused.message), status_code=refused.status)
+                return _refusal(refused, error_body(refused.code, refused.message))
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
             return JSONResponse(error_body("malformed_json", "the body is not valid JSON"), status_code=400)
@@ -114,13 +127,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(psycopg_pool.PoolTimeout)
     async def _database_away(_: Request, exc: Exception) -> JSONResponse:
-        # The database restarted or is out of reach: the request's transaction did not commit, and
-        # every write a till sends may be repeated (contract 2), so it is a "try again", not a 500.
-        # The pool drops the broken connection; the next request takes a fresh one.
+        # The database restarted or is out of reach. Whether a write committed is not known when
+        # the connection broke after its COMMIT went out; every write a till sends may be repeated
+        # (contract 2), and a repeat of one that was recorded answers its first result, so it is
+        # a "send it again", not a 500. The pool drops the broken connection.
         log.warning("the database could not be used: %s", str(exc).splitlines()[0] if str(exc) else exc)
-        body = error_body(
-            "database_unavailable", "the database cannot be reached; nothing was changed, try again"
-        )
+        body = error_body("database_unavailable", DATABASE_UNAVAILABLE)
         return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)

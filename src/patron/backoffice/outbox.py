@@ -45,17 +45,20 @@ async def emit(
     *,
     member_id: str | None,
     data: dict[str, Any],
-    at: datetime | None = None,
 ) -> None:
     """Writes an event in the caller's transaction. Call it after taking the member's lock (if
     there is a member), so that a member's events are numbered in order. Nothing is read back,
-    so in pipeline mode it costs no round trip of its own."""
+    so in pipeline mode it costs no round trip of its own.
+
+    ``occurred_at`` is the database's clock at the insert, under that lock, so that a member's
+    events also carry times in their order; the transaction's start (``now()``) or the request's
+    could run backwards between two requests of one member that waited for each other."""
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type_!r}")
     await conn.execute(
         "INSERT INTO outbox (tenant_id, type, member_id, occurred_at, data)"
-        " VALUES (%s, %s, %s, coalesce(%s, now()), %s)",
-        (tenant_id, type_, member_id, at, Jsonb(data)),
+        " VALUES (%s, %s, %s, clock_timestamp(), %s)",
+        (tenant_id, type_, member_id, Jsonb(data)),
     )
 
 

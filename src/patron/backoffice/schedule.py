@@ -83,7 +83,7 @@ async def give_birthday_gift(
         "expires_at": due.expires_at.isoformat(),
         "valid_days": valid_days,
     }
-    await outbox.emit(conn, tenant.id, "points.birthday", member_id=member_id, data=data, at=now)
+    await outbox.emit(conn, tenant.id, "points.birthday", member_id=member_id, data=data)
     return True
 
 

@@ -137,6 +137,8 @@ async def list_messages(
     if member_id is not None and not await members.exists(conn, tenant_id, member_id):
         raise NotFound("no such member", code="member_not_found")
     broadcast_id = _uuid(broadcast, "broadcast") if broadcast else None
+    if broadcast_id is not None and await broadcast_store.broadcast(conn, tenant_id, broadcast_id) is None:
+        raise NotFound("no such broadcast", code="broadcast_not_found")  # as for an unknown member
     items = await store.list_messages(
         conn,
         tenant_id,

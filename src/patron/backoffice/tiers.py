@@ -50,7 +50,7 @@ async def reevaluate(
         "previous_tier": tenant.tier(previous),
         "paid_in_window": str(paid),
     }
-    await outbox.emit(conn, tenant.id, "member.tier_changed", member_id=member_id, data=data, at=now)
+    await outbox.emit(conn, tenant.id, "member.tier_changed", member_id=member_id, data=data)
     return code
 
 

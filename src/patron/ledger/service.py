@@ -157,5 +157,5 @@ async def adjust(
     result |= {"member_id": member_id, "key": key, "points": points, "reason": reason}
     result["balance"] = await store.balance(conn, tenant_id, member_id, now, now, program.timezone)
     await store.insert_adjustment(conn, tenant_id, member_id, key, entry_id, request, result)
-    await outbox.emit(conn, tenant_id, "points.adjusted", member_id=member_id, data=result, at=now)
+    await outbox.emit(conn, tenant_id, "points.adjusted", member_id=member_id, data=result)
     return result, True

@@ -106,7 +106,8 @@ async def delete_template(
     summary="The message log, newest first (admin)",
     description="A list: each message with `id`, `trigger` (`broadcast` for broadcasts), `channel`, `status` "
     "(`queued`, `sent`, `failed`), `attempts`, `created_at`, `sent_at`, and what was sent. When there "
-    "may be more, the header `X-Next-Before` holds the `before` of the next page.",
+    "may be more, the header `X-Next-Before` holds the `before` of the next page. A `member` or "
+    "`broadcast` this program does not have is a 404 (`member_not_found`, `broadcast_not_found`).",
 )
 async def list_messages(
     ctx: AdminKey,
