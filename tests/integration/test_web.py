@@ -490,6 +490,7 @@ async def test_stores_form(admin_browser: Browser, tenant: Tenant) -> None:
 async def test_api_keys_are_shown_once_and_revoked(admin_browser: Browser, tenant: Tenant) -> None:
     posted = await admin_browser.post("/api-keys", {"role": "pos", "name": "till 7"})
     assert posted.status_code == 303  # redirected: a reload of the next page creates no second key
+    assert not any(posted.headers.get_list("set-cookie"))  # the secret stays on the server
     created = await admin_browser.get("/api-keys")
     secret = re.search(r"data-new-key>([^<]+)<", created.text)
     assert secret

@@ -152,43 +152,28 @@ async def start_session(request: Request, response: Response, user_id: str) -> N
     )
 
 
-ONCE_COOKIE: Final = "patron_once"
+ONCE_FOR: Final = timedelta(minutes=1)
 
 
-async def show_once(request: Request, response: Response, user_id: str, value: dict[str, Any]) -> None:
-    """Keeps ``value`` for the next page this user opens, and for that page only (a signed cookie
-    of a minute): a form answers with a redirect, so reloading the page it leads to resubmits
-    nothing (an API key created twice, before)."""
-    signed = (await signer(request)).dumps({"user": user_id, "value": value})
-    response.set_cookie(
-        ONCE_COOKIE,
-        signed,
-        max_age=60,
-        path=cookie_path(request),
-        httponly=True,
-        samesite="strict",
-        secure=_secure(request),
-    )
+async def show_once(request: Request, value: dict[str, Any]) -> None:
+    """Keeps ``value`` for the next page this session opens, and for that page only, for a
+    minute, in the session's row: a form answers with a redirect, so reloading the page it leads
+    to resubmits nothing (an API key created twice, before), and the value never leaves the server
+    but on that page."""
+    token = await _cookie_token(request)
+    if token is None:
+        raise LoginRequired
+    async with db_of(request).transaction() as conn:
+        await store.keep_once(conn, token_hash(token), value, clock_of(request)() + ONCE_FOR)
 
 
-async def take_once(request: Request, user_id: str) -> dict[str, Any] | None:
-    """What ``show_once`` kept for this user; the page that shows it calls ``forget_once``."""
-    raw = request.cookies.get(ONCE_COOKIE)
-    if raw is None:
+async def take_once(request: Request) -> dict[str, Any] | None:
+    """What ``show_once`` kept for this session; taking it forgets it."""
+    token = await _cookie_token(request)
+    if token is None:
         return None
-    try:
-        kept = (await signer(request)).loads(raw)
-    except BadSignature:
-        return None
-    if not isinstance(kept, dict) or kept.get("user") != user_id or not isinstance(kept.get("value"), dict):
-        return None
-    value: dict[str, Any] = kept["value"]
-    return value
-
-
-def forget_once(request: Request, response: Response) -> None:
-    if ONCE_COOKIE in request.cookies:
-        response.delete_cookie(ONCE_COOKIE, path=cookie_path(request), httponly=True, samesite="strict")
+    async with db_of(request).transaction() as conn:
+        return await store.take_once(conn, token_hash(token), clock_of(request)())
 
 
 async def end_session(request: Request, response: Response) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from patron.db.pool import Connection
 from patron.errors import Conflict, NotFound
@@ -152,6 +153,30 @@ async def touch_session(conn: Connection, token_hash: bytes, now: datetime, expi
         "UPDATE admin_sessions SET seen_at = %s, expires_at = %s WHERE token_hash = %s",
         (now, expires_at, token_hash),
     )
+
+
+async def keep_once(conn: Connection, token_hash: bytes, value: dict[str, Any], until: datetime) -> None:
+    await conn.execute(
+        "UPDATE admin_sessions SET once = %s, once_until = %s WHERE token_hash = %s",
+        (Jsonb(value), until, token_hash),
+    )
+
+
+async def take_once(conn: Connection, token_hash: bytes, now: datetime) -> dict[str, Any] | None:
+    """What ``keep_once`` kept for the session, if still in time; it is gone afterwards, so two
+    pages opened at once cannot both show it."""
+    row = await (
+        await conn.execute(
+            "UPDATE admin_sessions s SET once = NULL, once_until = NULL"
+            " FROM (SELECT token_hash, once, once_until FROM admin_sessions"
+            "       WHERE token_hash = %s AND once IS NOT NULL FOR UPDATE) kept"
+            " WHERE s.token_hash = kept.token_hash RETURNING kept.once, kept.once_until",
+            (token_hash,),
+        )
+    ).fetchone()
+    if row is None or row["once_until"] <= now:
+        return None
+    return cast(dict[str, Any], row["once"])
 
 
 async def delete_session(conn: Connection, token_hash: bytes) -> None:

@@ -35,9 +35,7 @@ async def _page(
 
 @router.get("/api-keys")
 async def keys_page(request: Request, admin: Viewer) -> Response:
-    page = await _page(request, admin, created=await auth.take_once(request, admin.user.user_id))
-    auth.forget_once(request, page)  # shown once: a reload shows it no more
-    return page
+    return await _page(request, admin, created=await auth.take_once(request))  # a reload shows it no more
 
 
 @router.post("/api-keys")
@@ -54,11 +52,9 @@ async def create_key(request: Request, posted: Form) -> Response:
     async with admin.db.transaction() as conn:
         key_id = await tenants.insert_key(conn, admin.tenant_id, role, name, new)
     # Redirected, so that reloading the page creates no second key; the page after it is the only
-    # one that shows the secret (a signed cookie of a minute, cleared as it is shown).
-    response = render.redirect(request, "/api-keys")
-    created = {"id": key_id, "secret": new.secret, "role": role, "name": name}
-    await auth.show_once(request, response, admin.user.user_id, created)
-    return response
+    # one that shows the secret (kept with the session for a minute, forgotten as it is shown).
+    await auth.show_once(request, {"id": key_id, "secret": new.secret, "role": role, "name": name})
+    return render.redirect(request, "/api-keys")
 
 
 @router.post("/api-keys/{key_id}/revoke")
