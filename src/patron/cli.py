@@ -151,6 +151,30 @@ def tenants_create(
         sys.stdout.write(result["api_key"] + "\n")
 
 
+@tenants_app.command("key")
+def tenants_key(
+    slug: str,
+    role: str = typer.Option("admin", help="admin (everything of the tenant) or pos (checkout and members)"),
+    name: str = typer.Option("issued by patron tenants key", help="what the key is for, as listed"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Issue a new API key of an existing tenant and print it (the way back in when its last admin
+    key was revoked)."""
+    from patron.tenants import service
+
+    async def work(db: Database) -> dict[str, str]:
+        async with db.transaction() as conn:
+            key_id, secret = await service.new_key(conn, slug, name, role)
+        return {"tenant": slug, "api_key": secret, "key_id": key_id, "role": role}
+
+    result = run_with_db(database_url(), work)
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        console.print(f"new {role} API key of [bold]{slug}[/bold] (shown once):")
+        sys.stdout.write(result["api_key"] + "\n")
+
+
 @tenants_app.command("list")
 def tenants_list() -> None:
     """List tenants."""

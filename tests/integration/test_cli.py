@@ -147,6 +147,29 @@ def test_tenants_create_prints_one_json_object_and_refuses_bad_input(cli_env: di
         assert "Traceback" not in bad.stderr
 
 
+def test_tenants_key_issues_a_new_key_when_the_last_admin_key_is_gone(
+    cli_env: dict[str, str], cli_database: str
+) -> None:
+    name = slug()
+    made = json.loads(patron(*CREATE, name, *RUB_MOSCOW, env=cli_env).stdout)
+    with psycopg.connect(cli_database, autocommit=True) as conn:
+        conn.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s", (made["key_id"],))
+    issued = patron("tenants", "key", name, "--json", env=cli_env)
+    assert issued.returncode == 0, issued.stderr
+    body = json.loads(issued.stdout)
+    assert (body["tenant"], body["role"]) == (name, "admin") and body["api_key"] != made["api_key"]
+    with psycopg.connect(cli_database, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT k.role, k.revoked_at, t.slug FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = %s",
+            (body["key_id"],),
+        ).fetchone()
+    assert row == ("admin", None, name)
+    for args, message in (((name, "--role", "boss"), "either admin or pos"), (("no-such",), "no tenant")):
+        refused = patron("tenants", "key", *args, "--json", env=cli_env)
+        assert (refused.returncode, refused.stdout) == (2, ""), refused.stderr
+        assert message in refused.stderr
+
+
 def test_an_operators_mistake_is_one_line_and_exit_2(cli_env: dict[str, str], tmp_path: Path) -> None:
     """Never a traceback, and never 1, which verify and import keep for a ledger that fails."""
     down = {**cli_env, "PATRON_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}

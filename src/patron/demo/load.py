@@ -47,7 +47,7 @@ async def tenant(db: Database) -> DemoTenant:
         slugs = {row["slug"] for row in await tenants_store.list_tenants(conn)}
         if SLUG in slugs:
             tenant_id = await tenants_store.tenant_id_by_slug(conn, SLUG)
-            api_key = await tenants.new_admin_key(conn, SLUG, "patron demo")
+            _, api_key = await tenants.new_key(conn, SLUG, "patron demo")
             created = False
         else:
             made = await tenants.create(conn, SLUG, currency="USD", timezone="America/Chicago", country="US")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -43,11 +43,17 @@ async def create(
     return NewTenant(tenant_id, slug, key.secret, key_id)
 
 
-async def new_admin_key(conn: Connection, slug: str, name: str) -> str:
+async def new_key(conn: Connection, slug: str, name: str, role: str = "admin") -> tuple[str, str]:
+    """A new API key of the tenant named ``slug``: ``(id, secret)``. The operator's way back in when
+    a program's last admin key was revoked (``patron tenants key``), and the demo's key."""
+    if role not in keys.ROLES:
+        raise InvalidInput(f"role: either admin or pos, not {role!r}", field="role")
+    if not name or len(name) > 200:
+        raise InvalidInput("name: 1 to 200 characters", field="name")
     tenant_id = await store.tenant_id_by_slug(conn, slug)
     key = keys.generate()
-    await store.insert_key(conn, tenant_id, "admin", name, key)
-    return key.secret
+    key_id = await store.insert_key(conn, tenant_id, cast(keys.Role, role), name, key)
+    return key_id, key.secret
 
 
 async def save_program(conn: Connection, tenant_id: int, program: Program, current: dict[str, Any]) -> None:
