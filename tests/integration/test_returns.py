@@ -67,6 +67,35 @@ async def test_spent_points_go_back_into_their_own_lots(tenant: Tenant) -> None:
     assert {lot: after[lot] for lot in before} == before  # every lot as it was, with its own expiry
 
 
+async def test_cancelling_a_receipt_and_the_one_that_spent_its_points_ends_the_same_in_either_order(
+    db: Database, client: Any
+) -> None:
+    """Cancelling the earning receipt first left a clamp member 9 points never earned, and a debt
+    member 9 spendable points while owing 9; the other order left neither."""
+    for policy in ("clamp", "debt", "withhold"):
+        ends = []
+        for earning_first in (True, False):
+            tenant = await make_tenant(db, client, currency="RUB", timezone="Europe/Moscow", country="RU")
+            await setup_shop(tenant, activation_delay_days=0, return_policy=policy, earn_percent="10")
+            member = await member_with(tenant)
+            earning = await receipt(tenant, basket(("SKI", 1, "100.00"), member=member))
+            spending = await receipt(tenant, basket(("TEE", 1, "20.00"), member=member, spend=10))
+            assert (earning["totals"]["points_earned"], spending["totals"]["points_earned"]) == (10, 1)
+            order = [earning, spending] if earning_first else [spending, earning]
+            results = [(await tenant.call("POST", f"/v1/receipts/{r['id']}/cancel")).json() for r in order]
+            balance = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()
+            withheld = sum(Decimal(r["withhold"]) for r in results)
+            ends.append((balance["available"], balance["debt"], withheld))
+            if earning_first and policy != "withhold":
+                assert (results[0]["shortfall"], results[1]["points_kept_back"]) == (9, 9), policy
+            async with db.read() as conn:
+                assert await verify.run(conn, tenant.tenant_id) == []
+        if policy == "withhold":  # paid for in money: 9.00 kept from the refund, 9 points kept
+            assert ends == [(9, 0, Decimal("9.00")), (0, 0, Decimal(0))]
+        else:
+            assert ends == [(0, 0, Decimal(0))] * 2, policy
+
+
 async def test_returns_take_back_earned_points_and_policies(db: Database, client: Any) -> None:
     for policy, expected_refund, expected_withhold, expected_debt in (
         ("debt", "100.00", "0.00", 4),

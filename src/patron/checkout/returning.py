@@ -109,6 +109,7 @@ async def _return(
             "number": number,
             "refund": format_money(paid - withhold, program.quantum),
             "points_refunded": outcome.refunded,
+            "points_kept_back": outcome.recovered,
             "points_reversed": outcome.reversed,
             "shortfall": outcome.shortfall,
             "withhold": format_money(withhold, program.quantum),
@@ -198,6 +199,7 @@ class _Settled:
     refunded: int = 0
     reversed: int = 0
     shortfall: int = 0
+    recovered: int = 0  # of ``refunded``: kept back to settle the shortfall of the receipt that earned them
 
 
 async def _settle_points(
@@ -229,6 +231,7 @@ async def _settle_points(
             member_id,
             [AllocationRow(entry, lot_id, -points, receipt_id, line) for lot_id, points, line in refund_rows],
         )
+        settled.recovered = await _settle_shortfalls(conn, caller, member_id, refund_rows)
 
     to_reverse = [(share.line, share.points_earned) for share in shares if share.points_earned]
     if not to_reverse:
@@ -251,6 +254,9 @@ async def _settle_points(
         settled.shortfall += taken.shortfall
     settled.reversed = sum(row.points for row in reverse_rows)
     new_debt = settled.shortfall if program.return_policy == "debt" else 0
+    absorbed = settled.shortfall if program.return_policy == "clamp" else 0
+    if new_debt or absorbed:  # settled from this receipt's lots if their spenders come back
+        await store.change_shortfall(conn, tenant_id, receipt_id, new_debt, absorbed)
     entry = await ledger_store.insert_entry(
         conn,
         tenant_id,
@@ -271,3 +277,43 @@ async def _settle_points(
     if new_debt:
         await ledger_store.add_debt(conn, tenant_id, member_id, new_debt)
     return settled
+
+
+async def _settle_shortfalls(
+    conn: Connection, caller: Caller, member_id: str, refund_rows: list[tuple[int, int, int]]
+) -> int:
+    """Settles, from the points just put back, the shortfall of the receipts that credited those
+    lots (``returns.settle_shortfalls``): a debt is paid, or what the program absorbed is taken
+    back. Returns the points so kept back."""
+    tenant_id, now = caller.tenant_id, caller.now
+    refunded: dict[int, int] = {}
+    for lot_id, points, _ in refund_rows:
+        refunded[lot_id] = refunded.get(lot_id, 0) + points
+    owing = await store.owing_receipts(conn, tenant_id, sorted(refunded))
+    if not owing:
+        return 0
+    debt = await ledger_store.lock_member(conn, tenant_id, member_id, lock=False)  # held by the caller
+    kept = 0
+    for s in returns.settle_shortfalls(refunded, owing, debt):
+        for kind, points, debt_change in (
+            ("debt_paid", s.debt_paid, -s.debt_paid),
+            ("reverse", s.absorbed, 0),
+        ):
+            if points:
+                await ledger_store.insert_debit(
+                    conn,
+                    tenant_id,
+                    member_id,
+                    kind=kind,
+                    points=-points,
+                    debt=debt_change,
+                    at=now,
+                    allocations=[AllocationRow(0, s.lot_id, points, s.receipt_id)],
+                    receipt_id=s.receipt_id,
+                    operation="return",
+                )
+        if s.debt_paid:
+            await ledger_store.add_debt(conn, tenant_id, member_id, -s.debt_paid)
+        await store.change_shortfall(conn, tenant_id, s.receipt_id, -s.debt_paid, -s.absorbed)
+        kept += s.debt_paid + s.absorbed
+    return kept

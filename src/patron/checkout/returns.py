@@ -80,3 +80,51 @@ def take_back(points: int, own: Sequence[Holding], others: Sequence[Holding]) ->
 def withhold_money(shortfall: int, point_value: Decimal, refund: Decimal) -> Decimal:
     """Under the ``withhold`` policy: the shortfall's money value, never more than the refund."""
     return min(shortfall * point_value, refund)
+
+
+@dataclass(frozen=True, slots=True)
+class Shortfall:
+    """What an earlier return of a receipt could not take back of its earned points: owed by the
+    member as debt, or absorbed by the program (``clamp``)."""
+
+    receipt_id: str
+    debt: int
+    absorbed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """Points of a refund kept back from ``lot_id`` to settle ``receipt_id``'s shortfall."""
+
+    receipt_id: str
+    lot_id: int
+    debt_paid: int
+    absorbed: int
+
+
+def settle_shortfalls(
+    refunded: dict[int, int], owing: dict[int, Shortfall], member_debt: int
+) -> list[Settlement]:
+    """Spent points going back into the lots of a receipt whose return fell short of them settle
+    that shortfall first: they were that receipt's earnings, and it was returned.
+
+    ``refunded``: points put back per lot; ``owing``: the shortfall of the receipt that credited
+    each lot (several lots may share one receipt, and so its shortfall). The debt part is settled
+    first, never beyond the member's current debt (later earnings may have paid it already); then
+    what the program absorbed. Lots in id order, so the outcome does not depend on the caller's."""
+    debt_left = {s.receipt_id: s.debt for s in owing.values()}
+    absorbed_left = {s.receipt_id: s.absorbed for s in owing.values()}
+    settlements = []
+    for lot_id in sorted(refunded):
+        shortfall = owing.get(lot_id)
+        if shortfall is None:
+            continue
+        receipt, points = shortfall.receipt_id, refunded[lot_id]
+        debt_paid = min(points, debt_left[receipt], member_debt)
+        absorbed = min(points - debt_paid, absorbed_left[receipt])
+        if debt_paid or absorbed:
+            debt_left[receipt] -= debt_paid
+            absorbed_left[receipt] -= absorbed
+            member_debt -= debt_paid
+            settlements.append(Settlement(receipt, lot_id, debt_paid, absorbed))
+    return settlements

@@ -11,6 +11,7 @@ from psycopg.types.json import Jsonb
 
 from patron.campaigns.store import USAGE, USAGE_COLUMNS
 from patron.checkout.engine import LineResult, Outcome
+from patron.checkout.returns import Shortfall
 from patron.db.pool import Connection
 
 
@@ -354,3 +355,30 @@ async def confirm_context(
     row, ledger_row = await locked.fetchone(), await ledger.fetchone()
     assert row is not None and ledger_row is not None
     return row["store"], row["products"], _person(row), _paid_and_lots(ledger_row)
+
+
+async def owing_receipts(conn: Connection, tenant_id: int, lot_ids: list[int]) -> dict[int, Shortfall]:
+    """Of these lots, those credited by a receipt that still has a shortfall, by lot id; the
+    receipts are locked (the member's lock already serializes them; this keeps it explicit)."""
+    cur = await conn.execute(
+        "SELECT l.id AS lot_id, r.id::text AS receipt_id, r.shortfall_debt, r.shortfall_absorbed"
+        " FROM lots l JOIN receipts r ON r.tenant_id = l.tenant_id AND r.id = (l.source->>'receipt')::uuid"
+        " WHERE l.tenant_id = %s AND l.id = ANY(%s::bigint[]) AND l.source ? 'receipt'"
+        " AND (r.shortfall_debt > 0 OR r.shortfall_absorbed > 0)"
+        " ORDER BY r.id FOR UPDATE OF r",
+        (tenant_id, lot_ids),
+    )
+    return {
+        row["lot_id"]: Shortfall(row["receipt_id"], row["shortfall_debt"], row["shortfall_absorbed"])
+        for row in await cur.fetchall()
+    }
+
+
+async def change_shortfall(
+    conn: Connection, tenant_id: int, receipt_id: str, debt: int, absorbed: int
+) -> None:
+    await conn.execute(
+        "UPDATE receipts SET shortfall_debt = shortfall_debt + %s, shortfall_absorbed = shortfall_absorbed + %s"
+        " WHERE tenant_id = %s AND id = %s",
+        (debt, absorbed, tenant_id, receipt_id),
+    )

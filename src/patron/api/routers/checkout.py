@@ -139,7 +139,12 @@ async def get_receipt(receipt_id: str, ctx: AnyKey) -> dict[str, Any]:
     "`receipt_not_found`. Points go back and are taken back at the time of the return; `receipt` is the "
     "receipt as it stands after it. Under `withhold`, `withhold` is at most the returned units' share of "
     "`paid` (the refund is never negative); a shortfall worth more is absorbed by the program, as under "
-    "`clamp`. Money withheld stays paid: the member's tier window counts it.",
+    "`clamp`. Money withheld stays paid: the member's tier window counts it. Which `return_policy` and "
+    "`point_value` apply is the program's at the time of the return. Spent points that go back into a "
+    "lot earned by a receipt whose own return fell short of them (they had been spent here) settle that "
+    "shortfall first: they pay the debt it left, or take back what the program absorbed. "
+    "`points_kept_back` (an addition to contract 7) says how many of `points_refunded` did so, and the "
+    "member's history shows them as `debt_paid` or `reverse`.",
     responses={
         200: {"description": "a repeat: the first result"},
         404: _RETURN_404,
