@@ -459,6 +459,33 @@ async def test_birthday_gift_once_a_year_at_local_midnight(
     assert len([lot for lot in lots if lot["kind"] == "birthday"]) == 2
 
 
+async def test_a_birthday_gift_expires_on_the_date_of_the_zone_that_bounds_it(
+    tenant: Tenant, clock: ManualClock, worker: Worker
+) -> None:
+    """The gift is bounded by midnights of the member's zone (their latest store's); the balance
+    listed its expiry on the program's date, a day earlier than the lot's own for a member in
+    Kiritimati (UTC+14) of a Moscow program."""
+    await shop(tenant, clock, birthday={"points": 50, "valid_days": 14, "days_before": 3})
+    kiritimati = {
+        "name": "Line Islands",
+        "country": "KI",
+        "city": "Kiritimati",
+        "timezone": "Pacific/Kiritimati",
+    }
+    assert (await tenant.call("PUT", "/v1/stores/KIR", kiritimati)).status_code == 201
+    member = await new_member(tenant, birthday="1990-03-15")
+    await receipt(tenant, {**basket(("TEE", 1, "10.00"), member=member), "store": "KIR"})  # their zone
+    await worker.drain()
+    clock.fixed = datetime(2026, 3, 12, 0, 30, tzinfo=ZoneInfo("Pacific/Kiritimati"))
+    assert (await worker.run_schedule())["birthdays"] == 1
+    lots = (await tenant.call("GET", f"/v1/members/{member}/lots")).json()
+    (gift,) = [lot for lot in lots if lot["kind"] == "birthday"]
+    expires = datetime.fromisoformat(gift["expires_at"]).astimezone(ZoneInfo("Pacific/Kiritimati"))
+    assert (expires.date().isoformat(), expires.hour, expires.minute) == ("2026-03-26", 0, 0)
+    balance = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()
+    assert {"date": "2026-03-26", "points": 50} in balance["expiring"]
+
+
 async def test_the_birthday_job_reads_only_near_birthdays_from_their_index(
     tenant: Tenant, db: Database
 ) -> None:

@@ -34,13 +34,15 @@ async def birthdays(db: Database, tenants: Tenants, now: datetime) -> int:
             candidates = await schedule_store.birthday_candidates(conn, tenant.id, occurrences)
             found = await store.members_for_messages(conn, tenant.id, [row["id"] for row in candidates])
         for member in found:
-            tz = clocks.zone(messages.member_timezone(member, tenant))
-            due = rules.birthday_gift_due(member["birthday"], gift.days_before, gift.valid_days, now, tz)
+            zone = messages.member_timezone(member, tenant)
+            due = rules.birthday_gift_due(
+                member["birthday"], gift.days_before, gift.valid_days, now, clocks.zone(zone)
+            )
             if due is None or due.expires_at <= now:
                 continue
             async with db.transaction() as conn:
                 if await give_birthday_gift(
-                    conn, tenant, member["id"], due, gift.points, gift.valid_days, now
+                    conn, tenant, member["id"], due, gift.points, gift.valid_days, now, zone
                 ):
                     given += 1
     return given
@@ -54,8 +56,11 @@ async def give_birthday_gift(
     points: int,
     valid_days: int,
     now: datetime,
+    timezone: str,
 ) -> bool:
-    """The gift lot and its ``points.birthday`` event, once per member and birthday year."""
+    """The gift lot and its ``points.birthday`` event, once per member and birthday year.
+    ``timezone`` is the zone whose midnights bound the lot: its source keeps it, so that the
+    balance shows the lot's expiry on that zone's date."""
     debt = await ledger_store.lock_member(conn, tenant.id, member_id)
     key = f"birthday:{due.year}"
     if await schedule_store.has_entry_key(conn, tenant.id, member_id, key):
@@ -69,7 +74,7 @@ async def give_birthday_gift(
         points=points,
         at=now,
         window=ledger_rules.Window(due.available_from, due.expires_at),
-        source={"birthday": due.year},
+        source={"birthday": due.year, "timezone": timezone},
         operation="birthday",
         key=key,
         reason="birthday gift",

@@ -120,7 +120,7 @@ async def adjust(
             at=now,
             window=window,
             spend_condition=spend_condition,
-            source={"adjustment": key},
+            source={"adjustment": key, "timezone": program.timezone},
             operation="adjustment",
             key=key,
             reason=reason,
