@@ -244,7 +244,9 @@ async def delete_webhook(webhook_id: str, ctx: AdminKey) -> Response:
     description="A list: each delivery with `id`, `event_id`, `type`, `status` (`pending`: to be tried "
     "(again); `delivered`; `failed`: gave up after 24 hours), `attempts`, `last_status`, `last_error`, "
     "`created_at`, `next_attempt_at`, `delivered_at`. When there may be more, the header "
-    "`X-Next-Before` holds the `before` of the next page.",
+    "`X-Next-Before` holds the `before` of the next page. `attempts` counts the attempts whose "
+    "outcome was recorded: a worker stopped (or its database connection lost) between the receiver's "
+    "answer and the record sends the event again, with the same `id`, without counting it.",
 )
 async def deliveries(
     webhook_id: str,

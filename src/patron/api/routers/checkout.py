@@ -163,7 +163,8 @@ async def return_units(receipt_id: str, body: ReturnIn, ctx: AnyKey, response: R
     "/receipts/{receipt_id}/cancel",
     summary="Return every remaining unit and cancel; idempotent",
     description="Any key; no body. Answers 200 with a return's shape (`number` `#cancel`) and sets `status` "
-    "to `cancelled`, also after partial returns. Cancelling again answers 200 with the first "
+    "to `cancelled`, also after partial returns, and also once every unit has come back (then with "
+    "nothing left to give back: an all-zero answer, and a `receipt.cancelled` event that says so). Cancelling again answers 200 with the first "
     "cancellation's result and changes nothing. A return after it is a 422 `too_many_units`. 404 "
     "`receipt_not_found`.",
     responses={404: _RETURN_404},
