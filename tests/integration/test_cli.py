@@ -194,6 +194,9 @@ def test_an_operators_mistake_is_one_line_and_exit_2(cli_env: dict[str, str], tm
         "import", "stores", str(stores), "--tenant", name, "--rejects", "/nonexistent/r.csv", env=cli_env
     )
     assert nowhere.returncode == 2 and "rejects" in nowhere.stderr
+    itself = patron("import", "stores", str(stores), "--tenant", name, "--rejects", str(stores), env=cli_env)
+    assert itself.returncode == 2 and "would be overwritten" in itself.stderr
+    assert stores.read_text() == "code,name\nNEW1,n\nbad!,x\n"
     with psycopg.connect(cli_env["PATRON_DATABASE_URL"]) as conn:
         count = conn.execute(
             "SELECT count(*) FROM stores s JOIN tenants t ON t.id = s.tenant_id WHERE t.slug = %s", (name,)

@@ -718,3 +718,88 @@ async def test_rows_beyond_what_the_api_accepts_are_rejected_and_stop_nothing(
     member = await member_id(tenant, "+79001000001")
     assert (await tenant.call("GET", f"/v1/members/{member}/balance")).status_code == 200
     await verified(db, tenant)
+
+
+async def test_a_receipt_with_an_unreadable_line_is_rejected_whole_and_rejects_import_again(
+    database_url: str, tenant: Tenant, db: Database, tmp_path: Path
+) -> None:
+    """A line with a value too many, or a number written with a trailing space, split its receipt:
+    the rest loaded, and the corrected rejects could then never complete it."""
+    await shop(database_url, tenant, tmp_path)
+    path = tmp_path / "receipts.csv"
+    good = ["MSK", "R2", AT, "", "", "", "TEE", "1", "10", "", "", ""]
+    rows = [
+        ",".join(RECEIPT_HEADER),
+        ",".join(good),
+        ",".join([*good[:6], "SKI", *good[7:]]) + ",EXTRA",  # 3: one value too many
+        ",".join([*good[:6], "POLE", *good[7:]]),
+        "   ",  # 5: spaces only: skipped like a blank line
+        ",".join(["MSK", "W1", *good[2:]]),
+        ",".join(["MSK", "W1 ", *good[2:]]),  # 7: the same receipt, its number read without the space
+        ",".join(["MSK", "OK", *good[2:]]),
+        ",".join(["MSK", "B1", *good[2:]]) + ",EXTRA",  # 9: bad, and left bad for a second round
+        ",".join(["MSK", "B1", *good[2:]]),
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    report = await load(database_url, tenant, "receipts", path)
+    assert (report.records, report.rejected) == (2, 5)
+    reasons = rejects(report)
+    assert reasons[3].startswith("expected 12 values") and 5 not in reasons
+    assert reasons[2] == reasons[4] == "line 3 of this receipt was rejected"
+    assert reasons[10] == "line 9 of this receipt was rejected"
+    async with db.read() as conn:
+        cur = await conn.execute(
+            "SELECT r.number, count(*) AS lines FROM receipts r JOIN receipt_lines l"
+            " ON l.tenant_id = r.tenant_id AND l.receipt_id = r.id WHERE r.tenant_id = %s GROUP BY 1 ORDER BY 1",
+            (tenant.tenant_id,),
+        )
+        assert [(row["number"], row["lines"]) for row in await cur.fetchall()] == [("OK", 1), ("W1", 2)]
+
+    # the rejects, corrected, import again; and their own rejects again (their header not doubled)
+    assert report.rejects_file is not None
+    with report.rejects_file.open(newline="", encoding="utf-8") as f:
+        table = list(csv.reader(f))
+    corrected = [[*row[:2], *good[:6], "SKI", *good[7:]] if row[0] == "3" else row for row in table[1:]]
+    fixed = write_csv(
+        tmp_path / "fixed.csv", table[0], [row for row in corrected if row[0] not in ("9", "10")]
+    )
+    second = await load(database_url, tenant, "receipts", fixed)
+    assert (second.records, second.loaded, second.rejected) == (1, 3, 0)  # R2 whole: three lines
+    # the uncorrected rejects again: R2 exists now, and B1 is still bad
+    third = await load(database_url, tenant, "receipts", report.rejects_file)
+    assert third.rejects_file is not None and (third.records, third.rejected) == (0, 5)
+    with third.rejects_file.open(newline="", encoding="utf-8") as f:
+        assert next(csv.reader(f)) == ["_line", "_reason", *RECEIPT_HEADER]
+    fourth = await load(database_url, tenant, "receipts", third.rejects_file)
+    assert (fourth.records, fourth.rejected) == (0, 5)
+    await verified(db, tenant)
+
+
+async def test_parquet_values_python_cannot_hold_or_lists_reject_their_rows_only(
+    database_url: str, tenant: Tenant, tmp_path: Path
+) -> None:
+    """A date beyond the year 9999 stopped every run at the same batch; a list of cards was
+    stored as the card "['P1']"."""
+    days = pa.array([-1_000_000, 7000, 3_000_000], pa.int32()).cast(pa.date32())
+    table = pa.table({"phone": ["+79003100001", "+79003100002", "+79003100003"], "birthday": days})
+    pq.write_table(table, tmp_path / "dates.parquet")
+    report = await load(database_url, tenant, "members", tmp_path / "dates.parquet")
+    assert (report.loaded, report.rejected) == (1, 2)
+    assert all(reason.startswith("birthday:") for reason in rejects(report).values())
+    listed = pa.table(
+        {
+            "phone": pa.array([["+79003200001"], ["+79003200002"]], pa.list_(pa.string())),
+            "cards": pa.array([None, ["P1"]], pa.list_(pa.string())),
+        }
+    )
+    pq.write_table(listed, tmp_path / "listed.parquet")
+    report = await load(database_url, tenant, "members", tmp_path / "listed.parquet")
+    assert (report.loaded, report.rejected) == (0, 2)
+    assert all(reason.startswith("phone:") for reason in rejects(report).values())
+    carded = pa.table({"phone": ["+79003300001"], "cards": pa.array([["P1"]], pa.list_(pa.string()))})
+    pq.write_table(carded, tmp_path / "carded.parquet")
+    report = await load(database_url, tenant, "members", tmp_path / "carded.parquet")
+    assert (report.loaded, list(rejects(report).values())) == (
+        0,
+        ["cards: ['P1'] is not a single value but a list"],
+    )

@@ -41,11 +41,11 @@ class Header:
             lowered = name.lower()
             if not name:
                 raise HeaderError(f"column {position + 1} has no name")
+            if lowered in IGNORED:
+                continue  # a rejects file's own, perhaps twice (one written from a rejects file before)
             if lowered in seen:
                 raise HeaderError(f"column {name!r} appears twice")
             seen.add(lowered)
-            if lowered in IGNORED:
-                continue
             if lowered in known:
                 index[lowered] = position
             elif extra_allowed:

@@ -44,6 +44,11 @@ def main(
             f"[red]error:[/red] the rejects cannot be written to {target.parent}: no such writable folder"
         )
         return 2
+    if target.exists() and target.resolve() == file.resolve():
+        console.print(
+            f"[red]error:[/red] --rejects names the file being imported: {file} would be overwritten"
+        )
+        return 2
     try:
         report = _with_progress(url, kind, file, tenant, fmt, rejects, batch_rows, workers, console)
     except KeyboardInterrupt:

@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol, cast
 
 Row = tuple[int, Sequence[object], str | None]
 
@@ -126,8 +126,8 @@ class CsvSource:
             first_line = line + consumed
             consumed = count
             self.position = Position(offset, line + count)
-            if not values and problem is None:
-                continue  # a blank line
+            if problem is None and (not values or (len(values) == 1 and not values[0].strip())):
+                continue  # a blank line, or one of spaces only
             if broken:
                 if any(first_line - line < n <= count for n in broken):
                     problem = "not UTF-8 text"
@@ -178,14 +178,36 @@ class ParquetSource:
             if skip:
                 batch = batch.slice(skip)
                 skip = 0
-            columns = [column.to_pylist() for column in batch.columns]
-            for values in zip(*columns, strict=True):
+            problems: dict[int, str] = {}
+            columns = [
+                _python_values(column, name, problems)
+                for column, name in zip(batch.columns, self.header, strict=True)
+            ]
+            for row, values in enumerate(zip(*columns, strict=True)):
                 index += 1
                 self.position = Position(index, index + 1)
-                yield index, values, None
+                yield index, values, problems.get(row)
 
     def close(self) -> None:
         self._file.close()
+
+
+def _python_values(column: Any, name: str, problems: dict[int, str]) -> list[object]:
+    """A Parquet column as Python values. A value Python cannot hold (a date beyond the year 9999)
+    makes the whole column's conversion fail; then the column is converted value by value, and
+    each such value becomes its row's problem (a reject), so the rest of the file still loads."""
+    try:
+        return cast(list[object], column.to_pylist())
+    except (OverflowError, ValueError):
+        pass
+    out: list[object] = []
+    for row in range(len(column)):
+        try:
+            out.append(column[row].as_py())
+        except (OverflowError, ValueError) as exc:
+            problems.setdefault(row, f"{name}: a value Python cannot read ({exc})")
+            out.append(None)
+    return out
 
 
 def batches(

@@ -185,12 +185,16 @@ class Receipts:
         self._oversized: object = None  # the key of a receipt too long, cut at the end of a batch
 
     def group_key(self, row: Row) -> object:
-        """The receipt a row belongs to: its store and number cells as written."""
-        line, cells, problem = row
-        if problem:
-            return ("", line)
+        """The receipt a row belongs to: its store and number cells, without surrounding spaces
+        (as they are read). A row that cannot be read whole still belongs to its receipt when
+        those two cells can be found, so that the receipt is rejected whole rather than loaded
+        without it (and could then never be completed)."""
+        line, cells, _ = row
         store, num = self._key
-        return (cells[store], cells[num])
+        if len(cells) <= max(store, num):
+            return ("", line)
+        s, n = cells[store], cells[num]
+        return (s.strip() if type(s) is str else s, n.strip() if type(n) is str else n)
 
     # --- validation ------------------------------------------------------------------------
 

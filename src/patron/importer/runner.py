@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 
 from patron.importer import lots, members, products, reader, receipts, store, stores
-from patron.importer.batch import Context, Header, Kind, Members, Prepared, drop
+from patron.importer.batch import IGNORED, Context, Header, Kind, Members, Prepared, drop
 from patron.importer.store import RunKey
 from patron.program.settings import Program
 
@@ -190,12 +190,16 @@ def default_rejects(path: Path) -> Path:
 def write_rejects(conn: store.Conn, key: RunKey, columns: list[str], target: Path) -> None:
     """The run's rejected rows as CSV: ``_line`` and ``_reason``, then the file's own columns
     (so the file, once fixed, can be imported as it is: the importer skips those two columns)."""
+    # a rejects file imported back has these two already: its rows' new ones replace them
+    dropped = {i for i, name in enumerate(columns) if name.strip().lower() in IGNORED}
     partial = target.with_name(target.name + ".part")
     with partial.open("w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
-        out.writerow(["_line", "_reason", *columns])
+        out.writerow(["_line", "_reason", *(name for i, name in enumerate(columns) if i not in dropped)])
         for line, reason, cells in store.rejects(conn, key):
-            out.writerow([line, reason, *("" if cell is None else cell for cell in cells)])
+            # by position, also in a row of more or fewer values than the header (its reason says so)
+            shown = ("" if cell is None else cell for i, cell in enumerate(cells) if i not in dropped)
+            out.writerow([line, reason, *shown])
     partial.replace(target)
 
 

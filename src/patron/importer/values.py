@@ -235,18 +235,17 @@ def _zone(name: str) -> None:
 
 def phone(value: Cell, country: str | None) -> str | None:
     """E.164, normalised with the program's country exactly as the API does."""
-    if blank(value):
-        return None
-    return _phone(str(value).strip(), country)
+    raw = _stripped(value)
+    return None if raw is None else _phone(raw, country)
 
 
 def phone_key(value: Cell, country: str | None) -> str | None:
     """A phone that names an existing member: as ``phone``, but text already in E.164 form is
     taken as it is. Only a valid number can belong to a member, so an invalid one is simply not
     found; this spares the phone library for the common case (it costs ~30 µs a number)."""
-    if blank(value):
+    raw = _stripped(value)
+    if raw is None:
         return None
-    raw = str(value).strip()
     return raw if _E164.fullmatch(raw) else _phone(raw, country)
 
 
@@ -275,9 +274,10 @@ def _condition(source: str) -> None:
 
 def cards(value: Cell, separator: str = "|") -> list[str]:
     """A member's cards joined by ``|``: each 1-64 characters without spaces, none twice."""
-    if blank(value):
+    joined = _stripped(value)
+    if joined is None:
         return []
-    found = [part.strip() for part in str(value).split(separator)]
+    found = [part.strip() for part in joined.split(separator)]
     for card in found:
         if not card or len(card) > 64 or any(ch.isspace() or ord(ch) < 32 for ch in card):
             raise Bad(f"card {card!r}: 1 to 64 characters without spaces")
