@@ -36,6 +36,11 @@ def sku_text(value: str) -> str:
 
 Sku = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(sku_text)]
 
+# An attribute's value, in the catalog or on a basket's line: text, a whole number within 64 bits
+# (a larger one is taken as a Decimal, which conditions compare alike and JSON storage can hold:
+# a catalog's 10**20 was a 500), a boolean or a decimal.
+AttributeValue = str | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | bool | Decimal
+
 _DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 

@@ -4,6 +4,7 @@ requests (found by probing the API against the contract, 2026-12-05)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -367,3 +368,58 @@ async def test_campaign_hours_that_could_never_apply_are_refused(shop: Tenant, d
     assert await count(db, "campaigns", shop) == 0
     for hours in ({"from": "00:00", "to": "24:00"}, {"from": "22:00", "to": "02:00"}):
         assert (await shop.call("POST", "/v1/campaigns", {**campaign, "hours": hours})).status_code == 201
+
+
+async def test_a_catalog_attribute_beyond_64_bits_is_kept_as_a_basket_line_s_is(shop: Tenant) -> None:
+    """A product's whole number beyond 64 bits was a 500 (its JSON could not be stored)."""
+    huge = 99999999999999999999
+    stored = await shop.call("PUT", "/v1/products/BIG", {"name": "Big", "attributes": {"size": huge}})
+    assert stored.status_code in (200, 201), stored.text
+    bulk = await shop.call(
+        "POST", "/v1/products:bulk", [{"sku": "NEG", "attributes": {"size": -(2**63) - 1}}]
+    )
+    assert bulk.status_code == 200, bulk.text
+    got = (await shop.call("GET", "/v1/products/BIG")).json()
+    assert Decimal(str(got["attributes"]["size"])) == huge
+    condition = {
+        "name": "big ones",
+        "condition": f"size >= {huge}",
+        "effect": {"type": "discount_percent", "value": "10"},
+    }
+    assert (await shop.call("POST", "/v1/campaigns", condition)).status_code == 201
+    priced = await shop.call("POST", "/v1/checkout/quote", basket(("BIG", 1, "10.00")))
+    assert priced.json()["totals"]["discount"] == "1.00"
+
+
+async def test_campaign_and_channel_whole_numbers_are_json_integers(shop: Tenant, db: Database) -> None:
+    """``"min_quantity": true`` was stored as 1: a marketer's script bug silently became a limit."""
+    base = {"name": "c", "effect": {"type": "discount_percent", "value": "5"}}
+    for extra in (
+        {"min_quantity": True},
+        {"priority": "3"},
+        {"weekdays": [True]},
+        {"weekdays": ["1"]},
+        {"limits": {"per_member": True}},
+        {"limits": {"budget_points": "100"}},
+        {"points": {"valid_days": 2.0}},
+        {"birthday": {"days_before": True}},
+        {"effect": {"type": "buy_x_get_y", "buy": True, "get": 1}},
+    ):
+        assert_error(await shop.call("POST", "/v1/campaigns", {**base, **extra}), 422)
+    assert await count(db, "campaigns", shop) == 0
+    sms = {"url": "http://127.0.0.1:9/sms", "rate_per_second": True}
+    assert_error(await shop.call("PUT", "/v1/channels/sms", sms), 422)
+    assert_error(await shop.call("PUT", "/v1/channels/sms", {**sms, "rate_per_second": "50"}), 422)
+    assert (await shop.call("PUT", "/v1/channels/sms", {**sms, "rate_per_second": 0.5})).status_code == 200
+    email = {"host": "127.0.0.1", "port": "25", "from": "club@example.com"}
+    assert_error(await shop.call("PUT", "/v1/channels/email", email), 422)
+    assert (await shop.call("PUT", "/v1/channels/email", {**email, "port": 25})).status_code == 200
+
+
+async def test_a_no_spend_condition_is_as_long_as_a_campaign_s_at_most(shop: Tenant) -> None:
+    """1.7 MB was accepted, and every quote of the program then took a second."""
+    long = " or ".join(f"a{i} = {i}" for i in range(400))
+    assert len(long) > 4000
+    assert_error(await shop.call("PATCH", "/v1/program", {"no_spend_condition": long}), 422)
+    fine = await shop.call("PATCH", "/v1/program", {"no_spend_condition": "category = 'tobacco'"})
+    assert fine.status_code == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -703,6 +704,27 @@ async def test_a_limited_campaign_that_gives_a_receipt_nothing_uses_none_of_its_
     paying = await confirm(shop, line("TEE", 1, "100.00"), member=other)
     assert [(c["id"], c["points"]) for c in paying["campaigns"]] == [(cid, 10)]
     assert await usage(db, shop, cid) == (1, Decimal(0))
+
+
+async def test_a_long_basket_is_worked_out_off_the_event_loop(
+    shop: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 1,000-line basket with a few buy-x-get-y campaigns held the event loop for seconds: every
+    other till of the process waited."""
+    await campaign(shop, name="two for one", effect={"type": "buy_x_get_y", "buy": 1, "get": 1})
+    threads: list[bool] = []
+    compute = service.engine.compute
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread() is threading.main_thread())
+        return compute(*args, **kwargs)
+
+    monkeypatch.setattr(service.engine, "compute", watched)
+    long = await quote(shop, *[line("TEE", 2, "49.90")] * service.LINES_ON_A_THREAD)
+    short = await quote(shop, line("TEE", 2, "49.90"))
+    assert threads == [False, True]  # the long one on a thread, the short one where it was
+    assert (long["optimal"], long["totals"]["discount"]) == (True, "4990.00")  # one of each two units free
+    assert short["totals"]["discount"] == "49.90"
 
 
 # --- definitions in memory --------------------------------------------------------------------------

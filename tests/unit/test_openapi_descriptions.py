@@ -92,3 +92,22 @@ def test_errors_are_documented_in_the_shape_they_are_answered(spec: dict[str, An
     assert "403" in _operation(spec, "put", "/v1/program")["responses"]  # admin only
     assert "403" not in _operation(spec, "post", "/v1/checkout/quote")["responses"]  # any key
     assert "400" in _operation(spec, "post", "/v1/receipts")["responses"]  # a body: malformed JSON
+
+
+def test_every_status_the_contract_answers_is_listed(spec: dict[str, Any]) -> None:
+    """A client generated from the document treated a 404 for an unknown id, a 409 for a phone in
+    use or a 200 for a repeated adjustment as undocumented."""
+    for path, item in spec["paths"].items():
+        if path.startswith("/v1/") and "{" in path:
+            for method, operation in item.items():
+                assert "404" in operation["responses"], f"{method.upper()} {path}"
+    listed = {
+        ("get", "/v1/members"): "404",
+        ("post", "/v1/members"): "409",
+        ("patch", "/v1/program"): "409",
+        ("post", "/v1/members/{member_id}/adjustments"): "200",
+        ("post", "/v1/receipts"): "413",
+        ("post", "/v1/checkout/quote"): "415",
+    }
+    for (method, path), status in listed.items():
+        assert status in _operation(spec, method, path)["responses"], f"{method.upper()} {path} {status}"

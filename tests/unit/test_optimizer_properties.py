@@ -432,3 +432,16 @@ def test_lines_alike_but_apart_are_not_interchangeable_for_the_branch_and_bound(
     assert searched.value == scored.value
     placed = {i for i, parts in searched.discounts.items() for cid, _ in parts if cid == "ten"}
     assert len(placed & set(extra_points)) == 1 and 1 not in placed  # the first line would keep a unit
+
+
+def test_a_greedy_placement_tries_every_short_run_and_few_long_ones() -> None:
+    """Every run of a 1,000-line basket made its greedy placement cost seconds."""
+    every = groups.EVERY_RUN_UP_TO
+    for n in range(1, every + 2):
+        assert groups.run_lengths(n) == list(range(1, n))  # short baskets: exactly as before
+    for n in (100, 1000, 10_000):
+        lengths = groups.run_lengths(n)
+        assert lengths == sorted(set(lengths)) and lengths[-1] < n
+        assert lengths[:every] == list(range(1, every + 1))
+        assert len(lengths) < 70
+        assert all(b <= a * 6 // 5 + 1 for a, b in zip(lengths[every - 1 :], lengths[every:], strict=False))

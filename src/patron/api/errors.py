@@ -203,6 +203,15 @@ def document(app: FastAPI, routers: Iterable[APIRouter]) -> None:
                     )
                 if route.body_field is not None:
                     responses.setdefault("400", {"description": "a body that is not JSON (`malformed_json`)"})
+                    responses.setdefault("413", {"description": "a body over 8 MB (`payload_too_large`)"})
+                    responses.setdefault(
+                        "415",
+                        {"description": "a body not sent as `application/json` (`unsupported_media_type`)"},
+                    )
+                if route.param_convertors:
+                    responses.setdefault(
+                        "404", {"description": "no such object in this program (another program's ids too)"}
+                    )
                 responses.setdefault("422", {"description": "bad input (`invalid_input`, naming the field)"})
                 for status, response in responses.items():
                     if status.startswith("4"):

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from patron.backoffice.outbox import EVENT_TYPES
-from patron.fields import Moment, day_text, parse_moment
+from patron.fields import Moment, WholeNumber, day_text, parse_moment
 
 Channel = Literal["sms", "email"]
 
@@ -48,6 +56,16 @@ def _not_empty(value: object) -> object:
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,200}")
 
 
+def _a_rate(value: object) -> object:
+    """A rate is a JSON number: ``true`` or ``"50"`` is a mistake, not 1 or 50 a second."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("a number of messages a second, such as 50 or 0.5")
+    return value
+
+
+Rate = Annotated[float, BeforeValidator(_a_rate)]
+
+
 class SmsChannelIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -63,7 +81,7 @@ class SmsChannelIn(BaseModel):
     )
 
     url: str = Field(max_length=2000, description="Patron POSTs {id, to, text} here")
-    rate_per_second: float = Field(ge=0.01, le=100_000, description="never more, across all workers")
+    rate_per_second: Rate = Field(ge=0.01, le=100_000, description="never more, across all workers")
     headers: dict[str, str] = Field(default_factory=dict, description="sent with every request")
 
     @field_validator("url")
@@ -96,12 +114,12 @@ class EmailChannelIn(BaseModel):
     )
 
     host: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._:\[\]-]+$")
-    port: int = Field(ge=1, le=65535)
+    port: WholeNumber = Field(ge=1, le=65535)
     from_: str = Field(alias="from", min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     username: str | None = Field(None, max_length=320)
     password: str | None = Field(None, max_length=1000)
     starttls: StrictBool = False
-    rate_per_second: float | None = Field(None, ge=0.01, le=100_000, description="optional limit")
+    rate_per_second: Rate | None = Field(None, ge=0.01, le=100_000, description="optional limit")
 
 
 class TemplateIn(BaseModel):

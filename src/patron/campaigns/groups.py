@@ -27,6 +27,7 @@ from patron.money import split_ints
 MAX_SUBSET_LINES = 12  # beyond this a coupled campaign's subsets are not enumerated
 MAX_VECTOR_LINES = 8  # a discount_amount's subsets scored at once with numpy, up to this many lines
 MAX_OTHER_PLACEMENTS = 256  # the other campaigns' placements tried under it, at most
+EVERY_RUN_UP_TO = 16  # a greedy placement tries every run of lines up to this long, then fewer
 DOMINANCE_LIMIT = 64  # beyond this many subsets only exact repeats are dropped (the filter is quadratic)
 
 
@@ -92,7 +93,7 @@ def _candidate_subsets(
     found: set[tuple[int, ...]] = set()
 
     def runs(ordered: list[int]) -> None:
-        for n in range(1, len(ordered)):
+        for n in run_lengths(len(ordered)):
             found.add(tuple(sorted(ordered[:n])))
 
     for pool in pools:
@@ -121,6 +122,19 @@ def _candidate_subsets(
         elif c.effect.type == "buy_x_get_y":
             runs(sorted(pool, key=lambda i: (by_index[i].price, i), reverse=True))
     return found
+
+
+def run_lengths(n: int) -> list[int]:
+    """The lengths of the runs (prefixes) of ``n`` ordered lines that a greedy placement tries,
+    shorter than all of them: every one up to ``EVERY_RUN_UP_TO``, then each about a fifth longer
+    than the last. Each run costs a pass over its lines, so trying them all made a 1,000-line basket
+    cost seconds (the optimizer's deadline does not reach here); the greedy placement only has to
+    be good, since the exact search and the ceiling decide what is proven."""
+    lengths = list(range(1, min(n, EVERY_RUN_UP_TO + 1)))
+    length = EVERY_RUN_UP_TO
+    while (length := max(length + 1, length * 6 // 5)) < n:
+        lengths.append(length)
+    return lengths
 
 
 def _share_taken(occupied: int, line: Line) -> float:

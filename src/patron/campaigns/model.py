@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from patron.conditions import checked
 from patron.errors import InvalidInput
-from patron.fields import MAX_AMOUNT, MAX_COUNT, MAX_POINTS, MAX_PRICE, Day, PlainDecimal
+from patron.fields import MAX_AMOUNT, MAX_COUNT, MAX_POINTS, MAX_PRICE, Day, PlainDecimal, WholeNumber
 
 EffectType = Literal[
     "discount_percent",
@@ -34,8 +34,8 @@ class Effect(BaseModel):
 
     type: EffectType
     value: PlainDecimal | None = Field(None, description="percent, money or multiplier, by type")
-    buy: int | None = Field(None, ge=1, le=1000)
-    get: int | None = Field(None, ge=1, le=1000)
+    buy: WholeNumber | None = Field(None, ge=1, le=1000)
+    get: WholeNumber | None = Field(None, ge=1, le=1000)
     percent: PlainDecimal | None = Field(None, gt=0, le=100)
 
     @model_validator(mode="after")
@@ -94,15 +94,15 @@ class Hours(BaseModel):
 class BirthdayWindow(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    days_before: int = Field(0, ge=0, le=180)
-    days_after: int = Field(0, ge=0, le=180)
+    days_before: WholeNumber = Field(0, ge=0, le=180)
+    days_after: WholeNumber = Field(0, ge=0, le=180)
 
 
 class PointsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    valid_days: int | None = Field(None, ge=1, le=36500)
-    activation_delay_days: int | None = Field(None, ge=0, le=3650)
+    valid_days: WholeNumber | None = Field(None, ge=1, le=36500)
+    activation_delay_days: WholeNumber | None = Field(None, ge=0, le=3650)
     spend_condition: str | None = Field(None, max_length=2000)
 
     @field_validator("spend_condition")
@@ -114,9 +114,9 @@ class PointsSettings(BaseModel):
 class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    per_member: int | None = Field(None, ge=1, le=MAX_COUNT)
-    uses: int | None = Field(None, ge=1, le=MAX_COUNT)
-    budget_points: int | None = Field(None, ge=1, le=MAX_POINTS)
+    per_member: WholeNumber | None = Field(None, ge=1, le=MAX_COUNT)
+    uses: WholeNumber | None = Field(None, ge=1, le=MAX_COUNT)
+    budget_points: WholeNumber | None = Field(None, ge=1, le=MAX_POINTS)
     budget_money: PlainDecimal | None = Field(None, gt=0, le=MAX_AMOUNT)
 
     @property
@@ -148,7 +148,9 @@ class CampaignIn(BaseModel):
     active: bool = True
     starts_at: Day | None = None
     ends_at: Day | None = None
-    weekdays: list[int] = Field(default_factory=list, description="1 = Monday ... 7 = Sunday; empty: all")
+    weekdays: list[WholeNumber] = Field(
+        default_factory=list, description="1 = Monday ... 7 = Sunday; empty: all"
+    )
     hours: Hours | None = None
     stores: list[str] = Field(default_factory=list)
     cities: list[str] = Field(default_factory=list)
@@ -157,11 +159,11 @@ class CampaignIn(BaseModel):
     birthday: BirthdayWindow | None = None
     condition: str | None = Field(None, max_length=4000)
     min_amount: PlainDecimal = Field(Decimal(0), ge=0, le=MAX_AMOUNT)
-    min_quantity: int = Field(0, ge=0, le=MAX_COUNT)
+    min_quantity: WholeNumber = Field(0, ge=0, le=MAX_COUNT)
     effect: Effect
     points: PointsSettings | None = None
     stacking: Literal["line", "stackable", "exclusive"] = "line"
-    priority: int = Field(0, ge=-1_000_000, le=1_000_000)
+    priority: WholeNumber = Field(0, ge=-1_000_000, le=1_000_000)
     limits: Limits = Field(default_factory=Limits)
 
     @field_validator("weekdays")

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from patron import clock
-from patron.fields import Sku
+from patron.fields import AttributeValue, Sku
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-AttributeValue = str | int | bool | Decimal
 
 
 class StoreIn(BaseModel):

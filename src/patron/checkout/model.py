@@ -4,15 +4,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from patron.fields import MAX_AMOUNT, MAX_POINTS, MAX_PRICE, Moment, MoneyText, Sku, WholeNumber
+from patron.fields import (
+    MAX_AMOUNT,
+    MAX_POINTS,
+    MAX_PRICE,
+    AttributeValue,
+    Moment,
+    MoneyText,
+    Sku,
+    WholeNumber,
+)
 
-# Whole numbers within bigint; a larger one is taken as a Decimal, which conditions compare alike.
-AttributeValue = str | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | bool | Decimal
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)  # a receipt's ``at``: tier windows reach back 100 years
 
 

@@ -231,7 +231,7 @@ def _check_lots(lots: Iterable[SpendLot]) -> None:
 
 def _flow_value(caps: Mapping[int, int], needs: Sequence[_Need]) -> int:
     """Most points the needs can place on lines with these caps (needs' line sets already filtered)."""
-    needs = [(points, lines) for points, lines in needs if points and lines]
+    needs = _merged((points, lines) for points, lines in needs if points and lines)
     if not needs:
         return 0
     first = needs[0][1]
@@ -242,6 +242,18 @@ def _flow_value(caps: Mapping[int, int], needs: Sequence[_Need]) -> int:
     for i, (points, lines) in enumerate(needs):
         _add_lot(flow, node, 2 + len(caps) + i, points, lines, big)
     return flow.max_flow(sum(points for points, _ in needs))
+
+
+def _merged(needs: Iterable[_Need]) -> list[_Need]:
+    """Needs that may go to the same lines, as one: the same for any flow (such lots are
+    interchangeable in the network), and a member's many lots are mostly of a few kinds (all
+    unrestricted lots may pay for the same lines), so the networks stay small however many lots."""
+    by_lines: dict[frozenset[int], int] = {}
+    for points, lines in needs:
+        if points:
+            key = frozenset(lines)  # a no-op for a frozenset
+            by_lines[key] = by_lines.get(key, 0) + points
+    return [(points, lines) for lines, points in by_lines.items()]
 
 
 def _fits(needs: Sequence[_Need], room: Mapping[int, int]) -> bool:
@@ -285,8 +297,12 @@ def _lot_totals(caps: Mapping[int, int], needs: Sequence[_Need], target: int | N
     if uniform:
         room = sum(caps[line] for line in first) if first else 0
     else:
-        flow, node = _network(caps, len(needs))
+        # one node per set of lines, not per lot (``_merged``): adding a lot raises its node's
+        # supply, and the flow is augmented from where it stands
+        kinds = {lines for points, lines in needs if points and lines}
+        flow, node = _network(caps, len(kinds))
         big = sum(caps.values()) + 1
+        supply: dict[frozenset[int], int] = {}
     placed = 0  # F_i, truncated at the target
     for i, (points, lines) in enumerate(needs):
         if target is not None and placed >= target:
@@ -297,7 +313,10 @@ def _lot_totals(caps: Mapping[int, int], needs: Sequence[_Need], target: int | N
         if uniform:
             gained = min(want, room - placed)
         else:
-            _add_lot(flow, node, 2 + len(caps) + i, want, lines, big)
+            if lines not in supply:
+                supply[lines] = len(flow.to)  # the edge from the source that _add_lot adds first
+                _add_lot(flow, node, 2 + len(caps) + len(supply) - 1, 0, lines, big)
+            flow.cap[supply[lines]] += want
             gained = flow.max_flow(want)
         totals[i] = gained
         placed += gained
@@ -446,12 +465,17 @@ def allocate(
 
     room = dict(caps)
     result: list[Allocation] = []
+    # what the lots after the current one spend, by the lines they may take (``_merged``)
+    still_to_come = {
+        lines: points for points, lines in _merged(zip(totals, [n[1] for n in needs], strict=True))
+    }
     for i, lot in enumerate(ordered):
         total = totals[i]
         if not total:
             continue
+        still_to_come[needs[i][1]] -= total
         targets = [line for line in room if line in needs[i][1] and room[line] > 0]
-        later = [(totals[j], needs[j][1]) for j in range(i + 1, len(ordered)) if totals[j]]
+        later = [(points, lines) for lines, points in still_to_come.items() if points]
         spread = _proportional(total, targets, room, weight)
         if later and not _fits(later, {line: room[line] - spread.get(line, 0) for line in room}):
             spread = _fair_spread(total, targets, room, weight, later)

@@ -160,6 +160,9 @@ class Program(BaseModel):
         return data
 
 
+MAX_CONDITION = 4000  # as a campaign's condition
+
+
 def check_for_saving(program: Program, stored: dict[str, Any]) -> None:
     """What a program being saved must also meet, beyond each field's own rules. Stored programs
     are not held to these when read, so that none stops its tenant from being served.
@@ -167,7 +170,9 @@ def check_for_saving(program: Program, stored: dict[str, Any]) -> None:
     - A point is worth a whole number of the currency's minor unit: spending points must come
       to an amount a till can charge.
     - A new currency is one in use somewhere today (``RUR`` was withdrawn in 1998; ``XAU`` is gold).
-    - The time zone is a place's, not the host's ("localtime") or a placeholder ("Factory")."""
+    - The time zone is a place's, not the host's ("localtime") or a placeholder ("Factory").
+    - ``no_spend_condition`` is at most as long as a campaign's condition: every quote of the
+      program evaluates it, and a 1.7 MB one cost each quote a second."""
     if program.point_value != program.point_value.quantize(program.quantum):
         raise InvalidInput(
             f"point_value: a whole number of {program.quantum} {program.currency}", field="point_value"
@@ -176,6 +181,10 @@ def check_for_saving(program: Program, stored: dict[str, Any]) -> None:
         datetime.now(UTC).date()
     ):
         raise InvalidInput(f"currency: {program.currency!r} is not in use as money today", field="currency")
+    if program.no_spend_condition is not None and len(program.no_spend_condition) > MAX_CONDITION:
+        raise InvalidInput(
+            f"no_spend_condition: at most {MAX_CONDITION} characters", field="no_spend_condition"
+        )
     try:
         clock.place_zone(program.timezone)
     except ValueError as exc:

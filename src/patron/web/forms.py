@@ -82,7 +82,7 @@ def program_document(text: TextOf, texts: TextsOf) -> dict[str, Any]:
     if document["country"]:
         document["country"] = str(document["country"]).upper()
     for name in PROGRAM_DAYS:  # JSON integers in the API: a form's text is read as one here
-        document[name] = _int_or_text(text(name))
+        document[name] = int_or_text(text(name))
     tiers = []
     rows = zip(
         texts("tier_code"),
@@ -98,7 +98,7 @@ def program_document(text: TextOf, texts: TextsOf) -> dict[str, Any]:
             )
     document["tiers"] = tiers or None
     gift = {key: text(f"birthday_{key}") for key in ("points", "valid_days", "days_before")}
-    document["birthday"] = {k: _int_or_text(v) for k, v in gift.items()} if any(gift.values()) else None
+    document["birthday"] = {k: int_or_text(v) for k, v in gift.items()} if any(gift.values()) else None
     return {k: v for k, v in document.items() if v is not None or k in ("country", "no_spend_condition")}
 
 
@@ -121,12 +121,23 @@ STACKING = (
 WEEKDAYS = ((1, "Mon"), (2, "Tue"), (3, "Wed"), (4, "Thu"), (5, "Fri"), (6, "Sat"), (7, "Sun"))
 
 
-def _int_or_text(value: str) -> int | str | None:
+def int_or_text(value: str) -> int | str | None:
     """A whole number when it reads as one; else the text, for the model to reject by name."""
     if value == "":
         return None
     try:
         return int(value)
+    except ValueError:
+        return value
+
+
+def number_or_text(value: str) -> int | float | str | None:
+    """A rate from a form: a number when it reads as one; else the text, for the model to reject."""
+    whole = int_or_text(value)
+    if not isinstance(whole, str):
+        return whole
+    try:
+        return float(value)
     except ValueError:
         return value
 
@@ -137,12 +148,12 @@ def campaign_document(text: TextOf, texts: TextsOf) -> dict[str, Any]:
     effect: dict[str, Any] = {"type": effect_type}
     if effect_type == "buy_x_get_y":
         effect |= {
-            "buy": _int_or_text(text("effect_buy")),
-            "get": _int_or_text(text("effect_get")),
+            "buy": int_or_text(text("effect_buy")),
+            "get": int_or_text(text("effect_get")),
             "percent": _blank_to_none(text("effect_percent")) or "100",
         }
     elif effect_type == "points_fixed":
-        effect["value"] = _int_or_text(text("effect_value"))
+        effect["value"] = int_or_text(text("effect_value"))
     else:
         effect["value"] = _blank_to_none(text("effect_value"))
     hours = None
@@ -151,22 +162,22 @@ def campaign_document(text: TextOf, texts: TextsOf) -> dict[str, Any]:
     birthday = None
     if text("birthday_days_before") or text("birthday_days_after"):
         birthday = {
-            "days_before": _int_or_text(text("birthday_days_before") or "0"),
-            "days_after": _int_or_text(text("birthday_days_after") or "0"),
+            "days_before": int_or_text(text("birthday_days_before") or "0"),
+            "days_after": int_or_text(text("birthday_days_after") or "0"),
         }
     points = {
-        "valid_days": _int_or_text(text("points_valid_days")),
-        "activation_delay_days": _int_or_text(text("points_activation_delay_days")),
+        "valid_days": int_or_text(text("points_valid_days")),
+        "activation_delay_days": int_or_text(text("points_activation_delay_days")),
         "spend_condition": _blank_to_none(text("points_spend_condition")),
     }
     limits = {
-        "per_member": _int_or_text(text("limit_per_member")),
-        "uses": _int_or_text(text("limit_uses")),
-        "budget_points": _int_or_text(text("limit_budget_points")),
+        "per_member": int_or_text(text("limit_per_member")),
+        "uses": int_or_text(text("limit_uses")),
+        "budget_points": int_or_text(text("limit_budget_points")),
         "budget_money": _blank_to_none(text("limit_budget_money")),
     }
     # whole numbers in order, once each; anything else is left for the model to refuse by name
-    given = [_int_or_text(day) for day in texts("weekdays") if day]
+    given = [int_or_text(day) for day in texts("weekdays") if day]
     weekdays = sorted({day for day in given if isinstance(day, int)}) + [
         d for d in given if not isinstance(d, int)
     ]
@@ -184,10 +195,10 @@ def campaign_document(text: TextOf, texts: TextsOf) -> dict[str, Any]:
         "birthday": birthday,
         "condition": _blank_to_none(text("condition")),
         "min_amount": _blank_to_none(text("min_amount")) or "0",
-        "min_quantity": _int_or_text(text("min_quantity") or "0"),
+        "min_quantity": int_or_text(text("min_quantity") or "0"),
         "effect": effect,
         "stacking": text("stacking") or "line",
-        "priority": _int_or_text(text("priority") or "0"),
+        "priority": int_or_text(text("priority") or "0"),
     }
     if any(value is not None for value in points.values()):
         document["points"] = {k: v for k, v in points.items() if v is not None}

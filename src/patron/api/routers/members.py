@@ -85,6 +85,7 @@ def _aware(at: str | None, ctx: AnyKey) -> datetime:
     "program's `country` (if none, in the country of its `timezone`, so Europe/Moscow reads `8 900 ...` as Russian). 409 `phone_taken`, `email_taken` (case ignored) or `card_taken`; 422 "
     "`invalid_phone`, or `invalid_input` (cards of 1 to 64 characters without spaces, each once). Not "
     "idempotent: a till that retries gets 409 `phone_taken` and can find the member by phone.",
+    responses={409: {"description": "`phone_taken`, `email_taken` or `card_taken`"}},
 )
 async def create_member(body: MemberIn, ctx: AnyKey) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
@@ -97,6 +98,7 @@ async def create_member(body: MemberIn, ctx: AnyKey) -> dict[str, Any]:
     description="Any key. Give exactly one of `phone`, `card` or `email` (else 422). The phone is "
     "normalised as on creation (write its `+` as `%2B` in the query); email ignores case. 200 with the member (not a list); 404 `member_not_found`; "
     "422 `invalid_phone` for a number that cannot be a phone.",
+    responses={404: {"description": "`member_not_found`"}},
 )
 async def find_member(
     ctx: AnyKey,
@@ -212,6 +214,10 @@ async def history(
     "days on; it pays any debt first (`debt_paid`). A debit takes the soonest-expiring points: 409 "
     "`insufficient_points` if fewer are available; 422 with `valid_days` or `spend_condition`. 422 "
     "`invalid_condition` for a condition that does not parse; 404 `member_not_found`.",
+    responses={
+        200: {"description": "the same `key` again: the first result"},
+        409: {"description": "`insufficient_points` for a debit"},
+    },
 )
 async def adjust(member_id: str, body: AdjustmentIn, ctx: AdminKey, response: Response) -> dict[str, Any]:
     mid = service.member_id(member_id)

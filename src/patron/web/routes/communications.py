@@ -106,7 +106,7 @@ async def save_channel(request: Request, posted: Form, channel: str) -> Response
                 sms = SmsChannelIn.model_validate(
                     {
                         "url": posted.text("url"),
-                        "rate_per_second": posted.text("rate_per_second") or None,
+                        "rate_per_second": forms.number_or_text(posted.text("rate_per_second")),
                         "headers": _headers(posted.text("headers")) or saved.get("headers") or {},
                     }
                 )
@@ -115,12 +115,12 @@ async def save_channel(request: Request, posted: Form, channel: str) -> Response
                 email = EmailChannelIn.model_validate(
                     {
                         "host": posted.text("host"),
-                        "port": posted.text("port") or None,
+                        "port": forms.int_or_text(posted.text("port")),
                         "from": posted.text("from"),
                         "username": posted.text("username") or None,
                         "password": posted.text("password") or saved.get("password"),
                         "starttls": posted.text("starttls") == "on",
-                        "rate_per_second": posted.text("rate_per_second") or None,
+                        "rate_per_second": forms.number_or_text(posted.text("rate_per_second")),
                     }
                 )
                 await service.put_email(conn, admin.tenant_id, email)
