@@ -144,10 +144,17 @@ def tenants_create(
         return {"tenant": made.slug, "api_key": made.api_key, "key_id": made.key_id}
 
     result = run_with_db(database_url(), work)
+    _print_key(
+        result, as_json, f"tenant [bold]{result['tenant']}[/bold] created; admin API key (shown once):"
+    )
+
+
+def _print_key(result: dict[str, str], as_json: bool, heading: str) -> None:
+    """A new key: one JSON object, or a heading on stderr and the bare key on stdout (for a pipe)."""
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
     else:
-        console.print(f"tenant [bold]{result['tenant']}[/bold] created; admin API key (shown once):")
+        console.print(heading)
         sys.stdout.write(result["api_key"] + "\n")
 
 
@@ -168,11 +175,7 @@ def tenants_key(
         return {"tenant": slug, "api_key": secret, "key_id": key_id, "role": role}
 
     result = run_with_db(database_url(), work)
-    if as_json:
-        sys.stdout.write(json.dumps(result) + "\n")
-    else:
-        console.print(f"new {role} API key of [bold]{slug}[/bold] (shown once):")
-        sys.stdout.write(result["api_key"] + "\n")
+    _print_key(result, as_json, f"new {role} API key of [bold]{slug}[/bold] (shown once):")
 
 
 @tenants_app.command("list")
