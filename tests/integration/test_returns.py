@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -94,6 +95,63 @@ async def test_cancelling_a_receipt_and_the_one_that_spent_its_points_ends_the_s
             assert ends == [(9, 0, Decimal("9.00")), (0, 0, Decimal(0))]
         else:
             assert ends == [(0, 0, Decimal(0))] * 2, policy
+
+
+async def test_a_chain_of_three_receipts_cancelled_in_any_order_leaves_nothing_and_owes_nothing(
+    db: Database, client: Any
+) -> None:
+    """A earns 20; B1 and B2 spend 10 of them each and earn 9. Cancelling A takes B1's and B2's
+    points, so B2's own cancel falls short because of A: that shortfall was left on B2, whose lot
+    nothing refills, and cancelling B1 last left the member a point (and a debt beside it)."""
+    for policy in ("clamp", "debt"):
+        for order in itertools.permutations(range(3)):
+            tenant = await make_tenant(db, client, currency="EUR", timezone="Europe/Berlin")
+            await setup_shop(tenant, activation_delay_days=0, return_policy=policy, earn_percent="10")
+            member = await member_with(tenant)
+            earning = await receipt(tenant, basket(("SKI", 4, "50.00"), member=member))
+            spending = [
+                await receipt(tenant, basket(("SKI", 2, "50.00"), member=member, spend=10)) for _ in range(2)
+            ]
+            assert [r["totals"]["points_earned"] for r in [earning, *spending]] == [20, 9, 9]
+            receipts = [earning, *spending]
+            for index in order:
+                cancelled = await tenant.call("POST", f"/v1/receipts/{receipts[index]['id']}/cancel")
+                assert cancelled.status_code == 200
+            balance = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()
+            assert (balance["available"], balance["debt"]) == (0, 0), (policy, order)
+            async with db.read() as conn:
+                assert await verify.run(conn, tenant.tenant_id) == []
+
+
+async def test_random_partial_returns_of_linked_receipts_end_with_nothing_and_owing_nothing(
+    db: Database, client: Any
+) -> None:
+    """Receipts that spend what an earlier one earned, returned unit by unit in random orders
+    (seeded): once everything is back, the member holds nothing and owes nothing."""
+    ends = []
+    for seed in range(30):
+        rnd = random.Random(seed)
+        policy = ("clamp", "debt")[seed % 2]
+        tenant = await make_tenant(db, client, currency="EUR", timezone="Europe/Berlin")
+        await setup_shop(tenant, activation_delay_days=0, return_policy=policy, earn_percent="10")
+        member = await member_with(tenant)
+        sold = [await receipt(tenant, basket(("SKI", 4, "50.00"), member=member))]
+        for _ in range(rnd.randint(2, 4)):
+            spend = rnd.randint(1, 10)
+            sold.append(await receipt(tenant, basket(("SKI", 2, "50.00"), member=member, spend=spend)))
+        left = {i: r["lines"][0]["quantity"] for i, r in enumerate(sold)}
+        for number in itertools.count():
+            if not any(left.values()):
+                break
+            i = rnd.choice([k for k, units in left.items() if units])
+            units = rnd.randint(1, left[i])
+            await give_back(tenant, sold[i]["id"], f"R{number}", (1, units))
+            left[i] -= units
+        balance = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()
+        ends.append((seed, balance["available"], balance["debt"]))
+        async with db.read() as conn:
+            assert await verify.run(conn, tenant.tenant_id) == []
+    assert [end for end in ends if end[1:] != (0, 0)] == []
 
 
 async def test_returns_take_back_earned_points_and_policies(db: Database, client: Any) -> None:

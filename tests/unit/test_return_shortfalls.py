@@ -1,29 +1,40 @@
 """Points that come back into a lot whose receipt's return fell short settle that shortfall
-first (``checkout.returns.settle_shortfalls``). Pure."""
+first, and then pay the member's debt as any credit does (``checkout.returns.settle_shortfalls``).
+Pure."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from patron.checkout.returns import Shortfall, settle_shortfalls
+from patron.checkout.returns import Shortfall, pass_on, settle_shortfalls
 
 
 def test_the_debt_is_paid_first_then_what_the_program_absorbed() -> None:
     owing = {7: Shortfall("a", debt=4, absorbed=3)}
-    [settled] = settle_shortfalls({7: 10}, owing, member_debt=4)
+    [settled] = settle_shortfalls({7: 10}, owing, {7}, member_debt=4)
     assert (settled.receipt_id, settled.lot_id, settled.debt_paid, settled.absorbed) == ("a", 7, 4, 3)
 
 
 def test_a_debt_already_paid_by_later_earnings_is_not_paid_twice() -> None:
-    [settled] = settle_shortfalls({7: 10}, {7: Shortfall("a", debt=9, absorbed=0)}, member_debt=2)
+    [settled] = settle_shortfalls({7: 10}, {7: Shortfall("a", debt=9, absorbed=0)}, {7}, member_debt=2)
     assert (settled.debt_paid, settled.absorbed) == (2, 0)
 
 
 def test_lots_of_one_receipt_share_its_shortfall_and_other_lots_keep_their_points() -> None:
     owing = {1: Shortfall("a", 0, 5), 2: Shortfall("a", 0, 5)}
-    settled = settle_shortfalls({1: 3, 2: 3, 9: 4}, owing, member_debt=0)
+    settled = settle_shortfalls({1: 3, 2: 3, 9: 4}, owing, {1, 2, 9}, member_debt=0)
     assert [(s.lot_id, s.absorbed) for s in settled] == [(1, 3), (2, 2)]
+
+
+def test_what_is_left_pays_the_member_s_debt_from_lots_not_expired() -> None:
+    owing = {1: Shortfall("a", 0, 2)}
+    settled = settle_shortfalls({1: 5, 2: 4, 3: 4}, owing, live={1, 3}, member_debt=6)
+    assert [(s.receipt_id, s.lot_id, s.debt_paid, s.absorbed) for s in settled] == [
+        ("a", 1, 0, 2),
+        (None, 1, 3, 0),
+        (None, 3, 3, 0),  # lot 2 has expired: its points pay nothing
+    ]
 
 
 receipts = st.sampled_from(["a", "b", "c"])
@@ -35,19 +46,22 @@ receipts = st.sampled_from(["a", "b", "c"])
         st.integers(1, 8), st.tuples(receipts, st.integers(0, 30), st.integers(0, 30)), max_size=8
     ),
     st.integers(0, 60),
+    st.sets(st.integers(1, 8)),
 )
 def test_never_more_than_came_back_owed_or_owing(
-    refunded: dict[int, int], lots: dict[int, tuple[str, int, int]], member_debt: int
+    refunded: dict[int, int], lots: dict[int, tuple[str, int, int]], member_debt: int, live: set[int]
 ) -> None:
     # one receipt has one shortfall, whichever of its lots names it
     first = {}
     for _lot, (receipt, debt, absorbed) in sorted(lots.items()):
         first.setdefault(receipt, (debt, absorbed))
     owing = {lot: Shortfall(receipt, *first[receipt]) for lot, (receipt, _, _) in lots.items()}
-    settled = settle_shortfalls(refunded, owing, member_debt)
+    settled = settle_shortfalls(refunded, owing, live, member_debt)
     for s in settled:
-        assert 0 < s.debt_paid + s.absorbed <= refunded[s.lot_id]
-        assert s.debt_paid >= 0 and s.absorbed >= 0
+        assert s.debt_paid + s.absorbed > 0 and s.debt_paid >= 0 and s.absorbed >= 0
+        assert s.receipt_id is not None or s.lot_id in live
+    for lot, points in refunded.items():
+        assert sum(s.debt_paid + s.absorbed for s in settled if s.lot_id == lot) <= points
     assert sum(s.debt_paid for s in settled) <= member_debt
     for receipt, (debt, absorbed) in first.items():
         mine = [s for s in settled if s.receipt_id == receipt]
@@ -61,3 +75,11 @@ def test_never_more_than_came_back_owed_or_owing(
         if sum(s.debt_paid + s.absorbed for s in mine) < brought:
             assert sum(s.absorbed for s in mine) == absorbed
             assert sum(s.debt_paid for s in mine) == debt or debt_left == 0
+
+
+def test_a_shortfall_another_return_caused_is_passed_on_to_it_once() -> None:
+    drains = [("a", 9), ("c", 3)]
+    assert pass_on(1, drains, passed=0) == [("a", 1)]
+    assert pass_on(10, drains, passed=1) == [("a", 8), ("c", 2)]  # a's first unit went before
+    assert pass_on(5, drains, passed=12) == []  # all passed on already: the rest is its own
+    assert pass_on(0, drains, passed=0) == []

@@ -231,7 +231,7 @@ async def _settle_points(
             member_id,
             [AllocationRow(entry, lot_id, -points, receipt_id, line) for lot_id, points, line in refund_rows],
         )
-        settled.recovered = await _settle_shortfalls(conn, caller, member_id, refund_rows)
+        settled.recovered = await _settle_shortfalls(conn, caller, member_id, receipt_id, refund_rows)
 
     to_reverse = [(share.line, share.points_earned) for share in shares if share.points_earned]
     if not to_reverse:
@@ -254,9 +254,10 @@ async def _settle_points(
         settled.shortfall += taken.shortfall
     settled.reversed = sum(row.points for row in reverse_rows)
     new_debt = settled.shortfall if program.return_policy == "debt" else 0
-    absorbed = settled.shortfall if program.return_policy == "clamp" else 0
-    if new_debt or absorbed:  # settled from this receipt's lots if their spenders come back
-        await store.change_shortfall(conn, tenant_id, receipt_id, new_debt, absorbed)
+    if program.return_policy in ("debt", "clamp") and settled.shortfall:
+        await _record_shortfall(
+            conn, tenant_id, member_id, receipt_id, settled.shortfall, program.return_policy
+        )
     entry = await ledger_store.insert_entry(
         conn,
         tenant_id,
@@ -279,8 +280,27 @@ async def _settle_points(
     return settled
 
 
+async def _record_shortfall(
+    conn: Connection, tenant_id: int, member_id: str, receipt_id: str, shortfall: int, policy: str
+) -> None:
+    """Records the shortfall where points that come back later will settle it: on this receipt
+    (refunds into its lots, when the receipts that spent them are returned), except the part that
+    other receipts' returns caused by taking this receipt's points, which goes to those receipts
+    (``returns.pass_on``): otherwise a chain of three receipts, cancelled in some orders, left the
+    member points (``clamp``) or points beside a debt (``debt``)."""
+    drains, passed = await store.drained_by_returns(conn, tenant_id, member_id, receipt_id)
+    others = returns.pass_on(shortfall, drains, passed)
+    own = shortfall - sum(points for _, points in others)
+    for owner, points in [*others, (receipt_id, own)]:
+        if points:
+            debt, absorbed = (points, 0) if policy == "debt" else (0, points)
+            await store.change_shortfall(conn, tenant_id, owner, debt, absorbed)
+    if others:
+        await store.passed_on(conn, tenant_id, receipt_id, shortfall - own)
+
+
 async def _settle_shortfalls(
-    conn: Connection, caller: Caller, member_id: str, refund_rows: list[tuple[int, int, int]]
+    conn: Connection, caller: Caller, member_id: str, returned: str, refund_rows: list[tuple[int, int, int]]
 ) -> int:
     """Settles, from the points just put back, the shortfall of the receipts that credited those
     lots (``returns.settle_shortfalls``): a debt is paid, or what the program absorbed is taken
@@ -289,12 +309,12 @@ async def _settle_shortfalls(
     refunded: dict[int, int] = {}
     for lot_id, points, _ in refund_rows:
         refunded[lot_id] = refunded.get(lot_id, 0) + points
-    owing = await store.owing_receipts(conn, tenant_id, sorted(refunded))
-    if not owing:
-        return 0
     debt = await ledger_store.lock_member(conn, tenant_id, member_id, lock=False)  # held by the caller
+    owing, live = await store.refilled_lots(conn, tenant_id, sorted(refunded), now)
+    if not owing and not debt:
+        return 0
     kept = 0
-    for s in returns.settle_shortfalls(refunded, owing, debt):
+    for s in returns.settle_shortfalls(refunded, owing, live, debt):
         for kind, points, debt_change in (
             ("debt_paid", s.debt_paid, -s.debt_paid),
             ("reverse", s.absorbed, 0),
@@ -308,12 +328,13 @@ async def _settle_shortfalls(
                     points=-points,
                     debt=debt_change,
                     at=now,
-                    allocations=[AllocationRow(0, s.lot_id, points, s.receipt_id)],
-                    receipt_id=s.receipt_id,
+                    allocations=[AllocationRow(0, s.lot_id, points, s.receipt_id or returned)],
+                    receipt_id=s.receipt_id or returned,
                     operation="return",
                 )
         if s.debt_paid:
             await ledger_store.add_debt(conn, tenant_id, member_id, -s.debt_paid)
-        await store.change_shortfall(conn, tenant_id, s.receipt_id, -s.debt_paid, -s.absorbed)
+        if s.receipt_id is not None:
+            await store.change_shortfall(conn, tenant_id, s.receipt_id, -s.debt_paid, -s.absorbed)
         kept += s.debt_paid + s.absorbed
     return kept

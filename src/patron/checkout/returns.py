@@ -94,37 +94,63 @@ class Shortfall:
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """Points of a refund kept back from ``lot_id`` to settle ``receipt_id``'s shortfall."""
+    """Points of a refund kept back from ``lot_id``: to settle ``receipt_id``'s shortfall, or,
+    with no receipt, to pay the member's debt as any credit does."""
 
-    receipt_id: str
+    receipt_id: str | None
     lot_id: int
     debt_paid: int
     absorbed: int
 
 
 def settle_shortfalls(
-    refunded: dict[int, int], owing: dict[int, Shortfall], member_debt: int
+    refunded: dict[int, int], owing: dict[int, Shortfall], live: set[int], member_debt: int
 ) -> list[Settlement]:
     """Spent points going back into the lots of a receipt whose return fell short of them settle
-    that shortfall first: they were that receipt's earnings, and it was returned.
+    that shortfall first: they were that receipt's earnings, and it was returned. What is left of
+    them, in a lot not expired (``live``), pays the member's debt, as any credit does.
 
     ``refunded``: points put back per lot; ``owing``: the shortfall of the receipt that credited
-    each lot (several lots may share one receipt, and so its shortfall). The debt part is settled
-    first, never beyond the member's current debt (later earnings may have paid it already); then
-    what the program absorbed. Lots in id order, so the outcome does not depend on the caller's."""
+    each lot (several lots may share one receipt, and so its shortfall). A receipt's debt part is
+    settled first, never beyond the member's current debt (later earnings may have paid it
+    already); then what the program absorbed. Lots in id order, so the outcome does not depend on
+    the caller's."""
     debt_left = {s.receipt_id: s.debt for s in owing.values()}
     absorbed_left = {s.receipt_id: s.absorbed for s in owing.values()}
     settlements = []
     for lot_id in sorted(refunded):
+        points = refunded[lot_id]
         shortfall = owing.get(lot_id)
-        if shortfall is None:
-            continue
-        receipt, points = shortfall.receipt_id, refunded[lot_id]
-        debt_paid = min(points, debt_left[receipt], member_debt)
-        absorbed = min(points - debt_paid, absorbed_left[receipt])
-        if debt_paid or absorbed:
-            debt_left[receipt] -= debt_paid
-            absorbed_left[receipt] -= absorbed
-            member_debt -= debt_paid
-            settlements.append(Settlement(receipt, lot_id, debt_paid, absorbed))
+        if shortfall is not None:
+            receipt = shortfall.receipt_id
+            debt_paid = min(points, debt_left[receipt], member_debt)
+            absorbed = min(points - debt_paid, absorbed_left[receipt])
+            if debt_paid or absorbed:
+                debt_left[receipt] -= debt_paid
+                absorbed_left[receipt] -= absorbed
+                member_debt -= debt_paid
+                points -= debt_paid + absorbed
+                settlements.append(Settlement(receipt, lot_id, debt_paid, absorbed))
+        paid = min(points, member_debt) if lot_id in live else 0
+        if paid:
+            member_debt -= paid
+            settlements.append(Settlement(None, lot_id, paid, 0))
     return settlements
+
+
+def pass_on(shortfall: int, drains: Sequence[tuple[str, int]], passed: int) -> list[tuple[str, int]]:
+    """The part of a receipt's shortfall that other receipts' returns caused, by those receipts.
+
+    ``drains``: in the order it happened, the points other receipts' returns took from this
+    receipt's lots (as "the member's other points"), which this receipt's own return now misses;
+    ``passed``: what earlier returns of this receipt already passed on (the drains' first units).
+    The rest of the shortfall is this receipt's own."""
+    out: list[tuple[str, int]] = []
+    for receipt_id, points in drains:
+        skip = min(passed, points)
+        passed -= skip
+        give = min(points - skip, shortfall)
+        if give:
+            out.append((receipt_id, give))
+            shortfall -= give
+    return out

@@ -357,21 +357,27 @@ async def confirm_context(
     return row["store"], row["products"], _person(row), _paid_and_lots(ledger_row)
 
 
-async def owing_receipts(conn: Connection, tenant_id: int, lot_ids: list[int]) -> dict[int, Shortfall]:
-    """Of these lots, those credited by a receipt that still has a shortfall, by lot id; the
-    receipts are locked (the member's lock already serializes them; this keeps it explicit)."""
+async def refilled_lots(
+    conn: Connection, tenant_id: int, lot_ids: list[int], now: datetime
+) -> tuple[dict[int, Shortfall], set[int]]:
+    """Of these lots: those credited by a receipt that still has a shortfall (by lot id), and those
+    not expired at ``now``. Only returns change a shortfall, under the member's lock, which the
+    caller holds."""
     cur = await conn.execute(
-        "SELECT l.id AS lot_id, r.id::text AS receipt_id, r.shortfall_debt, r.shortfall_absorbed"
-        " FROM lots l JOIN receipts r ON r.tenant_id = l.tenant_id AND r.id = (l.source->>'receipt')::uuid"
-        " WHERE l.tenant_id = %s AND l.id = ANY(%s::bigint[]) AND l.source ? 'receipt'"
-        " AND (r.shortfall_debt > 0 OR r.shortfall_absorbed > 0)"
-        " ORDER BY r.id FOR UPDATE OF r",
-        (tenant_id, lot_ids),
+        "SELECT l.id AS lot_id, l.expires_at > %s AS live, r.id::text AS receipt_id,"
+        " r.shortfall_debt, r.shortfall_absorbed FROM lots l"
+        " LEFT JOIN receipts r ON r.tenant_id = l.tenant_id AND l.source ? 'receipt'"
+        " AND r.id = (l.source->>'receipt')::uuid AND (r.shortfall_debt > 0 OR r.shortfall_absorbed > 0)"
+        " WHERE l.tenant_id = %s AND l.id = ANY(%s::bigint[])",
+        (now, tenant_id, lot_ids),
     )
-    return {
+    rows = await cur.fetchall()
+    owing = {
         row["lot_id"]: Shortfall(row["receipt_id"], row["shortfall_debt"], row["shortfall_absorbed"])
-        for row in await cur.fetchall()
+        for row in rows
+        if row["receipt_id"] is not None
     }
+    return owing, {row["lot_id"] for row in rows if row["live"]}
 
 
 async def change_shortfall(
@@ -381,4 +387,34 @@ async def change_shortfall(
         "UPDATE receipts SET shortfall_debt = shortfall_debt + %s, shortfall_absorbed = shortfall_absorbed + %s"
         " WHERE tenant_id = %s AND id = %s",
         (debt, absorbed, tenant_id, receipt_id),
+    )
+
+
+async def drained_by_returns(
+    conn: Connection, tenant_id: int, member_id: str, receipt_id: str
+) -> tuple[list[tuple[str, int]], int]:
+    """The points other receipts' returns took from this receipt's lots, by receipt, in the order
+    they were taken; and how much of them this receipt's returns already passed on."""
+    cur = await conn.execute(
+        "SELECT a.receipt_id::text AS receipt_id, sum(a.points)::bigint AS points FROM allocations a"
+        " JOIN entries e ON e.tenant_id = a.tenant_id AND e.id = a.entry_id AND e.kind = 'reverse'"
+        " JOIN lots l ON l.tenant_id = a.tenant_id AND l.id = a.lot_id"
+        " WHERE a.tenant_id = %(t)s AND a.member_id = %(m)s AND l.member_id = %(m)s"
+        " AND l.source->>'receipt' = %(r)s AND a.receipt_id <> %(r)s::uuid"
+        " GROUP BY a.receipt_id ORDER BY min(a.id)",
+        {"t": tenant_id, "m": member_id, "r": receipt_id},
+    )
+    drains = [(row["receipt_id"], int(row["points"])) for row in await cur.fetchall()]
+    row = await (
+        await conn.execute(
+            "SELECT shortfall_passed FROM receipts WHERE tenant_id = %s AND id = %s", (tenant_id, receipt_id)
+        )
+    ).fetchone()
+    return drains, int(row["shortfall_passed"]) if row else 0
+
+
+async def passed_on(conn: Connection, tenant_id: int, receipt_id: str, points: int) -> None:
+    await conn.execute(
+        "UPDATE receipts SET shortfall_passed = shortfall_passed + %s WHERE tenant_id = %s AND id = %s",
+        (points, tenant_id, receipt_id),
     )

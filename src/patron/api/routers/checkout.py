@@ -144,7 +144,8 @@ async def get_receipt(receipt_id: str, ctx: AnyKey) -> dict[str, Any]:
     "lot earned by a receipt whose own return fell short of them (they had been spent here) settle that "
     "shortfall first: they pay the debt it left, or take back what the program absorbed. "
     "`points_kept_back` (an addition to contract 7) says how many of `points_refunded` did so, and the "
-    "member's history shows them as `debt_paid` or `reverse`.",
+    "member's history shows them as `debt_paid` or `reverse`. What is left of them, in a lot not expired, pays the "
+    "member's debt first, as any credit does.",
     responses={
         200: {"description": "a repeat: the first result"},
         404: _RETURN_404,

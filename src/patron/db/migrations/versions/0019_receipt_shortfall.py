@@ -3,7 +3,8 @@ elsewhere): as the member's debt (``shortfall_debt``) or absorbed by the program
 (``shortfall_absorbed``). When the spending receipt is returned later, its points go back into
 this receipt's lots, and that shortfall is settled from them first; before, cancelling both
 receipts in one order left the member with points (clamp) or with points and the debt
-(debt) that the other order did not.
+(debt) that the other order did not. A shortfall caused by another receipt's return, which took
+this receipt's points, is passed on to that receipt (``shortfall_passed`` counts what was).
 
 Revision ID: 0019
 Revises: 0018
@@ -21,11 +22,13 @@ def upgrade() -> None:
     op.execute(
         "ALTER TABLE receipts"
         " ADD COLUMN shortfall_debt bigint NOT NULL DEFAULT 0 CHECK (shortfall_debt >= 0),"
-        " ADD COLUMN shortfall_absorbed bigint NOT NULL DEFAULT 0 CHECK (shortfall_absorbed >= 0)"
+        " ADD COLUMN shortfall_absorbed bigint NOT NULL DEFAULT 0 CHECK (shortfall_absorbed >= 0),"
+        " ADD COLUMN shortfall_passed bigint NOT NULL DEFAULT 0 CHECK (shortfall_passed >= 0)"
     )
 
 
 def downgrade() -> None:
     op.execute(
-        "ALTER TABLE receipts DROP COLUMN IF EXISTS shortfall_debt, DROP COLUMN IF EXISTS shortfall_absorbed"
+        "ALTER TABLE receipts DROP COLUMN IF EXISTS shortfall_debt, DROP COLUMN IF EXISTS shortfall_absorbed,"
+        " DROP COLUMN IF EXISTS shortfall_passed"
     )
