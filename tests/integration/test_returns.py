@@ -154,6 +154,27 @@ async def test_random_partial_returns_of_linked_receipts_end_with_nothing_and_ow
     assert [end for end in ends if end[1:] != (0, 0)] == []
 
 
+async def test_chains_found_by_probing_end_with_nothing(db: Database, client: Any) -> None:
+    """Two sequences a probe found leaving points under clamp: (price, spend) of each receipt of
+    one member, then the order of the cancellations."""
+    cases = [
+        ([("50.00", 0), ("50.00", 5), ("100.00", 3), ("100.00", 2)], [0, 2, 3, 1]),
+        ([("200.00", 0), ("100.00", 14), ("200.00", 0), ("200.00", 30)], [2, 3, 0, 1]),
+    ]
+    for sales, order in cases:
+        tenant = await make_tenant(db, client, currency="EUR", timezone="Europe/Berlin")
+        await setup_shop(tenant, activation_delay_days=0, return_policy="clamp", earn_percent="10")
+        member = await member_with(tenant)
+        sold = [
+            await receipt(tenant, basket(("SKI", 1, price), member=member, spend=spend))
+            for price, spend in sales
+        ]
+        for index in order:
+            assert (await tenant.call("POST", f"/v1/receipts/{sold[index]['id']}/cancel")).status_code == 200
+        balance = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()
+        assert (balance["available"], balance["debt"]) == (0, 0), (sales, order)
+
+
 async def test_returns_take_back_earned_points_and_policies(db: Database, client: Any) -> None:
     for policy, expected_refund, expected_withhold, expected_debt in (
         ("debt", "100.00", "0.00", 4),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from patron.checkout.returns import Shortfall, pass_on, settle_shortfalls
+from patron.checkout.returns import Shortfall, pass_on, place_shortfall, settle_shortfalls
 
 
 def test_the_debt_is_paid_first_then_what_the_program_absorbed() -> None:
@@ -83,3 +83,11 @@ def test_a_shortfall_another_return_caused_is_passed_on_to_it_once() -> None:
     assert pass_on(10, drains, passed=1) == [("a", 8), ("c", 2)]  # a's first unit went before
     assert pass_on(5, drains, passed=12) == []  # all passed on already: the rest is its own
     assert pass_on(0, drains, passed=0) == []
+
+
+def test_a_shortfall_waits_on_its_own_receipt_while_returns_to_come_can_refill_its_lots() -> None:
+    drains = [("a", 9)]
+    assert place_shortfall(6, refillable=14, owed=0, drains=drains, passed=0) == (6, [])
+    assert place_shortfall(6, refillable=14, owed=10, drains=drains, passed=0) == (4, [("a", 2)])
+    assert place_shortfall(6, refillable=0, owed=0, drains=drains, passed=0) == (0, [("a", 6)])
+    assert place_shortfall(12, refillable=0, owed=0, drains=drains, passed=0) == (3, [("a", 9)])

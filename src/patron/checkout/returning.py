@@ -288,15 +288,32 @@ async def _record_shortfall(
     other receipts' returns caused by taking this receipt's points, which goes to those receipts
     (``returns.pass_on``): otherwise a chain of three receipts, cancelled in some orders, left the
     member points (``clamp``) or points beside a debt (``debt``)."""
-    drains, passed = await store.drained_by_returns(conn, tenant_id, member_id, receipt_id)
-    others = returns.pass_on(shortfall, drains, passed)
-    own = shortfall - sum(points for _, points in others)
-    for owner, points in [*others, (receipt_id, own)]:
-        if points:
-            debt, absorbed = (points, 0) if policy == "debt" else (0, points)
-            await store.change_shortfall(conn, tenant_id, owner, debt, absorbed)
+    await _pass_along(conn, tenant_id, member_id, receipt_id, shortfall, policy, frozenset({receipt_id}))
+
+
+async def _pass_along(
+    conn: Connection,
+    tenant_id: int,
+    member_id: str,
+    receipt_id: str,
+    shortfall: int,
+    policy: str,
+    seen: frozenset[str],
+) -> None:
+    """Places ``shortfall`` where points coming back will settle it (``returns.place_shortfall``):
+    on this receipt as far as returns still to come refill its lots, else on the receipts whose
+    returns took its points, and on from them in the same way (a chain of four left a point where
+    one step stopped short)."""
+    went = await store.where_it_went(conn, tenant_id, member_id, receipt_id)
+    drains = [(r, p) for r, p in went.drains if r not in seen]
+    own, others = returns.place_shortfall(shortfall, went.refillable, went.owed, drains, went.passed)
     if others:
         await store.passed_on(conn, tenant_id, receipt_id, shortfall - own)
+    for owner, points in others:
+        await _pass_along(conn, tenant_id, member_id, owner, points, policy, seen | {owner})
+    if own:
+        debt, absorbed = (own, 0) if policy == "debt" else (0, own)
+        await store.change_shortfall(conn, tenant_id, receipt_id, debt, absorbed)
 
 
 async def _settle_shortfalls(

@@ -138,6 +138,18 @@ def settle_shortfalls(
     return settlements
 
 
+def place_shortfall(
+    shortfall: int, refillable: int, owed: int, drains: Sequence[tuple[str, int]], passed: int
+) -> tuple[int, list[tuple[str, int]]]:
+    """Where a receipt's new shortfall waits for points to come back: ``(its own part, the parts
+    passed on)``. First on the receipt itself, as far as its points are out on receipts not yet
+    returned (``refillable``, less what it already waits for: ``owed``), since their returns refill
+    its lots; then on the receipts whose returns took its points (``pass_on``); the rest its own."""
+    own = min(shortfall, max(0, refillable - owed))
+    others = pass_on(shortfall - own, drains, passed)
+    return shortfall - sum(points for _, points in others), others
+
+
 def pass_on(shortfall: int, drains: Sequence[tuple[str, int]], passed: int) -> list[tuple[str, int]]:
     """The part of a receipt's shortfall that other receipts' returns caused, by those receipts.
 

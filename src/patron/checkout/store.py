@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -390,11 +391,18 @@ async def change_shortfall(
     )
 
 
-async def drained_by_returns(
-    conn: Connection, tenant_id: int, member_id: str, receipt_id: str
-) -> tuple[list[tuple[str, int]], int]:
-    """The points other receipts' returns took from this receipt's lots, by receipt, in the order
-    they were taken; and how much of them this receipt's returns already passed on."""
+@dataclass(frozen=True, slots=True)
+class WhereItWent:
+    """Where a receipt's earned points went, for placing its shortfall (``returns.place_shortfall``)."""
+
+    drains: list[tuple[str, int]]  # taken by other receipts' returns, by receipt, in order
+    passed: int  # of those, what this receipt's shortfalls already passed on
+    refillable: int  # spent on receipts and not refunded yet: returns of those refill its lots
+    owed: int  # its shortfall already recorded, waiting for those refills
+
+
+async def where_it_went(conn: Connection, tenant_id: int, member_id: str, receipt_id: str) -> WhereItWent:
+    """Where this receipt's earned points went: two statements, run only when a return falls short."""
     cur = await conn.execute(
         "SELECT a.receipt_id::text AS receipt_id, sum(a.points)::bigint AS points FROM allocations a"
         " JOIN entries e ON e.tenant_id = a.tenant_id AND e.id = a.entry_id AND e.kind = 'reverse'"
@@ -407,10 +415,19 @@ async def drained_by_returns(
     drains = [(row["receipt_id"], int(row["points"])) for row in await cur.fetchall()]
     row = await (
         await conn.execute(
-            "SELECT shortfall_passed FROM receipts WHERE tenant_id = %s AND id = %s", (tenant_id, receipt_id)
+            "SELECT r.shortfall_passed, r.shortfall_debt + r.shortfall_absorbed AS owed,"
+            " (SELECT coalesce(sum(a.points), 0) FROM allocations a"
+            "   JOIN entries e ON e.tenant_id = a.tenant_id AND e.id = a.entry_id AND e.kind IN ('spend', 'refund')"
+            "   JOIN lots l ON l.tenant_id = a.tenant_id AND l.id = a.lot_id"
+            "  WHERE a.tenant_id = r.tenant_id AND a.member_id = %(m)s AND l.member_id = %(m)s"
+            "    AND l.source->>'receipt' = %(r)s)::bigint AS refillable"
+            " FROM receipts r WHERE r.tenant_id = %(t)s AND r.id = %(r)s::uuid",
+            {"t": tenant_id, "m": member_id, "r": receipt_id},
         )
     ).fetchone()
-    return drains, int(row["shortfall_passed"]) if row else 0
+    if row is None:
+        return WhereItWent(drains, 0, 0, 0)
+    return WhereItWent(drains, int(row["shortfall_passed"]), int(row["refillable"]), int(row["owed"]))
 
 
 async def passed_on(conn: Connection, tenant_id: int, receipt_id: str, points: int) -> None:
