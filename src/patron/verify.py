@@ -150,6 +150,32 @@ CHECKS: list[Check] = [
         """,
     ),
     Check(
+        "refunds_within_spends",
+        "a return puts back into a lot no more than its receipt's line took from that lot",
+        """
+        SELECT a.tenant_id, a.receipt_id::text AS receipt, a.line, a.lot_id AS lot,
+               sum(a.points) FILTER (WHERE e.kind = 'spend') AS spent,
+               -sum(a.points) FILTER (WHERE e.kind = 'refund') AS refunded
+          FROM allocations a JOIN entries e ON e.tenant_id = a.tenant_id AND e.id = a.entry_id
+         WHERE e.kind IN ('spend', 'refund') AND {scope_a}
+         GROUP BY a.tenant_id, a.receipt_id, a.line, a.lot_id
+        HAVING coalesce(-sum(a.points) FILTER (WHERE e.kind = 'refund'), 0)
+               > coalesce(sum(a.points) FILTER (WHERE e.kind = 'spend'), 0)
+        """,
+    ),
+    Check(
+        "receipt_paid_net_matches_returns",
+        "a receipt's money paid net of returns (what its member's tier counts) is what it paid less"
+        " every refund recorded for it",
+        """
+        SELECT r.tenant_id, r.id::text AS receipt, r.paid, r.paid_net, coalesce(x.refunded, 0) AS refunded
+          FROM receipts r
+          LEFT JOIN (SELECT tenant_id, receipt_id, sum(refund) AS refunded FROM receipt_returns GROUP BY 1, 2) x
+                 ON x.tenant_id = r.tenant_id AND x.receipt_id = r.id
+         WHERE r.paid_net <> r.paid - coalesce(x.refunded, 0) AND {scope_r}
+        """,
+    ),
+    Check(
         "returned_within_sold",
         "what was returned never exceeds what was sold, and the returns' records agree with the lines",
         """

@@ -151,6 +151,30 @@ async def test_crud_and_validation(shop: Tenant, other_tenant: Tenant) -> None:
     assert (await shop.call("GET", "/v1/campaigns")).json()["items"] == []
 
 
+async def test_money_in_a_campaign_is_answered_with_the_currency_minor_units(shop: Tenant) -> None:
+    """Contract 2: money is written with the currency's minor units; "10" was answered as sent."""
+    body = {
+        "name": "ten off",
+        "effect": {"type": "discount_amount", "value": "10"},
+        "min_amount": "50.5",
+        "limits": {"budget_money": "100"},
+    }
+    created = await shop.call("POST", "/v1/campaigns", body)
+    assert created.status_code == 201, created.text
+    for answer in (created.json(), (await shop.call("GET", f"/v1/campaigns/{created.json()['id']}")).json()):
+        assert (answer["effect"]["value"], answer["min_amount"], answer["limits"]["budget_money"]) == (
+            "10.00",
+            "50.50",
+            "100.00",
+        )
+    plain = await shop.call(
+        "POST", "/v1/campaigns", {"name": "x2", "effect": {"type": "points_multiplier", "value": "2"}}
+    )
+    assert plain.json()["min_amount"] == "0.00" and plain.json()["effect"]["value"] == "2"  # not money
+    listed = (await shop.call("GET", "/v1/campaigns")).json()["items"]
+    assert [c["min_amount"] for c in listed] == ["50.50", "0.00"]
+
+
 # --- every effect type --------------------------------------------------------------------------
 
 

@@ -423,6 +423,41 @@ async def test_verify_names_each_way_a_receipts_lines_can_be_wrong(shop: Tenant,
         assert receipt_id in found.get(name, set()), (name, found)
 
 
+async def test_verify_catches_a_refund_moved_to_another_lot_and_a_tier_figure_raised(
+    shop: Tenant, db: Database
+) -> None:
+    """Two edits a probe made by hand that kept every sum agreeing: a refund moved from the lot
+    it came from to a longer-lived one (the member gains points that expire later), and a
+    receipt's money net of returns raised (the member's tier goes up)."""
+    member = await member_with(shop, 100, valid_days=5)
+    later = {"key": "later", "points": 100, "reason": "seed", "valid_days": 30}
+    assert (await shop.call("POST", f"/v1/members/{member}/adjustments", later)).status_code == 201
+    sold = await receipt(shop, basket(("TEE", 1, "100.00"), member=member, spend=10))
+    kept = await receipt(shop, basket(("SKI", 1, "300.00"), member=member, spend=100))  # 90 + 10 of the later
+    back = await shop.call("POST", f"/v1/receipts/{sold['id']}/cancel")
+    assert back.status_code == 200 and back.json()["points_refunded"] == 10
+    async with db.read() as conn:
+        assert await verify.run(conn, shop.tenant_id) == []
+    async with db.transaction() as conn:
+        await conn.execute("SET LOCAL session_replication_role = replica")  # by hand, triggers off
+        short, long_ = await (
+            await conn.execute(
+                "SELECT id FROM lots WHERE member_id = %s AND kind = 'adjustment' ORDER BY expires_at",
+                (member,),
+            )
+        ).fetchall()
+        moved = "UPDATE allocations a SET lot_id = %s FROM entries e WHERE e.id = a.entry_id AND e.kind = 'refund'"
+        await conn.execute(moved + " AND a.receipt_id = %s", (long_["id"], sold["id"]))
+        await conn.execute("UPDATE lots SET remaining = remaining - 10 WHERE id = %s", (short["id"],))
+        await conn.execute("UPDATE lots SET remaining = remaining + 10 WHERE id = %s", (long_["id"],))
+        await conn.execute("UPDATE receipts SET paid_net = paid_net + 1000 WHERE id = %s", (kept["id"],))
+    async with db.read() as conn:
+        found = {f.check.name: f.rows for f in await verify.run(conn, shop.tenant_id)}
+    assert set(found) == {"refunds_within_spends", "receipt_paid_net_matches_returns"}, found
+    assert found["refunds_within_spends"][0]["lot"] == long_["id"]
+    assert [row["receipt"] for row in found["receipt_paid_net_matches_returns"]] == [kept["id"]]
+
+
 async def test_expiring_points_are_listed_by_the_local_date_of_the_store_that_earned_them(
     shop: Tenant,
 ) -> None:
@@ -459,6 +494,68 @@ async def test_a_past_balance_counts_a_receipt_sent_late_at_its_own_time(tenant:
     )
     assert quote.json()["balance"]["before"] == 10
     assert await available(tenant, member, at=(now - timedelta(days=30)).isoformat()) == 0  # before the sale
+
+
+async def test_a_receipt_dated_ahead_counts_in_the_balance_now_and_its_cancel_comes_after_it(
+    tenant: Tenant,
+) -> None:
+    """A till whose clock runs fast dates its receipt up to 5 minutes ahead (contract 7). The
+    balance then said 100 where a quote could spend 50, and a cancel before the receipt's moment
+    was recorded before its spend, so that a balance for the minute between said 150."""
+    await setup_shop(tenant, activation_delay_days=0)
+    member = await member_with(tenant, 100)
+    ahead = datetime.now(UTC) + timedelta(minutes=3)
+    sold = await receipt(
+        tenant, {**basket(("TEE", 1, "100.00"), member=member, spend=50), "at": ahead.isoformat()}
+    )
+    assert sold["balance"] == {"before": 100, "after": 52}
+    assert await available(tenant, member) == 50  # the earned 2 count from the receipt's moment
+    quote = await tenant.call(
+        "POST", "/v1/checkout/quote", basket(("TEE", 1, "100.00"), member=member, spend=51)
+    )
+    assert_error(quote, 409, "insufficient_points")
+    cancelled = await tenant.call("POST", f"/v1/receipts/{sold['id']}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["points_refunded"] == 50
+    assert await available(tenant, member) == 100
+    in_between = (ahead - timedelta(minutes=1)).isoformat()
+    assert await available(tenant, member, at=in_between) == 100
+    history = (await tenant.call("GET", f"/v1/members/{member}/history")).json()["items"]
+    moments = {e["kind"]: datetime.fromisoformat(e["at"]) for e in history}
+    assert moments["refund"] >= moments["spend"] == ahead
+
+
+async def test_a_past_balance_is_never_impossible_when_receipts_arrive_out_of_order(
+    tenant: Tenant, db: Database
+) -> None:
+    """A probe's two cases: an offline till's receipt, sent after a later receipt's cancel had
+    put its points back, made a past balance say -10 available; a debt recorded now and paid by
+    a receipt dated earlier made a past debt say -10."""
+    await setup_shop(tenant, activation_delay_days=0)
+    now = datetime.now(UTC)
+
+    def day(n: int) -> str:
+        return (now - timedelta(days=n)).isoformat()
+
+    member = await member_with(tenant)
+    await receipt(tenant, {**basket(("SKI", 1, "200.00"), member=member), "at": day(20)})
+    spent = await receipt(tenant, {**basket(("TEE", 1, "100.00"), member=member, spend=10), "at": day(15)})
+    assert (await tenant.call("POST", f"/v1/receipts/{spent['id']}/cancel")).status_code == 200
+    await receipt(tenant, {**basket(("TEE", 1, "100.00"), member=member, spend=10), "at": day(17)})
+    # B's and C's own earnings (4 each) count; A's lot, spent twice in this order of time, is empty
+    # (it said -10, and the balance -2)
+    assert await available(tenant, member, at=day(14)) == 8
+
+    other = await member_with(tenant, phone="+79001112201")
+    earned = await receipt(tenant, {**basket(("SKI", 1, "200.00"), member=other), "at": day(20)})
+    await receipt(tenant, {**basket(("TEE", 1, "100.00"), member=other, spend=10), "at": day(18)})
+    cancelled = await tenant.call("POST", f"/v1/receipts/{earned['id']}/cancel")
+    assert cancelled.json()["shortfall"] == 6  # the 4 the spend earned were taken first
+    await receipt(tenant, {**basket(("SKI", 1, "200.00"), member=other), "at": day(10)})  # pays the debt
+    then = (await tenant.call("GET", f"/v1/members/{other}/balance", params={"at": day(5)})).json()
+    assert (then["debt"], then["available"]) == (0, 8)  # 4 from the spend, 4 left of the 10 after the debt
+    assert (await tenant.call("GET", f"/v1/members/{other}/balance")).json()["debt"] == 0
+    async with db.read() as conn:
+        assert await verify.run(conn, tenant.tenant_id) == []
 
 
 async def test_history_lists_a_late_receipt_at_its_own_time(shop: Tenant) -> None:

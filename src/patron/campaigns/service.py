@@ -8,6 +8,7 @@ within milliseconds, and a quote never queries the campaign tables."""
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from patron.campaigns import store
@@ -25,13 +26,40 @@ def campaign_uuid(raw: str) -> str:
         raise NotFound("no such campaign", code="campaign_not_found") from exc
 
 
-def present(row: dict[str, Any]) -> dict[str, Any]:
+def present(row: dict[str, Any], quantum: Decimal) -> dict[str, Any]:
     return {
         "id": row["id"],
-        **row["definition"],
+        **_with_minor_units(row["definition"], quantum),
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }
+
+
+def _with_minor_units(definition: dict[str, Any], quantum: Decimal) -> dict[str, Any]:
+    """The definition's money as contract 2 writes it, with the currency's minor units ("10" is
+    stored as it was sent, and answered "10.00"). A figure finer than the currency (an inactive
+    campaign of a program whose currency changed) is answered as stored, never rounded."""
+
+    def money(text: str | None) -> str | None:
+        if text is None:
+            return None
+        try:
+            value = Decimal(text)
+            padded = value.quantize(quantum)
+        except (InvalidOperation, ValueError):
+            return text
+        return f"{padded:f}" if padded == value else text
+
+    shown = {**definition, "min_amount": money(definition.get("min_amount"))}
+    if "limits" in definition and definition["limits"] is not None:
+        shown["limits"] = {
+            **definition["limits"],
+            "budget_money": money(definition["limits"].get("budget_money")),
+        }
+    effect = definition.get("effect") or {}
+    if effect.get("type") in ("discount_amount", "fixed_price"):
+        shown["effect"] = {**effect, "value": money(effect.get("value"))}
+    return shown
 
 
 def _stored(definition: CampaignIn) -> dict[str, Any]:
@@ -52,25 +80,26 @@ def _checked(definition: CampaignIn, program: Program) -> dict[str, Any]:
 async def create(
     conn: Connection, tenant_id: int, program: Program, definition: CampaignIn
 ) -> dict[str, Any]:
-    return present(await store.insert(conn, tenant_id, _checked(definition, program)))
+    return present(await store.insert(conn, tenant_id, _checked(definition, program)), program.quantum)
 
 
 async def replace(
     conn: Connection, tenant_id: int, program: Program, raw_id: str, definition: CampaignIn
 ) -> dict[str, Any]:
-    return present(await store.replace(conn, tenant_id, campaign_uuid(raw_id), _checked(definition, program)))
+    row = await store.replace(conn, tenant_id, campaign_uuid(raw_id), _checked(definition, program))
+    return present(row, program.quantum)
 
 
 async def delete(conn: Connection, tenant_id: int, raw_id: str) -> None:
     await store.delete(conn, tenant_id, campaign_uuid(raw_id))
 
 
-async def get(conn: Connection, tenant_id: int, raw_id: str) -> dict[str, Any]:
-    return present(await store.get(conn, tenant_id, campaign_uuid(raw_id)))
+async def get(conn: Connection, tenant_id: int, raw_id: str, quantum: Decimal) -> dict[str, Any]:
+    return present(await store.get(conn, tenant_id, campaign_uuid(raw_id)), quantum)
 
 
-async def list_all(conn: Connection, tenant_id: int) -> list[dict[str, Any]]:
-    return [present(row) for row in await store.all_live(conn, tenant_id)]
+async def list_all(conn: Connection, tenant_id: int, quantum: Decimal) -> list[dict[str, Any]]:
+    return [present(row, quantum) for row in await store.all_live(conn, tenant_id)]
 
 
 async def load_compiled(conn: Connection, tenant_id: int) -> CampaignSet:

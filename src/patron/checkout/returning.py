@@ -3,7 +3,7 @@ the line was paid, spent and earned, and of what its campaigns gave."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -59,6 +59,10 @@ async def _return(
             await ledger_store.lock_member(conn, tenant_id, member_id)
         receipt = await store.receipt(conn, tenant_id, receipt_id, lock=True)
         assert receipt is not None
+        # A till may date a receipt up to 5 minutes ahead (contract 7): its return is never
+        # recorded before the sale, or a balance rebuilt for the moment between would count
+        # the refund and not the spend.
+        caller = replace(caller, now=max(caller.now, receipt["at"]))
         earlier = await store.return_by_number(conn, tenant_id, receipt_id, number)
         if earlier is not None:
             if not fingerprint.matches(bytes(earlier["body_hash"])):

@@ -116,7 +116,7 @@ async def demo_campaigns(db: Database, tenant_id: int, program: Program) -> tupl
     windows = {campaign_id: (start, end) for campaign_id, _, start, end in data.campaign_windows()}
     wanted = campaigns.definitions(windows)
     async with db.transaction() as conn:
-        existing = {row["name"] for row in await campaign_service.list_all(conn, tenant_id)}
+        existing = {row["name"] for row in await campaign_service.list_all(conn, tenant_id, program.quantum)}
         added = 0
         for definition in wanted:
             if definition["name"] not in existing:

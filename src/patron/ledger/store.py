@@ -309,10 +309,13 @@ async def balance(
     the zone that bounded it when it was credited (its source's ``timezone``: a birthday gift's is
     the member's), else of ``timezone``, the program's."""
     past = at < now
+    # Movements recorded out of their order in time (a receipt an offline till sent after a later
+    # receipt's cancel had put points back) can rebuild a lot beyond what it ever held, so a past
+    # lot is kept within 0 and its points, and a past debt at 0 or more.
     remaining = (
-        "(l.points - coalesce((SELECT sum(a.points) FROM allocations a JOIN entries e"
-        " ON e.tenant_id = a.tenant_id AND e.id = a.entry_id WHERE a.tenant_id = l.tenant_id"
-        " AND a.lot_id = l.id AND e.at <= %(at)s), 0))"
+        "greatest(0, least(l.points, l.points - coalesce((SELECT sum(a.points) FROM allocations a"
+        " JOIN entries e ON e.tenant_id = a.tenant_id AND e.id = a.entry_id WHERE a.tenant_id = l.tenant_id"
+        " AND a.lot_id = l.id AND e.at <= %(at)s), 0)))"
         if past
         else "l.remaining"
     )
@@ -346,8 +349,8 @@ async def balance(
     # the recorded debt is the sum of the member's debt entries; for a past moment, of those that
     # happened by then (the same clock as the movements that rebuild the lots above)
     debt_then = (
-        "(SELECT coalesce(sum(e.debt), 0) FROM entries e WHERE e.tenant_id = m.tenant_id"
-        " AND e.member_id = m.id AND e.at <= %(at)s)"
+        "greatest(0, (SELECT coalesce(sum(e.debt), 0) FROM entries e WHERE e.tenant_id = m.tenant_id"
+        " AND e.member_id = m.id AND e.at <= %(at)s))"
         if past
         else "m.debt"
     )

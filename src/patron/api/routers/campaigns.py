@@ -34,7 +34,7 @@ async def create_campaign(body: CampaignIn, ctx: AdminKey) -> dict[str, Any]:
 )
 async def list_campaigns(ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.read() as conn:
-        return {"items": await service.list_all(conn, ctx.tenant_id)}
+        return {"items": await service.list_all(conn, ctx.tenant_id, ctx.program.quantum)}
 
 
 @router.get(
@@ -44,7 +44,7 @@ async def list_campaigns(ctx: AdminKey) -> dict[str, Any]:
 )
 async def get_campaign(campaign_id: str, ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.read() as conn:
-        return await service.get(conn, ctx.tenant_id, campaign_id)
+        return await service.get(conn, ctx.tenant_id, campaign_id, ctx.program.quantum)
 
 
 @router.put(

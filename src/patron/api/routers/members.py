@@ -63,10 +63,8 @@ def _condition(text: str | None) -> str | None:
     return text
 
 
-def _aware(at: str | None, ctx: AnyKey) -> datetime:
+def _aware(at: str) -> datetime:
     """``at`` as contract 2 writes a time: RFC 3339 with an offset (not Unix seconds, not naive)."""
-    if at is None:
-        return ctx.now()
     try:
         moment = fields.parse_moment(at)  # as the basket's `at` is read
     except ValueError:
@@ -160,9 +158,10 @@ async def balance(
     member_id: str, ctx: AnyKey, at: str | None = Query(None, description="RFC 3339 with an offset")
 ) -> dict[str, Any]:
     mid = service.member_id(member_id)
-    moment = _aware(at, ctx)
+    now = ctx.now()  # read once: a second reading is later, and would make `now` a moment past
+    moment = now if at is None else _aware(at)
     async with ctx.db.read() as conn:
-        result = await ledger_store.balance(conn, ctx.tenant_id, mid, moment, ctx.now(), ctx.program.timezone)
+        result = await ledger_store.balance(conn, ctx.tenant_id, mid, moment, now, ctx.program.timezone)
     return {**result, "at": moment}
 
 

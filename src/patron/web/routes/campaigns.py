@@ -92,7 +92,7 @@ def when(campaign: dict[str, Any]) -> str:
 @router.get("/campaigns")
 async def list_page(request: Request, admin: Viewer) -> Response:
     async with admin.db.read() as conn:
-        items = await campaigns.list_all(conn, admin.tenant_id)
+        items = await campaigns.list_all(conn, admin.tenant_id, admin.program.quantum)
     for item in items:
         item["summary"] = summary(item)
         item["when"] = when(item)
@@ -137,7 +137,7 @@ async def new_form(request: Request, admin: Viewer) -> Response:
 @router.get("/campaigns/{campaign_id}")
 async def edit_form(request: Request, admin: Viewer, campaign_id: str) -> Response:
     async with admin.db.read() as conn:
-        campaign = await campaigns.get(conn, admin.tenant_id, campaign_id)
+        campaign = await campaigns.get(conn, admin.tenant_id, campaign_id, admin.program.quantum)
     return await _form(
         request, admin, campaign_id=campaign["id"], values=forms.campaign_form_values(campaign)
     )
@@ -417,7 +417,7 @@ async def set_active(request: Request, posted: Form, campaign_id: str) -> Respon
     admin.require_admin("campaigns")
     active = posted.text("active") == "true"
     async with admin.db.transaction() as conn:
-        current = await campaigns.get(conn, admin.tenant_id, campaign_id)
+        current = await campaigns.get(conn, admin.tenant_id, campaign_id, admin.program.quantum)
         document = {k: v for k, v in current.items() if k in CampaignIn.model_fields}
         definition = CampaignIn.model_validate({**document, "active": active})
         await campaigns.replace(conn, admin.tenant_id, admin.program, current["id"], definition)
