@@ -347,6 +347,7 @@ async def test_adjust_points_through_the_form(admin_browser: Browser, tenant: Te
     # the browser's Back: a fresh page (a new key) with the form refilled, sent again
     back = await admin_browser.post(f"/members/{member}/adjustments", {**form, "key": str(uuid.uuid4())})
     assert back.status_code == 409 and 'id="err-repeat"' in back.text and 'name="repeat"' in back.text
+    assert "(Europe/Moscow): tick the box" in back.text  # the program's time, as the history shows it
     assert (await tenant.call("GET", f"/v1/members/{member}/balance")).json()["available"] == 500
     meant = await admin_browser.post(
         f"/members/{member}/adjustments", {**form, "key": str(uuid.uuid4()), "repeat": "on"}

@@ -142,6 +142,23 @@ async def test_a_broadcast_is_scheduled_in_the_programs_time_zone(
     assert len((await tenant.call("GET", "/v1/broadcasts")).json()) == 1
 
 
+async def test_a_refused_broadcast_keeps_its_ticked_tiers(admin_browser: Browser, tenant: Tenant) -> None:
+    """The form came back with every other field and no tier ticked: fixing the error and sending
+    again went to every member, where the marketer meant gold ones."""
+    tiers = [
+        {"code": "base", "name": "Base", "threshold": "0", "earn_percent": "5"},
+        {"code": "silver", "name": "Silver", "threshold": "100", "earn_percent": "6"},
+        {"code": "gold", "name": "Gold", "threshold": "1000", "earn_percent": "7"},
+    ]
+    assert (await tenant.call("PATCH", "/v1/program", {"tiers": tiers})).status_code == 200
+    form = {"channel": "sms", "body": "Hi", "subject": "SMS has none", "tier": ["silver", "gold"]}
+    refused = await admin_browser.post("/communications/broadcasts", form)
+    assert refused.status_code == 422
+    ticked = re.findall(r'name="tier" value="(\w+)"( checked)?', refused.text)
+    assert ticked == [("base", ""), ("silver", " checked"), ("gold", " checked")]
+    assert (await tenant.call("GET", "/v1/broadcasts")).json() == []
+
+
 async def test_broadcasts_show_their_progress_and_the_message_log_lists_messages(
     admin_browser: Browser, tenant: Tenant, db: Database
 ) -> None:
@@ -163,6 +180,7 @@ async def test_broadcasts_show_their_progress_and_the_message_log_lists_messages
     }
     page = await admin_browser.get(f"/communications/broadcasts/{broadcast_id}")
     assert 'data-broadcast-status="preparing"' in page.text and 'hx-trigger="every 2s"' in page.text
+    assert '<dd class="small" data-broadcast-filter>city: Moscow, Kazan</dd>' in page.text  # not a dict
 
     async with db.transaction() as conn:
         now = datetime.now(UTC)

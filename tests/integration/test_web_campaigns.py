@@ -172,6 +172,13 @@ async def test_the_condition_editor_checks_as_you_type(admin_browser: Browser, t
         "/campaigns/condition?field=points_spend_condition", {"points_spend_condition": "sport = 'ski'"}
     )
     assert 'data-condition-matches="2"' in spend.text  # SKI and POLE
+    # several lines, as a browser sends a textarea (CRLF), indented: the caret goes under the
+    # token on its own line, and the position counts what was typed
+    typed = "  brand = 'Columbia'\r\nand category in ('jackets', 'pants'\r\nand price > 10"
+    multi = await admin_browser.post("/campaigns/condition", {"condition": typed})
+    assert "line 3, column 1: position 59" in multi.text
+    drawn = re.search(r'<pre class="caret mono">(.*?)</pre>', multi.text, re.S).group(1)  # type: ignore[union-attr]
+    assert drawn.replace("\r", "").split("\n")[2:] == ["and price &gt; 10", "^"]
 
 
 async def test_deactivating_a_campaign_stops_it_at_the_till(admin_browser: Browser, tenant: Tenant) -> None:

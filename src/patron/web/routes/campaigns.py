@@ -180,16 +180,37 @@ async def check_condition(request: Request, posted: Form, field: str = "conditio
     catalog products it selects."""
     if field not in CONDITION_FIELDS:
         field = "condition"
-    text = posted.text(field)
+    typed = posted.form.get(field, "")
+    typed = typed if isinstance(typed, str) else ""  # as in the field, so positions match its offsets
+    text = typed.strip()
     context: dict[str, Any] = {"field": field, "text": text}
     if not text:
         return render.page(request, "_condition.html", posted.admin, empty=True, **context)
     try:
-        parse(text)
+        parse(typed)
     except ConditionError as exc:
+        context |= _caret(typed, exc.position)
         return render.page(request, "_condition.html", posted.admin, error=exc, **context)
     context |= await _matching_products(posted.admin, text)
     return render.page(request, "_condition.html", posted.admin, **context)
+
+
+def _caret(typed: str, position: int) -> dict[str, Any]:
+    """Where an error's offset falls in text of several lines: the lines up to its own, its line
+    and column (1-based), and the lines after, so that the caret is drawn under the token."""
+    lines = typed.split("\n")
+    start = 0
+    for number, line in enumerate(lines):
+        if position <= start + len(line) or number == len(lines) - 1:
+            return {
+                "upto": "\n".join(lines[: number + 1]),
+                "after": "\n".join(lines[number + 1 :]),
+                "line_number": number + 1,
+                "column": position - start,
+                "lines": len(lines),
+            }
+        start += len(line) + 1
+    raise AssertionError("unreachable: the last line ends the loop")
 
 
 async def _matching_products(admin: Admin, text: str) -> dict[str, Any]:

@@ -229,7 +229,14 @@ async def save_template(request: Request, posted: Form, trigger: str) -> Respons
     except ValidationError as exc:
         return _template_page(request, admin, trigger, values, forms.errors_by_field(exc), 422)
     except InvalidInput as exc:
-        return _template_page(request, admin, trigger, values, {exc.field or "body": exc.message}, 422)
+        return _template_page(
+            request,
+            admin,
+            trigger,
+            values,
+            {exc.field or "body": exc.message.removeprefix(f"{exc.field}: ")},
+            422,
+        )
     return render.redirect(request, "/communications?ok=template")
 
 
@@ -297,7 +304,10 @@ async def create_broadcast(request: Request, posted: Form) -> Response:
     admin = posted.admin
     admin.require_admin("broadcasts")
     document = _broadcast_document(posted)
-    values = {f"broadcast_{k}": v for k, v in posted.form.items() if isinstance(v, str)}
+    values: dict[str, Any] = {f"broadcast_{k}": v for k, v in posted.form.items() if isinstance(v, str)}
+    values["broadcast_tier"] = posted.texts(
+        "tier"
+    )  # every box ticked, not the last: else a resend goes to all
     try:
         body = BroadcastIn.model_validate(document)
         if body.send_at is not None and body.send_at < admin.now() - PAST_GRACE:
@@ -315,7 +325,7 @@ async def create_broadcast(request: Request, posted: Form) -> Response:
         return await _overview(
             request,
             admin,
-            errors={f"broadcast.{exc.field or 'body'}": exc.message},
+            errors={f"broadcast.{exc.field or 'body'}": exc.message.removeprefix(f"{exc.field}: ")},
             values=values,
             status=422,
         )

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from patron import clock
 from patron.checkout import service as checkout
 from patron.conditions import ConditionError
 from patron.conditions import validate as validate_condition
@@ -207,8 +208,10 @@ async def adjust(request: Request, posted: Form, member_id: str) -> Response:
             )
         if made is not None:
             # The page after the browser's Back has a new key, and the browser refills the form.
+            local = made.astimezone(clock.zone(admin.program.timezone))  # as the history lists it
             errors["repeat"] = (
-                f"the same adjustment was made at {made:%H:%M:%S} UTC: tick the box to make another"
+                f"the same adjustment was made at {local:%H:%M:%S} ({admin.program.timezone}):"
+                " tick the box to make another"
             )
             status = 409
     if not errors:
@@ -218,7 +221,7 @@ async def adjust(request: Request, posted: Form, member_id: str) -> Response:
         except NotFound:
             raise
         except PatronError as exc:  # not enough points (409)
-            errors[exc.field or "points"] = exc.message
+            errors[exc.field or "points"] = exc.message.removeprefix(f"{exc.field}: ")
             status = exc.status
     if errors:
         values["key"] = str(uuid.uuid4())  # nothing was recorded under the old key; a retry is new
