@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from patron import eventloop
+from patron.backoffice import rules
 from patron.config import ConfigError, Settings
 from patron.db import migrate
 from patron.db import url as db_url
@@ -338,7 +339,9 @@ def worker(
     ),
     retry_base: float = typer.Option(1.0, min=0.01, help="seconds before a message's first retry (doubling)"),
     senders: int = typer.Option(2, min=1, max=16, help="message batches sent at once by this process"),
-    headroom: float = typer.Option(0.9, min=0.1, max=1.0, help="pace at this share of a channel's rate"),
+    headroom: float = typer.Option(
+        0.9, min=0.1, max=rules.MOST_HEADROOM, help="pace at this share of a channel's rate (at most 0.95)"
+    ),
     nice: int = typer.Option(10, min=0, max=19, help="lower CPU priority than `patron serve` beside it"),
     expiry_every: float = typer.Option(
         3600.0, min=0, help="seconds between looks for expiring points (0: at every schedule run)"

@@ -301,6 +301,29 @@ async def test_retries_honour_retry_after_and_reuse_the_message_id(
     assert {r["id"] for r in provider.requests} == {message["id"]}  # one id on every try
 
 
+async def test_a_throttling_provider_is_waited_out_as_long_as_a_failing_one(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """A probe: a provider answering 429 with "Retry-After: 1" every time made a message fail
+    for good after 12 tries in 12 seconds, where a 500 backs off for half an hour. Retry-After
+    is a least wait; the backoff still grows."""
+    await shop(tenant, clock)
+    await sms_channel(tenant, provider)
+    await template(tenant, "welcome", "Welcome, {{ member.name }}!")
+    provider.script.extend([(429, {"Retry-After": "1"})] * 4)
+    member = await new_member(tenant, name="Anna")
+    waits = []
+    for tries in range(1, 5):
+        await worker.drain()
+        assert len(provider.requests) == tries
+        (message,) = await messages(tenant, member)
+        assert (message["status"], message["attempts"]) == ("queued", tries)
+        due = datetime.fromisoformat(message["next_attempt_at"])
+        waits.append((due - clock()).total_seconds())
+        clock.fixed = due
+    assert waits[0] >= 1 and [w >= 2**n for n, w in enumerate(waits)] == [True] * 4, waits  # 1, 2, 4, 8 s
+
+
 async def test_a_worker_paused_after_reserving_slots_gives_them_up(
     tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -625,6 +648,8 @@ async def test_tiers_change_with_receipts_and_when_purchases_leave_the_window(
         ("base", "silver"),
         ("silver", "base"),
     ]
+    # money as contract 2 writes it (it was "1200.0000", the column's scale)
+    assert [e["data"]["paid_in_window"] for e in changes] == ["1200.00", "0.00", "1000.00", "0.00"]
     assert sale["member"]["tier"] == "base"
 
 
@@ -663,7 +688,10 @@ async def test_broadcast_filters_and_progress(
     before = {"channel": "sms", "body": "miss you", "filter": {"last_purchase_before": "2026-03-10"}}
     third = (await tenant.call("POST", "/v1/broadcasts", before)).json()
     await worker.drain()
-    assert (await tenant.call("GET", f"/v1/broadcasts/{third['id']}")).json()["total"] == 0
+    nobody = (await tenant.call("GET", f"/v1/broadcasts/{third['id']}")).json()
+    assert (nobody["status"], nobody["total"]) == ("done", 0)
+    assert datetime.fromisoformat(nobody["finished_at"]) == clock()  # done, though it sent nothing
+    assert datetime.fromisoformat(progress["finished_at"]) <= clock()
     listed = (await tenant.call("GET", "/v1/messages", params={"broadcast": broadcast["id"]})).json()
     assert {m["trigger"] for m in listed} == {"broadcast"} and len(listed) == 2
     first = await tenant.call("GET", "/v1/messages", params={"broadcast": broadcast["id"], "limit": 1})

@@ -191,23 +191,29 @@ def test_a_fractional_limit_is_paced_as_its_whole_part() -> None:
         st.integers(min_value=1, max_value=20_000),
         st.floats(min_value=0.01, max_value=20_000, allow_nan=False, allow_infinity=False),
     ),
-    headroom=st.floats(min_value=0.5, max_value=0.99),
+    headroom=st.floats(min_value=0.5, max_value=rules.MOST_HEADROOM),
     tick=st.floats(min_value=0.001, max_value=0.1),
     batches=st.lists(st.integers(min_value=1, max_value=300), min_size=1, max_size=40),
+    lateness=st.lists(st.floats(min_value=0, max_value=0.021), min_size=1, max_size=50),
 )
 def test_grouped_slots_never_exceed_the_rate_in_any_second(
-    rate: float, headroom: float, tick: float, batches: list[int]
+    rate: float, headroom: float, tick: float, batches: list[int], lateness: list[float]
 ) -> None:
     """Batches booked back to back on the channel's time line, each sending its slots in groups
-    at the group's first slot: no one-second window holds more than ``rate`` sends, whole or
-    fractional; below one a second, no window of ``1 / rate`` seconds holds two."""
+    at the group's first slot, each send up to 21 ms late (the sender gives up a slot later than
+    20 ms, and sleeps in whole milliseconds): no one-second window holds more than ``rate``
+    sends, whole or fractional; below one a second, no window of ``1 / rate`` seconds holds two.
+    (At a headroom of 1.0 a late first send lets a window hold one more: a probe saw 11 at 10.)"""
     spacing = rules.slot_spacing(rate, headroom)
     group = rules.group_size(rate, headroom, tick)
     window = max(1.0, 1.0 / rate)
     sends: list[float] = []
     start = 0.0
     for size in batches:
-        sends += [start + (i - i % group) * spacing for i in range(size)]
+        sends += [
+            start + (i - i % group) * spacing + lateness[(len(sends) + i) % len(lateness)]
+            for i in range(size)
+        ]
         start += size * spacing
     sends.sort()
     first = 0

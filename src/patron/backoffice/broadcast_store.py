@@ -132,14 +132,16 @@ _BROADCASTS = """
     SELECT b.id::text AS id, b.channel, b.locale, b.subject, b.body, b.filter, b.status, b.total, b.audience,
            b.created_at, b.expanded_at, b.cancelled_at, b.send_at, coalesce(c.cancelled, 0) AS cancelled,
            coalesce(c.queued, 0) AS queued, coalesce(c.sent, 0) AS sent, coalesce(c.failed, 0) AS failed,
-           c.last_sent_at
+           c.last_sent_at, c.last_failed_at
       FROM broadcasts b
       LEFT JOIN LATERAL (
             SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
                    count(*) FILTER (WHERE status = 'sent') AS sent,
                    count(*) FILTER (WHERE status = 'failed') AS failed,
                    count(*) FILTER (WHERE status = 'failed' AND error = %s) AS cancelled,
-                   max(sent_at) AS last_sent_at
+                   max(sent_at) AS last_sent_at,
+                   -- a failed message's last try was due then (and made within a batch of it)
+                   max(next_attempt_at) FILTER (WHERE status = 'failed') AS last_failed_at
               FROM messages g WHERE g.tenant_id = b.tenant_id AND g.broadcast_id = b.id) c ON true
 """
 

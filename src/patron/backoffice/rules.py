@@ -147,6 +147,11 @@ def _leap(year: int) -> bool:
 # --- send slots ------------------------------------------------------------------------------
 
 
+# The most of a channel's rate that slots may be paced at: the rest absorbs a send's lateness (up to
+# 21 ms), so that no one-second window holds one more than the rate (a property test).
+MOST_HEADROOM = 0.95
+
+
 def paced_rate(rate_per_second: float, headroom: float) -> float:
     """Sends a second that a channel's slots are laid out at.
 

@@ -203,6 +203,13 @@ async def list_broadcasts(
     }
 
 
+def _finished(row: dict[str, Any]) -> datetime | None:
+    """When a done broadcast's last message was settled, sent or failed; one with no message
+    (nobody matched its filter) finished when its audience was found."""
+    moments = [row[key] for key in ("expanded_at", "last_sent_at", "last_failed_at") if row[key] is not None]
+    return max(moments, default=None)
+
+
 def _broadcast(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     """A broadcast as the API answers it; its status from its row, its counts and the time."""
     # pages are expanded just ahead of sending, so a broadcast sends while it is still expanding
@@ -232,7 +239,7 @@ def _broadcast(row: dict[str, Any], now: datetime) -> dict[str, Any]:
         "sent": row["sent"],
         "failed": row["failed"],
         "cancelled": row["cancelled"],
-        "finished_at": row["last_sent_at"] if status == "done" else None,
+        "finished_at": _finished(row) if status == "done" else None,
         "cancelled_at": row["cancelled_at"],
     }
 

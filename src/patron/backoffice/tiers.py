@@ -14,6 +14,7 @@ from patron.backoffice import outbox, store
 from patron.backoffice.tenancy import TenantInfo
 from patron.db.pool import Connection
 from patron.ledger import store as ledger_store
+from patron.money import format_money
 
 # A purchase leaves the window just after window_days have passed since it.
 _LEAVES = timedelta(seconds=1)
@@ -48,7 +49,7 @@ async def reevaluate(
         "member_id": member_id,
         "tier": tenant.tier(code),
         "previous_tier": tenant.tier(previous),
-        "paid_in_window": str(paid),
+        "paid_in_window": format_money(paid, tenant.program.quantum),
     }
     await outbox.emit(conn, tenant.id, "member.tier_changed", member_id=member_id, data=data)
     return code
