@@ -455,6 +455,10 @@ async def test_birthday_gift_once_a_year_at_local_midnight(
     member = await new_member(tenant, birthday="1990-03-15")
     await new_member(tenant, birthday="1990-03-25")  # not yet
     await worker.drain()
+    # a CRM's adjustment keyed as the gift is keyed took the gift (or, after it, answered 500)
+    clash = {"key": "birthday:2026", "points": 1, "reason": "birthday bonus"}
+    refused = await tenant.call("POST", f"/v1/members/{member}/adjustments", clash)
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "key"
 
     clock.fixed = moscow("2026-03-11T23:59:59")
     assert (await worker.run_schedule())["birthdays"] == 0

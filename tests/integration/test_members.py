@@ -66,6 +66,36 @@ async def test_email_and_card_are_unique_and_found(tenant: Tenant) -> None:
     )
 
 
+async def test_a_key_found_taken_is_found_by_lookup_and_at_the_till(tenant: Tenant) -> None:
+    """A probe: an email in its ASCII (IDN) form was taken (409) yet not found (404), and a card
+    a scanner sent with CR/LF was found by lookup and not in a basket."""
+    body = {"phone": "+79001230010", "email": "hans@bücher.de", "cards": ["C-200"]}
+    member = (await tenant.call("POST", "/v1/members", body)).json()
+    taken = await tenant.call(
+        "POST", "/v1/members", {"phone": "+79001230011", "email": "hans@xn--bcher-kva.de"}
+    )
+    assert_error(taken, 409, "email_taken")
+    found = await tenant.call("GET", "/v1/members", params={"email": "Hans@xn--bcher-kva.de"})
+    assert found.status_code == 200 and found.json()["id"] == member["id"]
+    assert_error(await tenant.call("GET", "/v1/members", params={"email": "hans@"}), 422)
+    assert (
+        await tenant.call("PUT", "/v1/stores/S1", {"name": "S1", "country": "RU", "city": "Moscow"})
+    ).status_code in (200, 201)
+    lines = [{"sku": "A", "quantity": 1, "price": "10.00"}]
+    for card in ("C-200\r\n", " C-200 "):
+        quote = await tenant.call(
+            "POST", "/v1/checkout/quote", {"store": "S1", "member": {"card": card}, "lines": lines}
+        )
+        assert quote.status_code == 200 and quote.json()["member"]["id"] == member["id"], quote.text
+    for bad in ("", "C\x07200"):
+        refused = await tenant.call(
+            "POST", "/v1/checkout/quote", {"store": "S1", "member": {"card": bad}, "lines": lines}
+        )
+        assert_error(refused, 422)
+    letters = await tenant.call("POST", "/v1/members", {"phone": "+7 900 123 00 1O"})
+    assert_error(letters, 422, "invalid_phone")
+
+
 async def test_patch_and_cards(tenant: Tenant) -> None:
     member = (await tenant.call("POST", "/v1/members", {"phone": "+79001230010"})).json()
     other = (await tenant.call("POST", "/v1/members", {"phone": "+79001230011", "cards": ["X1"]})).json()

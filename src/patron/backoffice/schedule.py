@@ -62,7 +62,7 @@ async def give_birthday_gift(
     ``timezone`` is the zone whose midnights bound the lot: its source keeps it, so that the
     balance shows the lot's expiry on that zone's date."""
     debt = await ledger_store.lock_member(conn, tenant.id, member_id)
-    key = f"birthday:{due.year}"
+    key = ledger_rules.birthday_key(due.year)
     if await schedule_store.has_entry_key(conn, tenant.id, member_id, key):
         return False
     made = await ledger.credit(

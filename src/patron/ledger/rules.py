@@ -9,6 +9,14 @@ from zoneinfo import ZoneInfo
 
 from patron.clock import midnight_after_days
 
+# A ledger entry's key is unique per member. Birthday gifts take "birthday:<year>"; an adjustment
+# key that began so took a member's gift for that year, or answered 500 once the gift was made.
+BIRTHDAY_KEY_PREFIX = "birthday:"
+
+
+def birthday_key(year: int) -> str:
+    return f"{BIRTHDAY_KEY_PREFIX}{year}"
+
 
 @dataclass(frozen=True, slots=True)
 class Window:

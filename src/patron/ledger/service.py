@@ -107,6 +107,11 @@ async def adjust(
         return earlier["result"], False
     if points == 0:
         raise InvalidInput("points: must not be zero", field="points")
+    if key.startswith(rules.BIRTHDAY_KEY_PREFIX):
+        raise InvalidInput(
+            f"key: {rules.BIRTHDAY_KEY_PREFIX!r} begins the keys of birthday gifts; choose another",
+            field="key",
+        )
     tz = clock.zone(program.timezone)
     if points > 0:
         window = rules.immediate_window(now, tz, valid_days or program.points_valid_days)

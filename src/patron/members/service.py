@@ -3,8 +3,11 @@ phone region (``Program.phone_region``)."""
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from typing import Any
+
+from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from patron.backoffice import outbox
 from patron.db.pool import Connection
@@ -31,10 +34,32 @@ def normalize_phone(raw: str, program: Program, field: str = "phone") -> str:
         ) from exc
 
 
+def clean_card(card: str, field: str = "cards") -> str:
+    """A card number as stored: what a scanner or a person typed around it (spaces, CR/LF) goes;
+    one with spaces, control or invisible characters inside, or none at all, is refused."""
+    cleaned = card.strip()
+    invisible = any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in cleaned)
+    if not cleaned or len(cleaned) > 64 or invisible:
+        raise InvalidInput(
+            f"{field}: a card is 1 to 64 characters without spaces or control characters", field=field
+        )
+    return cleaned
+
+
+def clean_email(email: str, field: str = "email") -> str:
+    """An email as stored (the form a new member's takes: domain in Unicode, NFC, the address of
+    "Name <address>"), so that a lookup finds what a create said was taken."""
+    try:
+        return str(_EMAIL.validate_python(email.strip()))
+    except ValidationError as exc:
+        raise InvalidInput(f"{field}: {email!r} is not an email address", field=field) from exc
+
+
+_EMAIL: TypeAdapter[EmailStr] = TypeAdapter(EmailStr)
+
+
 def _cards(cards: list[str]) -> list[str]:
-    cleaned = [card.strip() for card in cards]
-    if any(not card or len(card) > 64 or any(ch.isspace() for ch in card) for card in cleaned):
-        raise InvalidInput("cards: each card is 1 to 64 characters without spaces", field="cards")
+    cleaned = [clean_card(card) for card in cards]
     if len(set(cleaned)) != len(cleaned):
         raise InvalidInput("cards: the same card is listed twice", field="cards")
     return cleaned
@@ -94,8 +119,8 @@ async def find(
         conn,
         tenant_id,
         phone=normalized,
-        card=card.strip() if card else None,
-        email=email.strip() if email else None,
+        card=clean_card(card, "card") if card else None,
+        email=clean_email(email) if email else None,
     )
     if found is None:
         raise NotFound("no member matches", code="member_not_found")

@@ -1,0 +1,59 @@
+"""Phones, cards, emails and birthdays as a member's keys: what is the same key written another
+way, and what is refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from patron.errors import InvalidInput
+from patron.members import phones
+from patron.members.model import MemberIn
+from patron.members.service import clean_card, clean_email
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["030 12345678", "+49 30 12345678", "0049 (30) 1234-5678", "tel:+49-30-12345678", "030 12345678 ext. 12"],
+)
+def test_a_german_number_in_common_forms_is_one_number(written: str) -> None:
+    assert phones.normalize(written, "DE") == "+493012345678"
+
+
+@pytest.mark.parametrize(
+    "typo", ["030 1234567O", "+49 30 12345678 ext", "+49 30 NOTANUMBER", "+49 30 1234 5678a"]
+)
+def test_letters_in_a_phone_are_refused_not_read_as_a_keypad(typo: str) -> None:
+    """phonenumbers reads letters as keypad digits: each of these was another member's number."""
+    with pytest.raises(ValueError, match="letters"):
+        phones.normalize(typo, "DE")
+
+
+@pytest.mark.parametrize(("typed", "kept"), [(" CARD1 ", "CARD1"), ("C-100\r\n", "C-100"), ("\t77\n", "77")])
+def test_a_card_loses_what_a_scanner_adds_around_it(typed: str, kept: str) -> None:
+    assert clean_card(typed) == kept
+
+
+@pytest.mark.parametrize("bad", ["", "  ", "Z\x07", "Z\u200b", "A B", "x" * 65, "\x1b[31m"])
+def test_a_card_with_control_or_invisible_characters_is_refused(bad: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        clean_card(bad, "member.card")
+    assert refused.value.field == "member.card"
+
+
+def test_an_email_is_looked_up_in_the_form_it_is_stored() -> None:
+    stored = str(MemberIn.model_validate({"phone": "+4930123456", "email": "hans@bücher.de"}).email)
+    assert clean_email("hans@xn--bcher-kva.de") == stored == clean_email(" hans@bücher.de ")
+    assert clean_email("e\u0301@example.com") == clean_email("\u00e9@example.com")  # NFD and NFC
+    assert clean_email("Anna <anna2@example.com>") == "anna2@example.com"
+    with pytest.raises(InvalidInput):
+        clean_email("not-an-email")
+
+
+def test_a_birthday_is_a_date_that_has_come_somewhere_on_earth() -> None:
+    furthest_ahead = (datetime.now(UTC) + timedelta(hours=14)).date()
+    assert MemberIn.model_validate({"phone": "+4930123456", "birthday": str(furthest_ahead)}).birthday
+    with pytest.raises(ValidationError):
+        MemberIn.model_validate({"phone": "+4930123456", "birthday": str(furthest_ahead + timedelta(days=1))})
