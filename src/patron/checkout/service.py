@@ -704,6 +704,16 @@ async def get(caller: Caller, raw_id: str) -> dict[str, Any]:
         return await as_it_stands(conn, caller.tenant_id, caller.program, row)
 
 
+async def find(caller: Caller, store_code: str, number: str) -> dict[str, Any]:
+    """The receipt a store numbered so: how a till, or an imported receipt's paper copy, which
+    knows only (store, number), reaches a receipt to return or cancel it."""
+    async with caller.db.connection() as conn:
+        found = await store.receipt_id_by_number(conn, caller.tenant_id, store_code, number)
+    if found is None:
+        raise NotFound("no receipt has this store and number", code="receipt_not_found")
+    return await get(caller, found)
+
+
 async def as_it_stands(
     conn: Connection, tenant_id: int, program: Program, row: dict[str, Any]
 ) -> dict[str, Any]:

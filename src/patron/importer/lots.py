@@ -14,9 +14,10 @@ not pay a debt the member may already have (there is none for a member imported 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 
@@ -30,6 +31,7 @@ from patron.importer.batch import (
     MemberRef,
     Prepared,
     Reject,
+    Unique,
     parse,
     unknown_member,
 )
@@ -45,6 +47,7 @@ COLUMNS = {
     "expires_at": True,
     "spend_condition": False,
     "kind": False,
+    "key": False,
 }
 MAX_POINTS = 10**12
 ENTRIES = ("tenant_id", "id", "member_id", "kind", "points", "at", "operation", "reason")
@@ -74,7 +77,22 @@ class Lot:
     expires_at: datetime
     spend_condition: str | None
     kind: str
+    key: str | None  # the file's own (the old system's id of the lot), if it has one
     member_id: str = ""
+    import_key: str = ""
+
+    def same_lot_key(self) -> str:
+        """Without a key of its own, a lot is the member's lot of these points, dates, condition
+        and kind (not ``remaining``: a later export of the same lot may have less left)."""
+        parts = (
+            self.member_id,
+            str(self.points),
+            self.available_from.astimezone(UTC).isoformat(),
+            self.expires_at.astimezone(UTC).isoformat(),
+            self.spend_condition or "",
+            self.kind,
+        )
+        return "same:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
 def lot_kind(value: object) -> str | None:
@@ -107,6 +125,7 @@ class Lots:
         self._expires = header.cell("expires_at")
         self._condition = header.cell("spend_condition")
         self._kind = header.cell("kind")
+        self._key = header.cell("key")
 
     def group_key(self, row: Row) -> object:
         return None
@@ -139,24 +158,35 @@ class Lots:
                     end,
                     parse("spend_condition", values.condition, self._condition(cells)),
                     parse("kind", lot_kind, self._kind(cells)) or "import",
+                    parse("key", values.text, self._key(cells)),
                 )
             except Bad as exc:
                 rejects.append(Reject(line, str(exc), cells))
                 continue
             parsed.append(lot)
         found = self.member.resolve(self.ctx.lookup, [lot.ref for lot in parsed])
-        records = []
+        records: list[Lot] = []
+        taken = Unique("lot")
+        first_line: dict[str, int] = {}
         for lot in parsed:
             member_id = found.get(lot.ref)
             if member_id is None:
                 rejects.append(Reject(lot.line, unknown_member(lot.ref), lot.values))
                 continue
             lot.member_id = member_id
+            lot.import_key = f"key:{lot.key}" if lot.key is not None else lot.same_lot_key()
+            if lot.import_key in first_line:
+                rejects.append(
+                    Reject(lot.line, _twice(lot.import_key, first_line[lot.import_key]), lot.values)
+                )
+                continue
+            first_line[lot.import_key] = lot.line
+            taken.add(lot.import_key, len(records))
             records.append(lot)
-        return Prepared(len(rows), records, rejects)
+        return Prepared(len(rows), records, rejects, [taken])
 
-    def taken_reason(self, what: str, key: object) -> str:  # pragma: no cover - lots have no unique keys
-        return f"{what}: {key} exists already"
+    def taken_reason(self, what: str, key: object) -> str:
+        return _twice(str(key), None)
 
     def tables(self, prepared: Prepared[Lot]) -> list[copytext.Table]:
         entries = copytext.Table("entries", ENTRIES)
@@ -166,14 +196,20 @@ class Lots:
         used = sum(1 for lot in records if lot.remaining < lot.points)
         entry_ids = iter(self.ctx.lookup.reserve("entries", len(records) + used))
         lot_ids = iter(self.ctx.lookup.reserve("lots", len(records)))
-        tenant, now = self.ctx.tenant_id, self.ctx.now.isoformat()
+        tenant = self.ctx.tenant_id
         marks = DashboardDays(self.ctx.now)
-        marks.at(self.ctx.now)  # the entries' moment: marked only if the import outlasts a day
         for lot in records:
             marks.expiry(lot.expires_at)
+            # Dated when the lot began to count (not after the import): a balance for a moment
+            # since then rebuilds it, as a quote for that moment counts it.
+            since = min(lot.available_from, self.ctx.now)
+            marks.at(since)
+            at = since.isoformat()
             credit, lot_id = next(entry_ids), next(lot_ids)
-            entries.add((tenant, credit, lot.member_id, "import", lot.points, now, "import", "opening lot"))
-            source = orjson.dumps({"import": self.ctx.tag, "line": lot.line}).decode()
+            entries.add((tenant, credit, lot.member_id, "import", lot.points, at, "import", "opening lot"))
+            source = orjson.dumps(
+                {"import": self.ctx.tag, "line": lot.line, "import_key": lot.import_key}
+            ).decode()
             lots.add(
                 (
                     tenant,
@@ -197,7 +233,7 @@ class Lots:
                         lot.member_id,
                         "import_used",
                         -taken,
-                        now,
+                        at,
                         "import",
                         "used before the import",
                     )
@@ -205,3 +241,14 @@ class Lots:
                 allocations.add((tenant, debit, lot_id, lot.member_id, taken))
         prepared.days = marks.days
         return [entries, lots, allocations]
+
+
+def _twice(import_key: str, line: int | None) -> str:
+    """Why a lot is rejected as one loaded already: earlier in the file (``line``) or before."""
+    where = "exists already" if line is None else f"appears earlier in the file (line {line})"
+    if import_key.startswith("key:"):
+        return f"key: lot {import_key.removeprefix('key:')!r} {where}"
+    return (
+        f"the same lot (member, points, dates, condition and kind) {where}; give a key column to load"
+        " lots that are alike"
+    )

@@ -118,6 +118,10 @@ class Members:
                     ],
                     parse("created_at", values.timestamp, self._created(cells)) or self.ctx.now,
                 )
+                if member.created_at > self.ctx.now:
+                    raise Bad(
+                        f"created_at: {member.created_at.isoformat()} is in the future (an import brings history)"
+                    )
                 if given_id is not None and given_id in ids:
                     raise Bad(f"id: {given_id} appears earlier in the file")
                 if member.phone in phones:

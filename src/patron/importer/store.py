@@ -205,6 +205,8 @@ _TAKEN = {
     "phone": "SELECT phone FROM members WHERE tenant_id = %s AND phone = ANY(%s)",
     "email": "SELECT lower(email) FROM members WHERE tenant_id = %s AND lower(email) = ANY(%s)",
     "card": "SELECT card FROM cards WHERE tenant_id = %s AND card = ANY(%s)",
+    "lot": "SELECT source ->> 'import_key' FROM lots WHERE tenant_id = %s AND source ? 'import_key'"
+    " AND source ->> 'import_key' = ANY(%s)",
 }
 
 

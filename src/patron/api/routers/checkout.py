@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from patron.api.deps import AnyKey, Ctx
 from patron.api.responses import JSONResponse
@@ -115,6 +115,22 @@ async def quote(body: Basket, ctx: AnyKey) -> JSONResponse:
 async def confirm(body: ReceiptIn, ctx: AnyKey) -> JSONResponse:
     result, created = await service.confirm(caller(ctx), body)
     return JSONResponse(result, status_code=201 if created else 200)
+
+
+@router.get(
+    "/receipts",
+    summary="Find a receipt by its store and number",
+    description="Any key. An addition to contract 7: the receipt that `store` numbered `number`, as "
+    "`GET /v1/receipts/{id}` answers it, `id` included; for a till that lost the id, and for a receipt an "
+    "import loaded (the paper copy has only the store and number). 404 `receipt_not_found`.",
+    responses={404: _RETURN_404},
+)
+async def find_receipt(
+    ctx: AnyKey,
+    store: str = Query(min_length=1, max_length=64, description="the store's code"),
+    number: str = Query(min_length=1, max_length=64, description="the store's own receipt number"),
+) -> dict[str, Any]:
+    return await service.find(caller(ctx), store, number)
 
 
 @router.get(
