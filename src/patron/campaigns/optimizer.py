@@ -34,7 +34,7 @@ bounds a quote.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow
 from fractions import Fraction
 from math import lcm
@@ -221,8 +221,11 @@ def best_deal(lines: Sequence[Line], candidates: Sequence[Candidate], settings: 
     const = _constant(lines, rules, settings)
     discounts = [c for c in candidates if c.is_discount and c.stacking != "exclusive"]
     found = _branch(lines, discounts, weights, search, sum(c.priority for c in points_all))
+    # the search's priority sum leaves out the campaigns decided line by line: the deal's counts all
+    main = evaluate(lines, candidates, found[2], settings)
+    main = _tie_break(lines, candidates, found[2], settings, main, search.deadline)
     options: list[tuple[Fraction, int, dict[str, tuple[int, ...]], str | None]] = [
-        (const + found[0], found[1], found[2], None)
+        (const + found[0], main.priority, found[2], None)
     ]
     # Each exclusive campaign alone, after the main branch, and only when it could win: an
     # exclusive point campaign is worth exactly its points; an exclusive discount at most the most
@@ -246,10 +249,119 @@ def best_deal(lines: Sequence[Line], candidates: Sequence[Candidate], settings: 
         if value > 0:
             options.append((own_const + value, e.priority, placement, e.id))
     _value, _priority, placement, exclusive = max(options, key=lambda o: (o[0], o[1]))
-    deal = evaluate(lines, candidates, placement, settings, exclusive)
+    deal = main if exclusive is None else evaluate(lines, candidates, placement, settings, exclusive)
     deal.optimal = not search.exhausted
     deal.leaves = search.leaves
     return deal
+
+
+# Baskets up to this many (line, campaign) pairs get the tie-break below; on larger ones the
+# priority among placements of equal value is the search's (each move costs an evaluation).
+TIE_BREAK_PAIRS = 400
+
+
+def _tie_break(
+    lines: Sequence[Line],
+    candidates: Sequence[Candidate],
+    placement: dict[str, tuple[int, ...]],
+    settings: Settings,
+    deal: Deal,
+    deadline: float,
+) -> Deal:
+    """Contract 8, step 5: of the combinations of the best value, the one of the highest priority
+    sum. The search proves the value; its priority sum is exact only for the campaigns it weighs
+    together, so placements of the same value are tried by moves, kept when the value is the
+    same and the priority sum higher:
+
+    - a campaign taken off the receipt, its lines given the best `line` campaign left for each
+      (a 1.00-off on two lines of priority 1 had won over 10% of priority 5 on one of them);
+    - a `line` campaign on a line swapped for another (two campaigns of priority -1 where one,
+      already on another line, would do);
+    - a campaign taken off one line (a stackable one there gives what it gave, and counts);
+    - a campaign added on a line where it qualifies.
+
+    Until no move helps (each raises the sum, so this ends), or the search's time limit passes
+    (the value is proven all the same)."""
+    discounts = [c for c in candidates if c.is_discount and c.stacking != "exclusive"]
+    if sum(len(c.lines) for c in discounts) > TIE_BREAK_PAIRS:
+        return deal
+    by_id = {c.id: c for c in discounts}
+
+    def tried(moved: dict[str, tuple[int, ...]]) -> Deal | None:
+        try:
+            other = evaluate(lines, candidates, moved, settings)
+        except ValueError:
+            return None
+        return other if other.value == deal.value and other.priority > deal.priority else None
+
+    improved = True
+    while improved:
+        improved = False
+        # only these can change the sum: one of positive priority not applied, one of negative applied
+        wanted = {c.id for c in discounts if c.priority > 0 and c.id not in deal.applied}
+        unwanted = {cid for cid in deal.applied if cid in by_id and by_id[cid].priority < 0}
+        if not wanted and not unwanted:
+            break  # every priority 0 (the default), say: no move can raise the sum
+        for move, touched in _moves(placement, discounts, by_id):
+            if not _could_raise(placement, move, touched, wanted, unwanted):
+                continue
+            if time.perf_counter() > deadline:
+                return deal
+            better = tried(move)
+            if better is not None:
+                placement, deal, improved = move, better, True
+                break
+    return deal
+
+
+def _could_raise(
+    before: Mapping[str, tuple[int, ...]],
+    after: Mapping[str, tuple[int, ...]],
+    touched: set[int],
+    wanted: set[str],
+    unwanted: set[str],
+) -> bool:
+    """Whether a move on ``touched`` lines can raise the priority sum, before it is evaluated:
+    only a campaign on those lines can change whether it applies, so the sum rises only if a
+    ``wanted`` one is placed there after, or an ``unwanted`` one was or is there."""
+    if any(touched.intersection(after.get(cid, ())) for cid in wanted):
+        return True
+    return any(touched.intersection((*before.get(cid, ()), *after.get(cid, ()))) for cid in unwanted)
+
+
+def _moves(
+    placement: Mapping[str, tuple[int, ...]], discounts: Sequence[Candidate], by_id: Mapping[str, Candidate]
+) -> Iterator[tuple[dict[str, tuple[int, ...]], set[int]]]:
+    """The placements one move away (see ``_tie_break``), each with the lines it changes."""
+    holder = {i: cid for cid, idx in placement.items() if by_id[cid].stacking == "line" for i in idx}
+    line_campaigns = [c for c in discounts if c.stacking == "line"]
+    for cid, indexes in placement.items():
+        if not indexes:
+            continue
+        moved = {**placement, cid: ()}
+        for i in indexes:
+            if holder.get(i) == cid:
+                fills = [
+                    c for c in line_campaigns if c.id != cid and i in c.lines and i not in moved.get(c.id, ())
+                ]
+                if fills:
+                    best = max(fills, key=lambda c: c.priority)
+                    moved[best.id] = tuple(sorted({*moved.get(best.id, ()), i}))
+        yield moved, set(indexes)
+    for i, cid in holder.items():
+        for c in line_campaigns:
+            if c.id != cid and i in c.lines:
+                swapped = {**placement, cid: tuple(x for x in placement[cid] if x != i)}
+                swapped[c.id] = tuple(sorted({*placement.get(c.id, ()), i}))
+                yield swapped, {i}
+    for cid, indexes in placement.items():
+        if len(indexes) > 1:
+            for i in indexes:
+                yield {**placement, cid: tuple(x for x in indexes if x != i)}, {i}
+    for c in discounts:
+        for i in c.lines:
+            if i not in placement.get(c.id, ()) and (c.stacking == "stackable" or i not in holder):
+                yield {**placement, c.id: tuple(sorted({*placement.get(c.id, ()), i}))}, {i}
 
 
 def _most_money_off(c: Candidate, by_index: Mapping[int, Line], quantum: Decimal) -> Fraction:
