@@ -179,6 +179,11 @@ async def test_history_is_newest_first_and_paginated(tenant: Tenant) -> None:
     ).json()
     assert [e["points"] for e in page3["items"]] == [1]
     assert page3["next"] is None
+    # another member's cursor, or a made-up one, was answered as an empty last page
+    other = await new_member(tenant, "+79001238888")
+    for cursor in (page1["next"], 2**62):
+        stray = await tenant.call("GET", f"/v1/members/{other}/history", params={"before": cursor})
+        assert_error(stray, 422)
 
 
 async def test_the_database_refuses_to_rewrite_the_ledger(tenant: Tenant, db: Database) -> None:

@@ -57,3 +57,8 @@ def test_a_birthday_is_a_date_that_has_come_somewhere_on_earth() -> None:
     assert MemberIn.model_validate({"phone": "+4930123456", "birthday": str(furthest_ahead)}).birthday
     with pytest.raises(ValidationError):
         MemberIn.model_validate({"phone": "+4930123456", "birthday": str(furthest_ahead + timedelta(days=1))})
+
+
+def test_null_cards_or_consents_on_a_new_member_mean_none() -> None:
+    member = MemberIn.model_validate({"phone": "+4930123456", "cards": None, "consents": None})
+    assert member.cards == [] and (member.consents.sms, member.consents.email) == (False, False)

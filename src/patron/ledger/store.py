@@ -396,6 +396,14 @@ async def history(
     return await cur.fetchall()
 
 
+async def has_entry(conn: Connection, tenant_id: int, member_id: str, entry_id: int) -> bool:
+    cur = await conn.execute(
+        "SELECT 1 FROM entries WHERE tenant_id = %s AND member_id = %s AND id = %s",
+        (tenant_id, member_id, entry_id),
+    )
+    return await cur.fetchone() is not None
+
+
 async def receipt_lots(conn: Connection, tenant_id: int, member_id: str, receipt_id: str) -> list[LotRow]:
     """Lots a receipt credited that still hold points (pending or not)."""
     cur = await conn.execute(

@@ -6,7 +6,17 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StrictBool
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+)
 
 from patron.fields import day_text
 
@@ -53,6 +63,14 @@ class MemberIn(BaseModel):
     city: str | None = Field(None, max_length=200)
     cards: list[str] = Field(default_factory=list, max_length=20)
     consents: Consents = Field(default_factory=Consents)
+
+    @field_validator("cards", "consents", mode="before")
+    @classmethod
+    def _null_is_absent(cls, value: object, info: ValidationInfo) -> object:
+        """``null``, as many serialisers write an empty optional field, means none given."""
+        if value is None:
+            return [] if info.field_name == "cards" else {}
+        return value
 
 
 class MemberPatch(BaseModel):

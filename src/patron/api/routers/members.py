@@ -188,7 +188,8 @@ async def lots(member_id: str, ctx: AnyKey) -> list[dict[str, Any]]:
     "`created_at` says when it was recorded), then by `id`. `limit` 1 to 500, "
     "default 50. `next` is the last entry's `id` when the page is full, else null: pass it as `before` "
     "for the next page (which may be empty). Entries have `id`, `kind`, `points`, `debt`, `at`, "
-    "`created_at`, `receipt_id`, `operation`, `key`, `reason`. 404 `member_not_found`.",
+    "`created_at`, `receipt_id`, `operation`, `key`, `reason`. 404 `member_not_found`; 422 for a `before` "
+    "that is not an entry of this member.",
 )
 async def history(
     member_id: str,
@@ -199,6 +200,11 @@ async def history(
     mid = service.member_id(member_id)
     async with ctx.db.read() as conn:
         await service.get(conn, ctx.tenant_id, mid)
+        if before is not None and not await ledger_store.has_entry(conn, ctx.tenant_id, mid, before):
+            # a cursor of another member's history, or made up, read as "no more" to a client
+            raise InvalidInput(
+                "before: not an entry of this member's history (pass a page's `next`)", field="before"
+            )
         items = await ledger_store.history(conn, ctx.tenant_id, mid, limit, before)
     return {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
 
