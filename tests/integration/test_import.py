@@ -222,6 +222,20 @@ async def test_members(database_url: str, tenant: Tenant, db: Database, tmp_path
         1,
         {3: "created_at: 2099-01-01T00:00:00+00:00 is in the future (an import brings history)"},
     )
+    # stored as the API stores them, so that lookups find them and the API's uniqueness holds
+    forms = write_csv(
+        tmp_path / "forms.csv",
+        ["phone", "email", "cards"],
+        [["+79002000030", "hans@xn--bcher-kva.de", ""], ["+79002000031", "", "C\u200b1004"]],
+    )
+    report = await load(database_url, tenant, "members", forms)
+    assert report.loaded == 1 and rejects(report)[3].endswith(
+        "a card has no spaces, control or invisible characters"
+    )
+    found = await tenant.call("GET", "/v1/members", params={"email": "hans@bücher.de"})
+    assert found.status_code == 200 and found.json()["email"] == "hans@bücher.de"
+    again = await tenant.call("POST", "/v1/members", {"phone": "+79002000032", "email": "hans@bücher.de"})
+    assert again.status_code == 409
 
 
 # --- lots -----------------------------------------------------------------------------------------
@@ -350,6 +364,17 @@ async def test_lots_imported_again_from_a_changed_file_load_nothing_twice(
     report = await load(database_url, tenant, "lots", keyed)
     assert report.loaded == 0 and rejects(report)[2] == "key: lot 'L-1' exists already"
     assert (await tenant.call("GET", f"/v1/members/{anna}/balance")).json()["available"] == 117
+
+    # without available_from (the import's time, another each run) the same lot is still the same
+    undated = write_csv(
+        tmp_path / "undated.csv",
+        ["member_card", "points", "expires_at"],
+        [["B1", "30", "2099-01-01T00:00:00Z"]],
+    )
+    assert (await load(database_url, tenant, "lots", undated)).loaded == 1
+    undated.write_bytes(undated.read_bytes().replace(b"\r\n", b"\n"))
+    assert (await load(database_url, tenant, "lots", undated)).loaded == 0
+    assert (await tenant.call("GET", f"/v1/members/{boris}/balance")).json()["available"] == 150
 
     # a balance for a moment after a lot began to count has it, as a quote for that moment does
     then = (

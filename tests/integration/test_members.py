@@ -87,7 +87,7 @@ async def test_a_key_found_taken_is_found_by_lookup_and_at_the_till(tenant: Tena
             "POST", "/v1/checkout/quote", {"store": "S1", "member": {"card": card}, "lines": lines}
         )
         assert quote.status_code == 200 and quote.json()["member"]["id"] == member["id"], quote.text
-    for bad in ("", "C\x07200"):
+    for bad in ("", " "):
         refused = await tenant.call(
             "POST", "/v1/checkout/quote", {"store": "S1", "member": {"card": bad}, "lines": lines}
         )

@@ -140,6 +140,10 @@ def test_retry_after_in_seconds_or_as_a_date() -> None:
     assert rules.retry_after_seconds("Tue, 10 Mar 2026 12:00:30 GMT", now) == 30.0
     assert rules.retry_after_seconds(None, now) is None
     assert rules.retry_after_seconds("soon", now) is None
+    # a day at most: "1e12" and "inf" overflowed the next attempt's time and stalled the sender
+    assert rules.retry_after_seconds("1e12", now) == rules.retry_after_seconds("inf", now) == 86_400.0
+    assert rules.retry_after_seconds("nan", now) is None
+    assert rules.retry_after_seconds("Fri, 31 Dec 9999 23:59:59 GMT", now) == 86_400.0
 
 
 def test_webhooks_are_retried_with_growing_delays_for_at_least_a_day() -> None:

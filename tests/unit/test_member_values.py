@@ -10,13 +10,24 @@ from pydantic import ValidationError
 
 from patron.errors import InvalidInput
 from patron.members import phones
-from patron.members.model import MemberIn
-from patron.members.service import clean_card, clean_email
+from patron.members.model import MemberIn, normalized_email
+from patron.members.service import card_to_find, clean_card, emails_to_find
 
 
 @pytest.mark.parametrize(
     "written",
-    ["030 12345678", "+49 30 12345678", "0049 (30) 1234-5678", "tel:+49-30-12345678", "030 12345678 ext. 12"],
+    [
+        "030 12345678",
+        "+49 30 12345678",
+        "0049 (30) 1234-5678",
+        "tel:+49-30-12345678",
+        "Tel. +49 30 12345678",
+        "030 12345678 ext. 12",
+        "+49 30 12345678 extension 5",
+        "+49 30 12345678 extn. 5",
+        "+49 30 12345678 Ext: 5",
+        "+49 30 12345678 anexo 12",
+    ],
 )
 def test_a_german_number_in_common_forms_is_one_number(written: str) -> None:
     assert phones.normalize(written, "DE") == "+493012345678"
@@ -43,13 +54,22 @@ def test_a_card_with_control_or_invisible_characters_is_refused(bad: str) -> Non
     assert refused.value.field == "member.card"
 
 
-def test_an_email_is_looked_up_in_the_form_it_is_stored() -> None:
+def test_an_email_is_looked_up_in_the_form_it_is_stored_and_as_written() -> None:
     stored = str(MemberIn.model_validate({"phone": "+4930123456", "email": "hans@bücher.de"}).email)
-    assert clean_email("hans@xn--bcher-kva.de") == stored == clean_email(" hans@bücher.de ")
-    assert clean_email("e\u0301@example.com") == clean_email("\u00e9@example.com")  # NFD and NFC
-    assert clean_email("Anna <anna2@example.com>") == "anna2@example.com"
+    assert normalized_email("hans@xn--bcher-kva.de") == stored == normalized_email(" hans@bücher.de ")
+    assert normalized_email("e\u0301@example.com") == normalized_email("\u00e9@example.com")  # NFD, NFC
+    assert normalized_email("Anna <anna2@example.com>") == "anna2@example.com"
+    with pytest.raises(ValueError):
+        normalized_email("not-an-email")
+    # an import's, or an older row's, stored as written, is found too
+    assert emails_to_find("hans@xn--bcher-kva.de") == sorted({stored, "hans@xn--bcher-kva.de"})
+    assert emails_to_find("anna@corp.local") == ["anna@corp.local"]  # not an address to the validator
+
+
+def test_a_card_a_till_names_is_found_as_stored_whatever_new_cards_may_hold() -> None:
+    assert card_to_find(" C\u200b1004\r\n") == "C\u200b1004"  # refused as a new card, found if stored
     with pytest.raises(InvalidInput):
-        clean_email("not-an-email")
+        card_to_find("  ")
 
 
 def test_a_birthday_is_a_date_that_has_come_somewhere_on_earth() -> None:

@@ -50,15 +50,22 @@ def message_backoff(
     return delay + jitter
 
 
+# The longest wait a provider's Retry-After is taken for: "1e12" or "inf" overflowed the next
+# attempt's time, and the sender's loop failed on it with the batch unrecorded, again and again.
+LONGEST_RETRY_AFTER = 86_400.0
+
+
 def retry_after_seconds(header: str | None, now: datetime) -> float | None:
-    """The ``Retry-After`` header (seconds, or an HTTP date) as seconds from ``now``."""
+    """The ``Retry-After`` header (seconds, or an HTTP date) as seconds from ``now``, at most a day."""
     if not header:
         return None
     text = header.strip()
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        return None if math.isnan(seconds) else min(LONGEST_RETRY_AFTER, max(0.0, seconds))
     from email.utils import parsedate_to_datetime
 
     try:
@@ -67,7 +74,7 @@ def retry_after_seconds(header: str | None, now: datetime) -> float | None:
         return None
     if when.tzinfo is None:
         return None
-    return max(0.0, (when - now).total_seconds())
+    return min(LONGEST_RETRY_AFTER, max(0.0, (when - now).total_seconds()))
 
 
 # Growing delays between webhook attempts; the last one repeats until 24 hours have passed.

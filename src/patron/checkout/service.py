@@ -362,7 +362,7 @@ def _member_key(basket: Basket, program: Program) -> tuple[str, str] | None:
     if ref.phone is not None:
         return "phone", members.normalize_phone(ref.phone, program, "member.phone")
     assert ref.card is not None
-    return "card", members.clean_card(ref.card, "member.card")  # a scanner's CR/LF found no one
+    return "card", members.card_to_find(ref.card, "member.card")  # a scanner's CR/LF found no one
 
 
 def _earned_window(prepared: Prepared, program: Program) -> rules.Window:

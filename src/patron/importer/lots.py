@@ -78,6 +78,7 @@ class Lot:
     spend_condition: str | None
     kind: str
     key: str | None  # the file's own (the old system's id of the lot), if it has one
+    given_start: datetime | None  # as the file gives it: absent, the import's time, which differs each run
     member_id: str = ""
     import_key: str = ""
 
@@ -87,7 +88,7 @@ class Lot:
         parts = (
             self.member_id,
             str(self.points),
-            self.available_from.astimezone(UTC).isoformat(),
+            self.given_start.astimezone(UTC).isoformat() if self.given_start else "",
             self.expires_at.astimezone(UTC).isoformat(),
             self.spend_condition or "",
             self.kind,
@@ -144,7 +145,8 @@ class Lots:
                 left = parse("remaining", remaining, self._remaining(cells))
                 if left is not None and left > total:
                     raise Bad(f"remaining: {left} is more than points {total}")
-                start = parse("available_from", values.timestamp, self._from(cells)) or self.ctx.now
+                given_start = parse("available_from", values.timestamp, self._from(cells))
+                start = given_start or self.ctx.now
                 end = parse("expires_at", values.timestamp, self._expires(cells), required=True)
                 if end <= start:
                     raise Bad("expires_at: not after available_from")
@@ -159,6 +161,7 @@ class Lots:
                     parse("spend_condition", values.condition, self._condition(cells)),
                     parse("kind", lot_kind, self._kind(cells)) or "import",
                     parse("key", values.text, self._key(cells)),
+                    given_start,
                 )
             except Bad as exc:
                 rejects.append(Reject(line, str(exc), cells))

@@ -16,6 +16,7 @@ from patron.importer.batch import Context, Header, Prepared, Reject, Unique, par
 from patron.importer.ids import Uuids
 from patron.importer.reader import Row
 from patron.importer.values import Bad
+from patron.members.model import latest_birthday
 
 KIND = "members"
 COLUMNS = {
@@ -108,7 +109,9 @@ class Members:
                     parse("email", values.email, self._email(cells)),
                     parse("name", values.text, self._name(cells)),
                     parse(
-                        "birthday", partial(values.birthday, today=self.ctx.now.date()), self._birthday(cells)
+                        "birthday",
+                        partial(values.birthday, today=latest_birthday(self.ctx.now)),
+                        self._birthday(cells),
                     ),
                     parse("city", values.text, self._city(cells)),
                     parse("cards", values.cards, self._cards(cells)),

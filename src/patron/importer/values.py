@@ -18,10 +18,10 @@ from patron import clock
 from patron.conditions import ConditionError
 from patron.conditions import validate as validate_condition
 from patron.members import phones
+from patron.members.model import card_problem, normalized_email
 
 CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _INT = re.compile(r"[+-]?[0-9]{1,18}")
 _E164 = re.compile(r"\+[1-9][0-9]{4,15}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -182,7 +182,7 @@ def day(value: Cell) -> date | None:
 
 
 def birthday(value: Cell, today: date) -> date | None:
-    """A date that has come (as the API's: from 1900 to today)."""
+    """A date that has come (as the API's: from 1900 to ``today``, the date in UTC+14)."""
     born = day(value)
     if born is not None and born > today:
         raise Bad(f"{value!r} is in the future")
@@ -212,10 +212,15 @@ def member_uuid(value: Cell) -> str | None:
 
 
 def email(value: Cell) -> str | None:
+    """In the form the API stores (``members.model.normalized_email``), so that a lookup finds it
+    and the uniqueness checks compare like with like."""
     out = text(value, max_length=320)
-    if out is not None and not EMAIL.fullmatch(out):
-        raise Bad(f"{out!r} is not an email address")
-    return out
+    if out is None:
+        return None
+    try:
+        return normalized_email(out)
+    except ValueError:
+        raise Bad(f"{out!r} is not an email address") from None
 
 
 def timezone(value: Cell) -> str | None:
@@ -279,8 +284,9 @@ def cards(value: Cell, separator: str = "|") -> list[str]:
         return []
     found = [part.strip() for part in joined.split(separator)]
     for card in found:
-        if not card or len(card) > 64 or any(ch.isspace() or ord(ch) < 32 for ch in card):
-            raise Bad(f"card {card!r}: 1 to 64 characters without spaces")
+        problem = card_problem(card)  # the API's rule
+        if problem is not None:
+            raise Bad(f"card {card!r}: {problem}")
     if len(set(found)) != len(found):
         raise Bad("the same card is listed twice")
     return found

@@ -3,6 +3,7 @@ country, so they arrive here as free text."""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
@@ -14,6 +15,8 @@ from pydantic import (
     EmailStr,
     Field,
     StrictBool,
+    TypeAdapter,
+    ValidationError,
     ValidationInfo,
     field_validator,
 )
@@ -21,9 +24,36 @@ from pydantic import (
 from patron.fields import day_text
 
 
+def latest_birthday(now: datetime) -> date:
+    """The last date a birthday may be: today's date in the zone furthest ahead (UTC+14)."""
+    return (now.astimezone(UTC) + timedelta(hours=14)).date()
+
+
+def card_problem(card: str) -> str | None:
+    """Why a card number (already stripped) cannot be one, if it cannot: the API's rule and the
+    importer's, so that every card stored can be named in a basket."""
+    if not card or len(card) > 64:
+        return "a card is 1 to 64 characters"
+    if any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in card):
+        return "a card has no spaces, control or invisible characters"
+    return None
+
+
+_EMAIL: TypeAdapter[EmailStr] = TypeAdapter(EmailStr)
+
+
+def normalized_email(text: str) -> str:
+    """An email in the one form it is stored in (domain in Unicode, NFC, the address of "Name
+    <address>"); ValueError if it is not an address. The API's rule and the importer's."""
+    try:
+        return str(_EMAIL.validate_python(text.strip()))
+    except ValidationError as exc:
+        raise ValueError(f"{text!r} is not an email address") from exc
+
+
 def _born(value: date) -> date:
     """A birthday that has happened somewhere: today's date in the zone furthest ahead (UTC+14)."""
-    if value > (datetime.now(UTC) + timedelta(hours=14)).date() or value.year < 1900:
+    if value > latest_birthday(datetime.now(UTC)) or value.year < 1900:
         raise ValueError("a date from 1900 to today")
     return value
 

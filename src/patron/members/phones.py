@@ -6,10 +6,11 @@ import re
 
 import phonenumbers
 
-# What may hold letters in a phone as written: a "tel:" link, and an extension at the end (dropped).
-_DIALLABLE = re.compile(
-    r"^(?:tel:)?(?P<number>.*?)(?:\s*(?:;ext=|ext\.?|x|#|доб\.?)\s*\d+)?\s*$", re.I | re.S
-)
+# What may hold letters in a phone as written: a label or "tel:" link before it, and an extension
+# after it (dropped): "ext. 5", "extension 5", "Ext: 5", "x5", "#5", "anexo 12", "доб. 5".
+_LABEL = r"(?:tel(?:ephone)?|phone|tél|тел)\.?\s*:?\s*"
+_EXTENSION = r"(?:;ext=|ext(?:ension|n)?\.?|x|#|anexo|durchwahl|доб(?:авочный)?\.?)\s*:?\s*\d+"
+_DIALLABLE = re.compile(rf"^(?:{_LABEL})?(?P<number>.*?)(?:\s*{_EXTENSION})?\s*$", re.I | re.S)
 
 
 def normalize(raw: str, country: str | None) -> str:

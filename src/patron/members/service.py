@@ -3,17 +3,14 @@ phone region (``Program.phone_region``)."""
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from typing import Any
-
-from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from patron.backoffice import outbox
 from patron.db.pool import Connection
 from patron.errors import InvalidInput, NotFound
 from patron.members import phones, store
-from patron.members.model import MemberIn, MemberPatch
+from patron.members.model import MemberIn, MemberPatch, card_problem, normalized_email
 from patron.program.settings import Program
 
 
@@ -38,24 +35,31 @@ def clean_card(card: str, field: str = "cards") -> str:
     """A card number as stored: what a scanner or a person typed around it (spaces, CR/LF) goes;
     one with spaces, control or invisible characters inside, or none at all, is refused."""
     cleaned = card.strip()
-    invisible = any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in cleaned)
-    if not cleaned or len(cleaned) > 64 or invisible:
-        raise InvalidInput(
-            f"{field}: a card is 1 to 64 characters without spaces or control characters", field=field
-        )
+    problem = card_problem(cleaned)
+    if problem is not None:
+        raise InvalidInput(f"{field}: {problem}", field=field)
     return cleaned
 
 
-def clean_email(email: str, field: str = "email") -> str:
-    """An email as stored (the form a new member's takes: domain in Unicode, NFC, the address of
-    "Name <address>"), so that a lookup finds what a create said was taken."""
+def card_to_find(card: str, field: str = "card") -> str:
+    """A card as a till or a lookup names it: stripped, as stored; not refused for what a new
+    card may not hold, so that a card stored before those rules is still found."""
+    cleaned = card.strip()
+    if not cleaned:
+        raise InvalidInput(f"{field}: give a card number", field=field)
+    return cleaned
+
+
+def emails_to_find(email: str) -> list[str]:
+    """The forms an email may be stored in: as the API stores it now, and as written (an import's
+    or an older row's); one that is not an address is looked up as written."""
+    written = email.strip()
+    if "@" not in written.strip("@"):
+        raise InvalidInput(f"email: {email!r} is not an email address", field="email")
     try:
-        return str(_EMAIL.validate_python(email.strip()))
-    except ValidationError as exc:
-        raise InvalidInput(f"{field}: {email!r} is not an email address", field=field) from exc
-
-
-_EMAIL: TypeAdapter[EmailStr] = TypeAdapter(EmailStr)
+        return sorted({normalized_email(written), written})
+    except ValueError:
+        return [written]
 
 
 def _cards(cards: list[str]) -> list[str]:
@@ -119,8 +123,8 @@ async def find(
         conn,
         tenant_id,
         phone=normalized,
-        card=clean_card(card, "card") if card else None,
-        email=clean_email(email) if email else None,
+        card=card_to_find(card) if card else None,
+        emails=emails_to_find(email) if email else None,
     )
     if found is None:
         raise NotFound("no member matches", code="member_not_found")

@@ -114,16 +114,17 @@ async def find_id(
     *,
     phone: str | None = None,
     card: str | None = None,
-    email: str | None = None,
+    emails: list[str] | None = None,
 ) -> str | None:
-    """The id of the member with that phone (E.164), card or email, if any."""
+    """The id of the member with that phone (E.164), card or email (in any of ``emails``' forms), if any."""
+    arg: object
     if phone is not None:
         sql, arg = "SELECT id::text AS id FROM members WHERE tenant_id = %s AND phone = %s", phone
     elif card is not None:
         sql, arg = "SELECT member_id::text AS id FROM cards WHERE tenant_id = %s AND card = %s", card
-    elif email is not None:
-        sql = "SELECT id::text AS id FROM members WHERE tenant_id = %s AND lower(email) = lower(%s)"
-        arg = email
+    elif emails:
+        sql = "SELECT id::text AS id FROM members WHERE tenant_id = %s AND lower(email) = ANY(%s) LIMIT 1"
+        arg = [e.lower() for e in emails]
     else:
         return None
     row = await (await conn.execute(sql, (tenant_id, arg))).fetchone()
