@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +12,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from patron import verify
+from patron.checkout import service
+from patron.checkout import store as checkout_store
+from patron.checkout.model import ReceiptIn
 from patron.db.pool import Database
+from patron.errors import Conflict
+from patron.program.settings import Program
+from patron.tenants import keys
+from patron.tenants import store as tenant_store
 from tests.conftest import ManualClock
 from tests.integration.conftest import Tenant
 from tests.integration.test_api_conventions import assert_error
@@ -556,6 +564,54 @@ async def test_a_past_balance_is_never_impossible_when_receipts_arrive_out_of_or
     assert (await tenant.call("GET", f"/v1/members/{other}/balance")).json()["debt"] == 0
     async with db.read() as conn:
         assert await verify.run(conn, tenant.tenant_id) == []
+
+
+async def test_a_receipt_worked_out_from_caches_out_of_date_records_nothing(
+    shop: Tenant, db: Database
+) -> None:
+    """A probe: a process whose event loop was busy had not yet heard that the program changed
+    (or a key was revoked) when another process had answered the change; a receipt it confirmed
+    after that used the old settings (once, the old currency, which no return could then take).
+    The confirmation now checks, under the member's lock, that what it was worked out with is
+    current, else it is a 409 `retry` and nothing is recorded."""
+    member = await member_with(shop, 100)
+    async with db.read() as conn:
+        principal = await tenant_store.principal_for(conn, keys.digest(shop.key))
+    assert principal is not None
+    caller = service.Caller(
+        db=db,
+        tenant_id=shop.tenant_id,
+        program=Program.model_validate(principal.settings),
+        now=datetime.now(UTC),
+    )
+    body = ReceiptIn.model_validate(
+        {**basket(("TEE", 1, "100.00"), member=member, spend=10), "number": "STALE-1"}
+    )
+    anonymous = ReceiptIn.model_validate({**basket(("TEE", 1, "100.00")), "number": "STALE-2"})
+    versions = (principal.version, principal.campaigns_version)
+    old = [
+        checkout_store.Stamp(principal.key_id, versions[0] - 1, versions[1]),  # the program changed since
+        checkout_store.Stamp(principal.key_id, versions[0], versions[1] - 1),  # a campaign changed since
+    ]
+    for stamp in old:
+        for receipt_in in (body, anonymous):
+            with pytest.raises(Conflict) as refused:
+                await service.confirm(dataclasses.replace(caller, stamp=stamp), receipt_in)
+            assert refused.value.code == "retry"
+    revoked = await shop.call("POST", "/v1/api-keys", {"role": "pos", "name": "till 9"})
+    key_id = revoked.json()["id"]
+    assert (await shop.call("DELETE", f"/v1/api-keys/{key_id}")).status_code == 204
+    with pytest.raises(Conflict):
+        await service.confirm(
+            dataclasses.replace(caller, stamp=checkout_store.Stamp(key_id, *versions)), body
+        )
+    assert await available(shop, member) == 100  # nothing was recorded
+    for number in ("STALE-1", "STALE-2"):
+        found = await shop.call("GET", "/v1/receipts", params={"store": "MSK", "number": number})
+        assert found.status_code == 404
+    current = checkout_store.Stamp(principal.key_id, *versions)
+    result, created = await service.confirm(dataclasses.replace(caller, stamp=current), body)
+    assert created and result["totals"]["points_spent"] == 10
 
 
 async def test_history_lists_a_late_receipt_at_its_own_time(shop: Tenant) -> None:

@@ -26,10 +26,15 @@ class Ctx:
     program: Program
     clock: Clock
     campaigns: CampaignSet
+    principals: PrincipalCache
 
     @property
     def tenant_id(self) -> int:
         return self.principal.tenant_id
+
+    def forget_cached(self) -> None:
+        """Drops what this process holds of the tenant, found out of date before its notice came."""
+        self.principals.forget_tenant(self.tenant_id)
 
     def now(self) -> datetime:
         return self.clock()
@@ -80,7 +85,14 @@ async def context(request: Request) -> Ctx:
     principal = await authenticate(request)
     program = state.programs.get(principal.tenant_id, principal.version, principal.settings)
     campaigns = await state.campaigns.get(state.db, principal.tenant_id, principal.campaigns_version)
-    return Ctx(db=state.db, principal=principal, program=program, clock=state.clock, campaigns=campaigns)
+    return Ctx(
+        db=state.db,
+        principal=principal,
+        program=program,
+        clock=state.clock,
+        campaigns=campaigns,
+        principals=state.principals,
+    )
 
 
 async def admin(ctx: Annotated[Ctx, Depends(context)]) -> Ctx:

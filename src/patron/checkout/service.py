@@ -54,6 +54,7 @@ class Caller:
     now: datetime
     campaigns: CampaignSet = field(default_factory=CampaignSet)
     optimizer_time_limit: float = 0.05
+    stamp: store.Stamp | None = None  # what the process's caches held for this request's key
 
 
 @dataclass(slots=True)
@@ -169,7 +170,7 @@ async def _prepare(
     used: store.Usage | None = None  # the limited campaigns' usage, when read with the context
     if lock:
         where, attributes, person, (paid, rows) = await store.confirm_context(
-            conn, caller.tenant_id, basket.store, skus, member_key, since, at
+            conn, caller.tenant_id, basket.store, skus, member_key, since, at, caller.stamp
         )
     else:
         limited = caller.campaigns.limited

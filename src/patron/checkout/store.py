@@ -14,6 +14,7 @@ from patron.campaigns.store import USAGE, USAGE_COLUMNS
 from patron.checkout.engine import LineResult, Outcome
 from patron.checkout.returns import Shortfall
 from patron.db.pool import Connection
+from patron.errors import Conflict
 
 
 async def receipt_by_number(
@@ -331,6 +332,33 @@ def _usage(row: dict[str, Any]) -> Usage:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """The versions of a tenant's program and campaigns, and the key, that a request was served
+    with from a process's caches."""
+
+    key_id: str
+    settings_version: int
+    campaigns_version: int
+
+
+class StaleCache(Conflict):
+    """A receipt was worked out with settings, campaigns or a key changed since (a process whose
+    event loop was busy had not yet heard of the change): nothing is recorded."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the program, its campaigns or this key changed while the receipt was worked out; send it again",
+            code="retry",
+        )
+
+
+_CURRENT = (
+    "(SELECT t.version = %(sv)s AND t.campaigns_version = %(cv)s AND EXISTS (SELECT 1 FROM api_keys k"
+    " WHERE k.tenant_id = t.id AND k.id = %(key)s::uuid AND k.revoked_at IS NULL) FROM tenants t WHERE t.id = %(t)s)"
+)
+
+
 async def confirm_context(
     conn: Connection,
     tenant_id: int,
@@ -339,6 +367,7 @@ async def confirm_context(
     member: tuple[str, str] | None,
     since: datetime,
     at: datetime,
+    stamp: Stamp | None = None,
 ) -> tuple[Where, Attributes, Person, tuple[Decimal, list[LotRow]]]:
     """For a confirmation: what ``quote_context`` reads, with the member locked, so that one
     member's receipts are serialized. Two statements sent together (one round trip in pipeline
@@ -347,15 +376,23 @@ async def confirm_context(
     lots and the tier window, including whatever a racing receipt committed."""
     by, value = member if member else (None, None)
     params = _context_params(tenant_id, store, skus, value, since, at)
+    # With ``stamp``, whether the caches it came from are still current (read after the member's
+    # lock): a change answered by another process must not be missed by a receipt confirmed after.
+    current = "true"
+    if stamp is not None:
+        current = _CURRENT
+        params |= {"sv": stamp.settings_version, "cv": stamp.campaigns_version, "key": stamp.key_id}
     locked = await conn.execute(
         f"WITH m AS ({_MEMBER_BY[by]}{' FOR UPDATE OF m' if by else ''})"
-        f" SELECT {_STORE_AND_PRODUCTS}, m.id::text AS member_id, m.debt, m.birthday"
+        f" SELECT {_STORE_AND_PRODUCTS}, m.id::text AS member_id, m.debt, m.birthday, {current} AS current"
         " FROM (SELECT 1) one LEFT JOIN m ON true",
         params,
     )
     if by is None:  # an anonymous basket: no lock, no ledger
         row = await locked.fetchone()
         assert row is not None
+        if not row["current"]:
+            raise StaleCache()
         return row["store"], row["products"], None, (Decimal(0), [])
     ledger = await conn.execute(
         f"WITH m AS ({_MEMBER_BY[by]}) SELECT {_PAID}, l.*"
@@ -364,6 +401,8 @@ async def confirm_context(
     )
     row, ledger_row = await locked.fetchone(), await ledger.fetchone()
     assert row is not None and ledger_row is not None
+    if not row["current"]:
+        raise StaleCache()
     return row["store"], row["products"], _person(row), _paid_and_lots(ledger_row)
 
 

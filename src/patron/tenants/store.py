@@ -114,7 +114,13 @@ async def save_settings(conn: Connection, tenant_id: int, settings: dict[str, An
 
 
 async def has_money_records(conn: Connection, tenant_id: int) -> bool:
-    """Whether the tenant has receipts or campaigns: amounts written in its currency."""
+    """Whether the tenant has receipts or campaigns: amounts written in its currency.
+
+    Holds off new ones until the caller's transaction ends (a share lock on both tables, taken
+    after those being written have committed): a receipt confirmed meanwhile, by a process that
+    had not yet heard of the change, was recorded in the old currency, and no return could take
+    it. Asked only when a currency changes, which is rare; other tenants' receipts wait for it too."""
+    await conn.execute("LOCK TABLE receipts, campaigns IN SHARE MODE")
     row = await (
         await conn.execute(
             "SELECT EXISTS (SELECT 1 FROM receipts WHERE tenant_id = %(t)s)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Query, Response
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from patron.api.deps import AnyKey, Ctx
 from patron.api.responses import JSONResponse
 from patron.checkout import returning, service
+from patron.checkout import store as checkout_store
 from patron.checkout.model import Basket, ReceiptIn, ReturnIn
 
 router = APIRouter(prefix="/v1", tags=["checkout"])
@@ -113,7 +115,13 @@ async def quote(body: Basket, ctx: AnyKey) -> JSONResponse:
     },
 )
 async def confirm(body: ReceiptIn, ctx: AnyKey) -> JSONResponse:
-    result, created = await service.confirm(caller(ctx), body)
+    principal = ctx.principal
+    stamp = checkout_store.Stamp(principal.key_id, principal.version, principal.campaigns_version)
+    try:
+        result, created = await service.confirm(replace(caller(ctx), stamp=stamp), body)
+    except checkout_store.StaleCache:
+        ctx.forget_cached()  # the repeat reads the tenant afresh
+        raise
     return JSONResponse(result, status_code=201 if created else 200)
 
 
