@@ -20,6 +20,7 @@ from patron import verify
 from patron.db.pool import Database
 from patron.importer import runner
 from patron.importer import store as importer_store
+from patron.web import report_store as reports
 from tests.integration.conftest import Tenant
 
 
@@ -620,6 +621,13 @@ async def test_imported_history_marks_the_dashboards_days_in_one_statement_a_bat
     assert would <= marked
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
     assert all(day >= yesterday for day in marked - would)
+    # points issued are what the receipts earned (5 + 1 + 7), not the lot D3's 4 spent points were
+    # taken from (it had counted them as issued too)
+    async with db.read() as conn:
+        moved = await reports.points_by_day(
+            conn, tenant.tenant_id, datetime(2025, 1, 1, tzinfo=UTC), datetime.now(UTC), "UTC"
+        )
+    assert (sum(row["issued"] for row in moved), sum(row["spent"] for row in moved)) == (13, 4)
 
 
 def test_the_loaders_connections_are_skipped_by_the_mark_triggers(database_url: str) -> None:

@@ -95,11 +95,14 @@ async def active_member_changes(
 async def points_by_day(
     conn: Connection, tenant_id: int, since: datetime, until: datetime, tz: str
 ) -> list[dict[str, Any]]:
-    """Point movements per local day: issued (every credit but refunds of spent points), spent (net
-    of refunds), and the net change of all lot remainders (which is what entries record)."""
+    """Point movements per local day: issued (every credit but refunds of spent points and what an
+    import brought: opening lots, and the lots an imported receipt's spend was taken from, which
+    had counted history's points twice), spent (net of refunds), and the net change of all lot
+    remainders (which is what entries record)."""
     cur = await conn.execute(
         "SELECT (at AT TIME ZONE %(tz)s)::date AS day,"
-        " coalesce(sum(points) FILTER (WHERE points > 0 AND kind <> 'refund'), 0)::bigint AS issued,"
+        " coalesce(sum(points) FILTER (WHERE points > 0 AND kind NOT IN ('refund', 'import')), 0)::bigint"
+        " AS issued,"
         " coalesce(-sum(points) FILTER (WHERE kind IN ('spend', 'refund')), 0)::bigint AS spent,"
         " coalesce(sum(points), 0)::bigint AS net"
         " FROM entries WHERE tenant_id = %(t)s AND at >= %(since)s AND at < %(until)s GROUP BY 1",
@@ -113,24 +116,52 @@ async def expired_by_day(
 ) -> list[dict[str, Any]]:
     """Points left in lots when they expired, for lots expiring in (since, until], per the local
     day that was their last: a lot that expires at 00:00 on the 8th counts on the 7th, so that the
-    running total of a day's end agrees with ``outstanding_at`` that midnight."""
+    running total of a day's end agrees with ``outstanding_at`` that midnight.
+
+    What a lot held when it expired is fixed then: points taken from or put back into it later (a
+    return takes earned points back from the receipt's own lot, expired or not; a refund goes back
+    to the lot it came from) count on their own day, as points that had expired taken back or
+    expiring at once. Counted from the lot's remainder now, a later return changed past days'
+    figures, and the outstanding line before it."""
     cur = await conn.execute(
-        "SELECT ((expires_at - interval '1 microsecond') AT TIME ZONE %(tz)s)::date AS day,"
-        " coalesce(sum(remaining), 0)::bigint AS expired"
-        " FROM lots WHERE tenant_id = %(t)s AND expires_at > %(since)s AND expires_at <= %(until)s"
-        " AND remaining > 0 GROUP BY 1",
+        f"""
+        SELECT day, sum(points)::bigint AS expired FROM (
+            SELECT ((l.expires_at - interval '1 microsecond') AT TIME ZONE %(tz)s)::date AS day,
+                   l.points - {_TAKEN_BEFORE_EXPIRY} AS points
+              FROM lots l WHERE l.tenant_id = %(t)s AND l.expires_at > %(since)s AND l.expires_at <= %(until)s
+            UNION ALL
+            SELECT (e.at AT TIME ZONE %(tz)s)::date, -a.points
+              FROM entries e
+              JOIN allocations a ON a.tenant_id = e.tenant_id AND a.entry_id = e.id
+              JOIN lots l ON l.tenant_id = a.tenant_id AND l.id = a.lot_id
+             WHERE e.tenant_id = %(t)s AND e.at >= %(since)s AND e.at < %(until)s AND e.at >= l.expires_at
+        ) x GROUP BY day
+        """,
         {"t": tenant_id, "since": since, "until": until, "tz": tz},
     )
     return await cur.fetchall()
 
 
+# What movements dated before a lot ``l`` expired took from it (net of what they put back).
+_TAKEN_BEFORE_EXPIRY = (
+    "coalesce((SELECT sum(a.points) FROM allocations a JOIN entries e ON e.tenant_id = a.tenant_id"
+    " AND e.id = a.entry_id WHERE a.tenant_id = l.tenant_id AND a.lot_id = l.id AND e.at < l.expires_at), 0)"
+)
+
+
 async def outstanding_at(conn: Connection, tenant_id: int, at: datetime) -> int:
     """Points held in lots that had not expired at ``at`` (available or pending): every entry up to
-    then, less what was left in the lots that expired by then."""
+    then, less what expired by then as ``expired_by_day`` counts it (what each lot held when it
+    expired, less what was taken from expired lots since, plus what was put back into them)."""
     row = await (
         await conn.execute(
             "SELECT (SELECT coalesce(sum(points), 0) FROM entries WHERE tenant_id = %(t)s AND at < %(at)s)"
-            " - (SELECT coalesce(sum(remaining), 0) FROM lots WHERE tenant_id = %(t)s AND expires_at <= %(at)s)"
+            f" - (SELECT coalesce(sum(l.points - {_TAKEN_BEFORE_EXPIRY}), 0) FROM lots l"
+            "     WHERE l.tenant_id = %(t)s AND l.expires_at <= %(at)s)"
+            " + (SELECT coalesce(sum(a.points), 0) FROM entries e"
+            "     JOIN allocations a ON a.tenant_id = e.tenant_id AND a.entry_id = e.id"
+            "     JOIN lots l ON l.tenant_id = a.tenant_id AND l.id = a.lot_id"
+            "    WHERE e.tenant_id = %(t)s AND e.at < %(at)s AND e.at >= l.expires_at)"
             " AS points",
             {"t": tenant_id, "at": at},
         )
