@@ -157,6 +157,26 @@ def test_ties_found_by_a_probe_go_to_the_higher_priority_sum() -> None:
     negative = [Candidate("a", -1, "line", one_off, (1,)), Candidate("b", -1, "line", ten_percent, (1, 2))]
     deal = best_deal(two, negative, s)
     assert (deal.applied, deal.priority, deal.value) == (["b"], -1, Decimal("2.00"))
+    # 100% off one line three ways: line ones of priority 1 and 0, a stackable one of 3 that
+    # gives nothing beside either; taking the first off and leaving the line to the stackable
+    # (a second probe: the move refilled it with the line one of priority 0, and stopped)
+    free = Effect(type="discount_percent", value=Decimal(100))
+    three = [
+        Candidate("a", 1, "line", free, (1,)),
+        Candidate("c", 0, "line", free, (1,)),
+        Candidate("b", 3, "stackable", free, (1,)),
+    ]
+    assert best_deal([Line(1, Decimal("10.00"), 1)], three, s).applied == ["b"]
+    # ten campaigns that give nothing beside them on a 41-line basket (it was left out, at 411
+    # (line, campaign) pairs)
+    nothing = Effect(type="fixed_price", value=Decimal("999.00"))
+    wide = [Line(1, Decimal("10.00"), 1), *(Line(i, Decimal("0.00"), 1) for i in range(2, 42))]
+    crowded = [
+        Candidate("a", 5, "line", ten_percent, (1,)),
+        Candidate("b", 1, "line", one_off, tuple(range(1, 42))),
+        *(Candidate(f"z{k}", 0, "stackable", nothing, tuple(range(1, 42))) for k in range(10)),
+    ]
+    assert best_deal(wide, crowded, s).applied == ["a"]
 
 
 @st.composite

@@ -257,8 +257,10 @@ def best_deal(lines: Sequence[Line], candidates: Sequence[Candidate], settings: 
 
 
 # Baskets up to this many (line, campaign) pairs get the tie-break below; on larger ones the
-# priority among placements of equal value is the search's (each move costs an evaluation).
-TIE_BREAK_PAIRS = 400
+# priority among placements of equal value is the search's. Its moves are bounded by its time
+# budget too; this only spares the largest baskets their listing (400 had left out a 41-line
+# basket with ten campaigns).
+TIE_BREAK_PAIRS = 5_000
 # What the tie-break may spend at most, in evaluations and in seconds (within the search's time
 # limit): with 67 campaigns of random priorities on each 20-line basket, unbounded, it tripled
 # the optimizer's median time (bench/optimizer.py, dense catalog).
@@ -313,13 +315,15 @@ def _tie_break(
         neutral = _Neutral(lines, deal, settings.quantum)
         local = _LineOnly(lines, deal, placement, by_id, settings.quantum)
         for move, touched in _moves(placement, discounts, by_id, neutral):
+            if time.perf_counter() > deadline:
+                return deal
             if not _could_raise(placement, move, touched, wanted, unwanted):
                 continue
             judged = local.gain(move, touched)
             if judged is not None and judged <= 0:
                 continue  # told without an evaluation: it changes the value, or raises nothing
             if judged is None:  # only an evaluation can tell
-                if evaluations >= TIE_BREAK_EVALUATIONS or time.perf_counter() > deadline:
+                if evaluations >= TIE_BREAK_EVALUATIONS:
                     return deal
                 evaluations += 1
             better = tried(move)
@@ -384,7 +388,7 @@ def _moves(
                 swapped[c.id] = tuple(sorted({*placement.get(c.id, ()), i}))
                 yield swapped, {i}
     for cid, indexes in placement.items():
-        if len(indexes) > 1:
+        if indexes:  # on its only line, this takes it off the receipt and leaves the line to the rest
             for i in indexes:
                 if neutral.change(by_id[cid], i):
                     yield {**placement, cid: tuple(x for x in indexes if x != i)}, {i}
