@@ -123,7 +123,7 @@ def test_ties_go_to_the_brute_force_priority_sum(
     """Contract 8, step 5: of equal values, the higher sum of priority (negative ones included).
     The search's own sum had left out the campaigns it decides line by line: 18 of 1,500 random
     problems went to a lower sum. The moves that settle ties reach the best sum in all but about
-    1 of 3,000 such problems (2 of 3,000 with stackable campaigns, left out here): those need
+    1 of 3,000 such problems (1 or 2 in 1,000 with stackable campaigns, left out here): those need
     two moves at once. So the sample is fixed (derandomized), and the tie-break's time budget
     lifted, so that a loaded machine cannot cut it short."""
     lines, candidates, s = problem
