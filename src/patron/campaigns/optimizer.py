@@ -312,8 +312,9 @@ def _tie_break(
         unwanted = {cid for cid in deal.applied if cid in by_id and by_id[cid].priority < 0}
         if not wanted and not unwanted:
             break  # every priority 0 (the default), say: no move can raise the sum
-        neutral = _Neutral(lines, deal, settings.quantum)
-        local = _LineOnly(lines, deal, placement, by_id, settings.quantum)
+        weightless = _weightless(lines, deal, settings)
+        neutral = _Neutral(lines, deal, settings.quantum, weightless)
+        local = _LineOnly(lines, deal, placement, by_id, settings.quantum, weightless)
         for move, touched in _moves(placement, discounts, by_id, neutral):
             if time.perf_counter() > deadline:
                 return deal
@@ -399,18 +400,26 @@ def _moves(
                 yield {**placement, c.id: tuple(sorted({*placement.get(c.id, ()), i}))}, {i}
 
 
+def _weightless(lines: Sequence[Line], deal: Deal, settings: Settings) -> set[int]:
+    """Lines where money off is worth exactly the points it costs (``point_value`` x the line's
+    rate is 100%): a discount there changes no value, so any campaign may be put on or taken off."""
+    line_rates = rates(lines, deal.point_rules, settings.base_rate)
+    return {i for i, rate in line_rates.items() if settings.point_value * rate == HUNDRED}
+
+
 class _Neutral:
     """Which one-line moves may keep a deal's value, told without evaluating them: a campaign
     whose discount on a line does not depend on others (``SEPARABLE``) changes the value when
     it is added, taken off or swapped for another of a different discount, unless the line's
     discounts already take its whole amount (then the others fill what it leaves)."""
 
-    def __init__(self, lines: Sequence[Line], deal: Deal, quantum: Decimal) -> None:
+    def __init__(self, lines: Sequence[Line], deal: Deal, quantum: Decimal, weightless: set[int]) -> None:
         self.by_index = {line.index: line for line in lines}
         self.quantum = quantum
-        self.full = {
+        full = {
             i for i, line in self.by_index.items() if line.amount > 0 and deal.line_discount(i) >= line.amount
         }
+        self.full = full | weightless  # a move there keeps the value whatever it gives
 
     def _off(self, c: Candidate, i: int) -> Decimal | None:
         return (
@@ -442,9 +451,11 @@ class _LineOnly:
         placement: Mapping[str, tuple[int, ...]],
         by_id: Mapping[str, Candidate],
         quantum: Decimal,
+        weightless: set[int],
     ) -> None:
         self.by_index = {line.index: line for line in lines}
         self.deal, self.placement, self.by_id, self.quantum = deal, placement, by_id, quantum
+        self.weightless = weightless
         self.gives: dict[str, set[int]] = {}
         for index, parts in deal.discounts.items():
             for cid, _ in parts:
@@ -479,8 +490,8 @@ class _LineOnly:
             return 0  # two line campaigns on a line: not allowed
         parts.sort(key=lambda p: (p[0].stacking == "stackable", -p[0].priority, p[0].id))
         capped = cap_line(self.by_index[i].amount, [(c.id, d) for c, d in parts])
-        if sum(d for _, d in capped) != self.deal.line_discount(i):
-            return 0
+        if i not in self.weightless and sum(d for _, d in capped) != self.deal.line_discount(i):
+            return 0  # the line's money off, and so the value, changes
         giving = {cid for cid, d in capped if d > 0}
         rise = 0
         for cid in {*self.gives, *giving}:

@@ -709,10 +709,10 @@ async def find(caller: Caller, store_code: str, number: str) -> dict[str, Any]:
     """The receipt a store numbered so: how a till, or an imported receipt's paper copy, which
     knows only (store, number), reaches a receipt to return or cancel it."""
     async with caller.db.connection() as conn:
-        found = await store.receipt_id_by_number(conn, caller.tenant_id, store_code, number)
+        found = await store.receipt_by_number(conn, caller.tenant_id, store_code, number)
     if found is None:
         raise NotFound("no receipt has this store and number", code="receipt_not_found")
-    return await get(caller, found)
+    return await get(caller, found["id"])
 
 
 async def as_it_stands(

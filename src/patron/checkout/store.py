@@ -27,15 +27,6 @@ async def receipt_by_number(
     return await cur.fetchone()
 
 
-async def receipt_id_by_number(conn: Connection, tenant_id: int, store: str, number: str) -> str | None:
-    cur = await conn.execute(
-        "SELECT id::text AS id FROM receipts WHERE tenant_id = %s AND store = %s AND number = %s",
-        (tenant_id, store, number),
-    )
-    row = await cur.fetchone()
-    return None if row is None else str(row["id"])
-
-
 class ReceiptNumberTaken(Exception):
     """The store already has a receipt with this number."""
 
