@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from patron.campaigns import groups, optimizer
+from patron.campaigns import groups, ties
 from patron.campaigns.model import Effect
 from patron.campaigns.optimizer import Candidate, Deal, Line, Settings, best_deal, evaluate
 
@@ -135,7 +135,7 @@ def test_ties_go_to_the_brute_force_priority_sum(
         )
         for c in candidates
     ]
-    with patch.object(optimizer, "TIE_BREAK_SECONDS", 10.0):
+    with patch.object(ties, "TIE_BREAK_SECONDS", 10.0):
         deal = best_deal(lines, candidates, dataclasses.replace(s, time_limit=10))
     oracle = brute_force(lines, candidates, s)
     assert (deal.value, deal.priority) == (oracle.value, oracle.priority)
