@@ -147,10 +147,10 @@ async def test_a_trailing_slash_is_the_same_path(tenant: Tenant) -> None:
     assert_error(await tenant.call("GET", "/v1/nothing-here/"), 404)
 
 
-async def test_a_database_restart_costs_a_retry_not_a_500(app: Any, tenant: Tenant) -> None:
+async def test_a_database_restart_costs_one_retry_not_a_500(app: Any, tenant: Tenant) -> None:
     db = app.state.db
-    async with db.read() as one, db.read() as two:  # the pool's idle connections, both
-        pids = [one.info.backend_pid, two.info.backend_pid]
+    async with db.read() as one, db.read() as two, db.read() as three, db.read() as four:
+        pids = [conn.info.backend_pid for conn in (one, two, three, four)]  # all idle in the pool now
     async with await psycopg.AsyncConnection.connect(db.url, autocommit=True) as admin:
         for pid in pids:  # as a restart or a failover does to them
             await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
@@ -163,5 +163,6 @@ async def test_a_database_restart_costs_a_retry_not_a_500(app: Any, tenant: Tena
             assert response.json()["error"]["code"] == "database_unavailable"
             assert "send the request again" in response.json()["error"]["message"]
             assert response.headers["retry-after"] == "1"
-    assert statuses[0] == 503 and 500 not in statuses and statuses[-1] == 200, statuses
+    # The first request meets a dead connection; the pool then tests the others before the next.
+    assert statuses == [503, 200, 200, 200, 200, 200], statuses
     assert (await tenant.client.get("/ready")).json() == {"status": "ready"}

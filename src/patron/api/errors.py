@@ -126,12 +126,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(psycopg_pool.PoolTimeout)
-    async def _database_away(_: Request, exc: Exception) -> JSONResponse:
+    async def _database_away(request: Request, exc: Exception) -> JSONResponse:
         # The database restarted or is out of reach. Whether a write committed is not known when
         # the connection broke after its COMMIT went out; every write a till sends may be repeated
         # (contract 2), and a repeat of one that was recorded answers its first result, so it is
-        # a "send it again", not a 500. The pool drops the broken connection.
+        # a "send it again", not a 500. The pool drops the broken connection, and the others it
+        # holds are tested now, before the next requests meet them.
         log.warning("the database could not be used: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        for pool in ("db", "admin_db"):
+            if (database := getattr(request.app.state, pool, None)) is not None:
+                await database.recover()
         body = error_body("database_unavailable", DATABASE_UNAVAILABLE)
         return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
 

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 
 import aiohttp
+import psycopg
 
 from patron.backoffice import broadcasts, handlers, outbox, schedule, store
 from patron.backoffice.sender import Sender, SendSettings
@@ -205,10 +206,12 @@ class Worker:
             try:
                 did = await step()
                 failures = 0
-            except Exception:
+            except Exception as exc:
                 failures += 1
                 log.exception("worker loop %s failed (%d in a row)", name, failures)
                 did = 0
+                if isinstance(exc, psycopg.OperationalError):  # the database restarted: test the rest
+                    await self.db.recover()
                 pause_now = min(30.0, pause * 2**failures)
             else:
                 pause_now = pause if (did == 0 or always_wait) else 0.0

@@ -3,6 +3,8 @@ back office never queue behind each other for a connection."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +16,8 @@ from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 Connection = psycopg.AsyncConnection[dict[str, Any]]
+
+log = logging.getLogger(__name__)
 
 
 def _dumps(value: object) -> str:
@@ -47,12 +51,32 @@ class Database:
             configure=configure,
             kwargs={"row_factory": dict_row, "autocommit": True},
         )
+        self._checking: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30)
 
     async def close(self) -> None:
+        if self._checking is not None:
+            self._checking.cancel()
         await self.pool.close()
+
+    async def recover(self) -> None:
+        """Test the pool's idle connections, once a request found its own broken.
+
+        After a restart or a failover every pooled connection is dead, and the pool only learns
+        it when a request uses one: without this check each of them would fail a request. The
+        check runs in the background; it takes the idle connections out of the pool at its first
+        step, which this awaits, so no request that follows is handed one untested."""
+        if self._checking is None or self._checking.done():
+            self._checking = asyncio.get_running_loop().create_task(self._check())
+            await asyncio.sleep(0)
+
+    async def _check(self) -> None:
+        try:
+            await self.pool.check()
+        except Exception as exc:  # a closed pool, or the database still away: the next failure retries
+            log.info("the %s pool's connections could not be checked: %s", self.pool.name, exc)
 
     @asynccontextmanager
     async def transaction(self, *, pipeline: bool = False) -> AsyncIterator[Connection]:
