@@ -12,6 +12,9 @@ Domain code raises these; nothing below the API knows about HTTP.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class PatronError(Exception):
     """Base of every error Patron reports to a client."""
@@ -61,3 +64,8 @@ class InsufficientPoints(Conflict):
         super().__init__(f"cannot spend {requested} points: at most {available} can be spent here")
         self.requested = requested
         self.available = available
+
+
+def validation_message(error: Mapping[str, Any]) -> str:
+    """One pydantic error's message as our validators wrote it, without pydantic's "Value error, "."""
+    return str(error.get("msg", "invalid input")).removeprefix("Value error, ")

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, Strict
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, PlainValidator, Strict
 
 MAX_POINTS = 10**12  # far beyond any program, far within bigint
 MAX_AMOUNT = Decimal(10) ** 11  # a receipt's money at most: numeric(16, 4) holds below 10**12
@@ -36,10 +36,61 @@ def sku_text(value: str) -> str:
 
 Sku = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(sku_text)]
 
-# An attribute's value, in the catalog or on a basket's line: text, a whole number within 64 bits
-# (a larger one is taken as a Decimal, which conditions compare alike and JSON storage can hold:
-# a catalog's 10**20 was a 500), a boolean or a decimal.
-AttributeValue = str | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | bool | Decimal
+ATTRIBUTE_DIGITS = 60  # a decimal attribute: below 10**60, to at most 60 places
+
+
+def attribute_number(value: Decimal) -> Decimal:
+    """A decimal attribute that stays a number wherever it is read: the catalog stores it as plain
+    decimal text (``1e-7`` as ``0.0000001``), which conditions read as a number, so its size is bounded."""
+    exponent = value.normalize().as_tuple().exponent
+    if not isinstance(exponent, int):  # NaN or an infinity
+        raise ValueError("a number attribute is finite")
+    if abs(value) >= Decimal(10) ** ATTRIBUTE_DIGITS or exponent < -ATTRIBUTE_DIGITS:
+        raise ValueError(
+            f"a number attribute is below 10**{ATTRIBUTE_DIGITS}, to at most {ATTRIBUTE_DIGITS} places"
+        )
+    return value
+
+
+def attribute_value(value: Any) -> str | int | bool | Decimal:
+    """An attribute's value, in the catalog or on a basket's line: text, a whole number within 64
+    bits (a larger one is taken as a Decimal, which conditions compare alike and JSON storage can
+    hold: a catalog's 10**20 was a 500), a boolean or a decimal. One message for anything else,
+    rather than one per type of the union."""
+    if isinstance(value, str | bool):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else attribute_number(Decimal(value))
+    if isinstance(value, float):
+        return attribute_number(Decimal(repr(value)))  # the number as JSON wrote it, not the binary one
+    if isinstance(value, Decimal):
+        return attribute_number(value)
+    raise ValueError("an attribute's value is text, a number or true/false (not null, a list or an object)")
+
+
+def _attribute_json(value: str | int | bool | Decimal) -> str | int | bool:
+    return format(value, "f") if isinstance(value, Decimal) else value  # never "1E-7"
+
+
+AttributeValue = Annotated[
+    str | int | bool | Decimal,
+    PlainValidator(attribute_value, json_schema_input_type=str | int | float | bool),
+    PlainSerializer(_attribute_json, when_used="json"),
+]
+RESERVED_ATTRIBUTES = frozenset({"sku", "price", "quantity"})  # a line's own figures, never an attribute
+
+
+def attribute_names(value: dict[str, Any]) -> dict[str, Any]:
+    """The same names in the catalog and on a basket's line (the line's were taken and ignored)."""
+    for key in value:
+        if not key or len(key) > 64 or key in RESERVED_ATTRIBUTES:
+            raise ValueError(
+                f"attribute name {key!r} is empty, longer than 64 or reserved (sku, price, quantity)"
+            )
+    return value
+
+
+Attributes = Annotated[dict[str, AttributeValue], AfterValidator(attribute_names)]
 
 _DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 

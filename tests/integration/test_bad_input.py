@@ -56,6 +56,7 @@ async def test_campaigns_whose_figures_a_basket_cannot_bear_are_refused(shop: Te
         "effect": ten_percent,
         "limits": {"budget_money": "5.555"},
     }
+    cases["minimum between minor units"] = {"name": "m", "effect": ten_percent, "min_amount": "0.001"}
     cases["unknown tier"] = {"name": "t", "effect": ten_percent, "tiers": ["platinum"]}
     cases["unknown country"] = {"name": "c", "effect": ten_percent, "countries": ["ZZZZ"]}
     for name, body in cases.items():

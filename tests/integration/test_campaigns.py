@@ -345,6 +345,37 @@ async def test_store_city_country_scopes(shop: Tenant) -> None:
     assert discounts(await quote(shop, line("TEE", 1, "10.00"), store="VVO")) == ["2.00"]
 
 
+async def test_a_city_matches_whatever_its_case_and_spaces(shop: Tenant) -> None:
+    """A marketer's "moscow " is the store's "Moscow", as a broadcast's city filter takes it."""
+    await campaign(
+        shop, name="moscow", cities=["  moscow "], effect={"type": "discount_percent", "value": "10"}
+    )
+    assert discounts(await quote(shop, line("TEE", 1, "10.00"), store="MSK")) == ["1.00"]
+    assert discounts(await quote(shop, line("TEE", 1, "10.00"), store="VVO")) == ["0.00"]
+
+
+async def test_null_means_what_leaving_a_field_out_means(shop: Tenant) -> None:
+    unset = ("active", "weekdays", "stores", "cities", "countries", "tiers", "min_amount", "min_quantity")
+    body = {
+        "name": "nulls",
+        "effect": {"type": "discount_percent", "value": "10"},
+        **dict.fromkeys((*unset, "stacking", "priority", "limits", "hours", "condition"), None),
+    }
+    created = await shop.call("POST", "/v1/campaigns", body)
+    assert created.status_code == 201, created.text
+    stored = created.json()
+    assert (stored["active"], stored["weekdays"], stored["cities"], stored["min_amount"]) == (
+        True,
+        [],
+        [],
+        "0.00",
+    )
+    assert (stored["stacking"], stored["priority"], stored["limits"]["uses"]) == ("line", 0, None)
+    assert discounts(await quote(shop, line("TEE", 1, "10.00"), store="MSK")) == ["1.00"]
+    assert (await shop.call("POST", "/v1/campaigns", {**body, "name": None})).status_code == 422
+    assert (await shop.call("POST", "/v1/campaigns", {**body, "effect": None})).status_code == 422
+
+
 async def test_tiers_and_birthday_windows(shop: Tenant) -> None:
     tiers = [
         {"code": "base", "name": "Base", "threshold": "0", "earn_percent": "5"},

@@ -179,6 +179,10 @@ async def test_the_condition_editor_checks_as_you_type(admin_browser: Browser, t
     assert "line 3, column 1: position 59" in multi.text
     drawn = re.search(r'<pre class="caret mono">(.*?)</pre>', multi.text, re.S).group(1)  # type: ignore[union-attr]
     assert drawn.replace("\r", "").split("\n")[2:] == ["and price &gt; 10", "^"]
+    # a tab before the token stays a tab under it, which a browser draws as wide
+    tabbed = await admin_browser.post("/campaigns/condition", {"condition": "\tbrand = = 'x'"})
+    drawn = re.search(r'<pre class="caret mono">(.*?)</pre>', tabbed.text, re.S).group(1)  # type: ignore[union-attr]
+    assert drawn.split("\n") == ["\tbrand = = &#39;x&#39;", "\t        ^"]
 
 
 async def test_deactivating_a_campaign_stops_it_at_the_till(admin_browser: Browser, tenant: Tenant) -> None:

@@ -43,6 +43,12 @@ def test_spending_order_restricted_then_soonest_expiry_then_id() -> None:
     assert [x.id for x in ordered] == ["coffee", "a", "b", "birthday", "r-dec"]
 
 
+def test_lots_of_one_expiry_go_in_the_order_of_their_numbers() -> None:
+    """Lot ids are numbers as text: 996 before 1001, as a debit takes them (not "1001" < "996")."""
+    ordered = spending_order([lot("1001", 6, JAN, {0}), lot("996", 23, JAN, {0}), lot("97", 1, JAN, {0})])
+    assert [x.id for x in ordered] == ["97", "996", "1001"]
+
+
 def test_restricted_lot_goes_first_and_only_on_matching_lines() -> None:
     basket = lines(("10.00", 100), ("30.00", 300))
     coffee = lot("coffee", 50, DEC, {0}, restricted=True)  # expires last, still goes first

@@ -333,6 +333,9 @@ def test_in_list_values_may_mix_types() -> None:
         ("a = 'x' and b = 'y", 16, "unterminated string"),
         ("a = = 'unterminated", 4, "unexpected '='"),  # the leftmost problem wins
         ("price >= 1e3", 10, "unexpected 'e3'"),
+        ("c >= 'O''Nei", 5, "unterminated string"),  # at its opening quote, not inside the word
+        ("c = 'it''", 4, "unterminated string"),
+        ("2nd = 1", 0, "unexpected '2'"),
     ],
 )
 def test_error_positions(text: str, position: int, message: str) -> None:
@@ -345,6 +348,14 @@ def test_error_positions(text: str, position: int, message: str) -> None:
         validate(text)
     with pytest.raises(ConditionError):
         compile_condition(text)
+
+
+def test_attribute_names_in_any_script() -> None:
+    """A catalog's own names ("цвет", "größe") can be named, as the catalog takes them."""
+    line = {"цвет": "красный", "größe": 41, "名前": "x", "_x1.b-c": 1}
+    assert matches("цвет = 'красный' and größe >= 40 and 名前 = 'x' and _x1.b-c = 1", line)
+    assert not matches("Цвет = 'красный'", line)  # names stay case-sensitive
+    assert to_text(parse("цвет in ('a', 'b')")) == "цвет in ('a', 'b')"
 
 
 def test_error_message_format_and_type() -> None:

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from patron.api import deps
 from patron.api.responses import JSONResponse
 from patron.conditions import ConditionError
-from patron.errors import PatronError
+from patron.errors import PatronError, validation_message
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,9 @@ def install(app: FastAPI) -> None:
             return JSONResponse(error_body("unsupported_media_type", message), status_code=415)
         first = errors[0] if errors else {"loc": (), "msg": "invalid input"}
         field = _field_name(tuple(first.get("loc", ())))
-        message = f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg", "invalid"))
+        message = f"{field}: {validation_message(first)}" if field else validation_message(first)
         details = [
-            {"field": _field_name(tuple(e.get("loc", ()))), "message": str(e.get("msg", ""))} for e in errors
+            {"field": _field_name(tuple(e.get("loc", ()))), "message": validation_message(e)} for e in errors
         ]
         body = error_body(validation_code(first), message, field or None)
         body["error"]["details"] = details

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -124,6 +124,14 @@ class Limits(BaseModel):
         return any(v is not None for v in (self.per_member, self.uses, self.budget_points, self.budget_money))
 
 
+# Fields with a default other than null: a null sent for one of them means what leaving it out
+# means, as it does for the fields whose default is null (a client sending unset fields as null).
+_NULL_MEANS_DEFAULT = frozenset(
+    {"active", "weekdays", "stores", "cities", "countries", "tiers", "min_amount", "min_quantity"}
+    | {"stacking", "priority", "limits"}
+)
+
+
 class CampaignIn(BaseModel):
     """Only ``name`` and ``effect`` are required; an absent field means no restriction."""
 
@@ -165,6 +173,13 @@ class CampaignIn(BaseModel):
     stacking: Literal["line", "stackable", "exclusive"] = "line"
     priority: WholeNumber = Field(0, ge=-1_000_000, le=1_000_000)
     limits: Limits = Field(default_factory=Limits)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (v is None and k in _NULL_MEANS_DEFAULT)}
+        return data
 
     @field_validator("weekdays")
     @classmethod
@@ -217,6 +232,8 @@ def check_for_program(definition: CampaignIn, quantum: Decimal, tiers: frozenset
             raise InvalidInput(f"effect.value: a whole number of {quantum}", field="effect.value")
     if value is not None and effect.type == "points_fixed" and value > MAX_POINTS:
         raise InvalidInput(f"effect.value: at most {MAX_POINTS} points", field="effect.value")
+    if definition.min_amount != definition.min_amount.quantize(quantum):
+        raise InvalidInput(f"min_amount: a whole number of {quantum}", field="min_amount")
     budget = definition.limits.budget_money
     if budget is not None and budget != budget.quantize(quantum):
         raise InvalidInput(f"limits.budget_money: a whole number of {quantum}", field="limits.budget_money")

@@ -22,6 +22,7 @@ class Compiled:
     predicate: Predicate
     start: time | None
     end: time | None
+    cities: frozenset[str]
 
     @classmethod
     def of(cls, campaign_id: str, definition: CampaignIn) -> Compiled:
@@ -32,11 +33,17 @@ class Compiled:
             predicate=compile_condition(definition.condition) if definition.condition else ALWAYS,
             start=_time(hours.start) if hours else None,
             end=_time(hours.end) if hours else None,
+            cities=frozenset(city_key(city) for city in definition.cities),
         )
 
     @property
     def name(self) -> str:
         return self.definition.name
+
+
+def city_key(name: str) -> str:
+    """A city as compared: case and runs of spaces aside, as people type a name ("berlin ")."""
+    return " ".join(name.split()).casefold()
 
 
 def _time(text: str) -> time:
@@ -96,7 +103,7 @@ def in_window(c: Compiled, ctx: Context) -> bool:
         return False
     if d.stores and ctx.store not in d.stores:
         return False
-    if d.cities and ctx.city not in d.cities:
+    if c.cities and (ctx.city is None or city_key(ctx.city) not in c.cities):
         return False
     return not (d.countries and (ctx.country or "").upper() not in d.countries)
 

@@ -6,7 +6,7 @@ import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from patron import clock
-from patron.fields import AttributeValue, Sku
+from patron.fields import Attributes, Sku
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
@@ -52,15 +52,7 @@ class ProductIn(BaseModel):
     )
 
     name: str = Field("", max_length=500)
-    attributes: dict[str, AttributeValue] = Field(default_factory=dict)
-
-    @field_validator("attributes")
-    @classmethod
-    def _attributes(cls, value: dict[str, AttributeValue]) -> dict[str, AttributeValue]:
-        for key in value:
-            if not key or len(key) > 64 or key in ("sku", "price", "quantity"):
-                raise ValueError(f"attribute name {key!r} is empty, too long or reserved")
-        return value
+    attributes: Attributes = Field(default_factory=dict)
 
 
 class ProductBulkItem(ProductIn):

@@ -12,7 +12,7 @@ from patron.fields import (
     MAX_AMOUNT,
     MAX_POINTS,
     MAX_PRICE,
-    AttributeValue,
+    Attributes,
     Moment,
     MoneyText,
     Sku,
@@ -44,7 +44,7 @@ class BasketLine(BaseModel):
     sku: Sku
     quantity: WholeNumber = Field(ge=1, le=1_000_000)
     price: MoneyText = Field(ge=0, le=MAX_PRICE, description="unit price before discounts")
-    attributes: dict[str, AttributeValue] = Field(default_factory=dict)
+    attributes: Attributes = Field(default_factory=dict)
 
 
 class Basket(BaseModel):

@@ -13,8 +13,8 @@ slow reference with identical results.
 Syntax (the EBNF is in ``grammar.py``)
     * Keywords ``and or not in true false`` are case-insensitive (``AND``, ``In``) and reserved: they
       cannot be attribute names. Precedence, tightest first: ``not``, ``and``, ``or``; parentheses group.
-    * Attribute names are case-sensitive: a letter or ``_``, then letters, digits and ``_``, optionally
-      joined by single ``.`` or ``-`` (``size.eu``, ``sub-category``, ``_x1``).
+    * Attribute names are case-sensitive: a letter (of any script) or ``_``, then letters, digits and
+      ``_``, optionally joined by single ``.`` or ``-`` (``size.eu``, ``sub-category``, ``_x1``, ``цвет``).
     * Operators: ``= != < <= > >=``, ``in (v, ...)``, ``not in (v, ...)`` (at least one value, no
       trailing comma). The attribute is always on the left, the literal on the right.
     * String literals use single quotes with ``''`` for a quote (``'O''Neill'``), or double quotes with

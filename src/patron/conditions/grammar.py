@@ -11,7 +11,9 @@ The syntax, in EBNF (keywords are case-insensitive, whitespace separates tokens)
     value      = STRING | NUMBER | "true" | "false"
 
     OP     = "=" | "!=" | "<" | "<=" | ">" | ">="
-    NAME   = [A-Za-z_][A-Za-z0-9_]* { ("." | "-") [A-Za-z0-9_]+ }   (not a keyword)
+    NAME   = start { part } { ("." | "-") part { part } }   (not a keyword)
+    start  = a letter of any script | "_"
+    part   = start | a digit
     STRING = "'" { any char but "'" | "''" } "'"  |  '"' { any char but '"' | '""' } '"'
     NUMBER = [ "-" ] digit { digit } [ "." digit { digit } ]
 
@@ -157,14 +159,19 @@ Node: TypeAlias = Compare | In | And | Or | Not | Literal
 # ---------------------------------------------------------------------------------------------------------
 # Lexer
 
-NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.-][A-Za-z0-9_]+)*")
+# Letters of any script (a catalog's "цвет" or "größe"), digits and underscores; not a digit first.
+_NAME = r"[^\W\d][\w]*(?:[.-]\w+)*"
+NAME_RE: Final = re.compile(_NAME)
 
+# A string's body is possessive (``*+``): once ``''`` has been read as a quote inside the string it
+# is never read back as the string's end, so ``'O''Nei`` is one string that is not terminated, at
+# its opening quote, rather than ``'O'`` followed by another at the second quote.
 _TOKEN_RE: Final = re.compile(
-    r"""
+    rf"""
       (?P<ws>\s+)
     | (?P<number>-?[0-9]+(?:\.[0-9]+)?)
-    | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:[.-][A-Za-z0-9_]+)*)
-    | (?P<string>'(?:[^']|'')*'|"(?:[^"]|"")*")
+    | (?P<name>{_NAME})
+    | (?P<string>'(?:[^']|'')*+'|"(?:[^"]|"")*+")
     | (?P<op>!=|<=|>=|[=<>(),])
     """,
     re.VERBOSE,

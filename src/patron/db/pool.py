@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -20,8 +21,13 @@ Connection = psycopg.AsyncConnection[dict[str, Any]]
 log = logging.getLogger(__name__)
 
 
+def _plain(value: object) -> str:
+    """Decimals as plain text (``0.0000001``, not ``1E-7``: conditions read only the plain form)."""
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
+
+
 def _dumps(value: object) -> str:
-    return orjson.dumps(value, default=str).decode()
+    return orjson.dumps(value, default=_plain).decode()
 
 
 set_json_dumps(_dumps)

@@ -275,8 +275,9 @@ def _fits(needs: Sequence[_Need], room: Mapping[int, int]) -> bool:
 
 
 def spending_order(lots: Iterable[SpendLot]) -> list[SpendLot]:
-    """Restricted lots first, then the others; soonest expiry first in each group; ties by id."""
-    return sorted(lots, key=lambda lot: (not lot.restricted, lot.expires_at, lot.id))
+    """Restricted lots first, then the others; soonest expiry first in each group; ties by id, in
+    the order of the numbers lot ids are ("996" before "1001"), as debits take them."""
+    return sorted(lots, key=lambda lot: (not lot.restricted, lot.expires_at, len(lot.id), lot.id))
 
 
 def max_spendable(lines: Sequence[SpendLine], lots: Sequence[SpendLot]) -> int:

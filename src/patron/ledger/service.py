@@ -138,7 +138,8 @@ async def adjust(
         entry_id = made.entry_id
     else:
         if valid_days is not None or spend_condition is not None:
-            raise InvalidInput("valid_days and spend_condition apply to credits only", field="valid_days")
+            field = "valid_days" if valid_days is not None else "spend_condition"
+            raise InvalidInput(f"{field}: valid_days and spend_condition apply to credits only", field=field)
         lots = await store.spendable_lots(conn, tenant_id, member_id, now)
         holdings = [rules.Holding(lot.id, lot.remaining, lot.expires_at) for lot in lots]
         taken = rules.take_soonest_first(holdings, -points)

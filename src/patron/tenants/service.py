@@ -8,7 +8,7 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from patron.db.pool import Connection
-from patron.errors import Conflict, InvalidInput
+from patron.errors import Conflict, InvalidInput, validation_message
 from patron.program.settings import Program, check_for_saving
 from patron.tenants import keys, store
 
@@ -35,7 +35,7 @@ async def create(
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        raise InvalidInput(f"{field}: {first['msg']}", field=field) from exc
+        raise InvalidInput(f"{field}: {validation_message(first)}", field=field) from exc
     check_for_saving(program, {})
     tenant_id = await store.create_tenant(conn, slug, program.model_dump(mode="json"))
     key = keys.generate()

@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from patron.errors import PatronError
+from patron.errors import PatronError, validation_message
 from patron.web import render
 from patron.web.auth import LoginRequired
 from patron.web.routes import (
@@ -101,7 +101,7 @@ def _install_errors(web: FastAPI) -> None:
     @web.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         first = next(iter(exc.errors()), {"msg": "invalid input"})
-        return _error_page(request, 422, str(first.get("msg", "invalid input")))
+        return _error_page(request, 422, validation_message(first))
 
     @web.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from patron.errors import validation_message
+
 TextOf = Callable[[str], str]
 TextsOf = Callable[[str], list[str]]
 
@@ -22,7 +24,7 @@ def errors_by_field(exc: ValidationError) -> dict[str, str]:
         if error.get("input") is None and error["type"] != "value_error":
             message = "give a value"  # a field left empty: not "Input should be a valid string"
         else:
-            message = str(error["msg"]).removeprefix("Value error, ")
+            message = validation_message(error)
         result.setdefault(field, message)
     return result
 

@@ -46,8 +46,10 @@ class AdjustmentIn(BaseModel):
     @field_validator("points")
     @classmethod
     def _points(cls, value: int) -> int:
-        if value == 0 or abs(value) > 1_000_000_000:
+        if value == 0:
             raise ValueError("must be a non-zero number of points")
+        if abs(value) > 1_000_000_000:
+            raise ValueError("at most 1,000,000,000 points either way in one adjustment")
         return value
 
 

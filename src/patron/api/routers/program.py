@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from patron.api.deps import AdminKey
 from patron.api.errors import validation_code
-from patron.errors import InvalidInput
+from patron.errors import InvalidInput, validation_message
 from patron.program.settings import Program
 from patron.tenants import service, store
 
@@ -23,7 +23,9 @@ def validated(settings: dict[str, Any]) -> Program:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "program"
-        raise InvalidInput(f"{field}: {first['msg']}", code=validation_code(first), field=field) from exc
+        raise InvalidInput(
+            f"{field}: {validation_message(first)}", code=validation_code(first), field=field
+        ) from exc
 
 
 @router.get(

@@ -197,7 +197,8 @@ async def check_condition(request: Request, posted: Form, field: str = "conditio
 
 def _caret(typed: str, position: int) -> dict[str, Any]:
     """Where an error's offset falls in text of several lines: the lines up to its own, its line
-    and column (1-based), and the lines after, so that the caret is drawn under the token."""
+    and column (1-based), and the lines after, so that the caret is drawn under the token (its
+    ``pad`` keeps the line's tabs, which a browser draws wider than a space)."""
     lines = typed.split("\n")
     start = 0
     for number, line in enumerate(lines):
@@ -207,6 +208,7 @@ def _caret(typed: str, position: int) -> dict[str, Any]:
                 "after": "\n".join(lines[number + 1 :]),
                 "line_number": number + 1,
                 "column": position - start,
+                "pad": "".join("\t" if char == "\t" else " " for char in line[: position - start]),
                 "lines": len(lines),
             }
         start += len(line) + 1
