@@ -243,17 +243,23 @@ async def test_tier_from_money_paid_in_the_window(shop: Tenant, clock: ManualClo
     assert (second["member"]["tier"], second["totals"]["points_earned"]) == ("gold", 10)
     later = await receipt(shop, basket(("TEE", 1, "100.00"), member=member, at="2026-12-05T12:00:00+03:00"))
     assert later["member"]["tier"] == "base"  # the big purchase left the 30-day window
-    # a return takes the money out of the window
+    # a return takes the money out of the window from its own moment on
+    clock.fixed = datetime(2026, 11, 25, tzinfo=UTC)
     returned = await shop.call(
         "POST", f"/v1/receipts/{first['id']}/returns", {"number": "1", "lines": [{"line": 1, "quantity": 1}]}
     )
     assert returned.status_code == 201
-    again = await shop.call(
-        "POST",
-        "/v1/checkout/quote",
-        basket(("TEE", 1, "100.00"), member=member, at="2026-11-21T12:00:00+03:00"),
-    )
-    assert again.json()["member"]["tier"] == "base"
+    clock.fixed = datetime(2026, 11, 27, tzinfo=UTC)
+
+    async def tier_at(at: str) -> str:
+        body = basket(("TEE", 1, "100.00"), member=member, at=at)
+        return str((await shop.call("POST", "/v1/checkout/quote", body)).json()["member"]["tier"])
+
+    assert await tier_at("2026-11-26T12:00:00+03:00") == "base"  # after the return
+    # before it, the member had paid 1,000.00: an offline till's receipt of then is gold
+    assert await tier_at("2026-11-21T12:00:00+03:00") == "gold"
+    late = await receipt(shop, basket(("TEE", 1, "100.00"), member=member, at="2026-11-22T12:00:00+03:00"))
+    assert (late["member"]["tier"], late["totals"]["points_earned"]) == ("gold", 10)
 
 
 async def test_anonymous_basket_earns_and_spends_nothing(shop: Tenant) -> None:

@@ -123,6 +123,7 @@ async def _return(
             conn,
             tenant_id,
             receipt_id,
+            at=caller.now,
             number=number,
             body_hash=fingerprint.digest,
             returned={line: q for line, q in requested.items() if q},

@@ -170,13 +170,21 @@ async def _prepare(
     used: store.Usage | None = None  # the limited campaigns' usage, when read with the context
     if lock:
         where, attributes, person, (paid, rows) = await store.confirm_context(
-            conn, caller.tenant_id, basket.store, skus, member_key, since, at, caller.stamp
+            conn, caller.tenant_id, basket.store, skus, member_key, since, at, caller.now, caller.stamp
         )
     else:
         limited = caller.campaigns.limited
         read_ahead = len(limited) <= MAX_LIMITED_READ_AHEAD
         where, attributes, person, (paid, rows), usage = await store.quote_context(
-            conn, caller.tenant_id, basket.store, skus, member_key, since, at, limited if read_ahead else []
+            conn,
+            caller.tenant_id,
+            basket.store,
+            skus,
+            member_key,
+            since,
+            at,
+            caller.now,
+            limited if read_ahead else [],
         )
         used = usage if read_ahead else None
     if member_key and person is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -183,6 +183,7 @@ async def record_return(
     tenant_id: int,
     receipt_id: str,
     *,
+    at: datetime,
     number: str,
     body_hash: bytes,
     returned: dict[int, int],
@@ -191,7 +192,8 @@ async def record_return(
     receipt_result: dict[str, Any],
     result: dict[str, Any],
 ) -> None:
-    """The return's row, the lines' returned units, and the receipt's new status and result.
+    """The return's row (``at``: when it counts), the lines' returned units, and the receipt's
+    new status and result.
 
     The receipt's money paid, net of returns (its tier window, the dashboards), goes down by
     the refund: money kept back under ``withhold`` stays paid."""
@@ -206,12 +208,13 @@ async def record_return(
         (status, Decimal(result["refund"]), Jsonb(receipt_result), tenant_id, receipt_id),
     )
     await conn.execute(
-        "INSERT INTO receipt_returns (tenant_id, receipt_id, number, body_hash, refund, paid, points_refunded,"
-        " points_reversed, shortfall, withhold, lines, result)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        "INSERT INTO receipt_returns (tenant_id, receipt_id, at, number, body_hash, refund, paid,"
+        " points_refunded, points_reversed, shortfall, withhold, lines, result)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (
             tenant_id,
             receipt_id,
+            at,
             number,
             body_hash,
             Decimal(result["refund"]),
@@ -241,11 +244,21 @@ _STORE_AND_PRODUCTS = (
     " (SELECT coalesce(json_object_agg(sku, attributes), '{}'::json) FROM products"
     "   WHERE tenant_id = %(t)s AND sku = ANY(%(skus)s)) AS products"
 )
-# What the member paid in the tier window [since, at), and the lots spendable at ``at``; the
-# member's id is ``m.id`` in the statement around these.
+# What the member paid in the tier window [since, at), net of the returns made by ``at``, and the
+# lots spendable at ``at``; the member's id is ``m.id`` in the statement around these. A receipt's
+# paid_net is net of every return so far, so for a moment in the past (an offline till's receipt,
+# a quote for then) the refunds of returns made after it are added back: a return that came later
+# does not lower the tier the member had then. ``late`` says whether ``at`` is past; for a receipt
+# of now (or of less than ``LATE`` ago: a till's own clock) it is not run; a return made in that
+# last minute counts as made before.
 _PAID = (
-    "(SELECT coalesce(sum(paid_net), 0) FROM receipts WHERE tenant_id = %(t)s AND member_id = m.id"
-    "  AND at >= %(since)s AND at < %(at)s) AS paid"
+    "((SELECT coalesce(sum(paid_net), 0) FROM receipts WHERE tenant_id = %(t)s AND member_id = m.id"
+    "   AND at >= %(since)s AND at < %(at)s)"
+    " + CASE WHEN %(late)s THEN"
+    "  (SELECT coalesce(sum(x.refund), 0) FROM receipts r JOIN receipt_returns x"
+    "     ON x.tenant_id = r.tenant_id AND x.receipt_id = r.id AND coalesce(x.at, x.created_at) > %(at)s"
+    "   WHERE r.tenant_id = %(t)s AND r.member_id = m.id AND r.at >= %(since)s AND r.at < %(at)s)"
+    "  ELSE 0 END) AS paid"
 )
 _LOTS = (
     "SELECT array_agg(id) AS ids, array_agg(remaining) AS remaining, array_agg(expires_at) AS expires,"
@@ -273,11 +286,29 @@ def _paid_and_lots(row: dict[str, Any]) -> tuple[Decimal, list[LotRow]]:
     return paid, list(zip(row["ids"], row["remaining"], row["expires"], row["conditions"], strict=True))
 
 
+LATE = timedelta(minutes=1)
+
+
 def _context_params(
-    tenant_id: int, store: str, skus: list[str], member_value: str | None, since: datetime, at: datetime
+    tenant_id: int,
+    store: str,
+    skus: list[str],
+    member_value: str | None,
+    since: datetime,
+    at: datetime,
+    now: datetime,
 ) -> dict[str, Any]:
     """The parameters shared by the statements of ``quote_context`` and ``confirm_context``."""
-    return {"t": tenant_id, "s": store, "skus": skus, "v": member_value, "since": since, "at": at}
+    late = at < now - LATE  # see _PAID
+    return {
+        "t": tenant_id,
+        "s": store,
+        "skus": skus,
+        "v": member_value,
+        "since": since,
+        "at": at,
+        "late": late,
+    }
 
 
 # The usage of the limited campaigns, one array per column, for the member ``m``
@@ -296,6 +327,7 @@ async def quote_context(
     member: tuple[str, str] | None,
     since: datetime,
     at: datetime,
+    now: datetime,
     limited: list[str],
 ) -> tuple[Where, Attributes, Person, tuple[Decimal, list[LotRow]], Usage]:
     """Everything a basket is evaluated against, in one statement (a quote locks nothing): the
@@ -309,7 +341,7 @@ async def quote_context(
         f" FROM (SELECT 1) one LEFT JOIN m ON true LEFT JOIN LATERAL ({_LOTS}) l ON true"
         f" LEFT JOIN LATERAL ({_USAGE_ARRAYS}) u ON true"
     )
-    params = _context_params(tenant_id, store, skus, value, since, at) | {"limited": limited}
+    params = _context_params(tenant_id, store, skus, value, since, at, now) | {"limited": limited}
     row = await (await conn.execute(sql, params)).fetchone()
     assert row is not None
     return row["store"], row["products"], _person(row), _paid_and_lots(row), _usage(row)
@@ -358,6 +390,7 @@ async def confirm_context(
     member: tuple[str, str] | None,
     since: datetime,
     at: datetime,
+    now: datetime,
     stamp: Stamp | None = None,
 ) -> tuple[Where, Attributes, Person, tuple[Decimal, list[LotRow]]]:
     """For a confirmation: what ``quote_context`` reads, with the member locked, so that one
@@ -366,7 +399,7 @@ async def confirm_context(
     starts only once the first has finished and so with a snapshot taken after the lock, reads the
     lots and the tier window, including whatever a racing receipt committed."""
     by, value = member if member else (None, None)
-    params = _context_params(tenant_id, store, skus, value, since, at)
+    params = _context_params(tenant_id, store, skus, value, since, at, now)
     # With ``stamp``, whether the caches it came from are still current (read after the member's
     # lock): a change answered by another process must not be missed by a receipt confirmed after.
     current = "true"
