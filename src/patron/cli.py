@@ -35,7 +35,7 @@ app.add_typer(db_app, name="db")
 users_app = typer.Typer(help="Users of the admin web app (/admin).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # an error stays one line, whatever its length
 T = TypeVar("T")
 
 
@@ -85,6 +85,7 @@ def serve(
     from patron.api.app import create_app
 
     settings = Settings.from_env()
+    ensure_port_free(host, port)
     url = database_url()
     log_level = "info" if access_log else "warning"  # uvicorn's access lines are at info
     console.print(f"Patron serves on http://{host}:{port} (OpenAPI at /openapi.json, docs at /docs)")
@@ -114,6 +115,25 @@ def serve(
         log_level=log_level,
         access_log=access_log,
     )
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Refuses a port another process listens on before anything is started or loaded (a demo
+    loaded and replayed for minutes, then failed to serve), and whatever the host is called: a
+    second ``serve --workers`` as ``localhost`` shared 127.0.0.1's port with the first."""
+    import socket
+
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
 def _exit_cleanly_on_signals() -> None:
@@ -311,6 +331,8 @@ def demo(
     baskets through the checkout engine, and serve the API and admin UI (see docs/demo.md)."""
     from patron.demo import run
 
+    if not no_serve:
+        ensure_port_free(host, port)  # before minutes of loading, not after
     url = database_url()
     try:
         summary = run.run(url, sample=sample, console=console, workers=workers)
@@ -319,7 +341,8 @@ def demo(
         raise typer.Exit(2) from exc
     base = f"http://{host}:{port}"
     console.print(f"demo tenant [bold]demo[/bold]; admin API key: [bold]{summary.api_key}[/bold]")
-    console.print(f"API: {base}/v1  docs: {base}/docs  admin UI: {base}/admin")
+    where = f"API: {base}/v1  docs: {base}/docs  admin UI: {base}/admin"
+    console.print(where if not no_serve else f"not served (--no-serve); `patron serve` would give {where}")
     email, password = summary.admin_login
     console.print(
         f"admin UI sign-in: [bold]{email}[/bold] / [bold]{password}[/bold] (a new password every run)"

@@ -107,9 +107,16 @@ MoneyText = Annotated[Decimal, BeforeValidator(decimal_text)]
 
 
 def plain(value: Decimal) -> Decimal:
-    """``1e2`` as ``100``: a decimal given with an exponent is echoed back without one."""
+    """``1e2`` as ``100``: a decimal given with an exponent is echoed back without one; ``-0`` as ``0``."""
+    if value.is_zero():
+        return value.copy_abs()
     exponent = value.as_tuple().exponent
     return Decimal(format(value, "f")) if isinstance(exponent, int) and exponent > 0 else value
+
+
+# ASCII digits only, no separators or spaces: Python's Decimal also reads "5_0" as 50, "٥" as 5
+# and " 5 " as 5, and a typo must not become a 50% earning rate. An exponent is taken ("1e2").
+_SETTING_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?")
 
 
 def no_fraction_number(value: Any) -> Any:
@@ -117,6 +124,8 @@ def no_fraction_number(value: Any) -> Any:
     (``7.5``) is a binary float on its way in (contract 2: never floats), and ``true`` no number."""
     if isinstance(value, bool | float):
         raise ValueError('give a decimal as text, such as "7.5"')
+    if isinstance(value, str) and not _SETTING_DECIMAL.fullmatch(value):
+        raise ValueError('give a decimal in ASCII digits, such as "7.5", without spaces or separators')
     return value
 
 

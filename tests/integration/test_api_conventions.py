@@ -129,6 +129,10 @@ async def test_openapi_describes_the_api(client: httpx.AsyncClient) -> None:
     assert post["summary"]
     schema = spec["components"]["schemas"]["MemberIn"]
     assert schema["examples"]
+    assert spec["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    assert post["security"] == [{"apiKey": []}] and "security" not in spec["paths"]["/health"]["get"]
+    assert "404" in spec["paths"]["/v1/messages"]["get"]["responses"]
+    assert "409" in spec["paths"]["/v1/broadcasts/{broadcast_id}/cancel"]["post"]["responses"]
 
 
 async def test_head_answers_as_get_without_a_body(tenant: Tenant) -> None:
@@ -145,6 +149,11 @@ async def test_a_trailing_slash_is_the_same_path(tenant: Tenant) -> None:
     member = created.json()["id"]
     assert (await tenant.call("GET", f"/v1/members/{member}/")).json()["id"] == member
     assert_error(await tenant.call("GET", "/v1/nothing-here/"), 404)
+    # a path a route's parameter would end was redirected to itself without end
+    for path in ("/v1/products", "/v1/products/"):
+        assert_error(await tenant.call("GET", path), 404)
+    home = await tenant.client.get("/admin")
+    assert (home.status_code, home.headers["location"]) == (307, "/admin/")
 
 
 async def test_a_database_restart_costs_one_retry_not_a_500(app: Any, tenant: Tenant) -> None:

@@ -283,6 +283,11 @@ async def test_a_body_sent_without_a_json_content_type_is_a_clear_415(shop: Tena
     )
     error = assert_error(form, 415, "unsupported_media_type")
     assert "application/json" in str(error["message"])
+    for other in ("text/json", "application/x-json"):  # "json" in the name is not JSON to FastAPI
+        sent = await shop.client.put(
+            "/v1/stores/KZN", content=body, headers={**shop.auth, "Content-Type": other}
+        )
+        assert_error(sent, 415, "unsupported_media_type")
     assert await count(db, "stores", shop) == 2
     sent_as_json = await shop.client.put(
         "/v1/stores/KZN", content=body, headers={**shop.auth, "Content-Type": "application/json"}
@@ -424,3 +429,43 @@ async def test_a_no_spend_condition_is_as_long_as_a_campaign_s_at_most(shop: Ten
     assert_error(await shop.call("PATCH", "/v1/program", {"no_spend_condition": long}), 422)
     fine = await shop.call("PATCH", "/v1/program", {"no_spend_condition": "category = 'tobacco'"})
     assert fine.status_code == 200
+
+
+async def test_json_no_one_could_store_is_malformed_and_changes_nothing(shop: Tenant, db: Database) -> None:
+    """A lone UTF-16 surrogate was a 500 (no encoder can write it) wherever it sat below the top
+    level; a body not UTF-8 or nested too deeply was a bare 400 ``bad_request``, before the key."""
+    json_type = {"Content-Type": "application/json"}
+    lone = b'{"store":"MSK","number":"S1","lines":[{"sku":"TEE","quantity":1,"price":"1.00",'
+    bodies = {
+        "lone surrogate in an attribute": lone + b'"attributes":{"c":"\\ud800"}}]}',
+        "lone low surrogate in a name": lone + b'"attributes":{"\\udc00":"y"}}]}',
+        "not UTF-8": lone + b'"attributes":{"c":"\xff"}}]}',
+        "nested too deeply": b"[" * 100_000 + b"]" * 100_000,
+    }
+    for name, body in bodies.items():
+        answer = await shop.client.post("/v1/receipts", content=body, headers={**shop.auth, **json_type})
+        error = assert_error(answer, 400, "malformed_json")
+        assert str(error["message"]).startswith("the body is not valid JSON: "), (name, error)
+        without_key = await shop.client.post("/v1/receipts", content=body, headers=json_type)
+        assert_error(without_key, 401, "unauthorized")  # the key first, whatever the body
+    assert await count(db, "receipts", shop) == 0
+    # a pair of surrogates is one character (an emoji written as escapes), and is taken
+    pair = lone + b'"attributes":{"c":"\\ud83d\\ude00"}}]}'
+    taken = await shop.client.post("/v1/receipts", content=pair, headers={**shop.auth, **json_type})
+    assert taken.status_code == 201, taken.text
+
+
+async def test_settings_decimals_are_ascii_digits_without_separators(shop: Tenant) -> None:
+    """Python's Decimal reads "5_0" as 50: a typo became a 50% earning rate."""
+    for typo in ("5_0", "\u0665", " 5 ", "5,0"):
+        assert_error(await shop.call("PATCH", "/v1/program", {"earn_percent": typo}), 422)
+        body = {"name": "x", "min_amount": typo, "effect": {"type": "discount_percent", "value": "10"}}
+        assert_error(await shop.call("POST", "/v1/campaigns", body), 422)
+    assert (await shop.call("GET", "/v1/program")).json()["earn_percent"] == "5"
+    plain = await shop.call("PATCH", "/v1/program", {"earn_percent": "-0", "max_spend_percent": "1e1"})
+    assert (plain.json()["earn_percent"], plain.json()["max_spend_percent"]) == ("0", "10")
+
+
+async def test_a_nul_in_a_lookup_is_refused_in_plain_words(shop: Tenant) -> None:
+    error = assert_error(await shop.call("GET", "/v1/members?card=%00"), 422, "invalid_input")
+    assert error["message"] == "text may not hold the NUL character (\\u0000)"

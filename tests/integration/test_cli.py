@@ -180,11 +180,17 @@ def test_an_operators_mistake_is_one_line_and_exit_2(cli_env: dict[str, str], tm
         (("tenants", "list"), {**cli_env, "PATRON_POOL_MAX": "abc"}, "PATRON_POOL_MAX"),
         (("worker", "--tenant", "nope"), cli_env, "no tenant 'nope'"),
         (("serve", "--port", "70000"), cli_env, "65535"),
+        (("tenants", "list"), {**cli_env, "PATRON_DATABASE_URL": "postgresql://u@h:notaport/x"}, "port"),
+        (("tenants", "list"), {**cli_env, "PATRON_DATABASE_URL": "postgresql://u@h/x?foo=bar"}, '"foo"'),
+        (("serve",), {**cli_env, "PATRON_POOL_MIN": "20", "PATRON_POOL_MAX": "5"}, "PATRON_POOL_MIN (20)"),
+        (("tenants", "create", "x", "--timezone", "Not/" + "Z" * 100), cli_env, "Z" * 100),  # never wrapped
     ]
     for args, env, said in mistakes:
         done = patron(*args, env=env)
         assert done.returncode == 2, (args, done.stderr)
         assert said in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
+        if not done.stderr.startswith("Usage:"):  # the argument parser's own box aside
+            assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, (args, done.stderr)
     # the rejects' folder is checked before anything loads
     stores = tmp_path / "stores.csv"
     stores.write_text("code,name\nNEW1,n\nbad!,x\n")
@@ -196,6 +202,10 @@ def test_an_operators_mistake_is_one_line_and_exit_2(cli_env: dict[str, str], tm
     assert nowhere.returncode == 2 and "rejects" in nowhere.stderr
     itself = patron("import", "stores", str(stores), "--tenant", name, "--rejects", str(stores), env=cli_env)
     assert itself.returncode == 2 and "would be overwritten" in itself.stderr
+    folder = patron(
+        "import", "stores", str(stores), "--tenant", name, "--rejects", str(tmp_path), env=cli_env
+    )
+    assert folder.returncode == 2 and "names a folder" in folder.stderr
     assert stores.read_text() == "code,name\nNEW1,n\nbad!,x\n"
     with psycopg.connect(cli_env["PATRON_DATABASE_URL"]) as conn:
         count = conn.execute(
@@ -413,9 +423,13 @@ def test_serve_workers_each_take_connections_and_a_dead_one_is_replaced(
         assert sum(accepted) == 24, accepted
         assert min(accepted) >= 4, f"one process took nearly all connections: {accepted}"
 
-        # a second instance on the same port would share it (SO_REUSEPORT): it is refused
-        second = patron("serve", "--port", str(port), "--workers", "2", env=cli_env, timeout=60)
-        assert second.returncode == 1 and "another patron serve" in second.stderr, second.stderr
+        # a second instance on the same port would share it (SO_REUSEPORT): it is refused, whatever
+        # the host is called (the lock file named after "localhost" let one in beside 127.0.0.1)
+        for host in ("127.0.0.1", "localhost"):
+            second = patron(
+                "serve", "--host", host, "--port", str(port), "--workers", "2", env=cli_env, timeout=60
+            )
+            assert second.returncode == 2 and "cannot listen on" in second.stderr, second.stderr
 
         first = children()[0]
         first.kill()
@@ -431,14 +445,23 @@ def test_serve_workers_each_take_connections_and_a_dead_one_is_replaced(
 
 
 @pytest.mark.skipif(not processes.supported(), reason="SO_REUSEPORT spreads connections on Linux only")
-def test_serve_workers_on_a_taken_port_says_so(cli_env: dict[str, str]) -> None:
+def test_a_taken_port_is_refused_before_anything_starts(cli_env: dict[str, str]) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = patron("serve", "--port", str(port), "--workers", "2", env=cli_env, timeout=60)
-    assert done.returncode == 1
-    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+        for args in (
+            ("serve",),
+            ("serve", "--workers", "2"),
+            ("serve", "--host", "localhost", "--workers", "2"),
+        ):
+            done = patron(*args, "--port", str(port), env=cli_env, timeout=60)
+            assert done.returncode == 2, (args, done.stderr)
+            assert "cannot listen on" in done.stderr and "Address already in use" in done.stderr, done.stderr
+            assert "Patron serves" not in done.stderr
+        demo = patron("demo", "--sample", "5", "--port", str(port), env=cli_env, timeout=60)
+    assert demo.returncode == 2 and "cannot listen on" in demo.stderr  # before loading anything
+    assert "Reading the retailer" not in demo.stderr
 
 
 @pytest.mark.skipif(not processes.supported(), reason="SO_REUSEPORT spreads connections on Linux only")

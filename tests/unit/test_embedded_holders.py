@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from patron.db.embedded import forget_dead_holders
+import pytest
+
+from patron.config import ConfigError
+from patron.db.embedded import forget_dead_holders, forget_stale_lock, start
 
 
 def a_dead_pid() -> int:
@@ -48,3 +52,45 @@ def test_no_list_or_an_unreadable_one_is_left_alone(tmp_path: Path) -> None:
     (tmp_path / ".handle_pids.json").write_text("not json")
     forget_dead_holders(tmp_path)
     assert (tmp_path / ".handle_pids.json").read_text() == "not json"
+
+
+def test_a_lock_file_whose_process_is_no_postgres_is_removed_and_that_process_left_alone(
+    tmp_path: Path,
+) -> None:
+    """After a crash, postmaster.pid may name a process id since taken by another program; the
+    package took it for the server and killed it."""
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        lock = tmp_path / "postmaster.pid"
+        lock.write_text(f"{other.pid}\n{tmp_path}\n1700000000\n5432\n")
+        forget_stale_lock(tmp_path)
+        assert not lock.exists()
+        assert other.poll() is None  # still running
+        for garbled in ("", "\n", "not a pid\n", f"{a_dead_pid()}\n"):
+            lock.write_text(garbled)
+            forget_stale_lock(tmp_path)
+            assert not lock.exists(), garbled
+        forget_stale_lock(tmp_path)  # no lock file: nothing to do
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_lock_file_of_a_running_postgres_is_kept(tmp_path: Path) -> None:
+    program = tmp_path / "postgres"  # a process the kernel names postgres, as the server's is
+    shutil.copy("/bin/sleep", program)
+    server = subprocess.Popen([str(program), "30"])
+    try:
+        lock = tmp_path / "postmaster.pid"
+        lock.write_text(f"{server.pid}\n{tmp_path}\n")
+        forget_stale_lock(tmp_path)
+        assert lock.exists()
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_a_data_folder_whose_path_has_a_space_is_refused_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="path with a space"):
+        start(tmp_path / "with space")
+    assert not (tmp_path / "with space").exists()

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
 
 from patron import __version__
 from patron.api import errors
@@ -108,6 +109,9 @@ def create_app(
         description=DESCRIPTION,
         default_response_class=JSONResponse,
         lifespan=lifespan,
+        # TrailingSlash takes a /v1/ path's slash off; Starlette's redirect would put it back
+        # where a route has a path parameter (/v1/products -> /v1/products/, without end)
+        redirect_slashes=False,
     )
     app.state.clock = clock
     app.state.programs = ProgramCache()
@@ -128,6 +132,10 @@ def create_app(
     for router in routers:
         app.include_router(router)
     errors.document(app, routers)
+
+    @app.get("/admin", include_in_schema=False)
+    async def admin_home() -> RedirectResponse:
+        return RedirectResponse("/admin/")  # the mount below answers paths under /admin/ only
 
     app.mount("/admin", create_web_app(app))  # the admin web app (docs/admin.md)
 

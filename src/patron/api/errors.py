@@ -18,7 +18,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patron.api import deps
 from patron.api.responses import JSONResponse
+from patron.api.routing import is_json
 from patron.conditions import ConditionError
+from patron.db.pool import unusable_value
 from patron.errors import PatronError, validation_message
 
 log = logging.getLogger(__name__)
@@ -85,16 +87,18 @@ def install(app: FastAPI) -> None:
             except PatronError as refused:
                 return _refusal(refused, error_body(refused.code, refused.message))
         errors = list(exc.errors())
-        if any(e.get("type") == "json_invalid" for e in errors):
-            return JSONResponse(error_body("malformed_json", "the body is not valid JSON"), status_code=400)
+        if invalid := next((e for e in errors if e.get("type") == "json_invalid"), None):
+            reason = (invalid.get("ctx") or {}).get("error")
+            message = f"the body is not valid JSON: {reason}" if reason else "the body is not valid JSON"
+            return JSONResponse(error_body("malformed_json", message), status_code=400)
         sent = request.headers.get("content-type", "")
-        if "json" in sent and any(
+        if is_json(sent) and any(
             e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in errors
         ):
             return JSONResponse(
                 error_body("malformed_json", "the body is empty: send a JSON document"), status_code=400
             )
-        if "json" not in sent and any(e.get("loc", ())[:1] == ("body",) for e in errors):
+        if not is_json(sent) and any(e.get("loc", ())[:1] == ("body",) for e in errors):
             # a body that was not read as JSON at all (curl's -d sends a form by default)
             message = (
                 f"the body must be JSON, sent with Content-Type: application/json (not {sent or 'none'})"
@@ -121,8 +125,7 @@ def install(app: FastAPI) -> None:
         # A value the database cannot hold (a NUL character in text, a number beyond its column):
         # it came from the request, whose transaction rolled back, so it is bad input like any other.
         log.info("a request's value could not be stored: %s", exc)
-        message = "a value cannot be stored: " + str(exc).splitlines()[0]
-        return JSONResponse(error_body("invalid_input", message), status_code=422)
+        return JSONResponse(error_body("invalid_input", unusable_value(exc)), status_code=422)
 
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(psycopg_pool.PoolTimeout)
@@ -189,11 +192,16 @@ def document(app: FastAPI, routers: Iterable[APIRouter]) -> None:
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
         schemas["Error"] = ERROR_SCHEMA
+        schema["components"]["securitySchemes"] = {
+            "apiKey": {"type": "http", "scheme": "bearer", "description": "an API key (contract 2)"}
+        }
         for route in (route for router in routers for route in router.routes):
             if not isinstance(route, APIRoute) or not route.path_format.startswith("/v1/"):
                 continue
             for method in route.methods or ():
-                responses = schema["paths"][route.path_format][method.lower()].setdefault("responses", {})
+                operation = schema["paths"][route.path_format][method.lower()]
+                operation["security"] = [{"apiKey": []}]
+                responses = operation.setdefault("responses", {})
                 responses.setdefault(
                     "401",
                     {

@@ -66,7 +66,8 @@ def _exclusive(host: str, port: int) -> IO[bytes]:
     sets SO_REUSEPORT, so the kernel would otherwise split the tills between the two."""
     folder = Path(tempfile.gettempdir()) / f"patron-runtime-{os.getuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
-    lock = (folder / f"serve-{host.replace(':', '_')}-{port}.lock").open("wb")
+    # by port alone: "localhost" and "127.0.0.1" are one address, and 0.0.0.0 overlaps them all
+    lock = (folder / f"serve-{port}.lock").open("wb")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:

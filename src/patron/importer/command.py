@@ -44,6 +44,9 @@ def main(
             f"[red]error:[/red] the rejects cannot be written to {target.parent}: no such writable folder"
         )
         return 2
+    if target.is_dir():
+        console.print(f"[red]error:[/red] --rejects names a folder, {target}: name a file in it")
+        return 2
     if target.exists() and target.resolve() == file.resolve():
         console.print(
             f"[red]error:[/red] --rejects names the file being imported: {file} would be overwritten"

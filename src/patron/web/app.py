@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from patron.db.pool import unusable_value
 from patron.errors import PatronError, validation_message
 from patron.web import render
 from patron.web.auth import LoginRequired
@@ -96,7 +97,7 @@ def _install_errors(web: FastAPI) -> None:
     @web.exception_handler(psycopg.DataError)
     async def _unstorable(request: Request, exc: psycopg.DataError) -> Response:
         # as in the API (api/errors.py): a value from the form that the database cannot hold
-        return _error_page(request, 422, "a value cannot be stored: " + str(exc).splitlines()[0])
+        return _error_page(request, 422, unusable_value(exc))
 
     @web.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

@@ -8,14 +8,15 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Response
 
 from patron.api.deps import AdminKey
+from patron.api.routing import JsonBodyRoute
 from patron.backoffice import service
 from patron.backoffice import store as backoffice_store
 from patron.backoffice.model import BroadcastIn, EmailChannelIn, SmsChannelIn, TemplateIn, WebhookIn
 from patron.backoffice.templates import TRIGGERS, VARIABLES
 
-router = APIRouter(prefix="/v1", tags=["communications"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1", tags=["communications"])
 NEXT = "X-Next-Before"  # the `before` of a list's next page
-hooks = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+hooks = APIRouter(route_class=JsonBodyRoute, prefix="/v1/webhooks", tags=["webhooks"])
 
 _TEMPLATE_HELP = (
     "A Jinja2 template (sandboxed). Filters: `money`, `number`, `date`, `datetime` (Babel, in the "
@@ -108,6 +109,7 @@ async def delete_template(
     "(`queued`, `sent`, `failed`), `attempts`, `created_at`, `sent_at`, and what was sent. When there "
     "may be more, the header `X-Next-Before` holds the `before` of the next page. A `member` or "
     "`broadcast` this program does not have is a 404 (`member_not_found`, `broadcast_not_found`).",
+    responses={404: {"description": "`member_not_found` or `broadcast_not_found`"}},
 )
 async def list_messages(
     ctx: AdminKey,
@@ -182,6 +184,7 @@ async def get_broadcast(broadcast_id: str, ctx: AdminKey) -> dict[str, Any]:
     "cancelled`; a message a worker is handing to the provider at that moment still goes. Answers the "
     "broadcast (`status` `cancelled`). Cancelling again answers the same; a broadcast that has sent "
     "everything is a 409 `broadcast_done`.",
+    responses={404: {"description": "`broadcast_not_found`"}, 409: {"description": "`broadcast_done`"}},
 )
 async def cancel_broadcast(broadcast_id: str, ctx: AdminKey) -> dict[str, Any]:
     return await service.cancel_broadcast(ctx.db, ctx.tenant_id, broadcast_id, ctx.now())

@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter
 
 from patron.api.deps import AdminKey
+from patron.api.routing import JsonBodyRoute
 from patron.campaigns import service
 from patron.campaigns.model import CampaignIn
 
-router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/campaigns", tags=["campaigns"])
 
 
 @router.post(

@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Path, Response
 
 from patron.api.deps import AdminKey
+from patron.api.routing import JsonBodyRoute
 from patron.catalog import store
 from patron.catalog.model import CODE_PATTERN, ProductBulkItem, ProductIn, StoreIn
 from patron.errors import InvalidInput
 from patron.fields import sku_text
 
-router = APIRouter(prefix="/v1", tags=["stores and products"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1", tags=["stores and products"])
 
 
 def _code(what: str) -> Any:

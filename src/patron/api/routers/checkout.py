@@ -9,11 +9,12 @@ from fastapi import APIRouter, Query, Response
 
 from patron.api.deps import AnyKey, Ctx
 from patron.api.responses import JSONResponse
+from patron.api.routing import JsonBodyRoute
 from patron.checkout import returning, service
 from patron.checkout import store as checkout_store
 from patron.checkout.model import Basket, ReceiptIn, ReturnIn
 
-router = APIRouter(prefix="/v1", tags=["checkout"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1", tags=["checkout"])
 
 RESULT_EXAMPLE = {
     "id": "5f0c6c1e-8a51-4a43-a7c4-0c3f0b1a2d3e",

@@ -8,10 +8,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from patron.api.deps import AdminKey
+from patron.api.routing import JsonBodyRoute
 from patron.tenants import keys, store
 from patron.tenants.keys import Role
 
-router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/api-keys", tags=["api keys"])
 
 
 class KeyIn(BaseModel):

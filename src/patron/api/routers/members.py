@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from patron import fields
 from patron.api.deps import AdminKey, AnyKey
+from patron.api.routing import JsonBodyRoute
 from patron.checkout.model import EARLIEST
 from patron.conditions import ConditionError
 from patron.conditions import validate as validate_condition
@@ -20,7 +21,7 @@ from patron.ledger import store as ledger_store
 from patron.members import service
 from patron.members.model import CardIn, MemberIn, MemberPatch
 
-router = APIRouter(prefix="/v1/members", tags=["members"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/members", tags=["members"])
 
 
 class AdjustmentIn(BaseModel):

@@ -9,11 +9,12 @@ from pydantic import ValidationError
 
 from patron.api.deps import AdminKey
 from patron.api.errors import validation_code
+from patron.api.routing import JsonBodyRoute
 from patron.errors import InvalidInput, validation_message
 from patron.program.settings import Program
 from patron.tenants import service, store
 
-router = APIRouter(prefix="/v1/program", tags=["program"])
+router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/program", tags=["program"])
 
 
 def validated(settings: dict[str, Any]) -> Program:

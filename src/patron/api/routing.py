@@ -1,0 +1,87 @@
+"""How the API's routes read a JSON body: once, strictly, before FastAPI does.
+
+Python's ``json`` takes a lone UTF-16 surrogate (``"\\ud800"``) as a character, which no database,
+JSON encoder or fingerprint can then hold (it was a 500 on a receipt, a product, a campaign), and
+it answers a body nested too deeply, or not UTF-8, with a bare 400. Here such a body is malformed
+JSON like any other: the API's handler (``api.errors``) answers 400 ``malformed_json`` saying why,
+after judging the key, as for any malformed body."""
+
+from __future__ import annotations
+
+import email.message
+import json
+import re
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.requests import ClientDisconnect
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # a hint, checked on the parsed text
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def is_json(content_type: str | None) -> bool:
+    """The content types FastAPI reads as JSON: ``application/json`` and ``application/*+json``."""
+    if not content_type:
+        return False
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+def _holds_a_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return _SURROGATES.search(value) is not None
+    if isinstance(value, dict):
+        return any(_holds_a_surrogate(k) or _holds_a_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_a_surrogate(item) for item in value)
+    return False
+
+
+def _malformed(reason: str) -> RequestValidationError:
+    error = {"type": "json_invalid", "loc": ("body", 0), "msg": "JSON decode error", "input": {}}
+    return RequestValidationError([{**error, "ctx": {"error": reason}}])
+
+
+def parse_body(body: bytes) -> Any:
+    """The body as JSON, or a ``json_invalid`` error that says why not."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _malformed(f"not UTF-8 text (byte {exc.start})") from exc
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _malformed(f"{exc.msg} (character {exc.pos})") from exc
+    except RecursionError as exc:
+        raise _malformed("nested too deeply") from exc
+    if _SURROGATE_ESCAPE.search(body) and _holds_a_surrogate(parsed):
+        raise _malformed(r"a lone UTF-16 surrogate (\ud800 to \udfff), which is no character")
+    return parsed
+
+
+class JsonBodyRoute(APIRoute):
+    """An API route whose JSON body is parsed by ``parse_body`` (and kept on the request, which
+    FastAPI then reads instead of parsing the body again)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            if is_json(request.headers.get("content-type")):
+                try:
+                    body = await request.body()
+                except ClientDisconnect:  # cut off (BodyLimit): FastAPI's own reading answers it
+                    return await handler(request)
+                if body:
+                    request._json = parse_body(body)  # Starlette's Request.json() returns it
+            return await handler(request)
+
+        return strict
