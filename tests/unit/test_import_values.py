@@ -57,6 +57,8 @@ def test_integer_bounds_name_the_limit() -> None:
         values.integer("0", minimum=1)
     with pytest.raises(Bad, match="above 9"):
         values.integer("10", maximum=9)
+    with pytest.raises(Bad, match="^99999999999999999999 is too large a number$"):  # a whole one
+        values.integer("99999999999999999999")
 
 
 def test_timestamps_need_an_offset() -> None:

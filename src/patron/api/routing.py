@@ -62,8 +62,13 @@ def parse_body(body: bytes) -> Any:
         raise _malformed(f"{exc.msg} (character {exc.pos})") from exc
     except RecursionError as exc:
         raise _malformed("nested too deeply") from exc
-    if _SURROGATE_ESCAPE.search(body) and _holds_a_surrogate(parsed):
-        raise _malformed(r"a lone UTF-16 surrogate (\ud800 to \udfff), which is no character")
+    if _SURROGATE_ESCAPE.search(body):
+        try:
+            lone = _holds_a_surrogate(parsed)
+        except RecursionError as exc:  # as deep as the parser could go: deeper than we walk
+            raise _malformed("nested too deeply") from exc
+        if lone:
+            raise _malformed(r"a lone UTF-16 surrogate (\ud800 to \udfff), which is no character")
     return parsed
 
 

@@ -22,7 +22,8 @@ from patron.members.model import card_problem, normalized_email
 
 CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")
-_INT = re.compile(r"[+-]?[0-9]{1,18}")
+_INT = re.compile(r"[+-]?[0-9]+")
+_MOST_DIGITS = 18  # within bigint
 _E164 = re.compile(r"\+[1-9][0-9]{4,15}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -97,6 +98,8 @@ def integer(value: Cell, *, minimum: int | None = None, maximum: int | None = No
             return None
         if not _INT.fullmatch(out):
             raise Bad(f"{out!r} is not a whole number")
+        if len(out.lstrip("+-")) > _MOST_DIGITS:
+            raise Bad(f"{out} is too large a number")
         number = int(out)
     elif (isinstance(value, float) and value.is_integer()) or (
         isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value()
