@@ -57,7 +57,7 @@ def test_integer_bounds_name_the_limit() -> None:
         values.integer("0", minimum=1)
     with pytest.raises(Bad, match="above 9"):
         values.integer("10", maximum=9)
-    with pytest.raises(Bad, match="^99999999999999999999 is too large a number$"):  # a whole one
+    with pytest.raises(Bad, match=r"^99999999999999999999 is too large a number$"):  # a whole one
         values.integer("99999999999999999999")
 
 
