@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import orjson
 import psycopg
 
 from tests.integration.conftest import Tenant
@@ -175,3 +176,13 @@ async def test_a_database_restart_costs_one_retry_not_a_500(app: Any, tenant: Te
     # The first request meets a dead connection; the pool then tests the others before the next.
     assert statuses == [503, 200, 200, 200, 200, 200], statuses
     assert (await tenant.client.get("/ready")).json() == {"status": "ready"}
+
+
+async def test_a_deadlock_is_a_409_retry_not_a_lost_database(app: Any) -> None:
+    """PostgreSQL rolled the request back and the connection is sound: it was answered as a 503
+    "connection lost", and set the pool testing every connection."""
+    exc = psycopg.errors.DeadlockDetected("deadlock detected")
+    handler = next(app.exception_handlers[k] for k in type(exc).__mro__ if k in app.exception_handlers)
+    response = await handler(None, exc)  # the handler Starlette picks: the most specific class's
+    assert response.status_code == 409
+    assert orjson.loads(response.body)["error"]["code"] == "retry"

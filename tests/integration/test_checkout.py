@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 
 from patron import verify
@@ -632,3 +633,71 @@ async def test_history_lists_a_late_receipt_at_its_own_time(shop: Tenant) -> Non
         await shop.call("GET", f"/v1/members/{member}/history", params={"limit": 1, "before": first["next"]})
     ).json()
     assert [e["id"] for e in first["items"] + rest["items"]] == [e["id"] for e in history]
+
+
+async def _held_member(db: Database, member: str) -> Any:
+    """A transaction of an outside session holding ``member``'s row, as a slow receipt would."""
+    conn = await psycopg.AsyncConnection.connect(db.url)
+    await conn.execute("SELECT 1 FROM members WHERE id = %s FOR UPDATE", (member,))
+    return conn
+
+
+async def _waiting(db: Database, member: str) -> None:
+    """Until a session waits for ``member``'s row lock."""
+    for _ in range(200):
+        async with db.read() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND query LIKE %s",
+                    ("%FOR UPDATE OF m%",),
+                )
+            ).fetchone()
+        if row and row["n"]:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("no receipt waited for the member's lock")
+
+
+async def test_a_receipt_that_waited_for_its_member_sees_what_changed_meanwhile(
+    shop: Tenant, db: Database
+) -> None:
+    """A probe: a receipt held behind another of the same member was recorded with the earning
+    rate, campaigns and key of before it waited, though the changes had been answered: its check
+    read the snapshot of the statement that waited for the lock."""
+    member = await member_with(shop, 100)
+    await receipt(shop, basket(("TEE", 1, "1.00"), member=member))  # the key and program are cached
+    holder = await _held_member(db, member)
+    try:
+        waiting = asyncio.create_task(receipt(shop, basket(("TEE", 1, "100.00"), member=member), status=409))
+        await _waiting(db, member)
+        assert (await shop.call("PATCH", "/v1/program", {"earn_percent": "50"})).status_code == 200
+    finally:
+        await holder.rollback()
+        await holder.close()
+    refused = await waiting
+    assert refused["error"]["code"] == "retry"
+    again = await receipt(shop, basket(("TEE", 1, "100.00"), member=member))
+    assert again["totals"]["points_earned"] == 50  # the new rate
+
+
+async def test_a_currency_change_and_a_receipt_never_both_go_through(shop: Tenant, db: Database) -> None:
+    """A probe: a receipt in flight while the currency of a program with no receipts changed was
+    recorded in the old currency (no return could take it), or the two deadlocked."""
+    await shop.call("PUT", "/v1/program", {"currency": "EUR", "timezone": "Europe/Moscow", "country": "RU"})
+    member = await member_with(shop, 0)
+    holder = await _held_member(db, member)
+    try:
+        waiting = asyncio.create_task(receipt(shop, basket(("TEE", 1, "10.45"), member=member), status=409))
+        await _waiting(db, member)
+        changed = await shop.call("PATCH", "/v1/program", {"currency": "JPY"})
+        assert changed.status_code == 200, changed.text
+    finally:
+        await holder.rollback()
+        await holder.close()
+    assert (await waiting)["error"]["code"] == "retry"  # worked out in euros: recorded nowhere
+    async with db.read() as conn:
+        row = await (
+            await conn.execute("SELECT count(*) AS n FROM receipts WHERE tenant_id = %s", (shop.tenant_id,))
+        ).fetchone()
+    assert row == {"n": 0}

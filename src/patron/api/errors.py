@@ -127,6 +127,18 @@ def install(app: FastAPI) -> None:
         log.info("a request's value could not be stored: %s", exc)
         return JSONResponse(error_body("invalid_input", unusable_value(exc)), status_code=422)
 
+    @app.exception_handler(psycopg.errors.TransactionRollback)
+    @app.exception_handler(psycopg.errors.SerializationFailure)
+    @app.exception_handler(psycopg.errors.DeadlockDetected)
+    async def _rolled_back(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        # A deadlock or a serialization failure: PostgreSQL rolled the whole request back, and the
+        # connection is sound. Sending it again is safe, as for a change that raced it (409 retry).
+        log.warning(
+            "a request was rolled back by the database: %s", str(exc).splitlines()[0] if str(exc) else exc
+        )
+        message = "a concurrent change got in the way and nothing was recorded; send it again"
+        return JSONResponse(error_body("retry", message), status_code=409)
+
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(psycopg_pool.PoolTimeout)
     async def _database_away(request: Request, exc: Exception) -> JSONResponse:

@@ -21,7 +21,13 @@ async def bump_version(conn: Connection, tenant_id: int) -> None:
     )
 
 
+# Each change bumps the tenant's campaigns version first, so that it takes the tenant's row before
+# any campaign's: a currency change holds that row and then waits for the campaigns table, and a
+# campaign change taking them the other way round deadlocked with it.
+
+
 async def insert(conn: Connection, tenant_id: int, definition: dict[str, Any]) -> dict[str, Any]:
+    await bump_version(conn, tenant_id)
     row = await (
         await conn.execute(
             f"INSERT INTO campaigns (tenant_id, definition) VALUES (%s, %s) RETURNING {_COLUMNS}",
@@ -29,13 +35,13 @@ async def insert(conn: Connection, tenant_id: int, definition: dict[str, Any]) -
         )
     ).fetchone()
     assert row is not None
-    await bump_version(conn, tenant_id)
     return row
 
 
 async def replace(
     conn: Connection, tenant_id: int, campaign_id: str, definition: dict[str, Any]
 ) -> dict[str, Any]:
+    await bump_version(conn, tenant_id)
     row = await (
         await conn.execute(
             f"UPDATE campaigns SET definition = %s, updated_at = now() WHERE tenant_id = %s AND id = %s"
@@ -45,19 +51,18 @@ async def replace(
     ).fetchone()
     if row is None:
         raise NotFound("no such campaign", code="campaign_not_found")
-    await bump_version(conn, tenant_id)
     return row
 
 
 async def delete(conn: Connection, tenant_id: int, campaign_id: str) -> None:
     """Campaigns are kept (receipts and budgets refer to them); a deleted one is simply gone from view."""
+    await bump_version(conn, tenant_id)
     cur = await conn.execute(
         "UPDATE campaigns SET deleted_at = now() WHERE tenant_id = %s AND id = %s AND deleted_at IS NULL",
         (tenant_id, campaign_id),
     )
     if cur.rowcount == 0:
         raise NotFound("no such campaign", code="campaign_not_found")
-    await bump_version(conn, tenant_id)
 
 
 async def get(conn: Connection, tenant_id: int, campaign_id: str) -> dict[str, Any]:

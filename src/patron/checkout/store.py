@@ -376,9 +376,15 @@ class StaleCache(Conflict):
         )
 
 
+# Whether the program, its campaigns and the key a confirmation was worked out with are current.
+# The tenant's row is read FOR KEY SHARE: a settings change holds it FOR UPDATE, so a receipt
+# waits for one in flight and then reads the row as it committed (a locked row is read at its
+# latest version, whatever the statement's snapshot), and a settings change waits for the
+# receipts past this point. A currency change then finds them, or they find the new version.
 _CURRENT = (
     "(SELECT t.version = %(sv)s AND t.campaigns_version = %(cv)s AND EXISTS (SELECT 1 FROM api_keys k"
-    " WHERE k.tenant_id = t.id AND k.id = %(key)s::uuid AND k.revoked_at IS NULL) FROM tenants t WHERE t.id = %(t)s)"
+    " WHERE k.tenant_id = t.id AND k.id = %(key)s::uuid AND k.revoked_at IS NULL) FROM tenants t"
+    " WHERE t.id = %(t)s FOR KEY SHARE)"
 )
 
 
@@ -400,32 +406,40 @@ async def confirm_context(
     lots and the tier window, including whatever a racing receipt committed."""
     by, value = member if member else (None, None)
     params = _context_params(tenant_id, store, skus, value, since, at, now)
-    # With ``stamp``, whether the caches it came from are still current (read after the member's
-    # lock): a change answered by another process must not be missed by a receipt confirmed after.
+    # With ``stamp``, whether the caches it came from are still current: a change answered by
+    # another process must not be missed by a receipt confirmed after. For a member, it is read by
+    # the second statement, after the lock: the first one's snapshot was taken before it waited
+    # for the lock, and a change committed meanwhile was not seen (a probe's receipt, held behind
+    # a large one, was recorded with a campaign deleted and a key revoked while it waited).
     current = "true"
     if stamp is not None:
         current = _CURRENT
         params |= {"sv": stamp.settings_version, "cv": stamp.campaigns_version, "key": stamp.key_id}
-    locked = await conn.execute(
-        f"WITH m AS ({_MEMBER_BY[by]}{' FOR UPDATE OF m' if by else ''})"
-        f" SELECT {_STORE_AND_PRODUCTS}, m.id::text AS member_id, m.debt, m.birthday, {current} AS current"
-        " FROM (SELECT 1) one LEFT JOIN m ON true",
-        params,
-    )
-    if by is None:  # an anonymous basket: no lock, no ledger
-        row = await locked.fetchone()
+    if by is None:  # an anonymous basket: no lock to wait for, no ledger
+        only = await conn.execute(
+            f"SELECT {_STORE_AND_PRODUCTS}, NULL AS member_id, 0 AS debt, NULL AS birthday,"
+            f" {current} AS current",
+            params,
+        )
+        row = await only.fetchone()
         assert row is not None
         if not row["current"]:
             raise StaleCache()
         return row["store"], row["products"], None, (Decimal(0), [])
+    locked = await conn.execute(
+        f"WITH m AS ({_MEMBER_BY[by]} FOR UPDATE OF m)"
+        f" SELECT {_STORE_AND_PRODUCTS}, m.id::text AS member_id, m.debt, m.birthday"
+        " FROM (SELECT 1) one LEFT JOIN m ON true",
+        params,
+    )
     ledger = await conn.execute(
-        f"WITH m AS ({_MEMBER_BY[by]}) SELECT {_PAID}, l.*"
+        f"WITH m AS ({_MEMBER_BY[by]}) SELECT {_PAID}, l.*, {current} AS current"
         f" FROM (SELECT 1) one LEFT JOIN m ON true LEFT JOIN LATERAL ({_LOTS}) l ON true",
         params,
     )
     row, ledger_row = await locked.fetchone(), await ledger.fetchone()
     assert row is not None and ledger_row is not None
-    if not row["current"]:
+    if not ledger_row["current"]:
         raise StaleCache()
     return row["store"], row["products"], _person(row), _paid_and_lots(ledger_row)
 
