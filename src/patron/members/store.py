@@ -66,8 +66,9 @@ async def add_cards(conn: Connection, tenant_id: int, member_id: str, cards: lis
     if not cards:
         return
     await conn.execute(
+        # in one order, so that two members given the same cards in other orders cannot deadlock
         "INSERT INTO cards (tenant_id, card, member_id) SELECT %s, c, %s FROM unnest(%s::text[]) c"
-        " ON CONFLICT DO NOTHING",
+        " ORDER BY c ON CONFLICT DO NOTHING",
         (tenant_id, member_id, cards),
     )
     cur = await conn.execute(
