@@ -8,6 +8,7 @@ not as a receipt. The bounds keep every figure within what PostgreSQL's columns 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -81,13 +82,19 @@ RESERVED_ATTRIBUTES = frozenset({"sku", "price", "quantity"})  # a line's own fi
 
 
 def attribute_names(value: dict[str, Any]) -> dict[str, Any]:
-    """The same names in the catalog and on a basket's line (the line's were taken and ignored)."""
-    for key in value:
+    """The same names in the catalog and on a basket's line (the line's were taken and ignored),
+    in one Unicode form (NFC), as conditions name them: a decomposed "größe" is "größe"."""
+    named: dict[str, Any] = {}
+    for key, item in value.items():
         if not key or len(key) > 64 or key in RESERVED_ATTRIBUTES:
             raise ValueError(
                 f"attribute name {key!r} is empty, longer than 64 or reserved (sku, price, quantity)"
             )
-    return value
+        name = unicodedata.normalize("NFC", key)
+        if name in named:
+            raise ValueError(f"attribute name {name!r} is given twice, in two Unicode forms")
+        named[name] = item
+    return named
 
 
 Attributes = Annotated[dict[str, AttributeValue], AfterValidator(attribute_names)]

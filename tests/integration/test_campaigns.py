@@ -372,6 +372,10 @@ async def test_null_means_what_leaving_a_field_out_means(shop: Tenant) -> None:
     )
     assert (stored["stacking"], stored["priority"], stored["limits"]["uses"]) == ("line", 0, None)
     assert discounts(await quote(shop, line("TEE", 1, "10.00"), store="MSK")) == ["1.00"]
+    nested = await shop.call(
+        "POST", "/v1/campaigns", {**body, "birthday": {"days_before": 3, "days_after": None}}
+    )
+    assert nested.json()["birthday"] == {"days_before": 3, "days_after": 0}, nested.text
     assert (await shop.call("POST", "/v1/campaigns", {**body, "name": None})).status_code == 422
     assert (await shop.call("POST", "/v1/campaigns", {**body, "effect": None})).status_code == 422
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from tests.integration.conftest import Tenant
 from tests.integration.test_api_conventions import assert_error
 
@@ -154,6 +156,11 @@ async def test_attribute_names_and_values_are_refused_alike_everywhere(tenant: T
         basket = {"store": "S001", "lines": [line]}
         assert_error(await tenant.call("POST", "/v1/checkout/quote", basket), 422)
         assert_error(await tenant.call("PUT", "/v1/products/A", {"name": "x", "attributes": attributes}), 422)
+    decomposed = unicodedata.normalize("NFD", "größe")
+    stored = await tenant.call("PUT", "/v1/products/A", {"name": "x", "attributes": {decomposed: 41}})
+    assert list(stored.json()["attributes"]) == ["größe"]  # one form, as conditions name it
+    twice = {"name": "x", "attributes": {decomposed: 41, "größe": 42}}
+    assert_error(await tenant.call("PUT", "/v1/products/A", twice), 422)
     error = assert_error(
         await tenant.call("PUT", "/v1/products/A", {"name": "x", "attributes": {"a": None}}), 422
     )

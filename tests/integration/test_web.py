@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from fastapi import FastAPI
 
@@ -577,3 +578,22 @@ async def test_two_admins_demoting_each_other_at_once_leave_one_admin(db: Databa
         )
         row = await cur.fetchone()
         assert row is not None and row["n"] == 1
+
+
+async def test_a_database_restart_costs_the_admin_one_page_not_one_per_connection(
+    app: FastAPI, admin_browser: Browser
+) -> None:
+    """A probe: after a restart each of the admin pool's connections answered a plain-text 500."""
+    pools = (app.state.db, app.state.admin_db)
+    pids = []
+    for pool in pools:
+        async with pool.read() as one, pool.read() as two:
+            pids += [one.info.backend_pid, two.info.backend_pid]
+    async with await psycopg.AsyncConnection.connect(app.state.db.url, autocommit=True) as admin:
+        for pid in pids:  # as a restart does to them
+            await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    await asyncio.sleep(0.2)
+    pages = [await admin_browser.get("/program") for _ in range(5)]
+    statuses = [page.status_code for page in pages]
+    assert statuses == [503, 200, 200, 200, 200], statuses
+    assert "the database could not be reached" in pages[0].text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import unicodedata
 from collections.abc import Mapping
 from decimal import Decimal
 
@@ -356,6 +357,12 @@ def test_attribute_names_in_any_script() -> None:
     assert matches("цвет = 'красный' and größe >= 40 and 名前 = 'x' and _x1.b-c = 1", line)
     assert not matches("Цвет = 'красный'", line)  # names stay case-sensitive
     assert to_text(parse("цвет in ('a', 'b')")) == "цвет in ('a', 'b')"
+    # names run on through combining marks, the vowel signs of Indic and Thai words
+    assert matches("रंग = 'लाल' and สี = 'แดง'", {"रंग": "लाल", "สี": "แดง"})
+    assert to_text(parse("रंग in (1)")) == "रंग in (1)"
+    # a decomposed name is the same name (the catalog keeps names composed, NFC)
+    decomposed = unicodedata.normalize("NFD", "größe")
+    assert decomposed != "größe" and matches(f"{decomposed} >= 40", {"größe": 41})
 
 
 def test_error_message_format_and_type() -> None:

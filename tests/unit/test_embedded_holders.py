@@ -76,18 +76,26 @@ def test_a_lock_file_whose_process_is_no_postgres_is_removed_and_that_process_le
         other.wait()
 
 
-def test_a_lock_file_of_a_running_postgres_is_kept(tmp_path: Path) -> None:
+def test_a_lock_file_of_this_folders_postgres_is_kept_and_of_another_folders_removed(tmp_path: Path) -> None:
     program = tmp_path / "postgres"  # a process the kernel names postgres, as the server's is
     shutil.copy("/bin/sleep", program)
-    server = subprocess.Popen([str(program), "30"])
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    ours.mkdir()
+    theirs.mkdir()
+    servers = [subprocess.Popen([str(program), "30"], cwd=folder) for folder in (ours, theirs)]
     try:
-        lock = tmp_path / "postmaster.pid"
-        lock.write_text(f"{server.pid}\n{tmp_path}\n")
-        forget_stale_lock(tmp_path)
-        assert lock.exists()
+        lock = ours / "postmaster.pid"
+        lock.write_text(f"{servers[0].pid}\n{ours}\n")
+        forget_stale_lock(ours)
+        assert lock.exists()  # this folder's server runs
+        lock.write_text(f"{servers[1].pid}\n{ours}\n")  # after a reboot, another folder's has the number
+        forget_stale_lock(ours)
+        assert not lock.exists()
+        assert all(server.poll() is None for server in servers)  # neither was touched
     finally:
-        server.kill()
-        server.wait()
+        for server in servers:
+            server.kill()
+            server.wait()
 
 
 def test_a_data_folder_whose_path_has_a_space_is_refused_in_one_line(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from patron.importer import copytext, values
+from patron.importer import copytext, products, values
 from patron.importer.values import Bad
 
 CENT = Decimal("0.01")
@@ -121,3 +121,29 @@ def test_conditions_and_codes() -> None:
 
 def test_copy_text_escapes_what_copy_would_read_as_syntax() -> None:
     assert copytext.line([1, None, "a\tb\\c\nd", Decimal("1.50")]) == "1\t\\N\ta\\tb\\\\c\\nd\t1.50\n"
+
+
+@pytest.mark.parametrize(
+    ("cell", "stored"),
+    [
+        (1e-07, "0.0000001"),
+        (1e16, "10000000000000000"),
+        (7.5, "7.5"),
+        (Decimal("1.0E-7"), "0.00000010"),
+        (Decimal("0E-8"), "0.00000000"),
+        (5, 5),
+        (True, True),
+        ("1e-07", "1e-07"),  # text stays text
+    ],
+)
+def test_a_products_number_is_stored_as_plain_decimal_text_as_the_api_stores_it(
+    cell: object, stored: object
+) -> None:
+    """Parquet floats and decimals were stored as "1e-07" and "1.0E-7", which conditions compare as
+    text: a product imported matched none of the campaigns the same product put by the API did."""
+    assert products.attribute(cell) == stored
+
+
+def test_a_products_number_beyond_the_apis_bounds_rejects_its_row() -> None:
+    with pytest.raises(Bad, match="below 10"):
+        products.attribute(1e70)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from patron.web import forms
 from patron.web.routes.campaigns import when
 
@@ -24,4 +26,19 @@ def test_the_campaign_list_says_when_a_campaign_applies() -> None:
     assert when({"starts_at": "2026-12-01", "tiers": ["silver"]}) == "2026-12-01 – … · tiers: silver"
     assert when({"stores": ["S001"], "birthday": {"days_before": 3, "days_after": 3}}) == (
         "stores: S001 · around birthdays"
+    )
+
+
+@pytest.mark.parametrize("typed", ["3_65", "３６５", "1e3", "nan", "inf", "5,0"])
+def test_a_number_a_form_reads_is_ascii_digits(typed: str) -> None:
+    """Python's int() and float() read "3_65" as 365 and full-width digits too; the API does not."""
+    assert forms.int_or_text(typed) == typed  # passed on as text, for the model to refuse by name
+    assert forms.number_or_text(typed) == typed
+
+
+def test_a_number_a_form_reads() -> None:
+    assert (forms.int_or_text(" 365 "), forms.int_or_text(""), forms.number_or_text("2.5")) == (
+        365,
+        None,
+        2.5,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.message
 import json
 import re
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -53,7 +54,7 @@ def _malformed(reason: str) -> RequestValidationError:
 def parse_body(body: bytes) -> Any:
     """The body as JSON, or a ``json_invalid`` error that says why not."""
     try:
-        text = body.decode("utf-8")
+        text = body.decode("utf-8-sig")  # a byte order mark before it is taken (some .NET writers add one)
     except UnicodeDecodeError as exc:
         raise _malformed(f"not UTF-8 text (byte {exc.start})") from exc
     try:
@@ -62,6 +63,8 @@ def parse_body(body: bytes) -> Any:
         raise _malformed(f"{exc.msg} (character {exc.pos})") from exc
     except RecursionError as exc:
         raise _malformed("nested too deeply") from exc
+    except ValueError as exc:  # Python's bound on an integer's digits
+        raise _malformed(f"a number of more than {sys.get_int_max_str_digits()} digits") from exc
     if _SURROGATE_ESCAPE.search(body):
         try:
             lone = _holds_a_surrogate(parsed)
@@ -78,9 +81,10 @@ class JsonBodyRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        takes_body = self.body_field is not None  # a body sent where none is taken stays unread
 
         async def strict(request: Request) -> Response:
-            if is_json(request.headers.get("content-type")):
+            if takes_body and is_json(request.headers.get("content-type")):
                 try:
                     body = await request.body()
                 except ClientDisconnect:  # cut off (BodyLimit): FastAPI's own reading answers it

@@ -91,11 +91,23 @@ class Hours(BaseModel):
         return self
 
 
+def _without_nulls(data: Any, fields: frozenset[str]) -> Any:
+    """``null`` for one of ``fields`` means what leaving it out means: its default."""
+    if isinstance(data, dict):
+        return {k: v for k, v in data.items() if not (v is None and k in fields)}
+    return data
+
+
 class BirthdayWindow(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     days_before: WholeNumber = Field(0, ge=0, le=180)
     days_after: WholeNumber = Field(0, ge=0, le=180)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        return _without_nulls(data, frozenset({"days_before", "days_after"}))
 
 
 class PointsSettings(BaseModel):
@@ -177,9 +189,7 @@ class CampaignIn(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _null_is_absent(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if not (v is None and k in _NULL_MEANS_DEFAULT)}
-        return data
+        return _without_nulls(data, _NULL_MEANS_DEFAULT)
 
     @field_validator("weekdays")
     @classmethod

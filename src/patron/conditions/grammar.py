@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import typing
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -160,8 +161,27 @@ Node: TypeAlias = Compare | In | And | Or | Not | Literal
 # Lexer
 
 # Letters of any script (a catalog's "цвет" or "größe"), digits and underscores; not a digit first.
+# A name also runs on through combining marks, which ``\w`` leaves out (``_name_end``).
 _NAME = r"[^\W\d][\w]*(?:[.-]\w+)*"
 NAME_RE: Final = re.compile(_NAME)
+_NAME_TAIL: Final = re.compile(r"\w*(?:[.-]\w+)*")
+
+
+def _name_end(text: str, end: int) -> int:
+    """Where a name that ``NAME_RE`` read up to ``end`` really ends: on through the combining marks
+    after it (the vowel signs of Indic and Thai words, "रंग", "สี") and what follows them."""
+    while end < len(text) and unicodedata.category(text[end]).startswith("M"):
+        tail = _NAME_TAIL.match(text, end + 1)
+        assert tail is not None  # it matches the empty string
+        end = tail.end()
+    return end
+
+
+def is_name(text: str) -> bool:
+    """Whether ``text`` can be written as an attribute's name in a condition."""
+    match = NAME_RE.match(text)
+    return match is not None and _name_end(text, match.end()) == len(text) and text.lower() not in KEYWORDS
+
 
 # A string's body is possessive (``*+``): once ``''`` has been read as a quote inside the string it
 # is never read back as the string's end, so ``'O''Nei`` is one string that is not terminated, at
@@ -206,13 +226,14 @@ def tokenize(text: str) -> Iterator[Token]:
                 raise ConditionError("unterminated string", pos)
             raise ConditionError(f"unexpected character {char!r}", pos)
         kind = match.lastgroup
-        raw = match.group()
+        stop = _name_end(text, match.end()) if kind == "name" else match.end()
+        raw = text[pos:stop]
         if kind == "name":
             lowered = raw.lower()
             if lowered in KEYWORDS:
                 yield Token("keyword", raw, pos, lowered)
-            else:
-                yield Token("name", raw, pos, raw)
+            else:  # one form of each name, as the catalog keeps them (a decomposed "größe" is one)
+                yield Token("name", raw, pos, unicodedata.normalize("NFC", raw))
         elif kind == "string":
             quote = raw[0]
             yield Token("string", raw, pos, raw[1:-1].replace(quote + quote, quote))
@@ -220,7 +241,7 @@ def tokenize(text: str) -> Iterator[Token]:
             yield Token("number", raw, pos, Decimal(raw))
         elif kind == "op":
             yield Token("op", raw, pos, raw)
-        pos = match.end()
+        pos = stop
     yield Token("eof", "", end, None)
 
 
@@ -229,7 +250,7 @@ def tokenize(text: str) -> Iterator[Token]:
 
 
 def _render_attr(attr: str) -> str:
-    if NAME_RE.fullmatch(attr) is None or attr.lower() in KEYWORDS:
+    if not is_name(attr):
         raise ValueError(f"{attr!r} cannot be written as an attribute name")
     return attr
 

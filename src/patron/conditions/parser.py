@@ -111,7 +111,7 @@ class _Parser:
         raise self._unexpected("a condition")
 
     def _comparison(self) -> Node:
-        attr = self._advance().text
+        attr = str(self._advance().value)  # the name in NFC, as the catalog keeps names
         tok = self.tok
         if tok.kind == "op" and tok.value in COMPARE_OPS:
             self._advance()

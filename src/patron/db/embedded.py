@@ -64,19 +64,24 @@ def forget_stale_lock(pgdata: Path) -> None:
         except OSError:
             return  # unreadable: PostgreSQL will say so itself
         pid = int(first) if first.isdigit() else None
-        if pid is not None and _running(pid) and _is_postgres(pid):
+        if pid is not None and _running(pid) and _serves(pid, pgdata):
             return
-        log.warning("removing %s: no PostgreSQL runs as its process %s", lock, first or "(empty)")
+        log.warning(
+            "removing %s: no PostgreSQL of this folder runs as its process %s", lock, first or "(empty)"
+        )
         lock.unlink(missing_ok=True)
 
 
-def _is_postgres(pid: int) -> bool:
-    """Whether process ``pid`` is a PostgreSQL server (where /proc says; elsewhere assumed)."""
+def _serves(pid: int, pgdata: Path) -> bool:
+    """Whether process ``pid`` is the PostgreSQL server of ``pgdata`` (where /proc says; elsewhere
+    assumed): named postgres, and working in that folder, as a server does (another folder's
+    server, after a reboot gave it the old number, was taken for this one's and shut down)."""
     try:
         name = Path(f"/proc/{pid}/comm").read_text().strip()
+        folder = Path(os.readlink(f"/proc/{pid}/cwd"))
     except OSError:
         return True
-    return name.startswith(("postgres", "postmaster"))
+    return name.startswith(("postgres", "postmaster")) and folder == pgdata.resolve()
 
 
 def forget_dead_holders(pgdata: Path) -> None:

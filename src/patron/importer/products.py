@@ -3,6 +3,7 @@ attribute (an empty cell means the product lacks it). Pure."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -10,6 +11,7 @@ from decimal import Decimal
 
 import orjson
 
+from patron.fields import attribute_number
 from patron.importer import copytext, values
 from patron.importer.batch import Context, Header, HeaderError, Prepared, Reject, Unique, parse
 from patron.importer.reader import Row
@@ -35,15 +37,20 @@ def product_name(value: object) -> str | None:
 
 
 def attribute(value: object) -> object:
-    """An attribute's JSON value: text stays text; Parquet numbers and booleans keep their type."""
+    """An attribute's JSON value: text stays text; Parquet integers and booleans keep their type;
+    decimals and floats are plain decimal text, as the API stores them (``1e-07`` as
+    ``0.0000001``: conditions read only that form as a number), within the API's bounds."""
     if isinstance(value, bool | int):
         return value
-    if isinstance(value, Decimal):
-        return str(value)
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise values.Bad(f"{value!r} is not a number")
-        return repr(value)
+        value = Decimal(repr(value))  # the decimal it prints as
+    if isinstance(value, Decimal):
+        try:
+            return format(attribute_number(value), "f")
+        except ValueError as exc:
+            raise values.Bad(f"{value}: {exc}") from exc
     if isinstance(value, date):
         return value.isoformat()
     return values.text(value, max_length=1000)
@@ -57,13 +64,17 @@ class Products:
         self.ctx = ctx
         self._sku = header.cell("sku")
         self._name = header.cell("name")
-        for name, _ in header.extra:
+        self._attributes: list[tuple[str, int]] = []
+        for name, position in header.extra:
             if len(name) > 64 or name in RESERVED:
                 reserved = ", ".join(sorted(RESERVED))
                 raise HeaderError(
                     f"column {name!r}: an attribute name is 1-64 characters, and not {reserved}"
                 )
-        self._attributes = header.extra
+            # in one Unicode form, as the API keeps names and conditions name them
+            self._attributes.append((unicodedata.normalize("NFC", name), position))
+        if len({name for name, _ in self._attributes}) < len(self._attributes):
+            raise HeaderError("two columns name one attribute, in two Unicode forms")
 
     def group_key(self, row: Row) -> object:
         return None

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 import psycopg
+import psycopg_pool
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
@@ -98,6 +99,16 @@ def _install_errors(web: FastAPI) -> None:
     async def _unstorable(request: Request, exc: psycopg.DataError) -> Response:
         # as in the API (api/errors.py): a value from the form that the database cannot hold
         return _error_page(request, 422, unusable_value(exc))
+
+    @web.exception_handler(psycopg.OperationalError)
+    @web.exception_handler(psycopg_pool.PoolTimeout)
+    async def _database_away(request: Request, exc: Exception) -> Response:
+        # as in the API: the pools test their other connections before the next request meets one
+        log.warning("the database could not be used: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        for pool in ("db", "admin_db"):
+            if (database := getattr(request.app.state.api.state, pool, None)) is not None:
+                await database.recover()
+        return _error_page(request, 503, "the database could not be reached: try again in a moment")
 
     @web.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

@@ -3,6 +3,7 @@ pydantic's errors back into messages by form field. Pure: the use cases validate
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -123,14 +124,16 @@ STACKING = (
 WEEKDAYS = ((1, "Mon"), (2, "Tue"), (3, "Wed"), (4, "Thu"), (5, "Fri"), (6, "Sat"), (7, "Sun"))
 
 
+_WHOLE = re.compile(r"\s*[+-]?[0-9]+\s*")
+_DECIMAL = re.compile(r"\s*[+-]?[0-9]+(\.[0-9]+)?\s*")
+
+
 def int_or_text(value: str) -> int | str | None:
-    """A whole number when it reads as one; else the text, for the model to reject by name."""
+    """A whole number when it reads as one in ASCII digits; else the text, for the model to reject
+    by name (Python's int() reads "3_65" as 365 and "３６５" too, as the API does not)."""
     if value == "":
         return None
-    try:
-        return int(value)
-    except ValueError:
-        return value
+    return int(value) if _WHOLE.fullmatch(value) else value
 
 
 def number_or_text(value: str) -> int | float | str | None:
@@ -138,10 +141,7 @@ def number_or_text(value: str) -> int | float | str | None:
     whole = int_or_text(value)
     if not isinstance(whole, str):
         return whole
-    try:
-        return float(value)
-    except ValueError:
-        return value
+    return float(value) if _DECIMAL.fullmatch(value) else value
 
 
 def campaign_document(text: TextOf, texts: TextsOf) -> dict[str, Any]:
