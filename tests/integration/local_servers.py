@@ -165,6 +165,13 @@ class Inbox:
 
     def __init__(self) -> None:
         self.envelopes: list[Any] = []
+        self.refuse: dict[str, str] = {}  # address -> the answer to its RCPT (greylisting, no mailbox)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.envelopes.append(envelope)

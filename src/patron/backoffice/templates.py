@@ -248,12 +248,20 @@ def receipt_variables(result: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _moment_text(value: Any) -> Any:
+    """A moment as every trigger's variables carry it, and as a template is checked with: RFC 3339
+    text (the lots' expiries came as datetimes, so a template checked on the text failed to send)."""
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
 def expiring_variables(lots: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    ordered = sorted(lots, key=lambda lot: str(lot["expires_at"]))
+    ordered = sorted(lots, key=lambda lot: _moment_text(lot["expires_at"]))
     return {
         "points": sum(int(lot["points"]) for lot in ordered),
-        "expires_at": ordered[0]["expires_at"] if ordered else None,
-        "lots": [{"points": int(lot["points"]), "expires_at": lot["expires_at"]} for lot in ordered],
+        "expires_at": _moment_text(ordered[0]["expires_at"]) if ordered else None,
+        "lots": [
+            {"points": int(lot["points"]), "expires_at": _moment_text(lot["expires_at"])} for lot in ordered
+        ],
     }
 
 

@@ -94,7 +94,10 @@ class EmailTransport:
                 smtp.send_message(message)
             return Attempt(ok=True, status=250)
         except smtplib.SMTPRecipientsRefused as exc:
-            return Attempt(ok=False, error=_short(exc), permanent=True)
+            # 5xx for good (no such mailbox); 4xx for now (greylisting, a full mailbox): SMTP's rule
+            codes = [code for code, _ in exc.recipients.values()]
+            permanent = all(500 <= code < 600 for code in codes)
+            return Attempt(ok=False, status=max(codes, default=None), error=_short(exc), permanent=permanent)
         except smtplib.SMTPResponseException as exc:
             permanent = 500 <= exc.smtp_code < 600
             return Attempt(ok=False, status=exc.smtp_code, error=_short(exc), permanent=permanent)
