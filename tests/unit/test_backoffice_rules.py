@@ -71,6 +71,18 @@ def test_birthday_gift_window_and_expiry() -> None:
     assert rules.birthday_gift_due(born, 3, 14, last + timedelta(minutes=1), MOSCOW) is None
 
 
+def test_a_gift_a_year_ahead_is_due_on_its_day_though_last_years_window_is_open() -> None:
+    """A probe: with days_before 366 the 2027 gift came two days late, after the 2026 birthday's
+    window (whose gift had long expired) closed."""
+    born = date(1990, 12, 7)
+    due_day = datetime(2026, 12, 6, 0, 0, tzinfo=MOSCOW)  # 2027-12-07 less 366 days
+    gift = rules.birthday_gift_due(born, 366, 30, due_day, MOSCOW)
+    assert gift is not None and (gift.year, gift.available_from) == (2027, due_day)
+    before = due_day - timedelta(minutes=1)  # only 2026's window is open, its gift long expired
+    earlier = rules.birthday_gift_due(born, 366, 30, before, MOSCOW)
+    assert earlier is not None and earlier.year == 2026 and earlier.expires_at <= before
+
+
 def test_a_gift_before_new_year_belongs_to_next_years_birthday() -> None:
     born = date(1985, 1, 2)
     gift = rules.birthday_gift_due(born, 5, 10, datetime(2026, 12, 29, 12, tzinfo=MOSCOW), MOSCOW)

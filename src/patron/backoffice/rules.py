@@ -120,8 +120,11 @@ def birthday_gift_due(
     birthday: date, days_before: int, valid_days: int, now: datetime, tz: ZoneInfo
 ) -> BirthdayGift | None:
     """The gift due at ``now``, if any: from local midnight ``days_before`` days before the
-    birthday until the end of the birthday (a worker that was down catches up until then)."""
+    birthday until the end of the birthday (a worker that was down catches up until then). With
+    ``days_before`` near a year, two years' windows meet: the latest gift not yet expired is the
+    one due (the earlier year's, long expired, was taken, and the next came two days late)."""
     today = now.astimezone(tz).date()
+    open_now = []
     for year in (today.year - 1, today.year, today.year + 1):
         day = birthday_in(year, birthday)
         gift_day = day - timedelta(days=days_before)
@@ -129,8 +132,9 @@ def birthday_gift_due(
         end = local_midnight(day + timedelta(days=1), tz)
         if start <= now < end:
             expires = local_midnight(gift_day + timedelta(days=valid_days), tz)
-            return BirthdayGift(year, gift_day, start, expires)
-    return None
+            open_now.append(BirthdayGift(year, gift_day, start, expires))
+    unexpired = [gift for gift in open_now if now < gift.expires_at]
+    return unexpired[-1] if unexpired else (open_now[0] if open_now else None)
 
 
 def birthday_candidates(today: date, days_before: int) -> list[tuple[int, int]]:
