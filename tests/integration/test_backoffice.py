@@ -22,6 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from patron.backoffice import broadcasts, schedule_store, store
+from patron.backoffice.model import EmailChannelIn
 from patron.backoffice.sender import SendSettings
 from patron.backoffice.store import MessageUpdate
 from patron.backoffice.transports import EmailTransport
@@ -1120,5 +1121,12 @@ async def test_a_recipient_refused_for_now_is_tried_again_and_one_refused_for_go
     assert (grey.ok, grey.permanent, grey.status) == (False, False, 451)
     assert (gone.ok, gone.permanent, gone.status) == (False, True, 550)
     inbox.refuse = {}
-    assert (await transport.send(settings, "m1", "grey@example.com", "Hi", "text")).ok
+    named = {**settings, "from": "Shop Club <loyalty@shop.example>"}  # a sender with a name
+    assert (await transport.send(named, "m1", "grey@example.com", "Hi", "text")).ok
     assert [envelope.rcpt_tos for envelope in inbox.envelopes] == [["grey@example.com"]]
+    assert inbox.envelopes[0].mail_from == "loyalty@shop.example"
+    assert EmailChannelIn.model_validate(
+        {"host": "h", "port": 25, "from": "Shop Club <loyalty@shop.example>"}
+    )
+    with pytest.raises(ValueError, match="an email address"):
+        EmailChannelIn.model_validate({"host": "h", "port": 25, "from": "Shop Club <nowhere>"})

@@ -4,6 +4,7 @@ the pages that change things doing so through the same use cases as the API."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -584,11 +585,11 @@ async def test_a_database_restart_costs_the_admin_one_page_not_one_per_connectio
     app: FastAPI, admin_browser: Browser
 ) -> None:
     """A probe: after a restart each of the admin pool's connections answered a plain-text 500."""
-    pools = (app.state.db, app.state.admin_db)
     pids = []
-    for pool in pools:
-        async with pool.read() as one, pool.read() as two:
-            pids += [one.info.backend_pid, two.info.backend_pid]
+    for pool in (app.state.db, app.state.admin_db):
+        async with contextlib.AsyncExitStack() as held:  # every connection the pool has now
+            for _ in range(pool.pool.get_stats()["pool_size"]):
+                pids.append((await held.enter_async_context(pool.read())).info.backend_pid)
     async with await psycopg.AsyncConnection.connect(app.state.db.url, autocommit=True) as admin:
         for pid in pids:  # as a restart does to them
             await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import re
 from datetime import date, datetime
 from typing import Annotated, Literal
@@ -102,6 +103,9 @@ class SmsChannelIn(BaseModel):
         return value
 
 
+_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+")
+
+
 class EmailChannelIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -115,11 +119,24 @@ class EmailChannelIn(BaseModel):
 
     host: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._:\[\]-]+$")
     port: WholeNumber = Field(ge=1, le=65535)
-    from_: str = Field(alias="from", min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    from_: str = Field(
+        alias="from",
+        min_length=3,
+        max_length=320,
+        description='an address, or a name and an address: "Club <club@example.com>"',
+    )
     username: str | None = Field(None, max_length=320)
     password: str | None = Field(None, max_length=1000)
     starttls: StrictBool = False
     rate_per_second: Rate | None = Field(None, ge=0.01, le=100_000, description="optional limit")
+
+    @field_validator("from_")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        _, address = email.utils.parseaddr(value)
+        if not _ADDRESS.fullmatch(address) or any(ch in value for ch in "\r\n\0"):
+            raise ValueError('an email address, or a name and one: "Club <club@example.com>"')
+        return value
 
 
 class TemplateIn(BaseModel):

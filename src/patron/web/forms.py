@@ -124,8 +124,9 @@ STACKING = (
 WEEKDAYS = ((1, "Mon"), (2, "Tue"), (3, "Wed"), (4, "Thu"), (5, "Fri"), (6, "Sat"), (7, "Sun"))
 
 
-_WHOLE = re.compile(r"\s*[+-]?[0-9]+\s*")
-_DECIMAL = re.compile(r"\s*[+-]?[0-9]+(\.[0-9]+)?\s*")
+# at most 18 digits (within bigint): a longer number goes on as text, for the model to refuse
+_WHOLE = re.compile(r"\s*[+-]?[0-9]{1,18}\s*")
+_DECIMAL = re.compile(r"\s*[+-]?[0-9]{1,18}(\.[0-9]{1,18})?\s*")
 
 
 def int_or_text(value: str) -> int | str | None:
