@@ -189,3 +189,11 @@ async def test_a_deadlock_is_a_409_retry_not_a_lost_database(app: Any) -> None:
     response = await handler(None, exc)  # the handler Starlette picks: the most specific class's
     assert response.status_code == 409
     assert orjson.loads(response.body)["error"]["code"] == "retry"
+
+
+async def test_a_field_named_body_is_named(tenant: Tenant) -> None:
+    """A template's own field is called body: its error named no field at all."""
+    error = assert_error(
+        await tenant.call("PUT", "/v1/templates/birthday", {"channel": "sms", "body": ""}), 422
+    )
+    assert error["field"] == "body" and str(error["message"]).startswith("body: ")

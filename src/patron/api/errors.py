@@ -68,8 +68,10 @@ def _refusal(exc: PatronError, body: dict[str, Any]) -> JSONResponse:
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts)
+    """The field at fault, without where FastAPI found it (a template's own field "body" stays)."""
+    if loc and loc[0] in ("body", "query", "path", "header"):
+        loc = loc[1:]
+    return ".".join(str(p) for p in loc)
 
 
 def install(app: FastAPI) -> None:
