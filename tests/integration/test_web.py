@@ -8,7 +8,7 @@ import contextlib
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -598,3 +598,54 @@ async def test_a_database_restart_costs_the_admin_one_page_not_one_per_connectio
     statuses = [page.status_code for page in pages]
     assert statuses == [503, 200, 200, 200, 200], statuses
     assert "the database could not be reached" in pages[0].text
+
+
+async def test_a_receipt_page_names_its_campaigns_and_its_returns_time(
+    admin_browser: Browser, tenant: Tenant, clock: ManualClock
+) -> None:
+    """A probe: lines listed campaigns by id, and a return showed when it was written (the demo's
+    replay writes a year's returns today), not its own moment."""
+    await setup_shop(tenant, activation_delay_days=0)
+    effect = {"type": "discount_percent", "value": "10"}
+    assert (
+        await tenant.call("POST", "/v1/campaigns", {"name": "Ski week", "effect": effect})
+    ).status_code == 201
+    clock.fixed = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)  # 12:00 in Moscow, the program's zone
+    sale = await receipt(
+        tenant, {"store": "MSK", "lines": [{"sku": "SKI", "quantity": 2, "price": "100.00"}]}
+    )
+    clock.fixed = datetime(2026, 3, 11, 9, 0, tzinfo=UTC)
+    returned = await tenant.call(
+        "POST",
+        f"/v1/receipts/{sale['id']}/returns",
+        {"number": "RET-9", "lines": [{"line": 1, "quantity": 1}]},
+    )
+    assert returned.status_code == 201
+    page = await admin_browser.get(f"/receipts/{sale['id']}")
+    assert '<td class="small">Ski week</td>' in page.text
+    assert "2026-03-10 12:00" in page.text and "(Europe/Moscow)" in page.text
+    assert "<tr><td>2026-03-11 12:00</td><td>RET-9</td>" in page.text
+
+
+async def test_the_member_search_hint_is_of_the_programs_country_and_ended_campaigns_say_so(
+    admin_browser: Browser, tenant: Tenant, clock: ManualClock
+) -> None:
+    """A probe: a US program's hint gave Russian numbers (which found no one), and campaigns whose
+    dates were over were listed as active."""
+    program = {"currency": "USD", "timezone": "America/Chicago", "country": "US"}
+    assert (await tenant.call("PUT", "/v1/program", program)).status_code == 200
+    page = await admin_browser.get("/members")
+    assert "+1 201-555-0123" in page.text and "8 (900)" not in page.text
+    clock.fixed = datetime(2026, 3, 10, 18, 0, tzinfo=UTC)  # 12:00 in Chicago
+    effect = {"type": "discount_percent", "value": "10"}
+    for name, ends in (("Over", "2026-03-09"), ("Today", "2026-03-10")):
+        body = {"name": name, "ends_at": ends, "effect": effect}
+        assert (await tenant.call("POST", "/v1/campaigns", body)).status_code == 201
+    listed = await admin_browser.get("/campaigns")
+    rows = {
+        name: row
+        for row in re.findall(r"<tr data-campaign.*?</tr>", listed.text, re.S)
+        for name in ("Over", "Today")
+        if f">{name}<" in row
+    }
+    assert ">ended<" in rows["Over"] and ">active<" in rows["Today"] and ">ended<" not in rows["Today"]

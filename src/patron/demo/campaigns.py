@@ -14,6 +14,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+# Alcohol and tobacco in the data: beer, wine and liquor sit in GROCERY as well as in SPIRITS, and
+# cigarettes, cigars and other tobacco in DRUG GM (a probe found points paying for wine and cigars).
+TOBACCO = "'CIGARETTES', 'CIGARS', 'TOBACCO OTHER'"
+ALCOHOL_AND_TOBACCO = (
+    "department = 'SPIRITS' or category in"
+    f" ('BEERS/ALES', 'DOMESTIC WINE', 'IMPORTED WINE', 'MISC WINE', 'LIQUOR', {TOBACCO})"
+)
+HEALTH_AND_BEAUTY = f"department in ('DRUG GM', 'COSMETICS', 'NUTRITION') and category not in ({TOBACCO})"
+
 PROGRAM: dict[str, Any] = {
     "currency": "USD",
     "timezone": "America/Chicago",
@@ -21,9 +30,10 @@ PROGRAM: dict[str, Any] = {
     "point_value": "0.01",
     "earn_percent": "100",
     "max_spend_percent": "50",
-    "no_spend_condition": "department = 'SPIRITS' or category in ('CIGARETTES', 'BEERS/ALES')",
+    "no_spend_condition": ALCOHOL_AND_TOBACCO,
     "activation_delay_days": 1,
-    "points_valid_days": 365,
+    # three years, so that the replayed year (2025) still has balances to spend and show today
+    "points_valid_days": 1095,
     "return_policy": "debt",
     "tiers": [
         {"code": "base", "name": "Base", "threshold": "0", "earn_percent": "100"},
@@ -65,7 +75,9 @@ def definitions(windows: dict[int, tuple[date, date]]) -> list[dict[str, Any]]:
         },
         {
             "name": "Coffee: $2 off two bags",
-            "condition": "category = 'COFFEE'",
+            # the data's COFFEE category also holds creamer, syrups and tea
+            "condition": "category = 'COFFEE' and type not in"
+            " ('NON DAIRY CREAMER: DRY', 'MOLASSES & SYRUPS', 'INSTANT TEA & TEA MIX', 'AUTHENTIC DRY BEVERAGES W/O SW')",
             "min_quantity": 2,
             "effect": {"type": "discount_amount", "value": "2.00"},
             "stacking": "line",
@@ -80,13 +92,10 @@ def definitions(windows: dict[int, tuple[date, date]]) -> list[dict[str, Any]]:
         },
         {
             "name": "Pharmacy: 300 points to spend on health and beauty, for $25",
-            "condition": "department in ('DRUG GM', 'COSMETICS', 'NUTRITION')",
+            "condition": HEALTH_AND_BEAUTY,
             "min_amount": "25.00",
             "effect": {"type": "points_fixed", "value": "300"},
-            "points": {
-                "valid_days": 60,
-                "spend_condition": "department in ('DRUG GM', 'COSMETICS', 'NUTRITION')",
-            },
+            "points": {"valid_days": 60, "spend_condition": HEALTH_AND_BEAUTY},
         },
         {
             "name": "Breakfast: any cold cereal for $2.99",
@@ -137,7 +146,7 @@ def definitions(windows: dict[int, tuple[date, date]]) -> list[dict[str, Any]]:
             "name": "Black Friday weekend: 20% off everything",
             "starts_at": "2025-11-28",
             "ends_at": "2025-11-30",
-            "condition": "department not in ('SPIRITS', 'FUEL') and category not in ('CIGARETTES', 'BEERS/ALES')",
+            "condition": f"department != 'FUEL' and not ({ALCOHOL_AND_TOBACCO})",
             "effect": {"type": "discount_percent", "value": "20"},
             "stacking": "exclusive",
             "priority": 10,

@@ -276,9 +276,11 @@ async def member_returns(
 ) -> list[dict[str, Any]]:
     cur = await conn.execute(
         "SELECT x.id::text AS id, x.receipt_id::text AS receipt_id, r.store, r.number AS receipt_number,"
-        " x.number, x.created_at, x.refund, x.points_refunded, x.points_reversed, x.shortfall, x.withhold"
+        " x.number, coalesce(x.at, x.created_at) AS at, x.refund, x.points_refunded, x.points_reversed,"
+        " x.shortfall, x.withhold"
         " FROM receipt_returns x JOIN receipts r ON r.tenant_id = x.tenant_id AND r.id = x.receipt_id"
-        " WHERE x.tenant_id = %s AND r.member_id = %s ORDER BY x.created_at DESC, x.id LIMIT %s OFFSET %s",
+        " WHERE x.tenant_id = %s AND r.member_id = %s"
+        " ORDER BY coalesce(x.at, x.created_at) DESC, x.id LIMIT %s OFFSET %s",
         (tenant_id, member_id, limit, offset),
     )
     return await cur.fetchall()
@@ -299,8 +301,9 @@ async def member_counts(conn: Connection, tenant_id: int, member_id: str) -> dic
 
 async def receipt_returns(conn: Connection, tenant_id: int, receipt_id: str) -> list[dict[str, Any]]:
     cur = await conn.execute(
-        "SELECT number, created_at, refund, points_refunded, points_reversed, shortfall, withhold, lines"
-        " FROM receipt_returns WHERE tenant_id = %s AND receipt_id = %s ORDER BY created_at",
+        "SELECT number, coalesce(at, created_at) AS at, refund, points_refunded, points_reversed, shortfall,"
+        " withhold, lines FROM receipt_returns WHERE tenant_id = %s AND receipt_id = %s"
+        " ORDER BY coalesce(at, created_at)",
         (tenant_id, receipt_id),
     )
     return await cur.fetchall()

@@ -8,7 +8,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from patron import clock
 from patron.campaigns import service as campaigns
 from patron.campaigns.model import CampaignIn
 from patron.campaigns.rules import Compiled
@@ -93,9 +94,12 @@ def when(campaign: dict[str, Any]) -> str:
 async def list_page(request: Request, admin: Viewer) -> Response:
     async with admin.db.read() as conn:
         items = await campaigns.list_all(conn, admin.tenant_id, admin.program.quantum)
+    today = admin.now().astimezone(clock.zone(admin.program.timezone)).date()
     for item in items:
         item["summary"] = summary(item)
         item["when"] = when(item)
+        ends = item.get("ends_at")  # an active campaign whose dates are over gives nothing: say so
+        item["ended"] = bool(ends) and date.fromisoformat(str(ends)) < today
     return render.page(
         request, "campaigns.html", admin, campaigns=items, ok=MESSAGES.get(request.query_params.get("ok", ""))
     )

@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import phonenumbers
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
@@ -61,7 +62,20 @@ async def search(request: Request, admin: Viewer, q: str = "") -> Response:
         results=exact + found,
         searched=bool(query.text),
         capped=SEARCH_LIMIT if query.text and len(found) >= SEARCH_LIMIT else None,
+        phone_examples=phone_examples(admin.program.phone_region),
     )
+
+
+def phone_examples(region: str | None) -> tuple[str, str] | None:
+    """One number of the program's country, written as people there do and in E.164 (the hint
+    gave Russian numbers to a US program, which found no one)."""
+    if region is None:
+        return None
+    number = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    if number is None:
+        return None
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return national, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 async def _member_page(
