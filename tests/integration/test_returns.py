@@ -97,6 +97,30 @@ async def test_cancelling_a_receipt_and_the_one_that_spent_its_points_ends_the_s
             assert ends == [(0, 0, Decimal(0))] * 2, policy
 
 
+async def test_a_withheld_shortfall_beyond_the_refund_is_settled_when_its_points_come_back(
+    db: Database, client: Any
+) -> None:
+    """A probe: under withhold, money kept back pays for a shortfall only as far as the refund goes;
+    the rest is absorbed as under clamp, but was not recorded, so the member kept 95 points,
+    worth 95.00, for a net 10.00 paid."""
+    tenant = await make_tenant(db, client, currency="RUB", timezone="Europe/Moscow", country="RU")
+    await setup_shop(tenant, activation_delay_days=0, return_policy="withhold", max_spend_percent="100")
+    bonus = {"name": "bonus", "condition": "sku = 'TEE'", "effect": {"type": "points_fixed", "value": "100"}}
+    assert (await tenant.call("POST", "/v1/campaigns", bonus)).status_code == 201
+    member = await member_with(tenant)
+    earning = await receipt(tenant, basket(("TEE", 1, "10.00"), member=member))
+    spending = await receipt(tenant, basket(("SKI", 1, "200.00"), member=member, spend=100))
+    assert (earning["totals"]["points_earned"], spending["totals"]["points_earned"]) == (100, 5)
+    first = (await tenant.call("POST", f"/v1/receipts/{earning['id']}/cancel")).json()
+    assert (first["shortfall"], first["withhold"], first["refund"]) == (95, "10.00", "0.00")
+    second = (await tenant.call("POST", f"/v1/receipts/{spending['id']}/cancel")).json()
+    assert second["points_kept_back"] == 85  # what 10.00 could not pay for
+    balance = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()
+    assert (balance["available"], balance["debt"]) == (10, 0)  # the 10 points the 10.00 paid for
+    async with db.read() as conn:
+        assert await verify.run(conn, tenant.tenant_id) == []
+
+
 async def test_a_chain_of_three_receipts_cancelled_in_any_order_leaves_nothing_and_owes_nothing(
     db: Database, client: Any
 ) -> None:

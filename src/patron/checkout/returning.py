@@ -92,6 +92,12 @@ async def _return(
         withhold = Decimal(0)
         if program.return_policy == "withhold" and outcome.shortfall:
             withhold = returns.withhold_money(outcome.shortfall, program.point_value, paid)
+            # What the money kept back could not pay for is absorbed, as under clamp, and recorded
+            # as clamp records it, so that points coming back later settle it (a member kept 85
+            # points that a cancelled sale had earned, paid for with nothing).
+            absorbed = outcome.shortfall - returns.points_paid_for(withhold, program.point_value)
+            if absorbed > 0 and member_id:
+                await _record_shortfall(conn, tenant_id, member_id, receipt_id, absorbed, "clamp")
         for line, quantity in requested.items():
             sold[line] = returns.SoldLine(
                 line,

@@ -82,6 +82,11 @@ def withhold_money(shortfall: int, point_value: Decimal, refund: Decimal) -> Dec
     return min(shortfall * point_value, refund)
 
 
+def points_paid_for(withheld: Decimal, point_value: Decimal) -> int:
+    """The whole points that money withheld stands for: the rest of a shortfall is absorbed."""
+    return int(withheld // point_value) if point_value > 0 else 0
+
+
 @dataclass(frozen=True, slots=True)
 class Shortfall:
     """What an earlier return of a receipt could not take back of its earned points: owed by the
