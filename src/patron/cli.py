@@ -85,7 +85,7 @@ def serve(
     from patron.api.app import create_app
 
     settings = Settings.from_env()
-    ensure_port_free(host, port)
+    processes.ensure_port_free(host, port)
     url = database_url()
     log_level = "info" if access_log else "warning"  # uvicorn's access lines are at info
     console.print(f"Patron serves on http://{host}:{port} (OpenAPI at /openapi.json, docs at /docs)")
@@ -115,25 +115,6 @@ def serve(
         log_level=log_level,
         access_log=access_log,
     )
-
-
-def ensure_port_free(host: str, port: int) -> None:
-    """Refuses a port another process listens on before anything is started or loaded (a demo
-    loaded and replayed for minutes, then failed to serve), and whatever the host is called: a
-    second ``serve --workers`` as ``localhost`` shared 127.0.0.1's port with the first."""
-    import socket
-
-    try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    for family, kind, proto, _, address in addresses:
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-            try:
-                probe.bind(address)
-            except OSError as exc:
-                raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
 def _exit_cleanly_on_signals() -> None:
@@ -332,7 +313,9 @@ def demo(
     from patron.demo import run
 
     if not no_serve:
-        ensure_port_free(host, port)  # before minutes of loading, not after
+        from patron.api import processes
+
+        processes.ensure_port_free(host, port)  # before minutes of loading, not after
     url = database_url()
     try:
         summary = run.run(url, sample=sample, console=console, workers=workers)

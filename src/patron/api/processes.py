@@ -31,6 +31,8 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import IO
 
+from patron.config import ConfigError
+
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 30.0  # seconds a child may take to finish its requests once told to stop
@@ -50,6 +52,23 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     return sock
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Refuses a port another process listens on before anything is started or loaded (a demo
+    loaded and replayed for minutes, then failed to serve), and whatever the host is called: a
+    second ``serve --workers`` as ``localhost`` shared 127.0.0.1's port with the first."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
 def _die_with(parent: int) -> None:
