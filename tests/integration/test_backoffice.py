@@ -1128,5 +1128,12 @@ async def test_a_recipient_refused_for_now_is_tried_again_and_one_refused_for_go
     assert EmailChannelIn.model_validate(
         {"host": "h", "port": 25, "from": "Shop Club <loyalty@shop.example>"}
     )
-    with pytest.raises(ValueError, match="an email address"):
-        EmailChannelIn.model_validate({"host": "h", "port": 25, "from": "Shop Club <nowhere>"})
+    for wrong in (
+        "Shop Club <nowhere>",
+        "a@b.c, d@e.f",
+        "Club <a@b.c> trailing",
+        "Club <a@b.c",
+        "Club a@b.c",
+    ):
+        with pytest.raises(ValueError, match="an email address"):  # one mailbox, nothing else
+            EmailChannelIn.model_validate({"host": "h", "port": 25, "from": wrong})

@@ -117,6 +117,13 @@ async def test_a_withheld_shortfall_beyond_the_refund_is_settled_when_its_points
     assert second["points_kept_back"] == 85  # what 10.00 could not pay for
     balance = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()
     assert (balance["available"], balance["debt"]) == (10, 0)  # the 10 points the 10.00 paid for
+    # 1.50 kept back stands for 2 points, not 1 and 0.50 for nothing (a later probe)
+    other = await member_with(tenant, phone="+79001112299")
+    small = await receipt(tenant, basket(("TEE", 1, "1.50"), member=other))
+    big = await receipt(tenant, basket(("SKI", 1, "200.00"), member=other, spend=100))
+    assert (await tenant.call("POST", f"/v1/receipts/{small['id']}/cancel")).json()["withhold"] == "1.50"
+    assert (await tenant.call("POST", f"/v1/receipts/{big['id']}/cancel")).json()["points_kept_back"] == 93
+    assert (await tenant.call("GET", f"/v1/members/{other}/balance")).json()["available"] == 2
     async with db.read() as conn:
         assert await verify.run(conn, tenant.tenant_id) == []
 

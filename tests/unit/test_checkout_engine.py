@@ -114,6 +114,11 @@ def test_return_shares_and_refunds() -> None:
     assert (taken.taken, taken.shortfall) == ([(9, 5), (1, 2), (2, 1)], 0)
     assert returns.take_back(3, [], []).shortfall == 3
     assert returns.withhold_money(4, Decimal("0.50"), Decimal("1.00")) == Decimal("1.00")
+    # the points money kept back stands for, a part of one counted whole: never money for nothing
+    assert returns.points_paid_for(Decimal("1.50"), Decimal("1.00")) == 2
+    assert returns.points_paid_for(Decimal("10.00"), Decimal("1.00")) == 10
+    assert returns.points_paid_for(Decimal("0.05"), Decimal("0.03")) == 2
+    assert returns.points_paid_for(Decimal("0.00"), Decimal("1.00")) == 0
 
 
 @settings(max_examples=300)

@@ -51,3 +51,9 @@ def test_an_absent_value_prints_as_nothing_through_every_filter() -> None:
     failed for every member without a birthday."""
     source = "[{{ v | date }}|{{ v | datetime }}|{{ v | money }}|{{ v | number }}|{{ v }}]"
     assert render(source, {"v": None, "currency": "EUR"}) == "[||||]"
+
+
+def test_a_time_in_a_date_pattern_says_to_use_datetime() -> None:
+    """It said "AttributeError: 'datetime.date' object has no attribute 'hour'"."""
+    with pytest.raises(TemplateProblem, match="use datetime"):
+        render("{{ at | date('yyyy-MM-dd HH:mm') }}", {"at": "2026-12-05T12:00:00+03:00", "currency": "EUR"})

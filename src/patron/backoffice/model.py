@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import re
 from datetime import date, datetime
 from typing import Annotated, Literal
@@ -103,7 +102,10 @@ class SmsChannelIn(BaseModel):
         return value
 
 
-_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+")
+# One mailbox: an address, or a name (plain or quoted) and an address in <>; nothing after it, no
+# second mailbox (two in From, without a Sender, break RFC 5322 and are refused by many receivers).
+_ADDRESS = r'[^@\s<>,;:"]+@[^@\s<>,;:"]+'
+_SENDER = re.compile(rf'\s*(?:{_ADDRESS}|(?:"[^"\r\n]*"|[^<>@,;:"\r\n]+?)\s*<{_ADDRESS}>)\s*')
 
 
 class EmailChannelIn(BaseModel):
@@ -133,8 +135,7 @@ class EmailChannelIn(BaseModel):
     @field_validator("from_")
     @classmethod
     def _sender(cls, value: str) -> str:
-        _, address = email.utils.parseaddr(value)
-        if not _ADDRESS.fullmatch(address) or any(ch in value for ch in "\r\n\0"):
+        if not _SENDER.fullmatch(value) or "\0" in value:
             raise ValueError('an email address, or a name and one: "Club <club@example.com>"')
         return value
 

@@ -100,7 +100,10 @@ def _date(context: Context, value: Any, format: str = "medium") -> str:
     moment = _to_moment(value)
     if isinstance(moment, datetime):
         moment = moment.astimezone(_zone(context)).date()
-    return str(dates.format_date(moment, format=format, locale=_locale(context)))
+    try:
+        return str(dates.format_date(moment, format=format, locale=_locale(context)))
+    except AttributeError as exc:  # a pattern of hours or minutes, which a date has not
+        raise TemplateProblem(f"date({format!r}) has a time in its pattern: use datetime for that") from exc
 
 
 @pass_context

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from patron.ledger.rules import Holding, take_soonest_first
 from patron.money import share_for_return, split_ints
@@ -83,8 +83,11 @@ def withhold_money(shortfall: int, point_value: Decimal, refund: Decimal) -> Dec
 
 
 def points_paid_for(withheld: Decimal, point_value: Decimal) -> int:
-    """The whole points that money withheld stands for: the rest of a shortfall is absorbed."""
-    return int(withheld // point_value) if point_value > 0 else 0
+    """The points that money withheld stands for, a part of one counted whole (1.50 kept back at
+    1.00 a point is 2 points, not 1 and 0.50 for nothing): the rest of a shortfall is absorbed."""
+    if point_value <= 0:
+        return 0
+    return int((withheld / point_value).to_integral_value(rounding=ROUND_CEILING))
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,7 +94,9 @@ def when(campaign: dict[str, Any]) -> str:
 async def list_page(request: Request, admin: Viewer) -> Response:
     async with admin.db.read() as conn:
         items = await campaigns.list_all(conn, admin.tenant_id, admin.program.quantum)
-    today = admin.now().astimezone(clock.zone(admin.program.timezone)).date()
+    # the date where the day ends last (UTC-12): a campaign has ended once its last day is over at
+    # every store (the program's zone said "ended" while stores to its west still applied it)
+    today = admin.now().astimezone(clock.zone("Etc/GMT+12")).date()
     for item in items:
         item["summary"] = summary(item)
         item["when"] = when(item)
