@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, PlainValidator, Strict
@@ -38,19 +38,22 @@ def sku_text(value: str) -> str:
 Sku = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(sku_text)]
 
 ATTRIBUTE_DIGITS = 60  # a decimal attribute: below 10**60, to at most 60 places
+_EVERY_DIGIT = Context(prec=2 * ATTRIBUTE_DIGITS + 1)  # normalize() rounds to its context's precision
 
 
 def attribute_number(value: Decimal) -> Decimal:
     """A decimal attribute that stays a number wherever it is read: the catalog stores it as plain
-    decimal text (``1e-7`` as ``0.0000001``), which conditions read as a number, so its size is bounded."""
-    exponent = value.normalize().as_tuple().exponent
+    decimal text (``1e-7`` as ``0.0000001``), which conditions read as a number, so its size is
+    bounded; and in one form, without trailing zeros (``2.50`` and ``2.5`` are ``2.5``, ``100.0`` is
+    ``100``), as the API and the importer alike store it."""
+    exponent = value.normalize(_EVERY_DIGIT).as_tuple().exponent
     if not isinstance(exponent, int):  # NaN or an infinity
         raise ValueError("a number attribute is finite")
     if abs(value) >= Decimal(10) ** ATTRIBUTE_DIGITS or exponent < -ATTRIBUTE_DIGITS:
         raise ValueError(
             f"a number attribute is below 10**{ATTRIBUTE_DIGITS}, to at most {ATTRIBUTE_DIGITS} places"
         )
-    return value
+    return Decimal(0) if value.is_zero() else value.normalize(_EVERY_DIGIT)
 
 
 def attribute_value(value: Any) -> str | int | bool | Decimal:

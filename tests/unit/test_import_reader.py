@@ -93,3 +93,15 @@ def test_a_header_with_an_unclosed_quote_is_refused_by_name(tmp_path: Path) -> N
         raise AssertionError("an unclosed quote in the header was taken")
     path.write_text('number,"store",at\n')
     assert reader.CsvSource(path, None).header == ["number", "store", "at"]
+
+
+def test_a_32_bit_float_is_read_as_the_decimal_it_prints_as(tmp_path: Path) -> None:
+    """Python's float widens float32 0.1 to 0.10000000149011612: a price was refused for its
+    decimals, and an attribute matched no condition the API's would."""
+    path = tmp_path / "f32.parquet"
+    pq.write_table(pa.table({"price": pa.array([19.9, 0.1, 1e-7, None], pa.float32())}), path)
+    source = reader.open_source(path, "parquet", None)
+    try:
+        assert [row[1][0] for row in rows_of(source)] == [19.9, 0.1, 1e-7, None]
+    finally:
+        source.close()

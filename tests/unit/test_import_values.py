@@ -129,8 +129,11 @@ def test_copy_text_escapes_what_copy_would_read_as_syntax() -> None:
         (1e-07, "0.0000001"),
         (1e16, "10000000000000000"),
         (7.5, "7.5"),
-        (Decimal("1.0E-7"), "0.00000010"),
-        (Decimal("0E-8"), "0.00000000"),
+        (Decimal("1.0E-7"), "0.0000001"),  # one form, as the API's: no trailing zeros
+        (Decimal("0E-8"), "0"),
+        (Decimal("2.50"), "2.5"),
+        (100.0, "100"),
+        (2**64 - 1, "18446744073709551615"),  # a uint64 beyond bigint: text, as the API keeps it
         (5, 5),
         (True, True),
         ("1e-07", "1e-07"),  # text stays text

@@ -40,8 +40,12 @@ def attribute(value: object) -> object:
     """An attribute's JSON value: text stays text; Parquet integers and booleans keep their type;
     decimals and floats are plain decimal text, as the API stores them (``1e-07`` as
     ``0.0000001``: conditions read only that form as a number), within the API's bounds."""
-    if isinstance(value, bool | int):
+    if isinstance(value, bool):
         return value
+    if isinstance(value, int) and -(2**63) <= value < 2**63:
+        return value
+    if isinstance(value, int):  # a uint64 beyond bigint: decimal text, as the API keeps it
+        value = Decimal(value)
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise values.Bad(f"{value!r} is not a number")

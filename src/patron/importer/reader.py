@@ -195,7 +195,14 @@ class ParquetSource:
 def _python_values(column: Any, name: str, problems: dict[int, str]) -> list[object]:
     """A Parquet column as Python values. A value Python cannot hold (a date beyond the year 9999)
     makes the whole column's conversion fail; then the column is converted value by value, and
-    each such value becomes its row's problem (a reject), so the rest of the file still loads."""
+    each such value becomes its row's problem (a reject), so the rest of the file still loads.
+    A 32-bit float is read as the decimal it prints as (19.9, not 19.899999618530273: Python's
+    float widens it), through Arrow's shortest text of it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column.type == pa.float32():
+        column = pc.cast(pc.cast(column, pa.string()), pa.float64())
     try:
         return cast(list[object], column.to_pylist())
     except (OverflowError, ValueError):
