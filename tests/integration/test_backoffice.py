@@ -1128,12 +1128,17 @@ async def test_a_recipient_refused_for_now_is_tried_again_and_one_refused_for_go
     assert EmailChannelIn.model_validate(
         {"host": "h", "port": 25, "from": "Shop Club <loyalty@shop.example>"}
     )
+    for fine in ('"Cl\\"ub" <a@b.c>', "<a@b.c>", '"Club, Inc." <a@b.c>', "Кафе <a@b.c>"):
+        assert EmailChannelIn.model_validate({"host": "h", "port": 25, "from": fine})
     for wrong in (
         "Shop Club <nowhere>",
         "a@b.c, d@e.f",
         "Club <a@b.c> trailing",
         "Club <a@b.c",
         "Club a@b.c",
+        "Club [Berlin] <a@b.c>",  # the mail parser reads it otherwise: it was sent from <Club>
+        '"Club\\" <a@b.c>',
+        "Club\u2028 <a@b.c>",  # breaks the header line: no message could be sent
     ):
         with pytest.raises(ValueError, match="an email address"):  # one mailbox, nothing else
             EmailChannelIn.model_validate({"host": "h", "port": 25, "from": wrong})

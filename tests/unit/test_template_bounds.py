@@ -53,7 +53,11 @@ def test_an_absent_value_prints_as_nothing_through_every_filter() -> None:
     assert render(source, {"v": None, "currency": "EUR"}) == "[||||]"
 
 
-def test_a_time_in_a_date_pattern_says_to_use_datetime() -> None:
-    """It said "AttributeError: 'datetime.date' object has no attribute 'hour'"."""
+@pytest.mark.parametrize("pattern", ["yyyy-MM-dd HH:mm", "h:mm a", "Z", "O", "OOOO", "xx", "z"])
+def test_a_time_in_a_date_pattern_says_to_use_datetime(pattern: str) -> None:
+    """It said "AttributeError: 'datetime.date' object has no attribute 'hour'", and a zone's
+    letters printed "None" or "+0000" for any member."""
     with pytest.raises(TemplateProblem, match="use datetime"):
-        render("{{ at | date('yyyy-MM-dd HH:mm') }}", {"at": "2026-12-05T12:00:00+03:00", "currency": "EUR"})
+        render(f"{{{{ at | date('{pattern}') }}}}", {"at": "2026-12-05T12:00:00+03:00", "currency": "EUR"})
+    variables = {"at": "2026-12-05T12:00:00+03:00", "currency": "EUR"}
+    assert render("{{ at | date(\"d MMMM y 'at noon'\") }}", variables) == "5 December 2026 at noon"

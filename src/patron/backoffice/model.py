@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from email.headerregistry import HeaderRegistry
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -102,10 +103,25 @@ class SmsChannelIn(BaseModel):
         return value
 
 
-# One mailbox: an address, or a name (plain or quoted) and an address in <>; nothing after it, no
-# second mailbox (two in From, without a Sender, break RFC 5322 and are refused by many receivers).
-_ADDRESS = r'[^@\s<>,;:"]+@[^@\s<>,;:"]+'
-_SENDER = re.compile(rf'\s*(?:{_ADDRESS}|(?:"[^"\r\n]*"|[^<>@,;:"\r\n]+?)\s*<{_ADDRESS}>)\s*')
+_ADDRESS = re.compile(r'[^@\s<>,;:"\\]+@[^@\s<>,;:"\\]+')
+
+
+def sender_address(value: str) -> str | None:
+    """The address of an email sender written as one mailbox ("Club <club@example.com>"), as
+    Python's mail parser reads it, or None when it is not exactly one clean mailbox: two (they
+    break RFC 5322 in From), text the parser reads otherwise (``Club [Berlin] <...>`` was sent
+    from ``<Club>``), or a character that breaks a header line."""
+    if len(value.splitlines()) != 1 or "\0" in value:
+        return None
+    try:
+        header = HeaderRegistry()("From", value)
+    except (ValueError, IndexError, TypeError):
+        return None
+    addresses = tuple(getattr(header, "addresses", ()))  # a From header is an address header
+    if header.defects or len(addresses) != 1:
+        return None
+    address = str(addresses[0].addr_spec)
+    return address if _ADDRESS.fullmatch(address) else None
 
 
 class EmailChannelIn(BaseModel):
@@ -135,7 +151,7 @@ class EmailChannelIn(BaseModel):
     @field_validator("from_")
     @classmethod
     def _sender(cls, value: str) -> str:
-        if not _SENDER.fullmatch(value) or "\0" in value:
+        if sender_address(value) is None:
             raise ValueError('an email address, or a name and one: "Club <club@example.com>"')
         return value
 

@@ -97,13 +97,26 @@ def _number(context: Context, value: Any) -> str:
 def _date(context: Context, value: Any, format: str = "medium") -> str:
     if value is None:  # a member without a birthday: nothing, not a failed message
         return ""
+    if _has_time(format):
+        raise TemplateProblem(f"date({format!r}) has a time in its pattern: use datetime for that")
     moment = _to_moment(value)
     if isinstance(moment, datetime):
         moment = moment.astimezone(_zone(context)).date()
+    return str(dates.format_date(moment, format=format, locale=_locale(context)))
+
+
+_TIME_FIELDS = frozenset("HhKkmsSAaBbzZvVOXx")  # hours to zones: what a date has not
+
+
+def _has_time(format: str) -> bool:
+    """Whether a date pattern asks for the time or its zone (which printed "None" or "+0000")."""
+    if format in ("short", "medium", "long", "full"):
+        return False
     try:
-        return str(dates.format_date(moment, format=format, locale=_locale(context)))
-    except AttributeError as exc:  # a pattern of hours or minutes, which a date has not
-        raise TemplateProblem(f"date({format!r}) has a time in its pattern: use datetime for that") from exc
+        tokens = dates.tokenize_pattern(format)
+    except ValueError:
+        return False  # babel says what is wrong with it when it formats
+    return any(kind == "field" and field[0] in _TIME_FIELDS for kind, field in tokens)
 
 
 @pass_context

@@ -16,6 +16,7 @@ import aiohttp
 import orjson
 
 from patron.backoffice import rules
+from patron.backoffice.model import sender_address
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,8 @@ class EmailTransport:
                     smtp.starttls()
                 if settings.get("username"):
                     smtp.login(settings["username"], settings.get("password") or "")
-                smtp.send_message(message)
+                # the envelope's sender is the address the channel was checked for, not a new parse
+                smtp.send_message(message, from_addr=sender_address(settings["from"]) or settings["from"])
             return Attempt(ok=True, status=250)
         except smtplib.SMTPRecipientsRefused as exc:
             # 5xx for good (no such mailbox); 4xx for now (greylisting, a full mailbox): SMTP's rule
