@@ -1142,3 +1142,34 @@ async def test_a_recipient_refused_for_now_is_tried_again_and_one_refused_for_go
     ):
         with pytest.raises(ValueError, match="an email address"):  # one mailbox, nothing else
             EmailChannelIn.model_validate({"host": "h", "port": 25, "from": wrong})
+
+
+async def test_a_stop_cancels_a_step_that_does_not_finish_within_the_grace(worker_db: Database) -> None:
+    """A step waiting for a database that is gone would hold the stop for the pool's whole
+    timeout; a step that finishes within the grace is let finish."""
+    finished: list[str] = []
+    settings = WorkerSettings(poll=0.01, schedule_every=3600, stop_grace=0.3)
+    async with Worker(worker_db, settings=settings, tenants=[]) as worker:
+
+        async def stuck() -> int:
+            await asyncio.Event().wait()  # never set: a connection that never comes
+            finished.append("stuck")
+            return 0
+
+        async def slow() -> int:
+            await asyncio.sleep(0.1)
+            finished.append("slow")
+            return 0
+
+        worker.handle_events = stuck  # type: ignore[method-assign]
+        worker.deliver_webhooks = slow  # type: ignore[method-assign]
+        stop = asyncio.Event()
+        running = asyncio.ensure_future(worker.run(stop))
+        await asyncio.sleep(0.05)  # both steps are under way
+        finished.clear()
+        started = time.monotonic()
+        stop.set()
+        await asyncio.wait_for(running, timeout=5)
+        took = time.monotonic() - started
+    assert finished == ["slow"]
+    assert 0.3 <= took < 2

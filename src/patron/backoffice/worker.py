@@ -46,6 +46,7 @@ class WorkerSettings:
     outbox_max_attempts: int = 10  # a handler that failed this often: the event is set aside
     senders: int = 2  # concurrent send batches per process
     keep_days: int = 30  # days until old events, deliveries and notices go (schedule.prune; 0: never)
+    stop_grace: float = 10.0  # seconds a step may take to finish once asked to stop, then it is cancelled
     send: SendSettings = field(default_factory=SendSettings)
 
 
@@ -175,7 +176,11 @@ class Worker:
     # --- the process ----------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """All loops until ``stop`` is set; each finishes its current step first."""
+        """All loops until ``stop`` is set; each finishes its current step first, within
+        ``stop_grace``. A step still running then is cancelled: one waiting for a database that is
+        gone would otherwise hold the stop for the pool's whole timeout. Cancelling loses nothing
+        (a step's work commits with its mark that it is done; a message sent but not yet marked is
+        sent again with its id)."""
         poll = self.settings.poll
         loops = [
             self._loop("outbox", self.handle_events, stop, poll),
@@ -186,7 +191,22 @@ class Worker:
         loops += [
             self._loop(f"sender-{i}", self.send_messages, stop, poll) for i in range(self.settings.senders)
         ]
-        await asyncio.gather(*loops)
+        tasks = [asyncio.ensure_future(loop) for loop in loops]
+        try:
+            await stop.wait()
+            _, late = await asyncio.wait(tasks, timeout=self.settings.stop_grace)
+            if late:
+                log.warning(
+                    "%d worker steps still running %gs after the stop: cancelled",
+                    len(late),
+                    self.settings.stop_grace,
+                )
+        finally:  # also when run itself is cancelled: no loop outlives it
+            for task in tasks:
+                task.cancel()
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(outcome, Exception):  # a loop catches its steps' errors: this is a bug
+                raise outcome
 
     async def _scheduled(self) -> int:
         return sum((await self.run_schedule()).values())
