@@ -365,6 +365,27 @@ def test_attribute_names_in_any_script() -> None:
     assert decomposed != "größe" and matches(f"{decomposed} >= 40", {"größe": 41})
 
 
+def test_names_with_spaces_symbols_or_keywords_between_backticks() -> None:
+    """An imported catalog's "pack size" or "Größe (EU)" can be named, and so can a keyword."""
+    line = {"pack size": "12 OZ", "Größe (EU)": 41, "in": True, "a`b": "x", "brand": "Acme"}
+    assert matches("`pack size` = '12 OZ' and `Größe (EU)` >= 40 and `in` = true", line)
+    assert matches("`a``b` in ('x') and `brand` = 'Acme'", line)  # a plain name may be quoted too
+    assert attributes_used("`pack size` = '1' or brand = 'x'") == {"pack size", "brand"}
+    assert to_text(parse("`pack size` not in (1)")) == "`pack size` not in (1)"
+    assert to_text(Compare("a`b", "=", "x")) == "`a``b` = 'x'"
+    assert to_text(parse("`brand` = 'x'")) == "brand = 'x'"
+    decomposed = unicodedata.normalize("NFD", "Größe (EU)")
+    assert matches(f"`{decomposed}` = 41", line)
+    for text, message, position in [
+        ("`` = 1", "empty attribute name", 0),
+        ("a = 1 or `pack size = 1", "unterminated quoted name", 9),
+        ("a = `b`", "unexpected '`b`'", 4),
+    ]:
+        with pytest.raises(ConditionError) as caught:
+            parse(text)
+        assert (caught.value.message, caught.value.position) == (message, position)
+
+
 def test_error_message_format_and_type() -> None:
     with pytest.raises(ConditionError) as caught:
         parse("sport = 'ski' or )")
@@ -426,10 +447,10 @@ def test_to_text_round_trips_and_quotes() -> None:
         "brand = 'O''Neill' and (true or not c not in ('a', 'b')) or not (price >= 100 and flag != false)"
     )
     assert parse(text) == node
+    assert to_text(Compare("and", "=", "x")) == "`and` = 'x'"
+    assert to_text(Compare("has space", "=", "x")) == "`has space` = 'x'"
     with pytest.raises(ValueError):
-        to_text(Compare("and", "=", "x"))
-    with pytest.raises(ValueError):
-        to_text(Compare("has space", "=", "x"))
+        to_text(Compare("", "=", "x"))
 
 
 def test_attributes_used() -> None:

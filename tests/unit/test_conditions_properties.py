@@ -27,7 +27,8 @@ from patron.conditions import (
 
 PROPERTY = settings(max_examples=300, deadline=None)
 
-ATTRS = ["brand", "category", "sport", "price", "quantity", "sku", "flag", "color"]
+# names that need backticks too: a space, a keyword, a backtick itself
+ATTRS = ["brand", "category", "sport", "price", "quantity", "sku", "flag", "color", "pack size", "in", "a`b"]
 OPS = ["=", "!=", "<", "<=", ">", ">="]
 
 # Small pools so that conditions and lines actually meet; numeric-looking strings and quotes on purpose.

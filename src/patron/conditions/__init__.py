@@ -15,6 +15,8 @@ Syntax (the EBNF is in ``grammar.py``)
       cannot be attribute names. Precedence, tightest first: ``not``, ``and``, ``or``; parentheses group.
     * Attribute names are case-sensitive: a letter (of any script) or ``_``, then letters, digits and
       ``_``, optionally joined by single ``.`` or ``-`` (``size.eu``, ``sub-category``, ``_x1``, ``цвет``).
+      Any other name, a keyword too, is written between backticks with ``````` for a backtick:
+      ```pack size` = '12 OZ'``, ```in` = true``.
     * Operators: ``= != < <= > >=``, ``in (v, ...)``, ``not in (v, ...)`` (at least one value, no
       trailing comma). The attribute is always on the left, the literal on the right.
     * String literals use single quotes with ``''`` for a quote (``'O''Neill'``), or double quotes with

@@ -7,13 +7,14 @@ The syntax, in EBNF (keywords are case-insensitive, whitespace separates tokens)
     and_expr   = not_expr { "and" not_expr }
     not_expr   = "not" not_expr | primary
     primary    = "(" or_expr ")" | "true" | "false" | comparison
-    comparison = NAME ( OP value | [ "not" ] "in" "(" value { "," value } ")" )
+    comparison = ( NAME | QNAME ) ( OP value | [ "not" ] "in" "(" value { "," value } ")" )
     value      = STRING | NUMBER | "true" | "false"
 
     OP     = "=" | "!=" | "<" | "<=" | ">" | ">="
     NAME   = start { part } { ("." | "-") part { part } }   (not a keyword)
     start  = a letter of any script | "_"
     part   = start | a digit
+    QNAME  = "`" { any char but "`" | "``" } "`"   (a catalog's name with spaces or symbols: `pack size`)
     STRING = "'" { any char but "'" | "''" } "'"  |  '"' { any char but '"' | '""' } '"'
     NUMBER = [ "-" ] digit { digit } [ "." digit { digit } ]
 
@@ -178,7 +179,7 @@ def _name_end(text: str, end: int) -> int:
 
 
 def is_name(text: str) -> bool:
-    """Whether ``text`` can be written as an attribute's name in a condition."""
+    """Whether ``text`` can be written as an attribute's name in a condition without backticks."""
     match = NAME_RE.match(text)
     return match is not None and _name_end(text, match.end()) == len(text) and text.lower() not in KEYWORDS
 
@@ -192,6 +193,7 @@ _TOKEN_RE: Final = re.compile(
     | (?P<number>-?[0-9]+(?:\.[0-9]+)?)
     | (?P<name>{_NAME})
     | (?P<string>'(?:[^']|'')*+'|"(?:[^"]|"")*+")
+    | (?P<qname>`(?:[^`]|``)*+`)
     | (?P<op>!=|<=|>=|[=<>(),])
     """,
     re.VERBOSE,
@@ -224,6 +226,8 @@ def tokenize(text: str) -> Iterator[Token]:
             char = text[pos]
             if char in "'\"":
                 raise ConditionError("unterminated string", pos)
+            if char == "`":
+                raise ConditionError("unterminated quoted name", pos)
             raise ConditionError(f"unexpected character {char!r}", pos)
         kind = match.lastgroup
         stop = _name_end(text, match.end()) if kind == "name" else match.end()
@@ -234,6 +238,11 @@ def tokenize(text: str) -> Iterator[Token]:
                 yield Token("keyword", raw, pos, lowered)
             else:  # one form of each name, as the catalog keeps them (a decomposed "größe" is one)
                 yield Token("name", raw, pos, unicodedata.normalize("NFC", raw))
+        elif kind == "qname":
+            name = unicodedata.normalize("NFC", raw[1:-1].replace("``", "`"))
+            if not name:
+                raise ConditionError("empty attribute name", pos)
+            yield Token("name", raw, pos, name)
         elif kind == "string":
             quote = raw[0]
             yield Token("string", raw, pos, raw[1:-1].replace(quote + quote, quote))
@@ -250,9 +259,9 @@ def tokenize(text: str) -> Iterator[Token]:
 
 
 def _render_attr(attr: str) -> str:
-    if not is_name(attr):
-        raise ValueError(f"{attr!r} cannot be written as an attribute name")
-    return attr
+    if not attr:
+        raise ValueError("an attribute name cannot be empty")
+    return attr if is_name(attr) else "`" + attr.replace("`", "``") + "`"
 
 
 def _render_value(value: Value) -> str:
