@@ -24,6 +24,28 @@ RUNAWAYS = {
     "a wide str.format": "{{ '{:0999999999}'.format(1) }}",
     "a long text": "{% for i in range(30000) %}x{% endfor %}",
     "a growing replace": "{{ ('x' * 1000) | replace('', 'y' * 100) }}",
+    # found by a probe of communications, 2026-12-06: a power of a power, loops over texts, text
+    # doubled by ~ or +, and lipsum each held a server for seconds or grew it by gigabytes
+    "a power of a power": "{{ (((10**64)**64)**64)**64 > 1 }}",
+    "loops over a text": "{% set s = 'a' * 20000 %}{% for i in s %}{% for j in s %}{% endfor %}{% endfor %}",
+    "loops over a list": "{% for i in ('a' * 5000) | list %}{% for j in 'a' * 5000 %}{% endfor %}{% endfor %}",
+    "a text doubled by ~": (
+        "{% set ns = namespace(x='aaaaaaaaaa') %}{% for i in range(26) %}{% set ns.x = ns.x ~ ns.x %}"
+        "{% endfor %}{{ ns.x | length }}"
+    ),
+    "a text doubled by +": (
+        "{% set ns = namespace(x='aaaaaaaaaa') %}{% for i in range(26) %}{% set ns.x = ns.x + ns.x %}"
+        "{% endfor %}{{ ns.x | length }}"
+    ),
+    "a macro doubling its argument": (
+        "{% macro d(x, n) %}{% if n %}{{ d(x ~ x, n - 1) }}{% else %}{{ x | length }}{% endif %}{% endmacro %}"
+        "{{ d('aaaaaaaaaa', 30) }}"
+    ),
+    "a number squared again and again": (
+        "{% set ns = namespace(x=10000) %}{% for i in range(40) %}{% set ns.x = ns.x * ns.x %}{% endfor %}"
+        "{{ ns.x > 1 }}"
+    ),
+    "lipsum": "{{ lipsum(1000, false, 2000, 2001) }}",
 }
 
 
@@ -40,8 +62,11 @@ def test_ordinary_templates_are_untouched() -> None:
     source = (
         "Hello {{ name }}! {% for i in range(3) %}{{ i }}{% endfor %} {{ points | number }} "
         "{{ points | money }} {{ '%05d' | format(42) }} {{ '{:>3}'.format('a') }} {{ 'ab' * 3 }}"
+        " {% for c in name %}{{ c ~ '.' }}{% endfor %} {{ name + '!' }} {{ 2 ** 10 }} {{ points * 100 }}"
     )
-    assert render(source, variables) == "Hello Anna! 012 1,234,567 €1,234,567.00 00042   a ababab"
+    assert render(source, variables) == (
+        "Hello Anna! 012 1,234,567 €1,234,567.00 00042   a ababab A.n.n.a. Anna! 1024 123456700"
+    )
     exactly_long_enough = "{% for i in range(" + str(MAX_LENGTH) + ") %}x{% endfor %}"
     assert len(render(exactly_long_enough, {})) == MAX_LENGTH
 
