@@ -112,7 +112,7 @@ class _Bounds(NodeTransformer):
     """Rewrites ``{% for x in seq %}`` as ``{% for x in _bounded_items(seq) %}`` and ``a ~ b`` as
     ``_bounded_text(a ~ b)``."""
 
-    def _call(self, name: str, node: nodes.Expr) -> nodes.Call:
+    def _call(self, name: str, node: nodes.Node) -> nodes.Call:
         return nodes.Call(
             nodes.Name(name, "load", lineno=node.lineno), [node], [], None, None, lineno=node.lineno
         )
