@@ -120,9 +120,13 @@ class Receiver:
     attempts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     bad_signatures: int = 0
     url: str = ""
+    redirect: bool = False  # answer a 302 to a page that answers GETs (a login page's 200)
+    padding: int = 0  # bytes of body in an answer that accepts
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
+        if self.redirect:
+            raise web.HTTPFound("/landing")
         if request.headers.get("X-Patron-Signature") != rules.sign(self.secret, raw):
             self.bad_signatures += 1
             return web.Response(status=401)
@@ -133,7 +137,12 @@ class Receiver:
             self.refuse[event["id"]] = left - 1 if left > 0 else left
             return web.Response(status=500)
         self.events.append(event)
-        return web.Response(status=204)
+        return (
+            web.Response(status=200, body=b"x" * self.padding) if self.padding else web.Response(status=204)
+        )
+
+    async def landing(self, request: web.Request) -> web.Response:
+        return web.Response(status=200, text="sign in")
 
     @staticmethod
     def member_of(event: dict[str, Any]) -> str | None:
@@ -149,6 +158,7 @@ class Receiver:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/hook", self.handle)
+        app.router.add_get("/landing", self.landing)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

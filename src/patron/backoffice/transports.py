@@ -30,9 +30,26 @@ class Attempt:
     permanent: bool = False
 
 
-def _short(exc: BaseException) -> str:
+ANSWER_BYTES = 64 * 1024  # of an answer's body read at most: nothing in it is used
+
+
+def describe_failure(exc: BaseException, timeout: float | None) -> str:
+    """A failed request in words for the log ("TimeoutError: " said nothing)."""
+    if isinstance(exc, TimeoutError) and timeout is not None:
+        return f"no answer within {timeout:g} s"
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:500]
+
+
+async def drain_answer(response: aiohttp.ClientResponse) -> None:
+    """Reads an answer's body so that its connection can serve the next request, but no more than
+    ``ANSWER_BYTES``: a receiver answering gigabytes would otherwise be read into memory. A longer
+    body is left unread, and its connection closed."""
+    read = 0
+    async for chunk in response.content.iter_chunked(16 * 1024):
+        read += len(chunk)
+        if read > ANSWER_BYTES:
+            return
 
 
 class SmsTransport:
@@ -49,10 +66,12 @@ class SmsTransport:
         body = orjson.dumps({"id": message_id, "to": to, "text": text})
         headers = {"Content-Type": "application/json", **(settings.get("headers") or {})}
         try:
+            # a redirect is an answer, not an acceptance: following it would send a GET without
+            # the message and take its 200 for the provider's
             async with self.session.post(
-                settings["url"], data=body, headers=headers, timeout=self.timeout
+                settings["url"], data=body, headers=headers, timeout=self.timeout, allow_redirects=False
             ) as response:
-                await response.read()
+                await drain_answer(response)
                 if 200 <= response.status < 300:
                     return Attempt(ok=True, status=response.status)
                 retry_after = None
@@ -62,7 +81,7 @@ class SmsTransport:
                     ok=False, status=response.status, retry_after=retry_after, error=f"HTTP {response.status}"
                 )
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-            return Attempt(ok=False, error=_short(exc))
+            return Attempt(ok=False, error=describe_failure(exc, self.timeout.total))
 
 
 class EmailTransport:
@@ -99,9 +118,16 @@ class EmailTransport:
             # 5xx for good (no such mailbox); 4xx for now (greylisting, a full mailbox): SMTP's rule
             codes = [code for code, _ in exc.recipients.values()]
             permanent = all(500 <= code < 600 for code in codes)
-            return Attempt(ok=False, status=max(codes, default=None), error=_short(exc), permanent=permanent)
+            return Attempt(
+                ok=False,
+                status=max(codes, default=None),
+                error=describe_failure(exc, None),
+                permanent=permanent,
+            )
         except smtplib.SMTPResponseException as exc:
             permanent = 500 <= exc.smtp_code < 600
-            return Attempt(ok=False, status=exc.smtp_code, error=_short(exc), permanent=permanent)
+            return Attempt(
+                ok=False, status=exc.smtp_code, error=describe_failure(exc, None), permanent=permanent
+            )
         except (smtplib.SMTPException, OSError, ValueError) as exc:
-            return Attempt(ok=False, error=_short(exc))
+            return Attempt(ok=False, error=describe_failure(exc, None))

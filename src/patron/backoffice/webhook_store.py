@@ -136,7 +136,8 @@ async def deliveries(
     cur = await conn.execute(
         """
         SELECT d.id, o.uid::text AS event_id, o.type, d.status, d.attempts, d.last_status, d.last_error,
-               d.created_at, d.next_attempt_at, d.delivered_at, d.member_id::text AS member_id
+               d.created_at, CASE WHEN d.status = 'pending' THEN d.next_attempt_at END AS next_attempt_at,
+               d.delivered_at, d.member_id::text AS member_id
           FROM webhook_deliveries d JOIN outbox o ON o.tenant_id = d.tenant_id AND o.id = d.event_id
          WHERE d.tenant_id = %s AND d.webhook_id = %s AND (%s::bigint IS NULL OR d.id < %s)
          ORDER BY d.id DESC LIMIT %s

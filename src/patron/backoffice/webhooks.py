@@ -16,6 +16,7 @@ import orjson
 
 from patron.backoffice import rules
 from patron.backoffice import webhook_store as store
+from patron.backoffice.transports import describe_failure, drain_answer
 from patron.clock import Clock
 from patron.db.pool import Connection, Database
 
@@ -66,13 +67,15 @@ class Deliverer:
             "X-Patron-Delivery": str(row["id"]),
         }
         try:
+            # a redirect is not a delivery: following it would send a GET without the event and
+            # take its 200 (a login page's) for the receiver's, and could reach an internal address
             async with self.session.post(
-                row["url"], data=payload, headers=headers, timeout=self.timeout
+                row["url"], data=payload, headers=headers, timeout=self.timeout, allow_redirects=False
             ) as response:
-                await response.read()
+                await drain_answer(response)
                 return response.status, None if 200 <= response.status < 300 else f"HTTP {response.status}"
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:500]
+            return None, describe_failure(exc, self.timeout.total)
 
     async def _record(
         self, conn: Connection, row: dict[str, Any], status: int | None, error: str | None, now: datetime
