@@ -122,6 +122,7 @@ class Receiver:
     url: str = ""
     redirect: bool = False  # answer a 302 to a page that answers GETs (a login page's 200)
     padding: int = 0  # bytes of body in an answer that accepts
+    delay: float = 0.0  # seconds before answering (a slow receiver)
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
@@ -132,6 +133,8 @@ class Receiver:
             return web.Response(status=401)
         event = json.loads(raw)
         self.attempts[event["id"]] += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
         left = self.refuse.get(event["id"], 0)
         if left != 0:
             self.refuse[event["id"]] = left - 1 if left > 0 else left

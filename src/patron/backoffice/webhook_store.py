@@ -85,31 +85,51 @@ async def insert_deliveries(
 
 
 async def claim_due(
-    conn: Connection, now: datetime, limit: int, only: list[int] | None
+    conn: Connection, now: datetime, limit: int, only: list[int] | None, full: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
     """Locks deliveries that are due and first in line: none waits behind an earlier pending
-    delivery of the same member to the same webhook, so a member's events arrive in order."""
+    delivery of the same member to the same webhook, so a member's events arrive in order.
+    ``full``: webhooks that take no more now. The due deliveries are found first, from their own
+    index, and only those are joined to their events: driven from the outbox, a backlog behind
+    a receiver that was down took most of a second to find nothing."""
     cur = await conn.execute(
         """
-        SELECT d.tenant_id, d.id, d.webhook_id::text AS webhook_id, d.event_id, d.attempts, d.created_at,
-               w.url, w.secret, o.uid::text AS uid, o.type, o.occurred_at, o.data, t.slug AS tenant
-          FROM webhook_deliveries d
-          JOIN webhooks w ON w.tenant_id = d.tenant_id AND w.id = d.webhook_id AND w.deleted_at IS NULL
-          JOIN outbox o ON o.tenant_id = d.tenant_id AND o.id = d.event_id
-          JOIN tenants t ON t.id = d.tenant_id
-         WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s
-           AND (%(only)s::bigint[] IS NULL OR d.tenant_id = ANY(%(only)s))
-           AND (d.member_id IS NULL OR NOT EXISTS (
-                 SELECT 1 FROM webhook_deliveries e
-                  WHERE e.tenant_id = d.tenant_id AND e.webhook_id = d.webhook_id
-                    AND e.member_id = d.member_id AND e.status = 'pending' AND e.event_id < d.event_id))
-         ORDER BY d.next_attempt_at, d.id
-         LIMIT %(limit)s
-         FOR UPDATE OF d SKIP LOCKED
+        WITH due AS MATERIALIZED (
+            SELECT d.tenant_id, d.id, d.webhook_id, d.event_id, d.attempts, d.created_at
+              FROM webhook_deliveries d
+             WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s
+               AND (%(only)s::bigint[] IS NULL OR d.tenant_id = ANY(%(only)s))
+               AND d.webhook_id <> ALL(%(full)s::uuid[])
+               AND (d.member_id IS NULL OR NOT EXISTS (
+                     SELECT 1 FROM webhook_deliveries e
+                      WHERE e.tenant_id = d.tenant_id AND e.webhook_id = d.webhook_id
+                        AND e.member_id = d.member_id AND e.status = 'pending' AND e.event_id < d.event_id))
+             ORDER BY d.next_attempt_at, d.id
+             LIMIT %(limit)s
+             FOR UPDATE OF d SKIP LOCKED)
+        SELECT due.tenant_id, due.id, due.webhook_id::text AS webhook_id, due.event_id, due.attempts,
+               due.created_at, w.url, w.secret, o.uid::text AS uid, o.type, o.occurred_at, o.data,
+               t.slug AS tenant
+          FROM due
+          JOIN webhooks w ON w.tenant_id = due.tenant_id AND w.id = due.webhook_id AND w.deleted_at IS NULL
+          JOIN outbox o ON o.tenant_id = due.tenant_id AND o.id = due.event_id
+          JOIN tenants t ON t.id = due.tenant_id
+         ORDER BY due.id
         """,
-        {"now": now, "limit": limit, "only": only},
+        {"now": now, "limit": limit, "only": only, "full": list(full)},
     )
     return await cur.fetchall()
+
+
+async def lease(conn: Connection, deliveries: Sequence[tuple[int, int]], until: datetime) -> None:
+    """Claimed deliveries are due again at ``until`` unless their outcome is recorded first."""
+    if not deliveries:
+        return
+    await conn.execute(
+        "UPDATE webhook_deliveries d SET next_attempt_at = %s FROM unnest(%s::bigint[], %s::bigint[]) AS c(t, i)"
+        " WHERE d.tenant_id = c.t AND d.id = c.i",
+        (until, [t for t, _ in deliveries], [i for _, i in deliveries]),
+    )
 
 
 async def record(
@@ -125,7 +145,8 @@ async def record(
 ) -> None:
     await conn.execute(
         "UPDATE webhook_deliveries SET status = %s, attempts = attempts + 1, last_status = %s, last_error = %s,"
-        " next_attempt_at = coalesce(%s, next_attempt_at), delivered_at = %s WHERE tenant_id = %s AND id = %s",
+        " next_attempt_at = coalesce(%s, next_attempt_at), delivered_at = %s"
+        " WHERE tenant_id = %s AND id = %s AND status = 'pending'",
         (status, last_status, last_error, next_attempt_at, delivered_at, tenant_id, delivery_id),
     )
 

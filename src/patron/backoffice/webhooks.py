@@ -1,14 +1,21 @@
 """Delivering events to webhooks (contract 10): signed, retried for at least 24 hours, and in
 order per member (a member's later event waits until the earlier one was delivered).
 
-A delivery is locked while it is being sent (FOR UPDATE SKIP LOCKED, in the transaction that
-records its outcome), so a killed worker's delivery is simply due again: at least once, and the
-event id lets the receiver drop a repeat."""
+A delivery is claimed with a lease (FOR UPDATE SKIP LOCKED, then its ``next_attempt_at`` moved
+``LEASE`` ahead, in a short transaction), sent, and its outcome recorded in a transaction of its
+own: a killed worker's delivery is due again when the lease runs out (at least once; the event id
+lets the receiver drop a repeat), and no row stays locked while a receiver takes its time (a
+DELETE of the webhook waited for it). Deliveries run side by side, at most ``concurrency`` a
+worker and ``per_webhook`` to one webhook, and the next are claimed as places free up: a receiver
+that answers in 10 seconds, or never, holds its own deliveries back, not every tenant's (a batch
+waited for its slowest, so one dead endpoint held all webhooks to two deliveries a second)."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+import logging
+from collections import Counter
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -21,6 +28,9 @@ from patron.clock import Clock
 from patron.db.pool import Connection, Database
 
 SIGNATURE_HEADER = "X-Patron-Signature"
+LEASE = timedelta(seconds=30)  # a claimed delivery is due again after this (its request times out at 10 s)
+
+log = logging.getLogger(__name__)
 
 
 def body(event: dict[str, Any]) -> bytes:
@@ -38,25 +48,65 @@ def body(event: dict[str, Any]) -> bytes:
 
 class Deliverer:
     def __init__(
-        self, db: Database, clock: Clock, session: aiohttp.ClientSession, *, timeout: float = 10.0
+        self,
+        db: Database,
+        clock: Clock,
+        session: aiohttp.ClientSession,
+        *,
+        timeout: float = 10.0,
+        concurrency: int = 64,
+        per_webhook: int = 8,
     ) -> None:
         self.db = db
         self.clock = clock
         self.session = session
         self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.concurrency = concurrency
+        self.per_webhook = per_webhook
+        self._running: dict[asyncio.Task[None], str] = {}  # delivery under way -> its webhook
 
     async def deliver_due(self, only: list[int] | None, limit: int = 20) -> int:
-        """Sends one batch of due deliveries; returns how many were tried."""
+        """Claims due deliveries as far as there are places and starts them; returns how many.
+        With every place taken, waits for one to free up first."""
+        if len(self._running) >= self.concurrency:
+            await asyncio.wait(list(self._running), return_when=asyncio.FIRST_COMPLETED)
+        room = min(limit, self.concurrency - len(self._running))
+        busy = Counter(self._running.values())
+        full = [hook for hook, count in busy.items() if count >= self.per_webhook]
         now = self.clock()
         async with self.db.transaction() as conn:
-            due = await store.claim_due(conn, now, limit, only)
-            if not due:
-                return 0
-            results = await asyncio.gather(*(self._post(row) for row in due))
-            done = self.clock()
-            for row, (status, error) in zip(due, results, strict=True):
-                await self._record(conn, row, status, error, done)
-        return len(due)
+            due = await store.claim_due(conn, now, room, only, full)
+            chosen = []
+            for row in due:  # a claim may find more of one webhook than it has places for
+                if busy[row["webhook_id"]] < self.per_webhook:
+                    busy[row["webhook_id"]] += 1
+                    chosen.append(row)
+            await store.lease(conn, [(row["tenant_id"], row["id"]) for row in chosen], now + LEASE)
+        for row in chosen:
+            task = asyncio.get_running_loop().create_task(self._deliver(row))
+            self._running[task] = row["webhook_id"]
+            task.add_done_callback(self._running.pop)
+        return len(chosen)
+
+    async def settle(self, timeout: float | None = None) -> None:
+        """Waits for the deliveries under way (for ``timeout`` seconds at most, then cancels them:
+        their leases run out and they are sent again)."""
+        if not self._running:
+            return
+        _, late = await asyncio.wait(list(self._running), timeout=timeout)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
+    async def _deliver(self, row: dict[str, Any]) -> None:
+        try:
+            status, error = await self._post(row)
+            async with self.db.transaction() as conn:
+                await self._record(conn, row, status, error, self.clock())
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the database gone: the lease runs out and the delivery is due again
+            log.exception("recording delivery %s failed", row["id"])
 
     async def _post(self, row: dict[str, Any]) -> tuple[int | None, str | None]:
         payload = body(row)

@@ -136,7 +136,13 @@ class Worker:
         return sent
 
     async def deliver_webhooks(self) -> int:
+        """Starts the due webhook deliveries there are places for (they run on by themselves)."""
         return await self.deliverer.deliver_due(self.tenants.only)
+
+    async def deliver_webhooks_and_wait(self) -> int:
+        started = await self.deliver_webhooks()
+        await self.deliverer.settle()
+        return started
 
     async def run_schedule(self, now: datetime | None = None) -> dict[str, int]:
         moment = now or self.clock()
@@ -166,7 +172,7 @@ class Worker:
                 await self.handle_events()
                 + await self.expand_broadcasts()
                 + await self.send_messages()
-                + await self.deliver_webhooks()
+                + await self.deliver_webhooks_and_wait()
             )
             total += did
             if did == 0:
@@ -204,6 +210,7 @@ class Worker:
         finally:  # also when run itself is cancelled: no loop outlives it
             for task in tasks:
                 task.cancel()
+            await self.deliverer.settle(self.settings.stop_grace)
         for outcome in await asyncio.gather(*tasks, return_exceptions=True):
             if isinstance(outcome, Exception):  # a loop catches its steps' errors: this is a bug
                 raise outcome
