@@ -273,7 +273,7 @@ async def test_quiet_hours_are_those_of_the_members_latest_store_at_the_moment_o
 
 
 async def test_retries_honour_retry_after_and_reuse_the_message_id(
-    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+    tenant: Tenant, db: Database, clock: ManualClock, worker: Worker, provider: SmsProvider
 ) -> None:
     await shop(tenant, clock)
     await sms_channel(tenant, provider)
@@ -285,6 +285,12 @@ async def test_retries_honour_retry_after_and_reuse_the_message_id(
     (message,) = await messages(tenant, member)
     assert (message["status"], message["attempts"], message["error"]) == ("queued", 1, "HTTP 429")
     assert datetime.fromisoformat(message["next_attempt_at"]) == clock() + timedelta(seconds=30)
+    # the whole channel waits too, for every worker: its time line frees no slot for 30 s
+    async with db.read() as conn:
+        assert 25 < await store.bucket_ahead(conn, tenant.tenant_id, "sms") <= 30
+        await conn.execute(
+            "UPDATE rate_buckets SET tat = clock_timestamp() WHERE tenant_id = %s", (tenant.tenant_id,)
+        )
 
     clock.fixed = clock() + timedelta(seconds=29)
     await worker.drain()
@@ -1016,34 +1022,36 @@ async def test_a_slow_receiver_holds_back_only_its_own_deliveries(
     """A batch waited for its slowest delivery, so one receiver taking its time held every other
     webhook (of every tenant) to a trickle; and deleting its webhook waited for the delivery's lock."""
     await shop(tenant, clock)
-    async with subscribed(tenant, ["member.created"]) as (slow, slow_hook):
-        async with subscribed(tenant, ["member.created"]) as (fast, _):
-            slow.delay = 2.0
-            for _ in range(20):
-                await new_member(tenant)
-            await worker.handle_events()
-            started = time.monotonic()
-            while len(fast.events) < 20 and time.monotonic() - started < 1.5:
-                await worker.deliver_webhooks()
-                await asyncio.sleep(0.02)
-            assert len(fast.events) == 20 and slow.events == []
-            assert sum(slow.attempts.values()) == worker.deliverer.per_webhook  # at most 8 at once
+    async with (
+        subscribed(tenant, ["member.created"]) as (slow, slow_hook),
+        subscribed(tenant, ["member.created"]) as (fast, _),
+    ):
+        slow.delay = 2.0
+        for _ in range(20):
+            await new_member(tenant)
+        await worker.handle_events()
+        started = time.monotonic()
+        while len(fast.events) < 20 and time.monotonic() - started < 1.5:
+            await worker.deliver_webhooks()
+            await asyncio.sleep(0.02)
+        assert len(fast.events) == 20 and slow.events == []
+        assert sum(slow.attempts.values()) == worker.deliverer.per_webhook  # at most 8 at once
 
-            started = time.monotonic()
-            assert (await tenant.call("DELETE", f"/v1/webhooks/{slow_hook}")).status_code == 204
-            assert time.monotonic() - started < 1.0  # no lock held while a receiver takes its time
-            await worker.deliverer.settle()  # the answers that came after the delete change nothing
-            async with db.read() as conn:
-                rows = await (
-                    await conn.execute(
-                        "SELECT status, last_error, count(*) AS n FROM webhook_deliveries"
-                        " WHERE tenant_id = %s AND webhook_id = %s GROUP BY 1, 2",
-                        (tenant.tenant_id, slow_hook),
-                    )
-                ).fetchall()
-            assert [(r["status"], r["last_error"], r["n"]) for r in rows] == [
-                ("failed", "the webhook was deleted", 20)
-            ]
+        started = time.monotonic()
+        assert (await tenant.call("DELETE", f"/v1/webhooks/{slow_hook}")).status_code == 204
+        assert time.monotonic() - started < 1.0  # no lock held while a receiver takes its time
+        await worker.deliverer.settle()  # the answers that came after the delete change nothing
+        async with db.read() as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT status, last_error, count(*) AS n FROM webhook_deliveries"
+                    " WHERE tenant_id = %s AND webhook_id = %s GROUP BY 1, 2",
+                    (tenant.tenant_id, slow_hook),
+                )
+            ).fetchall()
+        assert [(r["status"], r["last_error"], r["n"]) for r in rows] == [
+            ("failed", "the webhook was deleted", 20)
+        ]
 
 
 async def test_a_webhook_gives_up_after_a_day_and_the_next_event_goes(

@@ -13,7 +13,10 @@ One batch of one channel:
    its slots up too; so does a send that would wait for a connection (a slow provider already
    holds ``in_flight`` requests): it would leave late, bunched with later ones;
 5. write the outcomes: ``sent``; or a retry after ``Retry-After`` or a growing backoff; or
-   ``failed`` after ``max_attempts``.
+   ``failed`` after ``max_attempts``;
+6. a 429 (or a 503 with ``Retry-After``) slows the whole channel down, not only its message: the
+   bucket frees no slot until ``Retry-After`` (1 second without one, ``retry_cap`` at most) has
+   passed, for every worker (new messages went on at the full rate into a provider saying stop).
 Retries reuse the message id, so a provider can drop a repeat after a crash between its answer
 and our commit."""
 
@@ -80,8 +83,10 @@ class Sender:
         if rate is not None:
             async with self.db.connection() as conn:
                 ahead = await store.bucket_ahead(conn, tenant_id, name)
+            if ahead > cfg.max_ahead + 1.0:  # held by a provider's "slow down": other channels go on
+                return 0
             if ahead > cfg.max_ahead:  # other batches booked the time line: wait rather than queue up
-                await asyncio.sleep(min(1.0, ahead - cfg.max_ahead))
+                await asyncio.sleep(ahead - cfg.max_ahead)
         limit = rules.batch_size(rate, cfg.headroom, cfg.horizon, cfg.most)
         now = self.clock()
         # pipelined: BEGIN goes with the claim, and the outcomes' UPDATE with the COMMIT
@@ -107,12 +112,27 @@ class Sender:
                 ready.append({**row, "recipient": recipient})
             if ready:
                 attempts = await self._send_all(tenant_id, name, channel["settings"], rate, ready)
+                await self._slow_down(tenant_id, name, rate, attempts)
                 done = self.clock()
                 updates.extend(
                     self._outcome(row, attempt, done) for row, attempt in zip(ready, attempts, strict=True)
                 )
             await store.update_messages(conn, [u for u in updates if u is not None])
         return len(rows)
+
+    async def _slow_down(
+        self, tenant_id: int, channel: str, rate: float | None, attempts: list[Attempt]
+    ) -> None:
+        """Holds the channel's bucket when the provider said to slow down."""
+        waits = [
+            1.0 if attempt.retry_after is None else attempt.retry_after
+            for attempt in attempts
+            if attempt.status == 429 or (attempt.status == 503 and attempt.retry_after)
+        ]
+        if not waits or rate is None or max(waits) <= 0:
+            return
+        async with self.db.connection() as conn:
+            await store.hold_bucket(conn, tenant_id, channel, min(max(waits), self.settings.retry_cap))
 
     def _outcome(self, row: dict[str, Any], attempt: Attempt, now: datetime) -> MessageUpdate | None:
         cfg = self.settings

@@ -117,6 +117,16 @@ async def bucket_ahead(conn: Connection, tenant_id: int, channel: str) -> float:
     return 0.0 if row is None else float(row["ahead"])
 
 
+async def hold_bucket(conn: Connection, tenant_id: int, channel: str, seconds: float) -> None:
+    """Frees no slot of the channel's time line for ``seconds`` from now (a provider's "slow
+    down"), for every worker, since they all reserve from this row."""
+    await conn.execute(
+        "UPDATE rate_buckets SET tat = greatest(tat, clock_timestamp() + make_interval(secs => %s))"
+        " WHERE tenant_id = %s AND channel = %s",
+        (seconds, tenant_id, channel),
+    )
+
+
 async def reserve_slots(conn: Connection, tenant_id: int, channel: str, span: float) -> float:
     """Reserves ``span`` seconds of the channel's sending time line (one short statement, so that
     the row lock is held for microseconds); returns in how many seconds the reservation starts.
