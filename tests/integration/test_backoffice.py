@@ -272,6 +272,25 @@ async def test_quiet_hours_are_those_of_the_members_latest_store_at_the_moment_o
     assert [r["text"] for r in provider.requests] == ["Welcome, Boris!"]
 
 
+async def test_quiet_hours_of_a_member_without_receipts_are_the_programs_zone_as_it_is_now(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """A probe: messages went out at 01:51 in Los Angeles after the program moved there, in the
+    quiet hours of the zone the program had when they were queued."""
+    await shop(tenant, clock, at="2026-03-10T15:00:00")
+    await sms_channel(tenant, provider)
+    await template(tenant, "welcome", "Welcome, {{ member.name }}!")
+    anna = await new_member(tenant, name="Anna")
+    await worker.handle_events()  # queued at 15:00 in Moscow, not quiet there
+    moved = await tenant.call("PATCH", "/v1/program", {"timezone": "America/Los_Angeles"})
+    assert moved.status_code == 200, moved.text
+    await worker.drain()  # 04:00 in Los Angeles
+    assert provider.requests == []
+    (waiting,) = await messages(tenant, anna)
+    nine_in_los_angeles = datetime(2026, 3, 10, 9, 0, tzinfo=ZoneInfo("America/Los_Angeles"))
+    assert datetime.fromisoformat(waiting["next_attempt_at"]) == nine_in_los_angeles
+
+
 async def test_retries_honour_retry_after_and_reuse_the_message_id(
     tenant: Tenant, db: Database, clock: ManualClock, worker: Worker, provider: SmsProvider
 ) -> None:

@@ -266,17 +266,20 @@ async def claim_messages(
 ) -> list[dict[str, Any]]:
     """Locks due messages of one channel for the caller's transaction, with the member's current
     contact, consent and time zone (contract 9: the zone of the store of their latest receipt as
-    it is now; a receipt made since the message was queued may have moved the quiet hours), and
+    it is now, else the program's as it is now; a receipt made or a program's zone changed since
+    the message was queued may have moved the quiet hours), and
     whether its broadcast was cancelled meanwhile.
     Other workers skip them while they are locked. ``ctid`` is where each row is: it cannot move
     while the caller holds the lock, and ``update_messages`` goes straight to it."""
     cur = await conn.execute(
         """
         SELECT g.id::text AS id, g.ctid::text AS ctid, g.member_id::text AS member_id, g.trigger, g.subject, g.body,
-               coalesce(lr.timezone, g.timezone) AS timezone, g.attempts, m.phone, m.email,
+               coalesce(lr.timezone, t.settings ->> 'timezone', g.timezone) AS timezone, g.attempts,
+               m.phone, m.email,
                coalesce((m.consents ->> g.channel)::boolean, false) AS consent,
                coalesce(b.status = 'cancelled', false) AS cancelled
           FROM messages g JOIN members m ON m.tenant_id = g.tenant_id AND m.id = g.member_id
+          JOIN tenants t ON t.id = g.tenant_id
           LEFT JOIN broadcasts b ON b.tenant_id = g.tenant_id AND b.id = g.broadcast_id
           LEFT JOIN LATERAL (
                 SELECT s.timezone FROM receipts r JOIN stores s ON s.tenant_id = r.tenant_id AND s.code = r.store
