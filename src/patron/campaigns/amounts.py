@@ -11,10 +11,9 @@ many to score every subset with numpy.
 from __future__ import annotations
 
 import heapq
-import time
 from dataclasses import dataclass
 
-from patron.campaigns.deal import Search
+from patron.campaigns.deal import Search, search_clock
 from patron.money import split_ints
 
 WINDOW_SHARE = 16  # windows of subset totals are searched once narrower than 1/16 of their low end
@@ -63,7 +62,7 @@ def best_subset(
 
     def out_of_time() -> bool:
         visits[0] += 1
-        if visits[0] % 128 == 0 and time.perf_counter() > search.deadline:
+        if visits[0] % 128 == 0 and search_clock() > search.deadline:
             search.exhausted = True
         return search.exhausted
 

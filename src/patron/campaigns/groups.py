@@ -12,7 +12,6 @@ branch and bound over placements). See ``optimizer`` for how groups fit into the
 from __future__ import annotations
 
 import itertools
-import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from decimal import ROUND_CEILING, Decimal
 import numpy as np
 
 from patron.campaigns import amounts
-from patron.campaigns.deal import HUNDRED, Candidate, Line, Search, set_discounts
+from patron.campaigns.deal import HUNDRED, Candidate, Line, Search, search_clock, set_discounts
 from patron.money import split_ints
 
 MAX_SUBSET_LINES = 12  # beyond this a coupled campaign's subsets are not enumerated
@@ -390,7 +389,7 @@ def _best_single(
     for size in range(len(c.lines), 0, -1):
         for subset in itertools.combinations(c.lines, size):
             tried += 1
-            if tried % 256 == 0 and time.perf_counter() > search.deadline:
+            if tried % 256 == 0 and search_clock() > search.deadline:
                 search.exhausted = True
                 return best_value, best_priority, best_placement
             optimistic = sum(line_gain[i] for i in subset)
@@ -550,7 +549,7 @@ def _conditioned(
             break  # sorted: no placement left can beat the best found
         if optimistic == best[0] and priority + max(0, big.priority) <= best[1]:
             continue  # can only tie it, and not at a higher priority
-        if time.perf_counter() > search.deadline:
+        if search_clock() > search.deadline:
             search.exhausted = True
             return best
         beat = (best[0] - base, best[1] - priority)  # what the big campaign must add to win
@@ -742,7 +741,7 @@ def best_group(look: Look, search: Search, hopeless: bool) -> tuple[int, int, di
         for r in range(len(c.lines), -1, -1):
             for subset in itertools.combinations(c.lines, r):
                 generated += 1
-                if generated % 256 == 0 and time.perf_counter() > search.deadline:
+                if generated % 256 == 0 and search_clock() > search.deadline:
                     search.exhausted = True
                     return greedy
                 money_off = group.money_off(c, subset)
@@ -794,7 +793,7 @@ def best_group(look: Look, search: Search, hopeless: bool) -> tuple[int, int, di
 
     def dfs(k: int, priority: int) -> bool:
         search.leaves += 1
-        if search.leaves % 256 == 0 and time.perf_counter() > search.deadline:
+        if search.leaves % 256 == 0 and search_clock() > search.deadline:
             search.exhausted = True
             return False
         if k == len(campaigns):

@@ -33,7 +33,6 @@ bounds a quote. Ties between placements of the best value are settled in ``ties`
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from decimal import Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow
 from fractions import Fraction
@@ -52,6 +51,7 @@ from patron.campaigns.deal import (
     evaluate,
     point_rules,
     rates,
+    search_clock,
     separable_discount,
     set_discounts,
 )
@@ -215,7 +215,7 @@ def _branch(
 
 def best_deal(lines: Sequence[Line], candidates: Sequence[Candidate], settings: Settings) -> Deal:
     """The combination of campaigns worth most to the customer; ties go to the higher priority sum."""
-    search = Search(lines, settings, deadline=time.perf_counter() + settings.time_limit)
+    search = Search(lines, settings, deadline=search_clock() + settings.time_limit)
     points_all = [c for c in candidates if not c.is_discount and c.stacking != "exclusive"]
     rules = point_rules(points_all, settings.base_rate)
     weights = _weights(lines, rules, settings)

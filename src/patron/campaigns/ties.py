@@ -8,7 +8,6 @@ priorities of the campaigns the deal applies."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 
@@ -22,6 +21,7 @@ from patron.campaigns.deal import (
     cap_line,
     evaluate,
     rates,
+    search_clock,
     separable_discount,
     set_discounts,
 )
@@ -64,7 +64,7 @@ def tie_break(
     if sum(len(c.lines) for c in discounts) > TIE_BREAK_PAIRS:
         return deal
     by_id = {c.id: c for c in discounts}
-    deadline = min(deadline, time.perf_counter() + TIE_BREAK_SECONDS)
+    deadline = min(deadline, search_clock() + TIE_BREAK_SECONDS)
     evaluations = 0
 
     def tried(moved: dict[str, tuple[int, ...]]) -> Deal | None:
@@ -86,7 +86,7 @@ def tie_break(
         neutral = _Neutral(lines, deal, settings.quantum, weightless)
         local = _LineOnly(lines, deal, placement, by_id, settings.quantum, weightless)
         for move, touched in _moves(placement, discounts, by_id, neutral):
-            if time.perf_counter() > deadline:
+            if search_clock() > deadline:
                 return deal
             if not _could_raise(placement, move, touched, wanted, unwanted):
                 continue
