@@ -154,6 +154,21 @@ async def test_bad_fields_are_shown_and_nothing_is_saved(admin_browser: Browser,
     assert (await tenant.call("GET", "/v1/campaigns")).json()["items"] == []
 
 
+async def test_a_misspelled_name_is_pointed_out_on_a_catalog_too_large_to_scan(
+    admin_browser: Browser, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the demo's 92,000 products the scan never got to the end in its time, so `Brand` (the
+    catalog says `brand`) was never pointed out."""
+    await gold_shop(tenant)
+    monkeypatch.setattr(campaign_routes, "SCAN_PAGE", 1)
+    monkeypatch.setattr(campaign_routes, "SCAN_BUDGET", 0.0)  # one page of one product, then out of time
+    await admin_browser.get("/campaigns/new")
+    typo = await admin_browser.post(
+        "/campaigns/condition", {"condition": "Brand = 'Columbia' or brand = 'x'"}
+    )
+    assert "No product has Brand" in typo.text and "No product has brand" not in typo.text
+
+
 async def test_the_condition_editor_checks_as_you_type(admin_browser: Browser, tenant: Tenant) -> None:
     await gold_shop(tenant)
     await admin_browser.get("/campaigns/new")

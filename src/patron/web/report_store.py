@@ -324,6 +324,17 @@ async def products_after(
     return await cur.fetchall()
 
 
+async def attribute_names_no_product_has(conn: Connection, tenant_id: int, names: list[str]) -> list[str]:
+    """Which of ``names`` no product of the catalog has (for a scan that ran out of time before
+    it saw the whole catalog: a misspelled name is then looked for once, to the end)."""
+    cur = await conn.execute(
+        "SELECT name FROM unnest(%s::text[]) AS name WHERE NOT EXISTS"
+        " (SELECT 1 FROM products WHERE tenant_id = %s AND attributes ? name) ORDER BY name",
+        (names, tenant_id),
+    )
+    return [row["name"] for row in await cur.fetchall()]
+
+
 async def product_count(conn: Connection, tenant_id: int) -> int:
     row = await (
         await conn.execute("SELECT count(*) AS n FROM products WHERE tenant_id = %s", (tenant_id,))

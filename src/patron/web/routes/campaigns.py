@@ -248,13 +248,18 @@ async def _matching_products(admin: Admin, text: str) -> dict[str, Any]:
                 complete = True
                 break
             after = page[-1]["sku"]
+        unknown: list[str] = []
+        if total and not complete and used - seen:  # a large catalog: names not seen so far, looked for
+            unknown = await reports.attribute_names_no_product_has(conn, admin.tenant_id, sorted(used - seen))
+        elif total and complete:
+            unknown = sorted(used - seen)
     return {
         "matches": matches,
         "count": count,
         "scanned": scanned,
         "total": total,
         "complete": complete,
-        "unknown": sorted(used - seen) if complete and total else [],
+        "unknown": unknown,
         "line_only": sorted(attributes_used(text) & {"price", "quantity"}),
     }
 
