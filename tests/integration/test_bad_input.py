@@ -232,6 +232,31 @@ async def test_sms_headers_that_could_not_be_sent_are_refused(shop: Tenant) -> N
     ).status_code == 200
 
 
+async def test_sms_headers_the_http_client_sets_are_refused_by_name(shop: Tenant) -> None:
+    """Each was stored, and then every message failed (Content-Length: a 500 from the provider,
+    Transfer-Encoding: a 400), or went as something else than the JSON the contract promises."""
+    channel = {"url": "https://sms.example.com/send", "rate_per_second": 5, "headers": {"X-Key": "a"}}
+    assert (await shop.call("PUT", "/v1/channels/sms", channel)).status_code == 200
+    refused = {
+        "Content-Length": "is worked out for each message's body",
+        "transfer-encoding": "is the HTTP client's to choose",
+        "HOST": "comes from the URL",
+        "Content-Type": "is application/json: Patron sends JSON",
+        "Content-Encoding": "would say the JSON body is encoded when it is not",
+        "Connection": "holds for one connection only and is the HTTP client's to set",
+        "Keep-Alive": "holds for one connection only and is the HTTP client's to set",
+        "Upgrade": "holds for one connection only and is the HTTP client's to set",
+        "TE": "holds for one connection only and is the HTTP client's to set",
+    }
+    for name, why in refused.items():
+        headers = {"Authorization": "Bearer t", name: "1"}
+        error = assert_error(
+            await shop.call("PUT", "/v1/channels/sms", {**channel, "headers": headers}), 422, "invalid_input"
+        )
+        assert (error["field"], error["message"]) == ("headers", f"headers: {name} may not be set: it {why}")
+    assert (await shop.call("GET", "/v1/channels/sms")).json()["headers"] == {"X-Key": "***"}
+
+
 async def test_templates_that_would_run_away_are_refused_at_once(shop: Tenant, db: Database) -> None:
     """Two nested loops over range(100000) held the server for as long as they ran and grew it by
     gigabytes; a recursive macro and a filter's own error were 500s."""

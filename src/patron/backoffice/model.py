@@ -56,6 +56,23 @@ def _not_empty(value: object) -> object:
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,200}")
 
+# Headers Patron's HTTP client sets for each message, or that hold for one connection only (hop by
+# hop, RFC 9110 7.6.1): given in the channel, each broke every send (a wrong Content-Length was a
+# 500 from the provider, Transfer-Encoding a 400) or changed what the contract says is sent (JSON).
+_RESERVED_HEADERS = {
+    "content-length": "is worked out for each message's body",
+    "content-type": "is application/json: Patron sends JSON",
+    "content-encoding": "would say the JSON body is encoded when it is not",
+    "host": "comes from the URL",
+    "transfer-encoding": "is the HTTP client's to choose",
+    "connection": "holds for one connection only and is the HTTP client's to set",
+    "keep-alive": "holds for one connection only and is the HTTP client's to set",
+    "proxy-connection": "holds for one connection only and is the HTTP client's to set",
+    "te": "holds for one connection only and is the HTTP client's to set",
+    "trailer": "holds for one connection only and is the HTTP client's to set",
+    "upgrade": "holds for one connection only and is the HTTP client's to set",
+}
+
 
 def _a_rate(value: object) -> object:
     """A rate is a JSON number: ``true`` or ``"50"`` is a mistake, not 1 or 50 a second."""
@@ -93,11 +110,13 @@ class SmsChannelIn(BaseModel):
     @field_validator("headers")
     @classmethod
     def _headers(cls, value: dict[str, str]) -> dict[str, str]:
-        # a header that the HTTP client would refuse, or that would smuggle in another header,
-        # would fail every message at sending time instead of here
+        # a header that the HTTP client would refuse, that would smuggle in another header, or
+        # that is the client's own to set, would fail every message at sending time instead of here
         for name, text in value.items():
             if not _HEADER_NAME.fullmatch(name):
                 raise ValueError(f"{name!r} is not an HTTP header name")
+            if (why := _RESERVED_HEADERS.get(name.lower())) is not None:
+                raise ValueError(f"{name} may not be set: it {why}")
             if any(ch in text for ch in "\r\n\0"):
                 raise ValueError(f"the value of {name} has a line break or NUL")
         return value

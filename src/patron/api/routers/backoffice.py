@@ -35,8 +35,9 @@ _TEMPLATE_HELP = (
     summary="Configure the SMS provider (admin)",
     description="Creates or replaces the tenant's SMS channel and answers 200 with it as `GET` shows it "
     "(header values masked). 422 for a URL that is not http(s) or has spaces or port 0, a "
-    "`rate_per_second` below 0.01, or a header that is not a valid HTTP header name or whose value has "
-    "a line break.",
+    "`rate_per_second` below 0.01, a header that is not a valid HTTP header name or whose value has "
+    "a line break, or one the HTTP client sets itself (`Content-Length`, `Content-Type`, "
+    "`Content-Encoding`, `Host`, `Transfer-Encoding`, `Connection` and the other hop-by-hop headers).",
 )
 async def put_sms(body: SmsChannelIn, ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
