@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from patron.backoffice import rules, templates
+from patron.backoffice.masking import masked_url
 from patron.clock import local_midnight
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -304,3 +305,28 @@ def test_expiring_variables_add_up_the_lots() -> None:
     assert variables["points"] == 42 and variables["expires_at"] == "2026-03-11T00:00:00+03:00"
     assert [lot["points"] for lot in variables["lots"]] == [12, 30]
     assert Decimal(templates.render("{{ points }}", variables)) == 42
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        (
+            "https://apiuser:S3cretPass@sms.example.com/send?api_key=TOPSECRET",
+            "https://apiuser:***@sms.example.com/send?api_key=***",
+        ),
+        ("http://user:pw@host/a", "http://user:***@host/a"),
+        (
+            "https://h.test/s?to=1&Token=a&X_API_KEY=b&authToken=c&sig=d&Signature=e&client_secret=f#top",
+            "https://h.test/s?to=1&Token=***&X_API_KEY=***&authToken=***&sig=***&Signature=***&client_secret=***#top",
+        ),
+        (
+            "https://h.test/s?access%5Ftoken=a&password=b&apikey=c",
+            "https://h.test/s?access%5Ftoken=***&password=***&apikey=***",
+        ),
+        # nothing to hide: exactly as stored, a user without a password and empty values too
+        ("https://user@h.test:8443/s?a=1&key=&token#f", "https://user@h.test:8443/s?a=1&key=&token#f"),
+        ("http://[::1]:8080/send?", "http://[::1]:8080/send?"),
+    ],
+)
+def test_secrets_in_a_url_are_masked_and_the_rest_kept_as_written(stored: str, shown: str) -> None:
+    assert masked_url(stored) == shown
