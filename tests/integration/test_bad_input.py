@@ -292,6 +292,14 @@ async def test_channels_webhooks_and_filters_that_could_never_work_are_refused(s
         "secret": "s" * 32,
     }
     assert_error(await shop.call("POST", "/v1/webhooks", hook), 422)
+    for blank in ("   ", "\t\n"):  # signatures anyone could make
+        fine_url = {**hook, "url": "http://hooks.example.com/in", "secret": blank}
+        error = assert_error(await shop.call("POST", "/v1/webhooks", fine_url), 422, "invalid_input")
+        assert (error["field"], error["message"]) == (
+            "secret",
+            "secret: a secret is not blank: give a long random string",
+        )
+    assert (await shop.call("GET", "/v1/webhooks")).json() == []
     for empty in ({"tier": []}, {"city": []}, {"consent": []}):
         broadcast = {"channel": "sms", "body": "Hello", "filter": empty}
         assert_error(await shop.call("POST", "/v1/broadcasts", broadcast), 422)

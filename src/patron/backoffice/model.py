@@ -310,3 +310,11 @@ class WebhookIn(BaseModel):
     @classmethod
     def _events(cls, value: list[str]) -> list[str]:
         return sorted(set(value))
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str) -> str:
+        # a signature with a secret of spaces proves nothing: anyone can guess it
+        if not value.strip():
+            raise ValueError("a secret is not blank: give a long random string")
+        return value
