@@ -305,6 +305,67 @@ async def test_channels_webhooks_and_filters_that_could_never_work_are_refused(s
         assert_error(await shop.call("POST", "/v1/broadcasts", broadcast), 422)
 
 
+async def test_broadcast_filters_are_refused_by_field_when_they_would_select_no_one(
+    shop: Tenant, db: Database
+) -> None:
+    """A blank city was taken (an audience of 0) while an empty list was refused; a date and a
+    timestamp making an empty window were taken while two dates were refused; and errors named
+    pydantic's union members (``filter.consent.literal['sms','email']``, ``filter.tier.str``)."""
+    refused = [
+        (
+            {"city": ""},
+            "filter.city",
+            "a blank city would select no one; leave the field out to select everyone",
+        ),
+        (
+            {"city": ["Moscow", " "]},
+            "filter.city",
+            "a blank city would select no one; leave the field out to select everyone",
+        ),
+        (
+            {"tier": ""},
+            "filter.tier",
+            "a blank tier code would select no one; leave the field out to select everyone",
+        ),
+        ({"tier": 5}, "filter.tier", "a tier code or a list of them"),
+        ({"tier": ["base", None]}, "filter.tier", "a tier code or a list of them"),
+        ({"consent": "fax"}, "filter.consent", "'fax' is not a channel: 'sms' or 'email'"),
+        ({"consent": ["sms", "fax"]}, "filter.consent", "'fax' is not a channel: 'sms' or 'email'"),
+        (
+            {"last_purchase_before": "2026-01-01", "last_purchase_after": "2026-01-01T12:00:00+00:00"},
+            "filter",
+            "last_purchase_after must be before last_purchase_before (such a window selects no one)",
+        ),
+        (  # 2026-01-02 begins at 21:00 UTC the day before in the program's zone (Moscow)
+            {"last_purchase_after": "2026-01-02", "last_purchase_before": "2026-01-01T21:00:00Z"},
+            "filter",
+            "last_purchase_after must be before last_purchase_before (such a window selects no one)",
+        ),
+        (
+            {"last_purchase_after": "2026-01-02", "last_purchase_before": "2026-01-01"},
+            "filter",
+            "last_purchase_after must be before last_purchase_before (such a window selects no one)",
+        ),
+    ]
+    for filter_, field, message in refused:
+        answer = await shop.call(
+            "POST", "/v1/broadcasts", {"channel": "sms", "body": "Hi", "filter": filter_}
+        )
+        error = assert_error(answer, 422, "invalid_input")
+        assert (error["field"], error["message"]) == (field, f"{field}: {message}"), filter_
+    assert await count(db, "broadcasts", shop) == 0
+    # an hour of Moscow's 2 January before 22:00 UTC: a window, taken as given
+    window = {"last_purchase_after": "2026-01-02", "last_purchase_before": "2026-01-01T22:00:00Z"}
+    made = await shop.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "Hi", "filter": window})
+    assert made.status_code == 202 and made.json()["filter"] == {
+        "last_purchase_after": "2026-01-02",
+        "last_purchase_before": "2026-01-01T22:00:00+00:00",
+    }
+    listed = {"tier": "base", "city": ["Moscow"], "consent": "sms"}  # a text or a list, kept as given
+    made = await shop.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "Hi", "filter": listed})
+    assert made.status_code == 202 and made.json()["filter"] == listed
+
+
 async def test_a_body_sent_without_a_json_content_type_is_a_clear_415(shop: Tenant, db: Database) -> None:
     """curl's ``-d`` sends a form by default: the README's examples once answered 422 "Input should
     be a valid dictionary", which did not say what was wrong."""

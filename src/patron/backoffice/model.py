@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date
 from email.headerregistry import HeaderRegistry
 from typing import Annotated, Literal
 
@@ -12,9 +12,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     StrictBool,
     field_validator,
-    model_validator,
 )
 
 from patron.backoffice.outbox import EVENT_TYPES
@@ -48,10 +48,38 @@ def _no_line_breaks(value: str | None) -> str | None:
     return value
 
 
-def _not_empty(value: object) -> object:
-    if value == []:
+def _one_or_more(value: object, what: str, allowed: tuple[str, ...] = ()) -> object:
+    """A filter's text or list of texts, kept as given. One validator for both forms, so that an
+    error names the field (a union's errors named its members: ``filter.tier.str``)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise ValueError(f"a {what} or a list of them")
+    if not items:
         raise ValueError("an empty list would select no one; leave the field out to select everyone")
+    if any(not item.strip() for item in items):
+        raise ValueError(f"a blank {what} would select no one; leave the field out to select everyone")
+    if allowed and (unknown := [item for item in items if item not in allowed]):
+        raise ValueError(f"{unknown[0]!r} is not a {what}: {' or '.join(map(repr, allowed))}")
     return value
+
+
+def _tiers(value: object) -> object:
+    return _one_or_more(value, "tier code")
+
+
+def _cities(value: object) -> object:
+    return _one_or_more(value, "city")
+
+
+def _channels(value: object) -> object:
+    return _one_or_more(value, "channel", ("sms", "email"))
+
+
+TierCodes = Annotated[str | list[str], PlainValidator(_tiers, json_schema_input_type=str | list[str])]
+Cities = Annotated[str | list[str], PlainValidator(_cities, json_schema_input_type=str | list[str])]
+Channels = Annotated[
+    Channel | list[Channel], PlainValidator(_channels, json_schema_input_type=Channel | list[Channel])
+]
 
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,200}")
@@ -203,8 +231,8 @@ class BroadcastFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tier: str | list[str] | None = Field(None, description="tier code(s)")
-    city: str | list[str] | None = Field(None, description="city or cities (case ignored)")
+    tier: TierCodes | None = Field(None, description="tier code(s)")
+    city: Cities | None = Field(None, description="city or cities (case ignored)")
     last_purchase_before: str | None = Field(
         None,
         description="date or RFC 3339 time: the latest receipt is before it (members with none are left out)",
@@ -212,19 +240,7 @@ class BroadcastFilter(BaseModel):
     last_purchase_after: str | None = Field(
         None, description="date or RFC 3339 time: the latest receipt is at or after it"
     )
-    consent: Channel | list[Channel] | None = Field(None, description="consent to these channels as well")
-
-    _lists = field_validator("tier", "city", "consent")(_not_empty)
-
-    @model_validator(mode="after")
-    def _a_window(self) -> BroadcastFilter:
-        """After a moment and before an earlier one selects no one: a mistake, not an audience."""
-        after, before = self.last_purchase_after, self.last_purchase_before
-        if not after or not before or (len(after) == 10) != (len(before) == 10):
-            return self  # a date is local midnight in the program's zone: not compared with a moment here
-        if datetime.fromisoformat(after) >= datetime.fromisoformat(before):
-            raise ValueError("last_purchase_after must be before last_purchase_before")
-        return self
+    consent: Channels | None = Field(None, description="consent to these channels as well")
 
     @field_validator("last_purchase_before", "last_purchase_after")
     @classmethod

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from patron.backoffice import broadcast_store, store, templates
+from patron.backoffice import broadcast_store, rules, store, templates
 from patron.backoffice import webhook_store as webhooks
 from patron.backoffice.masking import MASK, masked_url
 from patron.backoffice.model import BroadcastIn, EmailChannelIn, SmsChannelIn, TemplateIn, WebhookIn
@@ -173,6 +173,14 @@ async def create_broadcast(
         unknown = sorted(set(wanted) - known)
         if unknown:
             raise InvalidInput(f"filter.tier: the program has no tier {unknown[0]!r}", field="filter.tier")
+    # checked here, where a date can be read in the program's zone and so compared with a moment
+    if rules.empty_window(
+        body.filter.last_purchase_after, body.filter.last_purchase_before, program.timezone
+    ):
+        raise InvalidInput(
+            "filter: last_purchase_after must be before last_purchase_before (such a window selects no one)",
+            field="filter",
+        )
     broadcast_id = await broadcast_store.insert_broadcast(
         conn,
         tenant_id,
