@@ -273,6 +273,19 @@ async def test_templates_that_would_run_away_are_refused_at_once(shop: Tenant, d
     assert (await count(db, "templates", shop), await count(db, "broadcasts", shop)) == (0, 0)
 
 
+async def test_a_template_naming_no_currency_is_refused_when_saved(shop: Tenant, db: Database) -> None:
+    """``money("nonsense")`` printed "5,00 nonsense" in every message."""
+    for body in ('{{ 5 | money("nonsense") }}', "{{ receipt.paid | money(1) }}"):
+        answer = await shop.call("PUT", "/v1/templates/receipt", {"channel": "sms", "body": body})
+        error = assert_error(answer, 422, "invalid_template")
+        assert error["field"] == "body" and "not a currency code" in str(error["message"])
+        broadcast = await shop.call("POST", "/v1/broadcasts", {"channel": "sms", "body": body})
+        assert_error(broadcast, 422, "invalid_template")
+    assert (await count(db, "templates", shop), await count(db, "broadcasts", shop)) == (0, 0)
+    lower = {"channel": "sms", "body": '{{ receipt.paid | money("usd") }}'}
+    assert (await shop.call("PUT", "/v1/templates/receipt", lower)).status_code == 200
+
+
 async def test_channels_webhooks_and_filters_that_could_never_work_are_refused(shop: Tenant) -> None:
     sms = {"url": "https://sms.example.com/send", "rate_per_second": 5}
     for bad in (

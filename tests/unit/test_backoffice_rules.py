@@ -256,6 +256,18 @@ def test_templates_format_money_and_dates_for_the_locale() -> None:
     assert templates.render("{{ 1234567 | number }}", english) == "1,234,567"
 
 
+def test_money_takes_a_currency_code_in_any_case_and_nothing_else() -> None:
+    english = templates.sample_variables("receipt", currency="RUB", locale="en_US")
+    assert templates.render("{{ 5 | money('usd') }} {{ 5 | money('EUR') }}", english) == "$5.00 €5.00"
+    for written in ("'nonsense'", "''", "5", "' USD'"):  # as a template writes it, as repr() does
+        with pytest.raises(templates.TemplateProblem) as problem:
+            templates.render(f"{{{{ 5 | money({written}) }}}}", english)
+        assert str(problem.value) == f"money({written}): not a currency code; give one such as 'USD' or 'EUR'"
+    # checked even where the figure is absent, so that the check at saving finds it
+    with pytest.raises(templates.TemplateProblem):
+        templates.render("{{ member.birthday | money('xx') }}", {"member": {"birthday": None}})
+
+
 def test_dates_are_shown_in_the_members_time_zone() -> None:
     variables = {"locale": "en", "timezone": "Asia/Vladivostok", "at": "2026-12-05T20:00:00+03:00"}
     assert templates.render("{{ at | date('yyyy-MM-dd') }}", variables) == "2026-12-06"
