@@ -556,6 +556,12 @@ async def test_json_no_one_could_store_is_malformed_and_changes_nothing(shop: Te
         without_key = await shop.client.post("/v1/receipts", content=body, headers=json_type)
         assert_error(without_key, 401, "unauthorized")  # the key first, whatever the body
     assert await count(db, "receipts", shop) == 0
+    for constant in ("NaN", "Infinity", "-Infinity"):  # Python's json reads them; JSON has no such numbers
+        body = f'{{"url": "http://sms.example.com/send", "rate_per_second": {constant}}}'.encode()
+        answer = await shop.client.put("/v1/channels/sms", content=body, headers={**shop.auth, **json_type})
+        error = assert_error(answer, 400, "malformed_json")
+        assert error["message"] == f"the body is not valid JSON: {constant} is not a JSON number"
+    assert_error(await shop.call("GET", "/v1/channels/sms"), 404, "channel_not_found")
     # a pair of surrogates is one character (an emoji written as escapes), and is taken
     pair = lone + b'"attributes":{"c":"\\ud83d\\ude00"}}]}'
     taken = await shop.client.post("/v1/receipts", content=pair, headers={**shop.auth, **json_type})
