@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiosmtpd.controller import Controller
 
-from patron.backoffice import broadcasts, schedule_store, store
+from patron.backoffice import broadcasts, schedule_store, store, webhook_store
 from patron.backoffice.model import EmailChannelIn
 from patron.backoffice.sender import SendSettings
 from patron.backoffice.store import MessageUpdate
@@ -1225,6 +1225,27 @@ async def test_api_validation_roles_and_tenancy(tenant: Tenant, other_tenant: Te
     pos = (await tenant.call("POST", "/v1/api-keys", {"role": "pos", "name": "till"})).json()["api_key"]
     for method, path in (("GET", "/v1/messages"), ("POST", "/v1/webhooks"), ("PUT", "/v1/channels/sms")):
         assert_error(await tenant.call(method, path, hook, key=pos), 403)
+
+
+async def test_secrets_in_channel_and_webhook_urls_are_masked_and_stored_as_given(
+    tenant: Tenant, db: Database
+) -> None:
+    """A provider's key in its URL was shown word for word while header values read ***."""
+    url = "https://apiuser:S3cretPass@sms.example.com/send?to=x&api_key=TOPSECRET"
+    shown = "https://apiuser:***@sms.example.com/send?to=x&api_key=***"
+    put = await tenant.call("PUT", "/v1/channels/sms", {"url": url, "rate_per_second": 5})
+    assert put.status_code == 200 and put.json()["url"] == shown
+    assert (await tenant.call("GET", "/v1/channels/sms")).json()["url"] == shown
+    hook = {"url": "http://user:pw@hooks.test/a?sig=abc", "events": ["member.created"], "secret": "s"}
+    created = await tenant.call("POST", "/v1/webhooks", hook)
+    assert created.status_code == 201 and created.json()["url"] == "http://user:***@hooks.test/a?sig=***"
+    listed = (await tenant.call("GET", "/v1/webhooks")).json()
+    assert [h["url"] for h in listed] == ["http://user:***@hooks.test/a?sig=***"]
+    one = (await tenant.call("GET", f"/v1/webhooks/{created.json()['id']}")).json()
+    assert one["url"] == "http://user:***@hooks.test/a?sig=***"
+    async with db.read() as conn:  # what is sent to is what was given
+        assert (await store.get_channel(conn, tenant.tenant_id, "sms"))["settings"]["url"] == url  # type: ignore[index]
+        assert (await webhook_store.get(conn, tenant.tenant_id, one["id"]))["url"] == hook["url"]  # type: ignore[index]
 
 
 def test_busiest_second_counts_a_sliding_window() -> None:

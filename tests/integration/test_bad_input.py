@@ -232,6 +232,31 @@ async def test_sms_headers_that_could_not_be_sent_are_refused(shop: Tenant) -> N
     ).status_code == 200
 
 
+async def test_sms_headers_the_http_client_sets_are_refused_by_name(shop: Tenant) -> None:
+    """Each was stored, and then every message failed (Content-Length: a 500 from the provider,
+    Transfer-Encoding: a 400), or went as something else than the JSON the contract promises."""
+    channel = {"url": "https://sms.example.com/send", "rate_per_second": 5, "headers": {"X-Key": "a"}}
+    assert (await shop.call("PUT", "/v1/channels/sms", channel)).status_code == 200
+    refused = {
+        "Content-Length": "is worked out for each message's body",
+        "transfer-encoding": "is the HTTP client's to choose",
+        "HOST": "comes from the URL",
+        "Content-Type": "is application/json: Patron sends JSON",
+        "Content-Encoding": "would say the JSON body is encoded when it is not",
+        "Connection": "holds for one connection only and is the HTTP client's to set",
+        "Keep-Alive": "holds for one connection only and is the HTTP client's to set",
+        "Upgrade": "holds for one connection only and is the HTTP client's to set",
+        "TE": "holds for one connection only and is the HTTP client's to set",
+    }
+    for name, why in refused.items():
+        headers = {"Authorization": "Bearer t", name: "1"}
+        error = assert_error(
+            await shop.call("PUT", "/v1/channels/sms", {**channel, "headers": headers}), 422, "invalid_input"
+        )
+        assert (error["field"], error["message"]) == ("headers", f"headers: {name} may not be set: it {why}")
+    assert (await shop.call("GET", "/v1/channels/sms")).json()["headers"] == {"X-Key": "***"}
+
+
 async def test_templates_that_would_run_away_are_refused_at_once(shop: Tenant, db: Database) -> None:
     """Two nested loops over range(100000) held the server for as long as they ran and grew it by
     gigabytes; a recursive macro and a filter's own error were 500s."""
@@ -246,6 +271,19 @@ async def test_templates_that_would_run_away_are_refused_at_once(shop: Tenant, d
         broadcast = await shop.call("POST", "/v1/broadcasts", {"channel": "sms", "body": body})
         assert broadcast.status_code == 422, broadcast.text
     assert (await count(db, "templates", shop), await count(db, "broadcasts", shop)) == (0, 0)
+
+
+async def test_a_template_naming_no_currency_is_refused_when_saved(shop: Tenant, db: Database) -> None:
+    """``money("nonsense")`` printed "5,00 nonsense" in every message."""
+    for body in ('{{ 5 | money("nonsense") }}', "{{ receipt.paid | money(1) }}"):
+        answer = await shop.call("PUT", "/v1/templates/receipt", {"channel": "sms", "body": body})
+        error = assert_error(answer, 422, "invalid_template")
+        assert error["field"] == "body" and "not a currency code" in str(error["message"])
+        broadcast = await shop.call("POST", "/v1/broadcasts", {"channel": "sms", "body": body})
+        assert_error(broadcast, 422, "invalid_template")
+    assert (await count(db, "templates", shop), await count(db, "broadcasts", shop)) == (0, 0)
+    lower = {"channel": "sms", "body": '{{ receipt.paid | money("usd") }}'}
+    assert (await shop.call("PUT", "/v1/templates/receipt", lower)).status_code == 200
 
 
 async def test_channels_webhooks_and_filters_that_could_never_work_are_refused(shop: Tenant) -> None:
@@ -267,9 +305,78 @@ async def test_channels_webhooks_and_filters_that_could_never_work_are_refused(s
         "secret": "s" * 32,
     }
     assert_error(await shop.call("POST", "/v1/webhooks", hook), 422)
+    for blank in ("   ", "\t\n"):  # signatures anyone could make
+        fine_url = {**hook, "url": "http://hooks.example.com/in", "secret": blank}
+        error = assert_error(await shop.call("POST", "/v1/webhooks", fine_url), 422, "invalid_input")
+        assert (error["field"], error["message"]) == (
+            "secret",
+            "secret: a secret is not blank: give a long random string",
+        )
+    assert (await shop.call("GET", "/v1/webhooks")).json() == []
     for empty in ({"tier": []}, {"city": []}, {"consent": []}):
         broadcast = {"channel": "sms", "body": "Hello", "filter": empty}
         assert_error(await shop.call("POST", "/v1/broadcasts", broadcast), 422)
+
+
+async def test_broadcast_filters_are_refused_by_field_when_they_would_select_no_one(
+    shop: Tenant, db: Database
+) -> None:
+    """A blank city was taken (an audience of 0) while an empty list was refused; a date and a
+    timestamp making an empty window were taken while two dates were refused; and errors named
+    pydantic's union members (``filter.consent.literal['sms','email']``, ``filter.tier.str``)."""
+    refused = [
+        (
+            {"city": ""},
+            "filter.city",
+            "a blank city would select no one; leave the field out to select everyone",
+        ),
+        (
+            {"city": ["Moscow", " "]},
+            "filter.city",
+            "a blank city would select no one; leave the field out to select everyone",
+        ),
+        (
+            {"tier": ""},
+            "filter.tier",
+            "a blank tier code would select no one; leave the field out to select everyone",
+        ),
+        ({"tier": 5}, "filter.tier", "a tier code or a list of them"),
+        ({"tier": ["base", None]}, "filter.tier", "a tier code or a list of them"),
+        ({"consent": "fax"}, "filter.consent", "'fax' is not a channel: 'sms' or 'email'"),
+        ({"consent": ["sms", "fax"]}, "filter.consent", "'fax' is not a channel: 'sms' or 'email'"),
+        (
+            {"last_purchase_before": "2026-01-01", "last_purchase_after": "2026-01-01T12:00:00+00:00"},
+            "filter",
+            "last_purchase_after must be before last_purchase_before (such a window selects no one)",
+        ),
+        (  # 2026-01-02 begins at 21:00 UTC the day before in the program's zone (Moscow)
+            {"last_purchase_after": "2026-01-02", "last_purchase_before": "2026-01-01T21:00:00Z"},
+            "filter",
+            "last_purchase_after must be before last_purchase_before (such a window selects no one)",
+        ),
+        (
+            {"last_purchase_after": "2026-01-02", "last_purchase_before": "2026-01-01"},
+            "filter",
+            "last_purchase_after must be before last_purchase_before (such a window selects no one)",
+        ),
+    ]
+    for filter_, field, message in refused:
+        answer = await shop.call(
+            "POST", "/v1/broadcasts", {"channel": "sms", "body": "Hi", "filter": filter_}
+        )
+        error = assert_error(answer, 422, "invalid_input")
+        assert (error["field"], error["message"]) == (field, f"{field}: {message}"), filter_
+    assert await count(db, "broadcasts", shop) == 0
+    # an hour of Moscow's 2 January before 22:00 UTC: a window, taken as given
+    window = {"last_purchase_after": "2026-01-02", "last_purchase_before": "2026-01-01T22:00:00Z"}
+    made = await shop.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "Hi", "filter": window})
+    assert made.status_code == 202 and made.json()["filter"] == {
+        "last_purchase_after": "2026-01-02",
+        "last_purchase_before": "2026-01-01T22:00:00+00:00",
+    }
+    listed = {"tier": "base", "city": ["Moscow"], "consent": "sms"}  # a text or a list, kept as given
+    made = await shop.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "Hi", "filter": listed})
+    assert made.status_code == 202 and made.json()["filter"] == listed
 
 
 async def test_a_body_sent_without_a_json_content_type_is_a_clear_415(shop: Tenant, db: Database) -> None:
@@ -449,6 +556,12 @@ async def test_json_no_one_could_store_is_malformed_and_changes_nothing(shop: Te
         without_key = await shop.client.post("/v1/receipts", content=body, headers=json_type)
         assert_error(without_key, 401, "unauthorized")  # the key first, whatever the body
     assert await count(db, "receipts", shop) == 0
+    for constant in ("NaN", "Infinity", "-Infinity"):  # Python's json reads them; JSON has no such numbers
+        body = f'{{"url": "http://sms.example.com/send", "rate_per_second": {constant}}}'.encode()
+        answer = await shop.client.put("/v1/channels/sms", content=body, headers={**shop.auth, **json_type})
+        error = assert_error(answer, 400, "malformed_json")
+        assert error["message"] == f"the body is not valid JSON: {constant} is not a JSON number"
+    assert_error(await shop.call("GET", "/v1/channels/sms"), 404, "channel_not_found")
     # a pair of surrogates is one character (an emoji written as escapes), and is taken
     pair = lone + b'"attributes":{"c":"\\ud83d\\ude00"}}]}'
     taken = await shop.client.post("/v1/receipts", content=pair, headers={**shop.auth, **json_type})

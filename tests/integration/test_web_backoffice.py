@@ -81,6 +81,30 @@ async def test_saving_a_channel_keeps_the_secrets_it_does_not_show(
     assert (await stored("email"))["password"] is None
 
 
+async def test_secrets_in_urls_are_masked_on_the_pages_and_kept_when_a_form_sends_them_back(
+    admin_browser: Browser, tenant: Tenant, db: Database
+) -> None:
+    url = "https://apiuser:S3cretPass@sms.example.com/send?api_key=TOPSECRET"
+    assert (
+        await tenant.call("PUT", "/v1/channels/sms", {"url": url, "rate_per_second": 5})
+    ).status_code == 200
+    hook = {"url": "http://user:pw@hooks.test/a", "events": ["member.created"], "secret": "s"}
+    hook_id = (await tenant.call("POST", "/v1/webhooks", hook)).json()["id"]
+    page = await admin_browser.get("/communications")
+    assert "S3cretPass" not in page.text and "TOPSECRET" not in page.text
+    assert "https://apiuser:***@sms.example.com/send?api_key=***" in page.text
+    for path in ("/webhooks", f"/webhooks/{hook_id}"):
+        shown = (await admin_browser.get(path)).text
+        assert ":pw@" not in shown and "http://user:***@hooks.test/a" in shown
+    # the form sends the masked URL back with a new rate: the stored one is kept
+    masked = {"url": "https://apiuser:***@sms.example.com/send?api_key=***", "rate_per_second": "10"}
+    assert (await admin_browser.post("/communications/channels/sms", masked)).status_code == 303
+    async with db.read() as conn:
+        saved = await backoffice_service.saved_channel_settings(conn, tenant.tenant_id, "sms")
+    assert saved["url"] == url
+    assert (await tenant.call("GET", "/v1/channels/sms")).json()["rate_per_second"] == 10
+
+
 async def test_templates_with_a_rendered_preview(admin_browser: Browser, tenant: Tenant) -> None:
     form = await admin_browser.get("/communications/templates/receipt")
     assert "receipt.points_earned" in form.text

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from patron.backoffice import rules, templates
+from patron.backoffice.masking import masked_url
 from patron.clock import local_midnight
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -255,6 +256,18 @@ def test_templates_format_money_and_dates_for_the_locale() -> None:
     assert templates.render("{{ 1234567 | number }}", english) == "1,234,567"
 
 
+def test_money_takes_a_currency_code_in_any_case_and_nothing_else() -> None:
+    english = templates.sample_variables("receipt", currency="RUB", locale="en_US")
+    assert templates.render("{{ 5 | money('usd') }} {{ 5 | money('EUR') }}", english) == "$5.00 €5.00"
+    for written in ("'nonsense'", "''", "5", "' USD'"):  # as a template writes it, as repr() does
+        with pytest.raises(templates.TemplateProblem) as problem:
+            templates.render(f"{{{{ 5 | money({written}) }}}}", english)
+        assert str(problem.value) == f"money({written}): not a currency code; give one such as 'USD' or 'EUR'"
+    # checked even where the figure is absent, so that the check at saving finds it
+    with pytest.raises(templates.TemplateProblem):
+        templates.render("{{ member.birthday | money('xx') }}", {"member": {"birthday": None}})
+
+
 def test_dates_are_shown_in_the_members_time_zone() -> None:
     variables = {"locale": "en", "timezone": "Asia/Vladivostok", "at": "2026-12-05T20:00:00+03:00"}
     assert templates.render("{{ at | date('yyyy-MM-dd') }}", variables) == "2026-12-06"
@@ -304,3 +317,28 @@ def test_expiring_variables_add_up_the_lots() -> None:
     assert variables["points"] == 42 and variables["expires_at"] == "2026-03-11T00:00:00+03:00"
     assert [lot["points"] for lot in variables["lots"]] == [12, 30]
     assert Decimal(templates.render("{{ points }}", variables)) == 42
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        (
+            "https://apiuser:S3cretPass@sms.example.com/send?api_key=TOPSECRET",
+            "https://apiuser:***@sms.example.com/send?api_key=***",
+        ),
+        ("http://user:pw@host/a", "http://user:***@host/a"),
+        (
+            "https://h.test/s?to=1&Token=a&X_API_KEY=b&authToken=c&sig=d&Signature=e&client_secret=f#top",
+            "https://h.test/s?to=1&Token=***&X_API_KEY=***&authToken=***&sig=***&Signature=***&client_secret=***#top",
+        ),
+        (
+            "https://h.test/s?access%5Ftoken=a&password=b&apikey=c",
+            "https://h.test/s?access%5Ftoken=***&password=***&apikey=***",
+        ),
+        # nothing to hide: exactly as stored, a user without a password and empty values too
+        ("https://user@h.test:8443/s?a=1&key=&token#f", "https://user@h.test:8443/s?a=1&key=&token#f"),
+        ("http://[::1]:8080/send?", "http://[::1]:8080/send?"),
+    ],
+)
+def test_secrets_in_a_url_are_masked_and_the_rest_kept_as_written(stored: str, shown: str) -> None:
+    assert masked_url(stored) == shown

@@ -2,7 +2,8 @@
 
 Python's ``json`` takes a lone UTF-16 surrogate (``"\\ud800"``) as a character, which no database,
 JSON encoder or fingerprint can then hold (it was a 500 on a receipt, a product, a campaign), and
-it answers a body nested too deeply, or not UTF-8, with a bare 400. Here such a body is malformed
+it answers a body nested too deeply, or not UTF-8, with a bare 400. It also reads ``NaN`` and
+``Infinity``, which JSON has not: a rate of NaN was refused as "less than or equal to 100000". Here such a body is malformed
 JSON like any other: the API's handler (``api.errors``) answers 400 ``malformed_json`` saying why,
 after judging the key, as for any malformed body."""
 
@@ -51,6 +52,14 @@ def _malformed(reason: str) -> RequestValidationError:
     return RequestValidationError([{**error, "ctx": {"error": reason}}])
 
 
+class _NotJsonNumber(ValueError):
+    """``NaN``, ``Infinity`` or ``-Infinity``: Python's ``json`` reads them, JSON has no such number."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJsonNumber(name)
+
+
 def parse_body(body: bytes) -> Any:
     """The body as JSON, or a ``json_invalid`` error that says why not."""
     try:
@@ -58,9 +67,11 @@ def parse_body(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise _malformed(f"not UTF-8 text (byte {exc.start})") from exc
     try:
-        parsed = json.loads(text)
+        parsed = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise _malformed(f"{exc.msg} (character {exc.pos})") from exc
+    except _NotJsonNumber as exc:  # a rate of NaN was a 422 "less than or equal to 100000"
+        raise _malformed(f"{exc} is not a JSON number") from exc
     except RecursionError as exc:
         raise _malformed("nested too deeply") from exc
     except ValueError as exc:  # Python's bound on an integer's digits

@@ -11,11 +11,10 @@ The audience is counted once, with the first page, so that progress has a whole 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-from patron import clock as clocks
-from patron.backoffice import broadcast_store, messages, store
+from patron.backoffice import broadcast_store, messages, rules, store
 from patron.backoffice.tenancy import TenantInfo, Tenants
 from patron.db.pool import Database
 
@@ -25,15 +24,6 @@ from patron.db.pool import Database
 PAGE = 250
 LEAD_SECONDS = 3.0  # expand while fewer than this many seconds of sending are due
 LEAST_AHEAD = 2 * PAGE  # ... and always keep at least this many due
-
-
-def _moment(text: str | None, timezone: str) -> datetime | None:
-    """A filter's date (local midnight in the program's time zone) or timestamp."""
-    if text is None:
-        return None
-    if len(text) == 10:
-        return clocks.local_midnight(date.fromisoformat(text), clocks.zone(timezone))
-    return datetime.fromisoformat(text)
 
 
 def _listed(value: Any) -> list[str] | None:
@@ -49,8 +39,8 @@ def audience(tenant: TenantInfo, channel: str, filter_: dict[str, Any]) -> broad
         default_tier=tenant.default_tier,
         tiers=_listed(filter_.get("tier")),
         cities=[c.lower() for c in cities] if cities is not None else None,
-        before=_moment(filter_.get("last_purchase_before"), tenant.program.timezone),
-        after=_moment(filter_.get("last_purchase_after"), tenant.program.timezone),
+        before=rules.filter_moment(filter_.get("last_purchase_before"), tenant.program.timezone),
+        after=rules.filter_moment(filter_.get("last_purchase_after"), tenant.program.timezone),
         consents=_listed(filter_.get("consent")),
     )
 

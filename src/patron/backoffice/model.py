@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date
 from email.headerregistry import HeaderRegistry
 from typing import Annotated, Literal
 
@@ -12,9 +12,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     StrictBool,
     field_validator,
-    model_validator,
 )
 
 from patron.backoffice.outbox import EVENT_TYPES
@@ -48,13 +48,58 @@ def _no_line_breaks(value: str | None) -> str | None:
     return value
 
 
-def _not_empty(value: object) -> object:
-    if value == []:
+def _one_or_more(value: object, what: str, allowed: tuple[str, ...] = ()) -> object:
+    """A filter's text or list of texts, kept as given. One validator for both forms, so that an
+    error names the field (a union's errors named its members: ``filter.tier.str``)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise ValueError(f"a {what} or a list of them")
+    if not items:
         raise ValueError("an empty list would select no one; leave the field out to select everyone")
+    if any(not item.strip() for item in items):
+        raise ValueError(f"a blank {what} would select no one; leave the field out to select everyone")
+    if allowed and (unknown := [item for item in items if item not in allowed]):
+        raise ValueError(f"{unknown[0]!r} is not a {what}: {' or '.join(map(repr, allowed))}")
     return value
 
 
+def _tiers(value: object) -> object:
+    return _one_or_more(value, "tier code")
+
+
+def _cities(value: object) -> object:
+    return _one_or_more(value, "city")
+
+
+def _channels(value: object) -> object:
+    return _one_or_more(value, "channel", ("sms", "email"))
+
+
+TierCodes = Annotated[str | list[str], PlainValidator(_tiers, json_schema_input_type=str | list[str])]
+Cities = Annotated[str | list[str], PlainValidator(_cities, json_schema_input_type=str | list[str])]
+Channels = Annotated[
+    Channel | list[Channel], PlainValidator(_channels, json_schema_input_type=Channel | list[Channel])
+]
+
+
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,200}")
+
+# Headers Patron's HTTP client sets for each message, or that hold for one connection only (hop by
+# hop, RFC 9110 7.6.1): given in the channel, each broke every send (a wrong Content-Length was a
+# 500 from the provider, Transfer-Encoding a 400) or changed what the contract says is sent (JSON).
+_RESERVED_HEADERS = {
+    "content-length": "is worked out for each message's body",
+    "content-type": "is application/json: Patron sends JSON",
+    "content-encoding": "would say the JSON body is encoded when it is not",
+    "host": "comes from the URL",
+    "transfer-encoding": "is the HTTP client's to choose",
+    "connection": "holds for one connection only and is the HTTP client's to set",
+    "keep-alive": "holds for one connection only and is the HTTP client's to set",
+    "proxy-connection": "holds for one connection only and is the HTTP client's to set",
+    "te": "holds for one connection only and is the HTTP client's to set",
+    "trailer": "holds for one connection only and is the HTTP client's to set",
+    "upgrade": "holds for one connection only and is the HTTP client's to set",
+}
 
 
 def _a_rate(value: object) -> object:
@@ -93,11 +138,13 @@ class SmsChannelIn(BaseModel):
     @field_validator("headers")
     @classmethod
     def _headers(cls, value: dict[str, str]) -> dict[str, str]:
-        # a header that the HTTP client would refuse, or that would smuggle in another header,
-        # would fail every message at sending time instead of here
+        # a header that the HTTP client would refuse, that would smuggle in another header, or
+        # that is the client's own to set, would fail every message at sending time instead of here
         for name, text in value.items():
             if not _HEADER_NAME.fullmatch(name):
                 raise ValueError(f"{name!r} is not an HTTP header name")
+            if (why := _RESERVED_HEADERS.get(name.lower())) is not None:
+                raise ValueError(f"{name} may not be set: it {why}")
             if any(ch in text for ch in "\r\n\0"):
                 raise ValueError(f"the value of {name} has a line break or NUL")
         return value
@@ -184,8 +231,8 @@ class BroadcastFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tier: str | list[str] | None = Field(None, description="tier code(s)")
-    city: str | list[str] | None = Field(None, description="city or cities (case ignored)")
+    tier: TierCodes | None = Field(None, description="tier code(s)")
+    city: Cities | None = Field(None, description="city or cities (case ignored)")
     last_purchase_before: str | None = Field(
         None,
         description="date or RFC 3339 time: the latest receipt is before it (members with none are left out)",
@@ -193,19 +240,7 @@ class BroadcastFilter(BaseModel):
     last_purchase_after: str | None = Field(
         None, description="date or RFC 3339 time: the latest receipt is at or after it"
     )
-    consent: Channel | list[Channel] | None = Field(None, description="consent to these channels as well")
-
-    _lists = field_validator("tier", "city", "consent")(_not_empty)
-
-    @model_validator(mode="after")
-    def _a_window(self) -> BroadcastFilter:
-        """After a moment and before an earlier one selects no one: a mistake, not an audience."""
-        after, before = self.last_purchase_after, self.last_purchase_before
-        if not after or not before or (len(after) == 10) != (len(before) == 10):
-            return self  # a date is local midnight in the program's zone: not compared with a moment here
-        if datetime.fromisoformat(after) >= datetime.fromisoformat(before):
-            raise ValueError("last_purchase_after must be before last_purchase_before")
-        return self
+    consent: Channels | None = Field(None, description="consent to these channels as well")
 
     @field_validator("last_purchase_before", "last_purchase_after")
     @classmethod
@@ -291,3 +326,11 @@ class WebhookIn(BaseModel):
     @classmethod
     def _events(cls, value: list[str]) -> list[str]:
         return sorted(set(value))
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str) -> str:
+        # a signature with a secret of spaces proves nothing: anyone can guess it
+        if not value.strip():
+            raise ValueError("a secret is not blank: give a long random string")
+        return value

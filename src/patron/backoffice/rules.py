@@ -1,4 +1,5 @@
-"""Pure back-office rules: quiet hours, retry schedules, birthdays, send slots, signatures.
+"""Pure back-office rules: quiet hours, retry schedules, birthdays, send slots, signatures,
+broadcast filters' moments.
 
 No I/O here: the worker and the tests call these with the time they choose."""
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from patron.clock import local_midnight
+from patron.clock import local_midnight, zone
 
 QUIET_FROM = time(21, 0)
 QUIET_UNTIL = time(9, 0)
@@ -35,6 +36,25 @@ def quiet_until(now: datetime, tz: ZoneInfo) -> datetime | None:
         local.date() if local.time().replace(tzinfo=None) < QUIET_UNTIL else local.date() + timedelta(days=1)
     )
     return datetime.combine(day, QUIET_UNTIL, tzinfo=tz)
+
+
+# --- broadcast filters -------------------------------------------------------------------------
+
+
+def filter_moment(text: str | None, timezone: str) -> datetime | None:
+    """A broadcast filter's date (local midnight in the program's time zone) or timestamp."""
+    if text is None:
+        return None
+    if len(text) == 10:
+        return local_midnight(date.fromisoformat(text), zone(timezone))
+    return datetime.fromisoformat(text)
+
+
+def empty_window(after: str | None, before: str | None, timezone: str) -> bool:
+    """Whether "the latest receipt at or after ``after`` and before ``before``" selects no one: a
+    date and a timestamp too, compared once the date is a moment in the program's zone."""
+    start, end = filter_moment(after, timezone), filter_moment(before, timezone)
+    return start is not None and end is not None and start >= end
 
 
 # --- retries ---------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from patron.backoffice import broadcast_store, store, templates
+from patron.backoffice import broadcast_store, rules, store, templates
 from patron.backoffice import webhook_store as webhooks
+from patron.backoffice.masking import MASK, masked_url
 from patron.backoffice.model import BroadcastIn, EmailChannelIn, SmsChannelIn, TemplateIn, WebhookIn
 from patron.db.pool import Connection, Database
 from patron.errors import Conflict, InvalidInput, NotFound
@@ -40,12 +41,14 @@ def _check_template(source: str, trigger: str, program: Program, locale: str, fi
 
 
 def _present_channel(channel: str, row: dict[str, Any]) -> dict[str, Any]:
-    """A channel's settings without its secrets (header values and the password)."""
+    """A channel's settings without its secrets (header values, the password, those in the URL)."""
     settings = dict(row["settings"])
     if "headers" in settings:
-        settings["headers"] = {name: "***" for name in settings["headers"]}
+        settings["headers"] = {name: MASK for name in settings["headers"]}
     if settings.get("password"):
-        settings["password"] = "***"
+        settings["password"] = MASK
+    if settings.get("url"):
+        settings["url"] = masked_url(settings["url"])
     return {
         "channel": channel,
         **settings,
@@ -170,6 +173,14 @@ async def create_broadcast(
         unknown = sorted(set(wanted) - known)
         if unknown:
             raise InvalidInput(f"filter.tier: the program has no tier {unknown[0]!r}", field="filter.tier")
+    # checked here, where a date can be read in the program's zone and so compared with a moment
+    if rules.empty_window(
+        body.filter.last_purchase_after, body.filter.last_purchase_before, program.timezone
+    ):
+        raise InvalidInput(
+            "filter: last_purchase_after must be before last_purchase_before (such a window selects no one)",
+            field="filter",
+        )
     broadcast_id = await broadcast_store.insert_broadcast(
         conn,
         tenant_id,
@@ -273,15 +284,24 @@ async def cancel_broadcast(db: Database, tenant_id: int, raw_id: str, now: datet
 # --- webhooks --------------------------------------------------------------------------------
 
 
+def _present_webhook(row: dict[str, Any]) -> dict[str, Any]:
+    """A webhook as it is shown: never its secret, nor one written into its URL."""
+    return {**row, "url": masked_url(row["url"])}
+
+
 async def create_webhook(conn: Connection, tenant_id: int, body: WebhookIn) -> dict[str, Any]:
-    return await webhooks.insert(conn, tenant_id, body.url, list(body.events), body.secret)
+    return _present_webhook(await webhooks.insert(conn, tenant_id, body.url, list(body.events), body.secret))
+
+
+async def list_webhooks(conn: Connection, tenant_id: int) -> list[dict[str, Any]]:
+    return [_present_webhook(row) for row in await webhooks.list_all(conn, tenant_id)]
 
 
 async def get_webhook(conn: Connection, tenant_id: int, raw_id: str) -> dict[str, Any]:
     row = await webhooks.get(conn, tenant_id, _uuid(raw_id, "webhook"))
     if row is None:
         raise NotFound("no such webhook", code="webhook_not_found")
-    return row
+    return _present_webhook(row)
 
 
 async def delete_webhook(conn: Connection, tenant_id: int, raw_id: str, now: datetime) -> None:

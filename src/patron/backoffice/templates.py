@@ -4,7 +4,8 @@ Pure: no I/O. A template sees the variables of its trigger (``VARIABLES`` docume
 builders below make them, and the samples used to check a template at ``PUT`` come from the
 same builders, so a template that passes the check finds every variable it names at send time).
 
-Filters: ``money`` (amount in the program's currency), ``number``, ``date`` and ``datetime``
+Filters: ``money`` (amount in the program's currency, or in the one whose code it is given),
+``number``, ``date`` and ``datetime``
 (in the member's time zone), each formatted for the template's locale; an absent value (a
 member without a birthday) prints as nothing, as it does without a filter."""
 
@@ -78,11 +79,20 @@ def _zone(context: Context) -> ZoneInfo:
     return ZoneInfo(str(context.get("timezone") or "UTC"))
 
 
+def _currency(given: Any) -> str:
+    """The ISO 4217 code ``money(...)`` was given, upper-cased. Babel prints any text as a currency
+    ("5,00 nonsense") and takes "usd" for no currency: a typo would reach every member."""
+    code = given.upper() if isinstance(given, str) else None
+    if code is None or not numbers.is_currency(code):
+        raise TemplateProblem(f"money({given!r}): not a currency code; give one such as 'USD' or 'EUR'")
+    return code
+
+
 @pass_context
-def _money(context: Context, value: Any, currency: str | None = None) -> str:
+def _money(context: Context, value: Any, currency: Any = None) -> str:
+    code = _currency(currency if currency is not None else str(context.get("currency") or "EUR"))
     if value is None:  # a member's absent figure prints as nothing, as ``{{ value }}`` does
         return ""
-    code = currency or str(context.get("currency") or "EUR")
     return str(numbers.format_currency(_to_decimal(value), code, locale=_locale(context)))
 
 

@@ -34,9 +34,10 @@ _TEMPLATE_HELP = (
     "/channels/sms",
     summary="Configure the SMS provider (admin)",
     description="Creates or replaces the tenant's SMS channel and answers 200 with it as `GET` shows it "
-    "(header values masked). 422 for a URL that is not http(s) or has spaces or port 0, a "
-    "`rate_per_second` below 0.01, or a header that is not a valid HTTP header name or whose value has "
-    "a line break.",
+    "(header values and the URL's secrets masked). 422 for a URL that is not http(s) or has spaces or port 0, a "
+    "`rate_per_second` below 0.01, a header that is not a valid HTTP header name or whose value has "
+    "a line break, or one the HTTP client sets itself (`Content-Length`, `Content-Type`, "
+    "`Content-Encoding`, `Host`, `Transfer-Encoding`, `Connection` and the other hop-by-hop headers).",
 )
 async def put_sms(body: SmsChannelIn, ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
@@ -59,7 +60,8 @@ async def put_email(body: EmailChannelIn, ctx: AdminKey) -> dict[str, Any]:
     "/channels/{channel}",
     summary="A channel's settings, secrets masked (admin)",
     description="`channel` is `sms` or `email`. Its settings, `rate_per_second` and `updated_at`; header "
-    "values and the password read `***`. 404 `channel_not_found` when it was never configured.",
+    "values, the password, the password in the URL and the values of its query parameters named like "
+    "secrets (`api_key`, `token`, `sig`...) read `***`. 404 `channel_not_found` when it was never configured.",
 )
 async def get_channel(channel: Literal["sms", "email"], ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.read() as conn:
@@ -208,19 +210,17 @@ async def create_webhook(body: WebhookIn, ctx: AdminKey) -> dict[str, Any]:
     "",
     summary="Every webhook (admin)",
     description="A list (not paginated), oldest first: `id`, `url`, `events`, `created_at`. The secret is "
-    "never shown; deleted webhooks are left out.",
+    "never shown, nor secrets in the URL (read `***` as in a channel's); deleted webhooks are left out.",
 )
 async def list_webhooks(ctx: AdminKey) -> list[dict[str, Any]]:
-    from patron.backoffice import webhook_store
-
     async with ctx.db.read() as conn:
-        return await webhook_store.list_all(conn, ctx.tenant_id)
+        return await service.list_webhooks(conn, ctx.tenant_id)
 
 
 @hooks.get(
     "/{webhook_id}",
     summary="A webhook (admin)",
-    description="`id`, `url`, `events` (sorted, each once), `created_at`; never the secret. 404 "
+    description="`id`, `url` (its secrets masked), `events` (sorted, each once), `created_at`; never the secret. 404 "
     "`webhook_not_found`, also once deleted.",
 )
 async def get_webhook(webhook_id: str, ctx: AdminKey) -> dict[str, Any]:

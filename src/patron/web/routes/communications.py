@@ -14,6 +14,7 @@ from starlette.responses import Response
 from patron.backoffice import service
 from patron.backoffice import store as backoffice
 from patron.backoffice import templates as message_templates
+from patron.backoffice.masking import masked_url
 from patron.backoffice.model import BroadcastIn, EmailChannelIn, SmsChannelIn, TemplateIn
 from patron.errors import Conflict, InvalidInput, NotFound
 from patron.web import forms, render
@@ -90,6 +91,11 @@ def _headers(text: str) -> dict[str, str]:
     return headers
 
 
+def _kept_url(posted: str, stored: str | None) -> str:
+    """The URL to save: the stored one when the form sent it back as shown, its secrets masked."""
+    return stored if stored and posted == masked_url(stored) else posted
+
+
 @router.post("/communications/channels/{channel}")
 async def save_channel(request: Request, posted: Form, channel: str) -> Response:
     admin = posted.admin
@@ -101,11 +107,12 @@ async def save_channel(request: Request, posted: Form, channel: str) -> Response
     forget = posted.text("forget_secrets") == "on"
     try:
         async with admin.db.transaction() as conn:
-            saved = {} if forget else await service.saved_channel_settings(conn, admin.tenant_id, channel)
+            stored = await service.saved_channel_settings(conn, admin.tenant_id, channel)
+            saved = {} if forget else stored
             if channel == "sms":
                 sms = SmsChannelIn.model_validate(
                     {
-                        "url": posted.text("url"),
+                        "url": _kept_url(posted.text("url"), stored.get("url")),
                         "rate_per_second": forms.number_or_text(posted.text("rate_per_second")),
                         "headers": _headers(posted.text("headers")) or saved.get("headers") or {},
                     }

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from patron.backoffice import service, webhook_store
+from patron.backoffice import service
 from patron.backoffice.model import WebhookIn
 from patron.backoffice.outbox import EVENT_TYPES
 from patron.web import forms, render
@@ -27,7 +27,7 @@ async def _page(
     status: int = 200,
 ) -> Response:
     async with admin.db.read() as conn:
-        hooks = await webhook_store.list_all(conn, admin.tenant_id)
+        hooks = await service.list_webhooks(conn, admin.tenant_id)
     ok = {"created": "Webhook created.", "deleted": "Webhook stopped."}.get(
         request.query_params.get("ok", "")
     )

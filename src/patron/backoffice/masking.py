@@ -1,0 +1,50 @@
+"""Secrets hidden from whoever reads a setting back: the API's answers and the admin app.
+
+Pure: what is stored is never changed, only what is shown. Header values and passwords are
+replaced whole; a URL keeps everything but its secrets, so that it can still be recognized."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
+
+MASK = "***"
+
+# Query parameters named so, or whose names end so (x_api_key, authToken), hold a credential. A
+# name that merely ends so (monkey) is masked too: a value hidden for nothing only costs a look.
+_SECRET_NAMES = (
+    "key",
+    "token",
+    "secret",
+    "password",
+    "sig",
+    "signature",
+    "auth",
+    "api_key",
+    "apikey",
+    "access_token",
+)
+
+
+def _secret_name(name: str) -> bool:
+    return unquote_plus(name).strip().lower().endswith(_SECRET_NAMES)
+
+
+def _masked_parameter(parameter: str) -> str:
+    name, equals, value = parameter.partition("=")
+    return f"{name}={MASK}" if equals and value and _secret_name(name) else parameter
+
+
+def masked_url(url: str) -> str:
+    """``url`` with the password of its user info and the values of query parameters whose names
+    look like secrets replaced by ``***``; the rest as written. Providers take an API key either
+    way (``https://user:pass@host/``, ``?api_key=...``), and header values were already hidden."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    userinfo, at, host = netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if at and colon and password:
+        netloc = f"{user}:{MASK}@{host}"
+    query = "&".join(_masked_parameter(parameter) for parameter in parts.query.split("&"))
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # nothing to hide: exactly as stored
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
