@@ -42,6 +42,30 @@ def test_letters_in_a_phone_are_refused_not_read_as_a_keypad(typo: str) -> None:
         phones.normalize(typo, "DE")
 
 
+@pytest.mark.parametrize(
+    ("written", "country", "number"),
+    [
+        ("008 20 100 123 4567", "KR", "+201001234567"),  # Korea's 008 to Egypt, not Korea's +82
+        ("009 1 212 555 0123", "CO", "+12125550123"),  # Colombia's 009 to the US, not India's +91
+        ("0011 44 7911 123456", "AU", "+447911123456"),  # Australia's 0011: it was refused
+        ("0044 7911 123456", "FR", "+447911123456"),
+        ("00 7 900 123 45 67", "RU", "+79001234567"),  # Russia's own is 8~10; 00 is read as "+"
+        ("0049 30 1234567", None, "+49301234567"),  # no country: 00 is "+"
+    ],
+)
+def test_a_number_dialled_with_the_countrys_international_prefix_is_the_number_dialled(
+    written: str, country: str | None, number: str
+) -> None:
+    """A probe: "00" was always taken for "+", so a Korean till's "008 20 ..." found the member of
+    +82 10 0123 4567 and a Colombian's "009 1 ..." made an Indian number."""
+    assert phones.normalize(written, country) == number
+
+
+def test_a_national_number_without_a_country_says_so() -> None:
+    with pytest.raises(phones.NoCountry, match="international form"):
+        phones.normalize("07911 123457", None)
+
+
 @pytest.mark.parametrize(("typed", "kept"), [(" CARD1 ", "CARD1"), ("C-100\r\n", "C-100"), ("\t77\n", "77")])
 def test_a_card_loses_what_a_scanner_adds_around_it(typed: str, kept: str) -> None:
     assert clean_card(typed) == kept

@@ -13,6 +13,10 @@ _EXTENSION = r"(?:;ext=|ext(?:ension|n)?\.?|x|#|anexo|durchwahl|доб(?:аво�
 _DIALLABLE = re.compile(rf"^(?:{_LABEL})?(?P<number>.*?)(?:\s*{_EXTENSION})?\s*$", re.I | re.S)
 
 
+class NoCountry(ValueError):
+    """A national number where the program names no country to read it in."""
+
+
 def normalize(raw: str, country: str | None) -> str:
     """``raw`` as E.164 (``+79001234567``); ValueError when it cannot be a phone number.
 
@@ -25,12 +29,25 @@ def normalize(raw: str, country: str | None) -> str:
     diallable = _DIALLABLE.match(text)
     if diallable is None or any(ch.isalpha() for ch in diallable.group("number")):
         raise ValueError("not a phone number: it has letters")
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    try:
-        parsed = phonenumbers.parse(text, None if text.startswith("+") else country)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number: {exc}") from exc
-    if not phonenumbers.is_possible_number(parsed) or not phonenumbers.is_valid_number(parsed):
+    parsed = _valid(text, country)
+    if parsed is None and text.startswith("00"):
+        # 00 is the international prefix of most of the world: read as "+" when the country's own
+        # prefix does not give a number (there is no country; Russia's is 8~10). Not before: 0011
+        # is Australia's, and Korea's 008 is longer than 00 ("008 20 ..." is Egypt's +20; read as
+        # "+8 20 ..." it was Korea's +82, another member's number)
+        parsed = _valid("+" + text[2:], None)
+    if parsed is None and country is None and not text.startswith(("+", "00")):
+        raise NoCountry("not a phone number in international form (+44 ...), and the program has no country")
+    if parsed is None:
         raise ValueError("not a valid phone number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _valid(text: str, country: str | None) -> phonenumbers.PhoneNumber | None:
+    try:
+        parsed = phonenumbers.parse(text, None if text.startswith("+") else country)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed) or not phonenumbers.is_valid_number(parsed):
+        return None
+    return parsed

@@ -26,9 +26,8 @@ def normalize_phone(raw: str, program: Program, field: str = "phone") -> str:
     try:
         return phones.normalize(raw, program.phone_region)
     except ValueError as exc:
-        raise InvalidInput(
-            f"{field}: {raw!r} is not a phone number", code="invalid_phone", field=field
-        ) from exc
+        said = str(exc) if isinstance(exc, phones.NoCountry) else "not a phone number"
+        raise InvalidInput(f"{field}: {raw!r} is {said}", code="invalid_phone", field=field) from exc
 
 
 def clean_card(card: str, field: str = "cards") -> str:
