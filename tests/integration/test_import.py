@@ -829,17 +829,21 @@ async def test_a_receipt_with_an_unreadable_line_is_rejected_whole_and_rejects_i
         ",".join([*good[:6], "POLE", *good[7:]]),
         "   ",  # 5: spaces only: skipped like a blank line
         ",".join(["MSK", "W1", *good[2:]]),
-        ",".join(["MSK", "W1 ", *good[2:]]),  # 7: the same receipt, its number read without the space
+        ",".join(["MSK", "W1 ", *good[2:]]),  # 7: grouped with W1, but written differently: W1 rejected
         ",".join(["MSK", "OK", *good[2:]]),
         ",".join(["MSK", "B1", *good[2:]]) + ",EXTRA",  # 9: bad, and left bad for a second round
         ",".join(["MSK", "B1", *good[2:]]),
     ]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     report = await load(database_url, tenant, "receipts", path)
-    assert (report.records, report.rejected) == (2, 5)
+    assert (report.records, report.rejected) == (1, 7)
     reasons = rejects(report)
     assert reasons[3].startswith("expected 12 values") and 5 not in reasons
     assert reasons[2] == reasons[4] == "line 3 of this receipt was rejected"
+    assert (reasons[6], reasons[7]) == (
+        "line 7 of this receipt was rejected",
+        "number: differs from the receipt's first line",
+    )
     assert reasons[10] == "line 9 of this receipt was rejected"
     async with db.read() as conn:
         cur = await conn.execute(
@@ -847,25 +851,26 @@ async def test_a_receipt_with_an_unreadable_line_is_rejected_whole_and_rejects_i
             " ON l.tenant_id = r.tenant_id AND l.receipt_id = r.id WHERE r.tenant_id = %s GROUP BY 1 ORDER BY 1",
             (tenant.tenant_id,),
         )
-        assert [(row["number"], row["lines"]) for row in await cur.fetchall()] == [("OK", 1), ("W1", 2)]
+        assert [(row["number"], row["lines"]) for row in await cur.fetchall()] == [("OK", 1)]
 
     # the rejects, corrected, import again; and their own rejects again (their header not doubled)
     assert report.rejects_file is not None
     with report.rejects_file.open(newline="", encoding="utf-8") as f:
         table = list(csv.reader(f))
     corrected = [[*row[:2], *good[:6], "SKI", *good[7:]] if row[0] == "3" else row for row in table[1:]]
+    corrected = [[*row[:3], "W1", *row[4:]] if row[0] == "7" else row for row in corrected]
     fixed = write_csv(
         tmp_path / "fixed.csv", table[0], [row for row in corrected if row[0] not in ("9", "10")]
     )
     second = await load(database_url, tenant, "receipts", fixed)
-    assert (second.records, second.loaded, second.rejected) == (1, 3, 0)  # R2 whole: three lines
+    assert (second.records, second.loaded, second.rejected) == (2, 5, 0)  # R2 whole (three lines), W1 (two)
     # the uncorrected rejects again: R2 exists now, and B1 is still bad
     third = await load(database_url, tenant, "receipts", report.rejects_file)
-    assert third.rejects_file is not None and (third.records, third.rejected) == (0, 5)
+    assert third.rejects_file is not None and (third.records, third.rejected) == (0, 7)
     with third.rejects_file.open(newline="", encoding="utf-8") as f:
         assert next(csv.reader(f)) == ["_line", "_reason", *RECEIPT_HEADER]
     fourth = await load(database_url, tenant, "receipts", third.rejects_file)
-    assert (fourth.records, fourth.rejected) == (0, 5)
+    assert (fourth.records, fourth.rejected) == (0, 7)
     await verified(db, tenant)
 
 

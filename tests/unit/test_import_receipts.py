@@ -90,6 +90,30 @@ def test_a_bad_line_rejects_its_whole_receipt_and_only_it() -> None:
     assert prepared.unique[0].keys == [("MSK", "2"), ("MSK", "3")]
 
 
+def test_a_line_whose_store_or_number_is_written_with_spaces_rejects_its_receipt() -> None:
+    """Grouped with the receipt (the cells without spaces are alike), such a line was loaded into
+    it; as with any other of the receipt's columns written differently, the receipt is rejected."""
+    kind = importer()
+    prepared = kind.prepare(
+        rows(
+            ["MSK", "G1", AT, "", "A", "1", "1", "", "", ""],
+            ["MSK", "G1", AT, "", "B", "1", "1", "", "", ""],
+            ["MSK", "G1 ", AT, "", "C", "1", "1", "", "", ""],
+            [" MSK", "G2", AT, "", "A", "1", "1", "", "", ""],
+            ["MSK", "G2", AT, "", "B", "1", "1", "", "", ""],
+            ["MSK", "G3", AT, "", "A", "1", "1", "", "", ""],
+        )
+    )
+    assert [(r.number, len(r.lines)) for r in prepared.records] == [("G3", 1)]
+    assert [(r.line, r.reason) for r in prepared.rejects] == [
+        (2, "line 4 of this receipt was rejected"),
+        (3, "line 4 of this receipt was rejected"),
+        (4, "number: differs from the receipt's first line"),
+        (5, "line 6 of this receipt was rejected"),
+        (6, "store: differs from the receipt's first line"),
+    ]
+
+
 def test_history_moves_no_balance_and_each_spend_is_allocated_per_line() -> None:
     kind = importer(activation_delay_days=1, points_valid_days=30)
     prepared = kind.prepare(

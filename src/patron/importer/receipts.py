@@ -63,7 +63,9 @@ COLUMNS = {
     "points_spent": False,
     "points_earned": False,
 }
-HEAD_COLUMNS = ("at", "member_id", "member_phone", "member_card", "tier")
+# The receipt's own columns: each line must write them exactly as its first line does (store and
+# number too: lines are grouped by them without surrounding spaces, but `R2 ` is not `R2`).
+HEAD_COLUMNS = ("store", "number", "at", "member_id", "member_phone", "member_card", "tier")
 MAX_LINES = 1000  # below reader.batches(longest=...), so a cut receipt is always one too long
 MAX_AMOUNT = Decimal("1e12")
 BODY_HASH = "\\x" + b"import".hex()  # a till that re-sends an imported number gets a 409, never a repeat
