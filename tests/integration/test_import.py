@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -703,9 +704,12 @@ async def test_parquet_with_typed_columns(
         pq.write_table(table, tmp_path / f"{name}.parquet")
         report = await load(database_url, tenant, "products", tmp_path / f"{name}.parquet")
         outcomes[name] = (report.loaded, rejects(report))
-    assert outcomes["weights"] == (1, {2: "weight: nan is not a number"})  # Parquet counts rows from 1
-    assert outcomes["binary"] == (0, {1: "name: b'x' is not a single value but a bytes"})
-    assert outcomes["listed"] == (0, {1: "size: [1, 2] is not a single value but a list"})
+    assert outcomes["weights"] == (
+        1,
+        {2: "weight: nan (a float) is not a number"},
+    )  # Parquet counts rows from 1
+    assert outcomes["binary"] == (0, {1: "name: 78 (1 byte of binary data, in hex) is not text"})
+    assert outcomes["listed"] == (0, {1: "size: [1, 2] (a list) is not a single value"})
     await verified(db, tenant)
 
 
@@ -900,5 +904,43 @@ async def test_parquet_values_python_cannot_hold_or_lists_reject_their_rows_only
     report = await load(database_url, tenant, "members", tmp_path / "carded.parquet")
     assert (report.loaded, list(rejects(report).values())) == (
         0,
-        ["cards: ['P1'] is not a single value but a list"],
+        ["cards: [P1] (a list) is not a single value"],
     )
+
+
+async def test_parquet_values_are_named_as_written_and_binary_uuids_are_ids(
+    database_url: str, tenant: Tenant, tmp_path: Path
+) -> None:
+    """Reasons and the rejects file once showed Python's spelling (``datetime.datetime(1980, ...)``,
+    ``b'\\x15...'``), and a binary(16) id, common in exports, was refused."""
+    kept, other = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c"
+    table = pa.table(
+        {
+            "id": pa.array([UUID(kept).bytes, UUID(other).bytes], pa.binary(16)),
+            "phone": ["+79003400001", "+79003400002"],
+            "birthday": pa.array([datetime(1980, 1, 2, tzinfo=UTC), None], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    pq.write_table(table, tmp_path / "members.parquet")
+    report = await load(database_url, tenant, "members", tmp_path / "members.parquet")
+    assert (report.loaded, rejects(report)) == (
+        1,
+        {1: "birthday: 1980-01-02T00:00:00+00:00 (a timestamp) is not a date"},
+    )
+    found = (await tenant.call("GET", "/v1/members", params={"phone": "+79003400002"})).json()
+    assert found["id"] == other
+    assert report.rejects_file is not None
+    with report.rejects_file.open(newline="", encoding="utf-8") as f:
+        table_rows = list(csv.reader(f))
+    assert table_rows[1] == [
+        "1",
+        rejects(report)[1],
+        UUID(kept).hex,
+        "+79003400001",
+        "1980-01-02T00:00:00+00:00",
+    ]
+    # corrected, the rejects file imports as it is: the id in hex is the same UUID
+    fixed = write_csv(tmp_path / "fixed.csv", table_rows[0], [[*table_rows[1][:4], "1980-01-02"]])
+    assert (await load(database_url, tenant, "members", fixed)).loaded == 1
+    found = (await tenant.call("GET", "/v1/members", params={"phone": "+79003400001"})).json()
+    assert (found["id"], found["birthday"]) == (kept, "1980-01-02")

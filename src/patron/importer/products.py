@@ -48,7 +48,7 @@ def attribute(value: object) -> object:
         value = Decimal(value)
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
-            raise values.Bad(f"{value!r} is not a number")
+            raise values.Bad(f"{values.shown(value)} is not a number")
         value = Decimal(repr(value))  # the decimal it prints as
     if isinstance(value, Decimal):
         try:
