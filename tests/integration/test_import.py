@@ -699,6 +699,12 @@ async def test_parquet_with_typed_columns(
             {"sku": ["L1"], "name": ["Listed"], "size": pa.array([[1, 2]], pa.list_(pa.int64()))}
         ),
     }
+    cases["naive"] = pa.table(
+        {
+            "sku": ["N1", "N2"],
+            "launched": pa.array([datetime(2020, 1, 1, 12), None], pa.timestamp("us")),  # no time zone
+        }
+    )
     outcomes = {}
     for name, table in cases.items():
         pq.write_table(table, tmp_path / f"{name}.parquet")
@@ -709,6 +715,10 @@ async def test_parquet_with_typed_columns(
         {2: "weight: nan (a float) is not a number"},
     )  # Parquet counts rows from 1
     assert outcomes["binary"] == (0, {1: "name: 78 (1 byte of binary data, in hex) is not text"})
+    assert outcomes["naive"] == (
+        1,
+        {1: "launched: 2020-01-01T12:00:00 (a timestamp) has no time zone (Patron never guesses one)"},
+    )
     assert outcomes["listed"] == (0, {1: "size: [1, 2] (a list) is not a single value"})
     await verified(db, tenant)
 

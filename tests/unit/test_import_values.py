@@ -221,3 +221,16 @@ def test_a_binary_uuid_of_16_bytes_is_a_uuid() -> None:
 )
 def test_a_rejected_cell_is_written_as_its_text_not_python_spelling(cell: object, text: str) -> None:
     assert values.cell_text(cell) == text
+
+
+def test_a_products_timestamp_keeps_its_zone_and_one_without_a_zone_is_refused() -> None:
+    """A Parquet timestamp without a time zone was stored as "2020-01-01T12:00:00", a guess the
+    other kinds refuse."""
+    moscow = timezone(timedelta(hours=3))
+    assert products.attribute(datetime(2020, 1, 1, 12, tzinfo=moscow)) == "2020-01-01T12:00:00+03:00"
+    assert products.attribute(date(2020, 1, 1)) == "2020-01-01"
+    with pytest.raises(Bad) as caught:
+        products.attribute(datetime(2020, 1, 1, 12))
+    assert (
+        str(caught.value) == "2020-01-01T12:00:00 (a timestamp) has no time zone (Patron never guesses one)"
+    )

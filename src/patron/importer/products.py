@@ -6,7 +6,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import orjson
@@ -39,7 +39,8 @@ def product_name(value: object) -> str | None:
 def attribute(value: object) -> object:
     """An attribute's JSON value: text stays text; Parquet integers and booleans keep their type;
     decimals and floats are plain decimal text, as the API stores them (``1e-07`` as
-    ``0.0000001``: conditions read only that form as a number), within the API's bounds."""
+    ``0.0000001``: conditions read only that form as a number), within the API's bounds; dates and
+    timestamps are RFC 3339 text, and a timestamp without a time zone is refused."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and -(2**63) <= value < 2**63:
@@ -55,6 +56,8 @@ def attribute(value: object) -> object:
             return format(attribute_number(value), "f")
         except ValueError as exc:
             raise values.Bad(f"{value}: {exc}") from exc
+    if isinstance(value, datetime):
+        return values.zoned(value).isoformat()  # as the timestamp columns of other kinds
     if isinstance(value, date):
         return value.isoformat()
     return values.text(value, max_length=1000)

@@ -221,12 +221,18 @@ def timestamp(value: Cell) -> datetime | None:
             raise Bad(f"{shown(value)} is not a timestamp (RFC 3339 with an offset)") from exc
     else:
         raise Bad(f"{shown(value)} is not a timestamp")
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        if isinstance(value, str):
-            raise Bad(f"{shown(value)} has no offset (give one, such as +03:00 or Z)")
-        raise Bad(f"{shown(value)} has no time zone (Patron never guesses one)")
+    if isinstance(value, str) and moment.utcoffset() is None:
+        raise Bad(f"{shown(value)} has no offset (give one, such as +03:00 or Z)")
+    zoned(moment)
     if not EARLIEST <= moment < LATEST:
         raise Bad(f"{shown(value)} is not between {EARLIEST.year} and {LATEST.year}")
+    return moment
+
+
+def zoned(moment: datetime) -> datetime:
+    """A Parquet timestamp, refused without a time zone: Patron never guesses one."""
+    if moment.utcoffset() is None:
+        raise Bad(f"{shown(moment)} has no time zone (Patron never guesses one)")
     return moment
 
 
