@@ -954,3 +954,25 @@ async def test_parquet_values_are_named_as_written_and_binary_uuids_are_ids(
     assert (await load(database_url, tenant, "members", fixed)).loaded == 1
     found = (await tenant.call("GET", "/v1/members", params={"phone": "+79003400001"})).json()
     assert (found["id"], found["birthday"]) == (kept, "1980-01-02")
+
+
+async def test_a_parquet_phone_column_of_numbers_is_refused_row_by_row(
+    database_url: str, other_tenant: Tenant, tmp_path: Path
+) -> None:
+    """4915200000012 (int64) loaded as +494915200000012: a national number of the program's
+    country (DE), the + lost with the number type."""
+    tenant = other_tenant
+    table = pa.table({"phone": pa.array([4915200000012, None], pa.int64()), "name": ["Digits", "None"]})
+    pq.write_table(table, tmp_path / "members.parquet")
+    report = await load(database_url, tenant, "members", tmp_path / "members.parquet")
+    assert (report.loaded, rejects(report)) == (
+        0,
+        {
+            1: "phone: 4915200000012 (an integer) is not text: write a phone number as text,"
+            " with its + and country code",
+            2: "phone: missing",
+        },
+    )
+    assert report.rejects_file is not None
+    with report.rejects_file.open(newline="", encoding="utf-8") as f:
+        assert list(csv.reader(f))[1][2:] == ["4915200000012", "Digits"]

@@ -102,6 +102,20 @@ def test_phones_are_normalised_with_the_program_country() -> None:
         values.phone("12", "RU")
 
 
+@pytest.mark.parametrize("read", [values.phone, values.phone_key])
+@pytest.mark.parametrize("cell", [4915200000012, Decimal("4915200000012"), 4915200000012.0])
+def test_a_phone_that_is_a_number_is_refused_as_the_api_refuses_it(read: Any, cell: object) -> None:
+    """A Parquet int64 phone lost its ``+`` and was read as a national number: +494915200000012."""
+    with pytest.raises(Bad) as caught:
+        read(cell, "DE")
+    assert str(caught.value) == (
+        f"{values.shown(cell)} is not text: write a phone number as text, with its + and country code"
+    )
+    assert (
+        values.phone("+4915200000012", "DE") == values.phone_key("+4915200000012", "DE") == "+4915200000012"
+    )
+
+
 def test_cards_split_on_the_bar() -> None:
     assert values.cards("C1| C2 ") == ["C1", "C2"]
     assert values.cards("") == []

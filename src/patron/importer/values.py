@@ -322,15 +322,24 @@ def _zone(name: str) -> None:
 
 def phone(value: Cell, country: str | None) -> str | None:
     """E.164, normalised with the program's country exactly as the API does."""
-    raw = _stripped(value)
+    raw = _phone_text(value)
     return None if raw is None else _phone(raw, country)
+
+
+def _phone_text(value: Cell) -> str | None:
+    """A phone cell's text. A number (a Parquet integer column) is refused, as the API refuses
+    one: 4915200000012 has lost its ``+`` (and any leading zero), so it would be read as a
+    national number of the program's country, +494915200000012."""
+    if value is not None and type(value) is not str:
+        raise Bad(f"{shown(value)} is not text: write a phone number as text, with its + and country code")
+    return _stripped(value)
 
 
 def phone_key(value: Cell, country: str | None) -> str | None:
     """A phone that names an existing member: as ``phone``, but text already in E.164 form is
     taken as it is. Only a valid number can belong to a member, so an invalid one is simply not
     found; this spares the phone library for the common case (it costs ~30 µs a number)."""
-    raw = _stripped(value)
+    raw = _phone_text(value)
     if raw is None:
         return None
     return raw if _E164.fullmatch(raw) else _phone(raw, country)
