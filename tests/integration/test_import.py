@@ -976,3 +976,18 @@ async def test_a_parquet_phone_column_of_numbers_is_refused_row_by_row(
     assert report.rejects_file is not None
     with report.rejects_file.open(newline="", encoding="utf-8") as f:
         assert list(csv.reader(f))[1][2:] == ["4915200000012", "Digits"]
+
+
+async def test_a_quote_never_closed_rejects_its_row_saying_what_it_took(
+    database_url: str, tenant: Tenant, db: Database, tmp_path: Path
+) -> None:
+    path = tmp_path / "products.csv"
+    path.write_text('sku,name\nQ1,ok\nQ2,"Jacket 5\nQ3,x\nQ4,y\nQ5,z\n', encoding="utf-8")
+    report = await load(database_url, tenant, "products", path)
+    assert (report.loaded, rejects(report)) == (
+        1,
+        {3: "a quote opened at line 3 is never closed: the 3 lines after it were read into one value"},
+    )
+    assert report.rejects_file is not None
+    with report.rejects_file.open(newline="", encoding="utf-8") as f:
+        assert list(csv.reader(f))[1][2:] == ["Q2", "Jacket 5\nQ3,x\nQ4,y\nQ5,z\n"]
