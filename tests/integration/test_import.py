@@ -978,6 +978,31 @@ async def test_a_parquet_phone_column_of_numbers_is_refused_row_by_row(
         assert list(csv.reader(f))[1][2:] == ["4915200000012", "Digits"]
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "products.csv: the file is empty"),
+        (
+            b"sku,name\rQ1,a\r",
+            "products.csv: the header line holds a carriage return (CR): if the file's lines",
+        ),
+        (b'sku,"name\nQ1,a\n', "products.csv: the header line is not readable CSV"),
+        (b"\xffsku,name\n", "products.csv: the header line is not UTF-8 text"),
+    ],
+)
+async def test_a_file_that_cannot_be_read_says_why_and_names_itself(
+    database_url: str, tenant: Tenant, db: Database, tmp_path: Path, content: bytes, message: str
+) -> None:
+    """An empty file said "missing column(s): sku", lines ended by CR alone got Python's advice
+    on universal-newline mode, and the reader's messages lacked the file's name."""
+    path = tmp_path / "products.csv"
+    path.write_bytes(content)
+    with pytest.raises(runner.ImportFailed) as caught:
+        await load(database_url, tenant, "products", path)
+    assert str(caught.value).startswith(message)
+    assert await count(db, tenant, "products") == 0
+
+
 async def test_a_quote_never_closed_rejects_its_row_saying_what_it_took(
     database_url: str, tenant: Tenant, db: Database, tmp_path: Path
 ) -> None:

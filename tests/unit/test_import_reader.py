@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from patron.importer import reader
 from patron.importer.reader import Position, Row
@@ -138,3 +139,21 @@ def test_unclosed_quote_reads_as_the_csv_module_does() -> None:
     assert reader.unclosed_quote('a,"b"""') is None
     assert reader.unclosed_quote('a,b"c,"d"x"e\n"f"') is None  # quotes inside a value are text
     assert reader.unclosed_quote('"a"\r\n"b') == 5
+
+
+def test_file_level_problems_say_what_is_wrong(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"sku,name\rQ1,a\rQ2,b\r")
+    with pytest.raises(ValueError, match=r"^the header line holds a carriage return \(CR\)"):
+        reader.CsvSource(path, None)
+    path.write_bytes(b"sku,name\nQ1,a\rb\n")
+    assert rows_of(reader.CsvSource(path, None)) == [
+        (2, [], "unreadable CSV: a carriage return (CR) inside a value that is not quoted")
+    ]
+    path.write_bytes(b"")
+    for fmt in ("csv", "parquet"):
+        with pytest.raises(ValueError, match=r"^the file is empty$"):
+            reader.open_source(path, fmt, None)
+    path.write_bytes(b"\xef\xbb\xbf  \nsku\n")
+    with pytest.raises(ValueError, match=r"^the header line is blank$"):
+        reader.CsvSource(path, None)

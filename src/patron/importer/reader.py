@@ -71,6 +71,8 @@ def detect_format(path: Path, given: str | None) -> str:
 
 
 def open_source(path: Path, fmt: str, start: Position | None) -> Source:
+    if path.stat().st_size == 0:
+        raise ValueError("the file is empty")
     return ParquetSource(path, start) if fmt == "parquet" else CsvSource(path, start)
 
 
@@ -87,6 +89,16 @@ class CsvSource:
             header_text = first.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise ValueError("the header line is not UTF-8 text") from exc
+        if not first:
+            raise ValueError("the file is empty")
+        if not header_text.strip():
+            raise ValueError("the header line is blank")
+        if "\r" in header_text.rstrip("\r\n"):
+            # a file whose lines end in CR alone is one line to a reader of LF and CRLF lines
+            raise ValueError(
+                "the header line holds a carriage return (CR): if the file's lines end in CR alone,"
+                " save it with LF or CRLF line ends"
+            )
         try:
             self.header = next(csv.reader([header_text], strict=True), [])
         except csv.Error as exc:
@@ -126,7 +138,7 @@ class CsvSource:
             except StopIteration:
                 break
             except csv.Error as exc:
-                values, problem = [], f"unreadable CSV: {exc}"
+                values, problem = [], _csv_problem(exc)
             first_line = line + consumed
             consumed = count
             self.position = Position(offset, line + count)
@@ -264,6 +276,13 @@ def unclosed_quote(text: str) -> int | None:
             return None
         at = end.end()
     return None
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    """Why the csv module could not read a row, in words that name the cause."""
+    if str(exc).startswith("new-line character seen in unquoted field"):
+        return "unreadable CSV: a carriage return (CR) inside a value that is not quoted"
+    return f"unreadable CSV: {exc}"
 
 
 def batches(

@@ -132,7 +132,10 @@ def run(
         key = RunKey(tenant_id, kind, fingerprint)
         if not store.lock_run(conn, key):
             raise ImportFailed("another process is importing this file for this tenant right now")
-        source = reader.open_source(path, fmt, None)
+        try:
+            source = reader.open_source(path, fmt, None)
+        except ValueError as exc:  # the file cannot even be opened as one of its format
+            raise ImportFailed(f"{path.name}: {exc}") from exc
         try:
             try:
                 header = Header.check(source.header, columns, extra_allowed=extra_allowed)
