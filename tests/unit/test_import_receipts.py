@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from patron.checkout import imported
-from patron.importer import reader, receipts
+from patron.importer import reader, receipts, runner
 from patron.importer.batch import Context, Header, MemberRef, Members, Prepared, Reject, Unique, drop
 from patron.importer.reader import Row
 from patron.program.settings import Program
@@ -251,3 +251,21 @@ def test_a_receipt_too_long_for_a_batch_is_rejected_in_every_batch(tmp_path: Pat
     assert [len(p.records) for p in prepared] == [0, 0, 1]
     assert {r.reason for p in prepared for r in p.rejects} == {"a receipt has at most 1000 lines"}
     assert sum(len(p.rejects) for p in prepared) == 1500
+
+
+def test_a_number_in_a_batch_still_loading_appears_earlier_in_the_file() -> None:
+    """With several loaders, a receipt whose number a batch still in flight holds was said to exist
+    already: it is this file's own."""
+    kind = importer()
+    order = runner._Order()
+    first = kind.prepare(rows(["MSK", "1", AT, "", "TEE", "1", "10", "", "", ""]))
+    order.claim(0, first, kind)
+    second = kind.prepare(rows(["MSK", "1", AT, "", "TEE", "1", "10", "", "", ""]))
+    order.claim(1, second, kind)
+    assert (len(first.records), second.records) == (1, [])
+    assert [(r.line, r.reason) for r in second.rejects] == [
+        (2, "number: receipt '1' of store 'MSK' appears earlier in the file")
+    ]
+    assert kind.taken_reason("receipt", ("MSK", "1"), in_file=False) == (
+        "number: receipt '1' of store 'MSK' exists already (earlier in this file or already in the program)"
+    )

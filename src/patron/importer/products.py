@@ -13,7 +13,7 @@ import orjson
 
 from patron.fields import attribute_number
 from patron.importer import copytext, values
-from patron.importer.batch import Context, Header, HeaderError, Prepared, Reject, Unique, parse
+from patron.importer.batch import Context, Header, HeaderError, Prepared, Reject, Unique, parse, taken_where
 from patron.importer.reader import Row
 from patron.importer.values import Bad
 
@@ -112,8 +112,8 @@ class Products:
             records.append(Product(line, cells, sku, name, orjson.dumps(found).decode()))
         return Prepared(len(rows), records, rejects, [taken])
 
-    def taken_reason(self, what: str, key: object) -> str:
-        return f"sku: product {key!r} exists already"
+    def taken_reason(self, what: str, key: object, *, in_file: bool) -> str:
+        return f"sku: product {key!r} {taken_where(in_file)}"
 
     def tables(self, prepared: Prepared[Product]) -> list[copytext.Table]:
         table = copytext.Table("products", TABLE)

@@ -42,6 +42,7 @@ from patron.importer.batch import (
     Reject,
     Unique,
     parse,
+    taken_where,
     unknown_member,
 )
 from patron.importer.ids import Uuids
@@ -329,10 +330,10 @@ class Receipts:
             paid = exact
         return Line(code, q, price, amount, discount, spent, paid, earned)
 
-    def taken_reason(self, what: str, key: object) -> str:
+    def taken_reason(self, what: str, key: object, *, in_file: bool) -> str:
         assert isinstance(key, tuple)
         store, num = key
-        return f"number: receipt {num!r} of store {store!r} exists already"
+        return f"number: receipt {num!r} of store {store!r} {taken_where(in_file)}"
 
     # --- rows to write ---------------------------------------------------------------------
 

@@ -257,7 +257,7 @@ class _Order:
         for unique in prepared.unique:
             for item, owner in zip(unique.keys, unique.owners, strict=True):
                 if (unique.what, item) in earlier and owner not in owners:
-                    owners[owner] = importer.taken_reason(unique.what, item)
+                    owners[owner] = importer.taken_reason(unique.what, item, in_file=True)
         if owners:
             drop(prepared, owners)
         mine = {(u.what, k) for u in prepared.unique for k in u.keys}
@@ -411,7 +411,7 @@ def _load(
                     if found:
                         for item, owner in zip(unique.keys, unique.owners, strict=True):
                             if item in found and owner not in owners:
-                                owners[owner] = importer.taken_reason(unique.what, item)
+                                owners[owner] = importer.taken_reason(unique.what, item, in_file=False)
                 if owners:
                     drop(prepared, owners)
                     prepared.tables = importer.tables(prepared)
