@@ -303,17 +303,19 @@ async def test_lots_partly_used_keep_the_ledger_whole(
             ["", "A1", "0", "", "", "2099-01-01T00:00:00Z", "", ""],  # 14 no points
             ["", "A1", "10", "", "", "", "", ""],  # 15 no expiry
             ["", "A1", "10", "", "", "2099-01-01T00:00:00Z", "", "Bad Kind"],  # 16
+            ["", "A1", "10", "", "", "2020-01-01T00:00:00Z", "", ""],  # 17 expired before the import
         ],
     )
     report = await load(database_url, tenant, "lots", path)
-    assert (report.loaded, report.rejected) == (3, 12)
+    assert (report.loaded, report.rejected) == (3, 13)
     reasons = rejects(report)
-    assert set(reasons) == set(range(5, 17))
+    assert set(reasons) == set(range(5, 18))
     assert reasons[5] == "member_phone: no member with phone '+79009999999'"
     assert reasons[6] == "member_card: no member with card 'NOPE'"
     assert reasons[7].startswith("points:")
     assert reasons[8] == "remaining: 11 is more than points 10"
     assert reasons[9] == "expires_at: not after available_from"
+    assert reasons[17] == "expires_at: not after available_from (absent: the time of the import)"
     assert reasons[10].startswith("spend_condition: invalid condition")
     assert "offset" in reasons[11]
     assert "only one" in reasons[12]

@@ -150,7 +150,9 @@ class Lots:
                 start = given_start or self.ctx.now
                 end = parse("expires_at", values.timestamp, self._expires(cells), required=True)
                 if end <= start:
-                    raise Bad("expires_at: not after available_from")
+                    # without available_from the lot starts at the import: say so, not name a cell it lacks
+                    absent = "" if given_start is not None else " (absent: the time of the import)"
+                    raise Bad(f"expires_at: not after available_from{absent}")
                 lot = Lot(
                     line,
                     cells,
