@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from patron.importer import reader
 from patron.importer.reader import Position, Row
@@ -105,3 +106,54 @@ def test_a_32_bit_float_is_read_as_the_decimal_it_prints_as(tmp_path: Path) -> N
         assert [row[1][0] for row in rows_of(source)] == [19.9, 0.1, 1e-7, None]
     finally:
         source.close()
+
+
+def test_a_quote_never_closed_names_its_line_and_the_lines_it_took(tmp_path: Path) -> None:
+    """The csv module reads an open quote to the end of the file without a word: the rows after it
+    vanished into one value, and the reason named a control character."""
+    path = tmp_path / "f.csv"
+    path.write_text('sku,name\nQ1,ok\nQ2,"Jacket 5\nQ3,x\nQ4,y\n')
+    assert rows_of(reader.CsvSource(path, None)) == [
+        (2, ["Q1", "ok"], None),
+        (
+            3,
+            ["Q2", "Jacket 5\nQ3,x\nQ4,y\n"],
+            "a quote opened at line 3 is never closed: the 2 lines after it were read into one value",
+        ),
+    ]
+    path.write_text('sku,name\nQ1,"a ""b"" c",\n"Q2\nQ3","Jacket 5')  # the last quote opens on line 4
+    assert rows_of(reader.CsvSource(path, None))[1] == (
+        3,
+        ["Q2\nQ3", "Jacket 5"],
+        "a quote opened at line 4 is never closed",
+    )
+    path.write_text(
+        'sku,name\nQ1,"x\ny"\nQ2,5" tall\n'
+    )  # closed, and a quote inside a value is taken as it is
+    assert [problem for _, _, problem in rows_of(reader.CsvSource(path, None))] == [None, None]
+
+
+def test_unclosed_quote_reads_as_the_csv_module_does() -> None:
+    assert reader.unclosed_quote('a,"b') == 2
+    assert reader.unclosed_quote('a,"b""') == 2  # a doubled quote does not close it
+    assert reader.unclosed_quote('a,"b"""') is None
+    assert reader.unclosed_quote('a,b"c,"d"x"e\n"f"') is None  # quotes inside a value are text
+    assert reader.unclosed_quote('"a"\r\n"b') == 5
+
+
+def test_file_level_problems_say_what_is_wrong(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"sku,name\rQ1,a\rQ2,b\r")
+    with pytest.raises(ValueError, match=r"^the header line holds a carriage return \(CR\)"):
+        reader.CsvSource(path, None)
+    path.write_bytes(b"sku,name\nQ1,a\rb\n")
+    assert rows_of(reader.CsvSource(path, None)) == [
+        (2, [], "unreadable CSV: a carriage return (CR) inside a value that is not quoted")
+    ]
+    path.write_bytes(b"")
+    for fmt in ("csv", "parquet"):
+        with pytest.raises(ValueError, match=r"^the file is empty$"):
+            reader.open_source(path, fmt, None)
+    path.write_bytes(b"\xef\xbb\xbf  \nsku\n")
+    with pytest.raises(ValueError, match=r"^the header line is blank$"):
+        reader.CsvSource(path, None)

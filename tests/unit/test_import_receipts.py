@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from patron.checkout import imported
-from patron.importer import reader, receipts
+from patron.importer import reader, receipts, runner
 from patron.importer.batch import Context, Header, MemberRef, Members, Prepared, Reject, Unique, drop
 from patron.importer.reader import Row
 from patron.program.settings import Program
@@ -88,6 +88,30 @@ def test_a_bad_line_rejects_its_whole_receipt_and_only_it() -> None:
     ]
     assert prepared.loaded_rows == 3
     assert prepared.unique[0].keys == [("MSK", "2"), ("MSK", "3")]
+
+
+def test_a_line_whose_store_or_number_is_written_with_spaces_rejects_its_receipt() -> None:
+    """Grouped with the receipt (the cells without spaces are alike), such a line was loaded into
+    it; as with any other of the receipt's columns written differently, the receipt is rejected."""
+    kind = importer()
+    prepared = kind.prepare(
+        rows(
+            ["MSK", "G1", AT, "", "A", "1", "1", "", "", ""],
+            ["MSK", "G1", AT, "", "B", "1", "1", "", "", ""],
+            ["MSK", "G1 ", AT, "", "C", "1", "1", "", "", ""],
+            [" MSK", "G2", AT, "", "A", "1", "1", "", "", ""],
+            ["MSK", "G2", AT, "", "B", "1", "1", "", "", ""],
+            ["MSK", "G3", AT, "", "A", "1", "1", "", "", ""],
+        )
+    )
+    assert [(r.number, len(r.lines)) for r in prepared.records] == [("G3", 1)]
+    assert [(r.line, r.reason) for r in prepared.rejects] == [
+        (2, "line 4 of this receipt was rejected"),
+        (3, "line 4 of this receipt was rejected"),
+        (4, "number: differs from the receipt's first line"),
+        (5, "line 6 of this receipt was rejected"),
+        (6, "store: differs from the receipt's first line"),
+    ]
 
 
 def test_history_moves_no_balance_and_each_spend_is_allocated_per_line() -> None:
@@ -227,3 +251,21 @@ def test_a_receipt_too_long_for_a_batch_is_rejected_in_every_batch(tmp_path: Pat
     assert [len(p.records) for p in prepared] == [0, 0, 1]
     assert {r.reason for p in prepared for r in p.rejects} == {"a receipt has at most 1000 lines"}
     assert sum(len(p.rejects) for p in prepared) == 1500
+
+
+def test_a_number_in_a_batch_still_loading_appears_earlier_in_the_file() -> None:
+    """With several loaders, a receipt whose number a batch still in flight holds was said to exist
+    already: it is this file's own."""
+    kind = importer()
+    order = runner._Order()
+    first = kind.prepare(rows(["MSK", "1", AT, "", "TEE", "1", "10", "", "", ""]))
+    order.claim(0, first, kind)
+    second = kind.prepare(rows(["MSK", "1", AT, "", "TEE", "1", "10", "", "", ""]))
+    order.claim(1, second, kind)
+    assert (len(first.records), second.records) == (1, [])
+    assert [(r.line, r.reason) for r in second.rejects] == [
+        (2, "number: receipt '1' of store 'MSK' appears earlier in the file")
+    ]
+    assert kind.taken_reason("receipt", ("MSK", "1"), in_file=False) == (
+        "number: receipt '1' of store 'MSK' exists already (earlier in this file or already in the program)"
+    )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+import uuid
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -69,8 +71,10 @@ def test_timestamps_need_an_offset() -> None:
     for cell in ("2025-03-01T12:00:00", datetime(2025, 3, 1), "yesterday", 5):
         with pytest.raises(Bad):
             values.timestamp(cell)
-    with pytest.raises(Bad, match=r"^'2025-03-01T12:00:00' has no offset"):  # a Parquet cell, as text
-        values.timestamp(datetime(2025, 3, 1, 12))
+    with pytest.raises(Bad, match=r"^'2025-03-01T12:00:00' has no offset \(give one"):
+        values.timestamp("2025-03-01T12:00:00")
+    with pytest.raises(Bad, match=r"^2025-03-01T12:00:00 \(a timestamp\) has no time zone \(Patron never"):
+        values.timestamp(datetime(2025, 3, 1, 12))  # a Parquet timestamp without one
 
 
 def test_dates_and_booleans() -> None:
@@ -96,6 +100,20 @@ def test_phones_are_normalised_with_the_program_country() -> None:
     assert values.phone("+49 30 901820", None) == "+4930901820"
     with pytest.raises(Bad, match="not a phone number"):
         values.phone("12", "RU")
+
+
+@pytest.mark.parametrize("read", [values.phone, values.phone_key])
+@pytest.mark.parametrize("cell", [4915200000012, Decimal("4915200000012"), 4915200000012.0])
+def test_a_phone_that_is_a_number_is_refused_as_the_api_refuses_it(read: Any, cell: object) -> None:
+    """A Parquet int64 phone lost its ``+`` and was read as a national number: +494915200000012."""
+    with pytest.raises(Bad) as caught:
+        read(cell, "DE")
+    assert str(caught.value) == (
+        f"{values.shown(cell)} is not text: write a phone number as text, with its + and country code"
+    )
+    assert (
+        values.phone("+4915200000012", "DE") == values.phone_key("+4915200000012", "DE") == "+4915200000012"
+    )
 
 
 def test_cards_split_on_the_bar() -> None:
@@ -150,3 +168,83 @@ def test_a_products_number_is_stored_as_plain_decimal_text_as_the_api_stores_it(
 def test_a_products_number_beyond_the_apis_bounds_rejects_its_row() -> None:
     with pytest.raises(Bad, match="below 10"):
         products.attribute(1e70)
+
+
+@pytest.mark.parametrize(
+    ("reader", "cell", "reason"),
+    [
+        (
+            values.day,
+            datetime(1980, 1, 2, tzinfo=UTC),
+            "1980-01-02T00:00:00+00:00 (a timestamp) is not a date",
+        ),
+        (values.integer, Decimal("5.5"), "5.5 (a decimal) is not a whole number"),
+        (values.integer, "5.5", "'5.5' is not a whole number"),
+        (values.timestamp, time(12, 0), "12:00:00 (a time of day) is not a timestamp"),
+        (values.boolean, 2.5, "2.5 (a float) is not true or false"),
+        (
+            values.member_uuid,
+            b"\x15\xc9",
+            "15c9 (2 bytes of binary data, in hex) is not a UUID (text, or 16 bytes)",
+        ),
+        (values.member_uuid, 7, "7 (an integer) is not a UUID (text, or 16 bytes)"),
+        (values.text, b"x", "78 (1 byte of binary data, in hex) is not text"),
+        (values.text, [1, 2], "[1, 2] (a list) is not a single value"),
+        (values.text, float("nan"), "nan (a float) is not a number"),
+        (
+            lambda cell: values.money(cell, CENT),
+            Decimal("1E+13"),
+            "10000000000000 (a decimal) is not an amount between 0 and 999999999999",
+        ),
+    ],
+)
+def test_a_reason_shows_a_parquet_value_as_written_and_what_it_is(
+    reader: Any, cell: object, reason: str
+) -> None:
+    """Reasons once read ``datetime.datetime(1980, 1, 2, 0, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC'))
+    is not a date`` and ``Decimal('5.5') is not a whole number``."""
+    with pytest.raises(Bad) as caught:
+        reader(cell)
+    assert str(caught.value) == reason
+
+
+def test_a_binary_uuid_of_16_bytes_is_a_uuid() -> None:
+    member = uuid.UUID("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
+    assert values.member_uuid(member.bytes) == str(member)
+    assert values.member_uuid(member) == str(member)
+    assert values.member_uuid(member.bytes.hex()) == str(member)  # as the rejects file writes it
+
+
+@pytest.mark.parametrize(
+    ("cell", "text"),
+    [
+        ("as is ", "as is "),
+        (None, ""),
+        (True, "true"),
+        (5, "5"),
+        (1e-07, "0.0000001"),
+        (Decimal("1E+2"), "100"),
+        (Decimal("5.50"), "5.50"),
+        (date(2020, 1, 2), "2020-01-02"),
+        (datetime(2020, 1, 2, 3, 4, tzinfo=UTC), "2020-01-02T03:04:00+00:00"),
+        (time(12, 0), "12:00:00"),
+        (b"\x15\xc9", "15c9"),
+        (["P1", None], "[P1, ]"),
+        ({"a": 1}, "{a: 1}"),
+    ],
+)
+def test_a_rejected_cell_is_written_as_its_text_not_python_spelling(cell: object, text: str) -> None:
+    assert values.cell_text(cell) == text
+
+
+def test_a_products_timestamp_keeps_its_zone_and_one_without_a_zone_is_refused() -> None:
+    """A Parquet timestamp without a time zone was stored as "2020-01-01T12:00:00", a guess the
+    other kinds refuse."""
+    moscow = timezone(timedelta(hours=3))
+    assert products.attribute(datetime(2020, 1, 1, 12, tzinfo=moscow)) == "2020-01-01T12:00:00+03:00"
+    assert products.attribute(date(2020, 1, 1)) == "2020-01-01"
+    with pytest.raises(Bad) as caught:
+        products.attribute(datetime(2020, 1, 1, 12))
+    assert (
+        str(caught.value) == "2020-01-01T12:00:00 (a timestamp) has no time zone (Patron never guesses one)"
+    )

@@ -16,6 +16,15 @@ from patron.importer.values import blank as values_blank
 from patron.program.settings import Program
 
 IGNORED = frozenset({"_line", "_reason"})  # the first columns of a rejects file: import it back as is
+# Why a key found in the database is taken: the database does not say whether an earlier batch of
+# this same file loaded it or something before the import did.
+IN_FILE_OR_BEFORE = "earlier in this file or already in the program"
+
+
+def taken_where(in_file: bool) -> str:
+    """Where a key is taken, for ``Kind.taken_reason``: in this file (a batch still loading), or
+    in the database (by an earlier batch of this file, or before it)."""
+    return "appears earlier in the file" if in_file else f"exists already ({IN_FILE_OR_BEFORE})"
 
 
 class HeaderError(ValueError):
@@ -202,7 +211,10 @@ class Kind(Protocol[R]):
 
     def prepare(self, rows: list[Row]) -> Prepared[R]: ...
 
-    def taken_reason(self, what: str, key: object) -> str: ...
+    def taken_reason(self, what: str, key: object, *, in_file: bool) -> str:
+        """Why a record is rejected whose ``what`` key is taken: by a batch of this file still
+        loading (``in_file``), or in the database (earlier in this file, or before it)."""
+        ...
 
     def tables(self, prepared: Prepared[R]) -> list[copytext.Table]: ...
 

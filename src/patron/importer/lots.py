@@ -33,6 +33,7 @@ from patron.importer.batch import (
     Reject,
     Unique,
     parse,
+    taken_where,
     unknown_member,
 )
 from patron.importer.reader import Row
@@ -149,7 +150,9 @@ class Lots:
                 start = given_start or self.ctx.now
                 end = parse("expires_at", values.timestamp, self._expires(cells), required=True)
                 if end <= start:
-                    raise Bad("expires_at: not after available_from")
+                    # without available_from the lot starts at the import: say so, not name a cell it lacks
+                    absent = "" if given_start is not None else " (absent: the time of the import)"
+                    raise Bad(f"expires_at: not after available_from{absent}")
                 lot = Lot(
                     line,
                     cells,
@@ -179,17 +182,16 @@ class Lots:
             lot.member_id = member_id
             lot.import_key = f"key:{lot.key}" if lot.key is not None else lot.same_lot_key()
             if lot.import_key in first_line:
-                rejects.append(
-                    Reject(lot.line, _twice(lot.import_key, first_line[lot.import_key]), lot.values)
-                )
+                where = f"appears earlier in the file (line {first_line[lot.import_key]})"
+                rejects.append(Reject(lot.line, _twice(lot.import_key, where), lot.values))
                 continue
             first_line[lot.import_key] = lot.line
             taken.add(lot.import_key, len(records))
             records.append(lot)
         return Prepared(len(rows), records, rejects, [taken])
 
-    def taken_reason(self, what: str, key: object) -> str:
-        return _twice(str(key), None)
+    def taken_reason(self, what: str, key: object, *, in_file: bool) -> str:
+        return _twice(str(key), taken_where(in_file))
 
     def tables(self, prepared: Prepared[Lot]) -> list[copytext.Table]:
         entries = copytext.Table("entries", ENTRIES)
@@ -246,9 +248,8 @@ class Lots:
         return [entries, lots, allocations]
 
 
-def _twice(import_key: str, line: int | None) -> str:
-    """Why a lot is rejected as one loaded already: earlier in the file (``line``) or before."""
-    where = "exists already" if line is None else f"appears earlier in the file (line {line})"
+def _twice(import_key: str, where: str) -> str:
+    """Why a lot is rejected as one loaded already: ``where`` says where the other one is."""
     if import_key.startswith("key:"):
         return f"key: lot {import_key.removeprefix('key:')!r} {where}"
     return (

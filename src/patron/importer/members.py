@@ -12,7 +12,7 @@ from datetime import date, datetime
 from functools import partial
 
 from patron.importer import copytext, values
-from patron.importer.batch import Context, Header, Prepared, Reject, Unique, parse
+from patron.importer.batch import IN_FILE_OR_BEFORE, Context, Header, Prepared, Reject, Unique, parse
 from patron.importer.ids import Uuids
 from patron.importer.reader import Row
 from patron.importer.values import Bad
@@ -154,12 +154,18 @@ class Members:
             records.append(member)
         return Prepared(len(rows), records, rejects, unique)
 
-    def taken_reason(self, what: str, key: object) -> str:
+    def taken_reason(self, what: str, key: object, *, in_file: bool) -> str:
         if what == "member_id":
-            return f"id: member {key} exists already"
-        if what == "card":
-            return f"cards: card {key} belongs to another member"
-        return f"{what}: {key} belongs to another member"
+            column, named = "id", str(key)
+        elif what == "card":
+            column, named = "cards", f"card {key}"
+        else:
+            column, named = what, str(key)  # phone, email
+        if in_file:
+            return f"{column}: {named} appears earlier in the file"
+        if what == "member_id":
+            return f"id: member {key} exists already ({IN_FILE_OR_BEFORE})"
+        return f"{column}: {named} belongs to another member ({IN_FILE_OR_BEFORE})"
 
     def tables(self, prepared: Prepared[Member]) -> list[copytext.Table]:
         members = copytext.Table("members", MEMBERS)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import orjson
 
 from patron.fields import attribute_number
 from patron.importer import copytext, values
-from patron.importer.batch import Context, Header, HeaderError, Prepared, Reject, Unique, parse
+from patron.importer.batch import Context, Header, HeaderError, Prepared, Reject, Unique, parse, taken_where
 from patron.importer.reader import Row
 from patron.importer.values import Bad
 
@@ -39,7 +39,8 @@ def product_name(value: object) -> str | None:
 def attribute(value: object) -> object:
     """An attribute's JSON value: text stays text; Parquet integers and booleans keep their type;
     decimals and floats are plain decimal text, as the API stores them (``1e-07`` as
-    ``0.0000001``: conditions read only that form as a number), within the API's bounds."""
+    ``0.0000001``: conditions read only that form as a number), within the API's bounds; dates and
+    timestamps are RFC 3339 text, and a timestamp without a time zone is refused."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and -(2**63) <= value < 2**63:
@@ -48,13 +49,15 @@ def attribute(value: object) -> object:
         value = Decimal(value)
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
-            raise values.Bad(f"{value!r} is not a number")
+            raise values.Bad(f"{values.shown(value)} is not a number")
         value = Decimal(repr(value))  # the decimal it prints as
     if isinstance(value, Decimal):
         try:
             return format(attribute_number(value), "f")
         except ValueError as exc:
             raise values.Bad(f"{value}: {exc}") from exc
+    if isinstance(value, datetime):
+        return values.zoned(value).isoformat()  # as the timestamp columns of other kinds
     if isinstance(value, date):
         return value.isoformat()
     return values.text(value, max_length=1000)
@@ -109,8 +112,8 @@ class Products:
             records.append(Product(line, cells, sku, name, orjson.dumps(found).decode()))
         return Prepared(len(rows), records, rejects, [taken])
 
-    def taken_reason(self, what: str, key: object) -> str:
-        return f"sku: product {key!r} exists already"
+    def taken_reason(self, what: str, key: object, *, in_file: bool) -> str:
+        return f"sku: product {key!r} {taken_where(in_file)}"
 
     def tables(self, prepared: Prepared[Product]) -> list[copytext.Table]:
         table = copytext.Table("products", TABLE)

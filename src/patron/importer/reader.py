@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,8 @@ def detect_format(path: Path, given: str | None) -> str:
 
 
 def open_source(path: Path, fmt: str, start: Position | None) -> Source:
+    if path.stat().st_size == 0:
+        raise ValueError("the file is empty")
     return ParquetSource(path, start) if fmt == "parquet" else CsvSource(path, start)
 
 
@@ -86,6 +89,16 @@ class CsvSource:
             header_text = first.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise ValueError("the header line is not UTF-8 text") from exc
+        if not first:
+            raise ValueError("the file is empty")
+        if not header_text.strip():
+            raise ValueError("the header line is blank")
+        if "\r" in header_text.rstrip("\r\n"):
+            # a file whose lines end in CR alone is one line to a reader of LF and CRLF lines
+            raise ValueError(
+                "the header line holds a carriage return (CR): if the file's lines end in CR alone,"
+                " save it with LF or CRLF line ends"
+            )
         try:
             self.header = next(csv.reader([header_text], strict=True), [])
         except csv.Error as exc:
@@ -100,9 +113,10 @@ class CsvSource:
         offset, line = self.position.offset, self.position.line
         broken: set[int] = set()
         count = 0
+        at_end = False
 
         def lines() -> Iterator[str]:
-            nonlocal offset, count
+            nonlocal offset, count, at_end
             for raw in self._file:
                 offset += len(raw)
                 count += 1
@@ -111,30 +125,51 @@ class CsvSource:
                 except UnicodeDecodeError:
                     broken.add(count)
                     yield raw.decode("utf-8", "replace")
+            at_end = True
 
         reader = csv.reader(lines())
         width = len(self.header)
         consumed = 0
         while True:
+            starts_at = self.position.offset
             try:
                 values = next(reader)
                 problem = None
             except StopIteration:
                 break
             except csv.Error as exc:
-                values, problem = [], f"unreadable CSV: {exc}"
+                values, problem = [], _csv_problem(exc)
             first_line = line + consumed
             consumed = count
             self.position = Position(offset, line + count)
+            if at_end and problem is None:
+                # the csv module ends a quoted value at the end of the file without a word
+                problem = self._unclosed_quote(starts_at, first_line)
             if problem is None and (not values or (len(values) == 1 and not values[0].strip())):
                 continue  # a blank line, or one of spaces only
             if broken:
-                if any(first_line - line < n <= count for n in broken):
+                if problem is None and any(first_line - line < n <= count for n in broken):
                     problem = "not UTF-8 text"
                 broken.clear()
             if problem is None and len(values) != width:
                 problem = f"expected {width} values, got {len(values)}"
             yield first_line, values, problem
+
+    def _unclosed_quote(self, starts_at: int, first_line: int) -> str | None:
+        """Why the file's last row, which starts at byte ``starts_at`` and line ``first_line``,
+        cannot load when a quote in it is never closed: every line after it was read into one
+        value. Read again from the file (once, at its end) so that the hot loop keeps no lines."""
+        self._file.seek(starts_at)
+        text = self._file.read().decode("utf-8", "replace")
+        opened = unclosed_quote(text)
+        if opened is None:
+            return None
+        quote_line = first_line + text.count("\n", 0, opened)
+        after = text.count("\n", opened) - text.endswith("\n")
+        if not after:
+            return f"a quote opened at line {quote_line} is never closed"
+        swallowed = "the line after it was" if after == 1 else f"the {after} lines after it were"
+        return f"a quote opened at line {quote_line} is never closed: {swallowed} read into one value"
 
     def close(self) -> None:
         self._file.close()
@@ -215,6 +250,39 @@ def _python_values(column: Any, name: str, problems: dict[int, str]) -> list[obj
             problems.setdefault(row, f"{name}: a value Python cannot read ({exc})")
             out.append(None)
     return out
+
+
+_UNQUOTED_END = re.compile(r"[,\r\n]")
+
+
+def unclosed_quote(text: str) -> int | None:
+    """Where in ``text`` a quoted value opens that is never closed, read as the csv module reads
+    it (a quote opens a value only at the value's start, ``""`` in it is a quote, and a quote
+    elsewhere is taken as it is); None when every quoted value closes."""
+    at = 0
+    while at < len(text):
+        if text[at] == '"':
+            opened, at = at, at + 1
+            while True:
+                close = text.find('"', at)
+                if close < 0:
+                    return opened
+                at = close + 1
+                if not text.startswith('"', at):
+                    break
+                at += 1  # a doubled quote: one quote in the value
+        end = _UNQUOTED_END.search(text, at)  # the rest of the value, taken as it is
+        if end is None:
+            return None
+        at = end.end()
+    return None
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    """Why the csv module could not read a row, in words that name the cause."""
+    if str(exc).startswith("new-line character seen in unquoted field"):
+        return "unreadable CSV: a carriage return (CR) inside a value that is not quoted"
+    return f"unreadable CSV: {exc}"
 
 
 def batches(

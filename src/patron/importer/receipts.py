@@ -42,6 +42,7 @@ from patron.importer.batch import (
     Reject,
     Unique,
     parse,
+    taken_where,
     unknown_member,
 )
 from patron.importer.ids import Uuids
@@ -63,7 +64,9 @@ COLUMNS = {
     "points_spent": False,
     "points_earned": False,
 }
-HEAD_COLUMNS = ("at", "member_id", "member_phone", "member_card", "tier")
+# The receipt's own columns: each line must write them exactly as its first line does (store and
+# number too: lines are grouped by them without surrounding spaces, but `R2 ` is not `R2`).
+HEAD_COLUMNS = ("store", "number", "at", "member_id", "member_phone", "member_card", "tier")
 MAX_LINES = 1000  # below reader.batches(longest=...), so a cut receipt is always one too long
 MAX_AMOUNT = Decimal("1e12")
 BODY_HASH = "\\x" + b"import".hex()  # a till that re-sends an imported number gets a 409, never a repeat
@@ -327,10 +330,10 @@ class Receipts:
             paid = exact
         return Line(code, q, price, amount, discount, spent, paid, earned)
 
-    def taken_reason(self, what: str, key: object) -> str:
+    def taken_reason(self, what: str, key: object, *, in_file: bool) -> str:
         assert isinstance(key, tuple)
         store, num = key
-        return f"number: receipt {num!r} of store {store!r} exists already"
+        return f"number: receipt {num!r} of store {store!r} {taken_where(in_file)}"
 
     # --- rows to write ---------------------------------------------------------------------
 

@@ -132,7 +132,10 @@ def run(
         key = RunKey(tenant_id, kind, fingerprint)
         if not store.lock_run(conn, key):
             raise ImportFailed("another process is importing this file for this tenant right now")
-        source = reader.open_source(path, fmt, None)
+        try:
+            source = reader.open_source(path, fmt, None)
+        except ValueError as exc:  # the file cannot even be opened as one of its format
+            raise ImportFailed(f"{path.name}: {exc}") from exc
         try:
             try:
                 header = Header.check(source.header, columns, extra_allowed=extra_allowed)
@@ -254,7 +257,7 @@ class _Order:
         for unique in prepared.unique:
             for item, owner in zip(unique.keys, unique.owners, strict=True):
                 if (unique.what, item) in earlier and owner not in owners:
-                    owners[owner] = importer.taken_reason(unique.what, item)
+                    owners[owner] = importer.taken_reason(unique.what, item, in_file=True)
         if owners:
             drop(prepared, owners)
         mine = {(u.what, k) for u in prepared.unique for k in u.keys}
@@ -408,7 +411,7 @@ def _load(
                     if found:
                         for item, owner in zip(unique.keys, unique.owners, strict=True):
                             if item in found and owner not in owners:
-                                owners[owner] = importer.taken_reason(unique.what, item)
+                                owners[owner] = importer.taken_reason(unique.what, item, in_file=False)
                 if owners:
                     drop(prepared, owners)
                     prepared.tables = importer.tables(prepared)

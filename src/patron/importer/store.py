@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from patron.importer import values
 from patron.importer.batch import Members, Reject
 from patron.importer.copytext import Table
 from patron.importer.reader import Position
@@ -129,8 +130,7 @@ def save_rejects(conn: Conn, key: RunKey, rejects: Sequence[Reject]) -> None:
 def _text(value: object) -> str:
     """A cell as stored text; a NUL character, which PostgreSQL's text cannot hold (and which is
     often why the row was rejected), is kept as the four characters ``\\x00``."""
-    text = value.isoformat() if isinstance(value, datetime) else str(value)
-    return text.replace("\x00", "\\x00")
+    return values.cell_text(value).replace("\x00", "\\x00")
 
 
 def rejects(conn: Conn, key: RunKey) -> Iterator[tuple[int, str, list[str | None]]]:

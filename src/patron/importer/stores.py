@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from patron.importer import copytext, values
-from patron.importer.batch import Context, Header, Prepared, Reject, Unique, parse
+from patron.importer.batch import Context, Header, Prepared, Reject, Unique, parse, taken_where
 from patron.importer.reader import Row
 from patron.importer.values import Bad
 
@@ -78,8 +78,8 @@ class Stores:
             records.append(store)
         return Prepared(len(rows), records, rejects, [taken])
 
-    def taken_reason(self, what: str, key: object) -> str:
-        return f"code: store {key!r} exists already"
+    def taken_reason(self, what: str, key: object, *, in_file: bool) -> str:
+        return f"code: store {key!r} {taken_where(in_file)}"
 
     def tables(self, prepared: Prepared[Store]) -> list[copytext.Table]:
         table = copytext.Table("stores", TABLE)

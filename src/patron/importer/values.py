@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
@@ -45,6 +45,68 @@ class Bad(ValueError):
 Cell = object
 
 
+def cell_text(value: Cell) -> str:
+    """A cell as text, for the rejects file and for reasons: a Parquet value as it is written
+    (``2020-01-02``, ``5.5``, ``true``, bytes in hex), never its Python spelling
+    (``datetime.date(2020, 1, 2)``, ``Decimal('5.5')``, ``b'...'``), so that the rejects file
+    reads as the file did and, once corrected, imports again (16 bytes in hex read as a UUID)."""
+    if type(value) is str:
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray):
+        return value.hex()
+    if isinstance(value, float) and value == value and value not in (float("inf"), float("-inf")):
+        return format(Decimal(repr(value)), "f")  # the decimal it prints as, without an exponent
+    if isinstance(value, Decimal) and value.is_finite():
+        return format(value, "f")
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(cell_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {cell_text(item)}" for key, item in value.items()) + "}"
+    return str(value)
+
+
+_SHOWN = 60  # characters of a value a reason quotes
+
+
+def shown(value: Cell) -> str:
+    """A cell as a reason names it: text in quotes (``'1,5'``), a Parquet value as its text and
+    what it is (``1980-01-02T00:00:00+00:00 (a timestamp)``); a long one cut short."""
+    if type(value) is str:
+        return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "…")
+    written = cell_text(value)
+    if len(written) > _SHOWN:
+        written = written[:_SHOWN] + "…"
+    return f"{written} ({_what(value)})"
+
+
+def _what(value: Cell) -> str:
+    kinds: list[tuple[type | tuple[type, ...], str]] = [
+        (bool, "a boolean"),
+        (int, "an integer"),
+        (float, "a float"),
+        (Decimal, "a decimal"),
+        (datetime, "a timestamp"),
+        (date, "a date"),
+        (time, "a time of day"),
+        (timedelta, "a duration"),
+        ((list, tuple), "a list"),
+        (dict, "a struct"),
+        (uuid.UUID, "a UUID"),
+    ]
+    if isinstance(value, bytes | bytearray):
+        return f"{len(value)} byte{'' if len(value) == 1 else 's'} of binary data, in hex"
+    for kind, name in kinds:
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
 def blank(value: Cell) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -52,15 +114,17 @@ def blank(value: Cell) -> bool:
 def _stripped(value: Cell) -> str | None:
     """A cell as stripped text, None when blank (the fast path of every reader: CSV gives text).
 
-    A Parquet value that is not a scalar (bytes, a list, a struct) or a float that is not a
-    number is refused: its Python spelling (``b'a'``, ``[1, 2]``, ``nan``) is not the text meant."""
+    A Parquet value that is binary, not a single value (a list, a struct) or a float that is not
+    a number is refused: no text is meant by it."""
     if value is None:
         return None
-    if type(value) is not str and (
-        isinstance(value, bytes | bytearray | list | tuple | dict)
-        or (isinstance(value, float) and value != value)
-    ):
-        raise Bad(f"{value!r:.40} is not a single value but a {type(value).__name__}")
+    if type(value) is not str:
+        if isinstance(value, bytes | bytearray):
+            raise Bad(f"{shown(value)} is not text")
+        if isinstance(value, list | tuple | dict):
+            raise Bad(f"{shown(value)} is not a single value")
+        if isinstance(value, float) and value != value:
+            raise Bad(f"{shown(value)} is not a number")
     out = (value if type(value) is str else str(value)).strip()
     return out or None
 
@@ -106,7 +170,7 @@ def integer(value: Cell, *, minimum: int | None = None, maximum: int | None = No
     ):
         number = int(value)
     else:
-        raise Bad(f"{value!r} is not a whole number")
+        raise Bad(f"{shown(value)} is not a whole number")
     if minimum is not None and number < minimum:
         raise Bad(f"{number} is below {minimum}")
     if maximum is not None and number > maximum:
@@ -126,21 +190,21 @@ def money(value: Cell, quantum: Decimal) -> Decimal | None:
             raise Bad(f"{out!r} is not an amount (digits with an optional decimal point)")
         amount = Decimal(out)
     elif isinstance(value, bool):
-        raise Bad(f"{value!r} is not an amount")
+        raise Bad(f"{shown(value)} is not an amount")
     elif isinstance(value, Decimal | int):
         amount = Decimal(value)
     elif isinstance(value, float):
         amount = Decimal(repr(value))
     else:
-        raise Bad(f"{value!r} is not an amount")
+        raise Bad(f"{shown(value)} is not an amount")
     if not amount.is_finite() or amount < 0 or amount >= _MAX_MONEY:
-        raise Bad(f"{value!r} is not an amount between 0 and 999999999999")
+        raise Bad(f"{shown(value)} is not an amount between 0 and 999999999999")
     try:
         exact = amount.quantize(quantum)
     except InvalidOperation as exc:
-        raise Bad(f"{value!r} is not an amount") from exc
+        raise Bad(f"{shown(value)} is not an amount") from exc
     if exact != amount:
-        raise Bad(f"{value!r} has more decimals than the currency")
+        raise Bad(f"{shown(value)} has more decimals than the currency")
     return exact
 
 
@@ -154,14 +218,21 @@ def timestamp(value: Cell) -> datetime | None:
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError as exc:
-            raise Bad(f"{value!r} is not a timestamp (RFC 3339 with an offset)") from exc
+            raise Bad(f"{shown(value)} is not a timestamp (RFC 3339 with an offset)") from exc
     else:
-        raise Bad(f"{value!r} is not a timestamp")
-    shown = value if isinstance(value, str) else moment.isoformat()  # a Parquet cell as text
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise Bad(f"{shown!r} has no offset (give one, such as +03:00 or Z)")
+        raise Bad(f"{shown(value)} is not a timestamp")
+    if isinstance(value, str) and moment.utcoffset() is None:
+        raise Bad(f"{shown(value)} has no offset (give one, such as +03:00 or Z)")
+    zoned(moment)
     if not EARLIEST <= moment < LATEST:
-        raise Bad(f"{shown!r} is not between {EARLIEST.year} and {LATEST.year}")
+        raise Bad(f"{shown(value)} is not between {EARLIEST.year} and {LATEST.year}")
+    return moment
+
+
+def zoned(moment: datetime) -> datetime:
+    """A Parquet timestamp, refused without a time zone: Patron never guesses one."""
+    if moment.utcoffset() is None:
+        raise Bad(f"{shown(moment)} has no time zone (Patron never guesses one)")
     return moment
 
 
@@ -169,18 +240,18 @@ def day(value: Cell) -> date | None:
     if blank(value):
         return None
     if isinstance(value, datetime):
-        raise Bad(f"{value!r} is not a date")
+        raise Bad(f"{shown(value)} is not a date")
     if isinstance(value, date):
         result = value
     elif isinstance(value, str) and _DAY.fullmatch(value.strip()):
         try:
             result = date.fromisoformat(value.strip())
         except ValueError as exc:
-            raise Bad(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+            raise Bad(f"{shown(value)} is not a date (YYYY-MM-DD)") from exc
     else:
-        raise Bad(f"{value!r} is not a date (YYYY-MM-DD)")
+        raise Bad(f"{shown(value)} is not a date (YYYY-MM-DD)")
     if not EARLIEST.date() <= result < LATEST.date():
-        raise Bad(f"{value!r} is not between {EARLIEST.year} and {LATEST.year}")
+        raise Bad(f"{shown(value)} is not between {EARLIEST.year} and {LATEST.year}")
     return result
 
 
@@ -188,7 +259,7 @@ def birthday(value: Cell, today: date) -> date | None:
     """A date that has come (as the API's: from 1900 to ``today``, the date in UTC+14)."""
     born = day(value)
     if born is not None and born > today:
-        raise Bad(f"{value!r} is in the future")
+        raise Bad(f"{shown(value)} is in the future")
     return born
 
 
@@ -202,16 +273,24 @@ def boolean(value: Cell) -> bool | None:
         return True
     if lowered in _FALSE:
         return False
-    raise Bad(f"{value!r} is not true or false")
+    raise Bad(f"{shown(value)} is not true or false")
 
 
 def member_uuid(value: Cell) -> str | None:
+    """Text in any form ``uuid.UUID`` reads, or (Parquet) a UUID or its 16 bytes, as exports of
+    a binary(16) column give it."""
     if blank(value):
         return None
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes | bytearray) and len(value) == 16:
+        return str(uuid.UUID(bytes=bytes(value)))
+    if type(value) is not str:
+        raise Bad(f"{shown(value)} is not a UUID (text, or 16 bytes)")
     try:
-        return str(uuid.UUID(str(value).strip()))
+        return str(uuid.UUID(value.strip()))
     except ValueError as exc:
-        raise Bad(f"{value!r} is not a UUID") from exc
+        raise Bad(f"{shown(value)} is not a UUID") from exc
 
 
 def email(value: Cell) -> str | None:
@@ -243,15 +322,24 @@ def _zone(name: str) -> None:
 
 def phone(value: Cell, country: str | None) -> str | None:
     """E.164, normalised with the program's country exactly as the API does."""
-    raw = _stripped(value)
+    raw = _phone_text(value)
     return None if raw is None else _phone(raw, country)
+
+
+def _phone_text(value: Cell) -> str | None:
+    """A phone cell's text. A number (a Parquet integer column) is refused, as the API refuses
+    one: 4915200000012 has lost its ``+`` (and any leading zero), so it would be read as a
+    national number of the program's country, +494915200000012."""
+    if value is not None and type(value) is not str:
+        raise Bad(f"{shown(value)} is not text: write a phone number as text, with its + and country code")
+    return _stripped(value)
 
 
 def phone_key(value: Cell, country: str | None) -> str | None:
     """A phone that names an existing member: as ``phone``, but text already in E.164 form is
     taken as it is. Only a valid number can belong to a member, so an invalid one is simply not
     found; this spares the phone library for the common case (it costs ~30 µs a number)."""
-    raw = _stripped(value)
+    raw = _phone_text(value)
     if raw is None:
         return None
     return raw if _E164.fullmatch(raw) else _phone(raw, country)
