@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from patron.db.pool import Database
 from tests.integration.conftest import Tenant, make_tenant
@@ -29,6 +30,21 @@ async def test_not_a_phone_is_422(tenant: Tenant) -> None:
         error = assert_error(response, 422)
         assert error["field"] == "phone"
     assert_error(await tenant.call("GET", "/v1/members", params={"phone": "nonsense"}), 422)
+
+
+@pytest.mark.parametrize("email", ["İnci@example.com", "ΟΔΥΣΣΕΑΣ@example.com"])
+async def test_an_email_a_create_finds_taken_is_found(tenant: Tenant, email: str) -> None:
+    """Python's and PostgreSQL's lower case differ for a dotted capital I and a final sigma: the
+    second create was a 409 email_taken and the lookup of the same text a 404."""
+    made = await tenant.call("POST", "/v1/members", {"phone": "+79001230011", "email": email})
+    assert made.status_code == 201, made.text
+    assert_error(
+        await tenant.call("POST", "/v1/members", {"phone": "+79001230012", "email": email}),
+        409,
+        "email_taken",
+    )
+    found = await tenant.call("GET", "/v1/members", params={"email": email})
+    assert found.status_code == 200 and found.json()["id"] == made.json()["id"]
 
 
 async def test_email_and_card_are_unique_and_found(tenant: Tenant) -> None:

@@ -124,8 +124,14 @@ async def find_id(
     elif card is not None:
         sql, arg = "SELECT member_id::text AS id FROM cards WHERE tenant_id = %s AND card = %s", card
     elif emails:
-        sql = "SELECT id::text AS id FROM members WHERE tenant_id = %s AND lower(email) = ANY(%s) LIMIT 1"
-        arg = [e.lower() for e in emails]
+        # lowered by PostgreSQL on both sides, as the unique index lowers: Python's lower() makes
+        # "İ" "i̇" and a final "Σ" "ς", where PostgreSQL makes "i" and "σ", so an address a create
+        # found taken was not found here
+        sql = (
+            "SELECT id::text AS id FROM members WHERE tenant_id = %s"
+            " AND lower(email) IN (SELECT lower(e) FROM unnest(%s::text[]) AS e) LIMIT 1"
+        )
+        arg = list(emails)
     else:
         return None
     row = await (await conn.execute(sql, (tenant_id, arg))).fetchone()
