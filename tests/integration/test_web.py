@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import psycopg
@@ -162,6 +163,31 @@ async def test_sign_in_needs_its_form_token_and_never_redirects_elsewhere(
     for root in ("/admin", "/admin/"):  # the app's own root, written either way
         home = await Browser(client).login(email, next_path=root)
         assert home.headers["location"] == "/admin/", root
+
+
+async def test_a_next_with_a_control_character_is_ignored_and_other_letters_are_encoded(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, tenant: Tenant
+) -> None:
+    email = await make_user(db, tenant)
+    # A line break in the Location header failed the answer after the session row was made.
+    for bad in ("/members\nx", "/members\r\nSet-Cookie: a=b", "/members\x00", "/members\x7f", "/m\x85"):
+        browser = Browser(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://patron.test")
+        )
+        shown = await browser.get("/login?next=" + quote(bad))
+        assert 'name="next" value="/"' in shown.text, repr(bad)
+        response = await browser.post("/login", {"email": email, "password": PASSWORD, "next": bad})
+        assert response.status_code == 303, repr(bad)
+        assert response.headers["location"] == "/admin/", repr(bad)
+        assert (await browser.get("/members")).status_code == 200, repr(bad)
+        await browser.client.aclose()
+    # Letters beyond ASCII cannot go in a header either: they are percent-encoded, not refused.
+    response = await Browser(client).login(email, next_path="/members?q=Иван Петров")
+    assert response.status_code == 303
+    assert (
+        response.headers["location"]
+        == "/admin/members?q=%D0%98%D0%B2%D0%B0%D0%BD%20%D0%9F%D0%B5%D1%82%D1%80%D0%BE%D0%B2"
+    )
 
 
 async def test_a_forged_or_foreign_cookie_is_refused(client: httpx.AsyncClient) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -13,14 +15,27 @@ from patron.web.auth import Form
 router = APIRouter()
 
 
+# what a path and query may hold as they are; anything else (a space, a letter beyond ASCII) is
+# percent-encoded, since a Location header carries ASCII only
+_URL_SAFE = "/?&=%#:@!$'()*+,;[]~"
+
+
 def safe_next(request: Request, target: str | None) -> str:
-    """A path inside this app to go to after signing in; never an open redirect to another site."""
+    """A path inside this app to go to after signing in; never an open redirect to another site.
+    A control character (a line break, a NUL) cannot be sent in the Location header: such a
+    target is ignored, as one to another site is, rather than failing the sign-in."""
     root = render.base(request)
     if target and root and (target == root or target.startswith(root + "/")):
         target = target[len(root) :] or "/"  # "/admin" itself is the app's own root
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(unicodedata.category(ch) == "Cc" for ch in target)
+    ):
         return "/"
-    return target
+    return quote(target, safe=_URL_SAFE)
 
 
 async def _form(request: Request, *, target: str, email: str, error: str | None, status: int) -> Response:
