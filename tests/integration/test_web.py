@@ -571,6 +571,33 @@ async def test_users_page_creates_changes_and_keeps_one_admin(
     await other.aclose()
 
 
+async def test_a_password_set_on_the_users_page_is_kept_exactly_as_typed(
+    app: FastAPI, admin_browser: Browser
+) -> None:
+    """The form stripped passwords: spaces at either end were lost (the password as typed was then
+    refused at sign-in) and counted for nothing ("   abcdefgh   " was under 10 characters)."""
+    email = f"spaces-{uuid.uuid4().hex[:8]}@example.com"
+    spaced = "   abcdefgh   "
+    made = await admin_browser.post("/users", {"email": email, "role": "support", "password": spaced})
+    assert made.status_code == 303, made.text
+    other = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://patron.test")
+    assert (await Browser(other).login(email, "abcdefgh")).status_code == 401
+    assert (await Browser(other).login(email, spaced)).status_code == 303
+
+    page = await admin_browser.get("/users")
+    found = re.search(
+        rf"{re.escape(email)}</td>.*?action=\"/admin/users/([0-9a-f-]{{36}})/password\"", page.text, re.S
+    )
+    assert found
+    reset = "  new password  "
+    changed = await admin_browser.post(f"/users/{found.group(1)}/password", {"password": reset})
+    assert changed.status_code == 303
+    assert (await Browser(other).login(email, reset.strip())).status_code == 401
+    assert (await Browser(other).login(email, spaced)).status_code == 401
+    assert (await Browser(other).login(email, reset)).status_code == 303
+    await other.aclose()
+
+
 async def test_two_admins_demoting_each_other_at_once_leave_one_admin(db: Database, tenant: Tenant) -> None:
     """The last-admin rule counted admins without a lock: both demotions passed, leaving none."""
     async with db.transaction() as conn:
