@@ -403,6 +403,24 @@ async def test_adjust_points_through_the_form(admin_browser: Browser, tenant: Te
     )
     assert zero.status_code == 422
     assert (await tenant.call("GET", f"/v1/members/{member}/balance")).json()["available"] == 500
+    # ASCII digits and a sign only, as the API reads them (int() took these)
+    before = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()["available"]
+    for points, days in (("1_000", ""), ("５", ""), ("١٠", ""), ("10", "3_0"), ("10", "３０")):
+        odd = await admin_browser.post(
+            f"/members/{member}/adjustments",
+            {"key": str(uuid.uuid4()), "points": points, "reason": "odd digits", "valid_days": days},
+        )
+        assert odd.status_code == 422, (points, days)
+        field = "points" if not days else "valid_days"
+        assert f'id="err-{field}"' in odd.text, (points, days)
+    assert (await tenant.call("GET", f"/v1/members/{member}/balance")).json()["available"] == before
+    signed = await admin_browser.post(
+        f"/members/{member}/adjustments",
+        {"key": str(uuid.uuid4()), "points": "+25", "reason": "signed", "valid_days": "30"},
+    )
+    assert signed.status_code == 303
+    history = (await tenant.call("GET", f"/v1/members/{member}/history")).json()["items"]
+    assert (history[0]["kind"], history[0]["points"], history[0]["reason"]) == ("adjustment", 25, "signed")
 
 
 async def test_a_members_receipts_are_paged(admin_browser: Browser, tenant: Tenant) -> None:
