@@ -118,6 +118,29 @@ async def test_templates_with_a_rendered_preview(admin_browser: Browser, tenant:
     assert (await admin_browser.get("/communications/templates/nonsense")).status_code == 404
 
 
+async def test_a_template_opened_with_its_locale_written_another_way_shows_the_saved_one(
+    admin_browser: Browser, tenant: Tenant
+) -> None:
+    """``?locale=de-DE`` showed an empty form although ``de_DE`` was saved; saving it then replaced it."""
+    body = "Hallo {{ member.name }}"
+    saved = await admin_browser.post(
+        "/communications/templates/receipt", {"channel": "sms", "locale": "de-DE", "body": body}
+    )
+    assert saved.status_code == 303
+    for written in ("de-DE", "de_DE"):
+        page = await admin_browser.get(
+            "/communications/templates/receipt", params={"channel": "sms", "locale": written}
+        )
+        assert f">{body}</textarea>" in page.text, written
+        assert 'name="locale" value="de_DE"' in page.text, written
+    unknown = await admin_browser.get(
+        "/communications/templates/receipt", params={"channel": "sms", "locale": "xx-nope"}
+    )
+    assert unknown.status_code == 200 and 'name="locale" value="xx-nope"' in unknown.text
+    stored = (await tenant.call("GET", "/v1/templates")).json()
+    assert [(t["locale"], t["body"]) for t in stored] == [("de_DE", body)]
+
+
 async def test_a_broadcast_is_scheduled_in_the_programs_time_zone(
     admin_browser: Browser, tenant: Tenant
 ) -> None:

@@ -169,6 +169,8 @@ async def template_form(
     request: Request, admin: Viewer, trigger: str, channel: str = "sms", locale: str = "en"
 ) -> Response:
     _trigger(trigger)
+    with contextlib.suppress(ValueError):  # "de-DE" is stored as "de_DE"; an unknown one stays as written
+        locale = message_templates.normalize_locale(locale)
     values = {
         "channel": channel if channel in CHANNELS else "sms",
         "locale": locale,
