@@ -81,6 +81,38 @@ async def test_saving_a_channel_keeps_the_secrets_it_does_not_show(
     assert (await stored("email"))["password"] is None
 
 
+async def test_a_refused_channel_form_keeps_its_boxes_as_they_were_sent(
+    admin_browser: Browser, tenant: Tenant
+) -> None:
+    """The STARTTLS box came back ticked as saved, not as sent: a fixed port then saved it ticked."""
+    saved = {
+        "host": "smtp.example.com",
+        "port": 587,
+        "from": "club@example.com",
+        "password": "pw",
+        "starttls": True,
+    }
+    assert (await tenant.call("PUT", "/v1/channels/email", saved)).status_code == 200
+    starttls = re.compile(r'<input type="checkbox" name="starttls"( checked)?>')
+    forget = re.compile(r'<input type="checkbox" name="forget_secrets"( checked)?> Remove the saved password')
+
+    shown = await admin_browser.get("/communications")
+    assert starttls.findall(shown.text) == [" checked"] and forget.findall(shown.text) == [""]
+    refused = await admin_browser.post(
+        "/communications/channels/email",
+        {"host": "smtp.example.com", "port": "0", "from": "club@example.com", "forget_secrets": "on"},
+    )
+    assert refused.status_code == 422 and 'id="err-email-port"' in refused.text
+    assert starttls.findall(refused.text) == [""]  # unticked, as sent
+    assert forget.findall(refused.text) == [" checked"]
+    ticked = await admin_browser.post(
+        "/communications/channels/email",
+        {"host": "smtp.example.com", "port": "0", "from": "club@example.com", "starttls": "on"},
+    )
+    assert starttls.findall(ticked.text) == [" checked"] and forget.findall(ticked.text) == [""]
+    assert (await tenant.call("GET", "/v1/channels/email")).json()["starttls"] is True  # nothing saved
+
+
 async def test_templates_with_a_rendered_preview(admin_browser: Browser, tenant: Tenant) -> None:
     form = await admin_browser.get("/communications/templates/receipt")
     assert "receipt.points_earned" in form.text
