@@ -532,6 +532,16 @@ async def test_stores_form(admin_browser: Browser, tenant: Tenant) -> None:
     )
     assert renamed.status_code == 303
     assert (await tenant.call("GET", "/v1/stores/KZN")).json()["name"] == "Renamed"
+    # a code cannot change: the Edit form made a second store with a changed one
+    assert re.search(r'<input name="code" value="KZN" required readonly>', edit.text)
+    moved = await admin_browser.post("/stores", {"code": "KZ2", "name": "Moved", "editing": "KZN", **kazan})
+    assert moved.status_code == 422
+    assert (
+        '<span class="error" id="err-code">a store&#39;s code cannot change: this form edits KZN;'
+        " add a store for a new code</span>" in moved.text
+    )
+    assert (await tenant.call("GET", "/v1/stores/KZ2")).status_code == 404
+    assert (await tenant.call("GET", "/v1/stores/KZN")).json()["name"] == "Renamed"
 
 
 async def test_api_keys_are_shown_once_and_revoked(admin_browser: Browser, tenant: Tenant) -> None:

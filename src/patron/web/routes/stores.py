@@ -65,6 +65,11 @@ async def save_store(request: Request, posted: Form) -> Response:
     except ValidationError as exc:
         errors |= forms.errors_by_field(exc)
     editing = posted.text("editing")
+    if editing and values["code"] != editing and "code" not in errors:
+        # tills send the code: a changed one made a second store and left this one as it was
+        errors["code"] = (
+            f"a store's code cannot change: this form edits {editing}; add a store for a new code"
+        )
     if errors:
         return await _page(request, admin, values, errors, 422, editing)
     async with admin.db.transaction() as conn:
