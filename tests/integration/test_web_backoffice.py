@@ -291,6 +291,19 @@ async def test_broadcasts_show_their_progress_and_the_message_log_lists_messages
 async def test_webhooks_and_their_delivery_log(admin_browser: Browser, tenant: Tenant, db: Database) -> None:
     bad = await admin_browser.post("/webhooks", {"url": "not a url", "secret": "s"})
     assert bad.status_code == 422 and 'id="err-url"' in bad.text and 'id="err-events"' in bad.text
+    # an item of the list refused: shown at the list's field (it was keyed events.0, shown nowhere)
+    bogus = {
+        "url": "https://crm.example.com/hook",
+        "events": ["receipt.confirmed", "bogus.event"],
+        "secret": "s",
+    }
+    refused = await admin_browser.post("/webhooks", bogus)
+    assert refused.status_code == 422
+    shown = re.search(r'<span class="error" id="err-events">([^<]*)</span>', refused.text)
+    assert shown and shown.group(1).startswith(
+        "&#34;bogus.event&#34;: Input should be &#39;member.created&#39;"
+    )
+    assert (await tenant.call("GET", "/v1/webhooks")).json() == []
     made = await admin_browser.post(
         "/webhooks",
         {

@@ -150,7 +150,11 @@ async def test_bad_fields_are_shown_and_nothing_is_saved(admin_browser: Browser,
             "/campaigns", {**as_form(forms.campaign_form_values(FULL)), "weekdays": day}
         )
         assert odd.status_code == 422, day
-        assert "weekdays" in odd.text
+        assert 'id="err-weekdays"' in odd.text, day  # by the boxes, not only in the list on top
+    odd = await admin_browser.post(
+        "/campaigns", {**as_form(forms.campaign_form_values(FULL)), "weekdays": "x"}
+    )
+    assert '<span class="error" id="err-weekdays">&#34;x&#34;: ' in odd.text
     assert (await tenant.call("GET", "/v1/campaigns")).json()["items"] == []
 
 

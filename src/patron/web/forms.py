@@ -17,15 +17,28 @@ TextOf = Callable[[str], str]
 TextsOf = Callable[[str], list[str]]
 
 
+ITEM_SHOWN = 40  # characters of a refused list item quoted in its message
+
+
 def errors_by_field(exc: ValidationError) -> dict[str, str]:
-    """``{"tiers.0.code": "..."}``: the first message for each field at fault."""
+    """``{"tiers.0.code": "...", "events": "..."}``: the first message for each field at fault. An
+    item of a list (``events.0``) is put at the list's field, where the form shows errors (it was
+    shown nowhere), its message naming the item refused."""
     result: dict[str, str] = {}
     for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"]) or "form"
-        if error.get("input") is None and error["type"] != "value_error":
+        loc = list(error["loc"])
+        item_of_list = bool(loc) and isinstance(loc[-1], int)
+        while loc and isinstance(loc[-1], int):
+            loc.pop()
+        field = ".".join(str(part) for part in loc) or "form"
+        given = error.get("input")
+        if given is None and error["type"] != "value_error":
             message = "give a value"  # a field left empty: not "Input should be a valid string"
         else:
             message = validation_message(error)
+        if item_of_list and isinstance(given, str | int):
+            shown = str(given) if len(str(given)) <= ITEM_SHOWN else str(given)[:ITEM_SHOWN] + "…"
+            message = f'"{shown}": {message}'
         result.setdefault(field, message)
     return result
 
