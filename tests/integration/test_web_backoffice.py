@@ -214,6 +214,29 @@ async def test_a_refused_broadcast_keeps_its_ticked_tiers(admin_browser: Browser
     assert (await tenant.call("GET", "/v1/broadcasts")).json() == []
 
 
+async def test_a_broadcast_to_a_city_with_a_comma_keeps_it_whole(
+    admin_browser: Browser, tenant: Tenant
+) -> None:
+    """The city filter was split at commas: "Chicago, IL" became the cities "Chicago" and "IL"."""
+    made = await admin_browser.post(
+        "/communications/broadcasts", {"channel": "sms", "body": "Hi", "city": "New York\r\nChicago, IL"}
+    )
+    assert made.status_code == 303
+    broadcast_id = re.search(r"/broadcasts/([0-9a-f-]{36})$", made.headers["location"]).group(1)  # type: ignore[union-attr]
+    assert (await tenant.call("GET", f"/v1/broadcasts/{broadcast_id}")).json()["filter"] == {
+        "city": ["New York", "Chicago, IL"]
+    }
+    refused = await admin_browser.post(
+        "/communications/broadcasts",
+        {"channel": "sms", "body": "{{ nope }}", "city": "New York\r\nChicago, IL"},
+    )
+    assert refused.status_code == 422
+    assert (
+        '<textarea name="city" rows="2" placeholder="Moscow&#10;Kazan">New York\r\nChicago, IL</textarea>'
+        in refused.text
+    )
+
+
 async def test_broadcasts_show_their_progress_and_the_message_log_lists_messages(
     admin_browser: Browser, tenant: Tenant, db: Database
 ) -> None:
@@ -226,7 +249,7 @@ async def test_broadcasts_show_their_progress_and_the_message_log_lists_messages
     assert refused.status_code == 422 and "broadcast.body" in refused.text
     made = await admin_browser.post(
         "/communications/broadcasts",
-        {"channel": "sms", "body": "Hello {{ member.phone }}", "city": "Moscow, Kazan"},
+        {"channel": "sms", "body": "Hello {{ member.phone }}", "city": "Moscow\r\n\r\n Kazan "},
     )
     assert made.status_code == 303
     broadcast_id = re.search(r"/broadcasts/([0-9a-f-]{36})$", made.headers["location"]).group(1)  # type: ignore[union-attr]

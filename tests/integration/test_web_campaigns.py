@@ -4,6 +4,7 @@ editor checks as you type, deactivation, roles, and the what-if preview's figure
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -85,6 +86,7 @@ def test_the_form_and_the_document_are_each_others_reverse() -> None:
     document = forms.campaign_document(lambda n: str(posted.get(n, "")).strip(), posted.getlist)
     assert document == {**FULL, "limits": {**FULL["limits"]}}
     assert forms.split_list(" a, b ,\nc,, ") == ["a", "b", "c"]
+    assert forms.split_lines(" New York \r\n\nChicago, IL\n") == ["New York", "Chicago, IL"]
 
 
 async def test_every_field_goes_through_the_form_to_the_api(admin_browser: Browser, tenant: Tenant) -> None:
@@ -106,6 +108,22 @@ async def test_every_field_goes_through_the_form_to_the_api(admin_browser: Brows
     assert (await admin_browser.post(f"/campaigns/{campaign_id}", changed)).status_code == 303
     stored = (await tenant.call("GET", f"/v1/campaigns/{campaign_id}")).json()
     assert (stored["name"], stored["ends_at"], stored["priority"]) == ("Columbia fortnight", "2026-12-14", 5)
+
+
+async def test_a_city_with_a_comma_survives_an_unchanged_save(admin_browser: Browser, tenant: Tenant) -> None:
+    """Cities were joined with ", " into one field and split at commas: saving the form unchanged
+    made "Chicago, IL" two cities, "Chicago" and "IL"."""
+    await gold_shop(tenant)
+    cities = ["New York", "Chicago, IL"]
+    made = await tenant.call("POST", "/v1/campaigns", {**FULL, "cities": cities})
+    assert made.status_code == 201, made.text
+    campaign_id = made.json()["id"]
+    page = await admin_browser.get(f"/campaigns/{campaign_id}")
+    shown = re.search(r'<textarea name="cities" rows="2">([^<]*)</textarea>', page.text)
+    assert shown and html.unescape(shown.group(1)) == "New York\nChicago, IL"
+    unchanged = {**as_form(forms.campaign_form_values(FULL)), "cities": shown.group(1).replace("\n", "\r\n")}
+    assert (await admin_browser.post(f"/campaigns/{campaign_id}", unchanged)).status_code == 303
+    assert (await tenant.call("GET", f"/v1/campaigns/{campaign_id}")).json()["cities"] == cities
 
 
 async def test_bad_fields_are_shown_and_nothing_is_saved(admin_browser: Browser, tenant: Tenant) -> None:

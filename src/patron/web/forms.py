@@ -52,6 +52,12 @@ def split_list(text: str) -> list[str]:
     return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
 
 
+def split_lines(text: str) -> list[str]:
+    """``"New York\nChicago, IL"`` → ``["New York", "Chicago, IL"]``: one item a line, for names
+    that may hold a comma (cities), which ``split_list`` would cut in two."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def local_moment(text: str, timezone: str) -> str:
     """A ``datetime-local`` field (``2026-12-24T10:00``), read in ``timezone``, as RFC 3339 text
     with that zone's offset; text that is not such a value is passed on for the API to refuse."""
@@ -205,7 +211,7 @@ def campaign_document(text: TextOf, texts: TextsOf) -> dict[str, Any]:
         "weekdays": weekdays if weekdays and len(weekdays) < 7 else [],
         "hours": hours,
         "stores": split_list(text("stores")) or [s for s in texts("store_codes") if s],
-        "cities": split_list(text("cities")),
+        "cities": split_lines(text("cities")),
         "countries": [c.upper() for c in split_list(text("countries"))],
         "tiers": [t for t in texts("tiers") if t],
         "birthday": birthday,
@@ -243,7 +249,7 @@ def campaign_form_values(campaign: dict[str, Any]) -> dict[str, Any]:
         "hours_from": s(hours.get("from")),
         "hours_to": s(hours.get("to")),
         "stores": ", ".join(campaign.get("stores") or []),
-        "cities": ", ".join(campaign.get("cities") or []),
+        "cities": "\n".join(campaign.get("cities") or []),  # one a line: a city may hold a comma
         "countries": ", ".join(campaign.get("countries") or []),
         "tiers": list(campaign.get("tiers") or []),
         "birthday_days_before": s(birthday.get("days_before")),

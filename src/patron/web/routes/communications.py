@@ -283,7 +283,7 @@ async def messages(
 def _broadcast_document(posted: Form) -> dict[str, Any]:
     filter_: dict[str, Any] = {
         "tier": posted.texts("tier") or None,
-        "city": forms.split_list(posted.text("city")) or None,
+        "city": forms.split_lines(posted.text("city")) or None,  # one a line: "Chicago, IL" is one
         "last_purchase_before": posted.text("last_purchase_before") or None,
         "last_purchase_after": posted.text("last_purchase_after") or None,
     }
