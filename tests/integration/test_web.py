@@ -190,6 +190,46 @@ async def test_a_next_with_a_control_character_is_ignored_and_other_letters_are_
     )
 
 
+async def test_a_form_sent_after_the_session_ended_leads_back_to_its_page(
+    app: FastAPI, db: Database, tenant: Tenant
+) -> None:
+    """The sign-in went on to the form's POST-only path: "405 Method Not Allowed"."""
+    email = await make_user(db, tenant)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://patron.test")
+    browser = Browser(client)  # no session: it ended
+    store = {"code": "S1", "name": "First"}
+    sent = await client.post(
+        "/admin/stores", data=store, headers={"Referer": "http://patron.test/admin/stores?edit=S1"}
+    )
+    assert sent.status_code == 303
+    assert sent.headers["location"] == "/admin/login?next=/admin/stores%3Fedit%3DS1&resend=1"
+    shown = await browser.get(sent.headers["location"].removeprefix("/admin"))
+    assert "the form you sent was not saved" in shown.text
+    assert 'name="next" value="/stores?edit=S1"' in shown.text
+    signed = await browser.post("/login", {"email": email, "password": PASSWORD, "next": "/stores?edit=S1"})
+    assert signed.headers["location"] == "/admin/stores?edit=S1"
+    assert (await browser.get("/stores?edit=S1")).status_code == 404  # nothing was saved
+    assert (await tenant.call("GET", "/v1/stores/S1")).status_code == 404
+    await client.aclose()
+    # another site's page, or none: the dashboard; htmx is told where to go
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://patron.test")
+    for referer in (
+        {"Referer": "https://evil.example/admin/stores"},
+        {},
+        {"Referer": "http://patron.test/v1/x"},
+    ):
+        away = await client.post("/admin/stores", data=store, headers=referer)
+        assert away.headers["location"] == "/admin/login?next=/admin/&resend=1", referer
+    htmx = await client.post(
+        "/admin/campaigns/condition",
+        data={"condition": "a = 1"},
+        headers={"HX-Request": "true", "Referer": "http://patron.test/admin/campaigns/new"},
+    )
+    assert htmx.status_code == 204
+    assert htmx.headers["HX-Redirect"] == "/admin/login?next=/admin/campaigns/new&resend=1"
+    await client.aclose()
+
+
 async def test_a_forged_or_foreign_cookie_is_refused(client: httpx.AsyncClient) -> None:
     response = await client.get("/admin/", cookies={"patron_admin": "abc.def"})
     assert response.status_code == 303

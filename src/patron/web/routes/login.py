@@ -38,7 +38,9 @@ def safe_next(request: Request, target: str | None) -> str:
     return quote(target, safe=_URL_SAFE)
 
 
-async def _form(request: Request, *, target: str, email: str, error: str | None, status: int) -> Response:
+async def _form(
+    request: Request, *, target: str, email: str, error: str | None, status: int, resend: bool = False
+) -> Response:
     token = secrets.token_urlsafe(24)
     response = render.page(
         request,
@@ -47,6 +49,7 @@ async def _form(request: Request, *, target: str, email: str, error: str | None,
         next=target,
         email=email,
         error=error,
+        resend=resend,
         login_token=token,
         status_code=status,
     )
@@ -55,8 +58,11 @@ async def _form(request: Request, *, target: str, email: str, error: str | None,
 
 
 @router.get("/login")
-async def login_form(request: Request, next: str | None = None) -> Response:
-    return await _form(request, target=safe_next(request, next), email="", error=None, status=200)
+async def login_form(request: Request, next: str | None = None, resend: str = "") -> Response:
+    """``resend=1``: a form was sent after the session ended, and was not saved."""
+    return await _form(
+        request, target=safe_next(request, next), email="", error=None, status=200, resend=resend == "1"
+    )
 
 
 @router.post("/login")
