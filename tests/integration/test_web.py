@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 from patron.db.pool import Database
 from patron.errors import Conflict
-from patron.web import users
+from patron.web import forms, users
 from tests.conftest import ManualClock
 from tests.integration.conftest import Tenant
 from tests.integration.test_checkout import member_with, receipt, setup_shop
@@ -770,3 +770,36 @@ async def test_the_member_search_hint_is_of_the_programs_country_and_ended_campa
         if f">{name}<" in row
     }
     assert ">ended<" in rows["Over"] and ">active<" in rows["Today"] and ">ended<" not in rows["Today"]
+
+
+async def test_a_nul_character_comes_back_as_the_fields_error(admin_browser: Browser, tenant: Tenant) -> None:
+    """A NUL in a form field gave a whole error page ("unsupported Unicode escape sequence") and
+    lost the form: it is the field's error now, the form kept, nothing saved."""
+    nul = "text may not hold the NUL character"
+    key = await admin_browser.post("/api-keys", {"role": "pos", "name": "till\x007"})
+    assert key.status_code == 422 and f"name: {nul}" in key.text
+    assert len((await tenant.call("GET", "/v1/api-keys")).json()["items"]) == 1  # the test's own
+
+    store = await admin_browser.post("/stores", {"code": "NUL", "name": "a\x00b", "city": "Kazan"})
+    assert store.status_code == 422 and f'<span class="error" id="err-name">{nul}</span>' in store.text
+    assert 'name="city" value="Kazan"' in store.text
+    assert (await tenant.call("GET", "/v1/stores/NUL")).status_code == 404
+
+    before = (await tenant.call("GET", "/v1/program")).json()
+    program = forms.program_form_values(before, 0)
+    fields = {k: v for k, v in program.items() if isinstance(v, str)}
+    tiers = {"tier_code": ["base", "gold"], "tier_name": ["Base", "Go\x00ld"], "tier_threshold": ["0", "100"]}
+    refused = await admin_browser.post("/program", {**fields, **tiers, "tier_earn_percent": ["1", "2"]})
+    assert refused.status_code == 422
+    assert f'<span class="error" id="err-tiers-1-name">{nul}</span>' in refused.text
+    assert (await tenant.call("GET", "/v1/program")).json() == before
+
+    await setup_shop(tenant)
+    member = await member_with(tenant, phone="+79001112266")
+    adjusted = await admin_browser.post(
+        f"/members/{member}/adjustments", {"key": str(uuid.uuid4()), "points": "10", "reason": "a\x00b"}
+    )
+    assert (
+        adjusted.status_code == 422 and f'<span class="error" id="err-reason">{nul}</span>' in adjusted.text
+    )
+    assert (await tenant.call("GET", f"/v1/members/{member}/history")).json()["items"] == []

@@ -356,3 +356,34 @@ async def test_webhooks_and_their_delivery_log(admin_browser: Browser, tenant: T
     assert (await admin_browser.post(f"/webhooks/{hook_id}/delete")).status_code == 303
     assert (await tenant.call("GET", "/v1/webhooks")).json() == []
     assert (await admin_browser.get(f"/webhooks/{hook_id}")).status_code == 404
+
+
+async def test_a_nul_character_in_a_back_office_form_is_that_fields_error(
+    admin_browser: Browser, tenant: Tenant
+) -> None:
+    """A NUL gave a whole error page and lost the form; nothing is saved either way."""
+    nul = "text may not hold the NUL character"
+    hook = await admin_browser.post(
+        "/webhooks", {"url": "https://crm.example.com/hook", "events": ["points.adjusted"], "secret": "s\x00"}
+    )
+    assert hook.status_code == 422 and f'<span class="error" id="err-secret">{nul}</span>' in hook.text
+    assert 'value="https://crm.example.com/hook"' in hook.text
+    assert (await tenant.call("GET", "/v1/webhooks")).json() == []
+
+    email = {"host": "smtp.exa\x00mple.com", "port": "587", "from": "club@example.com"}
+    channel = await admin_browser.post("/communications/channels/email", email)
+    assert (
+        channel.status_code == 422 and f'<span class="error" id="err-email-host">{nul}</span>' in channel.text
+    )
+    assert (await tenant.call("GET", "/v1/channels/email")).status_code == 404
+
+    template = await admin_browser.post(
+        "/communications/templates/receipt", {"channel": "sms", "locale": "en", "body": "Hi\x00"}
+    )
+    assert template.status_code == 422 and f'<span class="error" id="err-body">{nul}</span>' in template.text
+    assert (await tenant.call("GET", "/v1/templates")).json() == []
+
+    broadcast = await admin_browser.post("/communications/broadcasts", {"channel": "sms", "body": "Sale\x00"})
+    assert broadcast.status_code == 422
+    assert f'<span class="error" id="err-broadcast-body">{nul}</span>' in broadcast.text
+    assert (await tenant.call("GET", "/v1/broadcasts")).json() == []

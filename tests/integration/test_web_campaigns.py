@@ -429,3 +429,24 @@ async def test_a_slow_preview_shows_its_progress_and_then_the_same_figures(
     assert newer
     assert (await admin_browser.post("/campaigns/preview", draft)).status_code == 200
     assert (await admin_browser.post(f"/campaigns/preview/{newer.group(1)}", draft)).status_code == 404
+
+
+async def test_a_nul_character_in_a_campaign_field_is_that_fields_error(
+    admin_browser: Browser, tenant: Tenant
+) -> None:
+    """A NUL gave a whole error page ("unsupported Unicode escape sequence") and lost the form."""
+    await gold_shop(tenant)
+    form = as_form(forms.campaign_form_values({**FULL, "name": "a\x00b"}))
+    refused = await admin_browser.post("/campaigns", {**form, "effect_percent": "5\x000"})
+    assert refused.status_code == 422
+    assert '<span class="error" id="err-name">text may not hold the NUL character</span>' in refused.text
+    assert (
+        '<span class="error" id="err-effect-percent">text may not hold the NUL character</span>'
+        in refused.text
+    )
+    assert "brand = &#39;Columbia&#39; and category in" in refused.text  # the form is kept
+    cities = await admin_browser.post(
+        "/campaigns", {**as_form(forms.campaign_form_values(FULL)), "cities": "Kaz\x00an"}
+    )
+    assert '<span class="error" id="err-cities">text may not hold the NUL character</span>' in cities.text
+    assert (await tenant.call("GET", "/v1/campaigns")).json()["items"] == []

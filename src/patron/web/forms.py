@@ -43,6 +43,26 @@ def errors_by_field(exc: ValidationError) -> dict[str, str]:
     return result
 
 
+NUL_MESSAGE = "text may not hold the NUL character"
+
+
+def nul_errors(document: Any, field: str = "") -> dict[str, str]:
+    """The fields of a form's document whose text holds a NUL character, which PostgreSQL's text
+    cannot store: the form comes back with them marked, rather than a page that loses the form.
+    Keys are the document's paths (``effect.value``, ``tiers.0.name``), an item of a list of texts
+    at its list's field."""
+    if isinstance(document, str):
+        return {field or "form": NUL_MESSAGE} if "\x00" in document else {}
+    found: dict[str, str] = {}
+    if isinstance(document, dict):
+        for key, value in document.items():
+            found |= nul_errors(value, f"{field}.{key}" if field else str(key))
+    elif isinstance(document, list | tuple):
+        for index, item in enumerate(document):  # rows of fields (tiers) are shown by row
+            found |= nul_errors(item, f"{field}.{index}" if isinstance(item, dict) else field)
+    return found
+
+
 def _blank_to_none(value: str) -> str | None:
     return value if value != "" else None
 

@@ -96,6 +96,10 @@ async def save_channel(request: Request, posted: Form, channel: str) -> Response
     admin.require_admin("channels")
     if channel not in CHANNELS:
         raise NotFound("no such channel")
+    sent = {k: v for k, v in posted.form.items() if isinstance(v, str) and k != "csrf_token"}
+    if nul := forms.nul_errors(sent, channel):
+        values = {f"{channel}_{k}": v for k, v in sent.items()}
+        return await _overview(request, admin, errors=nul, values=values, status=422)
     values = {f"{channel}_{k}": v for k, v in posted.form.items() if isinstance(v, str) and k != "csrf_token"}
     # The secrets are never shown again, so an empty field keeps what is saved; a box removes it.
     forget = posted.text("forget_secrets") == "on"
@@ -217,6 +221,8 @@ async def save_template(request: Request, posted: Form, trigger: str) -> Respons
     admin.require_admin("templates")
     _trigger(trigger)
     values = {k: posted.text(k) for k in ("channel", "locale", "subject", "body")}
+    if nul := forms.nul_errors(values):
+        return _template_page(request, admin, trigger, values, nul, 422)
     try:
         body = TemplateIn.model_validate(
             {
@@ -310,6 +316,8 @@ async def create_broadcast(request: Request, posted: Form) -> Response:
     values["broadcast_tier"] = posted.texts(
         "tier"
     )  # every box ticked, not the last: else a resend goes to all
+    if nul := forms.nul_errors(document, "broadcast"):
+        return await _overview(request, admin, errors=nul, values=values, status=422)
     try:
         body = BroadcastIn.model_validate(document)
         if body.send_at is not None and body.send_at < admin.now() - PAST_GRACE:

@@ -178,6 +178,7 @@ def _adjustment(posted: Form) -> tuple[dict[str, Any], dict[str, str]]:
     reason = posted.text("reason")
     if not reason or len(reason) > 500:
         errors["reason"] = "say why (at most 500 characters)"
+    errors |= forms.nul_errors({"reason": reason, "spend_condition": posted.text("spend_condition")})
     valid_days: int | None = None
     if posted.text("valid_days"):
         days = forms.int_or_text(posted.text("valid_days"))

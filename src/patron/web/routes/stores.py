@@ -57,7 +57,7 @@ async def save_store(request: Request, posted: Form) -> Response:
     admin = posted.admin
     admin.require_admin("stores")
     values = {name: posted.text(name) for name in FIELDS}
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = forms.nul_errors(values)
     if not re.fullmatch(CODE_PATTERN, values["code"]):
         errors["code"] = "letters, digits and _ . : - (at most 64), starting with a letter or digit"
     try:
