@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import psycopg
@@ -18,7 +19,7 @@ from fastapi import FastAPI
 
 from patron.db.pool import Database
 from patron.errors import Conflict
-from patron.web import users
+from patron.web import forms, users
 from tests.conftest import ManualClock
 from tests.integration.conftest import Tenant
 from tests.integration.test_checkout import member_with, receipt, setup_shop
@@ -162,6 +163,71 @@ async def test_sign_in_needs_its_form_token_and_never_redirects_elsewhere(
     for root in ("/admin", "/admin/"):  # the app's own root, written either way
         home = await Browser(client).login(email, next_path=root)
         assert home.headers["location"] == "/admin/", root
+
+
+async def test_a_next_with_a_control_character_is_ignored_and_other_letters_are_encoded(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, tenant: Tenant
+) -> None:
+    email = await make_user(db, tenant)
+    # A line break in the Location header failed the answer after the session row was made.
+    for bad in ("/members\nx", "/members\r\nSet-Cookie: a=b", "/members\x00", "/members\x7f", "/m\x85"):
+        browser = Browser(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://patron.test")
+        )
+        shown = await browser.get("/login?next=" + quote(bad))
+        assert 'name="next" value="/"' in shown.text, repr(bad)
+        response = await browser.post("/login", {"email": email, "password": PASSWORD, "next": bad})
+        assert response.status_code == 303, repr(bad)
+        assert response.headers["location"] == "/admin/", repr(bad)
+        assert (await browser.get("/members")).status_code == 200, repr(bad)
+        await browser.client.aclose()
+    # Letters beyond ASCII cannot go in a header either: they are percent-encoded, not refused.
+    response = await Browser(client).login(email, next_path="/members?q=Иван Петров")
+    assert response.status_code == 303
+    assert (
+        response.headers["location"]
+        == "/admin/members?q=%D0%98%D0%B2%D0%B0%D0%BD%20%D0%9F%D0%B5%D1%82%D1%80%D0%BE%D0%B2"
+    )
+
+
+async def test_a_form_sent_after_the_session_ended_leads_back_to_its_page(
+    app: FastAPI, db: Database, tenant: Tenant
+) -> None:
+    """The sign-in went on to the form's POST-only path: "405 Method Not Allowed"."""
+    email = await make_user(db, tenant)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://patron.test")
+    browser = Browser(client)  # no session: it ended
+    store = {"code": "S1", "name": "First"}
+    sent = await client.post(
+        "/admin/stores", data=store, headers={"Referer": "http://patron.test/admin/stores?edit=S1"}
+    )
+    assert sent.status_code == 303
+    assert sent.headers["location"] == "/admin/login?next=/admin/stores%3Fedit%3DS1&resend=1"
+    shown = await browser.get(sent.headers["location"].removeprefix("/admin"))
+    assert "the form you sent was not saved" in shown.text
+    assert 'name="next" value="/stores?edit=S1"' in shown.text
+    signed = await browser.post("/login", {"email": email, "password": PASSWORD, "next": "/stores?edit=S1"})
+    assert signed.headers["location"] == "/admin/stores?edit=S1"
+    assert (await browser.get("/stores?edit=S1")).status_code == 404  # nothing was saved
+    assert (await tenant.call("GET", "/v1/stores/S1")).status_code == 404
+    await client.aclose()
+    # another site's page, or none: the dashboard; htmx is told where to go
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://patron.test")
+    for referer in (
+        {"Referer": "https://evil.example/admin/stores"},
+        {},
+        {"Referer": "http://patron.test/v1/x"},
+    ):
+        away = await client.post("/admin/stores", data=store, headers=referer)
+        assert away.headers["location"] == "/admin/login?next=/admin/&resend=1", referer
+    htmx = await client.post(
+        "/admin/campaigns/condition",
+        data={"condition": "a = 1"},
+        headers={"HX-Request": "true", "Referer": "http://patron.test/admin/campaigns/new"},
+    )
+    assert htmx.status_code == 204
+    assert htmx.headers["HX-Redirect"] == "/admin/login?next=/admin/campaigns/new&resend=1"
+    await client.aclose()
 
 
 async def test_a_forged_or_foreign_cookie_is_refused(client: httpx.AsyncClient) -> None:
@@ -377,6 +443,24 @@ async def test_adjust_points_through_the_form(admin_browser: Browser, tenant: Te
     )
     assert zero.status_code == 422
     assert (await tenant.call("GET", f"/v1/members/{member}/balance")).json()["available"] == 500
+    # ASCII digits and a sign only, as the API reads them (int() took these)
+    before = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()["available"]
+    for points, days in (("1_000", ""), ("５", ""), ("١٠", ""), ("10", "3_0"), ("10", "３０")):
+        odd = await admin_browser.post(
+            f"/members/{member}/adjustments",
+            {"key": str(uuid.uuid4()), "points": points, "reason": "odd digits", "valid_days": days},
+        )
+        assert odd.status_code == 422, (points, days)
+        field = "points" if not days else "valid_days"
+        assert f'id="err-{field}"' in odd.text, (points, days)
+    assert (await tenant.call("GET", f"/v1/members/{member}/balance")).json()["available"] == before
+    signed = await admin_browser.post(
+        f"/members/{member}/adjustments",
+        {"key": str(uuid.uuid4()), "points": "+25", "reason": "signed", "valid_days": "30"},
+    )
+    assert signed.status_code == 303
+    history = (await tenant.call("GET", f"/v1/members/{member}/history")).json()["items"]
+    assert (history[0]["kind"], history[0]["points"], history[0]["reason"]) == ("adjustment", 25, "signed")
 
 
 async def test_a_members_receipts_are_paged(admin_browser: Browser, tenant: Tenant) -> None:
@@ -488,6 +572,16 @@ async def test_stores_form(admin_browser: Browser, tenant: Tenant) -> None:
     )
     assert renamed.status_code == 303
     assert (await tenant.call("GET", "/v1/stores/KZN")).json()["name"] == "Renamed"
+    # a code cannot change: the Edit form made a second store with a changed one
+    assert re.search(r'<input name="code" value="KZN" required readonly>', edit.text)
+    moved = await admin_browser.post("/stores", {"code": "KZ2", "name": "Moved", "editing": "KZN", **kazan})
+    assert moved.status_code == 422
+    assert (
+        '<span class="error" id="err-code">a store&#39;s code cannot change: this form edits KZN;'
+        " add a store for a new code</span>" in moved.text
+    )
+    assert (await tenant.call("GET", "/v1/stores/KZ2")).status_code == 404
+    assert (await tenant.call("GET", "/v1/stores/KZN")).json()["name"] == "Renamed"
 
 
 async def test_api_keys_are_shown_once_and_revoked(admin_browser: Browser, tenant: Tenant) -> None:
@@ -542,6 +636,33 @@ async def test_users_page_creates_changes_and_keeps_one_admin(
     disabled = await admin_browser.post(f"/users/{ids[email]}", {"role": "support", "disabled": "on"})
     assert disabled.status_code == 303
     assert (await Browser(other).get("/")).status_code == 303  # its session ended with it
+    await other.aclose()
+
+
+async def test_a_password_set_on_the_users_page_is_kept_exactly_as_typed(
+    app: FastAPI, admin_browser: Browser
+) -> None:
+    """The form stripped passwords: spaces at either end were lost (the password as typed was then
+    refused at sign-in) and counted for nothing ("   abcdefgh   " was under 10 characters)."""
+    email = f"spaces-{uuid.uuid4().hex[:8]}@example.com"
+    spaced = "   abcdefgh   "
+    made = await admin_browser.post("/users", {"email": email, "role": "support", "password": spaced})
+    assert made.status_code == 303, made.text
+    other = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://patron.test")
+    assert (await Browser(other).login(email, "abcdefgh")).status_code == 401
+    assert (await Browser(other).login(email, spaced)).status_code == 303
+
+    page = await admin_browser.get("/users")
+    found = re.search(
+        rf"{re.escape(email)}</td>.*?action=\"/admin/users/([0-9a-f-]{{36}})/password\"", page.text, re.S
+    )
+    assert found
+    reset = "  new password  "
+    changed = await admin_browser.post(f"/users/{found.group(1)}/password", {"password": reset})
+    assert changed.status_code == 303
+    assert (await Browser(other).login(email, reset.strip())).status_code == 401
+    assert (await Browser(other).login(email, spaced)).status_code == 401
+    assert (await Browser(other).login(email, reset)).status_code == 303
     await other.aclose()
 
 
@@ -649,3 +770,36 @@ async def test_the_member_search_hint_is_of_the_programs_country_and_ended_campa
         if f">{name}<" in row
     }
     assert ">ended<" in rows["Over"] and ">active<" in rows["Today"] and ">ended<" not in rows["Today"]
+
+
+async def test_a_nul_character_comes_back_as_the_fields_error(admin_browser: Browser, tenant: Tenant) -> None:
+    """A NUL in a form field gave a whole error page ("unsupported Unicode escape sequence") and
+    lost the form: it is the field's error now, the form kept, nothing saved."""
+    nul = "text may not hold the NUL character"
+    key = await admin_browser.post("/api-keys", {"role": "pos", "name": "till\x007"})
+    assert key.status_code == 422 and f"name: {nul}" in key.text
+    assert len((await tenant.call("GET", "/v1/api-keys")).json()["items"]) == 1  # the test's own
+
+    store = await admin_browser.post("/stores", {"code": "NUL", "name": "a\x00b", "city": "Kazan"})
+    assert store.status_code == 422 and f'<span class="error" id="err-name">{nul}</span>' in store.text
+    assert 'name="city" value="Kazan"' in store.text
+    assert (await tenant.call("GET", "/v1/stores/NUL")).status_code == 404
+
+    before = (await tenant.call("GET", "/v1/program")).json()
+    program = forms.program_form_values(before, 0)
+    fields = {k: v for k, v in program.items() if isinstance(v, str)}
+    tiers = {"tier_code": ["base", "gold"], "tier_name": ["Base", "Go\x00ld"], "tier_threshold": ["0", "100"]}
+    refused = await admin_browser.post("/program", {**fields, **tiers, "tier_earn_percent": ["1", "2"]})
+    assert refused.status_code == 422
+    assert f'<span class="error" id="err-tiers-1-name">{nul}</span>' in refused.text
+    assert (await tenant.call("GET", "/v1/program")).json() == before
+
+    await setup_shop(tenant)
+    member = await member_with(tenant, phone="+79001112266")
+    adjusted = await admin_browser.post(
+        f"/members/{member}/adjustments", {"key": str(uuid.uuid4()), "points": "10", "reason": "a\x00b"}
+    )
+    assert (
+        adjusted.status_code == 422 and f'<span class="error" id="err-reason">{nul}</span>' in adjusted.text
+    )
+    assert (await tenant.call("GET", f"/v1/members/{member}/history")).json()["items"] == []

@@ -105,6 +105,38 @@ async def test_secrets_in_urls_are_masked_on_the_pages_and_kept_when_a_form_send
     assert (await tenant.call("GET", "/v1/channels/sms")).json()["rate_per_second"] == 10
 
 
+async def test_a_refused_channel_form_keeps_its_boxes_as_they_were_sent(
+    admin_browser: Browser, tenant: Tenant
+) -> None:
+    """The STARTTLS box came back ticked as saved, not as sent: a fixed port then saved it ticked."""
+    saved = {
+        "host": "smtp.example.com",
+        "port": 587,
+        "from": "club@example.com",
+        "password": "pw",
+        "starttls": True,
+    }
+    assert (await tenant.call("PUT", "/v1/channels/email", saved)).status_code == 200
+    starttls = re.compile(r'<input type="checkbox" name="starttls"( checked)?>')
+    forget = re.compile(r'<input type="checkbox" name="forget_secrets"( checked)?> Remove the saved password')
+
+    shown = await admin_browser.get("/communications")
+    assert starttls.findall(shown.text) == [" checked"] and forget.findall(shown.text) == [""]
+    refused = await admin_browser.post(
+        "/communications/channels/email",
+        {"host": "smtp.example.com", "port": "0", "from": "club@example.com", "forget_secrets": "on"},
+    )
+    assert refused.status_code == 422 and 'id="err-email-port"' in refused.text
+    assert starttls.findall(refused.text) == [""]  # unticked, as sent
+    assert forget.findall(refused.text) == [" checked"]
+    ticked = await admin_browser.post(
+        "/communications/channels/email",
+        {"host": "smtp.example.com", "port": "0", "from": "club@example.com", "starttls": "on"},
+    )
+    assert starttls.findall(ticked.text) == [" checked"] and forget.findall(ticked.text) == [""]
+    assert (await tenant.call("GET", "/v1/channels/email")).json()["starttls"] is True  # nothing saved
+
+
 async def test_templates_with_a_rendered_preview(admin_browser: Browser, tenant: Tenant) -> None:
     form = await admin_browser.get("/communications/templates/receipt")
     assert "receipt.points_earned" in form.text
@@ -140,6 +172,29 @@ async def test_templates_with_a_rendered_preview(admin_browser: Browser, tenant:
     assert removed.status_code == 303
     assert (await tenant.call("GET", "/v1/templates")).json() == []
     assert (await admin_browser.get("/communications/templates/nonsense")).status_code == 404
+
+
+async def test_a_template_opened_with_its_locale_written_another_way_shows_the_saved_one(
+    admin_browser: Browser, tenant: Tenant
+) -> None:
+    """``?locale=de-DE`` showed an empty form although ``de_DE`` was saved; saving it then replaced it."""
+    body = "Hallo {{ member.name }}"
+    saved = await admin_browser.post(
+        "/communications/templates/receipt", {"channel": "sms", "locale": "de-DE", "body": body}
+    )
+    assert saved.status_code == 303
+    for written in ("de-DE", "de_DE"):
+        page = await admin_browser.get(
+            "/communications/templates/receipt", params={"channel": "sms", "locale": written}
+        )
+        assert f">{body}</textarea>" in page.text, written
+        assert 'name="locale" value="de_DE"' in page.text, written
+    unknown = await admin_browser.get(
+        "/communications/templates/receipt", params={"channel": "sms", "locale": "xx-nope"}
+    )
+    assert unknown.status_code == 200 and 'name="locale" value="xx-nope"' in unknown.text
+    stored = (await tenant.call("GET", "/v1/templates")).json()
+    assert [(t["locale"], t["body"]) for t in stored] == [("de_DE", body)]
 
 
 async def test_a_broadcast_is_scheduled_in_the_programs_time_zone(
@@ -183,6 +238,29 @@ async def test_a_refused_broadcast_keeps_its_ticked_tiers(admin_browser: Browser
     assert (await tenant.call("GET", "/v1/broadcasts")).json() == []
 
 
+async def test_a_broadcast_to_a_city_with_a_comma_keeps_it_whole(
+    admin_browser: Browser, tenant: Tenant
+) -> None:
+    """The city filter was split at commas: "Chicago, IL" became the cities "Chicago" and "IL"."""
+    made = await admin_browser.post(
+        "/communications/broadcasts", {"channel": "sms", "body": "Hi", "city": "New York\r\nChicago, IL"}
+    )
+    assert made.status_code == 303
+    broadcast_id = re.search(r"/broadcasts/([0-9a-f-]{36})$", made.headers["location"]).group(1)  # type: ignore[union-attr]
+    assert (await tenant.call("GET", f"/v1/broadcasts/{broadcast_id}")).json()["filter"] == {
+        "city": ["New York", "Chicago, IL"]
+    }
+    refused = await admin_browser.post(
+        "/communications/broadcasts",
+        {"channel": "sms", "body": "{{ nope }}", "city": "New York\r\nChicago, IL"},
+    )
+    assert refused.status_code == 422
+    assert (
+        '<textarea name="city" rows="2" placeholder="Moscow&#10;Kazan">New York\r\nChicago, IL</textarea>'
+        in refused.text
+    )
+
+
 async def test_broadcasts_show_their_progress_and_the_message_log_lists_messages(
     admin_browser: Browser, tenant: Tenant, db: Database
 ) -> None:
@@ -195,7 +273,7 @@ async def test_broadcasts_show_their_progress_and_the_message_log_lists_messages
     assert refused.status_code == 422 and "broadcast.body" in refused.text
     made = await admin_browser.post(
         "/communications/broadcasts",
-        {"channel": "sms", "body": "Hello {{ member.phone }}", "city": "Moscow, Kazan"},
+        {"channel": "sms", "body": "Hello {{ member.phone }}", "city": "Moscow\r\n\r\n Kazan "},
     )
     assert made.status_code == 303
     broadcast_id = re.search(r"/broadcasts/([0-9a-f-]{36})$", made.headers["location"]).group(1)  # type: ignore[union-attr]
@@ -260,6 +338,19 @@ async def test_broadcasts_show_their_progress_and_the_message_log_lists_messages
 async def test_webhooks_and_their_delivery_log(admin_browser: Browser, tenant: Tenant, db: Database) -> None:
     bad = await admin_browser.post("/webhooks", {"url": "not a url", "secret": "s"})
     assert bad.status_code == 422 and 'id="err-url"' in bad.text and 'id="err-events"' in bad.text
+    # an item of the list refused: shown at the list's field (it was keyed events.0, shown nowhere)
+    bogus = {
+        "url": "https://crm.example.com/hook",
+        "events": ["receipt.confirmed", "bogus.event"],
+        "secret": "s",
+    }
+    refused = await admin_browser.post("/webhooks", bogus)
+    assert refused.status_code == 422
+    shown = re.search(r'<span class="error" id="err-events">([^<]*)</span>', refused.text)
+    assert shown and shown.group(1).startswith(
+        "&#34;bogus.event&#34;: Input should be &#39;member.created&#39;"
+    )
+    assert (await tenant.call("GET", "/v1/webhooks")).json() == []
     made = await admin_browser.post(
         "/webhooks",
         {
@@ -289,3 +380,34 @@ async def test_webhooks_and_their_delivery_log(admin_browser: Browser, tenant: T
     assert (await admin_browser.post(f"/webhooks/{hook_id}/delete")).status_code == 303
     assert (await tenant.call("GET", "/v1/webhooks")).json() == []
     assert (await admin_browser.get(f"/webhooks/{hook_id}")).status_code == 404
+
+
+async def test_a_nul_character_in_a_back_office_form_is_that_fields_error(
+    admin_browser: Browser, tenant: Tenant
+) -> None:
+    """A NUL gave a whole error page and lost the form; nothing is saved either way."""
+    nul = "text may not hold the NUL character"
+    hook = await admin_browser.post(
+        "/webhooks", {"url": "https://crm.example.com/hook", "events": ["points.adjusted"], "secret": "s\x00"}
+    )
+    assert hook.status_code == 422 and f'<span class="error" id="err-secret">{nul}</span>' in hook.text
+    assert 'value="https://crm.example.com/hook"' in hook.text
+    assert (await tenant.call("GET", "/v1/webhooks")).json() == []
+
+    email = {"host": "smtp.exa\x00mple.com", "port": "587", "from": "club@example.com"}
+    channel = await admin_browser.post("/communications/channels/email", email)
+    assert (
+        channel.status_code == 422 and f'<span class="error" id="err-email-host">{nul}</span>' in channel.text
+    )
+    assert (await tenant.call("GET", "/v1/channels/email")).status_code == 404
+
+    template = await admin_browser.post(
+        "/communications/templates/receipt", {"channel": "sms", "locale": "en", "body": "Hi\x00"}
+    )
+    assert template.status_code == 422 and f'<span class="error" id="err-body">{nul}</span>' in template.text
+    assert (await tenant.call("GET", "/v1/templates")).json() == []
+
+    broadcast = await admin_browser.post("/communications/broadcasts", {"channel": "sms", "body": "Sale\x00"})
+    assert broadcast.status_code == 422
+    assert f'<span class="error" id="err-broadcast-body">{nul}</span>' in broadcast.text
+    assert (await tenant.call("GET", "/v1/broadcasts")).json() == []

@@ -4,6 +4,7 @@ editor checks as you type, deactivation, roles, and the what-if preview's figure
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -85,6 +86,7 @@ def test_the_form_and_the_document_are_each_others_reverse() -> None:
     document = forms.campaign_document(lambda n: str(posted.get(n, "")).strip(), posted.getlist)
     assert document == {**FULL, "limits": {**FULL["limits"]}}
     assert forms.split_list(" a, b ,\nc,, ") == ["a", "b", "c"]
+    assert forms.split_lines(" New York \r\n\nChicago, IL\n") == ["New York", "Chicago, IL"]
 
 
 async def test_every_field_goes_through_the_form_to_the_api(admin_browser: Browser, tenant: Tenant) -> None:
@@ -106,6 +108,22 @@ async def test_every_field_goes_through_the_form_to_the_api(admin_browser: Brows
     assert (await admin_browser.post(f"/campaigns/{campaign_id}", changed)).status_code == 303
     stored = (await tenant.call("GET", f"/v1/campaigns/{campaign_id}")).json()
     assert (stored["name"], stored["ends_at"], stored["priority"]) == ("Columbia fortnight", "2026-12-14", 5)
+
+
+async def test_a_city_with_a_comma_survives_an_unchanged_save(admin_browser: Browser, tenant: Tenant) -> None:
+    """Cities were joined with ", " into one field and split at commas: saving the form unchanged
+    made "Chicago, IL" two cities, "Chicago" and "IL"."""
+    await gold_shop(tenant)
+    cities = ["New York", "Chicago, IL"]
+    made = await tenant.call("POST", "/v1/campaigns", {**FULL, "cities": cities})
+    assert made.status_code == 201, made.text
+    campaign_id = made.json()["id"]
+    page = await admin_browser.get(f"/campaigns/{campaign_id}")
+    shown = re.search(r'<textarea name="cities" rows="2">([^<]*)</textarea>', page.text)
+    assert shown and html.unescape(shown.group(1)) == "New York\nChicago, IL"
+    unchanged = {**as_form(forms.campaign_form_values(FULL)), "cities": shown.group(1).replace("\n", "\r\n")}
+    assert (await admin_browser.post(f"/campaigns/{campaign_id}", unchanged)).status_code == 303
+    assert (await tenant.call("GET", f"/v1/campaigns/{campaign_id}")).json()["cities"] == cities
 
 
 async def test_bad_fields_are_shown_and_nothing_is_saved(admin_browser: Browser, tenant: Tenant) -> None:
@@ -150,7 +168,11 @@ async def test_bad_fields_are_shown_and_nothing_is_saved(admin_browser: Browser,
             "/campaigns", {**as_form(forms.campaign_form_values(FULL)), "weekdays": day}
         )
         assert odd.status_code == 422, day
-        assert "weekdays" in odd.text
+        assert 'id="err-weekdays"' in odd.text, day  # by the boxes, not only in the list on top
+    odd = await admin_browser.post(
+        "/campaigns", {**as_form(forms.campaign_form_values(FULL)), "weekdays": "x"}
+    )
+    assert '<span class="error" id="err-weekdays">&#34;x&#34;: ' in odd.text
     assert (await tenant.call("GET", "/v1/campaigns")).json()["items"] == []
 
 
@@ -422,3 +444,24 @@ async def test_a_slow_preview_shows_its_progress_and_then_the_same_figures(
     assert newer
     assert (await admin_browser.post("/campaigns/preview", draft)).status_code == 200
     assert (await admin_browser.post(f"/campaigns/preview/{newer.group(1)}", draft)).status_code == 404
+
+
+async def test_a_nul_character_in_a_campaign_field_is_that_fields_error(
+    admin_browser: Browser, tenant: Tenant
+) -> None:
+    """A NUL gave a whole error page ("unsupported Unicode escape sequence") and lost the form."""
+    await gold_shop(tenant)
+    form = as_form(forms.campaign_form_values({**FULL, "name": "a\x00b"}))
+    refused = await admin_browser.post("/campaigns", {**form, "effect_percent": "5\x000"})
+    assert refused.status_code == 422
+    assert '<span class="error" id="err-name">text may not hold the NUL character</span>' in refused.text
+    assert (
+        '<span class="error" id="err-effect-percent">text may not hold the NUL character</span>'
+        in refused.text
+    )
+    assert "brand = &#39;Columbia&#39; and category in" in refused.text  # the form is kept
+    cities = await admin_browser.post(
+        "/campaigns", {**as_form(forms.campaign_form_values(FULL)), "cities": "Kaz\x00an"}
+    )
+    assert '<span class="error" id="err-cities">text may not hold the NUL character</span>' in cities.text
+    assert (await tenant.call("GET", "/v1/campaigns")).json()["items"] == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import psycopg
 import psycopg_pool
@@ -83,10 +83,15 @@ def create_web_app(api: FastAPI) -> FastAPI:
 def _install_errors(web: FastAPI) -> None:
     @web.exception_handler(LoginRequired)
     async def _login(request: Request, _: LoginRequired) -> Response:
-        target = request.url.path
-        if request.url.query:
-            target += "?" + request.url.query
-        location = f"{render.base(request)}/login?next={quote(target)}"
+        if request.method in ("GET", "HEAD"):
+            target = request.url.path
+            if request.url.query:
+                target += "?" + request.url.query
+            location = f"{render.base(request)}/login?next={quote(target)}"
+        else:
+            # a form sent after the session ended: its path answers POST only (a 405 after signing
+            # in), so the user goes back to the page the form was on and is asked to send it again
+            location = f"{render.base(request)}/login?next={quote(_form_page(request))}&resend=1"
         if request.headers.get("hx-request") == "true":
             return Response(status_code=204, headers={"HX-Redirect": location})
         return Response(status_code=303, headers={"Location": location})
@@ -119,6 +124,17 @@ def _install_errors(web: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) else "error"
         return _error_page(request, exc.status_code, "page not found" if exc.status_code == 404 else message)
+
+
+def _form_page(request: Request) -> str:
+    """The page a form was sent from (its Referer) when it is a page of this app on this host,
+    else the dashboard."""
+    root = render.base(request)
+    referer = urlsplit(request.headers.get("referer", ""))
+    inside = referer.path == root or referer.path.startswith(root + "/")
+    if referer.netloc != request.url.netloc or not inside:
+        return root + "/"
+    return referer.path + ("?" + referer.query if referer.query else "")
 
 
 def _error_page(request: Request, status: int, message: str) -> Response:

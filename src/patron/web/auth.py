@@ -92,6 +92,11 @@ class Posted:
         value = self.form.get(name, default)
         return value.strip() if isinstance(value, str) else default
 
+    def exact(self, name: str) -> str:
+        """The field as typed, spaces at either end kept: a password is checked as it was set."""
+        value = self.form.get(name, "")
+        return value if isinstance(value, str) else ""
+
     def texts(self, name: str) -> list[str]:
         return [v.strip() for v in self.form.getlist(name) if isinstance(v, str)]
 

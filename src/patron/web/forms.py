@@ -17,17 +17,50 @@ TextOf = Callable[[str], str]
 TextsOf = Callable[[str], list[str]]
 
 
+ITEM_SHOWN = 40  # characters of a refused list item quoted in its message
+
+
 def errors_by_field(exc: ValidationError) -> dict[str, str]:
-    """``{"tiers.0.code": "..."}``: the first message for each field at fault."""
+    """``{"tiers.0.code": "...", "events": "..."}``: the first message for each field at fault. An
+    item of a list (``events.0``) is put at the list's field, where the form shows errors (it was
+    shown nowhere), its message naming the item refused."""
     result: dict[str, str] = {}
     for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"]) or "form"
-        if error.get("input") is None and error["type"] != "value_error":
+        loc = list(error["loc"])
+        item_of_list = bool(loc) and isinstance(loc[-1], int)
+        while loc and isinstance(loc[-1], int):
+            loc.pop()
+        field = ".".join(str(part) for part in loc) or "form"
+        given = error.get("input")
+        if given is None and error["type"] != "value_error":
             message = "give a value"  # a field left empty: not "Input should be a valid string"
         else:
             message = validation_message(error)
+        if item_of_list and isinstance(given, str | int):
+            shown = str(given) if len(str(given)) <= ITEM_SHOWN else str(given)[:ITEM_SHOWN] + "…"
+            message = f'"{shown}": {message}'
         result.setdefault(field, message)
     return result
+
+
+NUL_MESSAGE = "text may not hold the NUL character"
+
+
+def nul_errors(document: Any, field: str = "") -> dict[str, str]:
+    """The fields of a form's document whose text holds a NUL character, which PostgreSQL's text
+    cannot store: the form comes back with them marked, rather than a page that loses the form.
+    Keys are the document's paths (``effect.value``, ``tiers.0.name``), an item of a list of texts
+    at its list's field."""
+    if isinstance(document, str):
+        return {field or "form": NUL_MESSAGE} if "\x00" in document else {}
+    found: dict[str, str] = {}
+    if isinstance(document, dict):
+        for key, value in document.items():
+            found |= nul_errors(value, f"{field}.{key}" if field else str(key))
+    elif isinstance(document, list | tuple):
+        for index, item in enumerate(document):  # rows of fields (tiers) are shown by row
+            found |= nul_errors(item, f"{field}.{index}" if isinstance(item, dict) else field)
+    return found
 
 
 def _blank_to_none(value: str) -> str | None:
@@ -37,6 +70,12 @@ def _blank_to_none(value: str) -> str | None:
 def split_list(text: str) -> list[str]:
     """``"Moscow, Kazan"`` → ``["Moscow", "Kazan"]``: commas or new lines separate items."""
     return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
+
+
+def split_lines(text: str) -> list[str]:
+    """``"New York\nChicago, IL"`` → ``["New York", "Chicago, IL"]``: one item a line, for names
+    that may hold a comma (cities), which ``split_list`` would cut in two."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def local_moment(text: str, timezone: str) -> str:
@@ -192,7 +231,7 @@ def campaign_document(text: TextOf, texts: TextsOf) -> dict[str, Any]:
         "weekdays": weekdays if weekdays and len(weekdays) < 7 else [],
         "hours": hours,
         "stores": split_list(text("stores")) or [s for s in texts("store_codes") if s],
-        "cities": split_list(text("cities")),
+        "cities": split_lines(text("cities")),
         "countries": [c.upper() for c in split_list(text("countries"))],
         "tiers": [t for t in texts("tiers") if t],
         "birthday": birthday,
@@ -230,7 +269,7 @@ def campaign_form_values(campaign: dict[str, Any]) -> dict[str, Any]:
         "hours_from": s(hours.get("from")),
         "hours_to": s(hours.get("to")),
         "stores": ", ".join(campaign.get("stores") or []),
-        "cities": ", ".join(campaign.get("cities") or []),
+        "cities": "\n".join(campaign.get("cities") or []),  # one a line: a city may hold a comma
         "countries": ", ".join(campaign.get("countries") or []),
         "tiers": list(campaign.get("tiers") or []),
         "birthday_days_before": s(birthday.get("days_before")),

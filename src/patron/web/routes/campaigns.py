@@ -152,6 +152,8 @@ async def edit_form(request: Request, admin: Viewer, campaign_id: str) -> Respon
 def _definition(posted: Form) -> tuple[CampaignIn | None, dict[str, Any], dict[str, str]]:
     """The draft from the form: (valid definition or None, the document, errors by field)."""
     document = forms.campaign_document(posted.text, posted.texts)
+    if nul := forms.nul_errors(document):
+        return None, document, nul
     try:
         return CampaignIn.model_validate(document), document, {}
     except ValidationError as exc:

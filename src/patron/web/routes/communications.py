@@ -102,6 +102,10 @@ async def save_channel(request: Request, posted: Form, channel: str) -> Response
     admin.require_admin("channels")
     if channel not in CHANNELS:
         raise NotFound("no such channel")
+    sent = {k: v for k, v in posted.form.items() if isinstance(v, str) and k != "csrf_token"}
+    if nul := forms.nul_errors(sent, channel):
+        values = {f"{channel}_{k}": v for k, v in sent.items()}
+        return await _overview(request, admin, errors=nul, values=values, status=422)
     values = {f"{channel}_{k}": v for k, v in posted.form.items() if isinstance(v, str) and k != "csrf_token"}
     # The secrets are never shown again, so an empty field keeps what is saved; a box removes it.
     forget = posted.text("forget_secrets") == "on"
@@ -176,6 +180,8 @@ async def template_form(
     request: Request, admin: Viewer, trigger: str, channel: str = "sms", locale: str = "en"
 ) -> Response:
     _trigger(trigger)
+    with contextlib.suppress(ValueError):  # "de-DE" is stored as "de_DE"; an unknown one stays as written
+        locale = message_templates.normalize_locale(locale)
     values = {
         "channel": channel if channel in CHANNELS else "sms",
         "locale": locale,
@@ -222,6 +228,8 @@ async def save_template(request: Request, posted: Form, trigger: str) -> Respons
     admin.require_admin("templates")
     _trigger(trigger)
     values = {k: posted.text(k) for k in ("channel", "locale", "subject", "body")}
+    if nul := forms.nul_errors(values):
+        return _template_page(request, admin, trigger, values, nul, 422)
     try:
         body = TemplateIn.model_validate(
             {
@@ -288,7 +296,7 @@ async def messages(
 def _broadcast_document(posted: Form) -> dict[str, Any]:
     filter_: dict[str, Any] = {
         "tier": posted.texts("tier") or None,
-        "city": forms.split_list(posted.text("city")) or None,
+        "city": forms.split_lines(posted.text("city")) or None,  # one a line: "Chicago, IL" is one
         "last_purchase_before": posted.text("last_purchase_before") or None,
         "last_purchase_after": posted.text("last_purchase_after") or None,
     }
@@ -315,6 +323,8 @@ async def create_broadcast(request: Request, posted: Form) -> Response:
     values["broadcast_tier"] = posted.texts(
         "tier"
     )  # every box ticked, not the last: else a resend goes to all
+    if nul := forms.nul_errors(document, "broadcast"):
+        return await _overview(request, admin, errors=nul, values=values, status=422)
     try:
         body = BroadcastIn.model_validate(document)
         if body.send_at is not None and body.send_at < admin.now() - PAST_GRACE:

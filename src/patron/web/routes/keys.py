@@ -10,7 +10,7 @@ from starlette.responses import Response
 from patron.errors import NotFound
 from patron.tenants import keys as api_keys
 from patron.tenants import store as tenants
-from patron.web import auth, render
+from patron.web import auth, forms, render
 from patron.web.auth import Admin, Form, Viewer
 
 router = APIRouter()
@@ -46,6 +46,8 @@ async def create_key(request: Request, posted: Form) -> Response:
     name = posted.text("name")
     if role not in api_keys.ROLES:
         return await _page(request, admin, error="role: either admin or pos", status=422)
+    if "\x00" in name:  # the database cannot store it: said here, with the form
+        return await _page(request, admin, error=f"name: {forms.NUL_MESSAGE}", status=422)
     if len(name) > 200:  # as the API refuses it, rather than saving it cut
         return await _page(request, admin, error="name: at most 200 characters", status=422)
     new = api_keys.generate()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -13,17 +15,32 @@ from patron.web.auth import Form
 router = APIRouter()
 
 
+# what a path and query may hold as they are; anything else (a space, a letter beyond ASCII) is
+# percent-encoded, since a Location header carries ASCII only
+_URL_SAFE = "/?&=%#:@!$'()*+,;[]~"
+
+
 def safe_next(request: Request, target: str | None) -> str:
-    """A path inside this app to go to after signing in; never an open redirect to another site."""
+    """A path inside this app to go to after signing in; never an open redirect to another site.
+    A control character (a line break, a NUL) cannot be sent in the Location header: such a
+    target is ignored, as one to another site is, rather than failing the sign-in."""
     root = render.base(request)
     if target and root and (target == root or target.startswith(root + "/")):
         target = target[len(root) :] or "/"  # "/admin" itself is the app's own root
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(unicodedata.category(ch) == "Cc" for ch in target)
+    ):
         return "/"
-    return target
+    return quote(target, safe=_URL_SAFE)
 
 
-async def _form(request: Request, *, target: str, email: str, error: str | None, status: int) -> Response:
+async def _form(
+    request: Request, *, target: str, email: str, error: str | None, status: int, resend: bool = False
+) -> Response:
     token = secrets.token_urlsafe(24)
     response = render.page(
         request,
@@ -32,6 +49,7 @@ async def _form(request: Request, *, target: str, email: str, error: str | None,
         next=target,
         email=email,
         error=error,
+        resend=resend,
         login_token=token,
         status_code=status,
     )
@@ -40,8 +58,11 @@ async def _form(request: Request, *, target: str, email: str, error: str | None,
 
 
 @router.get("/login")
-async def login_form(request: Request, next: str | None = None) -> Response:
-    return await _form(request, target=safe_next(request, next), email="", error=None, status=200)
+async def login_form(request: Request, next: str | None = None, resend: str = "") -> Response:
+    """``resend=1``: a form was sent after the session ended, and was not saved."""
+    return await _form(
+        request, target=safe_next(request, next), email="", error=None, status=200, resend=resend == "1"
+    )
 
 
 @router.post("/login")

@@ -18,7 +18,7 @@ from patron.errors import InvalidInput, NotFound, PatronError
 from patron.ledger import service as ledger
 from patron.ledger import store as ledger_store
 from patron.members import service as members
-from patron.web import members_view, render
+from patron.web import forms, members_view, render
 from patron.web import report_store as reports
 from patron.web.auth import Admin, Form, Viewer
 
@@ -170,23 +170,21 @@ def _adjustment(posted: Form) -> tuple[dict[str, Any], dict[str, str]]:
     key = posted.text("key")
     if not key or len(key) > 200:
         errors["key"] = "the form had no key; submit it again"
-    points = 0
-    try:
-        points = int(posted.text("points"))
-        if points == 0 or abs(points) > 1_000_000_000:
-            raise ValueError
-    except ValueError:
+    # ASCII digits with an optional sign, as the API reads them: int() took "1_000" and "５" too
+    points = forms.int_or_text(posted.text("points"))
+    if not isinstance(points, int) or points == 0 or abs(points) > 1_000_000_000:
         errors["points"] = "a whole number of points, not zero: negative takes points away"
+        points = 0
     reason = posted.text("reason")
     if not reason or len(reason) > 500:
         errors["reason"] = "say why (at most 500 characters)"
+    errors |= forms.nul_errors({"reason": reason, "spend_condition": posted.text("spend_condition")})
     valid_days: int | None = None
     if posted.text("valid_days"):
-        try:
-            valid_days = int(posted.text("valid_days"))
-            if not 0 < valid_days <= 36500:
-                raise ValueError
-        except ValueError:
+        days = forms.int_or_text(posted.text("valid_days"))
+        if isinstance(days, int) and 0 < days <= 36500:
+            valid_days = days
+        else:
             errors["valid_days"] = "a number of days from 1 to 36500"
     condition = posted.text("spend_condition") or None
     if condition is not None:

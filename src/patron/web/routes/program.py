@@ -42,7 +42,7 @@ async def save_program(request: Request, posted: Form) -> Response:
     admin = posted.admin
     admin.require_admin("the program")
     document = forms.program_document(posted.text, posted.texts)
-    blanks = forms.program_blanks(posted.text)
+    blanks = forms.program_blanks(posted.text) | forms.nul_errors(document)
     if blanks:
         return _page(request, admin, forms.program_form_values(document, 0), blanks, 422)
     try:

@@ -57,7 +57,7 @@ async def save_store(request: Request, posted: Form) -> Response:
     admin = posted.admin
     admin.require_admin("stores")
     values = {name: posted.text(name) for name in FIELDS}
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = forms.nul_errors(values)
     if not re.fullmatch(CODE_PATTERN, values["code"]):
         errors["code"] = "letters, digits and _ . : - (at most 64), starting with a letter or digit"
     try:
@@ -65,6 +65,11 @@ async def save_store(request: Request, posted: Form) -> Response:
     except ValidationError as exc:
         errors |= forms.errors_by_field(exc)
     editing = posted.text("editing")
+    if editing and values["code"] != editing and "code" not in errors:
+        # tills send the code: a changed one made a second store and left this one as it was
+        errors["code"] = (
+            f"a store's code cannot change: this form edits {editing}; add a store for a new code"
+        )
     if errors:
         return await _page(request, admin, values, errors, 422, editing)
     async with admin.db.transaction() as conn:

@@ -51,7 +51,7 @@ async def create_user(request: Request, posted: Form) -> Response:
     try:
         async with admin.db.transaction() as conn:
             await users.create_in(
-                conn, admin.tenant_id, values["email"], posted.text("password"), values["role"]
+                conn, admin.tenant_id, values["email"], posted.exact("password"), values["role"]
             )
     except (InvalidInput, Conflict) as exc:
         return await _page(
@@ -87,7 +87,7 @@ async def set_password(request: Request, posted: Form, user_id: str) -> Response
     _check_id(user_id)
     try:
         async with admin.db.transaction() as conn:
-            await users.set_password(conn, admin.tenant_id, user_id, posted.text("password"))
+            await users.set_password(conn, admin.tenant_id, user_id, posted.exact("password"))
     except InvalidInput as exc:
         return await _page(request, admin, errors={"users": exc.message}, status=exc.status)
     return render.redirect(request, "/users?ok=password")

@@ -54,6 +54,8 @@ async def create_webhook(request: Request, posted: Form) -> Response:
     admin = posted.admin
     admin.require_admin("webhooks")
     values: dict[str, object] = {"url": posted.text("url"), "events": posted.texts("events")}
+    if nul := forms.nul_errors({**values, "secret": posted.text("secret")}):
+        return await _page(request, admin, errors=nul, values=values, status=422)
     try:
         body = WebhookIn.model_validate({**values, "secret": posted.text("secret")})
     except ValidationError as exc:
