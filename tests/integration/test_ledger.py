@@ -71,6 +71,17 @@ async def test_a_repeated_adjustment_key_counts_once(tenant: Tenant) -> None:
     assert fresh.status_code == 201 and (await balance(tenant, other_member))["available"] == 41
 
 
+async def test_a_blank_key_or_reason_is_refused_and_an_unencoded_plus_is_named(tenant: Tenant) -> None:
+    member = await new_member(tenant)
+    for field in ("key", "reason"):
+        body = {"key": "k", "points": 5, "reason": "r", field: "   "}
+        refused = await tenant.call("POST", f"/v1/members/{member}/adjustments", body)
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == field
+    assert (await balance(tenant, member))["available"] == 0
+    unencoded = await tenant.call("GET", f"/v1/members/{member}/balance?at=2026-12-06T10:00:00+01:00")
+    assert unencoded.status_code == 422 and "write its + as %2B" in unencoded.json()["error"]["message"]
+
+
 async def test_concurrent_repeats_of_one_key_count_once(tenant: Tenant) -> None:
     member = await new_member(tenant)
     body = {"key": "same", "points": 25, "reason": "r"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +45,13 @@ class AdjustmentIn(BaseModel):
     valid_days: WholeNumber | None = Field(None, gt=0, le=36500)
     spend_condition: str | None = Field(None, max_length=2000)
 
+    @field_validator("key", "reason")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is blank: spaces alone say nothing")
+        return value
+
     @field_validator("points")
     @classmethod
     def _points(cls, value: int) -> int:
@@ -71,7 +79,10 @@ def _aware(at: str) -> datetime:
     try:
         moment = fields.parse_moment(at)  # as the basket's `at` is read
     except ValueError:
-        raise InvalidInput(f"at: {fields.MOMENT_HINT}", field="at") from None
+        hint = fields.MOMENT_HINT
+        if re.search(r"\d \d\d:?\d\d$", at.strip()):  # "+03:00" unencoded in a query arrives as " 03:00"
+            hint += "; in a URL, write its + as %2B"
+        raise InvalidInput(f"at: {hint}", field="at") from None
     if moment < EARLIEST:
         raise InvalidInput(f"at: not before {EARLIEST.date()}", field="at")
     return moment
