@@ -47,6 +47,17 @@ async def test_an_email_a_create_finds_taken_is_found(tenant: Tenant, email: str
     assert found.status_code == 200 and found.json()["id"] == made.json()["id"]
 
 
+async def test_a_card_attached_is_refused_in_the_words_and_field_of_every_card(tenant: Tenant) -> None:
+    member = (await tenant.call("POST", "/v1/members", {"phone": "+79001230021"})).json()
+    for card in ("P 6", "P-\u200b7", "x" * 65):
+        refused = await tenant.call("POST", f"/v1/members/{member['id']}/cards", {"card": card})
+        assert refused.status_code == 422, card
+        error = refused.json()["error"]
+        assert error["field"] == "card" and "a card" in error["message"] and "match" not in error["message"]
+    kept = await tenant.call("POST", f"/v1/members/{member['id']}/cards", {"card": " P-8\r\n"})
+    assert kept.status_code in (200, 201) and kept.json()["cards"] == ["P-8"]
+
+
 async def test_email_and_card_are_unique_and_found(tenant: Tenant) -> None:
     body = {
         "phone": "+79001230001",

@@ -134,5 +134,5 @@ async def add_card(conn: Connection, tenant_id: int, raw_id: str, card: str) -> 
     mid = member_id(raw_id)
     if not await store.exists(conn, tenant_id, mid):
         raise NotFound("no such member", code="member_not_found")
-    await store.add_cards(conn, tenant_id, mid, _cards([card]))
+    await store.add_cards(conn, tenant_id, mid, [clean_card(card, "card")])
     return await store.get(conn, tenant_id, mid)
