@@ -761,6 +761,25 @@ async def test_broadcast_filters_and_progress(
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "broadcast_not_found"
 
 
+async def test_a_cancelled_receipt_is_no_last_purchase(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """A sale voided at the till moved the member into "bought since" broadcasts (and would move
+    their quiet hours and locale to its store)."""
+    await shop(tenant, clock)
+    await sms_channel(tenant, provider)
+    voided = await new_member(tenant, name="Voided")
+    sale = await receipt(tenant, basket(("TEE", 1, "10.00"), member=voided))
+    assert (await tenant.call("POST", f"/v1/receipts/{sale['id']}/cancel")).status_code == 200
+    buyer = await new_member(tenant, name="Buyer")
+    await receipt(tenant, basket(("TEE", 1, "10.00"), member=buyer))
+    recent = {"channel": "sms", "body": "{{ member.name }}", "filter": {"last_purchase_after": "2026-03-10"}}
+    made = (await tenant.call("POST", "/v1/broadcasts", recent)).json()
+    await worker.drain()
+    assert (await tenant.call("GET", f"/v1/broadcasts/{made['id']}")).json()["total"] == 1
+    assert [r["text"] for r in provider.requests if r["text"] in ("Voided", "Buyer")] == ["Buyer"]
+
+
 async def test_broadcast_is_expanded_just_ahead_of_sending(
     tenant: Tenant,
     clock: ManualClock,

@@ -38,11 +38,14 @@ async def tenant_ids_by_slug(conn: Connection, slugs: list[str]) -> list[int]:
 
 # --- members as messages see them ------------------------------------------------------------
 
+# The member's latest purchase: a cancelled receipt (a sale voided) is none, and moves neither
+# the "last purchase" of a broadcast's filter nor the time zone and locale of their messages.
+
 LATEST_STORE = """
     LEFT JOIN LATERAL (
         SELECT r.at, s.timezone, s.country FROM receipts r
           JOIN stores s ON s.tenant_id = r.tenant_id AND s.code = r.store
-         WHERE r.tenant_id = m.tenant_id AND r.member_id = m.id
+         WHERE r.tenant_id = m.tenant_id AND r.member_id = m.id AND r.status <> 'cancelled'
          ORDER BY r.at DESC LIMIT 1) lr ON true
     LEFT JOIN member_tiers mt ON mt.tenant_id = m.tenant_id AND mt.member_id = m.id
 """
@@ -283,7 +286,7 @@ async def claim_messages(
           LEFT JOIN broadcasts b ON b.tenant_id = g.tenant_id AND b.id = g.broadcast_id
           LEFT JOIN LATERAL (
                 SELECT s.timezone FROM receipts r JOIN stores s ON s.tenant_id = r.tenant_id AND s.code = r.store
-                 WHERE r.tenant_id = g.tenant_id AND r.member_id = g.member_id
+                 WHERE r.tenant_id = g.tenant_id AND r.member_id = g.member_id AND r.status <> 'cancelled'
                  ORDER BY r.at DESC LIMIT 1) lr ON true
          WHERE g.tenant_id = %(t)s AND g.channel = %(c)s AND g.status = 'queued'
            AND g.next_attempt_at <= %(now)s
