@@ -116,6 +116,15 @@ def test_a_phone_that_is_a_number_is_refused_as_the_api_refuses_it(read: Any, ce
     )
 
 
+@pytest.mark.parametrize("cell", [12345, Decimal("12345")])
+def test_a_card_that_is_not_text_is_refused(cell: object) -> None:
+    """Card 0012345 in a Parquet integer column is 12345: another card, or none."""
+    for read in (values.cards, values.card_key):
+        with pytest.raises(Bad, match="is not text: write a card number as text"):
+            read(cell)
+    assert values.cards("0012345") == ["0012345"] and values.card_key(" 0012345 ") == "0012345"
+
+
 def test_cards_split_on_the_bar() -> None:
     assert values.cards("C1| C2 ") == ["C1", "C2"]
     assert values.cards("") == []

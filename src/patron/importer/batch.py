@@ -11,7 +11,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from patron.importer import copytext
 from patron.importer.reader import Row
-from patron.importer.values import Bad, member_uuid, phone, phone_key, text
+from patron.importer.values import Bad, card_key, member_uuid, phone, phone_key
 from patron.importer.values import blank as values_blank
 from patron.program.settings import Program
 
@@ -243,7 +243,7 @@ class MemberRef:
             given.append(("phone", parse("member_phone", lambda v: phone_key(v, self._country), raw)))
         raw = self._card(values)
         if not values_blank(raw):
-            given.append(("card", parse("member_card", lambda v: text(v, max_length=64), raw)))
+            given.append(("card", parse("member_card", card_key, raw)))
         if len(given) > 1:
             raise Bad("member: give only one of member_id, member_phone, member_card")
         return given[0] if given else None

@@ -368,9 +368,24 @@ def _condition(source: str) -> None:
         raise Bad(f"invalid condition: {exc}") from exc
 
 
+def _card_text(value: Cell) -> str | None:
+    """A card cell's text. A number (a Parquet integer column) is refused, as the API refuses one:
+    card 0012345 read from an integer is 12345, another card."""
+    if value is not None and type(value) is not str:
+        raise Bad(
+            f"{shown(value)} is not text: write a card number as text (a number loses its leading zeros)"
+        )
+    return _stripped(value)
+
+
+def card_key(value: Cell) -> str | None:
+    """A card that names an existing member (``member_card``)."""
+    return text(_card_text(value), max_length=64)
+
+
 def cards(value: Cell, separator: str = "|") -> list[str]:
     """A member's cards joined by ``|``: each 1-64 characters without spaces, none twice."""
-    joined = _stripped(value)
+    joined = _card_text(value)
     if joined is None:
         return []
     found = [part.strip() for part in joined.split(separator)]
