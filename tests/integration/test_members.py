@@ -32,6 +32,21 @@ async def test_not_a_phone_is_422(tenant: Tenant) -> None:
     assert_error(await tenant.call("GET", "/v1/members", params={"phone": "nonsense"}), 422)
 
 
+async def test_an_email_is_found_in_its_stored_form_before_a_lower_case_twin(tenant: Tenant) -> None:
+    """ "shop@İstanbul.com.tr" is stored as IDNA maps it ("i̇"); as written, PostgreSQL lowers it
+    to another member's "shop@istanbul.com.tr", and the lookup found that member."""
+    plain = await tenant.call(
+        "POST", "/v1/members", {"phone": "+79001230031", "email": "shop@istanbul.com.tr"}
+    )
+    dotted = await tenant.call(
+        "POST", "/v1/members", {"phone": "+79001230032", "email": "shop@İstanbul.com.tr"}
+    )
+    assert plain.status_code == dotted.status_code == 201
+    for email, member in (("shop@İstanbul.com.tr", dotted), ("shop@istanbul.com.tr", plain)):
+        found = await tenant.call("GET", "/v1/members", params={"email": email})
+        assert found.json()["id"] == member.json()["id"], email
+
+
 @pytest.mark.parametrize("email", ["İnci@example.com", "ΟΔΥΣΣΕΑΣ@example.com"])
 async def test_an_email_a_create_finds_taken_is_found(tenant: Tenant, email: str) -> None:
     """Python's and PostgreSQL's lower case differ for a dotted capital I and a final sigma: the
@@ -49,6 +64,9 @@ async def test_an_email_a_create_finds_taken_is_found(tenant: Tenant, email: str
 
 async def test_a_card_attached_is_refused_in_the_words_and_field_of_every_card(tenant: Tenant) -> None:
     member = (await tenant.call("POST", "/v1/members", {"phone": "+79001230021"})).json()
+    not_text = await tenant.call("POST", "/v1/members", {"phone": "+79001230022", "cards": [123]})
+    assert not_text.status_code == 422 and not_text.json()["error"]["field"] == "cards"
+    assert "a card is text" in not_text.json()["error"]["message"]
     for card in ("P 6", "P-\u200b7", "x" * 65):
         refused = await tenant.call("POST", f"/v1/members/{member['id']}/cards", {"card": card})
         assert refused.status_code == 422, card
@@ -184,3 +202,7 @@ async def test_without_a_country_phones_are_read_in_the_time_zones_country(
     utc = await make_tenant(db, client, currency="EUR", timezone="UTC")
     assert_error(await utc.call("POST", "/v1/members", {"phone": "8 900 123 45 67"}), 422, "invalid_phone")
     assert (await utc.call("POST", "/v1/members", {"phone": "+7 900 123 45 67"})).status_code == 201
+    # an older name of a zone is the zone it stands for now (Europe/Kiev read no country at all)
+    kiev = await make_tenant(db, client, currency="UAH", timezone="Europe/Kiev")
+    made = await kiev.call("POST", "/v1/members", {"phone": "050 123 4567"})
+    assert made.status_code == 201 and made.json()["phone"] == "+380501234567"

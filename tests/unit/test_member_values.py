@@ -51,6 +51,10 @@ def test_letters_in_a_phone_are_refused_not_read_as_a_keypad(typo: str) -> None:
         ("0044 7911 123456", "FR", "+447911123456"),
         ("00 7 900 123 45 67", "RU", "+79001234567"),  # Russia's own is 8~10; 00 is read as "+"
         ("0049 30 1234567", None, "+49301234567"),  # no country: 00 is "+"
+        ("(00) 44 20 7946 0958", "US", "+442079460958"),  # 00 however it is written
+        ("\uff10\uff1044 20 7946 0958", "US", "+442079460958"),
+        ("tel:0044 20 7946 0958", "US", "+442079460958"),
+        ("+44 20 7946 0958 durchwahl 5", "GB", "+442079460958"),  # an extension the library does not know
     ],
 )
 def test_a_number_dialled_with_the_countrys_international_prefix_is_the_number_dialled(

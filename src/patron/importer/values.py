@@ -350,7 +350,8 @@ def _phone(raw: str, country: str | None) -> str:
     try:
         return phones.normalize(raw, country)
     except ValueError as exc:
-        raise Bad(f"{raw!r} is not a phone number") from exc
+        said = str(exc) if isinstance(exc, phones.NoCountry) else "not a phone number"  # as the API says
+        raise Bad(f"{raw!r} is {said}") from exc
 
 
 def condition(value: Cell) -> str | None:
@@ -371,7 +372,7 @@ def _condition(source: str) -> None:
 def _card_text(value: Cell) -> str | None:
     """A card cell's text. A number (a Parquet integer column) is refused, as the API refuses one:
     card 0012345 read from an integer is 12345, another card."""
-    if value is not None and type(value) is not str:
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         raise Bad(
             f"{shown(value)} is not text: write a card number as text (a number loses its leading zeros)"
         )

@@ -100,6 +100,12 @@ class MemberIn(BaseModel):
         """``null``, as many serialisers write an empty optional field, means none given."""
         if value is None:
             return [] if info.field_name == "cards" else {}
+        if (
+            info.field_name == "cards"
+            and isinstance(value, list)
+            and not all(isinstance(c, str) for c in value)
+        ):
+            raise ValueError("a card is text, 1 to 64 characters")  # the words of every card's error
         return value
 
 

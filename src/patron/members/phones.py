@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import phonenumbers
 
@@ -29,14 +30,17 @@ def normalize(raw: str, country: str | None) -> str:
     diallable = _DIALLABLE.match(text)
     if diallable is None or any(ch.isalpha() for ch in diallable.group("number")):
         raise ValueError("not a phone number: it has letters")
-    parsed = _valid(text, country)
-    if parsed is None and text.startswith("00"):
+    # the number alone: the phone library knows "ext." but not "durchwahl" or "добавочный"
+    number = diallable.group("number")
+    digits = "".join(str(unicodedata.digit(ch)) for ch in number if ch.isdigit())
+    parsed = _valid(number, country)
+    if parsed is None and digits.startswith("00") and "+" not in number:
         # 00 is the international prefix of most of the world: read as "+" when the country's own
         # prefix does not give a number (there is no country; Russia's is 8~10). Not before: 0011
         # is Australia's, and Korea's 008 is longer than 00 ("008 20 ..." is Egypt's +20; read as
         # "+8 20 ..." it was Korea's +82, another member's number)
-        parsed = _valid("+" + text[2:], None)
-    if parsed is None and country is None and not text.startswith(("+", "00")):
+        parsed = _valid("+" + digits[2:], None)  # "(00) 44 ...", "００44 ..." too
+    if parsed is None and country is None and "+" not in number and not digits.startswith("00"):
         raise NoCountry("not a phone number in international form (+44 ...), and the program has no country")
     if parsed is None:
         raise ValueError("not a valid phone number")

@@ -124,14 +124,17 @@ async def find_id(
     elif card is not None:
         sql, arg = "SELECT member_id::text AS id FROM cards WHERE tenant_id = %s AND card = %s", card
     elif emails:
-        # lowered by PostgreSQL on both sides, as the unique index lowers: Python's lower() makes
-        # "İ" "i̇" and a final "Σ" "ς", where PostgreSQL makes "i" and "σ", so an address a create
-        # found taken was not found here
+        # Lowered by PostgreSQL on both sides, as the unique index lowers (Python makes "İ" "i̇"
+        # and a final "Σ" "ς", PostgreSQL "i" and "σ": an address a create found taken was not
+        # found). An address as stored wins over one only equal in lower case, then the forms in
+        # their order: "a@İstanbul.com.tr" as written lowers to another member's "a@istanbul...".
         sql = (
-            "SELECT id::text AS id FROM members WHERE tenant_id = %s"
-            " AND lower(email) IN (SELECT lower(e) FROM unnest(%s::text[]) AS e) LIMIT 1"
+            "SELECT m.id::text AS id FROM members m"
+            " JOIN unnest(%s::text[]) WITH ORDINALITY AS e(address, n) ON lower(m.email) = lower(e.address)"
+            " WHERE m.tenant_id = %s ORDER BY m.email = e.address DESC, e.n LIMIT 1"
         )
-        arg = list(emails)
+        row = await (await conn.execute(sql, (list(emails), tenant_id))).fetchone()
+        return None if row is None else str(row["id"])
     else:
         return None
     row = await (await conn.execute(sql, (tenant_id, arg))).fetchone()

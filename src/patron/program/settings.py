@@ -135,7 +135,9 @@ class Program(BaseModel):
         its tills' customers write it); None for a zone of no one country, such as UTC."""
         if self.country is not None:
             return self.country
-        region = get_global("zone_territories").get(self.timezone)
+        # an older name (Europe/Kiev, US/Eastern, Japan) is read as the zone it stands for now
+        zone = get_global("zone_aliases").get(self.timezone, self.timezone)
+        region = get_global("zone_territories").get(zone)
         return region if region in phonenumbers.SUPPORTED_REGIONS else None
 
     @cached_property
