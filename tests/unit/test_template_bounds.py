@@ -46,6 +46,34 @@ RUNAWAYS = {
         "{{ ns.x > 1 }}"
     ),
     "lipsum": "{{ lipsum(1000, false, 2000, 2001) }}",
+    # a second probe, the same day: a list changed in place, blocks, bytes, dicts, growth inside one
+    # call, widths from arguments, a recursive loop, a huge |int, a sum of lists
+    "a list extended by itself": "{% set l = [1] %}{% for i in range(26) %}{{ l.extend(l) }}{% endfor %}",
+    "a block doubled in a block": (
+        '{% set s = "x" * 20000 %}{% set a %}{% for i in range(100) %}{{ s }}{% endfor %}{% endset %}'
+        "{% set b %}{% for i in range(100) %}{{ a }}{% endfor %}{% endset %}{{ b | length }}"
+    ),
+    "literal text in a block": "{% set b %}{% for i in range(20000) %}"
+    + "x" * 100
+    + "{% endfor %}{% endset %}",
+    "a filter block": '{% set s = "x" * 20000 %}{% filter length %}{% for i in range(10000) %}{{ s }}{% endfor %}{% endfilter %}',
+    "bytes": '{% set s = "x" * 20000 %}{% set b = s.encode() * 20000 %}{{ b | length }}',
+    "a dict of keys": "{{ {}.fromkeys(range(20000) | list) | length }}",
+    "expandtabs": '{{ ("\t" * 20000).expandtabs(20000) | length }}',
+    "a replace method": '{% set s = "x" * 20000 %}{{ s.replace("", s) | length }}',
+    "a replace filter": '{% set s = "x" * 20000 %}{{ s | replace("x", s) | length }}',
+    "translate": '{% set s = "x" * 20000 %}{{ s.translate({120: s}) | length }}',
+    "indent": '{{ ("\n" * 20000) | indent(20000) | length }}',
+    "a width from a format's argument": '{{ "{:{w}}".format(1, w="300000000") | length }}',
+    "a width from a printf argument": '{{ ("%*s" % (300000000, "")) | length }}',
+    "a join of many copies": '{% set s = "x" * 20000 %}{{ ([s] * 20000) | join | length }}',
+    "a list printed by ~": '{% set s = "x" * 2000 %}{% set l = [s, s, s, s, s, s, s, s, s, s] %}{{ (l ~ l) | length }}',
+    "a recursive loop": (
+        "{% set M = range(15000) | list %}{% for x in [[M, M, M, M, M, M, M, M]] recursive %}"
+        "{% if x is iterable %}{{ loop(x) }}{% endif %}{% endfor %}"
+    ),
+    "a huge int": '{{ ("9" * 4000) | int }}',
+    "a sum of lists": "{{ [[1] * 100] * 100 | sum(start=[]) | length }}",
 }
 
 
@@ -55,6 +83,15 @@ def test_a_runaway_template_is_a_template_problem_at_once(source: str) -> None:
     with pytest.raises(TemplateProblem):
         render(source, {"at": "2026-12-05", "currency": "EUR"})
     assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    "source", ['{{ "1e300000000" | money }}', '{{ "1e19000" | number }}', "{{ 1e308 ** 2.5 }}"]
+)
+def test_a_number_too_large_says_so(source: str) -> None:
+    """It said "Overflow: [<class 'decimal.Overflow'>]" or "OverflowError: (34, ...)"."""
+    with pytest.raises(TemplateProblem, match=r"^a number too large to compute or to format$"):
+        render(source, {"currency": "EUR"})
 
 
 def test_ordinary_templates_are_untouched() -> None:

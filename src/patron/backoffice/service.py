@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 from typing import Any
@@ -30,11 +31,13 @@ def _locale(text: str, field: str = "locale") -> str:
         raise InvalidInput(f"{field}: {exc}", code="invalid_locale", field=field) from exc
 
 
-def _check_template(source: str, trigger: str, program: Program, locale: str, field: str) -> None:
+async def _check_template(source: str, trigger: str, program: Program, locale: str, field: str) -> None:
+    """On a thread: a template working up to its bounds takes up to half a second, which on the
+    event loop every till of the process would wait for."""
     try:
-        templates.check(source, trigger, currency=program.currency, locale=locale)
+        await asyncio.to_thread(templates.check, source, trigger, currency=program.currency, locale=locale)
     except templates.TemplateProblem as exc:
-        raise InvalidInput(f"{field}: {exc}", code="invalid_template", field=field) from exc
+        raise InvalidInput(f"{field}: {exc}", code="invalid_template", field=field) from None
 
 
 # --- channels --------------------------------------------------------------------------------
@@ -101,9 +104,9 @@ async def put_template(
     locale = _locale(body.locale)
     if body.subject is not None and body.channel == "sms":
         raise InvalidInput("subject: only email messages have a subject", field="subject")
-    _check_template(body.body, trigger, program, locale, "body")
+    await _check_template(body.body, trigger, program, locale, "body")
     if body.subject:
-        _check_template(body.subject, trigger, program, locale, "subject")
+        await _check_template(body.subject, trigger, program, locale, "subject")
     return await store.put_template(conn, tenant_id, trigger, body.channel, locale, body.subject, body.body)
 
 
@@ -164,9 +167,9 @@ async def create_broadcast(
     locale = _locale(body.locale)
     if body.subject is not None and body.channel == "sms":
         raise InvalidInput("subject: only email messages have a subject", field="subject")
-    _check_template(body.body, "broadcast", program, locale, "body")
+    await _check_template(body.body, "broadcast", program, locale, "body")
     if body.subject:
-        _check_template(body.subject, "broadcast", program, locale, "subject")
+        await _check_template(body.subject, "broadcast", program, locale, "subject")
     if body.filter.tier is not None:
         known = {tier.code for tier in program.effective_tiers}
         wanted = [body.filter.tier] if isinstance(body.filter.tier, str) else body.filter.tier

@@ -180,10 +180,19 @@ def render(source: str, variables: Mapping[str, Any]) -> str:
                     raise TemplateProblem(f"the text is longer than {MAX_LENGTH} characters")
                 pieces.append(piece)
                 sandbox.spend(0)
+        problem = None
     except TemplateProblem:
         raise
+    except ArithmeticError:  # decimal's Overflow and InvalidOperation, a float's OverflowError
+        problem = "a number too large to compute or to format"
     except Exception as exc:  # a filter's own error, a recursion, a breach of the sandbox's bounds
-        raise TemplateProblem(f"{type(exc).__name__}: {exc}") from exc
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem is not None:
+        # raised here, with no cause: a cause's traceback would keep the render's frames, and the
+        # values they built, alive until a full garbage collection (a refused template kept
+        # hundreds of megabytes in the server, adding up request after request)
+        pieces.clear()
+        raise TemplateProblem(problem)
     return "".join(pieces).strip()
 
 
