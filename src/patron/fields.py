@@ -93,6 +93,8 @@ def attribute_names(value: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(
                 f"attribute name {key!r} is empty, longer than 64 or reserved (sku, price, quantity)"
             )
+        if any(unicodedata.category(ch) == "Cc" for ch in key):  # no condition could name it
+            raise ValueError(f"attribute name {key!r} holds a control character (a line break)")
         name = unicodedata.normalize("NFC", key)
         if name in named:
             raise ValueError(f"attribute name {name!r} is given twice, in two Unicode forms")

@@ -189,6 +189,11 @@ async def test_a_misspelled_name_is_pointed_out_on_a_catalog_too_large_to_scan(
         "/campaigns/condition", {"condition": "Brand = 'Columbia' or brand = 'x'"}
     )
     assert "No product has Brand" in typo.text and "No product has brand" not in typo.text
+    # names as a condition writes them, so that one holding a comma reads as one
+    quoted = await admin_browser.post(
+        "/campaigns/condition", {"condition": "`nope, really` = 1 or Brand = 'x'"}
+    )
+    assert "No product has Brand, `nope, really`" in quoted.text
 
 
 async def test_the_condition_editor_checks_as_you_type(admin_browser: Browser, tenant: Tenant) -> None:

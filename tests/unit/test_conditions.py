@@ -380,6 +380,9 @@ def test_names_with_spaces_symbols_or_keywords_between_backticks() -> None:
         ("`` = 1", "empty attribute name", 0),
         ("a = 1 or `pack size = 1", "unterminated quoted name", 9),
         ("a = `b`", "unexpected '`b`'", 4),
+        ("x = 1 or `" + "a" * 65 + "` = 1", "an attribute name is at most 64 characters", 9),
+        ("a" * 65 + " = 1", "an attribute name is at most 64 characters", 0),
+        ("`a\nb` = 1", "an attribute name has no control characters (a line break)", 0),
     ]:
         with pytest.raises(ConditionError) as caught:
             parse(text)

@@ -57,6 +57,7 @@ from patron.conditions.grammar import (
     Not,
     Or,
     Value,
+    name_text,
     to_text,
 )
 from patron.conditions.guard import Guard, guard, guard_of
@@ -83,6 +84,7 @@ __all__ = [
     "evaluate",
     "guard",
     "guard_of",
+    "name_text",
     "parse",
     "to_text",
     "validate",

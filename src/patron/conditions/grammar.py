@@ -46,6 +46,7 @@ __all__ = [
     "Or",
     "Token",
     "Value",
+    "name_text",
     "to_text",
     "tokenize",
 ]
@@ -216,6 +217,20 @@ class Token(NamedTuple):
         return f"'{self.text}'"
 
 
+MAX_NAME = 64  # characters of an attribute's name, in the catalog and on a line alike
+
+
+def _attribute_name(name: str, pos: int) -> str:
+    """A name no product or line could have would make a condition that never holds."""
+    if not name:
+        raise ConditionError("empty attribute name", pos)
+    if len(name) > MAX_NAME:
+        raise ConditionError(f"an attribute name is at most {MAX_NAME} characters", pos)
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise ConditionError("an attribute name has no control characters (a line break)", pos)
+    return name
+
+
 def tokenize(text: str) -> Iterator[Token]:
     """Yield tokens lazily so that the leftmost error, lexical or syntactic, is the one reported."""
     pos = 0
@@ -237,12 +252,10 @@ def tokenize(text: str) -> Iterator[Token]:
             if lowered in KEYWORDS:
                 yield Token("keyword", raw, pos, lowered)
             else:  # one form of each name, as the catalog keeps them (a decomposed "größe" is one)
-                yield Token("name", raw, pos, unicodedata.normalize("NFC", raw))
+                yield Token("name", raw, pos, _attribute_name(unicodedata.normalize("NFC", raw), pos))
         elif kind == "qname":
             name = unicodedata.normalize("NFC", raw[1:-1].replace("``", "`"))
-            if not name:
-                raise ConditionError("empty attribute name", pos)
-            yield Token("name", raw, pos, name)
+            yield Token("name", raw, pos, _attribute_name(name, pos))
         elif kind == "string":
             quote = raw[0]
             yield Token("string", raw, pos, raw[1:-1].replace(quote + quote, quote))
@@ -256,6 +269,11 @@ def tokenize(text: str) -> Iterator[Token]:
 
 # ---------------------------------------------------------------------------------------------------------
 # Renderer
+
+
+def name_text(attr: str) -> str:
+    """An attribute's name as a condition writes it: plain, or between backticks."""
+    return _render_attr(attr)
 
 
 def _render_attr(attr: str) -> str:

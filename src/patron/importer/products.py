@@ -73,10 +73,11 @@ class Products:
         self._name = header.cell("name")
         self._attributes: list[tuple[str, int]] = []
         for name, position in header.extra:
-            if len(name) > 64 or name in RESERVED:
+            if len(name) > 64 or name in RESERVED or any(unicodedata.category(ch) == "Cc" for ch in name):
                 reserved = ", ".join(sorted(RESERVED))
                 raise HeaderError(
-                    f"column {name!r}: an attribute name is 1-64 characters, and not {reserved}"
+                    f"column {name!r}: an attribute name is 1-64 characters without control"
+                    f" characters, and not {reserved}"
                 )
             # in one Unicode form, as the API keeps names and conditions name them
             self._attributes.append((unicodedata.normalize("NFC", name), position))

@@ -21,7 +21,7 @@ from patron.campaigns import service as campaigns
 from patron.campaigns.model import CampaignIn
 from patron.campaigns.rules import Compiled
 from patron.catalog import store as catalog
-from patron.conditions import ConditionError, attributes_used, compile_condition, parse
+from patron.conditions import ConditionError, attributes_used, compile_condition, name_text, parse
 from patron.errors import InvalidInput, NotFound
 from patron.program.settings import Program
 from patron.web import forms, preview, render
@@ -261,7 +261,7 @@ async def _matching_products(admin: Admin, text: str) -> dict[str, Any]:
         "scanned": scanned,
         "total": total,
         "complete": complete,
-        "unknown": unknown,
+        "unknown": [name_text(name) for name in unknown],  # as written in a condition: `nope, really`
         "line_only": sorted(attributes_used(text) & {"price", "quantity"}),
     }
 
