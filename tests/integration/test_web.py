@@ -227,6 +227,16 @@ async def test_a_form_sent_after_the_session_ended_leads_back_to_its_page(
     )
     assert htmx.status_code == 204
     assert htmx.headers["HX-Redirect"] == "/admin/login?next=/admin/campaigns/new&resend=1"
+    # a refused form's page is its POST address, which a GET answers with a 405: the dashboard
+    refused_page = {"Referer": "http://patron.test/admin/communications/broadcasts"}
+    away = await client.post("/admin/communications/broadcasts", data={"body": "x"}, headers=refused_page)
+    assert away.headers["location"] == "/admin/login?next=/admin/&resend=1"
+    # a fragment polled or loaded by htmx (a broadcast's progress): back to the page it is on
+    fragment = await client.get(
+        "/admin/communications/broadcasts/00000000-0000-0000-0000-000000000000/progress",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://patron.test/admin/members?q=x"},
+    )
+    assert fragment.headers["HX-Redirect"] == "/admin/login?next=/admin/members%3Fq%3Dx"
     await client.aclose()
 
 

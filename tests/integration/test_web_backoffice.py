@@ -103,6 +103,17 @@ async def test_secrets_in_urls_are_masked_on_the_pages_and_kept_when_a_form_send
         saved = await backoffice_service.saved_channel_settings(conn, tenant.tenant_id, "sms")
     assert saved["url"] == url
     assert (await tenant.call("GET", "/v1/channels/sms")).json()["rate_per_second"] == 10
+    # another host with the *** left in: refused at the field, not saved as the secrets
+    moved = {**masked, "url": masked["url"].replace("sms.example.com", "sms2.example.com")}
+    refused = await admin_browser.post("/communications/channels/sms", moved)
+    assert refused.status_code == 422 and "give the secret itself" in refused.text
+    async with db.read() as conn:
+        assert (await backoffice_service.saved_channel_settings(conn, tenant.tenant_id, "sms"))["url"] == url
+    # and through the API: a URL copied from an answer
+    copied = await tenant.call("PUT", "/v1/channels/sms", {"url": moved["url"], "rate_per_second": 5})
+    assert copied.status_code == 422 and copied.json()["error"]["field"] == "url"
+    hook = {"url": "http://user:***@hooks.test/a", "events": ["member.created"], "secret": "s"}
+    assert (await tenant.call("POST", "/v1/webhooks", hook)).status_code == 422
 
 
 async def test_a_refused_channel_form_keeps_its_boxes_as_they_were_sent(

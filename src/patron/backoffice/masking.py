@@ -48,3 +48,13 @@ def masked_url(url: str) -> str:
     if (netloc, query) == (parts.netloc, parts.query):
         return url  # nothing to hide: exactly as stored
     return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def holds_mask(url: str) -> bool:
+    """Whether ``url`` carries ``***`` where ``masked_url`` puts it: a URL copied from an answer
+    (or a form) with its secrets hidden, which sent as it is would replace them with ``***``."""
+    parts = urlsplit(url)
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if at and userinfo.partition(":")[2] == MASK:
+        return True
+    return any(parameter.partition("=")[2] == MASK for parameter in parts.query.split("&"))

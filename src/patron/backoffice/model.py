@@ -17,6 +17,7 @@ from pydantic import (
     field_validator,
 )
 
+from patron.backoffice.masking import holds_mask
 from patron.backoffice.outbox import EVENT_TYPES
 from patron.fields import Moment, WholeNumber, day_text, parse_moment
 
@@ -37,6 +38,11 @@ def _http_url(value: str) -> str:
         raise ValueError(f"a URL's port is a number from 1 to 65535: {exc}") from exc
     if port == 0:
         raise ValueError("a URL's port is a number from 1 to 65535")
+    if holds_mask(value):
+        raise ValueError(
+            "the URL holds *** where a secret is hidden when shown: give the secret itself"
+            " (sent as it is, the secret would become ***)"
+        )
     return value
 
 

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from patron.db.pool import unusable_value
 from patron.errors import PatronError, validation_message
@@ -83,7 +84,11 @@ def create_web_app(api: FastAPI) -> FastAPI:
 def _install_errors(web: FastAPI) -> None:
     @web.exception_handler(LoginRequired)
     async def _login(request: Request, _: LoginRequired) -> Response:
-        if request.method in ("GET", "HEAD"):
+        if request.headers.get("hx-request") == "true" and request.method in ("GET", "HEAD"):
+            # a fragment (a progress poll, "older entries"): signing in leads back to its page
+            page = _page_of(request, request.headers.get("hx-current-url", "")) or render.base(request) + "/"
+            location = f"{render.base(request)}/login?next={quote(page)}"
+        elif request.method in ("GET", "HEAD"):
             target = request.url.path
             if request.url.query:
                 target += "?" + request.url.query
@@ -127,14 +132,23 @@ def _install_errors(web: FastAPI) -> None:
 
 
 def _form_page(request: Request) -> str:
-    """The page a form was sent from (its Referer) when it is a page of this app on this host,
-    else the dashboard."""
+    """The page a form was sent from (its Referer) when it is a page of this app on this host
+    that answers GET, else the dashboard. A refused form's page is its POST address, which a GET
+    answers with a 405."""
+    return _page_of(request, request.headers.get("referer", "")) or render.base(request) + "/"
+
+
+def _page_of(request: Request, url: str) -> str | None:
+    """``url``'s path and query if it is a page of this app on this host that answers GET."""
     root = render.base(request)
-    referer = urlsplit(request.headers.get("referer", ""))
-    inside = referer.path == root or referer.path.startswith(root + "/")
-    if referer.netloc != request.url.netloc or not inside:
-        return root + "/"
-    return referer.path + ("?" + referer.query if referer.query else "")
+    parts = urlsplit(url)
+    inside = parts.path == root or parts.path.startswith(root + "/")
+    if parts.netloc != request.url.netloc or not inside:
+        return None
+    scope = {"type": "http", "method": "GET", "path": parts.path[len(root) :] or "/", "root_path": ""}
+    if not any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+        return None
+    return parts.path + ("?" + parts.query if parts.query else "")
 
 
 def _error_page(request: Request, status: int, message: str) -> Response:
