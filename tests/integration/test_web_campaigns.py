@@ -124,6 +124,8 @@ async def test_a_city_with_a_comma_survives_an_unchanged_save(admin_browser: Bro
     unchanged = {**as_form(forms.campaign_form_values(FULL)), "cities": shown.group(1).replace("\n", "\r\n")}
     assert (await admin_browser.post(f"/campaigns/{campaign_id}", unchanged)).status_code == 303
     assert (await tenant.call("GET", f"/v1/campaigns/{campaign_id}")).json()["cities"] == cities
+    listed = html.unescape((await admin_browser.get("/campaigns")).text)
+    assert "cities: “New York”, “Chicago, IL”" in listed  # each quoted: one with a comma reads as one
 
 
 async def test_bad_fields_are_shown_and_nothing_is_saved(admin_browser: Browser, tenant: Tenant) -> None:
@@ -207,7 +209,7 @@ async def test_the_condition_editor_checks_as_you_type(admin_browser: Browser, t
     assert 'data-condition-matches="2"' in good.text and "JKT" in good.text and "PNT" in good.text
     typo = await admin_browser.post("/campaigns/condition", {"condition": "brnd = 'Columbia' and price > 5"})
     assert 'data-condition-matches="0"' in typo.text
-    assert "No product has brnd" in typo.text and "price come from the receipt line" in typo.text
+    assert "No product has brnd" in typo.text and "price comes from the receipt line" in typo.text
     empty = await admin_browser.post("/campaigns/condition", {"condition": ""})
     assert "every line qualifies" in empty.text
     spend = await admin_browser.post(

@@ -84,7 +84,9 @@ def when(campaign: dict[str, Any]) -> str:
         ("tiers", "tiers"),
     ):
         if campaign.get(key):
-            parts.append(f"{label}: {', '.join(map(str, campaign[key]))}")
+            # a city may hold a comma ("Chicago, IL"): each is quoted, as on a broadcast's page
+            shown = [f"“{item}”" if key == "cities" else str(item) for item in campaign[key]]
+            parts.append(f"{label}: {', '.join(shown)}")
     if campaign.get("birthday"):
         parts.append("around birthdays")
     return " · ".join(parts) or "always"
