@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -238,6 +239,49 @@ async def test_a_form_sent_after_the_session_ended_leads_back_to_its_page(
     )
     assert fragment.headers["HX-Redirect"] == "/admin/login?next=/admin/members%3Fq%3Dx"
     await client.aclose()
+
+
+async def test_a_form_cut_off_by_the_browser_is_no_error(
+    app: FastAPI, admin_browser: Browser, caplog: pytest.LogCaptureFixture
+) -> None:
+    """htmx drops a condition check as the user types on: the cut-off POST logged "unexpected
+    error" with two tracebacks."""
+    await admin_browser.get("/campaigns/new")
+    cookie = "; ".join(f"{name}={value}" for name, value in admin_browser.client.cookies.items())
+    body = f"csrf_token={admin_browser.csrf}&condition=brand".encode()
+    chunks = [{"type": "http.request", "body": body, "more_body": True}, {"type": "http.disconnect"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [
+        (b"host", b"patron.test"),
+        (b"cookie", cookie.encode()),
+        (b"content-type", b"application/x-www-form-urlencoded"),
+        (b"content-length", str(len(body) + 500).encode()),
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/admin/campaigns/condition",
+        "raw_path": b"/admin/campaigns/condition",
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("patron.test", 80),
+    }
+    with caplog.at_level(logging.ERROR):
+        await app(scope, receive, send)
+    assert sent[0]["status"] == 400
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
 async def test_a_forged_or_foreign_cookie_is_refused(client: httpx.AsyncClient) -> None:

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Match
 
@@ -100,6 +101,12 @@ def _install_errors(web: FastAPI) -> None:
         if request.headers.get("hx-request") == "true":
             return Response(status_code=204, headers={"HX-Redirect": location})
         return Response(status_code=303, headers={"Location": location})
+
+    @web.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _: ClientDisconnect) -> Response:
+        # the browser left before sending the whole form (htmx drops a check as the user types on):
+        # no one reads an answer, and it is no error of Patron's
+        return Response(status_code=400)
 
     @web.exception_handler(PatronError)
     async def _patron(request: Request, exc: PatronError) -> Response:
