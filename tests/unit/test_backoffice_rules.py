@@ -335,8 +335,13 @@ def test_expiring_variables_add_up_the_lots() -> None:
             "https://h.test/s?access%5Ftoken=a&password=b&apikey=c",
             "https://h.test/s?access%5Ftoken=***&password=***&apikey=***",
         ),
-        # nothing to hide: exactly as stored, a user without a password and empty values too
-        ("https://user@h.test:8443/s?a=1&key=&token#f", "https://user@h.test:8443/s?a=1&key=&token#f"),
+        # a user alone is a key (a gateway's), and pwd, passwd and pass are passwords
+        (
+            "https://APIKEY123@h.test/s?pwd=a&passwd=b&pass=c",
+            "https://***@h.test/s?pwd=***&passwd=***&pass=***",
+        ),
+        # nothing to hide: exactly as stored, empty values too
+        ("https://h.test:8443/s?a=1&key=&token#f", "https://h.test:8443/s?a=1&key=&token#f"),
         ("http://[::1]:8080/send?", "http://[::1]:8080/send?"),
     ],
 )

@@ -22,6 +22,9 @@ _SECRET_NAMES = (
     "api_key",
     "apikey",
     "access_token",
+    "pwd",
+    "passwd",
+    "pass",
 )
 
 
@@ -35,8 +38,8 @@ def _masked_parameter(parameter: str) -> str:
 
 
 def masked_url(url: str) -> str:
-    """``url`` with the password of its user info and the values of query parameters whose names
-    look like secrets replaced by ``***``; the rest as written. Providers take an API key either
+    """``url`` with the password of its user info (the user too when it comes alone, a key) and the
+    values of query parameters whose names look like secrets replaced by ``***``; the rest as written. Providers take an API key either
     way (``https://user:pass@host/``, ``?api_key=...``), and header values were already hidden."""
     parts = urlsplit(url)
     netloc = parts.netloc
@@ -44,6 +47,8 @@ def masked_url(url: str) -> str:
     user, colon, password = userinfo.partition(":")
     if at and colon and password:
         netloc = f"{user}:{MASK}@{host}"
+    elif at and user:  # a key given as the user alone: https://KEY@host/
+        netloc = f"{MASK}@{host}"
     query = "&".join(_masked_parameter(parameter) for parameter in parts.query.split("&"))
     if (netloc, query) == (parts.netloc, parts.query):
         return url  # nothing to hide: exactly as stored
@@ -55,6 +60,6 @@ def holds_mask(url: str) -> bool:
     (or a form) with its secrets hidden, which sent as it is would replace them with ``***``."""
     parts = urlsplit(url)
     userinfo, at, _ = parts.netloc.rpartition("@")
-    if at and userinfo.partition(":")[2] == MASK:
+    if at and MASK in (userinfo, userinfo.partition(":")[2]):
         return True
     return any(parameter.partition("=")[2] == MASK for parameter in parts.query.split("&"))
