@@ -247,6 +247,12 @@ async def test_a_refused_broadcast_keeps_its_ticked_tiers(admin_browser: Browser
     ticked = re.findall(r'name="tier" value="(\w+)"( checked)?', refused.text)
     assert ticked == [("base", ""), ("silver", " checked"), ("gold", " checked")]
     assert (await tenant.call("GET", "/v1/broadcasts")).json() == []
+    # a filter's own field is marked where it is typed, not only in the list at the top
+    for field, value in (("city", "Chi\x00cago"), ("last_purchase_after", "2026-02-30")):
+        marked = await admin_browser.post(
+            "/communications/broadcasts", {"channel": "sms", "body": "Hi", field: value}
+        )
+        assert marked.status_code == 422 and f'id="err-broadcast-filter-{field}"' in marked.text, field
 
 
 async def test_a_broadcast_to_a_city_with_a_comma_keeps_it_whole(
