@@ -23,13 +23,23 @@ async def _page(
     created: dict[str, str] | None = None,
     error: str | None = None,
     status: int = 200,
+    typed: dict[str, str] | None = None,
 ) -> Response:
+    """``typed``: a refused form's name and role, shown again as they were."""
     admin.require_admin("API keys")
     async with admin.db.read() as conn:
         items = await tenants.list_keys(conn, admin.tenant_id)
     ok = "Key revoked." if request.query_params.get("ok") == "revoked" else None
     return render.page(
-        request, "keys.html", admin, status_code=status, keys=items, created=created, error=error, ok=ok
+        request,
+        "keys.html",
+        admin,
+        status_code=status,
+        keys=items,
+        created=created,
+        error=error,
+        ok=ok,
+        typed=typed or {},
     )
 
 
@@ -44,12 +54,13 @@ async def create_key(request: Request, posted: Form) -> Response:
     admin.require_admin("API keys")
     role = posted.text("role")
     name = posted.text("name")
+    typed = {"name": name.replace("\x00", ""), "role": role}
     if role not in api_keys.ROLES:
-        return await _page(request, admin, error="role: either admin or pos", status=422)
+        return await _page(request, admin, error="role: either admin or pos", status=422, typed=typed)
     if "\x00" in name:  # the database cannot store it: said here, with the form
-        return await _page(request, admin, error=f"name: {forms.NUL_MESSAGE}", status=422)
+        return await _page(request, admin, error=f"name: {forms.NUL_MESSAGE}", status=422, typed=typed)
     if len(name) > 200:  # as the API refuses it, rather than saving it cut
-        return await _page(request, admin, error="name: at most 200 characters", status=422)
+        return await _page(request, admin, error="name: at most 200 characters", status=422, typed=typed)
     new = api_keys.generate()
     async with admin.db.transaction() as conn:
         key_id = await tenants.insert_key(conn, admin.tenant_id, role, name, new)
