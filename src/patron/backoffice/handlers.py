@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from patron.backoffice import messages, store, templates, tiers
+from patron.backoffice import messages, templates, tiers
 from patron.backoffice import webhook_store as webhooks
 from patron.backoffice.outbox import Event
 from patron.backoffice.tenancy import TenantInfo
@@ -35,15 +35,11 @@ def trigger_variables(event: Event) -> dict[str, Any]:
     return {}
 
 
-async def moment_of(conn: Connection, tenant_id: int, event: Event) -> datetime | None:
-    """When the sale or return an event is about happened: a receipt's ``at``; a return's own
-    moment, which its result does not carry, from the return's row."""
+def receipt_time(event: Event) -> datetime | None:
+    """The sale time of the receipt an event is about (its result's ``at``)."""
     result = event.data.get("receipt", event.data)
-    if not isinstance(result, dict) or not isinstance(result.get("at"), str):
-        return None
-    if event.type == "receipt.confirmed":
-        return datetime.fromisoformat(result["at"])
-    return await store.return_moment(conn, tenant_id, str(result.get("id")), str(event.data.get("number")))
+    at = result.get("at") if isinstance(result, dict) else None
+    return datetime.fromisoformat(at) if isinstance(at, str) else None
 
 
 async def handle(conn: Connection, tenant: TenantInfo, event: Event, now: datetime) -> None:
@@ -55,7 +51,7 @@ async def handle(conn: Connection, tenant: TenantInfo, event: Event, now: dateti
     if event.type == "member.created":
         await tiers.initial(conn, tenant, member_id, now)
     if event.type in RECEIPT_EVENTS:
-        await tiers.reevaluate(conn, tenant, member_id, now, at=await moment_of(conn, tenant.id, event))
+        await tiers.reevaluate(conn, tenant, member_id, now, receipt_at=receipt_time(event))
     trigger = TRIGGERS.get(event.type)
     if trigger is not None:
         await messages.queue_trigger(

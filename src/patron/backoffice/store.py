@@ -395,17 +395,6 @@ async def list_messages(
 # --- tiers -----------------------------------------------------------------------------------
 
 
-async def return_moment(conn: Connection, tenant_id: int, receipt_id: str, number: str) -> datetime | None:
-    row = await (
-        await conn.execute(
-            "SELECT coalesce(at, created_at) AS at FROM receipt_returns"
-            " WHERE tenant_id = %s AND receipt_id = %s::uuid AND number = %s",
-            (tenant_id, receipt_id, number),
-        )
-    ).fetchone()
-    return row["at"] if row else None
-
-
 async def member_tier(conn: Connection, tenant_id: int, member_id: str) -> dict[str, Any] | None:
     cur = await conn.execute(
         "SELECT tier, paid, evaluated_at, next_check_at FROM member_tiers WHERE tenant_id = %s AND member_id = %s",
@@ -435,19 +424,13 @@ async def save_member_tier(
 async def paid_in_window(
     conn: Connection, tenant_id: int, member_id: str, since: datetime, until: datetime
 ) -> tuple[Decimal, datetime | None]:
-    """Money the member paid in [since, until], net of the returns made by ``until`` (what decides
-    the tier then), and the earliest receipt that counts: the next to leave the window. A receipt's
-    ``paid_net`` is net of every return so far, so the refunds of returns made after ``until`` are
-    added back (as checkout does for a moment in the past)."""
+    """Money the member paid in [since, until], net of returns (what decides the tier), and the
+    earliest receipt that counts: the next to leave the window."""
     row = await (
         await conn.execute(
-            "SELECT coalesce(sum(r.paid_net), 0) + coalesce(sum(("
-            "   SELECT sum(x.refund) FROM receipt_returns x WHERE x.tenant_id = r.tenant_id"
-            "    AND x.receipt_id = r.id AND coalesce(x.at, x.created_at) > %(until)s)), 0) AS paid,"
-            " min(r.at) FILTER (WHERE r.paid <> 0) AS oldest"
-            " FROM receipts r WHERE r.tenant_id = %(t)s AND r.member_id = %(m)s"
-            " AND r.at >= %(since)s AND r.at <= %(until)s",
-            {"t": tenant_id, "m": member_id, "since": since, "until": until},
+            "SELECT coalesce(sum(paid_net), 0) AS paid, min(at) FILTER (WHERE paid_net <> 0) AS oldest"
+            " FROM receipts WHERE tenant_id = %s AND member_id = %s AND at >= %s AND at <= %s",
+            (tenant_id, member_id, since, until),
         )
     ).fetchone()
     assert row is not None

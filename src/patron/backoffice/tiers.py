@@ -27,27 +27,14 @@ async def initial(conn: Connection, tenant: TenantInfo, member_id: str, now: dat
 
 
 async def reevaluate(
-    conn: Connection, tenant: TenantInfo, member_id: str, now: datetime, *, at: datetime | None = None
+    conn: Connection, tenant: TenantInfo, member_id: str, now: datetime, *, receipt_at: datetime | None = None
 ) -> str | None:
-    """Evaluates the member's tier at ``at``, the moment of the sale or return that prompted it,
-    and then at ``now`` if that is later; returns the tier's code if it changed.
-
-    At ``at`` the returns made after it do not count yet, so the events a member's tier writes do
-    not depend on how far the worker lags behind: a sale that lifted the tier and its cancel a
-    minute later are two changes, even when both are handled in one batch. A till's clock a little
-    ahead makes ``at`` later than ``now``: then ``at`` alone, so that the sale counts."""
-    moments = [now] if at is None else ([at] if at >= now else [at, now])
-    changed = None
-    for moment in moments:
-        changed = await _evaluate(conn, tenant, member_id, moment, now) or changed
-    return changed
-
-
-async def _evaluate(
-    conn: Connection, tenant: TenantInfo, member_id: str, moment: datetime, now: datetime
-) -> str | None:
+    """Evaluates the member's tier at ``now`` (or at the time of the receipt that prompted it, if
+    later: a till may send a receipt a little ahead), counting purchases up to that moment
+    included; returns the new tier's code if it changed."""
     program = tenant.program
     await ledger_store.lock_member(conn, tenant.id, member_id)
+    moment = max(now, receipt_at) if receipt_at else now
     since = moment - timedelta(days=program.tier_window_days)
     paid, oldest = await store.paid_in_window(conn, tenant.id, member_id, since, moment)
     tier = program.tier_for(paid)
