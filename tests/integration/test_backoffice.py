@@ -1098,6 +1098,40 @@ async def test_a_slow_receiver_holds_back_only_its_own_deliveries(
         ]
 
 
+async def test_a_programs_dead_receivers_hold_back_only_its_own_deliveries(
+    tenant: Tenant, other_tenant: Tenant, worker_db: Database, clock: ManualClock
+) -> None:
+    """Eight dead webhooks of a few programs took every place of a worker: the other programs'
+    healthy webhooks waited 10 to 30 seconds. A program has at most 16 places."""
+    await shop(tenant, clock)
+    await shop(other_tenant, clock)
+    settings = WorkerSettings(keep_days=0)
+    async with (
+        Worker(
+            worker_db, clock=clock, settings=settings, tenants=[tenant.tenant_id, other_tenant.tenant_id]
+        ) as both,
+        subscribed(tenant, ["member.created"]) as (first, _),
+        subscribed(tenant, ["member.created"]) as (second, _),
+        subscribed(tenant, ["member.created"]) as (third, _),
+        subscribed(other_tenant, ["member.created"]) as (healthy, _),
+    ):
+        for dead in (first, second, third):
+            dead.delay = 2.0
+        for _ in range(10):
+            await new_member(tenant)
+            await new_member(other_tenant)
+        await both.handle_events()
+        await both.handle_events()
+        started = time.monotonic()
+        while len(healthy.events) < 10 and time.monotonic() - started < 1.5:
+            await both.deliver_webhooks()
+            await asyncio.sleep(0.02)
+        assert len(healthy.events) == 10
+        in_flight = sum(sum(dead.attempts.values()) for dead in (first, second, third))
+        assert in_flight == both.deliverer.per_tenant == 16
+        await both.deliverer.settle()
+
+
 async def test_a_webhook_gives_up_after_a_day_and_the_next_event_goes(
     tenant: Tenant, db: Database, clock: ManualClock, worker: Worker
 ) -> None:

@@ -85,11 +85,16 @@ async def insert_deliveries(
 
 
 async def claim_due(
-    conn: Connection, now: datetime, limit: int, only: list[int] | None, full: Sequence[str] = ()
+    conn: Connection,
+    now: datetime,
+    limit: int,
+    only: list[int] | None,
+    full: Sequence[str] = (),
+    full_tenants: Sequence[int] = (),
 ) -> list[dict[str, Any]]:
     """Locks deliveries that are due and first in line: none waits behind an earlier pending
     delivery of the same member to the same webhook, so a member's events arrive in order.
-    ``full``: webhooks that take no more now. The due deliveries are found first, from their own
+    ``full``: webhooks that take no more now; ``full_tenants``: programs that take no more now. The due deliveries are found first, from their own
     index, and only those are joined to their events: driven from the outbox, a backlog behind
     a receiver that was down took most of a second to find nothing."""
     cur = await conn.execute(
@@ -99,7 +104,7 @@ async def claim_due(
               FROM webhook_deliveries d
              WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s
                AND (%(only)s::bigint[] IS NULL OR d.tenant_id = ANY(%(only)s))
-               AND d.webhook_id <> ALL(%(full)s::uuid[])
+               AND d.webhook_id <> ALL(%(full)s::uuid[]) AND d.tenant_id <> ALL(%(full_tenants)s::bigint[])
                AND (d.member_id IS NULL OR NOT EXISTS (
                      SELECT 1 FROM webhook_deliveries e
                       WHERE e.tenant_id = d.tenant_id AND e.webhook_id = d.webhook_id
@@ -116,7 +121,7 @@ async def claim_due(
           JOIN tenants t ON t.id = due.tenant_id
          ORDER BY due.id
         """,
-        {"now": now, "limit": limit, "only": only, "full": list(full)},
+        {"now": now, "limit": limit, "only": only, "full": list(full), "full_tenants": list(full_tenants)},
     )
     return await cur.fetchall()
 

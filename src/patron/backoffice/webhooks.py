@@ -6,8 +6,9 @@ A delivery is claimed with a lease (FOR UPDATE SKIP LOCKED, then its ``next_atte
 own: a killed worker's delivery is due again when the lease runs out (at least once; the event id
 lets the receiver drop a repeat), and no row stays locked while a receiver takes its time (a
 DELETE of the webhook waited for it). Deliveries run side by side, at most ``concurrency`` a
-worker and ``per_webhook`` to one webhook, and the next are claimed as places free up: a receiver
-that answers in 10 seconds, or never, holds its own deliveries back, not every tenant's (a batch
+worker, ``per_webhook`` to one webhook and ``per_tenant`` of one program, and the next are claimed
+as places free up: a receiver that answers in 10 seconds, or never, holds its own deliveries
+back, and a program's dead receivers hold back its own, not every tenant's (a batch
 waited for its slowest, so one dead endpoint held all webhooks to two deliveries a second)."""
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Deliverer:
         timeout: float = 10.0,
         concurrency: int = 64,
         per_webhook: int = 8,
+        per_tenant: int = 16,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -63,7 +65,8 @@ class Deliverer:
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.concurrency = concurrency
         self.per_webhook = per_webhook
-        self._running: dict[asyncio.Task[None], str] = {}  # delivery under way -> its webhook
+        self.per_tenant = per_tenant
+        self._running: dict[asyncio.Task[None], tuple[str, int]] = {}  # delivery -> its webhook, tenant
 
     async def deliver_due(self, only: list[int] | None, limit: int = 20) -> int:
         """Claims due deliveries as far as there are places and starts them; returns how many.
@@ -71,20 +74,26 @@ class Deliverer:
         if len(self._running) >= self.concurrency:
             await asyncio.wait(list(self._running), return_when=asyncio.FIRST_COMPLETED)
         room = min(limit, self.concurrency - len(self._running))
-        busy = Counter(self._running.values())
-        full = [hook for hook, count in busy.items() if count >= self.per_webhook]
+        hooks = Counter(hook for hook, _ in self._running.values())
+        tenants = Counter(tenant for _, tenant in self._running.values())
+        full_hooks = [hook for hook, count in hooks.items() if count >= self.per_webhook]
+        full_tenants = [tenant for tenant, count in tenants.items() if count >= self.per_tenant]
         now = self.clock()
         async with self.db.transaction() as conn:
-            due = await store.claim_due(conn, now, room, only, full)
+            due = await store.claim_due(conn, now, room, only, full_hooks, full_tenants)
             chosen = []
-            for row in due:  # a claim may find more of one webhook than it has places for
-                if busy[row["webhook_id"]] < self.per_webhook:
-                    busy[row["webhook_id"]] += 1
+            for row in due:  # a claim may find more of one webhook or tenant than it has places for
+                if (
+                    hooks[row["webhook_id"]] < self.per_webhook
+                    and tenants[row["tenant_id"]] < self.per_tenant
+                ):
+                    hooks[row["webhook_id"]] += 1
+                    tenants[row["tenant_id"]] += 1
                     chosen.append(row)
             await store.lease(conn, [(row["tenant_id"], row["id"]) for row in chosen], now + LEASE)
         for row in chosen:
             task = asyncio.get_running_loop().create_task(self._deliver(row))
-            self._running[task] = row["webhook_id"]
+            self._running[task] = (row["webhook_id"], row["tenant_id"])
             task.add_done_callback(self._running.pop)
         return len(chosen)
 
