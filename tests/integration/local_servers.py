@@ -123,6 +123,7 @@ class Receiver:
     redirect: bool = False  # answer a 302 to a page that answers GETs (a login page's 200)
     padding: int = 0  # bytes of body in an answer that accepts
     delay: float = 0.0  # seconds before answering (a slow receiver)
+    trickle: float = 0.0  # seconds over which an accepting answer's body comes, a byte at a time
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
@@ -140,6 +141,13 @@ class Receiver:
             self.refuse[event["id"]] = left - 1 if left > 0 else left
             return web.Response(status=500)
         self.events.append(event)
+        if self.trickle:
+            slow = web.StreamResponse(status=200, headers={"Content-Length": "100"})
+            await slow.prepare(request)
+            for _ in range(10):
+                await slow.write(b"x")
+                await asyncio.sleep(self.trickle / 10)
+            return slow
         return (
             web.Response(status=200, body=b"x" * self.padding) if self.padding else web.Response(status=204)
         )

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -1056,6 +1057,13 @@ async def test_a_webhook_redirect_is_not_a_delivery_and_a_long_answer_is_not_rea
         assert (delivery["status"], delivery["last_status"], delivery["attempts"]) == ("delivered", 200, 2)
         assert delivery["next_attempt_at"] is None  # nothing more will be tried
         assert len(receiver.events) == 1
+        # a 200 whose body trickles in is a delivery: the status decides (it was "no answer")
+        receiver.padding, receiver.trickle = 0, 3.0
+        worker.deliverer.timeout = aiohttp.ClientTimeout(total=2)  # the body takes longer than that
+        await new_member(tenant)
+        await worker.drain()
+        latest = (await tenant.call("GET", f"/v1/webhooks/{hook}/deliveries")).json()[0]
+        assert (latest["status"], latest["attempts"], latest["last_status"]) == ("delivered", 1, 200)
     finally:
         await receiver.stop()
 

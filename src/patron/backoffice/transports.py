@@ -6,6 +6,7 @@ module sees aiohttp or smtplib exceptions."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import smtplib
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,15 +42,22 @@ def describe_failure(exc: BaseException, timeout: float | None) -> str:
     return f"{type(exc).__name__}: {text}"[:500]
 
 
+ANSWER_SECONDS = 1.0  # spent reading an answer's body at most
+
+
 async def drain_answer(response: aiohttp.ClientResponse) -> None:
     """Reads an answer's body so that its connection can serve the next request, but no more than
-    ``ANSWER_BYTES``: a receiver answering gigabytes would otherwise be read into memory. A longer
-    body is left unread, and its connection closed."""
+    ``ANSWER_BYTES`` nor for longer than ``ANSWER_SECONDS``: a receiver answering gigabytes would
+    otherwise be read into memory. The status decides the outcome: a body that comes slowly, or
+    breaks off, changes nothing (a 2xx trickling its body was taken for no answer, and sent again
+    and again). A body left unread closes its connection."""
     read = 0
-    async for chunk in response.content.iter_chunked(16 * 1024):
-        read += len(chunk)
-        if read > ANSWER_BYTES:
-            return
+    with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError):
+        async with asyncio.timeout(ANSWER_SECONDS):
+            async for chunk in response.content.iter_chunked(16 * 1024):
+                read += len(chunk)
+                if read > ANSWER_BYTES:
+                    return
 
 
 class SmsTransport:
