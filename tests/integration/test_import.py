@@ -1004,7 +1004,8 @@ async def test_a_parquet_phone_column_of_numbers_is_refused_row_by_row(
             b"sku,name\rQ1,a\r",
             "products.csv: the header line holds a carriage return (CR): if the file's lines",
         ),
-        (b'sku,"name\nQ1,a\n', "products.csv: the header line is not readable CSV"),
+        (b'sku,"name\nQ1,a\n', "products.csv: the header line has a quote left open"),
+        (b"\xef\xbb\xbf", "products.csv: the file is empty"),  # a byte order mark alone
         (b"\xffsku,name\n", "products.csv: the header line is not UTF-8 text"),
     ],
 )
@@ -1012,7 +1013,9 @@ async def test_a_file_that_cannot_be_read_says_why_and_names_itself(
     database_url: str, tenant: Tenant, db: Database, tmp_path: Path, content: bytes, message: str
 ) -> None:
     """An empty file said "missing column(s): sku", lines ended by CR alone got Python's advice
-    on universal-newline mode, and the reader's messages lacked the file's name."""
+    on universal-newline mode, and the reader's messages lacked the file's name; a quote left
+    open in the header was named in the csv module's words ("unexpected end of data"), and a
+    byte order mark alone was a blank header line."""
     path = tmp_path / "products.csv"
     path.write_bytes(content)
     with pytest.raises(runner.ImportFailed) as caught:

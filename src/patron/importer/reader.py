@@ -89,7 +89,7 @@ class CsvSource:
             header_text = first.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise ValueError("the header line is not UTF-8 text") from exc
-        if not first:
+        if not header_text:  # nothing at all, or a byte order mark alone
             raise ValueError("the file is empty")
         if not header_text.strip():
             raise ValueError("the header line is blank")
@@ -99,6 +99,8 @@ class CsvSource:
                 "the header line holds a carriage return (CR): if the file's lines end in CR alone,"
                 " save it with LF or CRLF line ends"
             )
+        if unclosed_quote(header_text) is not None:
+            raise ValueError("the header line has a quote left open")
         try:
             self.header = next(csv.reader([header_text], strict=True), [])
         except csv.Error as exc:
