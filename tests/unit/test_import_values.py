@@ -77,6 +77,32 @@ def test_timestamps_need_an_offset() -> None:
         values.timestamp(datetime(2025, 3, 1, 12))  # a Parquet timestamp without one
 
 
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "2025-W01-1T12:00Z",  # a week date
+        "20250101T120000Z",  # the basic format
+        "2025-01-01 12:00+03",  # no seconds, an offset without minutes
+        "2025-01-01T12:00:00+0300",  # an offset without its colon
+        "2025-01-01T12:00Z",
+        "2025-001T12:00:00Z",  # an ordinal date
+    ],
+)
+def test_timestamps_are_read_by_the_apis_rule(cell: str) -> None:
+    """Python's ``fromisoformat`` took all of these, which the API refuses."""
+    with pytest.raises(Bad) as caught:
+        values.timestamp(cell)
+    assert str(caught.value) == f"{cell!r} is not a timestamp (RFC 3339 with an offset)"
+
+
+def test_timestamps_take_what_the_api_takes() -> None:
+    noon = datetime(2025, 1, 1, 12, tzinfo=UTC)
+    assert values.timestamp(" 2025-01-01 12:00:00z ") == noon  # a space for T, a lowercase z
+    assert values.timestamp("2025-01-01t15:00:00+03:00") == noon
+    # more than microseconds: cut, as the API's ``fields.parse_moment`` cuts them
+    assert values.timestamp("2025-01-01T12:00:00.123456789Z") == noon.replace(microsecond=123456)
+
+
 def test_dates_and_booleans() -> None:
     assert values.day("1990-05-17") == date(1990, 5, 17)
     assert values.day(date(1990, 5, 17)) == date(1990, 5, 17)

@@ -17,6 +17,7 @@ from functools import lru_cache
 from patron import clock
 from patron.conditions import ConditionError
 from patron.conditions import validate as validate_condition
+from patron.fields import parse_moment
 from patron.members import phones
 from patron.members.model import card_problem, normalized_email
 
@@ -27,6 +28,7 @@ _MOST_DIGITS = 18  # within bigint
 _E164 = re.compile(r"\+[1-9][0-9]{4,15}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_NO_OFFSET = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?")
 # Moments and dates from another system lie in this span: from the API's own lower bound to far
 # enough from the year 10000 that a lot's validity or a tier window computed from them fits.
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
@@ -209,20 +211,23 @@ def money(value: Cell, quantum: Decimal) -> Decimal | None:
 
 
 def timestamp(value: Cell) -> datetime | None:
-    """RFC 3339 with an offset (``2024-05-01T10:00:00+03:00``, ``...Z``); a naive time is refused."""
+    """RFC 3339 with an offset (``2024-05-01T10:00:00+03:00``, ``...Z``), read by the API's own
+    rule (``fields.parse_moment``), so that a file and a request take the same times: Python's
+    ``fromisoformat`` also took week dates, the basic format and offsets without minutes."""
     if blank(value):
         return None
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
+        written = value.strip()
         try:
-            moment = datetime.fromisoformat(value.strip())
+            moment = parse_moment(written)
         except ValueError as exc:
+            if _NO_OFFSET.fullmatch(written):
+                raise Bad(f"{shown(value)} has no offset (give one, such as +03:00 or Z)") from exc
             raise Bad(f"{shown(value)} is not a timestamp (RFC 3339 with an offset)") from exc
     else:
         raise Bad(f"{shown(value)} is not a timestamp")
-    if isinstance(value, str) and moment.utcoffset() is None:
-        raise Bad(f"{shown(value)} has no offset (give one, such as +03:00 or Z)")
     zoned(moment)
     if not EARLIEST <= moment < LATEST:
         raise Bad(f"{shown(value)} is not between {EARLIEST.year} and {LATEST.year}")
