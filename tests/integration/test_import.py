@@ -741,6 +741,50 @@ async def test_parquet_with_typed_columns(
     await verified(db, tenant)
 
 
+async def test_parquet_numbers_and_timestamps_in_text_columns_are_stored_as_written(
+    database_url: str, tenant: Tenant, db: Database, tmp_path: Path
+) -> None:
+    """SKUs from a float column were stored as ``1e+16``, ``12345.0`` and ``1e-05``, a naive
+    timestamp in a store's name as ``2025-01-01 12:00:00`` and a duration as ``3:00:00``."""
+    table = pa.table(
+        {
+            "sku": pa.array([1e16, 12345.0, 1e-05, 7.0], pa.float64()),
+            "shelf_time": pa.array(
+                [None, None, None, timedelta(hours=3)], pa.duration("s")
+            ),  # a product's attribute
+        }
+    )
+    pq.write_table(table, tmp_path / "products.parquet")
+    report = await load(database_url, tenant, "products", tmp_path / "products.parquet")
+    assert (report.loaded, rejects(report)) == (3, {4: "shelf_time: 3:00:00 (a duration) is not text"})
+    async with db.read() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT sku FROM products WHERE tenant_id = %s ORDER BY sku", (tenant.tenant_id,)
+            )
+        ).fetchall()
+    assert [r["sku"] for r in rows] == ["0.00001", "10000000000000000", "12345"]
+    noon = datetime(2025, 1, 1, 12)
+    zoned = pa.table(
+        {"code": ["Z1"], "name": pa.array([noon.replace(tzinfo=UTC)], pa.timestamp("s", tz="UTC"))}
+    )
+    naive = pa.table({"code": ["N1"], "name": pa.array([noon], pa.timestamp("s"))})
+    pq.write_table(zoned, tmp_path / "zoned.parquet")
+    pq.write_table(naive, tmp_path / "naive.parquet")
+    report = await load(database_url, tenant, "stores", tmp_path / "zoned.parquet")
+    assert (report.loaded, report.rejected) == (1, 0)
+    report = await load(database_url, tenant, "stores", tmp_path / "naive.parquet")
+    assert (report.loaded, rejects(report)) == (
+        0,
+        {1: "name: 2025-01-01T12:00:00 (a timestamp) has no time zone (Patron never guesses one)"},
+    )
+    async with db.read() as conn:
+        row = await (
+            await conn.execute("SELECT name FROM stores WHERE tenant_id = %s", (tenant.tenant_id,))
+        ).fetchone()
+    assert row is not None and row["name"] == "2025-01-01T12:00:00+00:00"
+
+
 @pytest.mark.parametrize(
     ("header", "message"),
     [

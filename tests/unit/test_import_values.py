@@ -272,6 +272,48 @@ def test_a_rejected_cell_is_written_as_its_text_not_python_spelling(cell: object
     assert values.cell_text(cell) == text
 
 
+@pytest.mark.parametrize(
+    ("cell", "stored"),
+    [
+        (1e16, "10000000000000000"),
+        (12345.0, "12345"),
+        (1e-05, "0.00001"),
+        (-0.0, "0"),
+        (Decimal("1E+16"), "10000000000000000"),
+        (Decimal("2.50"), "2.5"),
+        (True, "true"),
+        (42, "42"),
+        (date(2025, 1, 1), "2025-01-01"),
+        (datetime(2025, 1, 1, 12, tzinfo=timezone(timedelta(hours=3))), "2025-01-01T12:00:00+03:00"),
+    ],
+)
+def test_a_typed_value_in_a_text_column_is_stored_as_it_is_written(cell: object, stored: str) -> None:
+    """Parquet SKUs from a float column were stored as ``1e+16``, ``12345.0`` and ``1e-05``, a
+    zoned timestamp as ``2025-01-01 12:00:00+03:00``: Python's spelling of them."""
+    assert values.text(cell) == stored
+    assert values.sku(cell) == stored
+
+
+@pytest.mark.parametrize(
+    ("cell", "reason"),
+    [
+        (
+            datetime(2025, 1, 1, 12),
+            "2025-01-01T12:00:00 (a timestamp) has no time zone (Patron never guesses one)",
+        ),
+        (timedelta(hours=3), "3:00:00 (a duration) is not text"),
+        (float("inf"), "inf (a float) is not a number"),
+    ],
+)
+def test_a_typed_value_without_one_text_is_refused_in_a_text_column(cell: object, reason: str) -> None:
+    """A naive timestamp was stored as ``2025-01-01 12:00:00`` (a guess the timestamp columns
+    refuse), a duration as ``3:00:00`` or ``1 day, 0:00:05``, also as a product's attribute."""
+    for read in (values.text, products.attribute):
+        with pytest.raises(Bad) as caught:
+            read(cell)
+        assert str(caught.value) == reason
+
+
 def test_a_products_timestamp_keeps_its_zone_and_one_without_a_zone_is_refused() -> None:
     """A Parquet timestamp without a time zone was stored as "2020-01-01T12:00:00", a guess the
     other kinds refuse."""
