@@ -233,6 +233,9 @@ def _python_values(column: Any, name: str, problems: dict[int, str]) -> list[obj
     """A Parquet column as Python values. A value Python cannot hold (a date beyond the year 9999)
     makes the whole column's conversion fail; then the column is converted value by value, and
     each such value becomes its row's problem (a reject), so the rest of the file still loads.
+    Such a value is kept as the text Arrow writes for it, named in the reason and written to the
+    rejects file, so that the rejects file imported again refuses it again until it is corrected
+    (an empty cell there had loaded the row without it).
     A 32-bit float is read as the decimal it prints as (19.9, not 19.899999618530273: Python's
     float widens it), through Arrow's shortest text of it."""
     import pyarrow as pa
@@ -249,9 +252,23 @@ def _python_values(column: Any, name: str, problems: dict[int, str]) -> list[obj
         try:
             out.append(column[row].as_py())
         except (OverflowError, ValueError) as exc:
-            problems.setdefault(row, f"{name}: a value Python cannot read ({exc})")
-            out.append(None)
+            written = _arrow_text(column, row)
+            problems.setdefault(
+                row, f"{name}: {written} ({column.type}) is beyond what Python can read ({exc})"
+            )
+            out.append(written)
     return out
+
+
+def _arrow_text(column: Any, row: int) -> str:
+    """One value of a Parquet column as Arrow writes it (``10183-09-21``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        return str(pc.cast(column.slice(row, 1), pa.string())[0].as_py())
+    except pa.ArrowException:  # a list or a struct, which Arrow does not cast to text: as it prints
+        return str(column.slice(row, 1).to_string(skip_new_lines=True))
 
 
 _UNQUOTED_END = re.compile(r"[,\r\n]")
