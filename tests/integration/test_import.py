@@ -21,6 +21,7 @@ from patron import verify
 from patron.db.pool import Database
 from patron.importer import runner
 from patron.importer import store as importer_store
+from patron.importer.batch import IN_FILE_OR_BEFORE
 from patron.web import report_store as reports
 from tests.integration.conftest import Tenant
 
@@ -247,6 +248,63 @@ async def test_members(database_url: str, tenant: Tenant, db: Database, tmp_path
     assert found.status_code == 200 and found.json()["email"] == "hans@bücher.de"
     again = await tenant.call("POST", "/v1/members", {"phone": "+79002000032", "email": "hans@bücher.de"})
     assert again.status_code == 409
+
+
+async def test_emails_equal_only_to_postgresql_are_rejected_row_by_row(
+    database_url: str, tenant: Tenant, db: Database, tmp_path: Path
+) -> None:
+    """ "İx@" and "ix@" (and "ΣΑΣ@" and "σασ@") differ as Python lowers them but are one address to
+    the unique index on lower(email): the batch's COPY failed on the index, and every rerun stopped
+    at the same batch, in one file or across two."""
+    header = ["phone", "email"]
+    one = write_csv(
+        tmp_path / "one.csv",
+        header,
+        [
+            ["+79004000001", "İx@example.com"],  # 2
+            ["+79004000002", "ix@example.com"],  # 3: the same address to PostgreSQL
+            ["+79004000003", "ok@example.com"],  # 4
+            ["+79004000004", "σασ@example.com"],  # 5
+            ["+79004000005", "ΣΑΣ@example.com"],  # 6
+        ],
+    )
+    report = await load(database_url, tenant, "members", one)
+    assert (report.loaded, rejects(report)) == (
+        3,
+        {
+            3: "email: ix@example.com appears earlier in the file",
+            6: "email: ΣΑΣ@example.com appears earlier in the file",
+        },
+    )
+    # in the next batch of the same file, and in another file
+    split = write_csv(
+        tmp_path / "split.csv",
+        header,
+        [["+79004000011", "ΑΣ@example.com"], ["+79004000012", "ασ@example.com"]],
+    )
+    report = await load(database_url, tenant, "members", split, batch_rows=1)
+    assert (report.loaded, rejects(report)) == (
+        1,
+        {3: f"email: ασ@example.com belongs to another member ({IN_FILE_OR_BEFORE})"},
+    )
+    other = write_csv(
+        tmp_path / "other.csv",
+        header,
+        [
+            ["+79004000021", "IX@example.com"],
+            ["+79004000022", "ΣΑΣ@example.com"],
+            ["+79004000023", "new@example.com"],
+        ],
+    )
+    report = await load(database_url, tenant, "members", other)
+    assert (report.loaded, rejects(report)) == (
+        1,
+        {
+            2: f"email: ix@example.com belongs to another member ({IN_FILE_OR_BEFORE})",
+            3: f"email: σασ@example.com belongs to another member ({IN_FILE_OR_BEFORE})",
+        },
+    )
+    assert await count(db, tenant, "members") == 5
 
 
 # --- lots -----------------------------------------------------------------------------------------
