@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -86,12 +88,8 @@ def test_fingerprint_follows_content_not_name(tmp_path: Path) -> None:
 def test_a_header_with_an_unclosed_quote_is_refused_by_name(tmp_path: Path) -> None:
     path = tmp_path / "f.csv"
     path.write_text('number,"store,at\nR1,S1,2026-01-01T00:00:00Z\n')
-    try:
+    with pytest.raises(ValueError, match=r"^the header line has a quote left open$"):
         reader.CsvSource(path, None)
-    except ValueError as exc:
-        assert "header line is not readable CSV" in str(exc)
-    else:
-        raise AssertionError("an unclosed quote in the header was taken")
     path.write_text('number,"store",at\n')
     assert reader.CsvSource(path, None).header == ["number", "store", "at"]
 
@@ -148,12 +146,83 @@ def test_file_level_problems_say_what_is_wrong(tmp_path: Path) -> None:
         reader.CsvSource(path, None)
     path.write_bytes(b"sku,name\nQ1,a\rb\n")
     assert rows_of(reader.CsvSource(path, None)) == [
-        (2, [], "unreadable CSV: a carriage return (CR) inside a value that is not quoted")
+        (2, ["Q1,a\rb"], "unreadable CSV: a carriage return (CR) inside a value that is not quoted")
     ]
     path.write_bytes(b"")
     for fmt in ("csv", "parquet"):
         with pytest.raises(ValueError, match=r"^the file is empty$"):
             reader.open_source(path, fmt, None)
+    path.write_bytes(b"\xef\xbb\xbf")  # a byte order mark and nothing else
+    with pytest.raises(ValueError, match=r"^the file is empty$"):
+        reader.CsvSource(path, None)
     path.write_bytes(b"\xef\xbb\xbf  \nsku\n")
     with pytest.raises(ValueError, match=r"^the header line is blank$"):
         reader.CsvSource(path, None)
+
+
+def test_a_row_the_csv_module_cannot_read_keeps_its_raw_text(tmp_path: Path) -> None:
+    """A bare CR inside a row went to the rejects file with no cells: the three stores on that
+    line were gone, and the row could not be corrected from there."""
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"code,name\nS1,One\rS2,Two\rS3,Three\r\nS4,Four\n")
+    source = reader.CsvSource(path, None)
+    assert rows_of(source) == [
+        (
+            2,
+            ["S1,One\rS2,Two\rS3,Three"],
+            "unreadable CSV: a carriage return (CR) inside a value that is not quoted",
+        ),
+        (3, ["S4", "Four"], None),
+    ]
+    assert source.position == Position(path.stat().st_size, 4)
+
+
+@pytest.fixture
+def small_field_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """A field limit of 1,000 bytes, so that a quote left open runs into it in a small file."""
+    before = csv.field_size_limit()
+    monkeypatch.setattr(reader, "FIELD_LIMIT", 1000)
+    csv.field_size_limit(1000)
+    try:
+        yield 1000
+    finally:
+        csv.field_size_limit(before)
+
+
+def test_a_quote_open_past_the_field_limit_rejects_its_line_and_reading_goes_on(
+    tmp_path: Path, small_field_limit: int
+) -> None:
+    """The csv module stopped at the limit inside the value and went on reading from there: the
+    lines it had taken were neither loaded nor rejected (92,877 of 700,000 stores loaded, one
+    row rejected with no cells, exit 0)."""
+    path = tmp_path / "f.csv"
+    stores = "".join(f"B{i},Store number {i}\n" for i in range(200))  # 4,390 bytes
+    path.write_text(f'code,name\nA0,first\nA1,"Alpha\n{stores}', encoding="utf-8")
+    reason = "a quote opened at line 3 is not closed within 1,000 bytes: the lines after it are read as rows"
+    everything = rows_of(reader.CsvSource(path, None))
+    assert everything == [
+        (2, ["A0", "first"], None),
+        (3, ['A1,"Alpha'], reason),
+        *[(4 + i, [f"B{i}", f"Store number {i}"], None) for i in range(200)],
+    ]
+    # resumed from any batch boundary, the same rows follow
+    batches = list(reader.batches(reader.CsvSource(path, None), 2))
+    for index, (_, after) in enumerate(batches):
+        done = sum(len(rows) for rows, _ in batches[: index + 1])
+        assert rows_of(reader.CsvSource(path, after)) == everything[done:]
+    # a quote that opens on a later line of the row: the row up to that line is its reject
+    path.write_text(f'code,name\n"A\n1","Alpha\n{stores}', encoding="utf-8")
+    assert rows_of(reader.CsvSource(path, None))[:2] == [
+        (
+            2,
+            ['"A\n1","Alpha'],
+            "a quote opened at line 3 is not closed within 1,000 bytes: the lines after it are read as rows",
+        ),
+        (4, ["B0", "Store number 0"], None),
+    ]
+    # a value past the limit without quotes is one line: that line is the reject
+    path.write_text(f"code,name\nA1,{'x' * 1200}\nA2,ok\n", encoding="utf-8")
+    assert rows_of(reader.CsvSource(path, None)) == [
+        (2, [f"A1,{'x' * 1200}"], "unreadable CSV: a value longer than 1,000 bytes"),
+        (3, ["A2", "ok"], None),
+    ]

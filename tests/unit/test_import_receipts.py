@@ -46,6 +46,9 @@ class FakeLookup:
     def reserve(self, table: str, count_: int) -> list[int]:
         return [next(self.ids) for _ in range(count_)]
 
+    def lowered(self, texts: set[str]) -> dict[str, str]:
+        return {text: text.lower() for text in texts}
+
 
 def importer(**program: Any) -> receipts.Receipts:
     settings = Program(currency="RUB", timezone="Asia/Vladivostok", country="RU", **program)

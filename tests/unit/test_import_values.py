@@ -77,6 +77,32 @@ def test_timestamps_need_an_offset() -> None:
         values.timestamp(datetime(2025, 3, 1, 12))  # a Parquet timestamp without one
 
 
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "2025-W01-1T12:00Z",  # a week date
+        "20250101T120000Z",  # the basic format
+        "2025-01-01 12:00+03",  # no seconds, an offset without minutes
+        "2025-01-01T12:00:00+0300",  # an offset without its colon
+        "2025-01-01T12:00Z",
+        "2025-001T12:00:00Z",  # an ordinal date
+    ],
+)
+def test_timestamps_are_read_by_the_apis_rule(cell: str) -> None:
+    """Python's ``fromisoformat`` took all of these, which the API refuses."""
+    with pytest.raises(Bad) as caught:
+        values.timestamp(cell)
+    assert str(caught.value) == f"{cell!r} is not a timestamp (RFC 3339 with an offset)"
+
+
+def test_timestamps_take_what_the_api_takes() -> None:
+    noon = datetime(2025, 1, 1, 12, tzinfo=UTC)
+    assert values.timestamp(" 2025-01-01 12:00:00z ") == noon  # a space for T, a lowercase z
+    assert values.timestamp("2025-01-01t15:00:00+03:00") == noon
+    # more than microseconds: cut, as the API's ``fields.parse_moment`` cuts them
+    assert values.timestamp("2025-01-01T12:00:00.123456789Z") == noon.replace(microsecond=123456)
+
+
 def test_dates_and_booleans() -> None:
     assert values.day("1990-05-17") == date(1990, 5, 17)
     assert values.day(date(1990, 5, 17)) == date(1990, 5, 17)
@@ -244,6 +270,48 @@ def test_a_binary_uuid_of_16_bytes_is_a_uuid() -> None:
 )
 def test_a_rejected_cell_is_written_as_its_text_not_python_spelling(cell: object, text: str) -> None:
     assert values.cell_text(cell) == text
+
+
+@pytest.mark.parametrize(
+    ("cell", "stored"),
+    [
+        (1e16, "10000000000000000"),
+        (12345.0, "12345"),
+        (1e-05, "0.00001"),
+        (-0.0, "0"),
+        (Decimal("1E+16"), "10000000000000000"),
+        (Decimal("2.50"), "2.5"),
+        (True, "true"),
+        (42, "42"),
+        (date(2025, 1, 1), "2025-01-01"),
+        (datetime(2025, 1, 1, 12, tzinfo=timezone(timedelta(hours=3))), "2025-01-01T12:00:00+03:00"),
+    ],
+)
+def test_a_typed_value_in_a_text_column_is_stored_as_it_is_written(cell: object, stored: str) -> None:
+    """Parquet SKUs from a float column were stored as ``1e+16``, ``12345.0`` and ``1e-05``, a
+    zoned timestamp as ``2025-01-01 12:00:00+03:00``: Python's spelling of them."""
+    assert values.text(cell) == stored
+    assert values.sku(cell) == stored
+
+
+@pytest.mark.parametrize(
+    ("cell", "reason"),
+    [
+        (
+            datetime(2025, 1, 1, 12),
+            "2025-01-01T12:00:00 (a timestamp) has no time zone (Patron never guesses one)",
+        ),
+        (timedelta(hours=3), "3:00:00 (a duration) is not text"),
+        (float("inf"), "inf (a float) is not a number"),
+    ],
+)
+def test_a_typed_value_without_one_text_is_refused_in_a_text_column(cell: object, reason: str) -> None:
+    """A naive timestamp was stored as ``2025-01-01 12:00:00`` (a guess the timestamp columns
+    refuse), a duration as ``3:00:00`` or ``1 day, 0:00:05``, also as a product's attribute."""
+    for read in (values.text, products.attribute):
+        with pytest.raises(Bad) as caught:
+            read(cell)
+        assert str(caught.value) == reason
 
 
 def test_a_products_timestamp_keeps_its_zone_and_one_without_a_zone_is_refused() -> None:

@@ -103,6 +103,10 @@ class Lookup(Protocol):
 
     def reserve(self, table: str, count: int) -> list[int]: ...
 
+    def lowered(self, texts: set[str]) -> dict[str, str]:
+        """Each text as PostgreSQL's lower() makes it, which unique indexes on lower(...) compare."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Members:

@@ -7,6 +7,8 @@ read in record batches of the row groups still to do; its position is a row inde
 A row is ``(line, values, problem)``: ``line`` is the source line number (CSV: the physical line
 where the row starts; Parquet: the 1-based row number), ``values`` the cells in header order, and
 ``problem`` the reason a row cannot even be read (wrong number of values, not UTF-8), else None.
+A CSV row the csv module cannot read at all has its raw text as its one value, so that its
+reject keeps what the file held.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import csv
 import hashlib
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol, cast
@@ -89,7 +91,7 @@ class CsvSource:
             header_text = first.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise ValueError("the header line is not UTF-8 text") from exc
-        if not first:
+        if not header_text:  # nothing at all, or a byte order mark alone
             raise ValueError("the file is empty")
         if not header_text.strip():
             raise ValueError("the header line is blank")
@@ -99,6 +101,8 @@ class CsvSource:
                 "the header line holds a carriage return (CR): if the file's lines end in CR alone,"
                 " save it with LF or CRLF line ends"
             )
+        if unclosed_quote(header_text) is not None:
+            raise ValueError("the header line has a quote left open")
         try:
             self.header = next(csv.reader([header_text], strict=True), [])
         except csv.Error as exc:
@@ -110,6 +114,18 @@ class CsvSource:
             self.position = start
 
     def rows(self) -> Iterator[Row]:
+        while True:
+            resume = yield from self._rows_from_position()
+            if resume is None:
+                return
+            # After a row the csv module could not read, its state is of no use: read on with a
+            # new reader from where that row's reject ends.
+            self._file.seek(resume.offset)
+            self.position = resume
+
+    def _rows_from_position(self) -> Generator[Row, None, Position | None]:
+        """Rows up to the end of the file (then None), or up to one the csv module cannot read:
+        that row is rejected with its raw text, and the position to read on from is returned."""
         offset, line = self.position.offset, self.position.line
         broken: set[int] = set()
         count = 0
@@ -134,15 +150,20 @@ class CsvSource:
             starts_at = self.position.offset
             try:
                 values = next(reader)
-                problem = None
             except StopIteration:
-                break
+                return None
             except csv.Error as exc:
-                values, problem = [], _csv_problem(exc)
+                unread, resume = self._unreadable(
+                    exc, starts_at, line + consumed, Position(offset, line + count)
+                )
+                self.position = resume
+                yield unread
+                return resume
+            problem = None
             first_line = line + consumed
             consumed = count
             self.position = Position(offset, line + count)
-            if at_end and problem is None:
+            if at_end:
                 # the csv module ends a quoted value at the end of the file without a word
                 problem = self._unclosed_quote(starts_at, first_line)
             if problem is None and (not values or (len(values) == 1 and not values[0].strip())):
@@ -154,6 +175,40 @@ class CsvSource:
             if problem is None and len(values) != width:
                 problem = f"expected {width} values, got {len(values)}"
             yield first_line, values, problem
+
+    def _unreadable(
+        self, exc: csv.Error, starts_at: int, first_line: int, read_to: Position
+    ) -> tuple[Row, Position]:
+        """A row the csv module could not read, which starts at byte ``starts_at`` and line
+        ``first_line`` and of which it read the lines up to ``read_to``: rejected with its raw
+        text as its one cell (so that nothing vanishes and it can be corrected from the rejects
+        file), and where to read on. A value that grew past the field limit is, in practice, a
+        quote never closed: then the row is the lines up to the one where that quote opened, and
+        reading goes on at the line after it (the csv module went on inside the value, and the
+        lines it took were neither loaded nor rejected)."""
+        self._file.seek(starts_at)
+        raw = self._file.read(read_to.offset - starts_at)
+        problem = _csv_problem(exc)
+        taken, resume = raw, read_to
+        if str(exc).startswith("field larger than field limit"):
+            # latin-1 gives a character a byte: the quotes, commas and line ends UTF-8 writes as
+            # themselves are at their byte offsets
+            opened = unclosed_quote(raw.decode("latin-1"))
+            limit = _size(csv.field_size_limit())
+            if opened is None:
+                problem = f"unreadable CSV: a value longer than {limit}"
+            else:
+                quote_line = first_line + raw.count(b"\n", 0, opened)
+                line_end = raw.find(b"\n", opened)
+                if line_end >= 0:
+                    taken = raw[: line_end + 1]
+                    resume = Position(starts_at + len(taken), quote_line + 1)
+                problem = (
+                    f"a quote opened at line {quote_line} is not closed within {limit}:"
+                    " the lines after it are read as rows"
+                )
+        text = taken.decode("utf-8", "replace").removesuffix("\n").removesuffix("\r")
+        return (first_line, [text], problem), resume
 
     def _unclosed_quote(self, starts_at: int, first_line: int) -> str | None:
         """Why the file's last row, which starts at byte ``starts_at`` and line ``first_line``,
@@ -231,6 +286,9 @@ def _python_values(column: Any, name: str, problems: dict[int, str]) -> list[obj
     """A Parquet column as Python values. A value Python cannot hold (a date beyond the year 9999)
     makes the whole column's conversion fail; then the column is converted value by value, and
     each such value becomes its row's problem (a reject), so the rest of the file still loads.
+    Such a value is kept as the text Arrow writes for it, named in the reason and written to the
+    rejects file, so that the rejects file imported again refuses it again until it is corrected
+    (an empty cell there had loaded the row without it).
     A 32-bit float is read as the decimal it prints as (19.9, not 19.899999618530273: Python's
     float widens it), through Arrow's shortest text of it."""
     import pyarrow as pa
@@ -247,9 +305,23 @@ def _python_values(column: Any, name: str, problems: dict[int, str]) -> list[obj
         try:
             out.append(column[row].as_py())
         except (OverflowError, ValueError) as exc:
-            problems.setdefault(row, f"{name}: a value Python cannot read ({exc})")
-            out.append(None)
+            written = _arrow_text(column, row)
+            problems.setdefault(
+                row, f"{name}: {written} ({column.type}) is beyond what Python can read ({exc})"
+            )
+            out.append(written)
     return out
+
+
+def _arrow_text(column: Any, row: int) -> str:
+    """One value of a Parquet column as Arrow writes it (``10183-09-21``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        return str(pc.cast(column.slice(row, 1), pa.string())[0].as_py())
+    except pa.ArrowException:  # a list or a struct, which Arrow does not cast to text: as it prints
+        return str(column.slice(row, 1).to_string(skip_new_lines=True))
 
 
 _UNQUOTED_END = re.compile(r"[,\r\n]")
@@ -276,6 +348,10 @@ def unclosed_quote(text: str) -> int | None:
             return None
         at = end.end()
     return None
+
+
+def _size(limit: int) -> str:
+    return f"{limit >> 20} MiB" if limit % (1 << 20) == 0 else f"{limit:,} bytes"
 
 
 def _csv_problem(exc: csv.Error) -> str:

@@ -101,6 +101,9 @@ class _Lookup:
     def reserve(self, table: str, count: int) -> list[int]:
         return store.reserve(self.conn, table, count)
 
+    def lowered(self, texts: set[str]) -> dict[str, str]:
+        return store.lowered(self.conn, texts)
+
 
 def run(
     url: str,

@@ -180,6 +180,15 @@ def members(conn: Conn, tenant_id: int, ids: set[str], phones: set[str], cards: 
     return Members(found_ids, by_phone, by_card)
 
 
+def lowered(conn: Conn, texts: set[str]) -> dict[str, str]:
+    """Each of ``texts`` as PostgreSQL lowers it: the form a unique index on lower(...) compares,
+    which Python's str.lower() does not always give ("İ" is "i" here, "i̇" in Python)."""
+    if not texts:
+        return {}
+    cur = conn.execute("SELECT t, lower(t) FROM unnest(%s::text[]) AS t", (list(texts),))
+    return dict(cur.fetchall())
+
+
 _SEQUENCES = {"entries": "entries", "lots": "lots"}
 
 

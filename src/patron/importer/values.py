@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from functools import lru_cache
 
 from patron import clock
 from patron.conditions import ConditionError
 from patron.conditions import validate as validate_condition
+from patron.fields import parse_moment
 from patron.members import phones
 from patron.members.model import card_problem, normalized_email
 
@@ -27,6 +28,7 @@ _MOST_DIGITS = 18  # within bigint
 _E164 = re.compile(r"\+[1-9][0-9]{4,15}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_NO_OFFSET = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?")
 # Moments and dates from another system lie in this span: from the API's own lower bound to far
 # enough from the year 10000 that a lot's validity or a tier window computed from them fits.
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
@@ -112,21 +114,47 @@ def blank(value: Cell) -> bool:
 
 
 def _stripped(value: Cell) -> str | None:
-    """A cell as stripped text, None when blank (the fast path of every reader: CSV gives text).
-
-    A Parquet value that is binary, not a single value (a list, a struct) or a float that is not
-    a number is refused: no text is meant by it."""
+    """A cell as stripped text, None when blank (the fast path of every reader: CSV gives text)."""
     if value is None:
         return None
-    if type(value) is not str:
-        if isinstance(value, bytes | bytearray):
-            raise Bad(f"{shown(value)} is not text")
-        if isinstance(value, list | tuple | dict):
-            raise Bad(f"{shown(value)} is not a single value")
-        if isinstance(value, float) and value != value:
-            raise Bad(f"{shown(value)} is not a number")
-    out = (value if type(value) is str else str(value)).strip()
+    out = (value if type(value) is str else _typed_text(value)).strip()
     return out or None
+
+
+def _typed_text(value: Cell) -> str:
+    """A Parquet value read where text is meant (a SKU, a name), as it is written rather than in
+    Python's spelling (``1e+16``, ``12345.0``, ``2025-01-01 12:00:00``): a number as the plain
+    decimal it prints as, a boolean as ``true``/``false``, a date or a zoned timestamp as RFC 3339.
+    What has no one text refuses its row: binary data, a list or a struct, a float that is not
+    a number, a timestamp without a time zone (Patron never guesses one) and a duration."""
+    if isinstance(value, bytes | bytearray):
+        raise Bad(f"{shown(value)} is not text")
+    if isinstance(value, list | tuple | dict):
+        raise Bad(f"{shown(value)} is not a single value")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float | Decimal):
+        return number_text(value)
+    if isinstance(value, datetime):
+        return zoned(value).isoformat()
+    if isinstance(value, timedelta):
+        raise Bad(f"{shown(value)} is not text")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value)  # an integer, a UUID
+
+
+_EVERY_DIGIT = Context(prec=100)  # more digits than a Parquet decimal holds (76): normalize() never rounds
+
+
+def number_text(value: float | Decimal) -> str:
+    """A float or decimal as plain decimal text in one form, as a product's number attribute is
+    stored: a float as the decimal it prints as, without an exponent or trailing zeros
+    (``1e+16`` as ``10000000000000000``, ``12345.0`` as ``12345``, ``1e-05`` as ``0.00001``)."""
+    number = Decimal(repr(value)) if isinstance(value, float) else value
+    if not number.is_finite():
+        raise Bad(f"{shown(value)} is not a number")
+    return "0" if number.is_zero() else format(number.normalize(_EVERY_DIGIT), "f")
 
 
 def text(value: Cell, *, max_length: int = 200) -> str | None:
@@ -209,20 +237,23 @@ def money(value: Cell, quantum: Decimal) -> Decimal | None:
 
 
 def timestamp(value: Cell) -> datetime | None:
-    """RFC 3339 with an offset (``2024-05-01T10:00:00+03:00``, ``...Z``); a naive time is refused."""
+    """RFC 3339 with an offset (``2024-05-01T10:00:00+03:00``, ``...Z``), read by the API's own
+    rule (``fields.parse_moment``), so that a file and a request take the same times: Python's
+    ``fromisoformat`` also took week dates, the basic format and offsets without minutes."""
     if blank(value):
         return None
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
+        written = value.strip()
         try:
-            moment = datetime.fromisoformat(value.strip())
+            moment = parse_moment(written)
         except ValueError as exc:
+            if _NO_OFFSET.fullmatch(written):
+                raise Bad(f"{shown(value)} has no offset (give one, such as +03:00 or Z)") from exc
             raise Bad(f"{shown(value)} is not a timestamp (RFC 3339 with an offset)") from exc
     else:
         raise Bad(f"{shown(value)} is not a timestamp")
-    if isinstance(value, str) and moment.utcoffset() is None:
-        raise Bad(f"{shown(value)} has no offset (give one, such as +03:00 or Z)")
     zoned(moment)
     if not EARLIEST <= moment < LATEST:
         raise Bad(f"{shown(value)} is not between {EARLIEST.year} and {LATEST.year}")
