@@ -119,6 +119,17 @@ async def messages(tenant: Tenant, member: str) -> list[dict[str, Any]]:
     return list(response.json())
 
 
+async def release_holds(worker: Worker, db: Database, tenant: Tenant) -> None:
+    """Ends the holds a provider's 429 put on the tenant's channels (they count real seconds,
+    which a test moving its own clock does not wait for)."""
+    await asyncio.gather(*worker.sender._holding)
+    worker.sender._held.clear()
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE rate_buckets SET tat = clock_timestamp() WHERE tenant_id = %s", (tenant.tenant_id,)
+        )
+
+
 async def outbox_events(db: Database, tenant: Tenant) -> list[dict[str, Any]]:
     async with db.read() as conn:
         cur = await conn.execute(
@@ -306,11 +317,14 @@ async def test_retries_honour_retry_after_and_reuse_the_message_id(
     assert (message["status"], message["attempts"], message["error"]) == ("queued", 1, "HTTP 429")
     assert datetime.fromisoformat(message["next_attempt_at"]) == clock() + timedelta(seconds=30)
     # the whole channel waits too, for every worker: its time line frees no slot for 30 s
+    await asyncio.gather(*worker.sender._holding)  # the hold is written beside the sending
     async with db.read() as conn:
         assert 25 < await store.bucket_ahead(conn, tenant.tenant_id, "sms") <= 30
         await conn.execute(
             "UPDATE rate_buckets SET tat = clock_timestamp() WHERE tenant_id = %s", (tenant.tenant_id,)
         )
+    assert list(worker.sender._held) == [(tenant.tenant_id, "sms")]  # and this worker at once
+    worker.sender._held.clear()  # the 30 s are over (the test's clock moves; the loop's does not)
 
     clock.fixed = clock() + timedelta(seconds=29)
     await worker.drain()
@@ -329,8 +343,26 @@ async def test_retries_honour_retry_after_and_reuse_the_message_id(
     assert {r["id"] for r in provider.requests} == {message["id"]}  # one id on every try
 
 
-async def test_a_throttling_provider_is_waited_out_as_long_as_a_failing_one(
+async def test_a_slow_down_stops_the_rest_of_the_batch_at_once(
     tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """The channel was held only once the batch's last answer was in: the messages after a 429
+    went on at the full rate meanwhile."""
+    await shop(tenant, clock)
+    await sms_channel(tenant, provider)
+    await template(tenant, "welcome", "Hi")
+    for _ in range(30):
+        await new_member(tenant)
+    await worker.handle_events()
+    await worker.handle_events()
+    provider.script.append((429, {"Retry-After": "5"}))
+    await worker.drain()
+    # one tick's group went out with the refused message; the other groups of the batch wait
+    assert len(provider.requests) < 15 and len(provider.accepted) == len(provider.requests) - 1
+
+
+async def test_a_throttling_provider_is_waited_out_as_long_as_a_failing_one(
+    tenant: Tenant, db: Database, clock: ManualClock, worker: Worker, provider: SmsProvider
 ) -> None:
     """A probe: a provider answering 429 with "Retry-After: 1" every time made a message fail
     for good after 12 tries in 12 seconds, where a 500 backs off for half an hour. Retry-After
@@ -342,6 +374,7 @@ async def test_a_throttling_provider_is_waited_out_as_long_as_a_failing_one(
     member = await new_member(tenant, name="Anna")
     waits = []
     for tries in range(1, 5):
+        await release_holds(worker, db, tenant)  # the second each 429 holds the channel is over
         await worker.drain()
         assert len(provider.requests) == tries
         (message,) = await messages(tenant, member)

@@ -156,6 +156,8 @@ def test_retry_after_in_seconds_or_as_a_date() -> None:
     # a day at most: "1e12" and "inf" overflowed the next attempt's time and stalled the sender
     assert rules.retry_after_seconds("1e12", now) == rules.retry_after_seconds("inf", now) == 86_400.0
     assert rules.retry_after_seconds("nan", now) is None
+    assert rules.retry_after_seconds("-3", now) is None  # no delay a header can give: as if none
+    assert rules.retry_after_seconds("Tue, 10 Mar 2026 11:00:00 GMT", now) == 0.0  # a date past: now
     assert rules.retry_after_seconds("Fri, 31 Dec 9999 23:59:59 GMT", now) == 86_400.0
 
 

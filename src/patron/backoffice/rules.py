@@ -85,7 +85,8 @@ def retry_after_seconds(header: str | None, now: datetime) -> float | None:
     except ValueError:
         pass
     else:
-        return None if math.isnan(seconds) else min(LONGEST_RETRY_AFTER, max(0.0, seconds))
+        # a negative number is no delay the header can give (RFC 9110): as if none were given
+        return None if math.isnan(seconds) or seconds < 0 else min(LONGEST_RETRY_AFTER, seconds)
     from email.utils import parsedate_to_datetime
 
     try:

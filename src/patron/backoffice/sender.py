@@ -75,25 +75,30 @@ class Sender:
         # a request is only started when a connection is free for it: one that waited inside the
         # HTTP client for a slow provider would leave later, bunched with the next slots' requests
         self._in_flight = asyncio.Semaphore(self.settings.in_flight)
+        # channels a provider asked to slow down: (tenant, channel) -> the loop's time it ends
+        self._held: dict[tuple[int, str], float] = {}
+        self._holding: set[asyncio.Task[None]] = set()
 
-    async def send_batch(self, channel: dict[str, Any]) -> int:
-        """One batch of one channel; returns how many messages it handled (0: none was due)."""
+    async def send_batch(self, channel: dict[str, Any]) -> tuple[int, float | None]:
+        """One batch of one channel: how many messages it handled (0: none was due), and, when
+        the channel's time line is booked ahead, in how many seconds to come back."""
         cfg = self.settings
         tenant_id, name, rate = channel["tenant_id"], channel["channel"], channel["rate_per_second"]
         if rate is not None:
             async with self.db.connection() as conn:
                 ahead = await store.bucket_ahead(conn, tenant_id, name)
-            if ahead > cfg.max_ahead + 1.0:  # held by a provider's "slow down": other channels go on
-                return 0
-            if ahead > cfg.max_ahead:  # other batches booked the time line: wait rather than queue up
-                await asyncio.sleep(ahead - cfg.max_ahead)
+            if ahead > cfg.max_ahead:
+                # other batches booked the time line, or a provider said to slow down: come back
+                # then, and meanwhile let the caller serve other channels (sleeping here held every
+                # other tenant's channel of this sender too)
+                return 0, ahead - cfg.max_ahead
         limit = rules.batch_size(rate, cfg.headroom, cfg.horizon, cfg.most)
         now = self.clock()
         # pipelined: BEGIN goes with the claim, and the outcomes' UPDATE with the COMMIT
         async with self.db.transaction(pipeline=True) as conn:
             rows = await store.claim_messages(conn, tenant_id, name, now, limit)
             if not rows:
-                return 0
+                return 0, None
             updates: list[MessageUpdate | None] = []
             ready: list[dict[str, Any]] = []
             for row in rows:
@@ -112,27 +117,38 @@ class Sender:
                 ready.append({**row, "recipient": recipient})
             if ready:
                 attempts = await self._send_all(tenant_id, name, channel["settings"], rate, ready)
-                await self._slow_down(tenant_id, name, rate, attempts)
                 done = self.clock()
                 updates.extend(
                     self._outcome(row, attempt, done) for row, attempt in zip(ready, attempts, strict=True)
                 )
             await store.update_messages(conn, [u for u in updates if u is not None])
-        return len(rows)
+        return len(rows), None
 
-    async def _slow_down(
-        self, tenant_id: int, channel: str, rate: float | None, attempts: list[Attempt]
-    ) -> None:
-        """Holds the channel's bucket when the provider said to slow down."""
-        waits = [
-            1.0 if attempt.retry_after is None else attempt.retry_after
-            for attempt in attempts
-            if attempt.status == 429 or (attempt.status == 503 and attempt.retry_after)
-        ]
-        if not waits or rate is None or max(waits) <= 0:
+    def _slow_down(self, tenant_id: int, channel: str, attempt: Attempt) -> None:
+        """A provider's "slow down" (429, or 503 with Retry-After), at once: this worker sends
+        nothing more on the channel for ``Retry-After`` seconds (1 without one, an invalid one
+        too), and the channel's bucket is held for every worker. Waiting for the batch's last
+        answer first let dozens more out at the full rate."""
+        if not (attempt.status == 429 or (attempt.status == 503 and attempt.retry_after is not None)):
             return
-        async with self.db.connection() as conn:
-            await store.hold_bucket(conn, tenant_id, channel, min(max(waits), self.settings.retry_cap))
+        wait = min(1.0 if attempt.retry_after is None else attempt.retry_after, self.settings.retry_cap)
+        if wait <= 0:
+            return
+        key = (tenant_id, channel)
+        until = asyncio.get_running_loop().time() + wait
+        if self._held.get(key, 0.0) >= until:
+            return
+        self._held[key] = until
+        task = asyncio.get_running_loop().create_task(self._hold(tenant_id, channel, wait))
+        self._holding.add(task)
+        task.add_done_callback(self._holding.discard)
+
+    async def _hold(self, tenant_id: int, channel: str, wait: float) -> None:
+        try:
+            async with self.db.connection() as conn:
+                await store.hold_bucket(conn, tenant_id, channel, wait)
+        except Exception:  # the database away: this worker holds on by itself meanwhile
+            log.exception("holding channel %s of tenant %s failed", channel, tenant_id)
 
     def _outcome(self, row: dict[str, Any], attempt: Attempt, now: datetime) -> MessageUpdate | None:
         cfg = self.settings
@@ -174,7 +190,11 @@ class Sender:
         # loop, SIGSTOP) so gives its slots up rather than send them on top of another's.
         asked = loop.time()
         async with self.db.connection() as conn:
-            start_in = await store.reserve_slots(conn, tenant_id, channel, spacing * len(rows))
+            start_in = await store.reserve_slots(
+                conn, tenant_id, channel, spacing * len(rows), self.settings.max_ahead
+            )
+        if start_in is None:  # another batch booked the time line meanwhile: these wait their turn
+            return [_LATE] * len(rows)
         answered = loop.time()
         tolerance = self.settings.late_tolerance
         groups = await asyncio.gather(
@@ -182,6 +202,7 @@ class Sender:
                 self._send_group(
                     answered + start_in + first * spacing,
                     asked + start_in + first * spacing + tolerance,
+                    tenant_id,
                     channel,
                     settings,
                     rows[first : first + group],
@@ -192,7 +213,13 @@ class Sender:
         return [attempt for attempts in groups for attempt in attempts]
 
     async def _send_group(
-        self, slot: float, latest: float, channel: str, settings: dict[str, Any], rows: list[dict[str, Any]]
+        self,
+        slot: float,
+        latest: float,
+        tenant_id: int,
+        channel: str,
+        settings: dict[str, Any],
+        rows: list[dict[str, Any]],
     ) -> list[Attempt]:
         """Sends ``rows`` together at ``slot``, unless that is already after ``latest``; a row is
         given up when the provider still has ``in_flight`` requests of this worker unanswered.
@@ -205,23 +232,27 @@ class Sender:
             # wake-ups a message, a worker's core kept busy). A whole one instead: the send is
             # late by under a millisecond, well within ``late_tolerance``, and never early.
             await asyncio.sleep(max(delay, TIMER_RESOLUTION))
-        if loop.time() > latest:
-            return [_LATE] * len(rows)
+        if loop.time() > latest or self._held.get((tenant_id, channel), 0.0) > loop.time():
+            return [_LATE] * len(rows)  # late, or the provider said to slow down: they wait
         sends: list[asyncio.Future[Attempt] | None] = []
         for row in rows:
             if self._in_flight.locked():
                 sends.append(None)
                 continue
             await self._in_flight.acquire()  # free, so it does not wait: no other send slips in
-            sends.append(asyncio.ensure_future(self._send_holding(channel, settings, row)))
+            sends.append(asyncio.ensure_future(self._send_holding(tenant_id, channel, settings, row)))
         return [_LATE if send is None else await send for send in sends]
 
-    async def _send_holding(self, channel: str, settings: dict[str, Any], row: dict[str, Any]) -> Attempt:
+    async def _send_holding(
+        self, tenant_id: int, channel: str, settings: dict[str, Any], row: dict[str, Any]
+    ) -> Attempt:
         """Sends one message, then frees the ``in_flight`` place its caller took for it."""
         try:
-            return await self._send_one(channel, settings, row)
+            attempt = await self._send_one(channel, settings, row)
         finally:
             self._in_flight.release()
+        self._slow_down(tenant_id, channel, attempt)
+        return attempt
 
     async def _send_one(self, channel: str, settings: dict[str, Any], row: dict[str, Any]) -> Attempt:
         try:

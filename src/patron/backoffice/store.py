@@ -130,9 +130,14 @@ async def hold_bucket(conn: Connection, tenant_id: int, channel: str, seconds: f
     )
 
 
-async def reserve_slots(conn: Connection, tenant_id: int, channel: str, span: float) -> float:
+async def reserve_slots(
+    conn: Connection, tenant_id: int, channel: str, span: float, max_ahead: float
+) -> float | None:
     """Reserves ``span`` seconds of the channel's sending time line (one short statement, so that
-    the row lock is held for microseconds); returns in how many seconds the reservation starts.
+    the row lock is held for microseconds); returns in how many seconds the reservation starts,
+    or None when the time line is booked more than ``max_ahead`` seconds ahead (checked in the
+    same statement: checked apart, senders of several workers booked 1.6 s ahead, and a
+    provider's "slow down" found its hold already booked over).
 
     Every process of every worker reserves here, so the rate holds across all of them."""
     row = await (
@@ -143,17 +148,20 @@ async def reserve_slots(conn: Connection, tenant_id: int, channel: str, span: fl
                SET tat = greatest(b.tat, clock.now) + make_interval(secs => %(span)s)
               FROM clock
              WHERE b.tenant_id = %(t)s AND b.channel = %(c)s
+               AND b.tat <= clock.now + make_interval(secs => %(ahead)s)
             RETURNING extract(epoch FROM (b.tat - clock.now))::float8 - %(span)s AS start_in
             """,
-            {"t": tenant_id, "c": channel, "span": span},
+            {"t": tenant_id, "c": channel, "span": span, "ahead": max_ahead},
         )
     ).fetchone()
     if row is None:
-        await conn.execute(
+        created = await conn.execute(
             "INSERT INTO rate_buckets (tenant_id, channel) VALUES (%s, %s) ON CONFLICT DO NOTHING",
             (tenant_id, channel),
         )
-        return await reserve_slots(conn, tenant_id, channel, span)
+        if created.rowcount == 0:
+            return None  # booked too far ahead
+        return await reserve_slots(conn, tenant_id, channel, span, max_ahead)
     return max(0.0, float(row["start_in"]))
 
 

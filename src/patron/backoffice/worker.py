@@ -122,7 +122,7 @@ class Worker:
     async def expand_broadcasts(self) -> int:
         return await broadcasts.expand(self.db, self.tenants, self.clock())
 
-    async def send_messages(self) -> int:
+    async def send_messages(self, *, wait: bool = True) -> int:
         """One batch on each configured channel (in turns, so that no tenant starves)."""
         async with self.db.connection() as conn:
             channels = await store.channels(conn, self.tenants.only, self.clock())
@@ -130,9 +130,15 @@ class Worker:
             return 0
         self._channel_turn = (self._channel_turn + 1) % len(channels)
         ordered = channels[self._channel_turn :] + channels[: self._channel_turn]
-        sent = 0
+        sent, waits = 0, []
         for channel in ordered:
-            sent += await self.sender.send_batch(channel)
+            handled, free_in = await self.sender.send_batch(channel)
+            sent += handled
+            if free_in is not None:
+                waits.append(free_in)
+        if wait and sent == 0 and waits:  # only booked-ahead channels: wait for the first to free up
+            await asyncio.sleep(min(1.0, *waits))
+            return len(waits)  # work to come: no pause on top
         return sent
 
     async def deliver_webhooks(self) -> int:
@@ -171,7 +177,7 @@ class Worker:
             did = (
                 await self.handle_events()
                 + await self.expand_broadcasts()
-                + await self.send_messages()
+                + await self.send_messages(wait=False)  # a channel held or booked ahead waits for later
                 + await self.deliver_webhooks_and_wait()
             )
             total += did
@@ -198,8 +204,11 @@ class Worker:
             self._loop(f"sender-{i}", self.send_messages, stop, poll) for i in range(self.settings.senders)
         ]
         tasks = [asyncio.ensure_future(loop) for loop in loops]
+        clock = asyncio.get_running_loop()
+        deadline = clock.time() + self.settings.stop_grace  # moved to the stop once it comes
         try:
             await stop.wait()
+            deadline = clock.time() + self.settings.stop_grace
             _, late = await asyncio.wait(tasks, timeout=self.settings.stop_grace)
             if late:
                 log.warning(
@@ -210,7 +219,7 @@ class Worker:
         finally:  # also when run itself is cancelled: no loop outlives it
             for task in tasks:
                 task.cancel()
-            await self.deliverer.settle(self.settings.stop_grace)
+            await self.deliverer.settle(max(0.0, deadline - clock.time()))  # within the same grace
         for outcome in await asyncio.gather(*tasks, return_exceptions=True):
             if isinstance(outcome, Exception):  # a loop catches its steps' errors: this is a bug
                 raise outcome
