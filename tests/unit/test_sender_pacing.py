@@ -50,7 +50,7 @@ def test_waiting_for_a_slot_sleeps_a_few_times_a_message_and_never_sends_early(
 
     async def one(slot: float, number: int) -> None:
         (attempt,) = await sender._send_group(
-            slot, slot + 60, "sms", {}, [{"id": number, "recipient": "+1", "body": "hi"}]
+            slot, slot + 60, 1, "sms", {}, [{"id": number, "recipient": "+1", "body": "hi"}]
         )
         assert attempt.ok
         sent_at.append((slot, asyncio.get_running_loop().time()))
@@ -89,9 +89,9 @@ def test_a_group_waits_once_and_gives_up_what_the_connections_cannot_take(sleeps
     async def main() -> tuple[list[Attempt], list[Attempt]]:
         loop = asyncio.get_running_loop()
         slot = loop.time() + 0.005
-        first = await sender._send_group(slot, slot + 60, "sms", {}, rows)
+        first = await sender._send_group(slot, slot + 60, 1, "sms", {}, rows)
         past = loop.time() - 1
-        late = await sender._send_group(past, past + 0.02, "sms", {}, rows)
+        late = await sender._send_group(past, past + 0.02, 1, "sms", {}, rows)
         return first, late
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
