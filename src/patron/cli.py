@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import alembic.util.exc
 import psycopg
 import psycopg_pool
 import sqlalchemy.exc
@@ -254,7 +255,7 @@ def verify(tenant: str = typer.Option(None, help="check one tenant (slug); defau
 
     async def work(db: Database) -> tuple[list[checks.Failure], dict[int, str]]:
         async with db.read() as conn:
-            tenant_id = await store.tenant_id_by_slug(conn, tenant) if tenant else None
+            tenant_id = await store.tenant_id_by_slug(conn, tenant) if tenant is not None else None
             slugs = {row["id"]: row["slug"] for row in await store.list_tenants(conn)}
             return await checks.run(conn, tenant_id), slugs
 
@@ -391,6 +392,8 @@ def _operator_message(exc: BaseException) -> str:
     first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
     if isinstance(exc, ConfigError):
         return first
+    if isinstance(exc, alembic.util.exc.CommandError):
+        return f"{first}: the database's schema is of another version of Patron"
     return f"the database cannot be used: {first}"
 
 
@@ -401,4 +404,7 @@ OPERATOR_ERRORS = (
     psycopg_pool.PoolTimeout,
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.ArgumentError,
+    # a database at a revision this Patron does not know (migrated by a newer one): a traceback
+    # and exit 1, which for `verify` means a broken ledger
+    alembic.util.exc.CommandError,
 )

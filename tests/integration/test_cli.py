@@ -184,6 +184,8 @@ def test_an_operators_mistake_is_one_line_and_exit_2(cli_env: dict[str, str], tm
         (("tenants", "list"), {**cli_env, "PATRON_DATABASE_URL": "postgresql://u@h/x?foo=bar"}, '"foo"'),
         (("serve",), {**cli_env, "PATRON_POOL_MIN": "20", "PATRON_POOL_MAX": "5"}, "PATRON_POOL_MIN (20)"),
         (("tenants", "create", "x", "--timezone", "Not/" + "Z" * 100), cli_env, "Z" * 100),  # never wrapped
+        (("verify", "--tenant", ""), cli_env, "no tenant ''"),  # it checked every tenant, for minutes
+        (("tenants", "create", "x", "--currency", "eur"), cli_env, "written in capitals: EUR"),
     ]
     for args, env, said in mistakes:
         done = patron(*args, env=env)
@@ -310,6 +312,24 @@ async def test_verify_passes_then_names_a_corrupted_lot_and_scopes_to_a_tenant(
     scoped_broken = await asyncio.to_thread(run, "verify", "--tenant", broken)
     assert scoped_broken.returncode == 1, scoped_broken.stderr
     assert "lot_remaining_matches_allocations" in scoped_broken.stdout + scoped_broken.stderr
+
+
+def test_a_database_migrated_by_a_newer_patron_is_one_line_and_exit_2(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A revision this code does not know gave a 98-line traceback and exit 1 from every command
+    (which for verify says the ledger is broken)."""
+    url = new_database(database_url, migrated=True)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE alembic_version SET version_num = '0999'")
+        env = base_env(PATRON_DATABASE_URL=url, PATRON_DATA_DIR=str(tmp_path / "unused"))
+        for args in (("verify",), ("tenants", "list")):
+            done = patron(*args, env=env)
+            assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+            assert done.stderr.startswith("error: ") and "0999" in done.stderr, done.stderr
+    finally:
+        drop_database(url)
 
 
 def test_serve_on_the_embedded_database_shares_it_and_stops_it_on_sigterm(tmp_path: Path) -> None:

@@ -80,6 +80,8 @@ class Program(BaseModel):
     @classmethod
     def _currency(cls, value: str) -> str:
         if value not in _CURRENCIES or len(value) != 3:
+            if value.upper() in _CURRENCIES and len(value) == 3:
+                raise ValueError(f"a currency code is written in capitals: {value.upper()}, not {value!r}")
             raise ValueError(f"unknown ISO 4217 currency {value!r}")
         return value
 
