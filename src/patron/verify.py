@@ -62,6 +62,46 @@ CHECKS: list[Check] = [
         """,
     ),
     Check(
+        "references_within_tenant",
+        "every member, lot, entry and receipt a row names exists, in the row's own tenant",
+        """
+        SELECT r.tenant_id, 'receipt' AS row_kind, r.id::text AS row_id, 'member' AS names
+          FROM receipts r
+         WHERE r.member_id IS NOT NULL AND {scope_r}
+           AND NOT EXISTS (SELECT 1 FROM members m WHERE m.tenant_id = r.tenant_id AND m.id = r.member_id)
+        UNION ALL
+        SELECT rl.tenant_id, 'receipt line', rl.receipt_id::text || ' ' || rl.line, 'receipt'
+          FROM receipt_lines rl
+         WHERE {scope_rl}
+           AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.tenant_id = rl.tenant_id AND r.id = rl.receipt_id)
+        UNION ALL
+        SELECT l.tenant_id, 'lot', l.id::text, 'member'
+          FROM lots l
+         WHERE {scope_l}
+           AND NOT EXISTS (SELECT 1 FROM members m WHERE m.tenant_id = l.tenant_id AND m.id = l.member_id)
+        UNION ALL
+        SELECT l.tenant_id, 'lot', l.id::text, 'entry'
+          FROM lots l
+         WHERE {scope_l}
+           AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.tenant_id = l.tenant_id AND e.id = l.entry_id)
+        UNION ALL
+        SELECT e.tenant_id, 'entry', e.id::text, 'member'
+          FROM entries e
+         WHERE {scope_e}
+           AND NOT EXISTS (SELECT 1 FROM members m WHERE m.tenant_id = e.tenant_id AND m.id = e.member_id)
+        UNION ALL
+        SELECT a.tenant_id, 'allocation', a.id::text, 'lot'
+          FROM allocations a
+         WHERE {scope_a}
+           AND NOT EXISTS (SELECT 1 FROM lots l WHERE l.tenant_id = a.tenant_id AND l.id = a.lot_id)
+        UNION ALL
+        SELECT a.tenant_id, 'allocation', a.id::text, 'entry'
+          FROM allocations a
+         WHERE {scope_a}
+           AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.tenant_id = a.tenant_id AND e.id = a.entry_id)
+        """,
+    ),
+    Check(
         "allocation_same_member",
         "an allocation takes from a lot of the same member",
         """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 from datetime import UTC, datetime, timedelta
@@ -436,6 +437,38 @@ async def test_verify_names_each_way_a_receipts_lines_can_be_wrong(shop: Tenant,
         }
     for receipt_id, (name, _) in zip(ids, corruptions, strict=True):
         assert receipt_id in found.get(name, set()), (name, found)
+
+
+class Undone(Exception):
+    """Raised to roll a transaction of hand edits back."""
+
+
+async def test_verify_names_a_row_that_refers_to_nothing_in_its_tenant(shop: Tenant, db: Database) -> None:
+    """A probe's hand edits with triggers and foreign keys off: a receipt naming a member that
+    is not the tenant's, an allocation naming a lot that is gone. Every check started from members,
+    lots or receipts, so such rows were invisible."""
+    member = await member_with(shop, 100)
+    sold = await receipt(shop, basket(("TEE", 1, "100.00"), member=member, spend=10))
+    async with db.read() as conn:
+        assert await verify.run(conn, shop.tenant_id) == []
+        (allocation,) = await (
+            await conn.execute(
+                "SELECT id FROM allocations WHERE tenant_id = %s AND receipt_id = %s",
+                (shop.tenant_id, sold["id"]),
+            )
+        ).fetchall()
+    found: dict[str, list[dict[str, Any]]] = {}
+    with contextlib.suppress(Undone):
+        async with db.transaction() as conn:
+            await conn.execute("SET LOCAL session_replication_role = replica")  # by hand, triggers off
+            await conn.execute(
+                "UPDATE receipts SET member_id = gen_random_uuid() WHERE id = %s", (sold["id"],)
+            )
+            await conn.execute("UPDATE allocations SET lot_id = 999999999 WHERE id = %s", (allocation["id"],))
+            found = {f.check.name: f.rows for f in await verify.run(conn, shop.tenant_id)}
+            raise Undone  # the edits are undone: the shared test tenant stays whole
+    named = {(row["row_kind"], row["row_id"], row["names"]) for row in found["references_within_tenant"]}
+    assert named == {("receipt", sold["id"], "member"), ("allocation", str(allocation["id"]), "lot")}
 
 
 async def test_verify_catches_a_refund_moved_to_another_lot_and_a_tier_figure_raised(
