@@ -14,9 +14,11 @@ One batch of one channel:
    holds ``in_flight`` requests): it would leave late, bunched with later ones;
 5. write the outcomes: ``sent``; or a retry after ``Retry-After`` or a growing backoff; or
    ``failed`` after ``max_attempts``;
-6. a 429 (or a 503 with ``Retry-After``) slows the whole channel down, not only its message: the
-   bucket frees no slot until ``Retry-After`` (1 second without one, ``retry_cap`` at most) has
-   passed, for every worker (new messages went on at the full rate into a provider saying stop).
+6. a 429 (or a 503 with ``Retry-After``) slows the whole channel down, not only its message, as
+   soon as it comes: this worker sends nothing more on it, the rest of the batch included, and
+   the bucket frees no slot, for ``Retry-After`` seconds (1 second without one, ``retry_cap`` at
+   most), so every worker stops once its booked slots are sent (new messages went on at the full
+   rate into a provider saying stop).
 Retries reuse the message id, so a provider can drop a repeat after a crash between its answer
 and our commit."""
 
