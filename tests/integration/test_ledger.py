@@ -211,6 +211,11 @@ async def test_the_database_refuses_to_rewrite_the_ledger(tenant: Tenant, db: Da
         with pytest.raises(psycopg.errors.IntegrityConstraintViolation):
             async with db.transaction() as conn:
                 await conn.execute(statement, (member,))
+    # a TRUNCATE fires no row trigger: it emptied the ledger without a word
+    for table in ("allocations", "entries CASCADE", "lots CASCADE"):
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="is never emptied"):
+            async with db.transaction() as conn:
+                await conn.execute(f"TRUNCATE {table}")
     assert (await balance(tenant, member))["available"] == 10
 
 
