@@ -189,6 +189,13 @@ async def test_a_next_with_a_control_character_is_ignored_and_other_letters_are_
         response.headers["location"]
         == "/admin/members?q=%D0%98%D0%B2%D0%B0%D0%BD%20%D0%9F%D0%B5%D1%82%D1%80%D0%BE%D0%B2"
     )
+    # the app's own root with a query: it went to /admin/admin?days=30, a 404; and /admin dropped it
+    again = Browser(httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://patron.test"))
+    rooted = await again.login(email, next_path="/admin?days=30")
+    assert rooted.headers["location"] == "/admin/?days=30"
+    await again.client.aclose()
+    bare = await client.get("/admin?days=30")
+    assert bare.status_code in (307, 308) and bare.headers["location"] == "/admin/?days=30"
 
 
 async def test_a_form_sent_after_the_session_ended_leads_back_to_its_page(

@@ -134,8 +134,10 @@ def create_app(
     errors.document(app, routers)
 
     @app.get("/admin", include_in_schema=False)
-    async def admin_home() -> RedirectResponse:
-        return RedirectResponse("/admin/")  # the mount below answers paths under /admin/ only
+    async def admin_home(request: Request) -> RedirectResponse:
+        # the mount below answers paths under /admin/ only; the query goes along (?days=30)
+        query = request.url.query
+        return RedirectResponse("/admin/" + (f"?{query}" if query else ""))
 
     app.mount("/admin", create_web_app(app))  # the admin web app (docs/admin.md)
 

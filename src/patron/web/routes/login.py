@@ -25,8 +25,10 @@ def safe_next(request: Request, target: str | None) -> str:
     A control character (a line break, a NUL) cannot be sent in the Location header: such a
     target is ignored, as one to another site is, rather than failing the sign-in."""
     root = render.base(request)
-    if target and root and (target == root or target.startswith(root + "/")):
-        target = target[len(root) :] or "/"  # "/admin" itself is the app's own root
+    path = target.partition("?")[0] if target else ""
+    if target and root and (path == root or target.startswith(root + "/")):
+        target = target[len(root) :]  # "/admin" itself is the app's own root, its query kept
+        target = target if target.startswith("/") else "/" + target
     if (
         not target
         or not target.startswith("/")

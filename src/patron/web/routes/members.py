@@ -173,7 +173,9 @@ def _adjustment(posted: Form) -> tuple[dict[str, Any], dict[str, str]]:
     # ASCII digits with an optional sign, as the API reads them: int() took "1_000" and "５" too
     points = forms.int_or_text(posted.text("points"))
     if not isinstance(points, int) or points == 0 or abs(points) > 1_000_000_000:
-        errors["points"] = "a whole number of points, not zero: negative takes points away"
+        errors["points"] = (
+            "a whole number of points, not zero, at most 1,000,000,000 either way: negative takes points away"
+        )
         points = 0
     reason = posted.text("reason")
     if not reason or len(reason) > 500:
