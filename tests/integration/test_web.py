@@ -706,6 +706,8 @@ async def test_a_password_set_on_the_users_page_is_kept_exactly_as_typed(
     """The form stripped passwords: spaces at either end were lost (the password as typed was then
     refused at sign-in) and counted for nothing ("   abcdefgh   " was under 10 characters)."""
     email = f"spaces-{uuid.uuid4().hex[:8]}@example.com"
+    blank = await admin_browser.post("/users", {"email": email, "role": "support", "password": " " * 12})
+    assert blank.status_code == 422 and "not spaces alone" in blank.text  # kept as typed, but no password
     spaced = "   abcdefgh   "
     made = await admin_browser.post("/users", {"email": email, "role": "support", "password": spaced})
     assert made.status_code == 303, made.text

@@ -47,6 +47,8 @@ def check_password(password: str) -> str:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in password):
         # no one types these; twenty NULs passed the length check
         raise InvalidInput("password: no control characters", field="password")
+    if not password.strip():  # spaces are kept as typed, but spaces alone are no password
+        raise InvalidInput("password: not spaces alone", field="password")
     return password
 
 
