@@ -213,7 +213,7 @@ async def test_earned_lot_window_is_local_midnight_of_the_store(shop: Tenant, cl
     vvo = ZoneInfo("Asia/Vladivostok")
     assert datetime.fromisoformat(lot["available_from"]).astimezone(vvo) == datetime(2026, 11, 21, tzinfo=vvo)
     assert datetime.fromisoformat(lot["expires_at"]).astimezone(vvo) == datetime(2027, 11, 21, tzinfo=vvo)
-    assert lot["source"] == {"receipt": result["id"]}
+    assert lot["source"] == {"receipt": result["id"], "timezone": "Asia/Vladivostok"}  # the zone of its midnights
     balance = (
         await shop.call("GET", f"/v1/members/{member}/balance", params={"at": "2026-11-20T23:59:00+10:00"})
     ).json()
@@ -521,6 +521,20 @@ async def test_expiring_points_are_listed_by_the_local_date_of_the_store_that_ea
     assert expires.astimezone(ZoneInfo("Europe/Moscow")).date() != local_date  # the case at issue
     balance = (await shop.call("GET", f"/v1/members/{member}/balance")).json()
     assert balance["expiring"] == [{"date": local_date.isoformat(), "points": earned["points"]}]
+
+
+async def test_a_lots_expiry_date_stays_when_the_programs_zone_changes(shop: Tenant) -> None:
+    """A store without a zone earns in the program's: its lots' dates moved a day when the
+    program's zone changed later, though their midnights were Moscow's."""
+    store = {"name": "No zone", "country": "RU", "city": "Tula"}
+    assert (await shop.call("PUT", "/v1/stores/NOZ", store)).status_code in (200, 201)
+    member = await member_with(shop)
+    await receipt(shop, {**basket(("TEE", 1, "1000.00"), member=member), "store": "NOZ"})
+    before = (await shop.call("GET", f"/v1/members/{member}/balance")).json()["expiring"]
+    moved = await shop.call("PATCH", "/v1/program", {"timezone": "Asia/Vladivostok"})
+    assert moved.status_code == 200, moved.text
+    after = (await shop.call("GET", f"/v1/members/{member}/balance")).json()["expiring"]
+    assert after == before and len(before) == 1
 
 
 async def test_a_past_balance_counts_a_receipt_sent_late_at_its_own_time(tenant: Tenant) -> None:

@@ -620,7 +620,9 @@ def _balance_after(prepared: Prepared, grants: list[_Grant]) -> int:
 
 
 def _grants(prepared: Prepared, program: Program, receipt_id: str | None) -> list[_Grant]:
-    receipt_source: dict[str, Any] = {"receipt": receipt_id}
+    # the zone whose midnights bound the lots: the store's, or the program's for a store without
+    # one, kept so that their dates stay when the program's zone (or the store's) changes later
+    receipt_source: dict[str, Any] = {"receipt": receipt_id, "timezone": prepared.timezone}
     outcome, tz = prepared.outcome, clocks.zone(prepared.timezone)
     if prepared.member_id is None or outcome.points_earned == 0:
         return []

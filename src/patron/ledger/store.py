@@ -305,9 +305,10 @@ async def balance(
     happened by then: by each entry's ``at`` (the receipt's own time, as checkout counts it), not
     by when it was recorded, so that a till's receipt sent late counts at its own time, as a quote
     for that moment would count it. The debt too is as it stood then. A lot expires on a local
-    date of the store where it was earned (contract 2); one that no receipt earned, on a date of
-    the zone that bounded it when it was credited (its source's ``timezone``: a birthday gift's is
-    the member's), else of ``timezone``, the program's."""
+    date of the zone that bounded it when it was credited (its source's ``timezone``: the store's
+    where it was earned, contract 2, or the program's for a store without one; a birthday gift's is
+    the member's), so that its date stays when a zone changes later; a lot credited before sources
+    kept their zone, on a date of its receipt's store, else of ``timezone``, the program's."""
     past = at < now
     # Movements recorded out of their order in time (a receipt an offline till sent after a later
     # receipt's cancel had put points back) can rebuild a lot beyond what it ever held, so a past
@@ -328,7 +329,7 @@ async def balance(
         f"""
         WITH lot AS (
             SELECT l.available_from, l.expires_at, {remaining} AS left_,
-                   coalesce(s.timezone, l.source ->> 'timezone', %(tz)s) AS zone
+                   coalesce(l.source ->> 'timezone', s.timezone, %(tz)s) AS zone
               FROM lots l
               LEFT JOIN receipts r ON r.tenant_id = l.tenant_id AND r.id = (l.source ->> 'receipt')::uuid
               LEFT JOIN stores s ON s.tenant_id = r.tenant_id AND s.code = r.store
