@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from patron.db.pool import Connection
@@ -286,8 +287,16 @@ def report(failures: list[Failure], slugs: dict[int, str]) -> list[str]:
             if "tenant_id" in named:
                 tenant = named.pop("tenant_id")
                 named = {"tenant": slugs.get(tenant, tenant), **named}
-            lines.append("    " + json.dumps(named, default=str))
+            lines.append("    " + json.dumps(named, default=_plain))
     return lines
+
+
+def _plain(value: Any) -> Any:
+    """A sum comes back as a Decimal: a whole one is a number, as the columns beside it are (jq
+    compared "21" with 20); anything else is its text."""
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    return str(value)
 
 
 async def run(

@@ -303,6 +303,9 @@ async def test_verify_passes_then_names_a_corrupted_lot_and_scopes_to_a_tenant(
     assert failed and all(line.endswith("(1 rows)") for line in failed), everything.stdout
     shown = [json.loads(line) for line in everything.stdout.splitlines() if line.startswith("    {")]
     assert shown and {row["tenant"] for row in shown} == {broken}
+    # figures are numbers, sums as well as columns (a sum was the text "21" beside the number 20)
+    lot_row = next(row for row in shown if "remaining" in row and "expected" in row)
+    assert isinstance(lot_row["expected"], int) and isinstance(lot_row["remaining"], int), lot_row
 
     scoped_clean = await asyncio.to_thread(run, "verify", "--tenant", clean)
     assert scoped_clean.returncode == 0, scoped_clean.stderr
