@@ -213,7 +213,10 @@ async def test_earned_lot_window_is_local_midnight_of_the_store(shop: Tenant, cl
     vvo = ZoneInfo("Asia/Vladivostok")
     assert datetime.fromisoformat(lot["available_from"]).astimezone(vvo) == datetime(2026, 11, 21, tzinfo=vvo)
     assert datetime.fromisoformat(lot["expires_at"]).astimezone(vvo) == datetime(2027, 11, 21, tzinfo=vvo)
-    assert lot["source"] == {"receipt": result["id"], "timezone": "Asia/Vladivostok"}  # the zone of its midnights
+    assert lot["source"] == {
+        "receipt": result["id"],
+        "timezone": "Asia/Vladivostok",
+    }  # the zone of its midnights
     balance = (
         await shop.call("GET", f"/v1/members/{member}/balance", params={"at": "2026-11-20T23:59:00+10:00"})
     ).json()

@@ -185,6 +185,7 @@ def test_an_operators_mistake_is_one_line_and_exit_2(cli_env: dict[str, str], tm
         (("serve",), {**cli_env, "PATRON_POOL_MIN": "20", "PATRON_POOL_MAX": "5"}, "PATRON_POOL_MIN (20)"),
         (("tenants", "create", "x", "--timezone", "Not/" + "Z" * 100), cli_env, "Z" * 100),  # never wrapped
         (("verify", "--tenant", ""), cli_env, "no tenant ''"),  # it checked every tenant, for minutes
+        (("import", "widgets", __file__, "--tenant", "x"), cli_env, "unknown kind 'widgets'"),  # no bar first
         (("tenants", "create", "x", "--currency", "eur"), cli_env, "written in capitals: EUR"),
     ]
     for args, env, said in mistakes:

@@ -37,6 +37,9 @@ def main(
 ) -> int:
     """Runs the import and then verify; the exit code: 0 done and verified, 1 verify failed,
     2 the import could not run."""
+    if kind not in runner.KINDS:  # before the progress bar: one line, as every operator's mistake
+        console.print(f"[red]error:[/red] unknown kind {kind!r}: one of {', '.join(runner.KINDS)}")
+        return 2
     target = rejects or runner.default_rejects(file)
     if not target.parent.is_dir() or not os.access(target.parent, os.W_OK):
         # checked first: the rejects are written at the end, after every good row has loaded
