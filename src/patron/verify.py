@@ -100,6 +100,31 @@ CHECKS: list[Check] = [
           FROM allocations a
          WHERE {scope_a}
            AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.tenant_id = a.tenant_id AND e.id = a.entry_id)
+        UNION ALL
+        SELECT e.tenant_id, 'entry', e.id::text, 'receipt'
+          FROM entries e
+         WHERE e.receipt_id IS NOT NULL AND {scope_e}
+           AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.tenant_id = e.tenant_id AND r.id = e.receipt_id)
+        UNION ALL
+        SELECT a.tenant_id, 'allocation', a.id::text, 'receipt'
+          FROM allocations a
+         WHERE a.receipt_id IS NOT NULL AND {scope_a}
+           AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.tenant_id = a.tenant_id AND r.id = a.receipt_id)
+        UNION ALL
+        SELECT x.tenant_id, 'return', x.receipt_id::text || ' ' || x.number, 'receipt'
+          FROM receipt_returns x
+         WHERE {scope_x}
+           AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.tenant_id = x.tenant_id AND r.id = x.receipt_id)
+        UNION ALL
+        SELECT c.tenant_id, 'card', c.card, 'member'
+          FROM cards c
+         WHERE {scope_c}
+           AND NOT EXISTS (SELECT 1 FROM members m WHERE m.tenant_id = c.tenant_id AND m.id = c.member_id)
+        UNION ALL
+        SELECT j.tenant_id, 'adjustment', j.key, 'entry'
+          FROM adjustments j
+         WHERE {scope_j}
+           AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.tenant_id = j.tenant_id AND e.id = j.entry_id)
         """,
     ),
     Check(
@@ -268,7 +293,7 @@ class Failure:
 
 def _scoped(sql: str, tenant_id: int | None) -> str:
     scopes = {}
-    for alias in ("l", "e", "a", "m", "r", "rl"):
+    for alias in ("l", "e", "a", "m", "r", "rl", "x", "c", "j"):
         scopes[f"scope_{alias}"] = "TRUE" if tenant_id is None else f"{alias}.tenant_id = %(tenant)s"
     return f"SELECT *, count(*) OVER () AS failing FROM ({sql.format(**scopes)}) found LIMIT {SHOWN}"
 

@@ -468,10 +468,17 @@ async def test_verify_names_a_row_that_refers_to_nothing_in_its_tenant(shop: Ten
                 "UPDATE receipts SET member_id = gen_random_uuid() WHERE id = %s", (sold["id"],)
             )
             await conn.execute("UPDATE allocations SET lot_id = 999999999 WHERE id = %s", (allocation["id"],))
+            await conn.execute(  # an entry of the receipt naming a receipt that is not there
+                "UPDATE entries SET receipt_id = gen_random_uuid() WHERE tenant_id = %s AND receipt_id = %s"
+                " AND kind = 'spend'",
+                (shop.tenant_id, sold["id"]),
+            )
             found = {f.check.name: f.rows for f in await verify.run(conn, shop.tenant_id)}
             raise Undone  # the edits are undone: the shared test tenant stays whole
-    named = {(row["row_kind"], row["row_id"], row["names"]) for row in found["references_within_tenant"]}
-    assert named == {("receipt", sold["id"], "member"), ("allocation", str(allocation["id"]), "lot")}
+    named = {(row["row_kind"], row["names"]) for row in found["references_within_tenant"]}
+    assert named == {("receipt", "member"), ("allocation", "lot"), ("entry", "receipt")}
+    ids = {row["row_kind"]: row["row_id"] for row in found["references_within_tenant"]}
+    assert (ids["receipt"], ids["allocation"]) == (sold["id"], str(allocation["id"]))
 
 
 async def test_verify_catches_a_refund_moved_to_another_lot_and_a_tier_figure_raised(

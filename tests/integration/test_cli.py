@@ -332,6 +332,13 @@ def test_a_database_migrated_by_a_newer_patron_is_one_line_and_exit_2(
             done = patron(*args, env=env)
             assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
             assert done.stderr.startswith("error: ") and "0999" in done.stderr, done.stderr
+        with psycopg.connect(url, autocommit=True) as conn:  # a stamp Alembic cannot even read
+            conn.execute("UPDATE alembic_version SET version_num = ''")
+        done = patron("verify", env=env)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.startswith("error: the database's schema could not be brought up to date"), (
+            done.stderr
+        )
     finally:
         drop_database(url)
 
