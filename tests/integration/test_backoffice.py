@@ -361,6 +361,41 @@ async def test_a_slow_down_stops_the_rest_of_the_batch_at_once(
     assert len(provider.requests) < 15 and len(provider.accepted) == len(provider.requests) - 1
 
 
+async def test_each_channel_is_paced_by_pacers_of_its_own(
+    tenant: Tenant, other_tenant: Tenant, worker_db: Database, clock: ManualClock, provider: SmsProvider
+) -> None:
+    """A worker's sender loops went over every channel in turn, each batch waiting for its slots:
+    a program at a rate of 20 got 10 to 12 a second while another sent at 50. Each channel with
+    messages due has pacers of its own now, sending batch after batch."""
+    for shop_tenant, rate in ((tenant, 50), (other_tenant, 20)):
+        await shop(shop_tenant, clock)
+        await sms_channel(shop_tenant, provider, rate=rate)
+        await template(shop_tenant, "welcome", "Hi")
+    for _ in range(20):
+        await new_member(tenant)
+    for _ in range(10):
+        await new_member(other_tenant)
+    settings = WorkerSettings(keep_days=0)
+    async with Worker(
+        worker_db, clock=clock, settings=settings, tenants=[tenant.tenant_id, other_tenant.tenant_id]
+    ) as both:
+        while await both.handle_events():
+            pass
+        assert await both.pace_channels() == 0  # the loop looks again after its poll
+        assert {(key[0], key[2]) for key in both._pacers} == {
+            (tenant.tenant_id, 0),
+            (tenant.tenant_id, 1),
+            (other_tenant.tenant_id, 0),
+            (other_tenant.tenant_id, 1),
+        }
+        started = time.monotonic()
+        while len(provider.accepted) < 30 and time.monotonic() - started < 10:
+            await asyncio.sleep(0.05)
+        await both._stop_pacers(5)
+    assert len(provider.accepted) == 30 and provider.duplicates == 0
+    assert all(pacer.done() for pacer in both._pacers.values())
+
+
 async def test_a_throttling_provider_is_waited_out_as_long_as_a_failing_one(
     tenant: Tenant, db: Database, clock: ManualClock, worker: Worker, provider: SmsProvider
 ) -> None:

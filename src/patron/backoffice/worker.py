@@ -6,7 +6,9 @@ mark that it is done, so that a worker killed at any moment loses nothing:
 
 - outbox: handles events in order per member (webhook deliveries, messages, tiers);
 - broadcasts: turns broadcasts into messages, a page of members at a time;
-- senders: send due messages at the pace of each channel's shared token bucket;
+- channels: keeps a pacer running for each channel with messages due (``senders`` of them a
+  channel), each sending batch after batch at the pace of the channel's shared token bucket, at
+  most ``senders`` batches of the process at once;
 - webhooks: delivers events, retried for 24 hours, in order per member;
 - schedule: birthday gifts, expiring-points notices, tiers when purchases leave the window.
 
@@ -44,7 +46,7 @@ class WorkerSettings:
     expiry_every: float = 3600.0  # ... but expiring points are looked for at most this often (0: every run)
     outbox_batch: int = 20  # events per transaction (each may hold a member's lock until commit)
     outbox_max_attempts: int = 10  # a handler that failed this often: the event is set aside
-    senders: int = 2  # concurrent send batches per process
+    senders: int = 2  # send batches of this process at once (and pacers a channel)
     keep_days: int = 30  # days until old events, deliveries and notices go (schedule.prune; 0: never)
     stop_grace: float = 10.0  # seconds a step may take to finish once asked to stop, then it is cancelled
     send: SendSettings = field(default_factory=SendSettings)
@@ -68,6 +70,11 @@ class Worker:
         self._deliverer: Deliverer | None = None
         self._channel_turn = 0
         self._expiry_looked_at: datetime | None = None
+        # the pacers: each channel's latest settings, its running pacers, and the batches' gate
+        self._channels: dict[tuple[int, str], dict[str, object]] = {}
+        self._pacers: dict[tuple[int, str, int], asyncio.Task[None]] = {}
+        self._gate: asyncio.Semaphore | None = None
+        self._stopping = False
 
     async def __aenter__(self) -> Worker:
         in_flight = self.settings.send.in_flight
@@ -141,6 +148,52 @@ class Worker:
             return len(waits)  # work to come: no pause on top
         return sent
 
+    async def pace_channels(self) -> int:
+        """Starts a pacer for each channel with messages due that has none running (returns 0:
+        the loop looks again after ``poll``). Each channel is paced by pacers of its own, so that
+        a busy program's batches, each waiting for its slots, no longer take turns with a quiet
+        one's: in one loop over every channel, a channel at a rate of 20 got 10 to 12 a second
+        while another program sent at 50."""
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(self.settings.senders)
+        async with self.db.connection() as conn:
+            due = await store.channels(conn, self.tenants.only, self.clock())
+        for channel in due:
+            key = (int(channel["tenant_id"]), str(channel["channel"]))
+            self._channels[key] = channel  # a pacer reads the latest settings before each batch
+            for number in range(self.settings.senders):
+                pacer = self._pacers.get((*key, number))
+                if pacer is None or pacer.done():
+                    self._pacers[(*key, number)] = asyncio.get_running_loop().create_task(self._pace(key))
+        return 0
+
+    async def _pace(self, key: tuple[int, str]) -> None:
+        """Batch after batch of one channel, until none is due (or the worker stops)."""
+        assert self._gate is not None
+        try:
+            while not self._stopping:
+                async with self._gate:
+                    handled, free_in = await self.sender.send_batch(self._channels[key])
+                if free_in is not None:  # held by the provider or booked ahead: come back then
+                    await asyncio.sleep(min(1.0, free_in))
+                elif handled == 0:
+                    return
+        except Exception as exc:  # the next look at the channels starts it again
+            log.exception("sending on channel %s of tenant %s failed", key[1], key[0])
+            if isinstance(exc, psycopg.OperationalError):
+                await self.db.recover()
+
+    async def _stop_pacers(self, timeout: float) -> None:
+        """Lets the pacers finish their batch (within ``timeout``), then cancels the rest."""
+        self._stopping = True
+        pacers = [pacer for pacer in self._pacers.values() if not pacer.done()]
+        if not pacers:
+            return
+        _, late = await asyncio.wait(pacers, timeout=timeout)
+        for pacer in late:
+            pacer.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
     async def deliver_webhooks(self) -> int:
         """Starts the due webhook deliveries there are places for (they run on by themselves)."""
         return await self.deliverer.deliver_due(self.tenants.only)
@@ -200,14 +253,13 @@ class Worker:
             self._loop("webhooks", self.deliver_webhooks, stop, poll),
             self._loop("schedule", self._scheduled, stop, self.settings.schedule_every, always_wait=True),
         ]
-        loops += [
-            self._loop(f"sender-{i}", self.send_messages, stop, poll) for i in range(self.settings.senders)
-        ]
+        loops.append(self._loop("channels", self.pace_channels, stop, poll))
         tasks = [asyncio.ensure_future(loop) for loop in loops]
         clock = asyncio.get_running_loop()
         deadline = clock.time() + self.settings.stop_grace  # moved to the stop once it comes
         try:
             await stop.wait()
+            self._stopping = True  # the pacers send no new batch
             deadline = clock.time() + self.settings.stop_grace
             _, late = await asyncio.wait(tasks, timeout=self.settings.stop_grace)
             if late:
@@ -219,7 +271,8 @@ class Worker:
         finally:  # also when run itself is cancelled: no loop outlives it
             for task in tasks:
                 task.cancel()
-            await self.deliverer.settle(max(0.0, deadline - clock.time()))  # within the same grace
+            await self._stop_pacers(max(0.0, deadline - clock.time()))  # within the same grace
+            await self.deliverer.settle(max(0.0, deadline - clock.time()))
         for outcome in await asyncio.gather(*tasks, return_exceptions=True):
             if isinstance(outcome, Exception):  # a loop catches its steps' errors: this is a bug
                 raise outcome
