@@ -21,6 +21,77 @@ class Check:
     sql: str
 
 
+# What rows name, for ``references_within_tenant``: (the table and its alias, what a row of it is,
+# its id as text, what it names, the table named and its alias, the named row's key columns, and
+# when the row names one). Foreign keys guard these, but not against a hand edit with them off.
+_REFERENCES = [
+    (
+        "receipts r",
+        "receipt",
+        "r.id::text",
+        "member",
+        "members m",
+        ("m.id", "r.member_id"),
+        "r.member_id IS NOT NULL",
+    ),
+    (
+        "receipt_lines rl",
+        "receipt line",
+        "rl.receipt_id::text || ' ' || rl.line",
+        "receipt",
+        "receipts r",
+        ("r.id", "rl.receipt_id"),
+        None,
+    ),
+    ("lots l", "lot", "l.id::text", "member", "members m", ("m.id", "l.member_id"), None),
+    ("lots l", "lot", "l.id::text", "entry", "entries e", ("e.id", "l.entry_id"), None),
+    ("entries e", "entry", "e.id::text", "member", "members m", ("m.id", "e.member_id"), None),
+    (
+        "entries e",
+        "entry",
+        "e.id::text",
+        "receipt",
+        "receipts r",
+        ("r.id", "e.receipt_id"),
+        "e.receipt_id IS NOT NULL",
+    ),
+    ("allocations a", "allocation", "a.id::text", "lot", "lots l", ("l.id", "a.lot_id"), None),
+    ("allocations a", "allocation", "a.id::text", "entry", "entries e", ("e.id", "a.entry_id"), None),
+    (
+        "allocations a",
+        "allocation",
+        "a.id::text",
+        "receipt",
+        "receipts r",
+        ("r.id", "a.receipt_id"),
+        "a.receipt_id IS NOT NULL",
+    ),
+    (
+        "receipt_returns x",
+        "return",
+        "x.receipt_id::text || ' ' || x.number",
+        "receipt",
+        "receipts r",
+        ("r.id", "x.receipt_id"),
+        None,
+    ),
+    ("cards c", "card", "c.card", "member", "members m", ("m.id", "c.member_id"), None),
+    ("adjustments j", "adjustment", "j.key", "entry", "entries e", ("e.id", "j.entry_id"), None),
+]
+
+
+def _references_sql() -> str:
+    parts = []
+    for table, kind, row_id, names, named, (key, column), when in _REFERENCES:
+        alias, named_alias = table.split()[1], named.split()[1]
+        parts.append(
+            f"SELECT {alias}.tenant_id, '{kind}' AS row_kind, {row_id} AS row_id, '{names}' AS names"
+            f" FROM {table} WHERE {when or 'TRUE'} AND {{scope_{alias}}} AND NOT EXISTS (SELECT 1 FROM {named}"
+            f" WHERE {named_alias}.tenant_id = {alias}.tenant_id AND {key} = {column})"
+        )
+    return "\n UNION ALL ".join(parts)
+
+
 CHECKS: list[Check] = [
     Check(
         "lot_remaining_matches_allocations",
@@ -65,67 +136,7 @@ CHECKS: list[Check] = [
     Check(
         "references_within_tenant",
         "every member, lot, entry and receipt a row names exists, in the row's own tenant",
-        """
-        SELECT r.tenant_id, 'receipt' AS row_kind, r.id::text AS row_id, 'member' AS names
-          FROM receipts r
-         WHERE r.member_id IS NOT NULL AND {scope_r}
-           AND NOT EXISTS (SELECT 1 FROM members m WHERE m.tenant_id = r.tenant_id AND m.id = r.member_id)
-        UNION ALL
-        SELECT rl.tenant_id, 'receipt line', rl.receipt_id::text || ' ' || rl.line, 'receipt'
-          FROM receipt_lines rl
-         WHERE {scope_rl}
-           AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.tenant_id = rl.tenant_id AND r.id = rl.receipt_id)
-        UNION ALL
-        SELECT l.tenant_id, 'lot', l.id::text, 'member'
-          FROM lots l
-         WHERE {scope_l}
-           AND NOT EXISTS (SELECT 1 FROM members m WHERE m.tenant_id = l.tenant_id AND m.id = l.member_id)
-        UNION ALL
-        SELECT l.tenant_id, 'lot', l.id::text, 'entry'
-          FROM lots l
-         WHERE {scope_l}
-           AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.tenant_id = l.tenant_id AND e.id = l.entry_id)
-        UNION ALL
-        SELECT e.tenant_id, 'entry', e.id::text, 'member'
-          FROM entries e
-         WHERE {scope_e}
-           AND NOT EXISTS (SELECT 1 FROM members m WHERE m.tenant_id = e.tenant_id AND m.id = e.member_id)
-        UNION ALL
-        SELECT a.tenant_id, 'allocation', a.id::text, 'lot'
-          FROM allocations a
-         WHERE {scope_a}
-           AND NOT EXISTS (SELECT 1 FROM lots l WHERE l.tenant_id = a.tenant_id AND l.id = a.lot_id)
-        UNION ALL
-        SELECT a.tenant_id, 'allocation', a.id::text, 'entry'
-          FROM allocations a
-         WHERE {scope_a}
-           AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.tenant_id = a.tenant_id AND e.id = a.entry_id)
-        UNION ALL
-        SELECT e.tenant_id, 'entry', e.id::text, 'receipt'
-          FROM entries e
-         WHERE e.receipt_id IS NOT NULL AND {scope_e}
-           AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.tenant_id = e.tenant_id AND r.id = e.receipt_id)
-        UNION ALL
-        SELECT a.tenant_id, 'allocation', a.id::text, 'receipt'
-          FROM allocations a
-         WHERE a.receipt_id IS NOT NULL AND {scope_a}
-           AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.tenant_id = a.tenant_id AND r.id = a.receipt_id)
-        UNION ALL
-        SELECT x.tenant_id, 'return', x.receipt_id::text || ' ' || x.number, 'receipt'
-          FROM receipt_returns x
-         WHERE {scope_x}
-           AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.tenant_id = x.tenant_id AND r.id = x.receipt_id)
-        UNION ALL
-        SELECT c.tenant_id, 'card', c.card, 'member'
-          FROM cards c
-         WHERE {scope_c}
-           AND NOT EXISTS (SELECT 1 FROM members m WHERE m.tenant_id = c.tenant_id AND m.id = c.member_id)
-        UNION ALL
-        SELECT j.tenant_id, 'adjustment', j.key, 'entry'
-          FROM adjustments j
-         WHERE {scope_j}
-           AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.tenant_id = j.tenant_id AND e.id = j.entry_id)
-        """,
+        _references_sql(),
     ),
     Check(
         "allocation_same_member",
