@@ -258,6 +258,8 @@ def test_a_binary_uuid_of_16_bytes_is_a_uuid() -> None:
         (True, "true"),
         (5, "5"),
         (1e-07, "0.0000001"),
+        (12345.0, "12345"),  # as a float SKU is stored: "12345.0" loaded again as another SKU
+        (1e16, "10000000000000000"),
         (Decimal("1E+2"), "100"),
         (Decimal("5.50"), "5.50"),
         (date(2020, 1, 2), "2020-01-02"),

@@ -63,7 +63,9 @@ def cell_text(value: Cell) -> str:
     if isinstance(value, bytes | bytearray):
         return value.hex()
     if isinstance(value, float) and value == value and value not in (float("inf"), float("-inf")):
-        return format(Decimal(repr(value)), "f")  # the decimal it prints as, without an exponent
+        # the decimal it prints as, in the form the import stores it (12345.0 was written back as
+        # "12345.0", and a corrected rejects file then loaded the SKU "12345.0", not "12345")
+        return number_text(value)
     if isinstance(value, Decimal) and value.is_finite():
         return format(value, "f")
     if isinstance(value, list | tuple):
