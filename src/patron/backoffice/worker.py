@@ -129,23 +129,20 @@ class Worker:
     async def expand_broadcasts(self) -> int:
         return await broadcasts.expand(self.db, self.tenants, self.clock())
 
-    async def send_messages(self, *, wait: bool = True) -> int:
-        """One batch on each configured channel (in turns, so that no tenant starves)."""
+    async def send_messages(self) -> int:
+        """One batch on each configured channel (in turns, so that no tenant starves); a channel
+        held or booked ahead waits for a later pass. For tests and ``drain``: the process paces
+        each channel on its own (``pace_channels``)."""
         async with self.db.connection() as conn:
             channels = await store.channels(conn, self.tenants.only, self.clock())
         if not channels:
             return 0
         self._channel_turn = (self._channel_turn + 1) % len(channels)
         ordered = channels[self._channel_turn :] + channels[: self._channel_turn]
-        sent, waits = 0, []
+        sent = 0
         for channel in ordered:
-            handled, free_in = await self.sender.send_batch(channel)
+            handled, _ = await self.sender.send_batch(channel)
             sent += handled
-            if free_in is not None:
-                waits.append(free_in)
-        if wait and sent == 0 and waits:  # only booked-ahead channels: wait for the first to free up
-            await asyncio.sleep(min(1.0, *waits))
-            return len(waits)  # work to come: no pause on top
         return sent
 
     async def pace_channels(self) -> int:
@@ -230,7 +227,7 @@ class Worker:
             did = (
                 await self.handle_events()
                 + await self.expand_broadcasts()
-                + await self.send_messages(wait=False)  # a channel held or booked ahead waits for later
+                + await self.send_messages()
                 + await self.deliver_webhooks_and_wait()
             )
             total += did
