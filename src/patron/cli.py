@@ -21,7 +21,7 @@ from patron.backoffice import rules
 from patron.config import ConfigError, Settings
 from patron.db import migrate
 from patron.db import url as db_url
-from patron.db.pool import Database
+from patron.db.pool import Database, stop_when_client_gone
 from patron.errors import PatronError
 
 app = typer.Typer(
@@ -50,7 +50,7 @@ def database_url(*, upgrade: bool = True) -> str:
 
 def run_with_db(url: str, work: Callable[[Database], Awaitable[T]]) -> T:
     async def main() -> T:
-        db = Database(url, min_size=1, max_size=2, name="cli")
+        db = Database(url, min_size=1, max_size=2, name="cli", configure=stop_when_client_gone)
         await db.open()
         try:
             return await work(db)

@@ -543,3 +543,61 @@ def test_serve_logs_each_request_when_asked(cli_env: dict[str, str], tmp_path: P
         if serve.poll() is None:
             serve.kill()
     assert '"GET /health HTTP/1.1" 200' in log_path.read_text()
+
+
+# A command's statement in a process that dies: the CLI's pool and the importer's connections.
+_SLEEPERS = {
+    "cli": """
+import asyncio, sys
+from patron.cli import run_with_db
+async def work(db):
+    async with db.connection() as conn:
+        await conn.execute("SELECT set_config('application_name', %s, false)", (sys.argv[2],))
+        print("sleeping", flush=True)
+        await conn.execute("SELECT pg_sleep(120)")
+run_with_db(sys.argv[1], work)
+""",
+    "import": """
+import sys
+from patron.importer import store
+conn = store.connect(sys.argv[1])
+conn.execute("SELECT set_config('application_name', %s, false)", (sys.argv[2],))
+print("sleeping", flush=True)
+conn.execute("SELECT pg_sleep(120)")
+""",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_SLEEPERS))
+def test_a_killed_commands_statement_stops_in_the_database(cli_database: str, kind: str) -> None:
+    """A verify stopped with SIGTERM left its query running in PostgreSQL for as long as the
+    query took (minutes over a large ledger); the backend now notices the client is gone."""
+    marker = f"patron-test-{uuid.uuid4().hex[:12]}"
+    sleeper = subprocess.Popen(
+        [sys.executable, "-c", _SLEEPERS[kind], cli_database, marker], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert sleeper.stdout is not None and sleeper.stdout.readline().strip() == "sleeping"
+
+        def running() -> int:
+            with psycopg.connect(cli_database, autocommit=True) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND state = 'active'",
+                    (marker,),
+                ).fetchone()
+                assert row is not None
+                return int(row[0])
+
+        deadline = time.monotonic() + 10
+        while running() == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert running() == 1, "the sleeping statement never started"
+        sleeper.kill()
+        sleeper.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while running() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert running() == 0, "the statement of the killed process still runs"
+    finally:
+        sleeper.kill()
+        sleeper.wait(timeout=10)

@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from patron import eventloop, verify
+from patron.db.pool import stop_when_client_gone
 from patron.importer import runner
 
 
@@ -153,6 +154,8 @@ async def _verify(url: str, tenant_id: int) -> list[verify.Failure]:
     right; without this setting the checks' ``LIMIT 20`` lures the planner into nested loops
     that take hours over millions of freshly loaded rows."""
     connect = psycopg.AsyncConnection.connect(url, row_factory=dict_row, autocommit=True)
-    async with await connect as conn, conn.transaction():
-        await conn.execute("SET LOCAL enable_nestloop = off")
-        return await verify.run(conn, tenant_id)
+    async with await connect as conn:
+        await stop_when_client_gone(conn)
+        async with conn.transaction():
+            await conn.execute("SET LOCAL enable_nestloop = off")
+            return await verify.run(conn, tenant_id)

@@ -6,6 +6,7 @@ are thread-safe (each call holds the connection's lock)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -14,6 +15,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from patron.db.pool import CLIENT_GONE_CHECK
 from patron.importer import values
 from patron.importer.batch import Members, Reject
 from patron.importer.copytext import Table
@@ -27,6 +29,9 @@ def connect(url: str) -> Conn:
     # A batch's commit may be lost only in a crash of the server, and then its progress row is
     # lost with it, so a rerun loads it again: waiting for the disk at each commit buys nothing.
     conn.execute("SET synchronous_commit = off")
+    # a killed import's COPY or INSERT stops in the backend too (see pool.CLIENT_GONE_CHECK)
+    with contextlib.suppress(psycopg.errors.InvalidParameterValue):
+        conn.execute(CLIENT_GONE_CHECK)
     return conn
 
 
