@@ -199,8 +199,9 @@ def test_an_operators_mistake_is_one_line_and_exit_2(cli_env: dict[str, str], tm
     stores.write_text("code,name\nNEW1,n\nbad!,x\n")
     name = slug()
     assert patron(*CREATE, name, *RUB_MOSCOW, env=cli_env).returncode == 0
+    missing_folder = tmp_path / "no such folder" / "r.csv"  # not /nonexistent: root may have made it
     nowhere = patron(
-        "import", "stores", str(stores), "--tenant", name, "--rejects", "/nonexistent/r.csv", env=cli_env
+        "import", "stores", str(stores), "--tenant", name, "--rejects", str(missing_folder), env=cli_env
     )
     assert nowhere.returncode == 2 and "rejects" in nowhere.stderr
     itself = patron("import", "stores", str(stores), "--tenant", name, "--rejects", str(stores), env=cli_env)
