@@ -5,7 +5,8 @@
     ├── Unauthorized (401)           no key or an unknown key
     ├── Forbidden (403)              the key's role may not do this
     ├── NotFound (404)               absent, or belongs to another tenant
-    └── Conflict (409)               uniqueness, idempotency key reuse, not enough points
+    ├── Conflict (409)               uniqueness, idempotency key reuse, not enough points
+    └── Busy (503)                   what the request must change stayed held too long: send it again
 
 Domain code raises these; nothing below the API knows about HTTP.
 """
@@ -53,6 +54,14 @@ class NotFound(PatronError):
 class Conflict(PatronError):
     status = 409
     code = "conflict"
+
+
+class Busy(PatronError):
+    """What the request must change (a member's points, usually) was held by other requests for
+    longer than a till should wait: nothing was recorded, and sending it again is safe."""
+
+    status = 503
+    code = "busy"
 
 
 class InsufficientPoints(Conflict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psycopg
+import psycopg_pool
 import pytest
 
 from patron.db.pool import Database
@@ -32,3 +33,25 @@ async def test_recover_replaces_every_dead_idle_connection(database_url: str) ->
                 assert conn.info.backend_pid not in pids
     finally:
         await db.close()
+
+
+async def test_a_pool_all_lent_out_is_busy_and_one_that_cannot_connect_is_not(database_url: str) -> None:
+    """A request that timed out waiting for a connection was answered "the connection to the
+    database was lost" when requests only outnumbered connections: ``busy`` tells the two apart."""
+    db = Database(database_url, min_size=1, max_size=2, name="busy-test")
+    await db.open()
+    try:
+        assert not db.busy()
+        async with db.read(), db.read():
+            assert db.busy()  # every connection it may open is open and lent out
+        assert not db.busy()
+    finally:
+        await db.close()
+    away = Database("postgresql://postgres@127.0.0.1:1/none", min_size=0, max_size=2, name="away-test")
+    await away.pool.open()
+    try:
+        with pytest.raises(psycopg_pool.PoolTimeout):
+            await away.pool.getconn(timeout=0.5)
+        assert not away.busy()  # no connection is open: the database is out of reach
+    finally:
+        await away.close()

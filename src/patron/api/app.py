@@ -20,7 +20,7 @@ from patron.api.routers import backoffice, campaigns, catalog, checkout, keys, m
 from patron.campaigns.service import CampaignCache
 from patron.clock import Clock, utcnow
 from patron.db import statistics
-from patron.db.pool import Database
+from patron.db.pool import Connection, Database
 from patron.tenants.cache import PrincipalCache
 from patron.web.app import create_web_app
 
@@ -63,6 +63,12 @@ currency's minor units, points are integers, times are RFC 3339 with an offset.
 SERVING_GC_THRESHOLDS = (20_000, 20, 100)
 
 
+# How long a request's statement waits for a row another transaction holds (a member's, behind a
+# slow transaction or an import's batch) before the request gives up with 503 ``busy``: without
+# it, such requests held their connections for as long as the lock was held.
+LOCK_TIMEOUT = 5.0
+
+
 def create_app(
     database_url: str,
     *,
@@ -70,6 +76,7 @@ def create_app(
     pool_min: int = 2,
     pool_max: int = 10,
     freeze_gc: bool = False,
+    lock_timeout: float = LOCK_TIMEOUT,
 ) -> FastAPI:
     """The HTTP API on ``database_url`` (already migrated). ``freeze_gc`` is for a serving process:
     what exists once it has started (modules, pools) is left out of every later garbage
@@ -78,7 +85,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(database_url, min_size=pool_min, max_size=pool_max, name="api")
+        async def till_session(conn: Connection) -> None:
+            await conn.execute(f"SET lock_timeout = {round(lock_timeout * 1000)}")
+
+        db = Database(database_url, min_size=pool_min, max_size=pool_max, name="api", configure=till_session)
         await db.open()
         app.state.db = db
         # The admin web app's own small pool: its reports never hold a connection a till waits for.

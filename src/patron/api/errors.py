@@ -21,7 +21,7 @@ from patron.api.responses import JSONResponse
 from patron.api.routing import is_json
 from patron.conditions import ConditionError
 from patron.db.pool import unusable_value
-from patron.errors import PatronError, validation_message
+from patron.errors import Busy, PatronError, validation_message
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,16 @@ DATABASE_UNAVAILABLE = (
 )
 
 
+BUSY_LOCKED = (
+    "what this request must change (the member's points, usually) is held by another request or"
+    " an import for too long; nothing was recorded: send it again"
+)
+BUSY_POOL = (
+    "this server is busy: every database connection was in use until the request gave up; nothing"
+    " was recorded: send it again"
+)
+
+
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if field:
@@ -62,8 +72,11 @@ def validation_code(error: Any) -> str:
 
 
 def _refusal(exc: PatronError, body: dict[str, Any]) -> JSONResponse:
-    # RFC 7235: a 401 names the scheme the client should authenticate with
+    # RFC 7235: a 401 names the scheme the client should authenticate with; a 503 says when to
+    # send the request again
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if exc.status == 503:
+        headers = {"Retry-After": "1"}
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
@@ -141,9 +154,21 @@ def install(app: FastAPI) -> None:
         message = "a concurrent change got in the way and nothing was recorded; send it again"
         return JSONResponse(error_body("retry", message), status_code=409)
 
+    @app.exception_handler(psycopg.errors.LockNotAvailable)
+    async def _lock_held(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        # The API's lock_timeout: a row the request must change (a member's, usually) stayed
+        # locked by another transaction; the request was rolled back and the connection is sound.
+        log.warning("a request gave up waiting for a lock: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        return _refusal(Busy(BUSY_LOCKED), error_body(Busy.code, BUSY_LOCKED))
+
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(psycopg_pool.PoolTimeout)
     async def _database_away(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, psycopg_pool.PoolTimeout) and request.app.state.db.busy():
+            # Every connection was open and lent out the whole time: requests outnumbered them.
+            # The database is fine; nothing was done.
+            log.warning("no database connection came free for a request: the pool is exhausted")
+            return _refusal(Busy(BUSY_POOL), error_body(Busy.code, BUSY_POOL))
         # The database restarted or is out of reach. Whether a write committed is not known when
         # the connection broke after its COMMIT went out; every write a till sends may be repeated
         # (contract 2), and a repeat of one that was recorded answers its first result, so it is

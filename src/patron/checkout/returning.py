@@ -50,7 +50,10 @@ async def _return(
 ) -> tuple[dict[str, Any], bool]:
     tenant_id, program = caller.tenant_id, caller.program
     # Pipeline mode: the writes at the end go out without waiting for each answer.
-    async with caller.db.transaction(pipeline=True) as conn:
+    # One receipt's returns run one at a time in this process: those waiting for the member's
+    # lock do not each hold a connection (see ``Database.transaction``).
+    serial = ("receipt", tenant_id, receipt_id)
+    async with caller.db.transaction(pipeline=True, serial=serial) as conn:
         head = await store.receipt(conn, tenant_id, receipt_id)
         if head is None:
             raise NotFound("no such receipt", code="receipt_not_found")

@@ -374,6 +374,17 @@ def _member_key(basket: Basket, program: Program) -> tuple[str, str] | None:
     return "card", members.card_to_find(ref.card, "member.card")  # a scanner's CR/LF found no one
 
 
+def _serial_key(caller: Caller, basket: Basket) -> tuple[object, ...] | None:
+    """The key under which this process confirms one member's receipts one at a time (see
+    ``Database.transaction``); none for an anonymous basket or a member named wrongly, whose
+    error comes from the confirmation itself."""
+    try:
+        key = _member_key(basket, caller.program)
+    except PatronError:
+        return None
+    return None if key is None else ("member", caller.tenant_id, *key)
+
+
 def _earned_window(prepared: Prepared, program: Program) -> rules.Window:
     return rules.earned_window(
         prepared.at, clocks.zone(prepared.timezone), program.activation_delay_days, program.points_valid_days
@@ -481,7 +492,7 @@ async def confirm(caller: Caller, body: ReceiptIn) -> tuple[dict[str, Any], bool
     unique), and so does any refusal on the way (a repeat may no longer be able to spend)."""
     fingerprint = Fingerprint.of(body)
     try:
-        async with caller.db.transaction(pipeline=True) as conn:
+        async with caller.db.transaction(pipeline=True, serial=_serial_key(caller, body)) as conn:
             return await _confirm(conn, caller, body, fingerprint), True
     except (_Repeat, PatronError) as exc:
         async with caller.db.connection() as conn:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
@@ -15,6 +15,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
+
+from patron.errors import Busy
 
 Connection = psycopg.AsyncConnection[dict[str, Any]]
 
@@ -59,6 +61,21 @@ async def stop_when_client_gone(conn: Connection) -> None:
         log.info("this PostgreSQL cannot notice a client gone mid-statement on its platform")
 
 
+# How long a request waits behind others of the same key (``Database.transaction``'s ``serial``)
+# before it gives up with ``Busy``: about what a till waits for an answer.
+SERIAL_WAIT = 10.0
+
+
+class _Gate:
+    """The lock of one key, kept while a request holds it or waits for it."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
 class Database:
     """An async pool of dict-row connections to one PostgreSQL database."""
 
@@ -83,6 +100,8 @@ class Database:
             kwargs={"row_factory": dict_row, "autocommit": True},
         )
         self._checking: asyncio.Task[None] | None = None
+        self._gates: dict[Hashable, _Gate] = {}
+        self.serial_wait = SERIAL_WAIT
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30)
@@ -110,18 +129,58 @@ class Database:
             log.info("the %s pool's connections could not be checked: %s", self.pool.name, exc)
 
     @asynccontextmanager
-    async def transaction(self, *, pipeline: bool = False) -> AsyncIterator[Connection]:
+    async def transaction(
+        self, *, pipeline: bool = False, serial: Hashable | None = None
+    ) -> AsyncIterator[Connection]:
         """A connection inside one transaction: committed on success, rolled back on any error.
 
         With ``pipeline`` the statements are sent without waiting for each answer until a result
-        is read (PostgreSQL's pipeline mode), so a batch of writes costs one round trip."""
-        async with self.pool.connection() as conn:
+        is read (PostgreSQL's pipeline mode), so a batch of writes costs one round trip.
+
+        With ``serial`` (a member, say), transactions of the same key in this process run one at a
+        time, and the others wait for their turn without a connection: requests queued behind
+        one member's lock in the database held a connection each, and thirty of them took the
+        whole pool, so every other member's receipts waited too. ``Busy`` after ``serial_wait``."""
+        async with self._one_at_a_time(serial), self.pool.connection() as conn:
             if pipeline:
                 async with conn.pipeline(), conn.transaction():
                     yield conn
             else:
                 async with conn.transaction():
                     yield conn
+
+    @asynccontextmanager
+    async def _one_at_a_time(self, key: Hashable | None) -> AsyncIterator[None]:
+        if key is None:
+            yield
+            return
+        gate = self._gates.get(key)
+        if gate is None:
+            gate = self._gates[key] = _Gate()
+        gate.users += 1
+        try:
+            try:
+                async with asyncio.timeout(self.serial_wait):
+                    await gate.lock.acquire()
+            except TimeoutError:
+                raise Busy(
+                    f"other requests for the same member held it for {self.serial_wait:g} s;"
+                    " nothing was recorded: send it again"
+                ) from None
+            try:
+                yield
+            finally:
+                gate.lock.release()
+        finally:
+            gate.users -= 1
+            if gate.users == 0:
+                del self._gates[key]
+
+    def busy(self) -> bool:
+        """Whether every connection the pool may open is open and lent out: a ``PoolTimeout`` then
+        means requests outnumbered connections, not a database out of reach."""
+        stats = self.pool.get_stats()
+        return stats.get("pool_size", 0) >= self.pool.max_size and stats.get("pool_available", 0) == 0
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:

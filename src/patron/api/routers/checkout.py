@@ -5,14 +5,17 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
+from patron.api import deps
 from patron.api.deps import AnyKey, Ctx
 from patron.api.responses import JSONResponse
 from patron.api.routing import JsonBodyRoute
 from patron.checkout import returning, service
 from patron.checkout import store as checkout_store
 from patron.checkout.model import Basket, ReceiptIn, ReturnIn
+
+STALE_ATTEMPTS = 3  # times a receipt is worked out when the tenant changed under it
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1", tags=["checkout"])
 
@@ -67,6 +70,12 @@ _RECEIPT_409 = {
     "`insufficient_points` (nothing changed), or `retry` (rare: send the same request again)"
 }
 _RETURN_404 = {"description": "`receipt_not_found`"}
+_BUSY_503 = {
+    "description": "`busy`: the member (or receipt) stayed held by other requests or an import for too "
+    "long, or every database connection stayed in use; `database_unavailable`: the connection was lost. "
+    "Nothing was recorded that a repeat would record again: send the same request again after "
+    "`Retry-After` seconds"
+}
 _RETURN_409 = {
     "description": "`return_number_conflict`: this receipt's return number was used for other lines"
 }
@@ -112,18 +121,26 @@ async def quote(body: Basket, ctx: AnyKey) -> JSONResponse:
         200: {"description": "a repeat: the first result"},
         404: _BASKET_404,
         409: _RECEIPT_409,
+        503: _BUSY_503,
         422: _BASKET_422,
     },
 )
-async def confirm(body: ReceiptIn, ctx: AnyKey) -> JSONResponse:
-    principal = ctx.principal
-    stamp = checkout_store.Stamp(principal.key_id, principal.version, principal.campaigns_version)
-    try:
-        result, created = await service.confirm(replace(caller(ctx), stamp=stamp), body)
-    except checkout_store.StaleCache:
-        ctx.forget_cached()  # the repeat reads the tenant afresh
-        raise
-    return JSONResponse(result, status_code=201 if created else 200)
+async def confirm(body: ReceiptIn, ctx: AnyKey, request: Request) -> JSONResponse:
+    # A receipt worked out with settings, campaigns or a key changed meanwhile records nothing;
+    # it is worked out again with the tenant read afresh (a till that took the 409 for a refusal
+    # would have lost the sale), and only a tenant changing under every attempt answers 409 retry.
+    for attempt in range(STALE_ATTEMPTS):
+        principal = ctx.principal
+        stamp = checkout_store.Stamp(principal.key_id, principal.version, principal.campaigns_version)
+        try:
+            result, created = await service.confirm(replace(caller(ctx), stamp=stamp), body)
+            return JSONResponse(result, status_code=201 if created else 200)
+        except checkout_store.StaleCache:
+            ctx.forget_cached()
+            if attempt == STALE_ATTEMPTS - 1:
+                raise
+            ctx = await deps.context(request)
+    raise AssertionError("unreachable")
 
 
 @router.get(
@@ -175,6 +192,7 @@ async def get_receipt(receipt_id: str, ctx: AnyKey) -> dict[str, Any]:
         200: {"description": "a repeat: the first result"},
         404: _RETURN_404,
         409: _RETURN_409,
+        503: _BUSY_503,
         422: _RETURN_422,
     },
 )
@@ -193,7 +211,7 @@ async def return_units(receipt_id: str, body: ReturnIn, ctx: AnyKey, response: R
     "nothing left to give back: an all-zero answer, and a `receipt.cancelled` event that says so). Cancelling again answers 200 with the first "
     "cancellation's result and changes nothing. A return after it is a 422 `too_many_units`. 404 "
     "`receipt_not_found`.",
-    responses={404: _RETURN_404},
+    responses={404: _RETURN_404, 503: _BUSY_503},
 )
 async def cancel(receipt_id: str, ctx: AnyKey) -> dict[str, Any]:
     return await returning.cancel(caller(ctx), receipt_id)

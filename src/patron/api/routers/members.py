@@ -240,7 +240,7 @@ async def history(
 )
 async def adjust(member_id: str, body: AdjustmentIn, ctx: AdminKey, response: Response) -> dict[str, Any]:
     mid = service.member_id(member_id)
-    async with ctx.db.transaction() as conn:
+    async with ctx.db.transaction(serial=("member", ctx.tenant_id, "id", mid)) as conn:
         result, created = await ledger.adjust(
             conn,
             ctx.tenant_id,
