@@ -160,7 +160,10 @@ class Database:
         gate.users += 1
         try:
             try:
-                async with asyncio.timeout(self.serial_wait):
+                if gate.lock.locked():  # a turn to wait for (else the lock is taken at once)
+                    async with asyncio.timeout(self.serial_wait):
+                        await gate.lock.acquire()
+                else:
                     await gate.lock.acquire()
             except TimeoutError:
                 raise Busy(
