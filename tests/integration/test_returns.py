@@ -417,3 +417,37 @@ async def test_returning_every_unit_in_any_order_restores_everything(
     assert all(remaining == 0 for lot, remaining in after.items() if lot not in lots_before)
     async with db.read() as conn:
         assert await verify.run(conn, tenant.tenant_id) == []
+
+
+async def test_under_debt_points_not_yet_available_pay_first(tenant: Tenant) -> None:
+    """A probe: a cancel that found the earned points spent recorded a debt of 10 while the member
+    held a point earned the same day (pending until the next): the next day the member could
+    spend it and still owed 10, and no later earning ever took it back."""
+    await setup_shop(tenant, activation_delay_days=1, return_policy="debt", earn_percent="10")
+    member = await member_with(tenant, 0)
+    three_days_ago = datetime.fromtimestamp(datetime.now(UTC).timestamp() - 3 * 86400, UTC).isoformat()
+    earning = await receipt(tenant, basket(("TEE", 1, "100.00"), member=member, at=three_days_ago))
+    assert earning["totals"]["points_earned"] == 10 and await available(tenant, member) == 10
+    spending = await receipt(tenant, basket(("TEE", 1, "20.00"), member=member, spend=10))
+    assert spending["totals"]["points_spent"] == 10 and spending["totals"]["points_earned"] == 1  # pending
+    cancelled = (await tenant.call("POST", f"/v1/receipts/{earning['id']}/cancel")).json()
+    assert (cancelled["points_reversed"], cancelled["shortfall"]) == (1, 9)  # the pending point paid first
+    in_two_days = datetime.fromtimestamp(datetime.now(UTC).timestamp() + 2 * 86400, UTC).isoformat()
+    later = (await tenant.call("GET", f"/v1/members/{member}/balance", params={"at": in_two_days})).json()
+    assert (later["available"], later["pending"], later["debt"]) == (0, 0, 9)
+
+
+async def test_under_withhold_and_clamp_points_not_yet_available_are_left_alone(
+    db: Database, client: Any
+) -> None:
+    """Contract 7 takes earned points back from the member's available points; only the `debt`
+    policy, whose debt future earnings pay, reaches for points still pending."""
+    for policy in ("withhold", "clamp"):
+        tenant = await make_tenant(db, client, currency="RUB", timezone="Europe/Moscow", country="RU")
+        await setup_shop(tenant, activation_delay_days=1, return_policy=policy, earn_percent="10")
+        member = await member_with(tenant, 0)
+        three_days_ago = datetime.fromtimestamp(datetime.now(UTC).timestamp() - 3 * 86400, UTC).isoformat()
+        earning = await receipt(tenant, basket(("TEE", 1, "100.00"), member=member, at=three_days_ago))
+        await receipt(tenant, basket(("TEE", 1, "20.00"), member=member, spend=10))
+        cancelled = (await tenant.call("POST", f"/v1/receipts/{earning['id']}/cancel")).json()
+        assert (cancelled["points_reversed"], cancelled["shortfall"]) == (0, 10), policy

@@ -254,13 +254,24 @@ async def _settle_points(
     others = [
         lot for lot in await ledger_store.spendable_lots(conn, tenant_id, member_id, now) if lot.id not in own
     ]
-    left = {lot.id: lot.remaining for lot in [*own.values(), *others]}
+    # Under `debt`, points earned but not available yet pay first what the available ones cannot
+    # (contract 3: "future earnings pay the debt first"): else a member owed points while holding
+    # points that became spendable the next day, which no later earning ever took back.
+    later = []
+    if program.return_policy == "debt":
+        later = [
+            lot
+            for lot in await ledger_store.pending_lots(conn, tenant_id, member_id, now)
+            if lot.id not in own
+        ]
+    left = {lot.id: lot.remaining for lot in [*own.values(), *others, *later]}
     reverse_rows: list[AllocationRow] = []
     for line, points in to_reverse:
         taken = returns.take_back(
             points,
             [rules.Holding(lot.id, left[lot.id], lot.expires_at) for lot in own.values()],
             [rules.Holding(lot.id, left[lot.id], lot.expires_at) for lot in others],
+            [rules.Holding(lot.id, left[lot.id], lot.expires_at) for lot in later],
         )
         for lot_id, part in taken.taken:
             left[lot_id] -= part

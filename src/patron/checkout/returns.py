@@ -66,12 +66,18 @@ class TakeBack:
     shortfall: int
 
 
-def take_back(points: int, own: Sequence[Holding], others: Sequence[Holding]) -> TakeBack:
-    """Earned points to reverse: from this receipt's own lots first, then others, soonest expiry first."""
-    taken = take_soonest_first(own, points)
-    left = points - sum(p for _, p in taken)
-    if left > 0:
-        more = take_soonest_first(others, left)
+def take_back(
+    points: int, own: Sequence[Holding], others: Sequence[Holding], later: Sequence[Holding] = ()
+) -> TakeBack:
+    """Earned points to reverse: from this receipt's own lots first, then the member's other
+    available ones, then (under the ``debt`` policy, which passes them) points not available yet:
+    each group soonest expiry first."""
+    taken: list[tuple[int, int]] = []
+    left = points
+    for group in (own, others, later):
+        if left <= 0:
+            break
+        more = take_soonest_first(group, left)
         taken += more
         left -= sum(p for _, p in more)
     return TakeBack(taken, left)

@@ -255,6 +255,18 @@ async def spendable_lots(conn: Connection, tenant_id: int, member_id: str, at: d
     return [LotRow(**row) for row in await cur.fetchall()]
 
 
+async def pending_lots(conn: Connection, tenant_id: int, member_id: str, at: datetime) -> list[LotRow]:
+    """Lots with points left that are not available yet at ``at`` (earned, awaiting their day)."""
+    cur = await conn.execute(
+        "SELECT id, remaining, available_from, expires_at, spend_condition, kind,"
+        " source->>'receipt' AS receipt_id FROM lots"
+        " WHERE tenant_id = %s AND member_id = %s AND available_from > %s AND expires_at > available_from"
+        " AND remaining > 0",
+        (tenant_id, member_id, at),
+    )
+    return [LotRow(**row) for row in await cur.fetchall()]
+
+
 async def adjustment_by_key(
     conn: Connection, tenant_id: int, member_id: str, key: str
 ) -> dict[str, Any] | None:
