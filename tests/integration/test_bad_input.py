@@ -581,4 +581,48 @@ async def test_settings_decimals_are_ascii_digits_without_separators(shop: Tenan
 
 async def test_a_nul_in_a_lookup_is_refused_in_plain_words(shop: Tenant) -> None:
     error = assert_error(await shop.call("GET", "/v1/members?card=%00"), 422, "invalid_input")
-    assert error["message"] == "text may not hold the NUL character (\\u0000)"
+    assert error["message"] == "card: text may not hold the NUL character (\\u0000)"
+    assert error["field"] == "card"
+
+
+async def test_a_nul_anywhere_in_a_body_is_one_422_naming_its_field(shop: Tenant, db: Database) -> None:
+    """Values kept as JSON came back in PostgreSQL's words ("unsupported Unicode escape sequence"),
+    the others without a field, and a basket line's attribute was taken (catalog's was refused)."""
+    line = {"sku": "TEE", "quantity": 1, "price": "1.00"}
+    cases: dict[str, tuple[str, str, Any]] = {
+        "attributes.brand": ("PUT", "/v1/products/N1", {"name": "n", "attributes": {"brand": NUL}}),
+        "0.attributes.brand": (
+            "POST",
+            "/v1/products:bulk",
+            [{"sku": "N1", "name": "n", "attributes": {"brand": NUL}}],
+        ),
+        "name": (
+            "POST",
+            "/v1/campaigns",
+            {"name": NUL, "effect": {"type": "discount_percent", "value": "1"}},
+        ),
+        "no_spend_condition": ("PATCH", "/v1/program", {"no_spend_condition": f"a = '{NUL}'"}),
+        "filter.city.0": (
+            "POST",
+            "/v1/broadcasts",
+            {"channel": "sms", "body": "hi", "filter": {"city": [NUL]}},
+        ),
+        "number": ("POST", "/v1/receipts", {"store": "MSK", "number": NUL, "lines": [line]}),
+        "lines.0.attributes.brand": (
+            "POST",
+            "/v1/checkout/quote",
+            {"store": "MSK", "lines": [{**line, "attributes": {"brand": NUL}}]},
+        ),
+        f"lines.0.attributes.{NUL}": (
+            "POST",
+            "/v1/receipts",
+            {"store": "MSK", "number": "R1", "lines": [{**line, "attributes": {NUL: "x"}}]},
+        ),
+    }
+    for field, (method, path, body) in cases.items():
+        error = assert_error(await shop.call(method, path, body), 422, "invalid_input")
+        assert error["field"] == field, (field, error)
+        assert error["message"] == f"{field}: text may not hold the NUL character (\\u0000)", error
+        assert_error(await shop.client.request(method, path, json=body), 401)  # the key first
+    assert (await count(db, "receipts", shop), await count(db, "campaigns", shop)) == (0, 0)
+    assert (await shop.call("GET", "/v1/products/N1")).status_code == 404

@@ -43,7 +43,8 @@ currency's minor units, points are integers, times are RFC 3339 with an offset.
   Money sent in a basket is decimal text such as `"49.90"`: a JSON number, an exponent, separators or
   spaces are a 422. Money in answers is decimal text with the currency's minor units.
 - A value the database cannot store (a NUL character, a number beyond a column) is a 422
-  `invalid_input`; the request changed nothing.
+  `invalid_input`; the request changed nothing. A NUL anywhere in a body is refused before the body
+  is read, with `field` its path (`lines.0.attributes.brand`).
 - `HEAD` answers as `GET`, without the body.
 - No key, or a key that is not a Bearer token: 401 `unauthorized`; an unknown or revoked key: 401
   `invalid_api_key`; a `pos` key on an admin operation: 403 `forbidden`. An id of another tenant,

@@ -15,6 +15,7 @@ from patron.api.routing import JsonBodyRoute
 from patron.checkout.model import EARLIEST
 from patron.conditions import ConditionError
 from patron.conditions import validate as validate_condition
+from patron.db.pool import NUL_MESSAGE
 from patron.errors import InvalidInput
 from patron.fields import MAX_POINTS, WholeNumber
 from patron.ledger import service as ledger
@@ -118,6 +119,9 @@ async def find_member(
     card: str | None = None,
     email: str | None = None,
 ) -> dict[str, Any]:
+    for name, value in (("phone", phone), ("card", card), ("email", email)):
+        if value is not None and "\x00" in value:  # said with the field, as in a body
+            raise InvalidInput(f"{name}: {NUL_MESSAGE}", field=name)
     async with ctx.db.read() as conn:
         return await service.find(conn, ctx.tenant_id, ctx.program, phone=phone, card=card, email=email)
 
