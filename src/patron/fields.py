@@ -37,6 +37,19 @@ def sku_text(value: str) -> str:
 
 Sku = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(sku_text)]
 
+
+def number_text(value: str) -> str:
+    """A receipt's or a return's number: the idempotency key, so no space at either end and no
+    control character (a till that padded its number, or ended it with a line break, now and then
+    recorded the sale twice instead of getting the repeat's 200). ``patron import`` strips and
+    refuses alike."""
+    if _CONTROL.search(value) or value != value.strip():
+        raise ValueError("a number has no control characters and no spaces at either end")
+    return value
+
+
+Number = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(number_text)]
+
 ATTRIBUTE_DIGITS = 60  # a decimal attribute: below 10**60, to at most 60 places
 _EVERY_DIGIT = Context(prec=2 * ATTRIBUTE_DIGITS + 1)  # normalize() rounds to its context's precision
 

@@ -626,3 +626,21 @@ async def test_a_nul_anywhere_in_a_body_is_one_422_naming_its_field(shop: Tenant
         assert_error(await shop.client.request(method, path, json=body), 401)  # the key first
     assert (await count(db, "receipts", shop), await count(db, "campaigns", shop)) == (0, 0)
     assert (await shop.call("GET", "/v1/products/N1")).status_code == 404
+
+
+async def test_receipt_and_return_numbers_have_no_spaces_at_either_end_nor_control_characters(
+    shop: Tenant, db: Database
+) -> None:
+    """The number is the idempotency key: "Q-7", " Q-7 " and "Q-7\\n" were three receipts."""
+    sale = basket(("TEE", 2, "10.00"))
+    first = await shop.call("POST", "/v1/receipts", {**sale, "number": "Q-7"})
+    assert first.status_code == 201
+    for number in (" Q-7", "Q-7 ", "Q-7\n", "Q-7\r", "N\n1", " ", "Q\t7"):
+        error = assert_error(await shop.call("POST", "/v1/receipts", {**sale, "number": number}), 422)
+        assert error["field"] == "number", (number, error)
+        back = {"number": number, "lines": [{"line": 1, "quantity": 1}]}
+        error = assert_error(await shop.call("POST", f"/v1/receipts/{first.json()['id']}/returns", back), 422)
+        assert error["field"] == "number", (number, error)
+    assert (await count(db, "receipts", shop), await count(db, "receipt_returns", shop)) == (1, 0)
+    inner = await shop.call("POST", "/v1/receipts", {**sale, "number": "Q 7/ä"})  # inside, anything printable
+    assert inner.status_code == 201, inner.text
