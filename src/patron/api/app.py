@@ -47,7 +47,7 @@ currency's minor units, points are integers, times are RFC 3339 with an offset.
   is read, with `field` its path (`lines.0.attributes.brand`).
 - `HEAD` answers as `GET`, without the body.
 - No key, or a key that is not a Bearer token: 401 `unauthorized`; an unknown or revoked key: 401
-  `invalid_api_key`; a `pos` key on an admin operation: 403 `forbidden`. An id of another tenant,
+  `invalid_api_key`; a `pos` key on an admin operation: 403 `forbidden`, whatever the body. An id of another tenant,
   or an id that is not a UUID, answers 404 like an unknown one.
 - Retries: a receipt repeats by (store, number), a return by (receipt, number), a cancellation and a
   card attachment are idempotent, an adjustment repeats by its key. Repeats are compared by value:

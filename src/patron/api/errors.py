@@ -83,9 +83,13 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         if request.url.path.startswith("/v1/"):
             # FastAPI reads the body before it asks for the key; contract 2 puts the key first:
-            # without one, or with an unknown one, the answer is 401 whatever the body.
+            # without one, or with an unknown one, the answer is 401 whatever the body, and a pos
+            # key on an admin route is a 403 whatever the body (a malformed one was a 400).
             try:
-                await deps.authenticate(request)
+                principal = await deps.authenticate(request)
+                route = request.scope.get("route")
+                if isinstance(route, APIRoute) and _depends_on(route.dependant, deps.admin):
+                    deps.require_admin(principal)
             except PatronError as refused:
                 return _refusal(refused, error_body(refused.code, refused.message))
         errors = list(exc.errors())
