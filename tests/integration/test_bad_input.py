@@ -644,3 +644,17 @@ async def test_receipt_and_return_numbers_have_no_spaces_at_either_end_nor_contr
     assert (await count(db, "receipts", shop), await count(db, "receipt_returns", shop)) == (1, 0)
     inner = await shop.call("POST", "/v1/receipts", {**sale, "number": "Q 7/ä"})  # inside, anything printable
     assert inner.status_code == 201, inner.text
+
+
+async def test_a_campaign_s_active_is_a_json_boolean(shop: Tenant, db: Database) -> None:
+    """ "yes", 1 and 1.0 were stored as true, "no", "0", "off" and 0 as false, while every other
+    boolean of the API (consents, starttls) refused them."""
+    campaign = {"name": "c", "effect": {"type": "discount_percent", "value": "10"}}
+    for active in ("yes", "no", "true", "false", "0", "off", 1, 0, 1.0):
+        error = assert_error(await shop.call("POST", "/v1/campaigns", {**campaign, "active": active}), 422)
+        assert error["field"] == "active", (active, error)
+    assert await count(db, "campaigns", shop) == 0
+    made = await shop.call("POST", "/v1/campaigns", {**campaign, "active": False})
+    assert made.status_code == 201 and made.json()["active"] is False
+    absent = await shop.call("POST", "/v1/campaigns", {**campaign, "active": None})  # null: the default
+    assert absent.status_code == 201 and absent.json()["active"] is True

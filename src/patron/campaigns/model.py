@@ -8,7 +8,15 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from patron.conditions import checked
 from patron.errors import InvalidInput
@@ -165,7 +173,7 @@ class CampaignIn(BaseModel):
     )
 
     name: str = Field(min_length=1, max_length=200)
-    active: bool = True
+    active: StrictBool = True  # a JSON boolean, as elsewhere: "no", "0" and 1 were taken
     starts_at: Day | None = None
     ends_at: Day | None = None
     weekdays: list[WholeNumber] = Field(
