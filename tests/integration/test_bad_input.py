@@ -658,3 +658,16 @@ async def test_a_campaign_s_active_is_a_json_boolean(shop: Tenant, db: Database)
     assert made.status_code == 201 and made.json()["active"] is False
     absent = await shop.call("POST", "/v1/campaigns", {**campaign, "active": None})  # null: the default
     assert absent.status_code == 201 and absent.json()["active"] is True
+
+
+async def test_a_phone_lookup_whose_plus_came_as_a_space_says_so(other_tenant: Tenant) -> None:
+    """?phone=+49... arrives as " 49...", was read as a national number and answered 404 for a
+    member who exists (then 409 phone_taken when the till created them)."""
+    berlin = other_tenant  # phones without + are German: " 4915112345678" is one, not that member's
+    made = await berlin.call("POST", "/v1/members", {"phone": "+4915112345678"})
+    assert made.status_code == 201
+    bare = await berlin.call("GET", "/v1/members?phone=+4915112345678")
+    error = assert_error(bare, 422, "invalid_phone")
+    assert error["field"] == "phone" and "%2B" in str(error["message"])
+    found = await berlin.call("GET", "/v1/members?phone=%2B4915112345678")
+    assert found.status_code == 200 and found.json()["id"] == made.json()["id"]
