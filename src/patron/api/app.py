@@ -118,7 +118,6 @@ def create_app(
     app.state.programs = ProgramCache()
     app.state.campaigns = CampaignCache()
     app.state.principals = PrincipalCache()
-    errors.install(app)
     # Checkout first: routes are matched in order, and the tills' calls are most of the traffic;
     # then communications and webhooks (docs/backoffice.md).
     routers = (
@@ -132,6 +131,7 @@ def create_app(
     )
     for router in routers:
         app.include_router(router)
+    errors.install(app, routers)
     errors.document(app, routers)
 
     @app.get("/admin", include_in_schema=False)

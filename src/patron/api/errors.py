@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, APIRouter
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match, Route
 
 from patron.api import deps
 from patron.api.responses import JSONResponse
@@ -74,7 +75,23 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc)
 
 
-def install(app: FastAPI) -> None:
+def _allowed(request: Request, routes: list[BaseRoute]) -> str:
+    """Every method of the path, for a 405's ``Allow`` (RFC 9110): Starlette lists those of the
+    first route whose path matched only (DELETE /v1/program answered ``Allow: GET``). HEAD is
+    answered as GET (``HeadAsGet``)."""
+    methods: set[str] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
+def install(app: FastAPI, routers: Iterable[APIRouter]) -> None:
+    # the routes of a 405's Allow: the routers' (which FastAPI may hold wrapped) and the app's own
+    routed = [route for router in routers for route in router.routes]
+
     @app.exception_handler(PatronError)
     async def _patron(_: Request, exc: PatronError) -> JSONResponse:
         return _refusal(exc, error_body(exc.code, exc.message, exc.field))
@@ -121,10 +138,13 @@ def install(app: FastAPI) -> None:
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405 and (allowed := _allowed(request, [*routed, *app.router.routes])):
+            headers = {**(headers or {}), "Allow": allowed}
+        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(psycopg.DataError)
     async def _unstorable(_: Request, exc: psycopg.DataError) -> JSONResponse:
