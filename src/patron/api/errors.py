@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -212,6 +213,46 @@ ERROR_SCHEMA = {
 _AS_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
 
+# Pydantic writes the bounds it cannot fold into a decimal's schema in its own words, which JSON
+# Schema validators and client generators ignore; these are JSON Schema's.
+_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
+_PYDANTIC_ONLY = ("max_digits", "decimal_places")  # said by the field's text rule, not by JSON Schema
+
+
+def _number(value: Any) -> int | float:
+    number = Decimal(str(value))
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def _standard(node: Any, names: bool = False) -> Any:
+    """A request schema as JSON Schema says it. A decimal (money, percents) is published as text:
+    pydantic writes ``number`` or ``string``, and a client that sent the number got a 422 (money
+    is a decimal string, contract 2), so its bounds move onto the text."""
+    if isinstance(node, list):
+        return [_standard(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if names:  # a map of names (properties, the components' schemas), not a schema
+        return {key: _standard(value) for key, value in node.items()}
+    node = {
+        key: _standard(value, names=key in ("properties", "$defs"))
+        for key, value in node.items()
+        if key not in _PYDANTIC_ONLY
+    }
+    for pydantic_word, word in _BOUNDS.items():
+        if pydantic_word in node:
+            node[word] = _number(node.pop(pydantic_word))
+    either = node.get("anyOf")
+    types = [option.get("type") for option in either] if isinstance(either, list) else []
+    if "number" in types and "string" in types and set(types) <= {"number", "string", "null"}:
+        bounds = next(option for option in either if option.get("type") == "number")
+        text = {**bounds, "type": "string", "format": "decimal"}
+        rest = [option for option in either if option.get("type") == "null"]
+        node.pop("anyOf")
+        node = {**node, **text} if not rest else {**node, "anyOf": [text, *rest]}
+    return node
+
+
 def _depends_on(dependant: Dependant, call: Any) -> bool:
     return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
 
@@ -227,6 +268,7 @@ def document(app: FastAPI, routers: Iterable[APIRouter]) -> None:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(_standard(schemas, names=True))
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
         schemas["Error"] = ERROR_SCHEMA
