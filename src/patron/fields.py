@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Context, Decimal
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, PlainValidator, Strict
+from pydantic.config import JsonDict, JsonValue
 
 MAX_POINTS = 10**12  # far beyond any program, far within bigint
 MAX_AMOUNT = Decimal(10) ** 11  # a receipt's money at most: numeric(16, 4) holds below 10**12
@@ -36,6 +38,19 @@ def sku_text(value: str) -> str:
 
 
 Sku = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(sku_text)]
+
+
+def number_text(value: str) -> str:
+    """A receipt's or a return's number: the idempotency key, so no space at either end and no
+    control character (a till that padded its number, or ended it with a line break, now and then
+    recorded the sale twice instead of getting the repeat's 200). ``patron import`` strips and
+    refuses alike."""
+    if _CONTROL.search(value) or value != value.strip():
+        raise ValueError("a number has no control characters and no spaces at either end")
+    return value
+
+
+Number = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(number_text)]
 
 ATTRIBUTE_DIGITS = 60  # a decimal attribute: below 10**60, to at most 60 places
 _EVERY_DIGIT = Context(prec=2 * ATTRIBUTE_DIGITS + 1)  # normalize() rounds to its context's precision
@@ -178,3 +193,25 @@ def parse_moment(text: str) -> datetime:
     """A query's time, by the same rule as a body's ``Moment``; ValueError if it is not one."""
     moment_text(text)
     return datetime.fromisoformat(text.upper())
+
+
+_ANNOTATIONS = ("title", "description", "default", "examples")
+
+
+def taking_null(*names: str, **extra: JsonValue) -> Callable[[JsonDict], None]:
+    """A request model's ``json_schema_extra``: its fields ``names`` take ``null``, meaning absent (as
+    many serialisers write an unset field), which the schema of their type does not say; ``extra``
+    goes into the schema as it is (examples)."""
+
+    def amend(schema: JsonDict) -> None:
+        schema.update(extra)
+        properties = schema["properties"]
+        assert isinstance(properties, dict)
+        for name in names:
+            field = properties[name]
+            assert isinstance(field, dict)
+            shape = {key: value for key, value in field.items() if key not in _ANNOTATIONS}
+            said = {key: value for key, value in field.items() if key in _ANNOTATIONS}
+            properties[name] = {**said, "anyOf": [shape, {"type": "null"}]}
+
+    return amend

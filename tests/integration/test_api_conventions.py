@@ -55,6 +55,34 @@ async def test_pos_key_is_403_outside_checkout_and_members(tenant: Tenant) -> No
     assert_error(await tenant.call("POST", f"/v1/members/{member_id}/adjustments", adjustment, key=pos), 403)
 
 
+async def test_a_pos_key_on_an_admin_route_is_403_whatever_the_body(tenant: Tenant) -> None:
+    """The role was judged after the JSON was parsed: a malformed body answered 400."""
+    pos = (await tenant.call("POST", "/v1/api-keys", {"role": "pos", "name": "till"})).json()["api_key"]
+    headers = {"Authorization": f"Bearer {pos}", "Content-Type": "application/json"}
+    for body in (b"{bad", b"", b'{"name": "a\\u0000"}', b'{"name": 5}', b'{"name": "x"}'):
+        answer = await tenant.client.put("/v1/stores/S1", content=body, headers=headers)
+        assert_error(answer, 403, "forbidden")
+    # a route any key may use still judges the body
+    answer = await tenant.client.post("/v1/receipts", content=b"{bad", headers=headers)
+    assert_error(answer, 400, "malformed_json")
+
+
+async def test_a_405_allows_every_method_of_the_path(tenant: Tenant) -> None:
+    """RFC 9110: Allow lists the resource's methods; it listed those of the first route only."""
+    cases = {
+        ("DELETE", "/v1/members/00000000-0000-0000-0000-000000000000"): "GET, HEAD, PATCH",
+        ("DELETE", "/v1/program"): "GET, HEAD, PATCH, PUT",
+        ("PUT", "/v1/members"): "GET, HEAD, POST",
+        ("PUT", "/v1/receipts"): "GET, HEAD, POST",
+        ("PUT", "/v1/campaigns"): "GET, HEAD, POST",
+        ("POST", "/v1/api-keys/x"): "DELETE",
+    }
+    for (method, path), allowed in cases.items():
+        answer = await tenant.call(method, path)
+        assert_error(answer, 405, "method_not_allowed")
+        assert answer.headers["allow"] == allowed, (method, path)
+
+
 async def test_unknown_route_and_method_have_the_error_shape(tenant: Tenant) -> None:
     assert_error(await tenant.call("GET", "/v1/nothing-here"), 404, "not_found")
     assert_error(await tenant.call("DELETE", "/v1/program"), 405, "method_not_allowed")

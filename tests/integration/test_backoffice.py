@@ -1036,6 +1036,30 @@ async def test_a_broadcast_can_be_scheduled(
     assert_error(await tenant.call("GET", "/v1/broadcasts", params={"before": "yesterday"}), 422)
 
 
+async def test_a_page_cursor_passed_back_unencoded_is_the_next_page(
+    tenant: Tenant, clock: ManualClock, provider: SmsProvider
+) -> None:
+    """The cursor held created_at's "+00:00": pasted into ?before= it arrived with a space, and
+    the 422 asked for a `next` that broadcasts do not have."""
+    await shop(tenant, clock)
+    await sms_channel(tenant, provider)
+    made = []
+    for text in ("one", "two", "three"):
+        clock.fixed += timedelta(seconds=1)
+        made.append((await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": text})).json())
+    listed = await tenant.call("GET", "/v1/broadcasts", params={"limit": 2})
+    cursor = listed.headers["X-Next-Before"]
+    assert "+" not in cursor and " " not in cursor
+    rest = await tenant.call("GET", f"/v1/broadcasts?limit=2&before={cursor}")  # as it came
+    assert [b["id"] for b in rest.json()] == [made[0]["id"]]
+    # a cursor of the form before, its "+" unencoded too
+    second = datetime.fromisoformat(made[1]["created_at"]).isoformat()
+    old = await tenant.call("GET", f"/v1/broadcasts?limit=2&before={second}|{made[1]['id']}")
+    assert "+00:00" in second and [b["id"] for b in old.json()] == [made[0]["id"]]
+    error = assert_error(await tenant.call("GET", "/v1/messages", params={"before": "yesterday"}), 422)
+    assert error["field"] == "before" and "X-Next-Before" in str(error["message"])
+
+
 # --- webhooks --------------------------------------------------------------------------------
 
 

@@ -581,4 +581,93 @@ async def test_settings_decimals_are_ascii_digits_without_separators(shop: Tenan
 
 async def test_a_nul_in_a_lookup_is_refused_in_plain_words(shop: Tenant) -> None:
     error = assert_error(await shop.call("GET", "/v1/members?card=%00"), 422, "invalid_input")
-    assert error["message"] == "text may not hold the NUL character (\\u0000)"
+    assert error["message"] == "card: text may not hold the NUL character (\\u0000)"
+    assert error["field"] == "card"
+
+
+async def test_a_nul_anywhere_in_a_body_is_one_422_naming_its_field(shop: Tenant, db: Database) -> None:
+    """Values kept as JSON came back in PostgreSQL's words ("unsupported Unicode escape sequence"),
+    the others without a field, and a basket line's attribute was taken (catalog's was refused)."""
+    line = {"sku": "TEE", "quantity": 1, "price": "1.00"}
+    cases: dict[str, tuple[str, str, Any]] = {
+        "attributes.brand": ("PUT", "/v1/products/N1", {"name": "n", "attributes": {"brand": NUL}}),
+        "0.attributes.brand": (
+            "POST",
+            "/v1/products:bulk",
+            [{"sku": "N1", "name": "n", "attributes": {"brand": NUL}}],
+        ),
+        "name": (
+            "POST",
+            "/v1/campaigns",
+            {"name": NUL, "effect": {"type": "discount_percent", "value": "1"}},
+        ),
+        "no_spend_condition": ("PATCH", "/v1/program", {"no_spend_condition": f"a = '{NUL}'"}),
+        "filter.city.0": (
+            "POST",
+            "/v1/broadcasts",
+            {"channel": "sms", "body": "hi", "filter": {"city": [NUL]}},
+        ),
+        "number": ("POST", "/v1/receipts", {"store": "MSK", "number": NUL, "lines": [line]}),
+        "lines.0.attributes.brand": (
+            "POST",
+            "/v1/checkout/quote",
+            {"store": "MSK", "lines": [{**line, "attributes": {"brand": NUL}}]},
+        ),
+        f"lines.0.attributes.{NUL}": (
+            "POST",
+            "/v1/receipts",
+            {"store": "MSK", "number": "R1", "lines": [{**line, "attributes": {NUL: "x"}}]},
+        ),
+    }
+    for field, (method, path, body) in cases.items():
+        error = assert_error(await shop.call(method, path, body), 422, "invalid_input")
+        assert error["field"] == field, (field, error)
+        assert error["message"] == f"{field}: text may not hold the NUL character (\\u0000)", error
+        assert_error(await shop.client.request(method, path, json=body), 401)  # the key first
+    assert (await count(db, "receipts", shop), await count(db, "campaigns", shop)) == (0, 0)
+    assert (await shop.call("GET", "/v1/products/N1")).status_code == 404
+
+
+async def test_receipt_and_return_numbers_have_no_spaces_at_either_end_nor_control_characters(
+    shop: Tenant, db: Database
+) -> None:
+    """The number is the idempotency key: "Q-7", " Q-7 " and "Q-7\\n" were three receipts."""
+    sale = basket(("TEE", 2, "10.00"))
+    first = await shop.call("POST", "/v1/receipts", {**sale, "number": "Q-7"})
+    assert first.status_code == 201
+    for number in (" Q-7", "Q-7 ", "Q-7\n", "Q-7\r", "N\n1", " ", "Q\t7"):
+        error = assert_error(await shop.call("POST", "/v1/receipts", {**sale, "number": number}), 422)
+        assert error["field"] == "number", (number, error)
+        back = {"number": number, "lines": [{"line": 1, "quantity": 1}]}
+        error = assert_error(await shop.call("POST", f"/v1/receipts/{first.json()['id']}/returns", back), 422)
+        assert error["field"] == "number", (number, error)
+    assert (await count(db, "receipts", shop), await count(db, "receipt_returns", shop)) == (1, 0)
+    inner = await shop.call("POST", "/v1/receipts", {**sale, "number": "Q 7/ä"})  # inside, anything printable
+    assert inner.status_code == 201, inner.text
+
+
+async def test_a_campaign_s_active_is_a_json_boolean(shop: Tenant, db: Database) -> None:
+    """ "yes", 1 and 1.0 were stored as true, "no", "0", "off" and 0 as false, while every other
+    boolean of the API (consents, starttls) refused them."""
+    campaign = {"name": "c", "effect": {"type": "discount_percent", "value": "10"}}
+    for active in ("yes", "no", "true", "false", "0", "off", 1, 0, 1.0):
+        error = assert_error(await shop.call("POST", "/v1/campaigns", {**campaign, "active": active}), 422)
+        assert error["field"] == "active", (active, error)
+    assert await count(db, "campaigns", shop) == 0
+    made = await shop.call("POST", "/v1/campaigns", {**campaign, "active": False})
+    assert made.status_code == 201 and made.json()["active"] is False
+    absent = await shop.call("POST", "/v1/campaigns", {**campaign, "active": None})  # null: the default
+    assert absent.status_code == 201 and absent.json()["active"] is True
+
+
+async def test_a_phone_lookup_whose_plus_came_as_a_space_says_so(other_tenant: Tenant) -> None:
+    """?phone=+49... arrives as " 49...", was read as a national number and answered 404 for a
+    member who exists (then 409 phone_taken when the till created them)."""
+    berlin = other_tenant  # phones without + are German: " 4915112345678" is one, not that member's
+    made = await berlin.call("POST", "/v1/members", {"phone": "+4915112345678"})
+    assert made.status_code == 201
+    bare = await berlin.call("GET", "/v1/members?phone=+4915112345678")
+    error = assert_error(bare, 422, "invalid_phone")
+    assert error["field"] == "phone" and "%2B" in str(error["message"])
+    found = await berlin.call("GET", "/v1/members?phone=%2B4915112345678")
+    assert found.status_code == 200 and found.json()["id"] == made.json()["id"]

@@ -151,6 +151,23 @@ async def test_crud_and_validation(shop: Tenant, other_tenant: Tenant) -> None:
     assert (await shop.call("GET", "/v1/campaigns")).json()["items"] == []
 
 
+async def test_an_inactive_campaign_is_held_to_the_program_when_activated(shop: Tenant) -> None:
+    """As documented (docs/campaigns.md): any campaign can be deactivated, whatever it holds."""
+    odd = {"name": "c", "countries": ["XX"], "tiers": ["gold"], "min_amount": "5.555"}
+    odd["effect"] = {"type": "discount_percent", "value": "10"}
+    made = await shop.call("POST", "/v1/campaigns", {**odd, "active": False})
+    assert made.status_code == 201, made.text
+    for field, fixed in (("min_amount", "5.55"), ("tiers", []), ("countries", ["RU"])):
+        error = assert_error(
+            await shop.call("PUT", f"/v1/campaigns/{made.json()['id']}", {**odd, "active": True}), 422
+        )
+        assert error["field"] == field
+        odd[field] = fixed
+    assert (
+        await shop.call("PUT", f"/v1/campaigns/{made.json()['id']}", {**odd, "active": True})
+    ).status_code == 200
+
+
 async def test_money_in_a_campaign_is_answered_with_the_currency_minor_units(shop: Tenant) -> None:
     """Contract 2: money is written with the currency's minor units; "10" was answered as sent."""
     body = {

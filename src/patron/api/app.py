@@ -43,10 +43,11 @@ currency's minor units, points are integers, times are RFC 3339 with an offset.
   Money sent in a basket is decimal text such as `"49.90"`: a JSON number, an exponent, separators or
   spaces are a 422. Money in answers is decimal text with the currency's minor units.
 - A value the database cannot store (a NUL character, a number beyond a column) is a 422
-  `invalid_input`; the request changed nothing.
+  `invalid_input`; the request changed nothing. A NUL anywhere in a body is refused before the body
+  is read, with `field` its path (`lines.0.attributes.brand`).
 - `HEAD` answers as `GET`, without the body.
 - No key, or a key that is not a Bearer token: 401 `unauthorized`; an unknown or revoked key: 401
-  `invalid_api_key`; a `pos` key on an admin operation: 403 `forbidden`. An id of another tenant,
+  `invalid_api_key`; a `pos` key on an admin operation: 403 `forbidden`, whatever the body. An id of another tenant,
   or an id that is not a UUID, answers 404 like an unknown one.
 - Retries: a receipt repeats by (store, number), a return by (receipt, number), a cancellation and a
   card attachment are idempotent, an adjustment repeats by its key. Repeats are compared by value:
@@ -127,7 +128,6 @@ def create_app(
     app.state.programs = ProgramCache()
     app.state.campaigns = CampaignCache()
     app.state.principals = PrincipalCache()
-    errors.install(app)
     # Checkout first: routes are matched in order, and the tills' calls are most of the traffic;
     # then communications and webhooks (docs/backoffice.md).
     routers = (
@@ -141,6 +141,7 @@ def create_app(
     )
     for router in routers:
         app.include_router(router)
+    errors.install(app, routers)
     errors.document(app, routers)
 
     @app.get("/admin", include_in_schema=False)

@@ -95,9 +95,13 @@ async def context(request: Request) -> Ctx:
     )
 
 
-async def admin(ctx: Annotated[Ctx, Depends(context)]) -> Ctx:
-    if ctx.principal.role != "admin":
+def require_admin(principal: Principal) -> None:
+    if principal.role != "admin":
         raise Forbidden("this needs an admin key", code="forbidden")
+
+
+async def admin(ctx: Annotated[Ctx, Depends(context)]) -> Ctx:
+    require_admin(ctx.principal)
     return ctx
 
 

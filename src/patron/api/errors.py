@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -15,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, APIRouter
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match, Route
 
 from patron.api import deps
 from patron.api.responses import JSONResponse
@@ -87,7 +89,23 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc)
 
 
-def install(app: FastAPI) -> None:
+def _allowed(request: Request, routes: list[BaseRoute]) -> str:
+    """Every method of the path, for a 405's ``Allow`` (RFC 9110): Starlette lists those of the
+    first route whose path matched only (DELETE /v1/program answered ``Allow: GET``). HEAD is
+    answered as GET (``HeadAsGet``)."""
+    methods: set[str] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
+def install(app: FastAPI, routers: Iterable[APIRouter]) -> None:
+    # the routes of a 405's Allow: the routers' (which FastAPI may hold wrapped) and the app's own
+    routed = [route for router in routers for route in router.routes]
+
     @app.exception_handler(PatronError)
     async def _patron(_: Request, exc: PatronError) -> JSONResponse:
         return _refusal(exc, error_body(exc.code, exc.message, exc.field))
@@ -96,9 +114,13 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         if request.url.path.startswith("/v1/"):
             # FastAPI reads the body before it asks for the key; contract 2 puts the key first:
-            # without one, or with an unknown one, the answer is 401 whatever the body.
+            # without one, or with an unknown one, the answer is 401 whatever the body, and a pos
+            # key on an admin route is a 403 whatever the body (a malformed one was a 400).
             try:
-                await deps.authenticate(request)
+                principal = await deps.authenticate(request)
+                route = request.scope.get("route")
+                if isinstance(route, APIRoute) and _depends_on(route.dependant, deps.admin):
+                    deps.require_admin(principal)
             except PatronError as refused:
                 return _refusal(refused, error_body(refused.code, refused.message))
         errors = list(exc.errors())
@@ -130,10 +152,13 @@ def install(app: FastAPI) -> None:
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405 and (allowed := _allowed(request, [*routed, *app.router.routes])):
+            headers = {**(headers or {}), "Allow": allowed}
+        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(psycopg.DataError)
     async def _unstorable(_: Request, exc: psycopg.DataError) -> JSONResponse:
@@ -213,6 +238,46 @@ ERROR_SCHEMA = {
 _AS_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
 
+# Pydantic writes the bounds it cannot fold into a decimal's schema in its own words, which JSON
+# Schema validators and client generators ignore; these are JSON Schema's.
+_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
+_PYDANTIC_ONLY = ("max_digits", "decimal_places")  # said by the field's text rule, not by JSON Schema
+
+
+def _number(value: Any) -> int | float:
+    number = Decimal(str(value))
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def _standard(node: Any, names: bool = False) -> Any:
+    """A request schema as JSON Schema says it. A decimal (money, percents) is published as text:
+    pydantic writes ``number`` or ``string``, and a client that sent the number got a 422 (money
+    is a decimal string, contract 2), so its bounds move onto the text."""
+    if isinstance(node, list):
+        return [_standard(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if names:  # a map of names (properties, the components' schemas), not a schema
+        return {key: _standard(value) for key, value in node.items()}
+    node = {
+        key: _standard(value, names=key in ("properties", "$defs"))
+        for key, value in node.items()
+        if key not in _PYDANTIC_ONLY
+    }
+    for pydantic_word, word in _BOUNDS.items():
+        if pydantic_word in node:
+            node[word] = _number(node.pop(pydantic_word))
+    either = node.get("anyOf")
+    types = [option.get("type") for option in either] if isinstance(either, list) else []
+    if "number" in types and "string" in types and set(types) <= {"number", "string", "null"}:
+        bounds = next(option for option in either if option.get("type") == "number")
+        text = {**bounds, "type": "string", "format": "decimal"}
+        rest = [option for option in either if option.get("type") == "null"]
+        node.pop("anyOf")
+        node = {**node, **text} if not rest else {**node, "anyOf": [text, *rest]}
+    return node
+
+
 def _depends_on(dependant: Dependant, call: Any) -> bool:
     return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
 
@@ -228,6 +293,7 @@ def document(app: FastAPI, routers: Iterable[APIRouter]) -> None:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(_standard(schemas, names=True))
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
         schemas["Error"] = ERROR_SCHEMA

@@ -5,7 +5,12 @@ JSON encoder or fingerprint can then hold (it was a 500 on a receipt, a product,
 it answers a body nested too deeply, or not UTF-8, with a bare 400. It also reads ``NaN`` and
 ``Infinity``, which JSON has not: a rate of NaN was refused as "less than or equal to 100000". Here such a body is malformed
 JSON like any other: the API's handler (``api.errors``) answers 400 ``malformed_json`` saying why,
-after judging the key, as for any malformed body."""
+after judging the key, as for any malformed body.
+
+A NUL character (``"\\u0000"``) is JSON, but no text column or JSON value in PostgreSQL holds it:
+it came back in the database's words, without the field, or was taken where nothing stored it (a
+basket line's attributes). Any text of a body holding one, a name or a value at any depth, is a 422
+naming its path, before any model reads the body."""
 
 from __future__ import annotations
 
@@ -21,8 +26,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect
 
+from patron.db.pool import NUL_MESSAGE
+
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # a hint, checked on the parsed text
 _SURROGATES = re.compile("[\ud800-\udfff]")
+_NUL_ESCAPE = b"\\u0000"  # the only way a NUL reaches a string: raw control characters are malformed
 
 
 def is_json(content_type: str | None) -> bool:
@@ -45,6 +53,23 @@ def _holds_a_surrogate(value: Any) -> bool:
     if isinstance(value, list):
         return any(_holds_a_surrogate(item) for item in value)
     return False
+
+
+def _nul_path(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
+    """The path of the first text holding a NUL (a name's path ends with the name), else None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return (*path, key)
+            if (found := _nul_path(item, (*path, key))) is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := _nul_path(item, (*path, index))) is not None:
+                return found
+    return None
 
 
 def _malformed(reason: str) -> RequestValidationError:
@@ -83,6 +108,14 @@ def parse_body(body: bytes) -> Any:
             raise _malformed("nested too deeply") from exc
         if lone:
             raise _malformed(r"a lone UTF-16 surrogate (\ud800 to \udfff), which is no character")
+    if _NUL_ESCAPE in body:
+        try:
+            path = _nul_path(parsed)
+        except RecursionError as exc:  # as deep as the parser could go: deeper than we walk
+            raise _malformed("nested too deeply") from exc
+        if path is not None:
+            error = {"type": "value_error", "loc": ("body", *path), "msg": NUL_MESSAGE, "input": None}
+            raise RequestValidationError([error])
     return parsed
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from patron.backoffice import broadcast_store, rules, store, templates
@@ -118,15 +119,28 @@ async def delete_template(conn: Connection, tenant_id: int, trigger: str, channe
 # --- messages --------------------------------------------------------------------------------
 
 
+def _next(last: dict[str, Any] | None) -> str | None:
+    """The ``X-Next-Before`` of a page whose last row is ``last``: its (created_at, id), in
+    characters a URL carries as they are (UTC with ``Z``, ``_`` between): the ``+00:00`` of
+    ``created_at.isoformat()`` pasted into ``?before=`` came as a space and was refused."""
+    if last is None:
+        return None
+    return f"{last['created_at'].astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}_{last['id']}"
+
+
 def _cursor(text: str | None) -> tuple[datetime, str] | None:
     if not text:
         return None
-    at, _, message_id = text.partition("|")
+    # the form before ``_next``'s, "<isoformat>|<id>", is still read, its "+" read as a space too
+    at, _, row_id = text.rpartition("_") if "|" not in text else text.partition("|")
     try:
-        moment = datetime.fromisoformat(at)
-        return moment, str(uuid.UUID(message_id))
+        moment = datetime.fromisoformat(re.sub(r" ([0-9]{2}:[0-9]{2})$", r"+\1", at))
+        if moment.tzinfo is None:
+            raise ValueError("no offset")
+        return moment, str(uuid.UUID(row_id))
     except ValueError as exc:
-        raise InvalidInput("before: give the `next` of the previous page", field="before") from exc
+        message = "before: give the `X-Next-Before` header of the previous page, as it came"
+        raise InvalidInput(message, field="before") from exc
 
 
 async def list_messages(
@@ -154,8 +168,7 @@ async def list_messages(
         limit=limit,
         before=_cursor(before),
     )
-    last = items[-1] if len(items) == limit else None
-    return {"items": items, "next": f"{last['created_at'].isoformat()}|{last['id']}" if last else None}
+    return {"items": items, "next": _next(items[-1] if len(items) == limit else None)}
 
 
 # --- broadcasts ------------------------------------------------------------------------------
@@ -211,10 +224,7 @@ async def list_broadcasts(
     """Broadcasts, newest first, a page at a time (``next`` as in the message log)."""
     rows = await broadcast_store.list_broadcasts(conn, tenant_id, limit, _cursor(before))
     last = rows[-1] if len(rows) == limit else None
-    return {
-        "items": [_broadcast(row, now) for row in rows],
-        "next": f"{last['created_at'].isoformat()}|{last['id']}" if last else None,
-    }
+    return {"items": [_broadcast(row, now) for row in rows], "next": _next(last)}
 
 
 def _finished(row: dict[str, Any]) -> datetime | None:

@@ -8,11 +8,28 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from patron.conditions import checked
 from patron.errors import InvalidInput
-from patron.fields import MAX_AMOUNT, MAX_COUNT, MAX_POINTS, MAX_PRICE, Day, PlainDecimal, WholeNumber
+from patron.fields import (
+    MAX_AMOUNT,
+    MAX_COUNT,
+    MAX_POINTS,
+    MAX_PRICE,
+    Day,
+    PlainDecimal,
+    WholeNumber,
+    taking_null,
+)
 
 EffectType = Literal[
     "discount_percent",
@@ -99,7 +116,9 @@ def _without_nulls(data: Any, fields: frozenset[str]) -> Any:
 
 
 class BirthdayWindow(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra=taking_null("days_before", "days_after")
+    )
 
     days_before: WholeNumber = Field(0, ge=0, le=180)
     days_after: WholeNumber = Field(0, ge=0, le=180)
@@ -150,8 +169,9 @@ class CampaignIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
-        json_schema_extra={
-            "examples": [
+        json_schema_extra=taking_null(
+            *sorted(_NULL_MEANS_DEFAULT),
+            examples=[
                 {
                     "name": "Columbia week",
                     "starts_at": "2026-12-01",
@@ -160,12 +180,12 @@ class CampaignIn(BaseModel):
                     "condition": "brand = 'Columbia' and category = 'jackets'",
                     "effect": {"type": "points_multiplier", "value": "2"},
                 }
-            ]
-        },
+            ],
+        ),
     )
 
     name: str = Field(min_length=1, max_length=200)
-    active: bool = True
+    active: StrictBool = True  # a JSON boolean, as elsewhere: "no", "0" and 1 were taken
     starts_at: Day | None = None
     ends_at: Day | None = None
     weekdays: list[WholeNumber] = Field(

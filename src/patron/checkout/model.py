@@ -15,6 +15,7 @@ from patron.fields import (
     Attributes,
     Moment,
     MoneyText,
+    Number,
     Sku,
     WholeNumber,
 )
@@ -107,7 +108,9 @@ class Basket(BaseModel):
 
 
 class ReceiptIn(Basket):
-    number: str = Field(min_length=1, max_length=64, description="the store's own receipt number")
+    number: Number = Field(
+        description="the store's own receipt number: no spaces at either end, no control characters"
+    )
 
 
 class ReturnLine(BaseModel):
@@ -123,7 +126,9 @@ class ReturnIn(BaseModel):
         json_schema_extra={"examples": [{"number": "RET-1", "lines": [{"line": 1, "quantity": 1}]}]},
     )
 
-    number: str = Field(min_length=1, max_length=64, description="idempotency key within the receipt")
+    number: Number = Field(
+        description="idempotency key within the receipt: no spaces at either end, no control characters"
+    )
     lines: list[ReturnLine] = Field(min_length=1, max_length=1000)
 
     @field_validator("lines")

@@ -36,12 +36,15 @@ set_json_dumps(_dumps)
 set_json_loads(orjson.loads)
 
 
+NUL_MESSAGE = "text may not hold the NUL character (\\u0000)"
+
+
 def unusable_value(exc: psycopg.DataError) -> str:
     """What a request held that the database cannot take, said without the database's words
     where it is the common case (a NUL, in a name or in a card looked up alike)."""
     said = str(exc).splitlines()[0] if str(exc) else "a value out of range"
     if "NUL (0x00)" in said:
-        return "text may not hold the NUL character (\\u0000)"
+        return NUL_MESSAGE
     return "a value cannot be used: " + said
 
 

@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from patron.fields import day_text
+from patron.fields import day_text, taking_null
 
 
 def latest_birthday(now: datetime) -> date:
@@ -71,8 +71,10 @@ class Consents(BaseModel):
 class MemberIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
+        json_schema_extra=taking_null(
+            "cards",
+            "consents",
+            examples=[
                 {
                     "phone": "+7 900 123-45-67",
                     "email": "anna@example.com",
@@ -82,8 +84,8 @@ class MemberIn(BaseModel):
                     "cards": ["2000001"],
                     "consents": {"sms": True, "email": False},
                 }
-            ]
-        },
+            ],
+        ),
     )
 
     phone: str = Field(min_length=1, max_length=40, description="any common format; stored as E.164")

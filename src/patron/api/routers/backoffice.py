@@ -120,7 +120,9 @@ async def list_messages(
     broadcast: str | None = Query(None, description="a broadcast's id"),
     status: Literal["queued", "sent", "failed"] | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    before: str | None = Query(None, description="`X-Next-Before` of the previous page"),
+    before: str | None = Query(
+        None, description="`X-Next-Before` of the previous page, as it came (it needs no encoding)"
+    ),
 ) -> list[dict[str, Any]]:
     async with ctx.db.read() as conn:
         page = await service.list_messages(
@@ -155,7 +157,9 @@ async def list_broadcasts(
     ctx: AdminKey,
     response: Response,
     limit: int = Query(20, ge=1, le=100),
-    before: str | None = Query(None, description="`X-Next-Before` of the previous page"),
+    before: str | None = Query(
+        None, description="`X-Next-Before` of the previous page, as it came (it needs no encoding)"
+    ),
 ) -> list[dict[str, Any]]:
     async with ctx.db.read() as conn:
         page = await service.list_broadcasts(conn, ctx.tenant_id, limit=limit, before=before, now=ctx.now())

@@ -52,11 +52,93 @@ RESULT_EXAMPLE = {
     "campaigns": [],
     "optimal": True,
 }
-_RESULT = {
-    "description": "The evaluated receipt (contract 7). `member` and `balance` are null for an anonymous "
-    'basket; a quote has `id` null and `status` "quote".',
-    "content": {"application/json": {"example": RESULT_EXAMPLE}},
-}
+QUOTE_EXAMPLE = {**RESULT_EXAMPLE, "id": None, "status": "quote", "number": None}
+
+_MONEY = {"type": "string", "pattern": "^-?[0-9]+([.][0-9]+)?$", "description": "decimal text, e.g. `49.90`"}
+_POINTS = {"type": "integer"}
+
+
+def _object(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    required = [name for name in properties if name not in optional]
+    return {"type": "object", "required": required, "properties": properties}
+
+
+def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+# The result's shape (contract 7), kept true by tests/integration/test_openapi_answers.py, which
+# checks real answers against it. Fields may be added (the contract allows it), so more are taken.
+RESULT_SCHEMA = _object(
+    {
+        "id": _or_null({"type": "string", "format": "uuid", "description": "null for a quote"}),
+        "status": {"enum": ["quote", "confirmed", "partially_returned", "returned", "cancelled"]},
+        "store": {"type": "string"},
+        "number": _or_null({"type": "string", "description": "the receipt's number; null for a quote"}),
+        "at": {"type": "string", "format": "date-time"},
+        "member": _or_null(
+            _object({"id": {"type": "string", "format": "uuid"}, "tier": _or_null({"type": "string"})})
+        ),
+        "lines": {
+            "type": "array",
+            "items": _object(
+                {
+                    "line": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "1-based position in the request",
+                    },
+                    "sku": {"type": "string"},
+                    "quantity": {"type": "integer"},
+                    "amount": _MONEY,
+                    "discount": _MONEY,
+                    "points_spent": _POINTS,
+                    "paid": _MONEY,
+                    "points_earned": _POINTS,
+                    "campaigns": {"type": "array", "items": {"type": "string", "format": "uuid"}},
+                    "returned_quantity": {"type": "integer"},
+                }
+            ),
+        },
+        "totals": _object(
+            {
+                "amount": _MONEY,
+                "discount": _MONEY,
+                "points_spent": _POINTS,
+                "points_spent_value": _MONEY,
+                "paid": _MONEY,
+                "points_earned": _POINTS,
+            }
+        ),
+        "balance": _or_null(_object({"before": _POINTS, "after": _POINTS})),
+        "campaigns": {
+            "type": "array",
+            "items": _object(
+                {"id": {"type": "string", "format": "uuid"}, "name": {"type": "string"}, "discount": _MONEY}
+                | {"points": _POINTS}
+            ),
+        },
+        "optimal": {"type": "boolean"},
+        "imported": {
+            "type": "boolean",
+            "description": "present and true for a receipt `patron import` loaded",
+        },
+    },
+    optional=("imported",),
+)
+
+
+def _result(description: str, example: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": RESULT_SCHEMA, "example": example}},
+    }
+
+
+_RESULT = _result(
+    "The evaluated receipt (contract 7). `member` and `balance` are null for an anonymous basket.",
+    RESULT_EXAMPLE,
+)
 _BASKET_404 = {"description": "`member_not_found`: no member matches `member` (or its `id` is not a UUID)"}
 _BASKET_422 = {
     "description": "bad input: `unknown_store`; `at_in_future` (more than 5 minutes ahead); `invalid_price` "
@@ -100,7 +182,12 @@ def caller(ctx: Ctx) -> service.Caller:
     "takes `id`, `phone` (any common format) or `card`. 404 `member_not_found`; 422 `unknown_store`, "
     '`at_in_future`, `invalid_price`, `invalid_phone`, `member_required`; 409 `insufficient_points` ("max" '
     "never fails).",
-    responses={200: _RESULT, 404: _BASKET_404, 409: _QUOTE_409, 422: _BASKET_422},
+    responses={
+        200: _result('The evaluated basket: `id` and `number` null, `status` "quote".', QUOTE_EXAMPLE),
+        404: _BASKET_404,
+        409: _QUOTE_409,
+        422: _BASKET_422,
+    },
 )
 async def quote(body: Basket, ctx: AnyKey) -> JSONResponse:
     return JSONResponse(await service.quote(caller(ctx), body))
@@ -118,7 +205,7 @@ async def quote(body: Basket, ctx: AnyKey) -> JSONResponse:
     "the `tier_window_days` before `at`; null when no tier's threshold is reached.",
     responses={
         201: _RESULT,
-        200: {"description": "a repeat: the first result"},
+        200: _result("a repeat: the first result", RESULT_EXAMPLE),
         404: _BASKET_404,
         409: _RECEIPT_409,
         503: _BUSY_503,
@@ -149,7 +236,8 @@ async def confirm(body: ReceiptIn, ctx: AnyKey, request: Request) -> JSONRespons
     description="Any key. An addition to contract 7: the receipt that `store` numbered `number`, as "
     "`GET /v1/receipts/{id}` answers it, `id` included; for a till that lost the id, and for a receipt an "
     "import loaded (the paper copy has only the store and number). 404 `receipt_not_found`.",
-    responses={404: _RETURN_404},
+    responses={200: _result("the receipt as it stands now", RESULT_EXAMPLE), 404: _RETURN_404},
+    response_model=None,  # the result as stored (JSON already); its schema is RESULT_SCHEMA
 )
 async def find_receipt(
     ctx: AnyKey,
@@ -165,7 +253,8 @@ async def find_receipt(
     description="Any key. The result after its returns: `status` `confirmed`, `partially_returned`, "
     "`returned` or `cancelled`, and each line's `returned_quantity`. An imported receipt is answered "
     "from its recorded figures. 404 `receipt_not_found`.",
-    responses={404: _RETURN_404},
+    responses={200: _result("the receipt as it stands now", RESULT_EXAMPLE), 404: _RETURN_404},
+    response_model=None,  # the result as stored (JSON already); its schema is RESULT_SCHEMA
 )
 async def get_receipt(receipt_id: str, ctx: AnyKey) -> dict[str, Any]:
     return await service.get(caller(ctx), receipt_id)

@@ -15,6 +15,7 @@ from patron.api.routing import JsonBodyRoute
 from patron.checkout.model import EARLIEST
 from patron.conditions import ConditionError
 from patron.conditions import validate as validate_condition
+from patron.db.pool import NUL_MESSAGE
 from patron.errors import InvalidInput
 from patron.fields import MAX_POINTS, WholeNumber
 from patron.ledger import service as ledger
@@ -109,7 +110,8 @@ async def create_member(body: MemberIn, ctx: AnyKey) -> dict[str, Any]:
     summary="Find a member by phone (any format), card or email",
     description="Any key. Give exactly one of `phone`, `card` or `email` (else 422). The phone is "
     "normalised as on creation (write its `+` as `%2B` in the query); email ignores case. 200 with the member (not a list); 404 `member_not_found`; "
-    "422 `invalid_phone` for a number that cannot be a phone.",
+    "422 `invalid_phone` for a number that cannot be a phone, and for one that begins with a space and a "
+    "digit (a bare `+` reads as a space: the number would be read as a national one and not found).",
     responses={404: {"description": "`member_not_found`"}},
 )
 async def find_member(
@@ -118,6 +120,15 @@ async def find_member(
     card: str | None = None,
     email: str | None = None,
 ) -> dict[str, Any]:
+    for name, value in (("phone", phone), ("card", card), ("email", email)):
+        if value is not None and "\x00" in value:  # said with the field, as in a body
+            raise InvalidInput(f"{name}: {NUL_MESSAGE}", field=name)
+    if phone is not None and re.match(r"\s+[0-9]", phone):
+        # "+49..." unencoded in a query arrives as " 49...", read as a national number: a 404 for a
+        # member who exists, then a 409 phone_taken when the till creates them (as ?at= says)
+        raise InvalidInput(
+            "phone: begins with a space; in a URL, write its + as %2B", code="invalid_phone", field="phone"
+        )
     async with ctx.db.read() as conn:
         return await service.find(conn, ctx.tenant_id, ctx.program, phone=phone, card=card, email=email)
 

@@ -1,0 +1,155 @@
+"""The OpenAPI document describes what the server takes and answers: a client generated from it sends
+money as text (a published `number` led it to send 49.9, a 422), sends null where it is taken, and
+reads the fields of a result (its schema was empty). Real requests and answers are checked against
+the published schemas by the small validator below (no JSON Schema library is a dependency)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Tenant
+from tests.integration.test_checkout import basket, member_with, setup_shop
+
+_KINDS: dict[str, Any] = {
+    "object": dict,
+    "array": list,
+    "string": str,
+    "boolean": bool,
+    "null": type(None),
+}
+
+
+def _is(value: Any, kind: str) -> bool:
+    if kind in ("integer", "number"):
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        return whole or (kind == "number" and isinstance(value, float))
+    return isinstance(value, _KINDS[kind])
+
+
+def problems(value: Any, schema: dict[str, Any], spec: dict[str, Any], at: str = "") -> list[str]:
+    """Where ``value`` breaks ``schema``: the JSON Schema keywords the published schemas use."""
+    if "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    if "anyOf" in schema and all(problems(value, option, spec, at) for option in schema["anyOf"]):
+        return [f"{at}: {value!r} matches none of anyOf"]
+    kinds = schema.get("type")
+    if kinds is not None and not any(
+        _is(value, kind) for kind in ([kinds] if isinstance(kinds, str) else kinds)
+    ):
+        return [f"{at}: {value!r} is not {kinds}"]
+    if "enum" in schema and value not in schema["enum"]:
+        return [f"{at}: {value!r} not in {schema['enum']}"]
+    if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
+        return [f"{at}: {value!r} does not match {schema['pattern']}"]
+    found: list[str] = []
+    if isinstance(value, dict):
+        found += [f"{at}.{name}: missing" for name in schema.get("required", []) if name not in value]
+        properties = schema.get("properties", {})
+        for name, item in value.items():
+            if name in properties:
+                found += problems(item, properties[name], spec, f"{at}.{name}")
+            elif schema.get("additionalProperties") is False:
+                found.append(f"{at}.{name}: not taken")
+    if isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            found += problems(item, schema["items"], spec, f"{at}.{index}")
+    return found
+
+
+@pytest.fixture
+async def shop(tenant: Tenant) -> Tenant:
+    await setup_shop(tenant)
+    return tenant
+
+
+def answer_schema(spec: dict[str, Any], method: str, path: str, status: int) -> dict[str, Any]:
+    schema: dict[str, Any] = spec["paths"][path][method]["responses"][str(status)]["content"][
+        "application/json"
+    ]["schema"]
+    return schema
+
+
+def request_schema(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+async def test_answers_of_quote_and_receipts_are_as_published(shop: Tenant) -> None:
+    spec = (await shop.client.get("/openapi.json")).json()
+    campaign = {
+        "name": "tees",
+        "condition": "category = 'tees'",
+        "effect": {"type": "discount_percent", "value": "10"},
+    }
+    assert (await shop.call("POST", "/v1/campaigns", campaign)).status_code == 201
+    member = await member_with(shop, 100)
+    sale = basket(("TEE", 2, "49.90"), ("SKI", 1, "300.00"), member=member, spend=20)
+
+    quoted = await shop.call("POST", "/v1/checkout/quote", sale)
+    anonymous = await shop.call("POST", "/v1/checkout/quote", basket(("TEE", 1, "9.90")))
+    made = await shop.call("POST", "/v1/receipts", {**sale, "number": "OA-1"})
+    again = await shop.call("POST", "/v1/receipts", {**sale, "number": "OA-1"})
+    receipt_id = made.json()["id"]
+    back = {"number": "B1", "lines": [{"line": 1, "quantity": 1}]}
+    assert (await shop.call("POST", f"/v1/receipts/{receipt_id}/returns", back)).status_code == 201
+    now = await shop.call("GET", f"/v1/receipts/{receipt_id}")
+    found = await shop.call("GET", "/v1/receipts", params={"store": "MSK", "number": "OA-1"})
+    answers = [
+        (quoted, "post", "/v1/checkout/quote", 200),
+        (anonymous, "post", "/v1/checkout/quote", 200),
+        (made, "post", "/v1/receipts", 201),
+        (again, "post", "/v1/receipts", 200),
+        (now, "get", "/v1/receipts/{receipt_id}", 200),
+        (found, "get", "/v1/receipts", 200),
+    ]
+    for answer, method, path, status in answers:
+        assert answer.status_code == status, answer.text
+        assert problems(answer.json(), answer_schema(spec, method, path, status), spec) == [], path
+    assert quoted.json()["campaigns"] and now.json()["lines"][0]["returned_quantity"] == 1  # all parts seen
+
+    # the validator refuses what the schema does not describe: a float, a missing total, a null line
+    schema = answer_schema(spec, "post", "/v1/receipts", 201)
+    broken = made.json()
+    assert problems({**broken, "totals": {**broken["totals"], "paid": 79.8}}, schema, spec)
+    assert problems(
+        {**broken, "totals": {k: v for k, v in broken["totals"].items() if k != "paid"}}, schema, spec
+    )
+    assert problems({**broken, "lines": [None]}, schema, spec)
+    assert problems({**broken, "status": "quoted"}, schema, spec)
+
+
+async def test_request_schemas_say_what_the_server_takes(shop: Tenant) -> None:
+    spec = (await shop.client.get("/openapi.json")).json()
+    # money is text: a JSON number, which the schema offered, is a 422
+    line = {"sku": "TEE", "quantity": 1, "price": 49.9}
+    assert problems(line, request_schema(spec, "BasketLine"), spec)
+    assert (
+        await shop.call("POST", "/v1/checkout/quote", {"store": "MSK", "lines": [line]})
+    ).status_code == 422
+    assert problems({**line, "price": "49.90"}, request_schema(spec, "BasketLine"), spec) == []
+    # null is taken where the schema now says so
+    nulls = {"weekdays": None, "stores": None, "priority": None, "limits": None, "active": None}
+    campaign = {"name": "n", "effect": {"type": "discount_percent", "value": "10"}, **nulls}
+    assert problems(campaign, request_schema(spec, "CampaignIn"), spec) == []
+    assert (await shop.call("POST", "/v1/campaigns", campaign)).status_code == 201
+    member = {"phone": "+79001234000", "cards": None, "consents": None}
+    assert problems(member, request_schema(spec, "MemberIn"), spec) == []
+    assert (await shop.call("POST", "/v1/members", member)).status_code == 201
+    # bounds are JSON Schema's words, with numbers: pydantic's ge/le/gt/max_digits are read by no one
+    words = {"ge", "le", "gt", "lt", "max_digits", "decimal_places"}
+
+    def stray(node: Any, properties: bool = False) -> list[str]:
+        if isinstance(node, list):
+            return [word for item in node for word in stray(item)]
+        if not isinstance(node, dict):
+            return []
+        here = [] if properties else sorted(words & set(node))
+        return here + [word for key, item in node.items() for word in stray(item, key == "properties")]
+
+    assert stray(spec["components"]["schemas"]) == []
+    earn = spec["components"]["schemas"]["Program"]["properties"]["earn_percent"]
+    assert (earn["type"], earn["minimum"], earn["maximum"]) == ("string", 0, 1000)
+    budget = spec["components"]["schemas"]["Limits"]["properties"]["budget_money"]["anyOf"][0]
+    assert (budget["type"], budget["exclusiveMinimum"], budget["maximum"]) == ("string", 0, 10**11)
