@@ -451,3 +451,40 @@ async def test_under_withhold_and_clamp_points_not_yet_available_are_left_alone(
         await receipt(tenant, basket(("TEE", 1, "20.00"), member=member, spend=10))
         cancelled = (await tenant.call("POST", f"/v1/receipts/{earning['id']}/cancel")).json()
         assert (cancelled["points_reversed"], cancelled["shortfall"]) == (0, 10), policy
+
+
+async def test_both_cancelled_leave_the_members_own_points_in_their_own_lot(
+    db: Database, client: Any
+) -> None:
+    """A probe: R1 earns a campaign's short-lived lot for skis only, R2 spends it and 5 of the
+    member's own year-long points, then R1 and R2 are cancelled in that order. R1's cancel took the
+    member's own 5 in place of its spent lot; R2's refund then settled R1's shortfall from the
+    member's own lot first, and the own points ended in R1's ski lot, expiring within days."""
+    for policy in ("debt", "clamp", "withhold"):
+        tenant = await make_tenant(db, client, currency="RUB", timezone="Europe/Moscow", country="RU")
+        await setup_shop(tenant, activation_delay_days=0, return_policy=policy, earn_percent="0")
+        campaign = {
+            "name": "ski points",
+            "condition": "sku = 'SKI'",
+            "effect": {"type": "points_fixed", "value": "20"},
+            "points": {"valid_days": 5, "activation_delay_days": 0, "spend_condition": "sku = 'SKI'"},
+            "limits": {"per_member": 1},  # R2 earns none of it
+        }
+        assert (await tenant.call("POST", "/v1/campaigns", campaign)).status_code == 201
+        member = await member_with(tenant, 10)
+        own_lot = next(iter(await lots_of(tenant, member)))
+        r1 = await receipt(tenant, basket(("SKI", 2, "10.00"), member=member))
+        assert r1["totals"]["points_earned"] == 20
+        r2 = await receipt(tenant, basket(("SKI", 1, "100.00"), member=member, spend=25))
+        assert (r2["totals"]["points_spent"], r2["totals"]["points_earned"]) == (25, 0)
+        for sale in (r1, r2):
+            assert (await tenant.call("POST", f"/v1/receipts/{sale['id']}/cancel")).status_code == 200
+        lots = await lots_of(tenant, member)
+        assert lots[own_lot] == 10, (policy, lots)  # the member's own points, in their own lot
+        # nothing left in the cancelled receipt's lot, but under `withhold` the 15 points the
+        # member paid for in money (R1's refund kept back 15.00), which come back to them
+        assert sum(lots.values()) == (25 if policy == "withhold" else 10), (policy, lots)
+        balance = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()
+        assert balance["debt"] == 0, policy
+    async with db.read() as conn:
+        assert await verify.run(conn) == []

@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from patron.checkout.returns import Shortfall, pass_on, place_shortfall, settle_shortfalls
+from patron.checkout.returns import Shortfall, pass_on, place_shortfall, restore_lent, settle_shortfalls
 
 
 def test_the_debt_is_paid_first_then_what_the_program_absorbed() -> None:
@@ -35,6 +35,48 @@ def test_what_is_left_pays_the_member_s_debt_from_lots_not_expired() -> None:
         (None, 1, 3, 0),
         (None, 3, 3, 0),  # lot 2 has expired: its points pay nothing
     ]
+
+
+def test_a_receipts_own_lot_settles_its_debt_before_the_members_other_lots_pay_it() -> None:
+    """Lot 1 is the member's own (a lower id), lot 5 the returned receipt's: its refund pays the
+    receipt's debt, and the member's own lot keeps what came back to it."""
+    settled = settle_shortfalls({1: 5, 5: 20}, {5: Shortfall("a", 15, 0)}, {1, 5}, member_debt=15)
+    assert [(s.receipt_id, s.lot_id, s.debt_paid) for s in settled] == [("a", 5, 15)]
+
+
+def test_points_back_in_a_returned_receipts_lot_pay_back_the_lots_its_return_took_instead() -> None:
+    moves = restore_lent({5: 5, 6: 4, 9: 3}, {5: "a", 6: "a", 9: "b"}, {"a": [(1, 3), (2, 4)], "b": []})
+    assert [(m.receipt_id, m.from_lot, m.to_lot, m.points) for m in moves] == [
+        ("a", 5, 1, 3),
+        ("a", 5, 2, 2),
+        ("a", 6, 2, 2),  # what lot 5 could not pay back; lot 6 keeps its other 2
+    ]
+    assert restore_lent({5: 5}, {}, {"a": [(1, 3)]}) == []  # a lot no receipt credited moves nothing
+
+
+@given(
+    st.dictionaries(st.integers(1, 8), st.integers(1, 30), max_size=8),
+    st.dictionaries(st.integers(1, 8), st.sampled_from(["a", "b"]), max_size=8),
+    st.dictionaries(
+        st.sampled_from(["a", "b"]),
+        st.lists(st.tuples(st.integers(10, 15), st.integers(1, 20)), unique_by=lambda t: t[0], max_size=4),
+    ),
+)
+def test_restoring_never_moves_more_than_came_back_or_was_lent(
+    left: dict[int, int], owner: dict[int, str], lent: dict[str, list[tuple[int, int]]]
+) -> None:
+    moves = restore_lent(left, owner, lent)
+    for lot, points in left.items():
+        assert sum(m.points for m in moves if m.from_lot == lot) <= points
+    for receipt, lenders in lent.items():
+        for lender, points in lenders:
+            assert sum(m.points for m in moves if m.receipt_id == receipt and m.to_lot == lender) <= points
+    assert all(m.points > 0 and owner[m.from_lot] == m.receipt_id for m in moves)
+    # as much as both allow: a receipt's lots either gave all that came back or repaid all it owed
+    for receipt in {owner[lot] for lot in left if lot in owner}:
+        moved = sum(m.points for m in moves if m.receipt_id == receipt)
+        came_back = sum(points for lot, points in left.items() if owner.get(lot) == receipt)
+        assert moved == min(came_back, sum(p for _, p in lent.get(receipt, [])))
 
 
 receipts = st.sampled_from(["a", "b", "c"])

@@ -353,10 +353,10 @@ async def _settle_shortfalls(
         refunded[lot_id] = refunded.get(lot_id, 0) + points
     debt = await ledger_store.lock_member(conn, tenant_id, member_id, lock=False)  # held by the caller
     owing, live = await store.refilled_lots(conn, tenant_id, sorted(refunded), now)
-    if not owing and not debt:
-        return 0
+    settlements = returns.settle_shortfalls(refunded, owing, live, debt) if owing or debt else []
+    left = dict(refunded)
     kept = 0
-    for s in returns.settle_shortfalls(refunded, owing, live, debt):
+    for s in settlements:
         for kind, points, debt_change in (
             ("debt_paid", s.debt_paid, -s.debt_paid),
             ("reverse", s.absorbed, 0),
@@ -379,4 +379,34 @@ async def _settle_shortfalls(
         if s.receipt_id is not None:
             await store.change_shortfall(conn, tenant_id, s.receipt_id, -s.debt_paid, -s.absorbed)
         kept += s.debt_paid + s.absorbed
+        left[s.lot_id] -= s.debt_paid + s.absorbed
+    await _restore_lent(conn, caller, member_id, {lot: points for lot, points in left.items() if points > 0})
     return kept
+
+
+async def _restore_lent(conn: Connection, caller: Caller, member_id: str, left: dict[int, int]) -> None:
+    """Moves points put back into a returned receipt's lots to the lots its return took in their
+    place (``returns.restore_lent``): one `restore` entry a receipt, of 0 points (the member's
+    total does not change, only which lots hold it)."""
+    if not left:
+        return
+    owner, lent = await store.lent_to_receipts(conn, caller.tenant_id, sorted(left))
+    moves = returns.restore_lent(left, owner, lent)
+    for receipt_id in sorted({m.receipt_id for m in moves}):
+        rows = []
+        for m in (m for m in moves if m.receipt_id == receipt_id):
+            rows += [
+                AllocationRow(0, m.from_lot, m.points, receipt_id),
+                AllocationRow(0, m.to_lot, -m.points, receipt_id),
+            ]
+        await ledger_store.insert_debit(
+            conn,
+            caller.tenant_id,
+            member_id,
+            kind="restore",
+            points=0,
+            at=caller.now,
+            allocations=rows,
+            receipt_id=receipt_id,
+            operation="return",
+        )

@@ -131,25 +131,71 @@ def settle_shortfalls(
     the caller's."""
     debt_left = {s.receipt_id: s.debt for s in owing.values()}
     absorbed_left = {s.receipt_id: s.absorbed for s in owing.values()}
+    left = dict(refunded)
     settlements = []
+    # A receipt's own lots settle its shortfall before any other lot pays the member's debt: the
+    # debt is that receipt's, and the other lots' points are the member's own (paid from them,
+    # the member's year-long points were swapped for a returned receipt's short-lived ones).
+    for lot_id in sorted(lot for lot in refunded if lot in owing):
+        receipt = owing[lot_id].receipt_id
+        debt_paid = min(left[lot_id], debt_left[receipt], member_debt)
+        absorbed = min(left[lot_id] - debt_paid, absorbed_left[receipt])
+        if debt_paid or absorbed:
+            debt_left[receipt] -= debt_paid
+            absorbed_left[receipt] -= absorbed
+            member_debt -= debt_paid
+            left[lot_id] -= debt_paid + absorbed
+            settlements.append(Settlement(receipt, lot_id, debt_paid, absorbed))
     for lot_id in sorted(refunded):
-        points = refunded[lot_id]
-        shortfall = owing.get(lot_id)
-        if shortfall is not None:
-            receipt = shortfall.receipt_id
-            debt_paid = min(points, debt_left[receipt], member_debt)
-            absorbed = min(points - debt_paid, absorbed_left[receipt])
-            if debt_paid or absorbed:
-                debt_left[receipt] -= debt_paid
-                absorbed_left[receipt] -= absorbed
-                member_debt -= debt_paid
-                points -= debt_paid + absorbed
-                settlements.append(Settlement(receipt, lot_id, debt_paid, absorbed))
-        paid = min(points, member_debt) if lot_id in live else 0
+        paid = min(left[lot_id], member_debt) if lot_id in live else 0
         if paid:
             member_debt -= paid
+            left[lot_id] -= paid
             settlements.append(Settlement(None, lot_id, paid, 0))
     return settlements
+
+
+@dataclass(frozen=True, slots=True)
+class Restore:
+    """Points moved from a returned receipt's lot back into a lot its return took them from."""
+
+    receipt_id: str
+    from_lot: int
+    to_lot: int
+    points: int
+
+
+def restore_lent(
+    left: dict[int, int], owner: dict[int, str], lent: dict[str, list[tuple[int, int]]]
+) -> list[Restore]:
+    """Points that came back into the lots of a receipt whose return found them spent first pay
+    back the lots that return took in their place (the member's other points, "lent" to it).
+
+    Receipt A earns 20 points, B spends them and 5 of the member's own, and A is cancelled: its
+    lot is empty, so the cancel takes 5 of the member's own points (and the rest falls short).
+    When B is cancelled, its 20 go back into A's lot: what is left of them after A's shortfall is
+    settled goes back to where A took the member's own 5, so that both cancelled leave the member
+    as before, in either order, with their own points' expiry and restrictions.
+
+    ``left``: points just put back per lot, less what settled shortfalls; ``owner``: the receipt
+    that credited each of those lots; ``lent``: per receipt, the lots its returns took in place
+    of its own, with the points not yet paid back, in the order taken."""
+    outstanding = {receipt: [[lot, points] for lot, points in lots] for receipt, lots in lent.items()}
+    moves = []
+    for lot_id in sorted(left):
+        receipt = owner.get(lot_id)
+        if receipt is None:
+            continue
+        points = left[lot_id]
+        for lender in outstanding.get(receipt, []):
+            if points <= 0:
+                break
+            part = min(points, lender[1])
+            if part > 0:
+                moves.append(Restore(receipt, lot_id, lender[0], part))
+                lender[1] -= part
+                points -= part
+    return moves
 
 
 def place_shortfall(

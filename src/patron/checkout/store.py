@@ -467,6 +467,43 @@ async def refilled_lots(
     return owing, {row["lot_id"] for row in rows if row["live"]}
 
 
+async def lent_to_receipts(
+    conn: Connection, tenant_id: int, lot_ids: list[int]
+) -> tuple[dict[int, str], dict[str, list[tuple[int, int]]]]:
+    """For ``returns.restore_lent``: the receipt that credited each of these lots, and, per such
+    receipt, the other lots its returns took points from in place of its own (its `reverse`
+    allocations on lots it did not credit), with what is not paid back yet (``restore`` entries
+    put it back), in the order taken."""
+    cur = await conn.execute(
+        """
+        WITH owners AS (
+            SELECT l.id AS lot_id, (l.source->>'receipt')::uuid AS receipt_id FROM lots l
+             WHERE l.tenant_id = %(t)s AND l.id = ANY(%(lots)s::bigint[]) AND l.source ? 'receipt')
+        SELECT o.lot_id, o.receipt_id::text AS receipt_id, x.lender, x.outstanding
+          FROM owners o
+          LEFT JOIN LATERAL (
+                SELECT a.lot_id AS lender, sum(a.points) AS outstanding, min(a.id) AS first_taken
+                  FROM allocations a
+                  JOIN entries e ON e.tenant_id = a.tenant_id AND e.id = a.entry_id
+                  JOIN lots taken ON taken.tenant_id = a.tenant_id AND taken.id = a.lot_id
+                 WHERE a.tenant_id = %(t)s AND a.receipt_id = o.receipt_id AND e.kind IN ('reverse', 'restore')
+                   AND (taken.source->>'receipt') IS DISTINCT FROM o.receipt_id::text
+                 GROUP BY a.lot_id
+                HAVING sum(a.points) > 0) x ON true
+         ORDER BY o.lot_id, x.first_taken
+        """,
+        {"t": tenant_id, "lots": lot_ids},
+    )
+    owner: dict[int, str] = {}
+    lent: dict[str, list[tuple[int, int]]] = {}
+    for row in await cur.fetchall():
+        owner[row["lot_id"]] = row["receipt_id"]
+        lenders = lent.setdefault(row["receipt_id"], [])
+        if row["lender"] is not None and all(lot != row["lender"] for lot, _ in lenders):
+            lenders.append((row["lender"], int(row["outstanding"])))
+    return owner, lent
+
+
 async def change_shortfall(
     conn: Connection, tenant_id: int, receipt_id: str, debt: int, absorbed: int
 ) -> None:
@@ -491,11 +528,12 @@ async def where_it_went(conn: Connection, tenant_id: int, member_id: str, receip
     """Where this receipt's earned points went: two statements, run only when a return falls short."""
     cur = await conn.execute(
         "SELECT a.receipt_id::text AS receipt_id, sum(a.points)::bigint AS points FROM allocations a"
-        " JOIN entries e ON e.tenant_id = a.tenant_id AND e.id = a.entry_id AND e.kind = 'reverse'"
+        # what another receipt's returns took from this one's lots, less what they gave back
+        " JOIN entries e ON e.tenant_id = a.tenant_id AND e.id = a.entry_id AND e.kind IN ('reverse', 'restore')"
         " JOIN lots l ON l.tenant_id = a.tenant_id AND l.id = a.lot_id"
         " WHERE a.tenant_id = %(t)s AND a.member_id = %(m)s AND l.member_id = %(m)s"
         " AND l.source->>'receipt' = %(r)s AND a.receipt_id <> %(r)s::uuid"
-        " GROUP BY a.receipt_id ORDER BY min(a.id)",
+        " GROUP BY a.receipt_id HAVING sum(a.points) > 0 ORDER BY min(a.id)",
         {"t": tenant_id, "m": member_id, "r": receipt_id},
     )
     drains = [(row["receipt_id"], int(row["points"])) for row in await cur.fetchall()]
