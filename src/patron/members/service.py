@@ -26,7 +26,7 @@ def normalize_phone(raw: str, program: Program, field: str = "phone") -> str:
     try:
         return phones.normalize(raw, program.phone_region)
     except ValueError as exc:
-        said = str(exc) if isinstance(exc, phones.NoCountry) else "not a phone number"
+        said = str(exc) if isinstance(exc, phones.Explained) else "not a phone number"
         raise InvalidInput(f"{field}: {raw!r} is {said}", code="invalid_phone", field=field) from exc
 
 
