@@ -47,6 +47,13 @@ async def test_a_phone_longer_than_e164_is_422_on_every_way_in(tenant: Tenant) -
     assert (await tenant.call("GET", f"/v1/members/{member['id']}")).json()["phone"] == "+4915112300042"
 
 
+@pytest.mark.parametrize("key", ["phone", "card", "email"])
+async def test_a_lookup_key_given_empty_is_refused_naming_that_key(tenant: Tenant, key: str) -> None:
+    """A scanner that read nothing sends ``?card=``: the error named ``phone``."""
+    error = assert_error(await tenant.call("GET", "/v1/members", params={key: ""}), 422)
+    assert error["field"] == key and error["message"].startswith(f"{key}: ")
+
+
 async def test_an_email_is_found_in_its_stored_form_before_a_lower_case_twin(tenant: Tenant) -> None:
     """ "shop@İstanbul.com.tr" is stored as IDNA maps it ("i̇"); as written, PostgreSQL lowers it
     to another member's "shop@istanbul.com.tr", and the lookup found that member."""
