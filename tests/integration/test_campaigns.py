@@ -354,6 +354,19 @@ async def test_a_city_matches_whatever_its_case_and_spaces(shop: Tenant) -> None
     assert discounts(await quote(shop, line("TEE", 1, "10.00"), store="VVO")) == ["0.00"]
 
 
+async def test_a_city_matches_whatever_its_unicode_form(shop: Tenant) -> None:
+    """A store's "Mu\u0308nchen" (decomposed, as macOS and PIM exports write it) did not match a
+    campaign's "München", though case and spaces were already ignored."""
+    for code, city in (("MUC1", "Mu\u0308nchen"), ("MUC2", "M\u00fcnchen")):
+        stored = await shop.call("PUT", f"/v1/stores/{code}", {"name": code, "country": "DE", "city": city})
+        assert stored.status_code == 201, stored.text
+    for name, city in (("precomposed", "M\u00dcNCHEN"), ("decomposed", "mu\u0308nchen")):
+        effect = {"type": "discount_percent", "value": "10"}
+        await campaign(shop, name=name, cities=[city], stacking="stackable", effect=effect)
+    for code in ("MUC1", "MUC2"):
+        assert discounts(await quote(shop, line("TEE", 1, "10.00"), store=code)) == ["2.00"], code
+
+
 async def test_null_means_what_leaving_a_field_out_means(shop: Tenant) -> None:
     unset = ("active", "weekdays", "stores", "cities", "countries", "tiers", "min_amount", "min_quantity")
     body = {
