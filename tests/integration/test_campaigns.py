@@ -113,7 +113,7 @@ async def test_crud_and_validation(shop: Tenant, other_tenant: Tenant) -> None:
     bad = {
         "condition": ({"condition": "brand = 'x' and"}, "condition"),
         "effect type": ({"effect": {"type": "free_lunch", "value": "1"}}, "effect.type"),
-        "percent": ({"effect": {"type": "discount_percent", "value": "150"}}, "effect"),
+        "percent": ({"effect": {"type": "discount_percent", "value": "150"}}, "effect.value"),
         "bxgy": ({"effect": {"type": "buy_x_get_y", "buy": 2}}, "effect"),
         "weekday": ({"effect": {"type": "points_fixed", "value": "1"}, "weekdays": [8]}, "weekdays"),
         "hours": (
@@ -149,6 +149,25 @@ async def test_crud_and_validation(shop: Tenant, other_tenant: Tenant) -> None:
     )
     assert "position 7" in str(error["message"])
     assert (await shop.call("GET", "/v1/campaigns")).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("effect", "bound"),
+    [
+        ({"type": "points_percent", "value": "1001"}, "at most 1000 for points_percent"),
+        ({"type": "discount_percent", "value": "101"}, "at most 100 for discount_percent"),
+        ({"type": "points_multiplier", "value": "101"}, "at most 100"),
+    ],
+)
+async def test_a_value_out_of_its_types_bounds_names_effect_value_and_the_bound(
+    shop: Tenant, effect: dict[str, str], bound: str
+) -> None:
+    """A points_percent of 1001 was told "at most 100 for discounts", naming ``effect``."""
+    error = assert_error(await shop.call("POST", "/v1/campaigns", {"name": "x", "effect": effect}), 422)
+    assert error["field"] == "effect.value" and error["message"].startswith("effect.value: "), error
+    assert error["message"].endswith(bound), error
+    ok = {**effect, "value": "1000" if effect["type"] == "points_percent" else "100"}
+    assert (await shop.call("POST", "/v1/campaigns", {"name": "x", "effect": ok})).status_code == 201
 
 
 async def test_money_in_a_campaign_is_answered_with_the_currency_minor_units(shop: Tenant) -> None:

@@ -33,34 +33,49 @@ class Effect(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: EffectType
-    value: PlainDecimal | None = Field(None, description="percent, money or multiplier, by type")
+    value: PlainDecimal | None = Field(
+        None,
+        description="by type: `discount_percent` a percent above 0, at most 100; `points_percent` a percent "
+        "above 0, at most 1000; `discount_amount` an amount above 0; `fixed_price` a unit price of 0 or "
+        "more; `points_multiplier` above 0, at most 100; `points_fixed` a whole number of points above 0",
+    )
     buy: WholeNumber | None = Field(None, ge=1, le=1000)
     get: WholeNumber | None = Field(None, ge=1, le=1000)
     percent: PlainDecimal | None = Field(None, gt=0, le=100)
 
+    @field_validator("value")
+    @classmethod
+    def _value_by_type(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        """The value's bounds by type, checked on the field so that an error names ``effect.value``
+        and the bound of this type (a points_percent over 1000 was told "at most 100 for discounts")."""
+        kind = info.data.get("type")
+        if value is None:
+            return value
+        if kind == "discount_percent" and not 0 < value <= 100:
+            raise ValueError("a percent above 0, at most 100 for discount_percent")
+        if kind == "points_percent" and not 0 < value <= 1000:
+            raise ValueError("a percent above 0, at most 1000 for points_percent")
+        if kind == "discount_amount" and value <= 0:
+            raise ValueError("an amount above 0")
+        if kind == "fixed_price" and value < 0:
+            raise ValueError("a unit price of 0 or more")
+        if kind == "points_multiplier" and not 0 < value <= 100:
+            raise ValueError("a multiplier above 0, at most 100")
+        if kind == "points_fixed" and (value <= 0 or value != value.to_integral_value()):
+            raise ValueError("a whole number of points above 0")
+        return value
+
     @model_validator(mode="after")
     def _by_type(self) -> Effect:
-        kind, value = self.type, self.value
+        kind = self.type
         if kind == "buy_x_get_y":
             if self.buy is None or self.get is None:
                 raise ValueError("buy_x_get_y needs buy and get")
             return self
         if self.buy is not None or self.get is not None or self.percent is not None:
             raise ValueError("buy, get and percent belong to buy_x_get_y only")
-        if value is None:
+        if self.value is None:
             raise ValueError(f"{kind} needs a value")
-        if kind in ("discount_percent", "points_percent") and not (
-            0 < value <= (100 if kind == "discount_percent" else 1000)
-        ):
-            raise ValueError("value: a percent above 0 (at most 100 for discounts)")
-        if kind in ("discount_amount",) and value <= 0:
-            raise ValueError("value: an amount above 0")
-        if kind == "fixed_price" and value < 0:
-            raise ValueError("value: a unit price of 0 or more")
-        if kind == "points_multiplier" and not (0 < value <= 100):
-            raise ValueError("value: a multiplier above 0, at most 100")
-        if kind == "points_fixed" and (value <= 0 or value != value.to_integral_value()):
-            raise ValueError("value: a whole number of points above 0")
         return self
 
     @property
