@@ -170,6 +170,23 @@ async def test_a_value_out_of_its_types_bounds_names_effect_value_and_the_bound(
     assert (await shop.call("POST", "/v1/campaigns", {"name": "x", "effect": ok})).status_code == 201
 
 
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [({"name": "   "}, "name"), ({"cities": [""]}, "cities"), ({"cities": ["Moscow", " \t"]}, "cities")],
+)
+async def test_a_blank_name_or_city_is_refused_naming_it(
+    shop: Tenant, fields: dict[str, Any], field: str
+) -> None:
+    """Both were stored: a campaign named by spaces, and one listed as active that no store's
+    city could ever match."""
+    body = {"name": "x", "effect": {"type": "discount_percent", "value": "10"}, **fields}
+    error = assert_error(await shop.call("POST", "/v1/campaigns", body), 422)
+    assert error["field"] == field and error["message"].startswith(f"{field}: "), error
+    made = await shop.call("POST", "/v1/campaigns", {**body, **{"name": "x", "cities": ["Moscow"]}})
+    assert_error(await shop.call("PUT", f"/v1/campaigns/{made.json()['id']}", body), 422)
+    assert [c["name"] for c in (await shop.call("GET", "/v1/campaigns")).json()["items"]] == ["x"]
+
+
 async def test_money_in_a_campaign_is_answered_with_the_currency_minor_units(shop: Tenant) -> None:
     """Contract 2: money is written with the currency's minor units; "10" was answered as sent."""
     body = {

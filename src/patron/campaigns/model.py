@@ -268,3 +268,15 @@ def check_for_program(definition: CampaignIn, quantum: Decimal, tiers: frozenset
     nowhere = sorted(set(definition.countries) - COUNTRIES)
     if nowhere:
         raise InvalidInput(f"countries: {nowhere[0]!r} is not an ISO 3166 country code", field="countries")
+    if any(not city.strip() for city in definition.cities):
+        # as a broadcast's city filter: a campaign that could never apply, though listed as active
+        raise InvalidInput(
+            "cities: a blank city would match no store; leave cities empty for every city", field="cities"
+        )
+
+
+def check_for_saving(definition: CampaignIn) -> None:
+    """What any campaign being saved, active or not, must also be: a name that is not blank (spaces
+    alone were taken). Not checked when stored ones load, so one saved before still applies."""
+    if not definition.name.strip():
+        raise InvalidInput("name: not blank", field="name")
