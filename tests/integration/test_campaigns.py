@@ -187,6 +187,29 @@ async def test_a_blank_name_or_city_is_refused_naming_it(
     assert [c["name"] for c in (await shop.call("GET", "/v1/campaigns")).json()["items"]] == ["x"]
 
 
+async def test_buy_x_get_y_shows_the_100_percent_it_means_and_refuses_a_value(
+    shop: Tenant, db: Database
+) -> None:
+    """An omitted percent was answered as null (and applied as 100); a stray value was stored."""
+    body = {"name": "2 for 1", "effect": {"type": "buy_x_get_y", "buy": 1, "get": 1}}
+    made = await shop.call("POST", "/v1/campaigns", body)
+    assert made.status_code == 201 and made.json()["effect"]["percent"] == "100", made.text
+    path = f"/v1/campaigns/{made.json()['id']}"
+    assert (await shop.call("GET", path)).json()["effect"]["percent"] == "100"
+    assert discounts(await quote(shop, line("TEE", 2, "10.00"))) == ["10.00"]
+    stray = {**body, "effect": {**body["effect"], "percent": "50", "value": "5"}}
+    for method, where in (("POST", "/v1/campaigns"), ("PUT", path)):
+        error = assert_error(await shop.call(method, where, stray), 422)
+        assert error["field"] == "effect.value" and "buy_x_get_y" in error["message"], error
+    async with db.transaction() as conn:  # one stored before the percent was filled in
+        await conn.execute(
+            "UPDATE campaigns SET definition = jsonb_set(definition, '{effect,percent}', 'null')"
+            " WHERE tenant_id = %s",
+            (shop.tenant_id,),
+        )
+    assert (await shop.call("GET", path)).json()["effect"]["percent"] == "100"
+
+
 async def test_money_in_a_campaign_is_answered_with_the_currency_minor_units(shop: Tenant) -> None:
     """Contract 2: money is written with the currency's minor units; "10" was answered as sent."""
     body = {

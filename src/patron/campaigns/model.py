@@ -26,6 +26,7 @@ EffectType = Literal[
 DISCOUNT_TYPES = frozenset({"discount_percent", "discount_amount", "fixed_price", "buy_x_get_y"})
 POINT_TYPES = frozenset({"points_percent", "points_multiplier", "points_fixed"})
 COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)  # ISO 3166 codes, as the program's own country
+ALL_OFF = Decimal(100)  # buy_x_get_y's percent when none is given: the get units free
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
 
 
@@ -41,7 +42,18 @@ class Effect(BaseModel):
     )
     buy: WholeNumber | None = Field(None, ge=1, le=1000)
     get: WholeNumber | None = Field(None, ge=1, le=1000)
-    percent: PlainDecimal | None = Field(None, gt=0, le=100)
+    percent: PlainDecimal | None = Field(
+        None, gt=0, le=100, description="buy_x_get_y only: off the cheapest `get` units; 100 when left out"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _all_off_by_default(cls, data: Any) -> Any:
+        """buy_x_get_y's ``percent`` left out (or null) means the ``get`` units free: 100, stored
+        and shown as such (it was shown as null)."""
+        if isinstance(data, dict) and data.get("type") == "buy_x_get_y" and data.get("percent") is None:
+            return {**data, "percent": ALL_OFF}
+        return data
 
     @field_validator("value")
     @classmethod
@@ -80,7 +92,7 @@ class Effect(BaseModel):
 
     @property
     def bxgy_percent(self) -> Decimal:
-        return self.percent if self.percent is not None else Decimal(100)
+        return self.percent if self.percent is not None else ALL_OFF
 
 
 class Hours(BaseModel):
@@ -277,6 +289,13 @@ def check_for_program(definition: CampaignIn, quantum: Decimal, tiers: frozenset
 
 def check_for_saving(definition: CampaignIn) -> None:
     """What any campaign being saved, active or not, must also be: a name that is not blank (spaces
-    alone were taken). Not checked when stored ones load, so one saved before still applies."""
+    alone were taken), no value that means nothing for its effect. Not checked when stored ones
+    load, so one saved before still applies."""
     if not definition.name.strip():
         raise InvalidInput("name: not blank", field="name")
+    if definition.effect.type == "buy_x_get_y" and definition.effect.value is not None:
+        # as percent is refused on the other types; here, not in Effect, so that a campaign stored
+        # with one still loads
+        raise InvalidInput(
+            "effect.value: buy_x_get_y takes buy, get and percent, not a value", field="effect.value"
+        )
