@@ -1116,6 +1116,19 @@ async def test_webhooks_are_signed_retried_and_in_order_per_member(
         await receiver.stop()
 
 
+async def test_a_webhook_gets_only_events_that_occurred_after_it_was_created(
+    tenant: Tenant, clock: ManualClock, worker: Worker
+) -> None:
+    """Deliveries are fanned out when the worker handles an event: a webhook created while the
+    worker was behind (or stopped) got the events of the minutes before it existed."""
+    await shop(tenant, clock)
+    await new_member(tenant, name="Before")
+    async with subscribed(tenant, ["member.created"]) as (receiver, _hook):
+        after = await new_member(tenant, name="After")
+        await worker.drain()
+        assert [receiver.member_of(e) for e in receiver.events] == [after]
+
+
 async def test_a_webhook_redirect_is_not_a_delivery_and_a_long_answer_is_not_read(
     tenant: Tenant, clock: ManualClock, worker: Worker
 ) -> None:
