@@ -836,6 +836,25 @@ async def test_broadcast_filters_and_progress(
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "broadcast_not_found"
 
 
+async def test_a_broadcasts_city_is_matched_whatever_its_unicode_form(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """A member's "Mu\u0308nchen" (decomposed, as macOS and PIM exports write it) was not in a
+    filter's "München", and a filter written decomposed missed the precomposed members."""
+    await shop(tenant, clock)
+    await sms_channel(tenant, provider)
+    await new_member(tenant, name="Decomposed", city="Mu\u0308nchen")
+    await new_member(tenant, name="Precomposed", city="M\u00fcnchen")
+    await new_member(tenant, name="Far", city="Munchen")
+    for city in ("M\u00dcNCHEN", "mu\u0308nchen"):
+        provider.requests.clear()
+        body = {"channel": "sms", "body": "{{ member.name }}", "filter": {"city": city}}
+        response = await tenant.call("POST", "/v1/broadcasts", body)
+        assert response.status_code == 202, response.text
+        await worker.drain()
+        assert sorted(r["text"] for r in provider.requests) == ["Decomposed", "Precomposed"], city
+
+
 async def test_a_cancelled_receipt_is_no_last_purchase(
     tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
 ) -> None:
@@ -1119,6 +1138,19 @@ async def test_webhooks_are_signed_retried_and_in_order_per_member(
         assert next(d for d in log if d["event_id"] == first_created)["attempts"] == 3
     finally:
         await receiver.stop()
+
+
+async def test_a_webhook_gets_only_events_that_occurred_after_it_was_created(
+    tenant: Tenant, clock: ManualClock, worker: Worker
+) -> None:
+    """Deliveries are fanned out when the worker handles an event: a webhook created while the
+    worker was behind (or stopped) got the events of the minutes before it existed."""
+    await shop(tenant, clock)
+    await new_member(tenant, name="Before")
+    async with subscribed(tenant, ["member.created"]) as (receiver, _hook):
+        after = await new_member(tenant, name="After")
+        await worker.drain()
+        assert [receiver.member_of(e) for e in receiver.events] == [after]
 
 
 async def test_a_webhook_redirect_is_not_a_delivery_and_a_long_answer_is_not_read(

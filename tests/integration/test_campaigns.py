@@ -113,7 +113,7 @@ async def test_crud_and_validation(shop: Tenant, other_tenant: Tenant) -> None:
     bad = {
         "condition": ({"condition": "brand = 'x' and"}, "condition"),
         "effect type": ({"effect": {"type": "free_lunch", "value": "1"}}, "effect.type"),
-        "percent": ({"effect": {"type": "discount_percent", "value": "150"}}, "effect"),
+        "percent": ({"effect": {"type": "discount_percent", "value": "150"}}, "effect.value"),
         "bxgy": ({"effect": {"type": "buy_x_get_y", "buy": 2}}, "effect"),
         "weekday": ({"effect": {"type": "points_fixed", "value": "1"}, "weekdays": [8]}, "weekdays"),
         "hours": (
@@ -166,6 +166,65 @@ async def test_an_inactive_campaign_is_held_to_the_program_when_activated(shop: 
     assert (
         await shop.call("PUT", f"/v1/campaigns/{made.json()['id']}", {**odd, "active": True})
     ).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("effect", "bound"),
+    [
+        ({"type": "points_percent", "value": "1001"}, "at most 1000 for points_percent"),
+        ({"type": "discount_percent", "value": "101"}, "at most 100 for discount_percent"),
+        ({"type": "points_multiplier", "value": "101"}, "at most 100"),
+    ],
+)
+async def test_a_value_out_of_its_types_bounds_names_effect_value_and_the_bound(
+    shop: Tenant, effect: dict[str, str], bound: str
+) -> None:
+    """A points_percent of 1001 was told "at most 100 for discounts", naming ``effect``."""
+    error = assert_error(await shop.call("POST", "/v1/campaigns", {"name": "x", "effect": effect}), 422)
+    assert error["field"] == "effect.value" and error["message"].startswith("effect.value: "), error
+    assert error["message"].endswith(bound), error
+    ok = {**effect, "value": "1000" if effect["type"] == "points_percent" else "100"}
+    assert (await shop.call("POST", "/v1/campaigns", {"name": "x", "effect": ok})).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [({"name": "   "}, "name"), ({"cities": [""]}, "cities"), ({"cities": ["Moscow", " \t"]}, "cities")],
+)
+async def test_a_blank_name_or_city_is_refused_naming_it(
+    shop: Tenant, fields: dict[str, Any], field: str
+) -> None:
+    """Both were stored: a campaign named by spaces, and one listed as active that no store's
+    city could ever match."""
+    body = {"name": "x", "effect": {"type": "discount_percent", "value": "10"}, **fields}
+    error = assert_error(await shop.call("POST", "/v1/campaigns", body), 422)
+    assert error["field"] == field and error["message"].startswith(f"{field}: "), error
+    made = await shop.call("POST", "/v1/campaigns", {**body, **{"name": "x", "cities": ["Moscow"]}})
+    assert_error(await shop.call("PUT", f"/v1/campaigns/{made.json()['id']}", body), 422)
+    assert [c["name"] for c in (await shop.call("GET", "/v1/campaigns")).json()["items"]] == ["x"]
+
+
+async def test_buy_x_get_y_shows_the_100_percent_it_means_and_refuses_a_value(
+    shop: Tenant, db: Database
+) -> None:
+    """An omitted percent was answered as null (and applied as 100); a stray value was stored."""
+    body = {"name": "2 for 1", "effect": {"type": "buy_x_get_y", "buy": 1, "get": 1}}
+    made = await shop.call("POST", "/v1/campaigns", body)
+    assert made.status_code == 201 and made.json()["effect"]["percent"] == "100", made.text
+    path = f"/v1/campaigns/{made.json()['id']}"
+    assert (await shop.call("GET", path)).json()["effect"]["percent"] == "100"
+    assert discounts(await quote(shop, line("TEE", 2, "10.00"))) == ["10.00"]
+    stray = {**body, "effect": {**body["effect"], "percent": "50", "value": "5"}}
+    for method, where in (("POST", "/v1/campaigns"), ("PUT", path)):
+        error = assert_error(await shop.call(method, where, stray), 422)
+        assert error["field"] == "effect.value" and "buy_x_get_y" in error["message"], error
+    async with db.transaction() as conn:  # one stored before the percent was filled in
+        await conn.execute(
+            "UPDATE campaigns SET definition = jsonb_set(definition, '{effect,percent}', 'null')"
+            " WHERE tenant_id = %s",
+            (shop.tenant_id,),
+        )
+    assert (await shop.call("GET", path)).json()["effect"]["percent"] == "100"
 
 
 async def test_money_in_a_campaign_is_answered_with_the_currency_minor_units(shop: Tenant) -> None:
@@ -369,6 +428,19 @@ async def test_a_city_matches_whatever_its_case_and_spaces(shop: Tenant) -> None
     )
     assert discounts(await quote(shop, line("TEE", 1, "10.00"), store="MSK")) == ["1.00"]
     assert discounts(await quote(shop, line("TEE", 1, "10.00"), store="VVO")) == ["0.00"]
+
+
+async def test_a_city_matches_whatever_its_unicode_form(shop: Tenant) -> None:
+    """A store's "Mu\u0308nchen" (decomposed, as macOS and PIM exports write it) did not match a
+    campaign's "München", though case and spaces were already ignored."""
+    for code, city in (("MUC1", "Mu\u0308nchen"), ("MUC2", "M\u00fcnchen")):
+        stored = await shop.call("PUT", f"/v1/stores/{code}", {"name": code, "country": "DE", "city": city})
+        assert stored.status_code == 201, stored.text
+    for name, city in (("precomposed", "M\u00dcNCHEN"), ("decomposed", "mu\u0308nchen")):
+        effect = {"type": "discount_percent", "value": "10"}
+        await campaign(shop, name=name, cities=[city], stacking="stackable", effect=effect)
+    for code in ("MUC1", "MUC2"):
+        assert discounts(await quote(shop, line("TEE", 1, "10.00"), store=code)) == ["2.00"], code
 
 
 async def test_null_means_what_leaving_a_field_out_means(shop: Tenant) -> None:

@@ -1107,6 +1107,26 @@ async def test_parquet_values_are_named_as_written_and_binary_uuids_are_ids(
     assert (found["id"], found["birthday"]) == (kept, "1980-01-02")
 
 
+async def test_a_phone_longer_than_e164_is_a_rejected_row(
+    database_url: str, tenant: Tenant, tmp_path: Path
+) -> None:
+    """The table's check refused a 17-digit number the phone library takes as valid: the whole
+    batch stopped, on every rerun, and the good row with it."""
+    path = write_csv(
+        tmp_path / "members.csv",
+        ["phone", "name"],
+        [["+49301234567890123", "long"], ["+4915112399999", "ok"]],
+    )
+    report = await load(database_url, tenant, "members", path)
+    assert (report.loaded, rejects(report)) == (
+        1,
+        {
+            2: "phone: '+49301234567890123' is longer than a phone number may be (15 digits with the country code)"
+        },
+    )
+    assert (await tenant.call("GET", "/v1/members", params={"phone": "+4915112399999"})).status_code == 200
+
+
 async def test_a_parquet_phone_column_of_numbers_is_refused_row_by_row(
     database_url: str, other_tenant: Tenant, tmp_path: Path
 ) -> None:

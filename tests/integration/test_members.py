@@ -32,6 +32,28 @@ async def test_not_a_phone_is_422(tenant: Tenant) -> None:
     assert_error(await tenant.call("GET", "/v1/members", params={"phone": "nonsense"}), 422)
 
 
+async def test_a_phone_longer_than_e164_is_422_on_every_way_in(tenant: Tenant) -> None:
+    """A 17-digit German number the phone library takes as valid was a 500 (the table's check) on
+    create and update; a 16-digit one was stored."""
+    member = (await tenant.call("POST", "/v1/members", {"phone": "+4915112300042"})).json()
+    for long in ("+49 30 1234567890123", "+4930123456789012"):
+        for method, path, body, params in (
+            ("POST", "/v1/members", {"phone": long}, None),
+            ("PATCH", f"/v1/members/{member['id']}", {"phone": long}, None),
+            ("GET", "/v1/members", None, {"phone": long}),
+        ):
+            error = assert_error(await tenant.call(method, path, body, params=params), 422, "invalid_phone")
+            assert error["field"] == "phone" and "15 digits" in error["message"], (method, long)
+    assert (await tenant.call("GET", f"/v1/members/{member['id']}")).json()["phone"] == "+4915112300042"
+
+
+@pytest.mark.parametrize("key", ["phone", "card", "email"])
+async def test_a_lookup_key_given_empty_is_refused_naming_that_key(tenant: Tenant, key: str) -> None:
+    """A scanner that read nothing sends ``?card=``: the error named ``phone``."""
+    error = assert_error(await tenant.call("GET", "/v1/members", params={key: ""}), 422)
+    assert error["field"] == key and error["message"].startswith(f"{key}: ")
+
+
 async def test_an_email_is_found_in_its_stored_form_before_a_lower_case_twin(tenant: Tenant) -> None:
     """ "shop@İstanbul.com.tr" is stored as IDNA maps it ("i̇"); as written, PostgreSQL lowers it
     to another member's "shop@istanbul.com.tr", and the lookup found that member."""

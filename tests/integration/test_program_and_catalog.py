@@ -99,6 +99,37 @@ async def test_tiers_are_kept_in_threshold_order(tenant: Tenant) -> None:
     assert [t["code"] for t in body["tiers"]] == ["base", "gold"]
 
 
+async def test_a_tier_an_active_campaign_names_stays_until_the_campaign_lets_it_go(tenant: Tenant) -> None:
+    """Removing it stranded the campaign: still active, applying to no one, and refused when saved
+    again as it was."""
+    base = {"code": "base", "name": "Base", "threshold": "0", "earn_percent": "5"}
+    silver = {"code": "silver", "name": "Silver", "threshold": "100", "earn_percent": "7"}
+    gold = {"code": "gold", "name": "Gold", "threshold": "500", "earn_percent": "9"}
+    assert (await tenant.call("PATCH", "/v1/program", {"tiers": [base, silver]})).status_code == 200
+    week = {"name": "Silver week", "tiers": ["silver"], "effect": {"type": "discount_percent", "value": "5"}}
+    made = await tenant.call("POST", "/v1/campaigns", week)
+    assert made.status_code == 201, made.text
+    for method in ("PATCH", "PUT"):
+        error = assert_error(
+            await tenant.call(method, "/v1/program", {"tiers": [base, gold]}), 409, "tier_in_use"
+        )
+        assert (
+            error["field"] == "tiers"
+            and "'silver'" in error["message"]
+            and "'Silver week'" in error["message"]
+        )
+    assert [t["code"] for t in (await tenant.call("GET", "/v1/program")).json()["tiers"]] == [
+        "base",
+        "silver",
+    ]
+    # other changes of the program are not held up, nor is a tier no campaign names
+    assert (await tenant.call("PATCH", "/v1/program", {"tiers": [base, silver, gold]})).status_code == 200
+    assert (await tenant.call("PATCH", "/v1/program", {"tiers": [base, silver]})).status_code == 200
+    campaign_path = f"/v1/campaigns/{made.json()['id']}"
+    assert (await tenant.call("PUT", campaign_path, {**week, "active": False})).status_code == 200
+    assert (await tenant.call("PATCH", "/v1/program", {"tiers": [base, gold]})).status_code == 200
+
+
 async def test_stores_validate_time_zones(tenant: Tenant, other_tenant: Tenant) -> None:
     store = {"name": "Tverskaya", "country": "RU", "city": "Moscow", "timezone": "Europe/Moscow"}
     created = await tenant.call("PUT", "/v1/stores/S001", store)

@@ -320,6 +320,25 @@ async def test_return_errors_change_nothing(tenant: Tenant, other_tenant: Tenant
     )
 
 
+async def test_too_many_units_says_how_many_remain_in_plain_words(tenant: Tenant) -> None:
+    """It read "only 1 units of line 2 remain"."""
+    await setup_shop(tenant)
+    rid = (await receipt(tenant, basket(("TEE", 2, "50.00"), ("SKI", 1, "100.00"))))["id"]
+
+    async def refused(number: str, line: int, quantity: int) -> str:
+        body = {"number": number, "lines": [{"line": line, "quantity": quantity}]}
+        error = assert_error(
+            await tenant.call("POST", f"/v1/receipts/{rid}/returns", body), 422, "too_many_units"
+        )
+        return str(error["message"])
+
+    assert await refused("r1", 1, 3) == "lines.0.quantity: only 2 units of line 1 remain"
+    assert await refused("r2", 2, 2) == "lines.0.quantity: only 1 unit of line 2 remains"
+    body = {"number": "r3", "lines": [{"line": 2, "quantity": 1}]}
+    assert (await tenant.call("POST", f"/v1/receipts/{rid}/returns", body)).status_code == 201
+    assert await refused("r4", 2, 1) == "lines.0.quantity: no units of line 2 remain"
+
+
 async def test_a_return_repeated_with_its_lines_in_another_order_is_the_same_return(tenant: Tenant) -> None:
     await setup_shop(tenant, activation_delay_days=0)
     sold = await receipt(tenant, basket(("TEE", 2, "10.00"), ("SKI", 1, "100.00")))

@@ -253,18 +253,16 @@ async def test_deactivating_a_campaign_stops_it_at_the_till(admin_browser: Brows
     assert (await tenant.call("GET", f"/v1/campaigns/{campaign_id}")).status_code == 404
 
 
-async def test_a_campaign_whose_tier_was_removed_can_be_stopped_and_is_never_widened(
+async def test_a_campaign_whose_tier_was_removed_is_never_widened(
     admin_browser: Browser, tenant: Tenant
 ) -> None:
     await gold_shop(tenant)
     body = {"name": "Gold only", "tiers": ["gold"], "effect": {"type": "discount_percent", "value": "10"}}
     campaign_id = (await tenant.call("POST", "/v1/campaigns", body)).json()["id"]
     base_only = [{"code": "base", "name": "Base", "threshold": "0", "earn_percent": "5"}]
-    assert (await tenant.call("PATCH", "/v1/program", {"tiers": base_only})).status_code == 200
-    # the form shows the stale tier ticked, so saving it as it is cannot silently drop it
-    form = await admin_browser.get(f"/campaigns/{campaign_id}")
-    assert 'value="gold" checked' in form.text and "no longer in the program" in form.text
-    # deactivating always works, through the UI and the API alike
+    # while it is active, the tier stays (it would apply to no one)
+    assert (await tenant.call("PATCH", "/v1/program", {"tiers": base_only})).status_code == 409
+    # deactivating always works, through the UI and the API alike; then the tier may go
     assert (
         await admin_browser.post(f"/campaigns/{campaign_id}/active", {"active": "false"})
     ).status_code == 303
@@ -273,6 +271,10 @@ async def test_a_campaign_whose_tier_was_removed_can_be_stopped_and_is_never_wid
     assert (
         await tenant.call("PUT", f"/v1/campaigns/{campaign_id}", {**body, "active": False})
     ).status_code == 200
+    assert (await tenant.call("PATCH", "/v1/program", {"tiers": base_only})).status_code == 200
+    # the form shows the stale tier ticked, so saving it as it is cannot silently drop it
+    form = await admin_browser.get(f"/campaigns/{campaign_id}")
+    assert 'value="gold" checked' in form.text and "no longer in the program" in form.text
     # activating it again, it must fit the program: 422 naming the tier
     again = await admin_browser.post(f"/campaigns/{campaign_id}/active", {"active": "true"})
     assert again.status_code == 422 and "gold" in again.text

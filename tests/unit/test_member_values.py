@@ -70,6 +70,15 @@ def test_a_national_number_without_a_country_says_so() -> None:
         phones.normalize("07911 123457", None)
 
 
+@pytest.mark.parametrize("written", ["+49 30 1234567890123", "030 1234567890123", "+4930123456789012"])
+def test_a_number_longer_than_e164_allows_is_refused_saying_so(written: str) -> None:
+    """The phone library takes these German numbers (16 and 17 digits) as valid: the 17-digit one
+    was a 500 from the table's check, the 16-digit one was stored, and no SMS provider takes either."""
+    with pytest.raises(phones.Explained, match="15 digits"):
+        phones.normalize(written, "DE")
+    assert phones.normalize("+49 30 12345678901", "DE") == "+493012345678901"  # 15: E.164's most
+
+
 @pytest.mark.parametrize(("typed", "kept"), [(" CARD1 ", "CARD1"), ("C-100\r\n", "C-100"), ("\t77\n", "77")])
 def test_a_card_loses_what_a_scanner_adds_around_it(typed: str, kept: str) -> None:
     assert clean_card(typed) == kept

@@ -35,7 +35,7 @@ _AUDIENCE_FILTER = """
     AND (%(consents)s::text[] IS NULL OR NOT EXISTS (
           SELECT 1 FROM unnest(%(consents)s::text[]) c
            WHERE NOT coalesce((m.consents ->> c)::boolean, false)))
-    AND (%(cities)s::text[] IS NULL OR lower(m.city) = ANY(%(cities)s))
+    AND (%(cities)s::text[] IS NULL OR lower(normalize(m.city, NFC)) = ANY(%(cities)s))
     AND (%(tiers)s::text[] IS NULL OR coalesce(mt.tier, %(default_tier)s) = ANY(%(tiers)s))
     AND (%(before)s::timestamptz IS NULL OR lr.at < %(before)s)
     AND (%(after)s::timestamptz IS NULL OR lr.at >= %(after)s)

@@ -11,6 +11,7 @@ The audience is counted once, with the first page, so that progress has a whole 
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -32,13 +33,19 @@ def _listed(value: Any) -> list[str] | None:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
+def city_form(city: str) -> str:
+    """A filter's city as the audience query compares members' cities: NFC and lower case, so
+    "München" written decomposed (macOS, PIM exports) is the same city."""
+    return unicodedata.normalize("NFC", city).lower()
+
+
 def audience(tenant: TenantInfo, channel: str, filter_: dict[str, Any]) -> broadcast_store.Audience:
     cities = _listed(filter_.get("city"))
     return broadcast_store.Audience(
         channel=channel,
         default_tier=tenant.default_tier,
         tiers=_listed(filter_.get("tier")),
-        cities=[c.lower() for c in cities] if cities is not None else None,
+        cities=[city_form(c) for c in cities] if cities is not None else None,
         before=rules.filter_moment(filter_.get("last_purchase_before"), tenant.program.timezone),
         after=rules.filter_moment(filter_.get("last_purchase_after"), tenant.program.timezone),
         consents=_listed(filter_.get("consent")),

@@ -43,7 +43,7 @@ def receipt_time(event: Event) -> datetime | None:
 
 
 async def handle(conn: Connection, tenant: TenantInfo, event: Event, now: datetime) -> None:
-    subscribers = await webhooks.subscribed(conn, tenant.id, event.type)
+    subscribers = await webhooks.subscribed(conn, tenant.id, event.type, event.occurred_at)
     await webhooks.insert_deliveries(conn, tenant.id, event.id, event.member_id, subscribers, now)
     member_id = event.member_id
     if member_id is None:

@@ -238,7 +238,7 @@ class BroadcastFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tier: TierCodes | None = Field(None, description="tier code(s)")
-    city: Cities | None = Field(None, description="city or cities (case ignored)")
+    city: Cities | None = Field(None, description="city or cities (case and Unicode form ignored)")
     last_purchase_before: str | None = Field(
         None,
         description="date or RFC 3339 time: the latest receipt is before it (members with none are left out)",

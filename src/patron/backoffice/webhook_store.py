@@ -58,10 +58,14 @@ async def delete(conn: Connection, tenant_id: int, webhook_id: str, now: datetim
     return True
 
 
-async def subscribed(conn: Connection, tenant_id: int, event_type: str) -> list[str]:
+async def subscribed(conn: Connection, tenant_id: int, event_type: str, occurred_at: datetime) -> list[str]:
+    """The webhooks of ``event_type`` that existed when the event occurred: the worker may handle
+    an event long after (it was stopped, or behind), and a webhook created since got events from
+    before it was subscribed."""
     cur = await conn.execute(
-        "SELECT id::text AS id FROM webhooks WHERE tenant_id = %s AND deleted_at IS NULL AND %s = ANY(events)",
-        (tenant_id, event_type),
+        "SELECT id::text AS id FROM webhooks WHERE tenant_id = %s AND deleted_at IS NULL AND %s = ANY(events)"
+        " AND created_at <= %s",
+        (tenant_id, event_type, occurred_at),
     )
     return [str(row["id"]) for row in await cur.fetchall()]
 

@@ -43,6 +43,7 @@ EffectType = Literal[
 DISCOUNT_TYPES = frozenset({"discount_percent", "discount_amount", "fixed_price", "buy_x_get_y"})
 POINT_TYPES = frozenset({"points_percent", "points_multiplier", "points_fixed"})
 COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)  # ISO 3166 codes, as the program's own country
+ALL_OFF = Decimal(100)  # buy_x_get_y's percent when none is given: the get units free
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
 
 
@@ -50,39 +51,65 @@ class Effect(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: EffectType
-    value: PlainDecimal | None = Field(None, description="percent, money or multiplier, by type")
+    value: PlainDecimal | None = Field(
+        None,
+        description="by type: `discount_percent` a percent above 0, at most 100; `points_percent` a percent "
+        "above 0, at most 1000; `discount_amount` an amount above 0; `fixed_price` a unit price of 0 or "
+        "more; `points_multiplier` above 0, at most 100; `points_fixed` a whole number of points above 0",
+    )
     buy: WholeNumber | None = Field(None, ge=1, le=1000)
     get: WholeNumber | None = Field(None, ge=1, le=1000)
-    percent: PlainDecimal | None = Field(None, gt=0, le=100)
+    percent: PlainDecimal | None = Field(
+        None, gt=0, le=100, description="buy_x_get_y only: off the cheapest `get` units; 100 when left out"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _all_off_by_default(cls, data: Any) -> Any:
+        """buy_x_get_y's ``percent`` left out (or null) means the ``get`` units free: 100, stored
+        and shown as such (it was shown as null)."""
+        if isinstance(data, dict) and data.get("type") == "buy_x_get_y" and data.get("percent") is None:
+            return {**data, "percent": ALL_OFF}
+        return data
+
+    @field_validator("value")
+    @classmethod
+    def _value_by_type(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        """The value's bounds by type, checked on the field so that an error names ``effect.value``
+        and the bound of this type (a points_percent over 1000 was told "at most 100 for discounts")."""
+        kind = info.data.get("type")
+        if value is None:
+            return value
+        if kind == "discount_percent" and not 0 < value <= 100:
+            raise ValueError("a percent above 0, at most 100 for discount_percent")
+        if kind == "points_percent" and not 0 < value <= 1000:
+            raise ValueError("a percent above 0, at most 1000 for points_percent")
+        if kind == "discount_amount" and value <= 0:
+            raise ValueError("an amount above 0")
+        if kind == "fixed_price" and value < 0:
+            raise ValueError("a unit price of 0 or more")
+        if kind == "points_multiplier" and not 0 < value <= 100:
+            raise ValueError("a multiplier above 0, at most 100")
+        if kind == "points_fixed" and (value <= 0 or value != value.to_integral_value()):
+            raise ValueError("a whole number of points above 0")
+        return value
 
     @model_validator(mode="after")
     def _by_type(self) -> Effect:
-        kind, value = self.type, self.value
+        kind = self.type
         if kind == "buy_x_get_y":
             if self.buy is None or self.get is None:
                 raise ValueError("buy_x_get_y needs buy and get")
             return self
         if self.buy is not None or self.get is not None or self.percent is not None:
             raise ValueError("buy, get and percent belong to buy_x_get_y only")
-        if value is None:
+        if self.value is None:
             raise ValueError(f"{kind} needs a value")
-        if kind in ("discount_percent", "points_percent") and not (
-            0 < value <= (100 if kind == "discount_percent" else 1000)
-        ):
-            raise ValueError("value: a percent above 0 (at most 100 for discounts)")
-        if kind in ("discount_amount",) and value <= 0:
-            raise ValueError("value: an amount above 0")
-        if kind == "fixed_price" and value < 0:
-            raise ValueError("value: a unit price of 0 or more")
-        if kind == "points_multiplier" and not (0 < value <= 100):
-            raise ValueError("value: a multiplier above 0, at most 100")
-        if kind == "points_fixed" and (value <= 0 or value != value.to_integral_value()):
-            raise ValueError("value: a whole number of points above 0")
         return self
 
     @property
     def bxgy_percent(self) -> Decimal:
-        return self.percent if self.percent is not None else Decimal(100)
+        return self.percent if self.percent is not None else ALL_OFF
 
 
 class Hours(BaseModel):
@@ -273,3 +300,22 @@ def check_for_program(definition: CampaignIn, quantum: Decimal, tiers: frozenset
     nowhere = sorted(set(definition.countries) - COUNTRIES)
     if nowhere:
         raise InvalidInput(f"countries: {nowhere[0]!r} is not an ISO 3166 country code", field="countries")
+    if any(not city.strip() for city in definition.cities):
+        # as a broadcast's city filter: a campaign that could never apply, though listed as active
+        raise InvalidInput(
+            "cities: a blank city would match no store; leave cities empty for every city", field="cities"
+        )
+
+
+def check_for_saving(definition: CampaignIn) -> None:
+    """What any campaign being saved, active or not, must also be: a name that is not blank (spaces
+    alone were taken), no value that means nothing for its effect. Not checked when stored ones
+    load, so one saved before still applies."""
+    if not definition.name.strip():
+        raise InvalidInput("name: not blank", field="name")
+    if definition.effect.type == "buy_x_get_y" and definition.effect.value is not None:
+        # as percent is refused on the other types; here, not in Effect, so that a campaign stored
+        # with one still loads
+        raise InvalidInput(
+            "effect.value: buy_x_get_y takes buy, get and percent, not a value", field="effect.value"
+        )

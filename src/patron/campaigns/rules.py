@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import overload
+from unicodedata import normalize
 
 from patron.campaigns.model import CampaignIn
 from patron.campaigns.optimizer import Candidate
@@ -42,8 +43,10 @@ class Compiled:
 
 
 def city_key(name: str) -> str:
-    """A city as compared: case and runs of spaces aside, as people type a name ("berlin ")."""
-    return " ".join(name.split()).casefold()
+    """A city as compared: case, runs of spaces and Unicode form aside, as people type a name
+    ("berlin "; "Mu\u0308nchen" as macOS and PIM exports write "München"). Unicode's canonical
+    caseless match: NFD, case folded, NFD again."""
+    return normalize("NFD", normalize("NFD", " ".join(name.split())).casefold())
 
 
 def _time(text: str) -> time:

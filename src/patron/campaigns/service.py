@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from patron.campaigns import store
-from patron.campaigns.model import CampaignIn, check_for_program
+from patron.campaigns.model import ALL_OFF, CampaignIn, check_for_program, check_for_saving
 from patron.campaigns.rules import CampaignSet, Compiled
 from patron.db.pool import Connection, Database
 from patron.errors import NotFound
@@ -59,6 +59,10 @@ def _with_minor_units(definition: dict[str, Any], quantum: Decimal) -> dict[str,
     effect = definition.get("effect") or {}
     if effect.get("type") in ("discount_amount", "fixed_price"):
         shown["effect"] = {**effect, "value": money(effect.get("value"))}
+    if (
+        effect.get("type") == "buy_x_get_y" and effect.get("percent") is None
+    ):  # stored before it was filled in
+        shown["effect"] = {**effect, "percent": f"{ALL_OFF}"}
     return shown
 
 
@@ -70,6 +74,7 @@ def _checked(definition: CampaignIn, program: Program) -> dict[str, Any]:
     """An active campaign must fit the program as it is now (its money in the currency's minor
     unit, its tiers the program's). An inactive one applies to nothing, so it is checked when it
     is activated again: a campaign whose tier was since removed can always be deactivated."""
+    check_for_saving(definition)
     if definition.active:
         check_for_program(
             definition, program.quantum, frozenset(tier.code for tier in program.effective_tiers)

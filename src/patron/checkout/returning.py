@@ -199,8 +199,10 @@ def _shares(
                 f"lines.{position}.line: the receipt has no line {line}", field=f"lines.{position}.line"
             )
         if item.returned + quantity > item.quantity:
+            left = item.quantity - item.returned
+            said = {0: "no units", 1: "only 1 unit"}.get(left, f"only {left} units")
             raise InvalidInput(
-                f"lines.{position}.quantity: only {item.quantity - item.returned} units of line {line} remain",
+                f"lines.{position}.quantity: {said} of line {line} {'remains' if left == 1 else 'remain'}",
                 code="too_many_units",
                 field=f"lines.{position}.quantity",
             )

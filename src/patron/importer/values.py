@@ -383,7 +383,7 @@ def _phone(raw: str, country: str | None) -> str:
     try:
         return phones.normalize(raw, country)
     except ValueError as exc:
-        said = str(exc) if isinstance(exc, phones.NoCountry) else "not a phone number"  # as the API says
+        said = str(exc) if isinstance(exc, phones.Explained) else "not a phone number"  # as the API says
         raise Bad(f"{raw!r} is {said}") from exc
 
 

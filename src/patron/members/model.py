@@ -88,7 +88,9 @@ class MemberIn(BaseModel):
         ),
     )
 
-    phone: str = Field(min_length=1, max_length=40, description="any common format; stored as E.164")
+    phone: str = Field(
+        min_length=1, max_length=40, description="any common format; stored as E.164 (at most 15 digits)"
+    )
     email: EmailStr | None = None
     name: str | None = Field(None, max_length=200)
     birthday: Birthday | None = None

@@ -14,7 +14,16 @@ _EXTENSION = r"(?:;ext=|ext(?:ension|n)?\.?|x|#|anexo|durchwahl|доб(?:аво�
 _DIALLABLE = re.compile(rf"^(?:{_LABEL})?(?P<number>.*?)(?:\s*{_EXTENSION})?\s*$", re.I | re.S)
 
 
-class NoCountry(ValueError):
+# E.164's limit: the phone library takes some longer numbers as valid (a German one of 17 digits),
+# which the members table (at most 16) refused with a 500, and which no SMS provider would take.
+MAX_DIGITS = 15
+
+
+class Explained(ValueError):
+    """A refusal whose own words are shown to the client (others say "not a phone number")."""
+
+
+class NoCountry(Explained):
     """A national number where the program names no country to read it in."""
 
 
@@ -44,7 +53,10 @@ def normalize(raw: str, country: str | None) -> str:
         raise NoCountry("not a phone number in international form (+44 ...), and the program has no country")
     if parsed is None:
         raise ValueError("not a valid phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if len(e164) - 1 > MAX_DIGITS:
+        raise Explained(f"longer than a phone number may be ({MAX_DIGITS} digits with the country code)")
+    return e164
 
 
 def _valid(text: str, country: str | None) -> phonenumbers.PhoneNumber | None:

@@ -26,7 +26,7 @@ def normalize_phone(raw: str, program: Program, field: str = "phone") -> str:
     try:
         return phones.normalize(raw, program.phone_region)
     except ValueError as exc:
-        said = str(exc) if isinstance(exc, phones.NoCountry) else "not a phone number"
+        said = str(exc) if isinstance(exc, phones.Explained) else "not a phone number"
         raise InvalidInput(f"{field}: {raw!r} is {said}", code="invalid_phone", field=field) from exc
 
 
@@ -114,16 +114,20 @@ async def find(
     card: str | None = None,
     email: str | None = None,
 ) -> dict[str, Any]:
-    given = [name for name, value in (("phone", phone), ("card", card), ("email", email)) if value]
+    keys = {"phone": phone, "card": card, "email": email}
+    given = [name for name, value in keys.items() if value]  # a blank one beside a key is not given
+    if not given:
+        # one key given blank (a scanner that read nothing) is refused in its own words and field
+        given = [name for name, value in keys.items() if value is not None]
     if len(given) != 1:
         raise InvalidInput("give exactly one of phone, card or email", field="phone")
-    normalized = normalize_phone(phone, program) if phone else None
+    kind, value = given[0], keys[given[0]] or ""
     found = await store.find_id(
         conn,
         tenant_id,
-        phone=normalized,
-        card=card_to_find(card) if card else None,
-        emails=emails_to_find(email) if email else None,
+        phone=normalize_phone(value, program) if kind == "phone" else None,
+        card=card_to_find(value) if kind == "card" else None,
+        emails=emails_to_find(value) if kind == "email" else None,
     )
     if found is None:
         raise NotFound("no member matches", code="member_not_found")

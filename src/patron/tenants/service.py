@@ -59,9 +59,24 @@ async def new_key(conn: Connection, slug: str, name: str, role: str = "admin") -
 async def save_program(conn: Connection, tenant_id: int, program: Program, current: dict[str, Any]) -> None:
     """Saves a new or changed program (the caller holds ``lock_settings``, which gave ``current``).
 
-    Beyond each field's own rules: those of ``check_for_saving``, and the currency stays once
-    receipts or campaigns hold amounts in it (they could no longer be returned or applied)."""
+    Beyond each field's own rules: those of ``check_for_saving``, the currency stays once
+    receipts or campaigns hold amounts in it (they could no longer be returned or applied), and a
+    tier stays while an active campaign names it (the campaign would apply to no one, and could
+    not be saved again as it is)."""
     check_for_saving(program, current)
+    removed = {t.code for t in Program.model_validate(current).effective_tiers} - {
+        t.code for t in program.effective_tiers
+    }
+    if removed and (named := await store.active_campaigns_naming(conn, tenant_id, sorted(removed))):
+        first = named[0]["tier"]
+        names = [repr(row["name"]) for row in named if row["tier"] == first]
+        listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        raise Conflict(
+            f"tiers: active campaigns still name tier {first!r} ({listed}):"
+            " take it out of them or deactivate them first",
+            code="tier_in_use",
+            field="tiers",
+        )
     before = current.get("currency", Program.model_fields["currency"].default)
     if program.currency != before and await store.has_money_records(conn, tenant_id):
         raise Conflict(

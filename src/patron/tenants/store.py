@@ -131,6 +131,19 @@ async def has_money_records(conn: Connection, tenant_id: int) -> bool:
     return bool(row and row["found"])
 
 
+async def active_campaigns_naming(conn: Connection, tenant_id: int, tiers: list[str]) -> list[dict[str, Any]]:
+    """The active campaigns (not deleted) whose ``tiers`` name any of ``tiers``: name and tier."""
+    cursor = await conn.execute(
+        "SELECT c.definition ->> 'name' AS name, t.code AS tier"
+        " FROM campaigns c, jsonb_array_elements_text(c.definition -> 'tiers') AS t (code)"
+        " WHERE c.tenant_id = %s AND c.deleted_at IS NULL"
+        " AND coalesce((c.definition ->> 'active')::boolean, true) AND t.code = ANY(%s)"
+        " ORDER BY c.created_at, c.id, t.code",
+        (tenant_id, tiers),
+    )
+    return await cursor.fetchall()
+
+
 async def lock_settings(conn: Connection, tenant_id: int) -> dict[str, Any]:
     row = await (
         await conn.execute("SELECT settings FROM tenants WHERE id = %s FOR UPDATE", (tenant_id,))

@@ -200,7 +200,8 @@ async def cancel_broadcast(broadcast_id: str, ctx: AdminKey) -> dict[str, Any]:
     "",
     status_code=201,
     summary="Subscribe a URL to events (admin)",
-    description="Each event is POSTed as `{id, type, occurred_at, tenant, data}` with the header "
+    description="It gets the events that occur after it is created, none from before. "
+    "Each event is POSTed as `{id, type, occurred_at, tenant, data}` with the header "
     "`X-Patron-Signature: sha256=<hex HMAC-SHA256 of the body with the secret>`. A 2xx answer ends it; "
     "otherwise it is retried with growing delays (10 s up to 3 h) for at least 24 hours. A member's "
     "events arrive in the order they happened: a later one waits until the earlier one was delivered.",

@@ -108,7 +108,8 @@ async def create_member(body: MemberIn, ctx: AnyKey) -> dict[str, Any]:
 @router.get(
     "",
     summary="Find a member by phone (any format), card or email",
-    description="Any key. Give exactly one of `phone`, `card` or `email` (else 422). The phone is "
+    description="Any key. Give exactly one of `phone`, `card` or `email` (else 422; one given empty, as a "
+    "scanner that read nothing sends `?card=`, is a 422 naming it). The phone is "
     "normalised as on creation (write its `+` as `%2B` in the query); email ignores case. 200 with the member (not a list); 404 `member_not_found`; "
     "422 `invalid_phone` for a number that cannot be a phone, and for one that begins with a space and a "
     "digit (a bare `+` reads as a space: the number would be read as a national one and not found).",

@@ -45,8 +45,9 @@ async def get_program(ctx: AdminKey) -> dict[str, Any]:
     description="Answers 200 with the program as `GET` shows it. 422 for a field "
     "at fault (named in `field`), a `point_value` that is not a whole number of the currency's minor "
     "unit, or tiers whose codes or thresholds repeat. 409 `currency_in_use` when the currency would "
-    "change once receipts or campaigns exist.",
-    responses={409: {"description": "`currency_in_use`"}},
+    "change once receipts or campaigns exist; 409 `tier_in_use` when a tier an active campaign names "
+    "would go (the message names the tier and the campaigns: deactivate them or take the tier out first).",
+    responses={409: {"description": "`currency_in_use`, `tier_in_use`"}},
 )
 async def put_program(ctx: AdminKey, body: Program) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
@@ -61,7 +62,7 @@ async def put_program(ctx: AdminKey, body: Program) -> dict[str, Any]:
     description="The given fields replace the stored ones (`tiers` as a whole list); the result is checked "
     "as a `PUT` is and answered as `GET` shows it. `null` resets a field whose default is null "
     "(`country`, `tiers`, `no_spend_condition`, `birthday`). Same errors as `PUT`.",
-    responses={409: {"description": "`currency_in_use`"}},
+    responses={409: {"description": "`currency_in_use`, `tier_in_use`"}},
 )
 async def patch_program(
     ctx: AdminKey,
