@@ -238,19 +238,24 @@ async def campaign_results(
 # --- members ---------------------------------------------------------------------------------
 
 
-async def search_members(conn: Connection, tenant_id: int, text: str, limit: int) -> list[dict[str, Any]]:
+async def search_members(
+    conn: Connection, tenant_id: int, text: str, limit: int, national: tuple[int, str] | None = None
+) -> list[dict[str, Any]]:
     """Members whose name or email contains ``text`` (case-insensitive), or whose phone or a card
-    contains it as digits."""
+    contains it as digits; with ``national`` (a country code and digits), also those whose phone
+    is of that country and holds the digits after its code."""
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     digits = "".join(ch for ch in text if ch.isdigit())
+    in_country = None if national is None else f"+{national[0]}%{national[1]}%"
     cur = await conn.execute(
         "SELECT m.id::text AS id, m.phone, m.email, m.name, m.city, m.created_at FROM members m"
         " WHERE m.tenant_id = %(t)s AND (m.name ILIKE %(p)s OR m.email ILIKE %(p)s"
         "   OR (%(d)s <> '' AND length(%(d)s) >= 4 AND m.phone LIKE '%%' || %(d)s || '%%')"
+        "   OR m.phone LIKE %(c)s"
         "   OR EXISTS (SELECT 1 FROM cards c WHERE c.tenant_id = m.tenant_id AND c.member_id = m.id"
         "              AND c.card ILIKE %(p)s))"
         " ORDER BY m.name NULLS LAST, m.phone LIMIT %(n)s",
-        {"t": tenant_id, "p": pattern, "d": digits, "n": limit},
+        {"t": tenant_id, "p": pattern, "d": digits, "c": in_country, "n": limit},
     )
     return await cur.fetchall()
 
