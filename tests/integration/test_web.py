@@ -413,6 +413,24 @@ async def test_find_a_member_by_phone_in_another_format_card_email_or_name(
     assert "No member matches" in nothing.text
 
 
+async def test_part_of_a_national_number_with_its_prefix_finds_the_members_holding_it(
+    admin_browser: Browser, tenant: Tenant
+) -> None:
+    """ "030 1234 000" in Germany is the start of +49 30 1234 000x: its 0 is the national prefix,
+    which an E.164 number does not hold (a probe found no one, where the whole number worked)."""
+    assert (await tenant.call("PUT", "/v1/program", {"country": "DE"})).status_code == 200
+    ids = {}
+    for phone in ("+493012340000", "+493012340007", "+79301234000"):
+        ids[phone] = (await tenant.call("POST", "/v1/members", {"phone": phone})).json()["id"]
+    listed = await admin_browser.get("/members", params={"q": "030 1234 000"})
+    assert listed.status_code == 200
+    found = set(re.findall(r"/admin/members/([0-9a-f-]{36})", listed.text))
+    # the Russian number holds the digits too, but not after Germany's code
+    assert found == {ids["+493012340000"], ids["+493012340007"]}
+    whole = await admin_browser.get("/members", params={"q": "030 1234 0007"})
+    assert whole.headers["location"] == f"/admin/members/{ids['+493012340007']}"
+
+
 async def test_a_search_with_more_matches_than_shown_says_so(admin_browser: Browser, tenant: Tenant) -> None:
     for n in range(51):
         body = {"phone": f"+7900555{n:04}", "name": f"Bulk {n:02}"}

@@ -9,15 +9,18 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi import FastAPI
 
+from patron.db import migrate
 from patron.db.pool import Database
 from patron.web import dashboard as dash
 from patron.web import rollup
 from tests.conftest import ManualClock
 from tests.integration.conftest import Tenant
 from tests.integration.test_checkout import member_with, setup_shop
+from tests.integration.test_cli import drop_database, new_database
 from tests.integration.test_web import Browser, signed_in
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -352,6 +355,95 @@ async def test_the_daily_rollup_gives_the_live_figures(
             )
         ).fetchone()
     assert marks is not None and marks["n"] == 0
+
+
+async def test_a_cancelled_sale_counts_nowhere(
+    admin_browser: Browser, tenant: Tenant, clock: ManualClock
+) -> None:
+    """A cancelled receipt is no purchase (docs/backoffice.md): like the money beside them, the
+    receipts, active members, members' join days and campaigns' receipts and members leave it out,
+    live and from the rollup (a probe saw them count a sale its cancel had voided)."""
+    now = datetime.now(UTC)  # the rollup closes days, and members join, by the database's clock
+    clock.fixed = now
+    await setup_shop(tenant, activation_delay_days=0)
+    ski = {
+        "name": "Ski tenth",
+        "condition": "sport = 'ski'",
+        "effect": {"type": "discount_percent", "value": "10"},
+    }
+    assert (await tenant.call("POST", "/v1/campaigns", ski)).status_code == 201
+    anna = await member_with(tenant, phone="+79001230021")
+    boris = await member_with(tenant, phone="+79001230022")
+    tee = {
+        "number": "T1",
+        "store": "MSK",
+        "member": {"id": boris},
+        "lines": [{"sku": "TEE", "quantity": 1, "price": "100.00"}],
+    }
+    assert (await tenant.call("POST", "/v1/receipts", tee)).status_code == 201
+
+    async def figures() -> list[Any]:
+        shown = []
+        for days in (30, 90):
+            for how in ("fresh", "live"):
+                page = (await admin_browser.get("/", params={"days": days, how: 1})).text
+                paid = re.search(r'data-kpi="receipts">[^<]+</div><div class="sub">([^<]+)<', page)
+                assert paid is not None
+                campaigns = page[page.index("Campaigns: cost and reach") : page.index("<h2>Tiers")]
+                shown.append(
+                    [
+                        kpi(page, "receipts"),
+                        kpi(page, "active"),
+                        paid.group(1),
+                        chart(page, "sales"),
+                        chart(page, "members"),
+                        campaigns,
+                    ]
+                )
+        return shown
+
+    before = await figures()
+    assert [b[:3] for b in before] == [["1", "1", "RUB100.00 paid, net of returns"]] * 4
+    # Anna buys skis on a day the rollup has closed and today, the campaign applying; both cancelled.
+    for number_, days_ago in (("A1", 40), ("A2", 0)):
+        clock.fixed = now - timedelta(days=days_ago)
+        body = {
+            "number": number_,
+            "store": "MSK",
+            "member": {"id": anna},
+            "lines": [{"sku": "SKI", "quantity": 1, "price": "1000.00"}],
+        }
+        sold = await tenant.call("POST", "/v1/receipts", body)
+        assert sold.status_code == 201 and sold.json()["totals"]["discount"] == "100.00"
+        clock.fixed = now
+        assert (await tenant.call("POST", f"/v1/receipts/{sold.json()['id']}/cancel")).status_code == 200
+    clock.fixed = now + timedelta(seconds=1)
+    assert await figures() == before
+
+
+def test_migration_0023_sums_the_rollup_again(database_url: str) -> None:
+    """Days closed by the older queries counted cancelled receipts: the migration empties the
+    rollup, which the next dashboard load sums again."""
+    url = new_database(database_url, migrated=False)
+    try:
+        migrate.upgrade(url, "0022")
+        with psycopg.connect(url, autocommit=True) as conn:
+            tenant = conn.execute("INSERT INTO tenants (slug, settings) VALUES ('old', '{}') RETURNING id")
+            tenant_id = tenant.fetchone()[0]  # type: ignore[index]
+            conn.execute(
+                "INSERT INTO dashboard_state (tenant_id, tz, closed_until) VALUES (%s, 'UTC', '2026-01-01')",
+                (tenant_id,),
+            )
+            conn.execute(
+                "INSERT INTO dashboard_days (tenant_id, day, receipts) VALUES (%s, '2025-12-01', 3)",
+                (tenant_id,),
+            )
+        migrate.upgrade(url)
+        with psycopg.connect(url) as conn:
+            for table in ("dashboard_state", "dashboard_days"):
+                assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+    finally:
+        drop_database(url)
 
 
 async def test_a_transaction_that_marks_its_own_days_skips_the_mark_triggers(

@@ -8,8 +8,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+import phonenumbers
+
 LOT_CHART_LIMIT: Final = 60
+MIN_PHONE_DIGITS: Final = 4  # fewer digits than this match too many numbers to be a search
 _PHONE_CHARS = re.compile(r"^[+0-9\s().\-/]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class National:
+    """Part of a number as dialled in the program's country, its national prefix dropped: the
+    members whose E.164 number has ``country_code`` and holds ``digits`` after it."""
+
+    country_code: int
+    digits: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,15 +32,36 @@ class Query:
     phone: str | None
     email: str | None
     card: str | None
+    national: National | None = None
 
 
-def read_query(raw: str) -> Query:
+def read_query(raw: str, region: str | None = None) -> Query:
     text = raw.strip()
     digits = sum(ch.isdigit() for ch in text)
     phone = text if _PHONE_CHARS.match(text) and digits >= 5 else None
     email = text if "@" in text else None
     card = text if text and not any(ch.isspace() for ch in text) and "@" not in text else None
-    return Query(text, phone, email, card)
+    national = national_part(text, region) if _PHONE_CHARS.match(text) and "+" not in text else None
+    return Query(text, phone, email, card, national)
+
+
+def national_part(text: str, region: str | None) -> National | None:
+    """The start of a national-format number ("030 1234 000" in Germany) without its national
+    prefix, read with the country's own rule as the phone library reads a whole number
+    (``national_prefix_for_parsing``, and its transform where a country has one). Its digits
+    with the 0 never match an E.164 number ("+493012340000"), which has no national prefix.
+    None when nothing is dropped, or too few digits are left."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region) if region else None
+    if metadata is None or not metadata.national_prefix_for_parsing or metadata.country_code is None:
+        return None
+    digits = "".join(ch for ch in text if ch.isdigit())
+    found = re.match(metadata.national_prefix_for_parsing, digits)
+    if found is None or found.end() == 0:
+        return None
+    rule = metadata.national_prefix_transform_rule
+    kept = found.expand(rule) if rule and found.groups() and found.groups()[-1] is not None else ""
+    rest = kept + digits[found.end() :]
+    return National(metadata.country_code, rest) if len(rest) >= MIN_PHONE_DIGITS else None
 
 
 def lot_state(lot: dict[str, Any], now: datetime) -> str:

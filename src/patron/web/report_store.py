@@ -22,11 +22,12 @@ async def latest_receipt_at(conn: Connection, tenant_id: int) -> datetime | None
 
 
 # A member counts from when they joined or first bought, whichever came first: members imported
-# with their history (or replayed by the demo) joined before their record was made.
+# with their history (or replayed by the demo) joined before their record was made. A cancelled
+# receipt (a sale voided) is no purchase, here as in every figure of the dashboard.
 _JOINED = (
     "SELECT least(m.created_at, (SELECT min(r.at) FROM receipts r"
-    " WHERE r.tenant_id = m.tenant_id AND r.member_id = m.id)) AS joined, m.debt"
-    " FROM members m WHERE m.tenant_id = %(t)s"
+    " WHERE r.tenant_id = m.tenant_id AND r.member_id = m.id AND r.status <> 'cancelled')) AS joined,"
+    " m.debt FROM members m WHERE m.tenant_id = %(t)s"
 )
 
 
@@ -43,14 +44,16 @@ async def members_by_join_day(conn: Connection, tenant_id: int, tz: str) -> list
 async def receipts_by_day(
     conn: Connection, tenant_id: int, since: datetime, until: datetime, tz: str
 ) -> list[dict[str, Any]]:
-    """Receipts, money and discounts per local day. Discounts count as given at the sale, except
-    on receipts that were wholly returned or cancelled."""
+    """Receipts, money paid (net of returns) and discounts per local day. A cancelled receipt (a
+    sale voided) counts nowhere; discounts count as given at the sale, except on receipts wholly
+    returned. A day with cancelled receipts alone has no row, like a day with none."""
     cur = await conn.execute(
         "SELECT (at AT TIME ZONE %(tz)s)::date AS day, count(*) AS receipts,"
         " count(*) FILTER (WHERE member_id IS NOT NULL) AS member_receipts,"
         " coalesce(sum(amount), 0) AS amount, coalesce(sum(paid_net), 0) AS paid,"
-        " coalesce(sum(discount) FILTER (WHERE status NOT IN ('returned', 'cancelled')), 0) AS discount"
-        " FROM receipts WHERE tenant_id = %(t)s AND at >= %(since)s AND at < %(until)s GROUP BY 1",
+        " coalesce(sum(discount) FILTER (WHERE status <> 'returned'), 0) AS discount"
+        " FROM receipts WHERE tenant_id = %(t)s AND at >= %(since)s AND at < %(until)s"
+        " AND status <> 'cancelled' GROUP BY 1",
         {"t": tenant_id, "since": since, "until": until, "tz": tz},
     )
     return await cur.fetchall()
@@ -59,7 +62,8 @@ async def receipts_by_day(
 async def active_member_changes(
     conn: Connection, tenant_id: int, since: datetime, until: datetime, tz: str, window_days: int
 ) -> list[dict[str, Any]]:
-    """How the number of members with a receipt in the last ``window_days`` days changes per day.
+    """How the number of members with a receipt (not cancelled) in the last ``window_days`` days
+    changes per day.
 
     Each purchase day ``p`` keeps its member active on days ``p .. p + window - 1``; a member's
     overlapping spans are merged, and each span gives +1 on its first day and -1 the day after it
@@ -70,6 +74,7 @@ async def active_member_changes(
         WITH d AS (
             SELECT DISTINCT member_id, (at AT TIME ZONE %(tz)s)::date AS day FROM receipts
              WHERE tenant_id = %(t)s AND member_id IS NOT NULL AND at >= %(since)s AND at < %(until)s
+               AND status <> 'cancelled'
         ), starts AS (
             SELECT member_id, day,
                    CASE WHEN day - lag(day) OVER (PARTITION BY member_id ORDER BY day) <= %(w)s
@@ -204,9 +209,9 @@ async def tier_counts(
 async def campaign_results(
     conn: Connection, tenant_id: int, since: datetime, until: datetime
 ) -> list[dict[str, Any]]:
-    """Each campaign's reach and cost on the receipts of [since, until), net of what returns gave
-    back, from what the checkout recorded per receipt and campaign. Summed per (campaign, member)
-    first, so that counting members needs no sort."""
+    """Each campaign's reach and cost on the receipts of [since, until) not cancelled, net of what
+    returns gave back, from what the checkout recorded per receipt and campaign. Summed per
+    (campaign, member) first, so that counting members needs no sort."""
     cur = await conn.execute(
         """
         WITH per_member AS (
@@ -215,7 +220,7 @@ async def campaign_results(
                    sum(rc.points - rc.released_points) AS points
               FROM receipt_campaigns rc
               JOIN receipts r ON r.tenant_id = rc.tenant_id AND r.id = rc.receipt_id
-             WHERE rc.tenant_id = %(t)s AND r.at >= %(since)s AND r.at < %(until)s
+             WHERE rc.tenant_id = %(t)s AND r.at >= %(since)s AND r.at < %(until)s AND r.status <> 'cancelled'
              GROUP BY rc.campaign_id, rc.member_id
         )
         SELECT p.campaign_id::text AS id, c.definition->>'name' AS name, sum(p.receipts)::bigint AS receipts,
@@ -233,19 +238,24 @@ async def campaign_results(
 # --- members ---------------------------------------------------------------------------------
 
 
-async def search_members(conn: Connection, tenant_id: int, text: str, limit: int) -> list[dict[str, Any]]:
+async def search_members(
+    conn: Connection, tenant_id: int, text: str, limit: int, national: tuple[int, str] | None = None
+) -> list[dict[str, Any]]:
     """Members whose name or email contains ``text`` (case-insensitive), or whose phone or a card
-    contains it as digits."""
+    contains it as digits; with ``national`` (a country code and digits), also those whose phone
+    is of that country and holds the digits after its code."""
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     digits = "".join(ch for ch in text if ch.isdigit())
+    in_country = None if national is None else f"+{national[0]}%{national[1]}%"
     cur = await conn.execute(
         "SELECT m.id::text AS id, m.phone, m.email, m.name, m.city, m.created_at FROM members m"
         " WHERE m.tenant_id = %(t)s AND (m.name ILIKE %(p)s OR m.email ILIKE %(p)s"
         "   OR (%(d)s <> '' AND length(%(d)s) >= 4 AND m.phone LIKE '%%' || %(d)s || '%%')"
+        "   OR m.phone LIKE %(c)s"
         "   OR EXISTS (SELECT 1 FROM cards c WHERE c.tenant_id = m.tenant_id AND c.member_id = m.id"
         "              AND c.card ILIKE %(p)s))"
         " ORDER BY m.name NULLS LAST, m.phone LIMIT %(n)s",
-        {"t": tenant_id, "p": pattern, "d": digits, "n": limit},
+        {"t": tenant_id, "p": pattern, "d": digits, "c": in_country, "n": limit},
     )
     return await cur.fetchall()
 

@@ -126,7 +126,8 @@ async def write_campaigns(
         " SELECT rc.tenant_id, (r.at AT TIME ZONE %(tz)s)::date, rc.campaign_id, count(*),"
         " sum(rc.discount - rc.released_discount), sum(rc.points - rc.released_points)"
         " FROM receipt_campaigns rc JOIN receipts r ON r.tenant_id = rc.tenant_id AND r.id = rc.receipt_id"
-        " WHERE rc.tenant_id = %(t)s AND r.at >= %(since)s AND r.at < %(until)s GROUP BY 1, 2, 3",
+        " WHERE rc.tenant_id = %(t)s AND r.at >= %(since)s AND r.at < %(until)s"
+        " AND r.status <> 'cancelled' GROUP BY 1, 2, 3",
         {"t": tenant_id, "tz": tz, "since": since, "until": until},
     )
     lower = first or date.min
@@ -141,6 +142,7 @@ async def write_campaigns(
         "   SELECT DISTINCT rc.campaign_id, rc.member_id, (r.at AT TIME ZONE %(tz)s)::date AS day"
         "     FROM receipt_campaigns rc JOIN receipts r ON r.tenant_id = rc.tenant_id AND r.id = rc.receipt_id"
         "    WHERE rc.tenant_id = %(t)s AND rc.member_id IS NOT NULL AND r.at >= %(since)s AND r.at < %(until)s"
+        "      AND r.status <> 'cancelled'"
         " ) d GROUP BY campaign_id, member_id"
         " ON CONFLICT (tenant_id, campaign_id, member_id)"
         " DO UPDATE SET days = dashboard_campaign_members.days + excluded.days",
@@ -175,7 +177,7 @@ async def campaign_results(
                    rc.points - rc.released_points AS points
               FROM receipt_campaigns rc
               JOIN receipts r ON r.tenant_id = rc.tenant_id AND r.id = rc.receipt_id
-             WHERE rc.tenant_id = %(t)s AND r.at >= %(tail)s AND r.at < %(until)s
+             WHERE rc.tenant_id = %(t)s AND r.at >= %(tail)s AND r.at < %(until)s AND r.status <> 'cancelled'
         ), sums AS (
             SELECT campaign_id, sum(receipts) AS receipts, sum(discount) AS discount, sum(points) AS points
               FROM (SELECT campaign_id, receipts, discount, points FROM dashboard_campaign_days

@@ -95,7 +95,11 @@ async def figures(admin: Admin, days: int, *, live: bool = False) -> dict[str, A
         [
             dash.series("Discounts given", buckets.total(discount_day), dash.PALETTE[1]),
             dash.series(
-                "Paid by customers", buckets.total(paid_day), dash.PALETTE[6], kind="line", axis="y2"
+                "Paid by customers, net of returns",
+                buckets.total(paid_day),
+                dash.PALETTE[6],
+                kind="line",
+                axis="y2",
             ),
         ],
         right_axis=program.currency,

@@ -31,7 +31,7 @@ REPEAT_WINDOW = timedelta(minutes=10)  # an adjustment repeated within it asks t
 
 @router.get("/members")
 async def search(request: Request, admin: Viewer, q: str = "") -> Response:
-    query = members_view.read_query(q)
+    query = members_view.read_query(q, admin.program.phone_region)
     exact: list[dict[str, Any]] = []
     found: list[dict[str, Any]] = []
     async with admin.db.read() as conn:
@@ -47,9 +47,14 @@ async def search(request: Request, admin: Viewer, q: str = "") -> Response:
             if len(exact) == 1:
                 return render.redirect(request, f"/members/{exact[0]['id']}")
             known = {m["id"] for m in exact}
+            national = (
+                None if query.national is None else (query.national.country_code, query.national.digits)
+            )
             found = [
                 m
-                for m in await reports.search_members(conn, admin.tenant_id, query.text, SEARCH_LIMIT)
+                for m in await reports.search_members(
+                    conn, admin.tenant_id, query.text, SEARCH_LIMIT, national=national
+                )
                 if m["id"] not in known
             ]
         else:
