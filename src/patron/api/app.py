@@ -169,6 +169,12 @@ def create_app(
         summary="Readiness: answers 200 while the database answers",
         description='No key needed. 200 `{"status": "ready"}` when a statement reaches the database, else 503 '
         "`database_unavailable`: for a load balancer, which should send tills elsewhere meanwhile.",
+        responses={
+            503: {
+                "description": "no statement reaches the database (`database_unavailable`, with `Retry-After`)",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+        },
     )
     async def ready(request: Request) -> dict[str, str]:
         async with request.app.state.db.read() as conn:
