@@ -52,6 +52,17 @@ def number_text(value: str) -> str:
 
 Number = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(number_text)]
 
+
+def not_blank(value: str) -> str:
+    """A name or body of whitespace alone names or says nothing (stores, products, keys, templates
+    and broadcasts were saved so). Empty stays empty, for the fields where that means none given."""
+    if value and not value.strip():
+        raise ValueError("is blank: spaces alone say nothing")
+    return value
+
+
+NotBlank = Annotated[str, AfterValidator(not_blank)]
+
 ATTRIBUTE_DIGITS = 60  # a decimal attribute: below 10**60, to at most 60 places
 _EVERY_DIGIT = Context(prec=2 * ATTRIBUTE_DIGITS + 1)  # normalize() rounds to its context's precision
 

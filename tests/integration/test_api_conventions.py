@@ -165,6 +165,15 @@ async def test_openapi_describes_the_api(client: httpx.AsyncClient) -> None:
     assert "409" in spec["paths"]["/v1/broadcasts/{broadcast_id}/cancel"]["post"]["responses"]
 
 
+async def test_openapi_lists_the_503_of_ready(client: httpx.AsyncClient) -> None:
+    """The answer a load balancer acts on was missing: only the 200 was listed."""
+    spec = (await client.get("/openapi.json")).json()
+    unavailable = spec["paths"]["/ready"]["get"]["responses"]["503"]
+    assert "`database_unavailable`" in unavailable["description"]
+    reference = unavailable["content"]["application/json"]["schema"]["$ref"]
+    assert reference == "#/components/schemas/Error" and "Error" in spec["components"]["schemas"]
+
+
 async def test_head_answers_as_get_without_a_body(tenant: Tenant) -> None:
     for path in ("/health", "/v1/program"):
         got = await tenant.client.get(path, headers=tenant.auth)

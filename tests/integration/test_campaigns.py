@@ -187,6 +187,32 @@ async def test_a_value_out_of_its_types_bounds_names_effect_value_and_the_bound(
     assert (await shop.call("POST", "/v1/campaigns", {"name": "x", "effect": ok})).status_code == 201
 
 
+@pytest.mark.parametrize("value", ["0.5", "1", "0.999"])
+async def test_an_active_points_multiplier_of_1_or_less_is_refused(
+    shop: Tenant, db: Database, value: str
+) -> None:
+    """One below 1 cut the member's points, yet the receipt showed the campaign with 0 points, no
+    line listed it, and no use was counted; one of 1 did nothing."""
+    body = {"name": "half", "effect": {"type": "points_multiplier", "value": value}}
+    error = assert_error(await shop.call("POST", "/v1/campaigns", body), 422)
+    assert error["field"] == "effect.value", error
+    assert error["message"] == "effect.value: a multiplier above 1", error
+    made = await shop.call("POST", "/v1/campaigns", {**body, "active": False})
+    assert made.status_code == 201, made.text
+    path = f"/v1/campaigns/{made.json()['id']}"
+    assert_error(await shop.call("PUT", path, {**body, "active": True}), 422)
+    async with db.transaction() as conn:  # one stored active before the rule still loads and applies
+        await conn.execute(
+            "UPDATE campaigns SET definition = jsonb_set(definition, '{active}', 'true') WHERE tenant_id = %s",
+            (shop.tenant_id,),
+        )
+    assert (await shop.call("GET", path)).json()["effect"]["value"] == value
+    await quote(shop, line("TEE", 1, "10.00"))
+    assert (await shop.call("PUT", path, {**body, "active": False})).status_code == 200
+    above = {**body, "effect": {**body["effect"], "value": "1.01"}}
+    assert (await shop.call("POST", "/v1/campaigns", above)).status_code == 201
+
+
 @pytest.mark.parametrize(
     ("fields", "field"),
     [({"name": "   "}, "name"), ({"cities": [""]}, "cities"), ({"cities": ["Moscow", " \t"]}, "cities")],

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import orjson
 import psycopg
 import pytest
 
@@ -345,6 +347,42 @@ async def test_receipt_idempotency(shop: Tenant) -> None:
     assert (await shop.call("POST", "/v1/receipts", other_store)).status_code == 201
     assert await available(shop, member) == 80
     assert (await shop.call("GET", f"/v1/receipts/{first.json()['id']}")).json() == first.json()
+
+
+async def test_a_receipt_retried_with_its_members_phone_or_card_written_otherwise_is_a_repeat(
+    shop: Tenant, db: Database
+) -> None:
+    """The member was compared as written: "+7 900 111-22-00" for "+79001112200", or a card with the
+    scanner's CR/LF, was a 409 receipt_number_conflict although it names the same member."""
+    await member_with(shop, 0, phone="+79001112200")
+    await member_with(shop, 0, phone="+79001112201")
+    card = {"id": await member_with(shop, 0, phone="+79001112202")}
+    assert (await shop.call("POST", f"/v1/members/{card['id']}/cards", {"card": "K-77"})).status_code == 201
+    for number, named, otherwise in (
+        ("P-1", {"phone": "+79001112200"}, [{"phone": "+7 900 111-22-00"}, {"phone": "89001112200"}]),
+        ("P-2", {"card": "K-77"}, [{"card": " K-77\r\n"}]),
+    ):
+        body = {**basket(("TEE", 1, "100.00")), "number": number, "member": named}
+        first = await shop.call("POST", "/v1/receipts", body)
+        assert first.status_code == 201, first.text
+        for member in otherwise:
+            repeat = await shop.call("POST", "/v1/receipts", {**body, "member": member})
+            assert repeat.status_code == 200 and repeat.json() == first.json(), (member, repeat.text)
+        other = {**body, "member": {"phone": "+79001112201"}}  # another member is another receipt
+        assert_error(await shop.call("POST", "/v1/receipts", other), 409, "receipt_number_conflict")
+    # a receipt recorded before: its fingerprint took the member as written, and still matches it
+    body = {**basket(("TEE", 2, "100.00")), "number": "P-3", "member": {"phone": "+7 900 111-22-00"}}
+    first = await shop.call("POST", "/v1/receipts", body)
+    written = ReceiptIn.model_validate(body).model_dump(mode="json")
+    written["lines"][0]["price"] = "100"
+    earlier = hashlib.sha256(orjson.dumps(written, option=orjson.OPT_SORT_KEYS)).digest()
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE receipts SET body_hash = %s WHERE tenant_id = %s AND number = 'P-3'",
+            (earlier, shop.tenant_id),
+        )
+    repeat = await shop.call("POST", "/v1/receipts", body)
+    assert repeat.status_code == 200 and repeat.json() == first.json(), repeat.text
 
 
 async def test_five_racing_identical_receipts_make_one(shop: Tenant, db: Database) -> None:

@@ -38,7 +38,8 @@ currency's minor units, points are integers, times are RFC 3339 with an offset.
 **Conventions the contract leaves open** (docs/input.md):
 
 - A request body is JSON sent with `Content-Type: application/json`; without it the answer is a 415
-  `unsupported_media_type`. A body over 8 MB is a 413 `payload_too_large`, refused before it is read.
+  `unsupported_media_type`. A body over 8 MB is a 413 `payload_too_large`, refused before it is read
+  (one sent in chunks, without its length, once past 8 MB).
 - Points, quantities, line numbers and counts are JSON integers: `true`, `"5"` and `1.0` are a 422.
   Money sent in a basket is decimal text such as `"49.90"`: a JSON number, an exponent, separators or
   spaces are a 422. Money in answers is decimal text with the currency's minor units.
@@ -168,6 +169,12 @@ def create_app(
         summary="Readiness: answers 200 while the database answers",
         description='No key needed. 200 `{"status": "ready"}` when a statement reaches the database, else 503 '
         "`database_unavailable`: for a load balancer, which should send tills elsewhere meanwhile.",
+        responses={
+            503: {
+                "description": "no statement reaches the database (`database_unavailable`, with `Retry-After`)",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+        },
     )
     async def ready(request: Request) -> dict[str, str]:
         async with request.app.state.db.read() as conn:

@@ -46,7 +46,8 @@ class BodyLimit:
     """Refuses a request whose body is larger than ``limit`` bytes with a 413, before any of it is
     read: the largest request a till or an admin sends is a few hundred kilobytes, and a body of
     gigabytes would otherwise be read into memory whole. A body sent in chunks, without its
-    length, is counted as it arrives and cut off at the limit."""
+    length, is counted as it arrives and cut off at the limit: the app reads it as cut off by the
+    client, and its answer (a 400 "error parsing the body") is replaced by the same 413."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
         self.app = app
@@ -61,9 +62,12 @@ class BodyLimit:
             await self._refuse(send)
             return
         received = 0
+        refused = False
 
         async def counted() -> Message:
             nonlocal received
+            if received > self.limit:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
@@ -71,7 +75,15 @@ class BodyLimit:
                     return {"type": "http.disconnect"}  # the app stops reading; nothing was done
             return message
 
-        await self.app(scope, counted, send)
+        async def answered(message: Message) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start" and received > self.limit:
+                refused = True
+                await self._refuse(send)
+            if not refused:
+                await send(message)
+
+        await self.app(scope, counted, answered)
 
     async def _refuse(self, send: Send) -> None:
         body = orjson.dumps(

@@ -19,7 +19,7 @@ from pydantic import (
 
 from patron.backoffice.masking import holds_mask
 from patron.backoffice.outbox import EVENT_TYPES
-from patron.fields import Moment, WholeNumber, day_text, parse_moment
+from patron.fields import Moment, NotBlank, WholeNumber, day_text, parse_moment
 
 Channel = Literal["sms", "email"]
 
@@ -226,7 +226,7 @@ class TemplateIn(BaseModel):
     channel: Channel
     locale: str = Field("en", min_length=2, max_length=20, description="a locale such as en, ru_RU, de-DE")
     subject: str | None = Field(None, max_length=1000, description="email only")
-    body: str = Field(min_length=1, max_length=20_000)
+    body: NotBlank = Field(min_length=1, max_length=20_000)
 
     _subject = field_validator("subject")(_no_line_breaks)
 
@@ -282,7 +282,7 @@ class BroadcastIn(BaseModel):
     )
 
     channel: Channel
-    body: str = Field(min_length=1, max_length=20_000, description="a template: member variables only")
+    body: NotBlank = Field(min_length=1, max_length=20_000, description="a template: member variables only")
     subject: str | None = Field(None, max_length=1000, description="email only")
     locale: str = Field("en", min_length=2, max_length=20, description="for money and date formatting")
 

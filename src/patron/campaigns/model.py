@@ -55,7 +55,8 @@ class Effect(BaseModel):
         None,
         description="by type: `discount_percent` a percent above 0, at most 100; `points_percent` a percent "
         "above 0, at most 1000; `discount_amount` an amount above 0; `fixed_price` a unit price of 0 or "
-        "more; `points_multiplier` above 0, at most 100; `points_fixed` a whole number of points above 0",
+        "more; `points_multiplier` above 1 (on an active campaign), at most 100; `points_fixed` a whole number of "
+        "points above 0",
     )
     buy: WholeNumber | None = Field(None, ge=1, le=1000)
     get: WholeNumber | None = Field(None, ge=1, le=1000)
@@ -289,6 +290,9 @@ def check_for_program(definition: CampaignIn, quantum: Decimal, tiers: frozenset
             raise InvalidInput(f"effect.value: a whole number of {quantum}", field="effect.value")
     if value is not None and effect.type == "points_fixed" and value > MAX_POINTS:
         raise InvalidInput(f"effect.value: at most {MAX_POINTS} points", field="effect.value")
+    if value is not None and effect.type == "points_multiplier" and value <= 1:
+        # a multiplier gives (m - 1) x the base points: at 1 nothing, below 1 a cut no receipt showed
+        raise InvalidInput("effect.value: a multiplier above 1", field="effect.value")
     if definition.min_amount != definition.min_amount.quantize(quantum):
         raise InvalidInput(f"min_amount: a whole number of {quantum}", field="min_amount")
     budget = definition.limits.budget_money

@@ -6,7 +6,7 @@ import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from patron import clock
-from patron.fields import Attributes, Sku
+from patron.fields import Attributes, NotBlank, Sku
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
@@ -21,7 +21,7 @@ class StoreIn(BaseModel):
         },
     )
 
-    name: str = Field(min_length=1, max_length=200)
+    name: NotBlank = Field(min_length=1, max_length=200)
     country: str | None = Field(None, description="ISO 3166 alpha-2")
     city: str | None = Field(None, max_length=200)
     timezone: str | None = Field(None, description="tz database name; the program's when absent")
@@ -51,7 +51,7 @@ class ProductIn(BaseModel):
         },
     )
 
-    name: str = Field("", max_length=500)
+    name: NotBlank = Field("", max_length=500, description="none when empty; not blank (spaces alone)")
     attributes: Attributes = Field(default_factory=dict)
 
 

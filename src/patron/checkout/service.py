@@ -82,19 +82,23 @@ class Fingerprint:
     """A request's fingerprint, to tell an identical repeat from a different body.
 
     It is taken from the values, not the text: ``"49.9"`` and ``"49.90"``, one moment written
-    with two offsets, or a return's lines in another order are the same request. ``matches`` also
-    takes the fingerprint of the text that versions before 2026-12-06 stored, so that a till's
-    retry across an upgrade is still a repeat."""
+    with two offsets, or a return's lines in another order are the same request; so is the member
+    named by ``member`` (``_member_key``: a phone as E.164, a card trimmed), so that a till's retry
+    that writes the same phone otherwise is a repeat. ``matches`` also takes the fingerprint with
+    the member as written, which versions before 2026-12-07 stored, and that of the text, which
+    versions before 2026-12-06 stored, so that a till's retry across an upgrade is still a repeat."""
 
     digest: bytes
     body: Basket | ReturnIn | None = None
+    written: bytes | None = None  # with the member as written, where it is named otherwise
 
     @classmethod
-    def of(cls, body: Basket | ReturnIn) -> Fingerprint:
+    def of(cls, body: Basket | ReturnIn, member: tuple[str, str] | None = None) -> Fingerprint:
         # The JSON dump (fast, in pydantic's core), then one spelling for what a till may write
-        # otherwise: each price, the moment, the order of a return's lines. Walking every value
-        # instead cost 60 µs a 10-line receipt, against 15 µs for the dump.
+        # otherwise: each price, the moment, the order of a return's lines, the member. Walking
+        # every value instead cost 60 µs a 10-line receipt, against 15 µs for the dump.
         values = body.model_dump(mode="json")
+        written = None
         if isinstance(body, ReturnIn):
             values["lines"] = sorted(values["lines"], key=lambda item: item["line"])
         else:
@@ -102,15 +106,22 @@ class Fingerprint:
                 line["price"] = _decimal_key(given.price)
             if body.at is not None:
                 values["at"] = body.at.astimezone(UTC).isoformat()
-        return cls(hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).digest(), body)
+            if member is not None:
+                written = _digest(values)
+                values["member"] = {member[0]: member[1]}
+        return cls(_digest(values), body, written)
 
     def matches(self, stored: bytes) -> bool:
-        if stored == self.digest:
+        if stored in (self.digest, self.written):
             return True
         if self.body is None:
             return False
         text = orjson.dumps(self.body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
         return stored == hashlib.sha256(text).digest()
+
+
+def _digest(values: dict[str, Any]) -> bytes:
+    return hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).digest()
 
 
 def _decimal_key(value: Decimal) -> str:
@@ -374,15 +385,19 @@ def _member_key(basket: Basket, program: Program) -> tuple[str, str] | None:
     return "card", members.card_to_find(ref.card, "member.card")  # a scanner's CR/LF found no one
 
 
-def _serial_key(caller: Caller, basket: Basket) -> tuple[object, ...] | None:
-    """The key under which this process confirms one member's receipts one at a time (see
-    ``Database.transaction``); none for an anonymous basket or a member named wrongly, whose
-    error comes from the confirmation itself."""
+def _named_member(basket: Basket, program: Program) -> tuple[str, str] | None:
+    """``_member_key``, or none for a member named wrongly, whose error comes from the
+    confirmation itself."""
     try:
-        key = _member_key(basket, caller.program)
+        return _member_key(basket, program)
     except PatronError:
         return None
-    return None if key is None else ("member", caller.tenant_id, *key)
+
+
+def _serial_key(caller: Caller, member: tuple[str, str] | None) -> tuple[object, ...] | None:
+    """The key under which this process confirms one member's receipts one at a time (see
+    ``Database.transaction``); none for an anonymous basket or a member named wrongly."""
+    return None if member is None else ("member", caller.tenant_id, *member)
 
 
 def _earned_window(prepared: Prepared, program: Program) -> rules.Window:
@@ -490,9 +505,10 @@ async def confirm(caller: Caller, body: ReceiptIn) -> tuple[dict[str, Any], bool
 
     There is no look-up before the work: the receipt's insert detects a repeat (its number is
     unique), and so does any refusal on the way (a repeat may no longer be able to spend)."""
-    fingerprint = Fingerprint.of(body)
+    member = _named_member(body, caller.program)
+    fingerprint = Fingerprint.of(body, member)
     try:
-        async with caller.db.transaction(pipeline=True, serial=_serial_key(caller, body)) as conn:
+        async with caller.db.transaction(pipeline=True, serial=_serial_key(caller, member)) as conn:
             return await _confirm(conn, caller, body, fingerprint), True
     except (_Repeat, PatronError) as exc:
         async with caller.db.connection() as conn:

@@ -199,8 +199,9 @@ async def quote(body: Basket, ctx: AnyKey) -> JSONResponse:
     summary="Confirm a sale; (store, number) makes it idempotent",
     description="Any key. 201 when recorded. The same store and number with the same body answer 200 with "
     'the first result and change nothing; bodies are compared by value (`"49.9"` equals `"49.90"`, one '
-    "moment at two offsets is one). 409 `receipt_number_conflict` for another body (or a number an import "
-    "loaded), `insufficient_points` when the points can no longer be spent, `retry` (rare): send it again. "
+    "moment at two offsets is one, so is the member's phone written otherwise, or card with spaces around "
+    "it). 409 `receipt_number_conflict` for another body (or a number an import loaded), "
+    "`insufficient_points` when the points can no longer be spent, `retry` (rare): send it again. "
     "404 and 422 as for a quote. `member.tier` is the tier of what the member paid, net of returns, in "
     "the `tier_window_days` before `at`; null when no tier's threshold is reached.",
     responses={

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from patron.api.deps import AdminKey
 from patron.api.routing import JsonBodyRoute
+from patron.fields import NotBlank
 from patron.tenants import keys, store
 from patron.tenants.keys import Role
 
@@ -21,7 +22,7 @@ class KeyIn(BaseModel):
     )
 
     role: Role
-    name: str = Field("", max_length=200)
+    name: NotBlank = Field("", max_length=200, description="none when empty; not blank (spaces alone)")
 
 
 class KeyOut(BaseModel):
