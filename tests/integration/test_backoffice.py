@@ -756,6 +756,59 @@ async def test_tiers_change_with_receipts_and_when_purchases_leave_the_window(
     assert sale["member"]["tier"] == "base"
 
 
+async def test_a_change_of_the_programs_tier_rules_evaluates_every_members_tier_again(
+    tenant: Tenant, db: Database, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """The tiers the back office holds were decided by the program's rules of then: a shorter
+    window, a higher threshold or a longer window changes them (without this, the member stayed
+    "silver" in broadcasts and templates until their old next check, up to a year away)."""
+    tiers = [
+        {"code": "base", "name": "Base", "threshold": "0", "earn_percent": "5"},
+        {"code": "silver", "name": "Silver", "threshold": "1000", "earn_percent": "7"},
+    ]
+    await shop(tenant, clock, tiers=tiers, tier_window_days=30)
+    await sms_channel(tenant, provider)
+    await template(tenant, "tier_changed", "{{ previous_tier.name }} -> {{ tier.name }}")
+    buyer = await new_member(tenant)
+    idle = await new_member(tenant)
+    await receipt(tenant, basket(("TEE", 1, "1200.00"), member=buyer))
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["Base -> Silver"]
+
+    clock.fixed += timedelta(days=2)
+    assert (await tenant.call("PATCH", "/v1/program", {"tier_window_days": 1})).status_code == 200
+    await worker.drain()  # the change's event: every member is due now
+    assert (await worker.run_schedule())["tiers"] == 2
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["Base -> Silver", "Silver -> Base"]
+    assert (await worker.run_schedule())["tiers"] == 0  # evaluated once
+
+    clock.fixed += timedelta(minutes=1)
+    assert (await tenant.call("PATCH", "/v1/program", {"tier_window_days": 30})).status_code == 200
+    await worker.drain()
+    assert (await worker.run_schedule())["tiers"] == 2
+    await worker.drain()
+    assert provider.requests[-1]["text"] == "Base -> Silver"
+    # a change that decides no tier (a name, the base earn_percent) is no new evaluation
+    tiers[1]["name"] = "Argent"
+    assert (await tenant.call("PATCH", "/v1/program", {"tiers": tiers})).status_code == 200
+    await worker.drain()
+    assert (await worker.run_schedule())["tiers"] == 0
+    changes = [e for e in await outbox_events(db, tenant) if e["type"] == "member.tier_changed"]
+    assert [(e["member_id"], e["data"]["tier"]["code"]) for e in changes] == [
+        (buyer, "silver"),
+        (buyer, "base"),
+        (buyer, "silver"),
+    ]
+    assert idle not in {e["member_id"] for e in changes}
+    # a broadcast by tier reaches the members of the tier as it is now
+    before = len(provider.requests)
+    body = {"channel": "sms", "body": "{{ member.tier.code }}", "filter": {"tier": "silver"}}
+    assert (await tenant.call("POST", "/v1/broadcasts", body)).status_code == 202
+    await worker.drain()
+    assert [r["text"] for r in provider.requests[before:]] == ["silver"]
+
+
 async def test_a_tier_change_is_the_tier_when_the_worker_handles_it(
     tenant: Tenant, db: Database, clock: ManualClock, worker: Worker
 ) -> None:

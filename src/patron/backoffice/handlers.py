@@ -43,6 +43,9 @@ def receipt_time(event: Event) -> datetime | None:
 
 
 async def handle(conn: Connection, tenant: TenantInfo, event: Event, now: datetime) -> None:
+    if event.type == "program.tiers_changed":  # internal: no webhook, no message
+        await tiers.program_changed(conn, tenant, now)
+        return
     subscribers = await webhooks.subscribed(conn, tenant.id, event.type, event.occurred_at)
     await webhooks.insert_deliveries(conn, tenant.id, event.id, event.member_id, subscribers, now)
     member_id = event.member_id

@@ -445,6 +445,16 @@ async def paid_in_window(
     return Decimal(row["paid"]), row["oldest"]
 
 
+async def make_tiers_due(conn: Connection, tenant_id: int, at: datetime) -> None:
+    """Every member's tier of the tenant is due to be evaluated again at ``at`` (the program's
+    tier rules changed)."""
+    await conn.execute(
+        "UPDATE member_tiers SET next_check_at = %(at)s"
+        " WHERE tenant_id = %(t)s AND (next_check_at IS NULL OR next_check_at > %(at)s)",
+        {"t": tenant_id, "at": at},
+    )
+
+
 async def due_tier_checks(
     conn: Connection, now: datetime, limit: int, only: list[int] | None
 ) -> list[dict[str, Any]]:
