@@ -809,6 +809,26 @@ async def test_a_change_of_the_programs_tier_rules_evaluates_every_members_tier_
     assert [r["text"] for r in provider.requests[before:]] == ["silver"]
 
 
+async def test_tier_changed_into_and_out_of_no_tier_renders(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """A program without a tier at threshold 0: a member's first promotion and their drop below
+    the lowest threshold are changes from and to "no tier", whose code and name print as nothing."""
+    tiers = [{"code": "silver", "name": "Silver", "threshold": "100", "earn_percent": "10"}]
+    await shop(tenant, clock, tiers=tiers, tier_window_days=30)
+    await sms_channel(tenant, provider)
+    await template(
+        tenant, "tier_changed", "{{ previous_tier.code }}->{{ tier.code }} [{{ member.tier.name }}]"
+    )
+    member = await new_member(tenant)
+    sale = await receipt(tenant, basket(("TEE", 1, "150.00"), member=member))
+    await worker.drain()
+    assert (await tenant.call("POST", f"/v1/receipts/{sale['id']}/cancel")).status_code == 200
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["->silver [Silver]", "silver-> []"]
+    assert all(m["status"] == "sent" for m in await messages(tenant, member))
+
+
 async def test_a_tier_change_is_the_tier_when_the_worker_handles_it(
     tenant: Tenant, db: Database, clock: ManualClock, worker: Worker
 ) -> None:
