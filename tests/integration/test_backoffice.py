@@ -661,6 +661,37 @@ async def test_expiring_points_are_announced_once_per_lot(
     assert [r["text"] for r in provider.requests][1:] == ["2 баллов сгорят 22.03 (2026)"]
 
 
+async def test_a_notice_held_past_its_points_expiry_or_spending_is_dropped(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """A notice found at 22:00 waits for 09:00; a 1-day lot expired at midnight meanwhile, and a
+    lot spent meanwhile announces nothing either: those fail, saying why; a lot still there is sent."""
+    await shop(tenant, clock, at="2026-03-10T22:00:00")
+    await sms_channel(tenant, provider)
+    await template(tenant, "points_expiring", "{{ points }} {{ member.name }}")
+    lots = {"expired": 1, "spent": 3, "alive": 3}
+    members = {name: await new_member(tenant, name=name) for name in lots}
+    for name, days in lots.items():
+        body = {"key": name, "points": 5, "reason": "gift", "valid_days": days}
+        assert (
+            await tenant.call("POST", f"/v1/members/{members[name]}/adjustments", body)
+        ).status_code == 201
+    assert (await worker.run_schedule())["expiring"] == 3
+    await worker.drain()
+    assert provider.requests == []  # quiet hours
+    spend = {"key": "spend", "points": -5, "reason": "used"}
+    assert (
+        await tenant.call("POST", f"/v1/members/{members['spent']}/adjustments", spend)
+    ).status_code == 201
+    clock.fixed = moscow("2026-03-11T09:00:00")
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["5 alive"]
+    for name in ("expired", "spent"):
+        (notice,) = [m for m in await messages(tenant, members[name]) if m["trigger"] == "points_expiring"]
+        assert notice["status"] == "failed", notice
+        assert notice["error"] == "the points it announces expired or were spent before it could be sent"
+
+
 async def test_expiring_points_are_looked_for_once_an_hour(
     tenant: Tenant, clock: ManualClock, worker: Worker
 ) -> None:

@@ -279,7 +279,10 @@ async def claim_messages(
     contact, consent and time zone (contract 9: the zone of the store of their latest receipt as
     it is now, else the program's as it is now; a receipt made or a program's zone changed since
     the message was queued may have moved the quiet hours), and
-    whether its broadcast was cancelled meanwhile.
+    whether its broadcast was cancelled meanwhile, and, for a ``points_expiring`` notice, whether
+    none of the lots it announced still holds points (``points_gone``: expired or spent while
+    the notice waited, for quiet hours or retries). A notice's lots are the expiry notices of its
+    member written with it (the same moment: ``schedule.expiring_points`` writes both at ``now``).
     Other workers skip them while they are locked. ``ctid`` is where each row is: it cannot move
     while the caller holds the lock, and ``update_messages`` goes straight to it."""
     cur = await conn.execute(
@@ -288,7 +291,11 @@ async def claim_messages(
                coalesce(lr.timezone, t.settings ->> 'timezone', g.timezone) AS timezone, g.attempts,
                m.phone, m.email,
                coalesce((m.consents ->> g.channel)::boolean, false) AS consent,
-               coalesce(b.status = 'cancelled', false) AS cancelled
+               coalesce(b.status = 'cancelled', false) AS cancelled,
+               g.trigger = 'points_expiring' AND NOT EXISTS (
+                   SELECT 1 FROM expiry_notices n JOIN lots l ON l.tenant_id = n.tenant_id AND l.id = n.lot_id
+                    WHERE n.tenant_id = g.tenant_id AND n.member_id = g.member_id AND n.created_at = g.created_at
+                      AND l.remaining > 0 AND l.expires_at > %(now)s) AS points_gone
           FROM messages g JOIN members m ON m.tenant_id = g.tenant_id AND m.id = g.member_id
           JOIN tenants t ON t.id = g.tenant_id
           LEFT JOIN broadcasts b ON b.tenant_id = g.tenant_id AND b.id = g.broadcast_id
