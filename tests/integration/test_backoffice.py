@@ -257,6 +257,23 @@ async def test_receipt_messages_respect_consent_and_quiet_hours(
     assert (await messages(tenant, ivan))[0]["status"] == "sent"
 
 
+async def test_no_receipt_message_for_a_sale_cancelled_before_the_worker_came_to_it(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """Its points and the balance after it were taken back: "+30 points, balance 30" told of
+    nothing the member has. A receipt cancelled after its message was queued is past helping."""
+    await shop(tenant, clock)
+    await sms_channel(tenant, provider)
+    await template(tenant, "receipt", "{{ receipt.number }} +{{ points_earned }} = {{ balance }}")
+    member = await new_member(tenant)
+    voided = await receipt(tenant, basket(("TEE", 1, "600.00"), member=member, number="V-1"))
+    assert (await tenant.call("POST", f"/v1/receipts/{voided['id']}/cancel")).status_code == 200
+    await receipt(tenant, basket(("TEE", 1, "100.00"), member=member, number="K-2"))
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["K-2 +5 = 5"]
+    assert [m["trigger"] for m in await messages(tenant, member)] == ["receipt"]
+
+
 async def test_quiet_hours_are_those_of_the_members_latest_store_at_the_moment_of_sending(
     tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
 ) -> None:

@@ -69,6 +69,17 @@ async def members_for_messages(
     return await cur.fetchall()
 
 
+async def receipt_cancelled(conn: Connection, tenant_id: int, receipt_id: str) -> bool:
+    """Whether the receipt is cancelled (a sale voided) as it stands now."""
+    row = await (
+        await conn.execute(
+            "SELECT status = 'cancelled' AS cancelled FROM receipts WHERE tenant_id = %s AND id = %s::uuid",
+            (tenant_id, receipt_id),
+        )
+    ).fetchone()
+    return bool(row and row["cancelled"])
+
+
 # --- channels and rate buckets ---------------------------------------------------------------
 
 
