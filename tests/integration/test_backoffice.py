@@ -1176,6 +1176,27 @@ async def test_a_broadcast_can_be_scheduled(
     assert_error(await tenant.call("GET", "/v1/broadcasts", params={"before": "yesterday"}), 422)
 
 
+async def test_the_message_log_filters_by_trigger_and_names_an_unknown_one(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """``?trigger=`` was no parameter: ignored, it answered every message as if it had filtered."""
+    await shop(tenant, clock)
+    await sms_channel(tenant, provider)
+    await template(tenant, "welcome", "hello")
+    member = await new_member(tenant)
+    assert (
+        await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "news"})
+    ).status_code == 202
+    await worker.drain()
+    for trigger, bodies in (("welcome", ["hello"]), ("broadcast", ["news"]), ("birthday", [])):
+        listed = await tenant.call("GET", "/v1/messages", params={"member": member, "trigger": trigger})
+        assert [m["body"] for m in listed.json()] == bodies, trigger
+    error = assert_error(await tenant.call("GET", "/v1/messages", params={"trigger": "birthdays"}), 422)
+    assert error["field"] == "trigger"
+    for known in ("receipt", "points_expiring", "birthday", "tier_changed", "welcome", "broadcast"):
+        assert known in error["message"]
+
+
 async def test_a_page_cursor_passed_back_unencoded_is_the_next_page(
     tenant: Tenant, clock: ManualClock, provider: SmsProvider
 ) -> None:

@@ -397,12 +397,13 @@ async def list_messages(
     status: str | None,
     limit: int,
     before: tuple[datetime, str] | None,
+    trigger: str | None = None,
 ) -> list[dict[str, Any]]:
     """Newest first; ``before`` is the (created_at, id) of the last message of the previous page."""
     cur = await conn.execute(
         f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE tenant_id = %(t)s"
         " AND (%(m)s::uuid IS NULL OR member_id = %(m)s) AND (%(b)s::uuid IS NULL OR broadcast_id = %(b)s)"
-        " AND (%(s)s::text IS NULL OR status = %(s)s)"
+        " AND (%(s)s::text IS NULL OR status = %(s)s) AND (%(tr)s::text IS NULL OR trigger = %(tr)s)"
         " AND (%(at)s::timestamptz IS NULL OR (created_at, id) < (%(at)s, %(id)s::uuid))"
         " ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
         {
@@ -410,6 +411,7 @@ async def list_messages(
             "m": member_id,
             "b": broadcast_id,
             "s": status,
+            "tr": trigger,
             "at": before[0] if before else None,
             "id": before[1] if before else None,
             "limit": limit,
