@@ -257,6 +257,23 @@ async def test_receipt_messages_respect_consent_and_quiet_hours(
     assert (await messages(tenant, ivan))[0]["status"] == "sent"
 
 
+async def test_no_receipt_message_for_a_sale_cancelled_before_the_worker_came_to_it(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """Its points and the balance after it were taken back: "+30 points, balance 30" told of
+    nothing the member has. A receipt cancelled after its message was queued is past helping."""
+    await shop(tenant, clock)
+    await sms_channel(tenant, provider)
+    await template(tenant, "receipt", "{{ receipt.number }} +{{ points_earned }} = {{ balance }}")
+    member = await new_member(tenant)
+    voided = await receipt(tenant, basket(("TEE", 1, "600.00"), member=member, number="V-1"))
+    assert (await tenant.call("POST", f"/v1/receipts/{voided['id']}/cancel")).status_code == 200
+    await receipt(tenant, basket(("TEE", 1, "100.00"), member=member, number="K-2"))
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["K-2 +5 = 5"]
+    assert [m["trigger"] for m in await messages(tenant, member)] == ["receipt"]
+
+
 async def test_quiet_hours_are_those_of_the_members_latest_store_at_the_moment_of_sending(
     tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
 ) -> None:
@@ -661,6 +678,37 @@ async def test_expiring_points_are_announced_once_per_lot(
     assert [r["text"] for r in provider.requests][1:] == ["2 баллов сгорят 22.03 (2026)"]
 
 
+async def test_a_notice_held_past_its_points_expiry_or_spending_is_dropped(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """A notice found at 22:00 waits for 09:00; a 1-day lot expired at midnight meanwhile, and a
+    lot spent meanwhile announces nothing either: those fail, saying why; a lot still there is sent."""
+    await shop(tenant, clock, at="2026-03-10T22:00:00")
+    await sms_channel(tenant, provider)
+    await template(tenant, "points_expiring", "{{ points }} {{ member.name }}")
+    lots = {"expired": 1, "spent": 3, "alive": 3}
+    members = {name: await new_member(tenant, name=name) for name in lots}
+    for name, days in lots.items():
+        body = {"key": name, "points": 5, "reason": "gift", "valid_days": days}
+        assert (
+            await tenant.call("POST", f"/v1/members/{members[name]}/adjustments", body)
+        ).status_code == 201
+    assert (await worker.run_schedule())["expiring"] == 3
+    await worker.drain()
+    assert provider.requests == []  # quiet hours
+    spend = {"key": "spend", "points": -5, "reason": "used"}
+    assert (
+        await tenant.call("POST", f"/v1/members/{members['spent']}/adjustments", spend)
+    ).status_code == 201
+    clock.fixed = moscow("2026-03-11T09:00:00")
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["5 alive"]
+    for name in ("expired", "spent"):
+        (notice,) = [m for m in await messages(tenant, members[name]) if m["trigger"] == "points_expiring"]
+        assert notice["status"] == "failed", notice
+        assert notice["error"] == "the points it announces expired or were spent before it could be sent"
+
+
 async def test_expiring_points_are_looked_for_once_an_hour(
     tenant: Tenant, clock: ManualClock, worker: Worker
 ) -> None:
@@ -754,6 +802,79 @@ async def test_tiers_change_with_receipts_and_when_purchases_leave_the_window(
     # money as contract 2 writes it (it was "1200.0000", the column's scale)
     assert [e["data"]["paid_in_window"] for e in changes] == ["1200.00", "0.00", "1000.00", "0.00"]
     assert sale["member"]["tier"] == "base"
+
+
+async def test_a_change_of_the_programs_tier_rules_evaluates_every_members_tier_again(
+    tenant: Tenant, db: Database, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """The tiers the back office holds were decided by the program's rules of then: a shorter
+    window, a higher threshold or a longer window changes them (without this, the member stayed
+    "silver" in broadcasts and templates until their old next check, up to a year away)."""
+    tiers = [
+        {"code": "base", "name": "Base", "threshold": "0", "earn_percent": "5"},
+        {"code": "silver", "name": "Silver", "threshold": "1000", "earn_percent": "7"},
+    ]
+    await shop(tenant, clock, tiers=tiers, tier_window_days=30)
+    await sms_channel(tenant, provider)
+    await template(tenant, "tier_changed", "{{ previous_tier.name }} -> {{ tier.name }}")
+    buyer = await new_member(tenant)
+    idle = await new_member(tenant)
+    await receipt(tenant, basket(("TEE", 1, "1200.00"), member=buyer))
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["Base -> Silver"]
+
+    clock.fixed += timedelta(days=2)
+    assert (await tenant.call("PATCH", "/v1/program", {"tier_window_days": 1})).status_code == 200
+    await worker.drain()  # the change's event: every member is due now
+    assert (await worker.run_schedule())["tiers"] == 2
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["Base -> Silver", "Silver -> Base"]
+    assert (await worker.run_schedule())["tiers"] == 0  # evaluated once
+
+    clock.fixed += timedelta(minutes=1)
+    assert (await tenant.call("PATCH", "/v1/program", {"tier_window_days": 30})).status_code == 200
+    await worker.drain()
+    assert (await worker.run_schedule())["tiers"] == 2
+    await worker.drain()
+    assert provider.requests[-1]["text"] == "Base -> Silver"
+    # a change that decides no tier (a name, the base earn_percent) is no new evaluation
+    tiers[1]["name"] = "Argent"
+    assert (await tenant.call("PATCH", "/v1/program", {"tiers": tiers})).status_code == 200
+    await worker.drain()
+    assert (await worker.run_schedule())["tiers"] == 0
+    changes = [e for e in await outbox_events(db, tenant) if e["type"] == "member.tier_changed"]
+    assert [(e["member_id"], e["data"]["tier"]["code"]) for e in changes] == [
+        (buyer, "silver"),
+        (buyer, "base"),
+        (buyer, "silver"),
+    ]
+    assert idle not in {e["member_id"] for e in changes}
+    # a broadcast by tier reaches the members of the tier as it is now
+    before = len(provider.requests)
+    body = {"channel": "sms", "body": "{{ member.tier.code }}", "filter": {"tier": "silver"}}
+    assert (await tenant.call("POST", "/v1/broadcasts", body)).status_code == 202
+    await worker.drain()
+    assert [r["text"] for r in provider.requests[before:]] == ["silver"]
+
+
+async def test_tier_changed_into_and_out_of_no_tier_renders(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """A program without a tier at threshold 0: a member's first promotion and their drop below
+    the lowest threshold are changes from and to "no tier", whose code and name print as nothing."""
+    tiers = [{"code": "silver", "name": "Silver", "threshold": "100", "earn_percent": "10"}]
+    await shop(tenant, clock, tiers=tiers, tier_window_days=30)
+    await sms_channel(tenant, provider)
+    await template(
+        tenant, "tier_changed", "{{ previous_tier.code }}->{{ tier.code }} [{{ member.tier.name }}]"
+    )
+    member = await new_member(tenant)
+    sale = await receipt(tenant, basket(("TEE", 1, "150.00"), member=member))
+    await worker.drain()
+    assert (await tenant.call("POST", f"/v1/receipts/{sale['id']}/cancel")).status_code == 200
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["->silver [Silver]", "silver-> []"]
+    assert all(m["status"] == "sent" for m in await messages(tenant, member))
 
 
 async def test_a_tier_change_is_the_tier_when_the_worker_handles_it(
@@ -1053,6 +1174,27 @@ async def test_a_broadcast_can_be_scheduled(
     )
     assert [b["id"] for b in rest.json()] == [made.json()["id"]] and "X-Next-Before" not in rest.headers
     assert_error(await tenant.call("GET", "/v1/broadcasts", params={"before": "yesterday"}), 422)
+
+
+async def test_the_message_log_filters_by_trigger_and_names_an_unknown_one(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """``?trigger=`` was no parameter: ignored, it answered every message as if it had filtered."""
+    await shop(tenant, clock)
+    await sms_channel(tenant, provider)
+    await template(tenant, "welcome", "hello")
+    member = await new_member(tenant)
+    assert (
+        await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "news"})
+    ).status_code == 202
+    await worker.drain()
+    for trigger, bodies in (("welcome", ["hello"]), ("broadcast", ["news"]), ("birthday", [])):
+        listed = await tenant.call("GET", "/v1/messages", params={"member": member, "trigger": trigger})
+        assert [m["body"] for m in listed.json()] == bodies, trigger
+    error = assert_error(await tenant.call("GET", "/v1/messages", params={"trigger": "birthdays"}), 422)
+    assert error["field"] == "trigger"
+    for known in ("receipt", "points_expiring", "birthday", "tier_changed", "welcome", "broadcast"):
+        assert known in error["message"]
 
 
 async def test_a_page_cursor_passed_back_unencoded_is_the_next_page(

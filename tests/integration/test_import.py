@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -248,6 +249,21 @@ async def test_members(database_url: str, tenant: Tenant, db: Database, tmp_path
     assert found.status_code == 200 and found.json()["email"] == "hans@bücher.de"
     again = await tenant.call("POST", "/v1/members", {"phone": "+79002000032", "email": "hans@bücher.de"})
     assert again.status_code == 409
+
+
+async def test_an_imported_birthday_is_at_most_today_in_the_programs_time_zone(
+    database_url: str, tenant: Tenant, tmp_path: Path
+) -> None:
+    """In UTC-11 tomorrow is always today or earlier in UTC+14, the bound the import had."""
+    program = {"currency": "RUB", "timezone": "Pacific/Pago_Pago", "country": "RU"}
+    assert (await tenant.call("PUT", "/v1/program", program)).status_code == 200
+    today = datetime.now(ZoneInfo("Pacific/Pago_Pago")).date()
+    rows = [["+79002000040", today.isoformat()], ["+79002000041", (today + timedelta(days=1)).isoformat()]]
+    report = await load(
+        database_url, tenant, "members", write_csv(tmp_path / "born.csv", ["phone", "birthday"], rows)
+    )
+    assert report.loaded == 1
+    assert rejects(report) == {3: f"birthday: '{today + timedelta(days=1)}' is in the future"}
 
 
 async def test_emails_equal_only_to_postgresql_are_rejected_row_by_row(

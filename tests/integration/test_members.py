@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
 from patron.db.pool import Database
+from tests.conftest import ManualClock
 from tests.integration.conftest import Tenant, make_tenant
 from tests.integration.test_api_conventions import assert_error
 
@@ -184,6 +187,26 @@ async def test_patch_and_cards(tenant: Tenant) -> None:
     assert (await tenant.call("GET", path)).json()["consents"] == {"sms": True, "email": False}
     trimmed = await tenant.call("POST", f"{path}/cards", {"card": " Y8 "})  # as a member's create trims
     assert trimmed.status_code == 201 and trimmed.json()["cards"] == ["Y7", "Y8"]
+
+
+async def test_a_birthday_is_at_most_today_in_the_programs_time_zone(
+    tenant: Tenant, clock: ManualClock
+) -> None:
+    """A birthday of tomorrow in the program's zone (Moscow) was accepted while it was today in
+    UTC+14, and earned its birthday gift at once, for a day still to come."""
+    clock.fixed = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)  # 15:00 in Moscow, 02:00 on the 11th in UTC+14
+    born = await tenant.call("POST", "/v1/members", {"phone": "+79001230030", "birthday": "2026-03-10"})
+    assert born.status_code == 201 and born.json()["birthday"] == "2026-03-10"
+    tomorrow = {"phone": "+79001230031", "birthday": "2026-03-11"}
+    error = assert_error(await tenant.call("POST", "/v1/members", tomorrow), 422)
+    assert error["field"] == "birthday" and error["message"] == "birthday: a date from 1900 to today"
+    path = f"/v1/members/{born.json()['id']}"
+    assert (
+        assert_error(await tenant.call("PATCH", path, {"birthday": "2026-03-11"}), 422)["field"] == "birthday"
+    )
+    assert (await tenant.call("GET", path)).json()["birthday"] == "2026-03-10"
+    clock.fixed = datetime(2026, 3, 10, 21, 30, tzinfo=UTC)  # 00:30 on the 11th in Moscow
+    assert (await tenant.call("POST", "/v1/members", tomorrow)).status_code == 201
 
 
 async def test_a_foreign_tenants_member_is_404(tenant: Tenant, other_tenant: Tenant) -> None:

@@ -258,6 +258,28 @@ def test_templates_format_money_and_dates_for_the_locale() -> None:
     assert templates.render("{{ 1234567 | number }}", english) == "1,234,567"
 
 
+def test_no_tier_renders_as_empty_texts_and_the_check_tries_it() -> None:
+    """A member below a program's lowest threshold has no tier: a tier_changed into or out of it
+    rendered ``{{ previous_tier.code }}`` as an error, and the message failed."""
+    source = (
+        "{{ previous_tier.code }}->{{ tier.code }} {{ tier.name | upper }}{{ tier.earn_percent | number }}"
+    )
+    into = templates.tier_variables({"tier": {"code": "silver", "name": "Silver", "earn_percent": "10"}})
+    assert templates.render(source, into) == "->silver SILVER10"
+    out = templates.tier_variables({"tier": None, "previous_tier": {"code": "silver", "name": "Silver"}})
+    assert templates.render(source, out) == "silver->"
+    assert (
+        templates.render("[{{ member.tier.code }}]", {"member": templates.member_variables({"id": 1}, None)})
+        == "[]"
+    )
+    templates.check(source, "tier_changed")
+    # what only works with a tier is found when the template is saved, not at every member's send
+    with pytest.raises(templates.TemplateProblem):
+        templates.check("{{ previous_tier.name[0] }}", "tier_changed")
+    with pytest.raises(templates.TemplateProblem):
+        templates.check("{{ member.tier.name[0] }}", "welcome")
+
+
 def test_money_takes_a_currency_code_in_any_case_and_nothing_else() -> None:
     english = templates.sample_variables("receipt", currency="RUB", locale="en_US")
     assert templates.render("{{ 5 | money('usd') }} {{ 5 | money('EUR') }}", english) == "$5.00 €5.00"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from patron.backoffice import messages, templates, tiers
+from patron.backoffice import messages, store, templates, tiers
 from patron.backoffice import webhook_store as webhooks
 from patron.backoffice.outbox import Event
 from patron.backoffice.tenancy import TenantInfo
@@ -43,6 +43,9 @@ def receipt_time(event: Event) -> datetime | None:
 
 
 async def handle(conn: Connection, tenant: TenantInfo, event: Event, now: datetime) -> None:
+    if event.type == "program.tiers_changed":  # internal: no webhook, no message
+        await tiers.program_changed(conn, tenant, now)
+        return
     subscribers = await webhooks.subscribed(conn, tenant.id, event.type, event.occurred_at)
     await webhooks.insert_deliveries(conn, tenant.id, event.id, event.member_id, subscribers, now)
     member_id = event.member_id
@@ -53,6 +56,11 @@ async def handle(conn: Connection, tenant: TenantInfo, event: Event, now: dateti
     if event.type in RECEIPT_EVENTS:
         await tiers.reevaluate(conn, tenant, member_id, now, receipt_at=receipt_time(event))
     trigger = TRIGGERS.get(event.type)
+    receipt_id = event.data.get("id") if trigger == "receipt" else None
+    if isinstance(receipt_id, str) and await store.receipt_cancelled(conn, tenant.id, receipt_id):
+        # cancelled before the worker came to it: its figures were taken back (the till voided
+        # the sale), and the receipt message would tell of points and a balance that are not
+        return
     if trigger is not None:
         await messages.queue_trigger(
             conn, tenant, member_id, trigger, trigger_variables(event), f"e:{event.uid}", now

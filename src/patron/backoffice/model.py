@@ -19,6 +19,7 @@ from pydantic import (
 
 from patron.backoffice.masking import holds_mask
 from patron.backoffice.outbox import EVENT_TYPES
+from patron.backoffice.templates import TRIGGERS
 from patron.fields import Moment, NotBlank, WholeNumber, day_text, parse_moment
 
 Channel = Literal["sms", "email"]
@@ -303,6 +304,10 @@ Event = Literal[
     "points.birthday",
 ]
 assert set(Event.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
+
+# What the message log's ``trigger`` filter takes: a template's trigger, or a broadcast's messages.
+MessageTrigger = Literal["receipt", "points_expiring", "birthday", "tier_changed", "welcome", "broadcast"]
+assert set(MessageTrigger.__args__) == {*TRIGGERS, "broadcast"}  # type: ignore[attr-defined]
 
 
 class WebhookIn(BaseModel):

@@ -24,6 +24,9 @@ EVENT_TYPES = (
     "points.adjusted",
     "points.birthday",
 )
+# Events for the workers only, of no member, which no webhook can subscribe to: a program's tiers
+# or tier window changed, so every member's tier is to be evaluated again (``tiers.program_changed``).
+INTERNAL_EVENT_TYPES = ("program.tiers_changed",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +56,7 @@ async def emit(
     ``occurred_at`` is the database's clock at the insert, under that lock, so that a member's
     events also carry times in their order; the transaction's start (``now()``) or the request's
     could run backwards between two requests of one member that waited for each other."""
-    if type_ not in EVENT_TYPES:
+    if type_ not in EVENT_TYPES and type_ not in INTERNAL_EVENT_TYPES:
         raise ValueError(f"unknown event type {type_!r}")
     await conn.execute(
         "INSERT INTO outbox (tenant_id, type, member_id, occurred_at, data)"

@@ -3,7 +3,8 @@
 One batch of one channel:
 1. lock up to ``batch`` due messages (FOR UPDATE SKIP LOCKED, in a transaction held until the
    outcomes are written, so a killed worker's messages are simply due again);
-2. put off those in the member's quiet hours (to 09:00 local), fail those without consent;
+2. put off those in the member's quiet hours (to 09:00 local), fail those without consent, and
+   the ``points_expiring`` notices whose points all expired or were spent meanwhile;
 3. reserve one send slot per message in the channel's bucket in PostgreSQL (a short statement
    on another connection): slots are ``1 / (rate × headroom)`` seconds apart on one time line
    shared by every process;
@@ -57,6 +58,7 @@ class SendSettings:
 
 
 _LATE = Attempt(ok=False, error="late")
+POINTS_GONE = "the points it announces expired or were spent before it could be sent"
 TIMER_RESOLUTION = 0.001  # seconds: the shortest sleep that waits on every event loop Patron runs
 
 
@@ -106,6 +108,9 @@ class Sender:
             for row in rows:
                 if row["cancelled"]:  # its broadcast was cancelled while it waited for a retry
                     updates.append(MessageUpdate.of(row, "failed", 0, error=CANCELLED))
+                    continue
+                if row["points_gone"]:  # a notice held past its points' expiry tells of nothing
+                    updates.append(MessageUpdate.of(row, "failed", 0, error=POINTS_GONE))
                     continue
                 recipient = row["phone"] if name == "sms" else row["email"]
                 if not row["consent"] or not recipient:

@@ -152,6 +152,7 @@ async def list_messages(
     status: str | None,
     limit: int,
     before: str | None,
+    trigger: str | None = None,
 ) -> dict[str, Any]:
     member_id = _uuid(member, "member") if member else None
     if member_id is not None and not await members.exists(conn, tenant_id, member_id):
@@ -165,6 +166,7 @@ async def list_messages(
         member_id=member_id,
         broadcast_id=broadcast_id,
         status=status,
+        trigger=trigger,
         limit=limit,
         before=_cursor(before),
     )

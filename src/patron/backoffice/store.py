@@ -69,6 +69,17 @@ async def members_for_messages(
     return await cur.fetchall()
 
 
+async def receipt_cancelled(conn: Connection, tenant_id: int, receipt_id: str) -> bool:
+    """Whether the receipt is cancelled (a sale voided) as it stands now."""
+    row = await (
+        await conn.execute(
+            "SELECT status = 'cancelled' AS cancelled FROM receipts WHERE tenant_id = %s AND id = %s::uuid",
+            (tenant_id, receipt_id),
+        )
+    ).fetchone()
+    return bool(row and row["cancelled"])
+
+
 # --- channels and rate buckets ---------------------------------------------------------------
 
 
@@ -279,7 +290,10 @@ async def claim_messages(
     contact, consent and time zone (contract 9: the zone of the store of their latest receipt as
     it is now, else the program's as it is now; a receipt made or a program's zone changed since
     the message was queued may have moved the quiet hours), and
-    whether its broadcast was cancelled meanwhile.
+    whether its broadcast was cancelled meanwhile, and, for a ``points_expiring`` notice, whether
+    none of the lots it announced still holds points (``points_gone``: expired or spent while
+    the notice waited, for quiet hours or retries). A notice's lots are the expiry notices of its
+    member written with it (the same moment: ``schedule.expiring_points`` writes both at ``now``).
     Other workers skip them while they are locked. ``ctid`` is where each row is: it cannot move
     while the caller holds the lock, and ``update_messages`` goes straight to it."""
     cur = await conn.execute(
@@ -288,7 +302,11 @@ async def claim_messages(
                coalesce(lr.timezone, t.settings ->> 'timezone', g.timezone) AS timezone, g.attempts,
                m.phone, m.email,
                coalesce((m.consents ->> g.channel)::boolean, false) AS consent,
-               coalesce(b.status = 'cancelled', false) AS cancelled
+               coalesce(b.status = 'cancelled', false) AS cancelled,
+               g.trigger = 'points_expiring' AND NOT EXISTS (
+                   SELECT 1 FROM expiry_notices n JOIN lots l ON l.tenant_id = n.tenant_id AND l.id = n.lot_id
+                    WHERE n.tenant_id = g.tenant_id AND n.member_id = g.member_id AND n.created_at = g.created_at
+                      AND l.remaining > 0 AND l.expires_at > %(now)s) AS points_gone
           FROM messages g JOIN members m ON m.tenant_id = g.tenant_id AND m.id = g.member_id
           JOIN tenants t ON t.id = g.tenant_id
           LEFT JOIN broadcasts b ON b.tenant_id = g.tenant_id AND b.id = g.broadcast_id
@@ -379,12 +397,13 @@ async def list_messages(
     status: str | None,
     limit: int,
     before: tuple[datetime, str] | None,
+    trigger: str | None = None,
 ) -> list[dict[str, Any]]:
     """Newest first; ``before`` is the (created_at, id) of the last message of the previous page."""
     cur = await conn.execute(
         f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE tenant_id = %(t)s"
         " AND (%(m)s::uuid IS NULL OR member_id = %(m)s) AND (%(b)s::uuid IS NULL OR broadcast_id = %(b)s)"
-        " AND (%(s)s::text IS NULL OR status = %(s)s)"
+        " AND (%(s)s::text IS NULL OR status = %(s)s) AND (%(tr)s::text IS NULL OR trigger = %(tr)s)"
         " AND (%(at)s::timestamptz IS NULL OR (created_at, id) < (%(at)s, %(id)s::uuid))"
         " ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
         {
@@ -392,6 +411,7 @@ async def list_messages(
             "m": member_id,
             "b": broadcast_id,
             "s": status,
+            "tr": trigger,
             "at": before[0] if before else None,
             "id": before[1] if before else None,
             "limit": limit,
@@ -443,6 +463,16 @@ async def paid_in_window(
     ).fetchone()
     assert row is not None
     return Decimal(row["paid"]), row["oldest"]
+
+
+async def make_tiers_due(conn: Connection, tenant_id: int, at: datetime) -> None:
+    """Every member's tier of the tenant is due to be evaluated again at ``at`` (the program's
+    tier rules changed)."""
+    await conn.execute(
+        "UPDATE member_tiers SET next_check_at = %(at)s"
+        " WHERE tenant_id = %(t)s AND (next_check_at IS NULL OR next_check_at > %(at)s)",
+        {"t": tenant_id, "at": at},
+    )
 
 
 async def due_tier_checks(

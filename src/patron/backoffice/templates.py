@@ -31,7 +31,7 @@ MAX_LENGTH = sandbox.MAX_VALUE  # characters of a rendered message
 VARIABLES: dict[str, list[str]] = {
     "*": [
         "member.id, member.name, member.phone, member.email, member.city, member.birthday",
-        "member.tier.code, member.tier.name",
+        "member.tier.code, member.tier.name (empty texts when the member has no tier)",
         "currency, locale, timezone",
     ],
     "receipt": [
@@ -44,7 +44,10 @@ VARIABLES: dict[str, list[str]] = {
         "lots: a list of {points, expires_at}",
     ],
     "birthday": ["points, available_from, expires_at, valid_days"],
-    "tier_changed": ["tier.code, tier.name, tier.earn_percent, previous_tier.code, previous_tier.name"],
+    "tier_changed": [
+        "tier.code, tier.name, tier.earn_percent, previous_tier.code, previous_tier.name"
+        " (code and name empty texts for no tier)"
+    ],
     "welcome": [],
     "broadcast": [],
 }
@@ -232,6 +235,16 @@ def choose_locale(available: list[str], country: str | None) -> str:
 # --- variables -------------------------------------------------------------------------------
 
 
+# "No tier" as templates see it (a program without a tier at threshold 0: a member below its lowest
+# one): texts that print as nothing, so that ``{{ previous_tier.code }}`` renders where it failed
+# ("'dict object' has no attribute 'code'") and every first promotion's message with it.
+NO_TIER: Mapping[str, Any] = {"code": "", "name": "", "earn_percent": None}
+
+
+def _tier(tier: Mapping[str, Any] | None) -> dict[str, Any]:
+    return dict(tier) if tier else dict(NO_TIER)
+
+
 def member_variables(member: Mapping[str, Any], tier: Mapping[str, Any] | None) -> dict[str, Any]:
     return {
         "id": str(member["id"]),
@@ -240,7 +253,7 @@ def member_variables(member: Mapping[str, Any], tier: Mapping[str, Any] | None) 
         "email": member.get("email"),
         "city": member.get("city"),
         "birthday": member.get("birthday"),
-        "tier": dict(tier) if tier else {"code": None, "name": None},
+        "tier": _tier(tier),
     }
 
 
@@ -310,7 +323,7 @@ def birthday_variables(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def tier_variables(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {"tier": data.get("tier") or {}, "previous_tier": data.get("previous_tier") or {}}
+    return {"tier": _tier(data.get("tier")), "previous_tier": _tier(data.get("previous_tier"))}
 
 
 _SAMPLE_MEMBER = {
@@ -324,10 +337,17 @@ _SAMPLE_MEMBER = {
 _SAMPLE_TIER = {"code": "silver", "name": "Silver", "earn_percent": "7"}
 
 
-def sample_variables(trigger: str, *, currency: str = "EUR", locale: str = "en") -> dict[str, Any]:
-    """Variables like those a real message of ``trigger`` gets, to check a template with."""
+def sample_variables(
+    trigger: str, *, currency: str = "EUR", locale: str = "en", no_tier: bool = False
+) -> dict[str, Any]:
+    """Variables like those a real message of ``trigger`` gets, to check a template with;
+    ``no_tier``: the member's tiers (``member.tier``, ``tier``, ``previous_tier``) are "no tier"."""
     variables = base_variables(
-        _SAMPLE_MEMBER, _SAMPLE_TIER, currency=currency, locale=locale, timezone="Europe/Moscow"
+        _SAMPLE_MEMBER,
+        None if no_tier else _SAMPLE_TIER,
+        currency=currency,
+        locale=locale,
+        timezone="Europe/Moscow",
     )
     at = "2026-12-05T12:00:00+03:00"
     if trigger == "receipt":
@@ -354,12 +374,17 @@ def sample_variables(trigger: str, *, currency: str = "EUR", locale: str = "en")
             {"points": 300, "available_from": at, "expires_at": "2026-12-19T00:00:00+03:00", "valid_days": 14}
         )
     elif trigger == "tier_changed":
+        base = {"code": "base", "name": "Base", "earn_percent": "5"}
         variables |= tier_variables(
-            {"tier": _SAMPLE_TIER, "previous_tier": {"code": "base", "name": "Base", "earn_percent": "5"}}
+            {"tier": None, "previous_tier": None}
+            if no_tier
+            else {"tier": _SAMPLE_TIER, "previous_tier": base}
         )
     return variables
 
 
 def check(source: str, trigger: str, *, currency: str = "EUR", locale: str = "en") -> None:
-    """Raises TemplateProblem unless ``source`` parses and renders with ``trigger``'s variables."""
-    render(source, sample_variables(trigger, currency=currency, locale=locale))
+    """Raises TemplateProblem unless ``source`` parses and renders with ``trigger``'s variables,
+    both with tiers and with "no tier" (a member below a program's lowest threshold)."""
+    for no_tier in (False, True):
+        render(source, sample_variables(trigger, currency=currency, locale=locale, no_tier=no_tier))

@@ -64,3 +64,11 @@ async def reevaluate_if_due(conn: Connection, tenant: TenantInfo, member_id: str
         return False
     await reevaluate(conn, tenant, member_id, now)
     return True
+
+
+async def program_changed(conn: Connection, tenant: TenantInfo, now: datetime) -> None:
+    """The program's tiers or tier window changed: every member's tier is due to be evaluated
+    again at ``now``, by the schedule's tier checks (in batches, each member under their lock),
+    which write ``member.tier_changed`` where the tier changed. Kept tiers were decided by the
+    old rules (a window shortened from a year to a day kept "silver" for up to a year)."""
+    await store.make_tiers_due(conn, tenant.id, now)

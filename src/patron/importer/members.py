@@ -155,7 +155,7 @@ class Members:
                 parse("name", values.text, self._name(cells)),
                 parse(
                     "birthday",
-                    partial(values.birthday, today=latest_birthday(self.ctx.now)),
+                    partial(values.birthday, today=latest_birthday(self.ctx.now, self.ctx.program.timezone)),
                     self._birthday(cells),
                 ),
                 parse("city", values.text, self._city(cells)),

@@ -289,7 +289,7 @@ def day(value: Cell) -> date | None:
 
 
 def birthday(value: Cell, today: date) -> date | None:
-    """A date that has come (as the API's: from 1900 to ``today``, the date in UTC+14)."""
+    """A date that has come (as the API's: from 1900 to ``today``, the date in the program's zone)."""
     born = day(value)
     if born is not None and born > today:
         raise Bad(f"{shown(value)} is in the future")

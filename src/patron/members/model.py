@@ -21,12 +21,14 @@ from pydantic import (
     field_validator,
 )
 
+from patron import clock
 from patron.fields import day_text, taking_null
 
 
-def latest_birthday(now: datetime) -> date:
-    """The last date a birthday may be: today's date in the zone furthest ahead (UTC+14)."""
-    return (now.astimezone(UTC) + timedelta(hours=14)).date()
+def latest_birthday(now: datetime, timezone: str) -> date:
+    """The last date a birthday may be: today's date in the program's time zone (a member born
+    "tomorrow" there got a birthday gift at once, for a day still to come)."""
+    return now.astimezone(clock.zone(timezone)).date()
 
 
 def card_problem(card: str) -> str | None:
@@ -52,8 +54,10 @@ def normalized_email(text: str) -> str:
 
 
 def _born(value: date) -> date:
-    """A birthday that has happened somewhere: today's date in the zone furthest ahead (UTC+14)."""
-    if value > latest_birthday(datetime.now(UTC)) or value.year < 1900:
+    """A birthday that has happened somewhere (today's date in the zone furthest ahead, UTC+14):
+    the bound a body is checked with before its program is known; the service then holds it to
+    today in the program's zone (``latest_birthday``)."""
+    if value > (datetime.now(UTC) + timedelta(hours=14)).date() or value.year < 1900:
         raise ValueError("a date from 1900 to today")
     return value
 

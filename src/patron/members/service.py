@@ -4,13 +4,14 @@ phone region (``Program.phone_region``)."""
 from __future__ import annotations
 
 import uuid
+from datetime import date, datetime
 from typing import Any
 
 from patron.backoffice import outbox
 from patron.db.pool import Connection
 from patron.errors import InvalidInput, NotFound
 from patron.members import phones, store
-from patron.members.model import MemberIn, MemberPatch, card_problem, normalized_email
+from patron.members.model import MemberIn, MemberPatch, card_problem, latest_birthday, normalized_email
 from patron.program.settings import Program
 
 
@@ -68,7 +69,16 @@ def _cards(cards: list[str]) -> list[str]:
     return cleaned
 
 
-async def create(conn: Connection, tenant_id: int, program: Program, data: MemberIn) -> dict[str, Any]:
+def _check_birthday(birthday: date | None, program: Program, now: datetime) -> None:
+    """A birthday is at most today in the program's time zone (the model allows the furthest zone's)."""
+    if birthday is not None and birthday > latest_birthday(now, program.timezone):
+        raise InvalidInput("birthday: a date from 1900 to today", field="birthday")
+
+
+async def create(
+    conn: Connection, tenant_id: int, program: Program, data: MemberIn, now: datetime
+) -> dict[str, Any]:
+    _check_birthday(data.birthday, program, now)
     fields = data.model_dump(exclude={"cards"})
     fields["phone"] = normalize_phone(data.phone, program)
     fields["email"] = str(data.email) if data.email else None
@@ -78,9 +88,10 @@ async def create(conn: Connection, tenant_id: int, program: Program, data: Membe
 
 
 async def patch(
-    conn: Connection, tenant_id: int, program: Program, raw_id: str, data: MemberPatch
+    conn: Connection, tenant_id: int, program: Program, raw_id: str, data: MemberPatch, now: datetime
 ) -> dict[str, Any]:
     mid = member_id(raw_id)
+    _check_birthday(data.birthday, program, now)
     fields = data.model_dump(exclude_unset=True, exclude={"cards"})
     if "phone" in fields:
         if fields["phone"] is None:

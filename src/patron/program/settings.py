@@ -146,6 +146,11 @@ class Program(BaseModel):
     def quantum(self) -> Decimal:
         return money.quantum(self.currency)
 
+    @cached_property
+    def tier_rules(self) -> tuple[object, ...]:
+        """What decides a member's tier: the tiers' codes and thresholds, and the window."""
+        return (tuple((tier.code, tier.threshold) for tier in self.effective_tiers), self.tier_window_days)
+
     def tier_for(self, paid_in_window: Decimal) -> Tier | None:
         """The highest tier whose threshold is at most what the member paid in the window."""
         chosen: Tier | None = None

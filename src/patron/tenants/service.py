@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
+from patron.backoffice import outbox
 from patron.db.pool import Connection
 from patron.errors import Conflict, InvalidInput, validation_message
 from patron.program.settings import Program, check_for_saving
@@ -64,9 +65,8 @@ async def save_program(conn: Connection, tenant_id: int, program: Program, curre
     tier stays while an active campaign names it (the campaign would apply to no one, and could
     not be saved again as it is)."""
     check_for_saving(program, current)
-    removed = {t.code for t in Program.model_validate(current).effective_tiers} - {
-        t.code for t in program.effective_tiers
-    }
+    before_program = Program.model_validate(current)
+    removed = {t.code for t in before_program.effective_tiers} - {t.code for t in program.effective_tiers}
     if removed and (named := await store.active_campaigns_naming(conn, tenant_id, sorted(removed))):
         first = named[0]["tier"]
         names = [repr(row["name"]) for row in named if row["tier"] == first]
@@ -85,3 +85,11 @@ async def save_program(conn: Connection, tenant_id: int, program: Program, curre
             field="currency",
         )
     await store.save_settings(conn, tenant_id, program.model_dump(mode="json"))
+    if program.tier_rules != before_program.tier_rules:
+        # Members' tiers as the back office holds them were decided by the old rules: workers
+        # evaluate them all again (``backoffice.tiers.program_changed``), once this commits.
+        data = {
+            "tiers": [t.model_dump(mode="json") for t in program.effective_tiers],
+            "tier_window_days": program.tier_window_days,
+        }
+        await outbox.emit(conn, tenant_id, "program.tiers_changed", member_id=None, data=data)

@@ -11,7 +11,14 @@ from patron.api.deps import AdminKey
 from patron.api.routing import JsonBodyRoute
 from patron.backoffice import service
 from patron.backoffice import store as backoffice_store
-from patron.backoffice.model import BroadcastIn, EmailChannelIn, SmsChannelIn, TemplateIn, WebhookIn
+from patron.backoffice.model import (
+    BroadcastIn,
+    EmailChannelIn,
+    MessageTrigger,
+    SmsChannelIn,
+    TemplateIn,
+    WebhookIn,
+)
 from patron.backoffice.templates import TRIGGERS, VARIABLES
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1", tags=["communications"])
@@ -109,7 +116,8 @@ async def delete_template(
     summary="The message log, newest first (admin)",
     description="A list: each message with `id`, `trigger` (`broadcast` for broadcasts), `channel`, `status` "
     "(`queued`, `sent`, `failed`), `attempts`, `created_at`, `sent_at`, and what was sent. When there "
-    "may be more, the header `X-Next-Before` holds the `before` of the next page. A `member` or "
+    "may be more, the header `X-Next-Before` holds the `before` of the next page. An unknown `trigger` or "
+    "`status` is a 422 naming it with the known ones. A `member` or "
     "`broadcast` this program does not have is a 404 (`member_not_found`, `broadcast_not_found`).",
     responses={404: {"description": "`member_not_found` or `broadcast_not_found`"}},
 )
@@ -119,6 +127,9 @@ async def list_messages(
     member: str | None = Query(None, description="a member's id"),
     broadcast: str | None = Query(None, description="a broadcast's id"),
     status: Literal["queued", "sent", "failed"] | None = None,
+    trigger: MessageTrigger | None = Query(
+        None, description="only this trigger's messages (`broadcast`: broadcasts')"
+    ),
     limit: int = Query(100, ge=1, le=1000),
     before: str | None = Query(
         None, description="`X-Next-Before` of the previous page, as it came (it needs no encoding)"
@@ -126,7 +137,14 @@ async def list_messages(
 ) -> list[dict[str, Any]]:
     async with ctx.db.read() as conn:
         page = await service.list_messages(
-            conn, ctx.tenant_id, member=member, broadcast=broadcast, status=status, limit=limit, before=before
+            conn,
+            ctx.tenant_id,
+            member=member,
+            broadcast=broadcast,
+            status=status,
+            trigger=trigger,
+            limit=limit,
+            before=before,
         )
     if page["next"] is not None:
         response.headers[NEXT] = str(page["next"])

@@ -96,13 +96,14 @@ def _aware(at: str) -> datetime:
     description="Any key. 201 with the member: `id`, `phone` (E.164), `email`, `name`, `birthday`, `city`, "
     "`cards`, `consents` (both false unless given), `created_at`. A phone without `+` is read in the "
     "program's `country` (if none, in the country of its `timezone`, so Europe/Moscow reads `8 900 ...` as Russian). 409 `phone_taken`, `email_taken` (case ignored) or `card_taken`; 422 "
-    "`invalid_phone`, or `invalid_input` (cards of 1 to 64 characters without spaces, each once). Not "
+    "`invalid_phone`, or `invalid_input` (cards of 1 to 64 characters without spaces, each once; a "
+    "`birthday` from 1900 to today's date in the program's time zone, as for a `PATCH`). Not "
     "idempotent: a till that retries gets 409 `phone_taken` and can find the member by phone.",
     responses={409: {"description": "`phone_taken`, `email_taken` or `card_taken`"}},
 )
 async def create_member(body: MemberIn, ctx: AnyKey) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
-        return await service.create(conn, ctx.tenant_id, ctx.program, body)
+        return await service.create(conn, ctx.tenant_id, ctx.program, body, ctx.now())
 
 
 @router.get(
@@ -156,7 +157,7 @@ async def get_member(member_id: str, ctx: AnyKey) -> dict[str, Any]:
 )
 async def patch_member(member_id: str, body: MemberPatch, ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
-        return await service.patch(conn, ctx.tenant_id, ctx.program, member_id, body)
+        return await service.patch(conn, ctx.tenant_id, ctx.program, member_id, body, ctx.now())
 
 
 @router.post(

@@ -46,7 +46,9 @@ async def get_program(ctx: AdminKey) -> dict[str, Any]:
     "at fault (named in `field`), a `point_value` that is not a whole number of the currency's minor "
     "unit, or tiers whose codes or thresholds repeat. 409 `currency_in_use` when the currency would "
     "change once receipts or campaigns exist; 409 `tier_in_use` when a tier an active campaign names "
-    "would go (the message names the tier and the campaigns: deactivate them or take the tier out first).",
+    "would go (the message names the tier and the campaigns: deactivate them or take the tier out first). "
+    "A change of a tier's code or threshold, or of `tier_window_days`, has the workers evaluate every "
+    "member's tier again (`member.tier_changed` where it changes).",
     responses={409: {"description": "`currency_in_use`, `tier_in_use`"}},
 )
 async def put_program(ctx: AdminKey, body: Program) -> dict[str, Any]:
@@ -61,7 +63,8 @@ async def put_program(ctx: AdminKey, body: Program) -> dict[str, Any]:
     summary="Change only the given fields of the program (admin)",
     description="The given fields replace the stored ones (`tiers` as a whole list); the result is checked "
     "as a `PUT` is and answered as `GET` shows it. `null` resets a field whose default is null "
-    "(`country`, `tiers`, `no_spend_condition`, `birthday`). Same errors as `PUT`.",
+    "(`country`, `tiers`, `no_spend_condition`, `birthday`). Same errors as `PUT`; a change of the tiers' "
+    "codes or thresholds, or of `tier_window_days`, has every member's tier evaluated again, as there.",
     responses={409: {"description": "`currency_in_use`, `tier_in_use`"}},
 )
 async def patch_program(
