@@ -738,15 +738,15 @@ async def _held_member(db: Database, member: str) -> Any:
     return conn
 
 
-async def _waiting(db: Database, member: str) -> None:
-    """Until a session waits for ``member``'s row lock."""
+async def _waiting(db: Database, member: str, query: str = "%FOR UPDATE OF m%") -> None:
+    """Until a session waits for ``member``'s row lock (in a statement like ``query``)."""
     for _ in range(200):
         async with db.read() as conn:
             row = await (
                 await conn.execute(
                     "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
                     " AND query LIKE %s",
-                    ("%FOR UPDATE OF m%",),
+                    (query,),
                 )
             ).fetchone()
         if row and row["n"]:
@@ -826,6 +826,22 @@ async def test_one_members_queued_receipts_leave_the_pool_to_everyone_else(
         await holder.close()
     done = await asyncio.gather(*queued)
     assert len({r["id"] for r in done}) == 20  # each recorded, once
+
+    # cancellations of twenty different receipts of the held member, and changes to it, alike
+    holder = await _held_member(db, held)
+    try:
+        cancels = [asyncio.create_task(shop.call("POST", f"/v1/receipts/{r['id']}/cancel")) for r in done]
+        edits = [
+            asyncio.create_task(shop.call("PATCH", f"/v1/members/{held}", {"name": f"n{i}"}))
+            for i in range(10)
+        ]
+        await _waiting(db, held, "%")
+        others = await asyncio.wait_for(receipt(shop, basket(("TEE", 1, "10.00"), member=other)), 3)
+        assert others["member"]["id"] == other
+    finally:
+        await holder.rollback()
+        await holder.close()
+    assert {r.status_code for r in await asyncio.gather(*cancels, *edits)} == {200}
 
 
 async def test_a_receipt_held_up_by_its_members_lock_gives_up_with_busy(

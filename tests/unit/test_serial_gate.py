@@ -4,6 +4,7 @@ connection while they wait (tested on the gate alone, with no database)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -61,3 +62,27 @@ async def test_no_key_is_no_gate() -> None:
     db = _database()
     async with db._one_at_a_time(None), db._one_at_a_time(None):
         assert db._gates == {}
+
+
+async def test_a_request_arriving_as_a_turn_is_handed_over_still_waits_at_most_serial_wait() -> None:
+    """A probe: a request arriving in the step between one turn's end and the next waiter's wake
+    found the lock free, took the no-timeout path, and queued behind that waiter without limit."""
+    db = _database()
+    db.serial_wait = 0.05
+
+    async def next_in_line() -> None:
+        async with db._one_at_a_time("m"):
+            await asyncio.sleep(0.3)  # holds its turn longer than a newcomer may wait
+
+    async with contextlib.AsyncExitStack() as first:
+        await first.enter_async_context(db._one_at_a_time("m"))
+        waiting = asyncio.create_task(next_in_line())
+        await asyncio.sleep(0)  # it waits for its turn now
+    # the first turn just ended; the waiter has not run yet
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(Busy):
+        async with db._one_at_a_time("m"):
+            raise AssertionError("a turn came before the waiter's")
+    assert asyncio.get_running_loop().time() - started < 0.2
+    await waiting
+    assert db._gates == {}

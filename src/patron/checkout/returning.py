@@ -50,9 +50,12 @@ async def _return(
 ) -> tuple[dict[str, Any], bool]:
     tenant_id, program = caller.tenant_id, caller.program
     # Pipeline mode: the writes at the end go out without waiting for each answer.
-    # One receipt's returns run one at a time in this process: those waiting for the member's
-    # lock do not each hold a connection (see ``Database.transaction``).
-    serial = ("receipt", tenant_id, receipt_id)
+    # One member's returns and cancellations run one at a time in this process: those waiting
+    # for the member's lock do not each hold a connection (see ``Database.transaction``). The
+    # member is read first, on a connection given back at once.
+    async with caller.db.connection() as conn:
+        owner = await store.receipt_member(conn, tenant_id, receipt_id)
+    serial = ("member", tenant_id, "id", owner) if owner else ("receipt", tenant_id, receipt_id)
     async with caller.db.transaction(pipeline=True, serial=serial) as conn:
         head = await store.receipt(conn, tenant_id, receipt_id)
         if head is None:

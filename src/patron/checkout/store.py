@@ -123,6 +123,17 @@ async def receipt(
     return await cur.fetchone()
 
 
+async def receipt_member(conn: Connection, tenant_id: int, receipt_id: str) -> str | None:
+    """The member of a receipt (None for an anonymous one, or no such receipt): a return's turn
+    is taken under its member before its transaction (``Database.transaction``'s ``serial``)."""
+    cur = await conn.execute(
+        "SELECT member_id::text AS member_id FROM receipts WHERE tenant_id = %s AND id = %s",
+        (tenant_id, receipt_id),
+    )
+    row = await cur.fetchone()
+    return None if row is None else row["member_id"]
+
+
 async def imported_receipt(
     conn: Connection, tenant_id: int, receipt_id: str
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:

@@ -163,14 +163,14 @@ class Database:
         gate.users += 1
         try:
             try:
-                if gate.lock.locked():  # a turn to wait for (else the lock is taken at once)
+                if gate.users > 1:  # another holds it or waits: a turn to wait for, bounded
                     async with asyncio.timeout(self.serial_wait):
                         await gate.lock.acquire()
-                else:
+                else:  # no one else: the lock is free and taken at once
                     await gate.lock.acquire()
             except TimeoutError:
                 raise Busy(
-                    f"other requests for the same member held it for {self.serial_wait:g} s;"
+                    f"this member was busy with other requests for {self.serial_wait:g} s;"
                     " nothing was recorded: send it again"
                 ) from None
             try:

@@ -10,13 +10,13 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from patron import fields
-from patron.api.deps import AdminKey, AnyKey
+from patron.api.deps import AdminKey, AnyKey, Ctx
 from patron.api.routing import JsonBodyRoute
 from patron.checkout.model import EARLIEST
 from patron.conditions import ConditionError
 from patron.conditions import validate as validate_condition
 from patron.db.pool import NUL_MESSAGE
-from patron.errors import InvalidInput
+from patron.errors import InvalidInput, NotFound
 from patron.fields import MAX_POINTS, WholeNumber
 from patron.ledger import service as ledger
 from patron.ledger import store as ledger_store
@@ -146,6 +146,21 @@ async def get_member(member_id: str, ctx: AnyKey) -> dict[str, Any]:
         return await service.get(conn, ctx.tenant_id, member_id)
 
 
+def _member_turn(ctx: Ctx, member_id: str) -> tuple[object, ...] | None:
+    """The key under which this process changes one member at a time (``Database.transaction``):
+    an id that cannot exist is answered 404 inside."""
+    try:
+        return ("member", ctx.tenant_id, "id", service.member_id(member_id))
+    except NotFound:
+        return None
+
+
+_BUSY_503 = {
+    "description": "`busy`: other requests held this member too long (or every database connection stayed in "
+    "use); nothing was recorded: send it again after `Retry-After` seconds"
+}
+
+
 @router.patch(
     "/{member_id}",
     summary="Change a member's fields (admin)",
@@ -154,9 +169,10 @@ async def get_member(member_id: str, ctx: AnyKey) -> dict[str, Any]:
     "keeps the SMS consent). `cards` "
     "attaches the cards listed and keeps the member's others. A phone, email or card of another member: "
     "409 `phone_taken`, `email_taken` or `card_taken`, and nothing changes. 404 `member_not_found`.",
+    responses={503: _BUSY_503},
 )
 async def patch_member(member_id: str, body: MemberPatch, ctx: AdminKey) -> dict[str, Any]:
-    async with ctx.db.transaction() as conn:
+    async with ctx.db.transaction(serial=_member_turn(ctx, member_id)) as conn:
         return await service.patch(conn, ctx.tenant_id, ctx.program, member_id, body, ctx.now())
 
 
@@ -166,9 +182,10 @@ async def patch_member(member_id: str, body: MemberPatch, ctx: AdminKey) -> dict
     summary="Attach a card (admin)",
     description="Answers 201 with the member and all its cards. A card the member holds already is no change "
     "(also 201): a retry is safe. 409 `card_taken` when another member holds it; 404 `member_not_found`.",
+    responses={503: _BUSY_503},
 )
 async def add_card(member_id: str, body: CardIn, ctx: AdminKey) -> dict[str, Any]:
-    async with ctx.db.transaction() as conn:
+    async with ctx.db.transaction(serial=_member_turn(ctx, member_id)) as conn:
         return await service.add_card(conn, ctx.tenant_id, member_id, body.card)
 
 
@@ -249,11 +266,12 @@ async def history(
     responses={
         200: {"description": "the same `key` again: the first result"},
         409: {"description": "`insufficient_points` for a debit"},
+        503: _BUSY_503,
     },
 )
 async def adjust(member_id: str, body: AdjustmentIn, ctx: AdminKey, response: Response) -> dict[str, Any]:
     mid = service.member_id(member_id)
-    async with ctx.db.transaction(serial=("member", ctx.tenant_id, "id", mid)) as conn:
+    async with ctx.db.transaction(serial=_member_turn(ctx, mid)) as conn:
         result, created = await ledger.adjust(
             conn,
             ctx.tenant_id,
