@@ -510,3 +510,43 @@ async def test_both_cancelled_leave_the_members_own_points_in_their_own_lot(
     async with db.read() as conn:  # each of them (other tests leave broken rows on purpose)
         for tenant in tenants:
             assert await verify.run(conn, tenant.tenant_id) == []
+
+
+async def test_points_moved_back_into_a_cancelled_receipts_lot_move_on_to_what_it_took(
+    db: Database, client: Any
+) -> None:
+    """A probe's chain: A earns 10 (5% of 200), B spends them, C earns a ski-only lot of 10; A is
+    cancelled (its lot is spent: it takes C's 10 instead), then C (its lot is taken: it takes the
+    member's own 10), then B. B's refund goes back into A's lot and on to C's: it stopped there,
+    and the member's own year-long points stayed in C's ski-only lot, expiring within days."""
+    tenants = []
+    for policy in ("debt", "clamp", "withhold"):
+        tenant = await make_tenant(db, client, currency="RUB", timezone="Europe/Moscow", country="RU")
+        tenants.append(tenant)
+        await setup_shop(tenant, activation_delay_days=0, return_policy=policy)
+        campaign = {
+            "name": "ski points",
+            "condition": "sku = 'SKI'",
+            "effect": {"type": "points_fixed", "value": "10"},
+            "points": {"valid_days": 5, "activation_delay_days": 0, "spend_condition": "sku = 'SKI'"},
+        }
+        assert (await tenant.call("POST", "/v1/campaigns", campaign)).status_code == 201
+        member = await member_with(tenant, 10, valid_days=400)
+        own_lot = next(iter(await lots_of(tenant, member)))
+        a = await receipt(tenant, basket(("TEE", 1, "200.00"), member=member))
+        b = await receipt(tenant, basket(("TEE", 1, "20.00"), member=member, spend=10))
+        c = await receipt(tenant, basket(("SKI", 1, "0.10"), member=member))
+        assert (a["totals"]["points_earned"], b["totals"]["points_spent"], c["totals"]["points_earned"]) == (
+            10,
+            10,
+            10,
+        )
+        for sale in (a, c, b):
+            assert (await tenant.call("POST", f"/v1/receipts/{sale['id']}/cancel")).status_code == 200
+        lots = await lots_of(tenant, member)
+        assert lots[own_lot] == 10, (policy, lots)
+        balance = (await tenant.call("GET", f"/v1/members/{member}/balance")).json()
+        assert balance["debt"] == 0, policy
+    async with db.read() as conn:
+        for tenant in tenants:
+            assert await verify.run(conn, tenant.tenant_id) == []

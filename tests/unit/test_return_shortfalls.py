@@ -7,7 +7,14 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from patron.checkout.returns import Shortfall, pass_on, place_shortfall, restore_lent, settle_shortfalls
+from patron.checkout.returns import (
+    Shortfall,
+    pass_on,
+    pay_member_debt,
+    place_shortfall,
+    restore_lent,
+    settle_shortfalls,
+)
 
 
 def test_the_debt_is_paid_first_then_what_the_program_absorbed() -> None:
@@ -77,6 +84,18 @@ def test_restoring_never_moves_more_than_came_back_or_was_lent(
         moved = sum(m.points for m in moves if m.receipt_id == receipt)
         came_back = sum(points for lot, points in left.items() if owner.get(lot) == receipt)
         assert moved == min(came_back, sum(p for _, p in lent.get(receipt, [])))
+
+
+def test_points_at_rest_pay_the_debt_of_the_oldest_receipts_first_then_no_receipts() -> None:
+    """Paid in a receipt's name, the payment is that receipt's to give back when its lot is
+    refilled (``restore_lent``), and its recorded debt stays what it is still owed."""
+    paid = pay_member_debt({1: 6, 2: 9, 3: 4}, live={1, 3}, member_debt=9, debts=[("old", 4), ("new", 3)])
+    assert [(s.receipt_id, s.lot_id, s.debt_paid) for s in paid] == [
+        ("old", 1, 4),
+        ("new", 1, 2),
+        ("new", 3, 1),  # lot 2 has expired: its points pay nothing
+        (None, 3, 2),  # beyond what the receipts recorded
+    ]
 
 
 receipts = st.sampled_from(["a", "b", "c"])

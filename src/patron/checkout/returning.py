@@ -3,6 +3,7 @@ the line was paid, spent and earned, and of what its campaigns gave."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -346,55 +347,89 @@ async def _pass_along(
         await store.change_shortfall(conn, tenant_id, receipt_id, debt, absorbed)
 
 
+# A chain of returned receipts, each repaying the lots its return took in place of its own (the
+# points moved into one's lot move on to those it took): at most this many steps.
+RESTORE_STEPS = 16
+
+
 async def _settle_shortfalls(
     conn: Connection, caller: Caller, member_id: str, returned: str, refund_rows: list[tuple[int, int, int]]
 ) -> int:
-    """Settles, from the points just put back, the shortfall of the receipts that credited those
-    lots (``returns.settle_shortfalls``): a debt is paid, or what the program absorbed is taken
-    back. Returns the points so kept back."""
+    """Where the points just put back go (docs/ledger-and-checkout.md): into a lot of a receipt
+    whose return fell short of them, they settle its shortfall (a debt is paid, or what the
+    program absorbed is taken back) and then go back to the lots its return took in their place
+    (``restore``), where the same happens again; what comes to rest in a lot not expired pays the
+    member's debt, as any credit does. Returns the points kept back (settled or paid)."""
     tenant_id, now = caller.tenant_id, caller.now
-    refunded: dict[int, int] = {}
+    incoming: Counter[int] = Counter()
     for lot_id, points, _ in refund_rows:
-        refunded[lot_id] = refunded.get(lot_id, 0) + points
+        incoming[lot_id] += points
     debt = await ledger_store.lock_member(conn, tenant_id, member_id, lock=False)  # held by the caller
-    owing, live = await store.refilled_lots(conn, tenant_id, sorted(refunded), now)
-    settlements = returns.settle_shortfalls(refunded, owing, live, debt) if owing or debt else []
-    left = dict(refunded)
     kept = 0
-    for s in settlements:
-        for kind, points, debt_change in (
-            ("debt_paid", s.debt_paid, -s.debt_paid),
-            ("reverse", s.absorbed, 0),
-        ):
-            if points:
-                await ledger_store.insert_debit(
-                    conn,
-                    tenant_id,
-                    member_id,
-                    kind=kind,
-                    points=-points,
-                    debt=debt_change,
-                    at=now,
-                    allocations=[AllocationRow(0, s.lot_id, points, s.receipt_id or returned)],
-                    receipt_id=s.receipt_id or returned,
-                    operation="return",
-                )
-        if s.debt_paid:
-            await ledger_store.add_debt(conn, tenant_id, member_id, -s.debt_paid)
-        if s.receipt_id is not None:
-            await store.change_shortfall(conn, tenant_id, s.receipt_id, -s.debt_paid, -s.absorbed)
-        kept += s.debt_paid + s.absorbed
-        left[s.lot_id] -= s.debt_paid + s.absorbed
-    await _restore_lent(conn, caller, member_id, {lot: points for lot, points in left.items() if points > 0})
+    resting: Counter[int] = Counter()
+    live: set[int] = set()
+    for _ in range(RESTORE_STEPS):
+        if not incoming:
+            break
+        owing, alive = await store.refilled_lots(conn, tenant_id, sorted(incoming), now)
+        live |= alive
+        left = Counter(incoming)
+        for s in returns.settle_own_shortfalls(dict(incoming), owing, debt) if owing else []:
+            await _record_settlement(conn, caller, member_id, returned, s)
+            debt -= s.debt_paid
+            kept += s.debt_paid + s.absorbed
+            left[s.lot_id] -= s.debt_paid + s.absorbed
+        moves = await _restore_lent(conn, caller, member_id, {lot: p for lot, p in left.items() if p > 0})
+        incoming = Counter()
+        for m in moves:
+            left[m.from_lot] -= m.points
+            incoming[m.to_lot] += m.points
+        resting.update({lot: p for lot, p in left.items() if p > 0})
+    if incoming:  # the chain went on beyond RESTORE_STEPS: the points rest where they are
+        _, alive = await store.refilled_lots(conn, tenant_id, sorted(incoming), now)
+        live |= alive
+        resting.update(incoming)
+    if debt > 0 and resting:
+        debts = await store.receipts_owing_debt(conn, tenant_id, member_id)
+        for s in returns.pay_member_debt(dict(resting), live, debt, debts):
+            await _record_settlement(conn, caller, member_id, returned, s)
+            kept += s.debt_paid
     return kept
 
 
-async def _restore_lent(conn: Connection, caller: Caller, member_id: str, left: dict[int, int]) -> None:
+async def _record_settlement(
+    conn: Connection, caller: Caller, member_id: str, returned: str, s: returns.Settlement
+) -> None:
+    """A debt paid (`debt_paid`) or what the program absorbed taken back (`reverse`) from a lot,
+    in the name of the receipt whose shortfall it settles (else the return's receipt)."""
+    for kind, points, debt_change in (("debt_paid", s.debt_paid, -s.debt_paid), ("reverse", s.absorbed, 0)):
+        if points:
+            await ledger_store.insert_debit(
+                conn,
+                caller.tenant_id,
+                member_id,
+                kind=kind,
+                points=-points,
+                debt=debt_change,
+                at=caller.now,
+                allocations=[AllocationRow(0, s.lot_id, points, s.receipt_id or returned)],
+                receipt_id=s.receipt_id or returned,
+                operation="return",
+            )
+    if s.debt_paid:
+        await ledger_store.add_debt(conn, caller.tenant_id, member_id, -s.debt_paid)
+    if s.receipt_id is not None:
+        await store.change_shortfall(conn, caller.tenant_id, s.receipt_id, -s.debt_paid, -s.absorbed)
+
+
+async def _restore_lent(
+    conn: Connection, caller: Caller, member_id: str, left: dict[int, int]
+) -> list[returns.Restore]:
     """Moves points put back into a returned receipt's lots to the lots its return took in their
     place (``returns.restore_lent``): one `restore` entry a receipt, of 0 points (the member's
-    total does not change, only which lots hold it)."""
+    total does not change, only which lots hold it). Returns the moves."""
     if not left:
-        return
+        return []
     owner, lent = await store.lent_to_receipts(conn, caller.tenant_id, sorted(left))
     moves = returns.restore_lent(left, owner, lent)
     for receipt_id in sorted({m.receipt_id for m in moves}):
@@ -415,3 +450,4 @@ async def _restore_lent(conn: Connection, caller: Caller, member_id: str, left: 
             receipt_id=receipt_id,
             operation="return",
         )
+    return moves

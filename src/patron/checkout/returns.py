@@ -120,9 +120,21 @@ class Settlement:
 def settle_shortfalls(
     refunded: dict[int, int], owing: dict[int, Shortfall], live: set[int], member_debt: int
 ) -> list[Settlement]:
+    """``settle_own_shortfalls``, then what is left, in a lot not expired (``live``), pays the
+    member's debt (``pay_member_debt``, with no receipt's debt to name)."""
+    own = settle_own_shortfalls(refunded, owing, member_debt)
+    left = dict(refunded)
+    for s in own:
+        left[s.lot_id] -= s.debt_paid + s.absorbed
+        member_debt -= s.debt_paid
+    return own + pay_member_debt(left, live, member_debt, [])
+
+
+def settle_own_shortfalls(
+    refunded: dict[int, int], owing: dict[int, Shortfall], member_debt: int
+) -> list[Settlement]:
     """Spent points going back into the lots of a receipt whose return fell short of them settle
-    that shortfall first: they were that receipt's earnings, and it was returned. What is left of
-    them, in a lot not expired (``live``), pays the member's debt, as any credit does.
+    that shortfall first: they were that receipt's earnings, and it was returned.
 
     ``refunded``: points put back per lot; ``owing``: the shortfall of the receipt that credited
     each lot (several lots may share one receipt, and so its shortfall). A receipt's debt part is
@@ -131,27 +143,43 @@ def settle_shortfalls(
     the caller's."""
     debt_left = {s.receipt_id: s.debt for s in owing.values()}
     absorbed_left = {s.receipt_id: s.absorbed for s in owing.values()}
-    left = dict(refunded)
     settlements = []
-    # A receipt's own lots settle its shortfall before any other lot pays the member's debt: the
-    # debt is that receipt's, and the other lots' points are the member's own (paid from them,
-    # the member's year-long points were swapped for a returned receipt's short-lived ones).
     for lot_id in sorted(lot for lot in refunded if lot in owing):
         receipt = owing[lot_id].receipt_id
-        debt_paid = min(left[lot_id], debt_left[receipt], member_debt)
-        absorbed = min(left[lot_id] - debt_paid, absorbed_left[receipt])
+        debt_paid = min(refunded[lot_id], debt_left[receipt], member_debt)
+        absorbed = min(refunded[lot_id] - debt_paid, absorbed_left[receipt])
         if debt_paid or absorbed:
             debt_left[receipt] -= debt_paid
             absorbed_left[receipt] -= absorbed
             member_debt -= debt_paid
-            left[lot_id] -= debt_paid + absorbed
             settlements.append(Settlement(receipt, lot_id, debt_paid, absorbed))
-    for lot_id in sorted(refunded):
-        paid = min(left[lot_id], member_debt) if lot_id in live else 0
-        if paid:
-            member_debt -= paid
-            left[lot_id] -= paid
-            settlements.append(Settlement(None, lot_id, paid, 0))
+    return settlements
+
+
+def pay_member_debt(
+    resting: dict[int, int], live: set[int], member_debt: int, debts: Sequence[tuple[str, int]]
+) -> list[Settlement]:
+    """Points that came back and are needed nowhere else, in a lot not expired (``live``), pay the
+    member's debt, as any credit does: the debt of the returned receipts that recorded one
+    (``debts``, oldest first), so that each receipt's recorded shortfall stays what it is still
+    owed, and the payment counts as taken from that lot in the receipt's name (when the receipt's
+    own lot is refilled later, ``restore_lent`` gives it back); beyond those, no receipt's."""
+    owed = [(receipt, points) for receipt, points in debts if points > 0]
+    settlements = []
+    for lot_id in sorted(lot for lot in resting if lot in live):
+        points = min(resting[lot_id], member_debt)
+        while points > 0:
+            receipt: str | None = None
+            part = points
+            if owed:
+                receipt, still_owed = owed[0]
+                part = min(points, still_owed)
+                owed[0] = (receipt, still_owed - part)
+                if part == still_owed:
+                    owed.pop(0)
+            settlements.append(Settlement(receipt, lot_id, part, 0))
+            points -= part
+            member_debt -= part
     return settlements
 
 

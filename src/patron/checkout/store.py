@@ -497,7 +497,7 @@ async def lent_to_receipts(
                   FROM allocations a
                   JOIN entries e ON e.tenant_id = a.tenant_id AND e.id = a.entry_id
                   JOIN lots taken ON taken.tenant_id = a.tenant_id AND taken.id = a.lot_id
-                 WHERE a.tenant_id = %(t)s AND a.receipt_id = o.receipt_id AND e.kind IN ('reverse', 'restore')
+                 WHERE a.tenant_id = %(t)s AND a.receipt_id = o.receipt_id AND e.kind IN ('reverse', 'restore', 'debt_paid')
                    AND (taken.source->>'receipt') IS DISTINCT FROM o.receipt_id::text
                  GROUP BY a.lot_id
                 HAVING sum(a.points) > 0) x ON true
@@ -513,6 +513,16 @@ async def lent_to_receipts(
         if row["lender"] is not None and all(lot != row["lender"] for lot, _ in lenders):
             lenders.append((row["lender"], int(row["outstanding"])))
     return owner, lent
+
+
+async def receipts_owing_debt(conn: Connection, tenant_id: int, member_id: str) -> list[tuple[str, int]]:
+    """The member's receipts whose returns recorded a debt not yet paid, oldest first."""
+    cur = await conn.execute(
+        "SELECT id::text AS id, shortfall_debt FROM receipts"
+        " WHERE tenant_id = %s AND member_id = %s AND shortfall_debt > 0 ORDER BY at, id",
+        (tenant_id, member_id),
+    )
+    return [(row["id"], int(row["shortfall_debt"])) for row in await cur.fetchall()]
 
 
 async def change_shortfall(
@@ -540,7 +550,7 @@ async def where_it_went(conn: Connection, tenant_id: int, member_id: str, receip
     cur = await conn.execute(
         "SELECT a.receipt_id::text AS receipt_id, sum(a.points)::bigint AS points FROM allocations a"
         # what another receipt's returns took from this one's lots, less what they gave back
-        " JOIN entries e ON e.tenant_id = a.tenant_id AND e.id = a.entry_id AND e.kind IN ('reverse', 'restore')"
+        " JOIN entries e ON e.tenant_id = a.tenant_id AND e.id = a.entry_id AND e.kind IN ('reverse', 'restore', 'debt_paid')"
         " JOIN lots l ON l.tenant_id = a.tenant_id AND l.id = a.lot_id"
         " WHERE a.tenant_id = %(t)s AND a.member_id = %(m)s AND l.member_id = %(m)s"
         " AND l.source->>'receipt' = %(r)s AND a.receipt_id <> %(r)s::uuid"
