@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import orjson
 import psycopg
+from starlette.requests import Request
 
 from tests.integration.conftest import Tenant
 
@@ -234,3 +235,25 @@ async def test_a_field_named_body_is_named(tenant: Tenant) -> None:
         await tenant.call("PUT", "/v1/templates/birthday", {"channel": "sms", "body": ""}), 422
     )
     assert error["field"] == "body" and str(error["message"]).startswith("body: ")
+
+
+async def test_a_full_disk_is_a_503_database_full_not_a_lost_connection(app: Any) -> None:
+    """PostgreSQL answered "No space left on device" and kept the connection: it was a 503 "the
+    connection to the database was lost; send the request again", and set the pools testing
+    every connection."""
+    checking = app.state.db._checking
+    request = Request({"type": "http", "app": app, "method": "POST", "path": "/v1/receipts", "headers": []})
+    for exc, said in (
+        (
+            psycopg.errors.DiskFull('could not extend file "base/16384/16521_fsm": No space left on device'),
+            "disk is full",
+        ),
+        (psycopg.errors.OutOfMemory("out of memory"), "out of resources (out of memory)"),
+    ):
+        handler = next(app.exception_handlers[k] for k in type(exc).__mro__ if k in app.exception_handlers)
+        response = await handler(request, exc)
+        assert response.status_code == 503
+        error = orjson.loads(response.body)["error"]
+        assert error["code"] == "database_full" and said in error["message"], error
+        assert "lost" not in error["message"] and response.headers["retry-after"] == "30"
+    assert app.state.db._checking is checking  # no pool check was started

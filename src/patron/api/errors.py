@@ -46,6 +46,13 @@ DATABASE_UNAVAILABLE = (
 )
 
 
+DATABASE_FULL = (
+    "the database's disk is full; nothing was recorded: send the request again once its operator"
+    " has freed space"
+)
+DATABASE_OUT_OF = "the database is out of resources ({}); nothing was recorded: send the request again later"
+
+
 BUSY_LOCKED = (
     "what this request must change (the member's points, usually) is held by another request or"
     " an import for too long; nothing was recorded: send it again"
@@ -194,6 +201,16 @@ def install(app: FastAPI, routers: Iterable[APIRouter]) -> None:
             # The database is fine; nothing was done.
             log.warning("no database connection came free for a request: the pool is exhausted")
             return _refusal(Busy(BUSY_POOL), error_body(Busy.code, BUSY_POOL))
+        if isinstance(exc, psycopg.Error) and (exc.sqlstate or "").startswith("53"):
+            # Class 53, insufficient resources (a full disk, 53100): the database answered, rolled
+            # the request back and kept the connection. Not "the connection was lost", and no
+            # pool check; sending it again helps only once the operator has acted.
+            said = str(exc).splitlines()[0] if str(exc) else exc.sqlstate
+            log.warning("the database is out of resources (SQLSTATE %s): %s", exc.sqlstate, said)
+            message = DATABASE_FULL if exc.sqlstate == "53100" else DATABASE_OUT_OF.format(said)
+            return JSONResponse(
+                error_body("database_full", message), status_code=503, headers={"Retry-After": "30"}
+            )
         # The database restarted or is out of reach. Whether a write committed is not known when
         # the connection broke after its COMMIT went out; every write a till sends may be repeated
         # (contract 2), and a repeat of one that was recorded answers its first result, so it is

@@ -154,7 +154,8 @@ _RECEIPT_409 = {
 _RETURN_404 = {"description": "`receipt_not_found`"}
 _BUSY_503 = {
     "description": "`busy`: the member (or receipt) stayed held by other requests or an import for too "
-    "long, or every database connection stayed in use; `database_unavailable`: the connection was lost. "
+    "long, or every database connection stayed in use; `database_unavailable`: the connection was lost; "
+    "`database_full`: the database's disk (or another of its resources) is full. "
     "Nothing was recorded that a repeat would record again: send the same request again after "
     "`Retry-After` seconds"
 }
