@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import unicodedata
 
+from patron.campaigns import service as campaign_service
+from patron.campaigns.model import CampaignIn
+from patron.db.pool import Database
+from patron.program.settings import Program
+from patron.tenants import service as tenant_service
+from patron.tenants import store as tenant_store
 from tests.integration.conftest import Tenant
 from tests.integration.test_api_conventions import assert_error
 
@@ -128,6 +135,36 @@ async def test_a_tier_an_active_campaign_names_stays_until_the_campaign_lets_it_
     campaign_path = f"/v1/campaigns/{made.json()['id']}"
     assert (await tenant.call("PUT", campaign_path, {**week, "active": False})).status_code == 200
     assert (await tenant.call("PATCH", "/v1/program", {"tiers": [base, gold]})).status_code == 200
+
+
+async def test_a_tier_removed_while_a_campaign_naming_it_is_saved_one_of_them_is_refused(
+    tenant: Tenant, db: Database
+) -> None:
+    """The campaign was checked against the program its process had cached, the program change
+    found no campaign naming the tier yet, and both were saved (a probe: 4 races in 12). Here the
+    change is held uncommitted while the campaign is sent, and commits while the campaign waits."""
+    base = {"code": "base", "name": "Base", "threshold": "0", "earn_percent": "5"}
+    gold = {"code": "gold", "name": "Gold", "threshold": "900", "earn_percent": "11"}
+    assert (await tenant.call("PATCH", "/v1/program", {"tiers": [base, gold]})).status_code == 200
+    campaign = {"name": "Gold week", "tiers": ["gold"], "effect": {"type": "points_percent", "value": "5"}}
+    async with db.transaction() as conn:
+        current = await tenant_store.lock_settings(conn, tenant.tenant_id)
+        program = Program.model_validate({**current, "tiers": [base]})
+        await tenant_service.save_program(conn, tenant.tenant_id, program, current)
+        sent = asyncio.create_task(tenant.call("POST", "/v1/campaigns", campaign))
+        await asyncio.sleep(0.3)
+        assert not sent.done()  # it waits for the program change
+    error = assert_error(await sent, 422)
+    assert error["field"] == "tiers" and "'gold'" in error["message"]
+    assert [t["code"] for t in (await tenant.call("GET", "/v1/program")).json()["tiers"]] == ["base"]
+    # the other way round: the program change waits for the campaign, and then finds it
+    assert (await tenant.call("PATCH", "/v1/program", {"tiers": [base, gold]})).status_code == 200
+    async with db.transaction() as conn:
+        await campaign_service.create(conn, tenant.tenant_id, CampaignIn.model_validate(campaign))
+        changed = asyncio.create_task(tenant.call("PATCH", "/v1/program", {"tiers": [base]}))
+        await asyncio.sleep(0.3)
+        assert not changed.done()
+    assert_error(await changed, 409, "tier_in_use")
 
 
 async def test_stores_validate_time_zones(tenant: Tenant, other_tenant: Tenant) -> None:

@@ -82,15 +82,20 @@ def _checked(definition: CampaignIn, program: Program) -> dict[str, Any]:
     return _stored(definition)
 
 
-async def create(
-    conn: Connection, tenant_id: int, program: Program, definition: CampaignIn
-) -> dict[str, Any]:
+async def _program_now(conn: Connection, tenant_id: int) -> Program:
+    """The program as committed, read under the tenant's row lock (``store.bump_version``), which
+    a program change also takes: a campaign checked against a cached program raced a change that
+    removed a tier it names, and both were saved (the change found no campaign naming the tier)."""
+    return Program.model_validate(await store.bump_version(conn, tenant_id))
+
+
+async def create(conn: Connection, tenant_id: int, definition: CampaignIn) -> dict[str, Any]:
+    program = await _program_now(conn, tenant_id)
     return present(await store.insert(conn, tenant_id, _checked(definition, program)), program.quantum)
 
 
-async def replace(
-    conn: Connection, tenant_id: int, program: Program, raw_id: str, definition: CampaignIn
-) -> dict[str, Any]:
+async def replace(conn: Connection, tenant_id: int, raw_id: str, definition: CampaignIn) -> dict[str, Any]:
+    program = await _program_now(conn, tenant_id)
     row = await store.replace(conn, tenant_id, campaign_uuid(raw_id), _checked(definition, program))
     return present(row, program.quantum)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from psycopg.types.json import Jsonb
 
@@ -14,20 +14,28 @@ from patron.errors import NotFound
 _COLUMNS = "id::text AS id, definition, created_at, updated_at"
 
 
-async def bump_version(conn: Connection, tenant_id: int) -> None:
-    """Every process reloads the tenant's campaigns when it next sees the new version."""
-    await conn.execute(
-        "UPDATE tenants SET campaigns_version = campaigns_version + 1 WHERE id = %s", (tenant_id,)
-    )
+async def bump_version(conn: Connection, tenant_id: int) -> dict[str, Any]:
+    """Every process reloads the tenant's campaigns when it next sees the new version. Returns the
+    program's settings as they are now: the row lock taken holds off a program change (which locks
+    the row FOR UPDATE) until this transaction ends, and one committed while it waited is seen."""
+    row = await (
+        await conn.execute(
+            "UPDATE tenants SET campaigns_version = campaigns_version + 1 WHERE id = %s RETURNING settings",
+            (tenant_id,),
+        )
+    ).fetchone()
+    assert row is not None
+    return cast(dict[str, Any], row["settings"])
 
 
 # Each change bumps the tenant's campaigns version first, so that it takes the tenant's row before
 # any campaign's: a currency change holds that row and then waits for the campaigns table, and a
-# campaign change taking them the other way round deadlocked with it.
+# campaign change taking them the other way round deadlocked with it. ``insert`` and ``replace``
+# leave it to their caller (campaigns/service.py), which checks the definition against the
+# program that ``bump_version`` returns.
 
 
 async def insert(conn: Connection, tenant_id: int, definition: dict[str, Any]) -> dict[str, Any]:
-    await bump_version(conn, tenant_id)
     row = await (
         await conn.execute(
             f"INSERT INTO campaigns (tenant_id, definition) VALUES (%s, %s) RETURNING {_COLUMNS}",
@@ -41,7 +49,6 @@ async def insert(conn: Connection, tenant_id: int, definition: dict[str, Any]) -
 async def replace(
     conn: Connection, tenant_id: int, campaign_id: str, definition: dict[str, Any]
 ) -> dict[str, Any]:
-    await bump_version(conn, tenant_id)
     row = await (
         await conn.execute(
             f"UPDATE campaigns SET definition = %s, updated_at = now() WHERE tenant_id = %s AND id = %s"

@@ -120,7 +120,7 @@ async def demo_campaigns(db: Database, tenant_id: int, program: Program) -> tupl
         added = 0
         for definition in wanted:
             if definition["name"] not in existing:
-                await campaign_service.create(conn, tenant_id, program, CampaignIn.model_validate(definition))
+                await campaign_service.create(conn, tenant_id, CampaignIn.model_validate(definition))
                 added += 1
     return added, len(existing) + added
 

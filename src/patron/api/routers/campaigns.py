@@ -27,7 +27,7 @@ router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/campaigns", tags=["cam
 )
 async def create_campaign(body: CampaignIn, ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
-        return await service.create(conn, ctx.tenant_id, ctx.program, body)
+        return await service.create(conn, ctx.tenant_id, body)
 
 
 @router.get(
@@ -58,7 +58,7 @@ async def get_campaign(campaign_id: str, ctx: AdminKey) -> dict[str, Any]:
 )
 async def put_campaign(campaign_id: str, body: CampaignIn, ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
-        return await service.replace(conn, ctx.tenant_id, ctx.program, campaign_id, body)
+        return await service.replace(conn, ctx.tenant_id, campaign_id, body)
 
 
 @router.delete(

@@ -172,9 +172,9 @@ async def _save(request: Request, posted: Form, campaign_id: str | None) -> Resp
     try:
         async with admin.db.transaction() as conn:
             if campaign_id is None:
-                saved = await campaigns.create(conn, admin.tenant_id, admin.program, definition)
+                saved = await campaigns.create(conn, admin.tenant_id, definition)
             else:
-                saved = await campaigns.replace(conn, admin.tenant_id, admin.program, campaign_id, definition)
+                saved = await campaigns.replace(conn, admin.tenant_id, campaign_id, definition)
     except InvalidInput as exc:
         values = forms.campaign_form_values(document)
         errors = {exc.field or "form": exc.message.split(": ", 1)[-1]}
@@ -458,7 +458,7 @@ async def set_active(request: Request, posted: Form, campaign_id: str) -> Respon
         current = await campaigns.get(conn, admin.tenant_id, campaign_id, admin.program.quantum)
         document = {k: v for k, v in current.items() if k in CampaignIn.model_fields}
         definition = CampaignIn.model_validate({**document, "active": active})
-        await campaigns.replace(conn, admin.tenant_id, admin.program, current["id"], definition)
+        await campaigns.replace(conn, admin.tenant_id, current["id"], definition)
     return render.redirect(request, f"/campaigns?ok={'activated' if active else 'deactivated'}")
 
 
