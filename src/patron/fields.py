@@ -40,13 +40,22 @@ def sku_text(value: str) -> str:
 Sku = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(sku_text)]
 
 
+def unfit_number(value: str) -> bool:
+    """Whether a receipt's or a return's number has spaces at either end, or anywhere a character
+    of Unicode category C or a line break: a control (C0 and C1), a format character (a BOM, a
+    zero-width space, a direction mark, a soft hyphen), a private-use, surrogate or unassigned
+    one, U+2028 or U+2029. A till that padded its number, ended it with a line break or began it
+    with a BOM now and then recorded the sale twice instead of getting the repeat's 200."""
+    return value != value.strip() or any(
+        unicodedata.category(ch)[0] == "C" or ch in "\u2028\u2029" for ch in value
+    )
+
+
 def number_text(value: str) -> str:
-    """A receipt's or a return's number: the idempotency key, so no space at either end and no
-    control character (a till that padded its number, or ended it with a line break, now and then
-    recorded the sale twice instead of getting the repeat's 200). ``patron import`` strips and
-    refuses alike."""
-    if _CONTROL.search(value) or value != value.strip():
-        raise ValueError("a number has no control characters and no spaces at either end")
+    """A receipt's or a return's number: the idempotency key (``unfit_number``). ``patron import``
+    strips the spaces and refuses the rest alike."""
+    if unfit_number(value):
+        raise ValueError("a number has no control or invisible characters and no spaces at either end")
     return value
 
 

@@ -630,14 +630,25 @@ async def test_a_nul_anywhere_in_a_body_is_one_422_naming_its_field(shop: Tenant
     assert (await shop.call("GET", "/v1/products/N1")).status_code == 404
 
 
-async def test_receipt_and_return_numbers_have_no_spaces_at_either_end_nor_control_characters(
+async def test_receipt_and_return_numbers_have_no_spaces_at_either_end_nor_control_or_invisible_characters(
     shop: Tenant, db: Database
 ) -> None:
-    """The number is the idempotency key: "Q-7", " Q-7 " and "Q-7\\n" were three receipts."""
+    """The number is the idempotency key: "Q-7", " Q-7 " and "Q-7\\n" were three receipts, and so
+    were "Q-7" and "Q-7" with a BOM, a zero-width space or a direction mark, and C1 controls went in."""
     sale = basket(("TEE", 2, "10.00"))
     first = await shop.call("POST", "/v1/receipts", {**sale, "number": "Q-7"})
     assert first.status_code == 201
-    for number in (" Q-7", "Q-7 ", "Q-7\n", "Q-7\r", "N\n1", " ", "Q\t7"):
+    unseen = (
+        "C1-\x9f-x",
+        "R\x851",
+        "Q-7\ufeff",
+        "\u200bQ-7",
+        "Q-7\u200e",
+        "Q\u20287",
+        "Q\u00ad7",
+        "Q\ue0007",
+    )
+    for number in (" Q-7", "Q-7 ", "Q-7\n", "Q-7\r", "N\n1", " ", "Q\t7", *unseen):
         error = assert_error(await shop.call("POST", "/v1/receipts", {**sale, "number": number}), 422)
         assert error["field"] == "number", (number, error)
         back = {"number": number, "lines": [{"line": 1, "quantity": 1}]}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from patron.importer import copytext, products, values
+from patron.importer import copytext, products, receipts, values
 from patron.importer.values import Bad
 
 CENT = Decimal("0.01")
@@ -170,6 +170,15 @@ def test_conditions_and_codes() -> None:
         values.text("a\x01b")
     with pytest.raises(Bad, match="longer than 3"):
         values.text("abcd", max_length=3)
+
+
+def test_a_receipt_number_is_refused_as_the_api_refuses_it() -> None:
+    """A number with a BOM, a zero-width or direction mark, or a C1 control was loaded, while the
+    API refuses it: "Q-8" and "Q-8" with a BOM were two receipts."""
+    assert receipts.number(" Q-8\r\n") == "Q-8"  # a cell's spaces and line end are stripped
+    for cell in ("Q-8\ufeff", "\u200bQ-8", "Q-8\u200e", "C1-\x9f-x", "R\x851", "Q\u20288"):
+        with pytest.raises(Bad, match="control or invisible character"):
+            receipts.number(cell)
 
 
 def test_copy_text_escapes_what_copy_would_read_as_syntax() -> None:

@@ -31,6 +31,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from patron import clock
+from patron.fields import unfit_number
 from patron.importer import copytext, values
 from patron.importer.batch import (
     MEMBER_COLUMNS,
@@ -151,7 +152,11 @@ def points(value: object) -> int | None:
 
 
 def number(value: object) -> str | None:
-    return values.text(value, max_length=64)
+    """A receipt's number, stripped, refused as the API refuses it (``fields.unfit_number``)."""
+    out = values.text(value, max_length=64)
+    if out is not None and unfit_number(out):
+        raise Bad("contains a control or invisible character")
+    return out
 
 
 @lru_cache(maxsize=values.CACHE)
