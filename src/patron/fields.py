@@ -62,10 +62,17 @@ def number_text(value: str) -> str:
 Number = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(number_text)]
 
 
+def is_blank(value: str) -> bool:
+    """Whether ``value`` shows nothing: whitespace and format characters alone (category Cf: a
+    zero-width space, a BOM, a direction mark), or nothing at all."""
+    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in value)
+
+
 def not_blank(value: str) -> str:
-    """A name or body of whitespace alone names or says nothing (stores, products, keys, templates
-    and broadcasts were saved so). Empty stays empty, for the fields where that means none given."""
-    if value and not value.strip():
+    """A name or body that shows nothing names or says nothing (stores, products, keys, templates
+    and broadcasts were saved so, of spaces or of a zero-width space). Empty stays empty, for the
+    fields where that means none given."""
+    if value and is_blank(value):
         raise ValueError("is blank: spaces alone say nothing")
     return value
 

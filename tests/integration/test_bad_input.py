@@ -695,6 +695,11 @@ async def test_a_phone_lookup_whose_plus_came_as_a_space_says_so(other_tenant: T
         ("POST", "/v1/api-keys", {"role": "pos", "name": " "}, "name"),
         ("PUT", "/v1/templates/receipt.confirmed", {"channel": "sms", "body": " \n "}, "body"),
         ("POST", "/v1/broadcasts", {"channel": "sms", "body": "   "}, "body"),
+        # a zero-width space, a BOM or a direction mark shows nothing either
+        ("PUT", "/v1/stores/BLANK", {"name": "\u200b"}, "name"),
+        ("PUT", "/v1/products/BLANK", {"name": " \ufeff "}, "name"),
+        ("POST", "/v1/api-keys", {"role": "pos", "name": "\u200e"}, "name"),
+        ("POST", "/v1/broadcasts", {"channel": "sms", "body": "\u200b\n"}, "body"),
     ],
 )
 async def test_a_blank_name_or_body_is_refused_naming_it(

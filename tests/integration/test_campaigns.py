@@ -215,17 +215,26 @@ async def test_an_active_points_multiplier_of_1_or_less_is_refused(
 
 @pytest.mark.parametrize(
     ("fields", "field"),
-    [({"name": "   "}, "name"), ({"cities": [""]}, "cities"), ({"cities": ["Moscow", " \t"]}, "cities")],
+    [
+        ({"name": "   "}, "name"),
+        ({"name": "\u200b"}, "name"),
+        ({"cities": [""]}, "cities"),
+        ({"cities": ["Moscow", " \t"]}, "cities"),
+        ({"cities": ["\u200b"]}, "cities"),
+        ({"stores": [""]}, "stores"),
+        ({"stores": ["MSK", " "]}, "stores"),
+    ],
 )
-async def test_a_blank_name_or_city_is_refused_naming_it(
+async def test_a_blank_name_city_or_store_is_refused_naming_it(
     shop: Tenant, fields: dict[str, Any], field: str
 ) -> None:
-    """Both were stored: a campaign named by spaces, and one listed as active that no store's
-    city could ever match."""
-    body = {"name": "x", "effect": {"type": "discount_percent", "value": "10"}, **fields}
+    """All were stored: a campaign named by spaces (or a zero-width space), and one listed as
+    active that no store's city or code could ever match."""
+    fine = {"name": "x", "effect": {"type": "discount_percent", "value": "10"}, "cities": ["Moscow"]}
+    body = {**fine, "cities": [], **fields}
     error = assert_error(await shop.call("POST", "/v1/campaigns", body), 422)
     assert error["field"] == field and error["message"].startswith(f"{field}: "), error
-    made = await shop.call("POST", "/v1/campaigns", {**body, **{"name": "x", "cities": ["Moscow"]}})
+    made = await shop.call("POST", "/v1/campaigns", fine)
     assert_error(await shop.call("PUT", f"/v1/campaigns/{made.json()['id']}", body), 422)
     assert [c["name"] for c in (await shop.call("GET", "/v1/campaigns")).json()["items"]] == ["x"]
 

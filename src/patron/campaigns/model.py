@@ -28,6 +28,7 @@ from patron.fields import (
     Day,
     PlainDecimal,
     WholeNumber,
+    is_blank,
     taking_null,
 )
 
@@ -304,10 +305,15 @@ def check_for_program(definition: CampaignIn, quantum: Decimal, tiers: frozenset
     nowhere = sorted(set(definition.countries) - COUNTRIES)
     if nowhere:
         raise InvalidInput(f"countries: {nowhere[0]!r} is not an ISO 3166 country code", field="countries")
-    if any(not city.strip() for city in definition.cities):
-        # as a broadcast's city filter: a campaign that could never apply, though listed as active
+    # as a broadcast's city filter: a campaign that could never apply, though listed as active
+    if any(is_blank(city) for city in definition.cities):
         raise InvalidInput(
             "cities: a blank city would match no store; leave cities empty for every city", field="cities"
+        )
+    if any(is_blank(code) for code in definition.stores):  # no store's code is blank
+        raise InvalidInput(
+            "stores: a blank store code would match no store; leave stores empty for every store",
+            field="stores",
         )
 
 
@@ -315,7 +321,7 @@ def check_for_saving(definition: CampaignIn) -> None:
     """What any campaign being saved, active or not, must also be: a name that is not blank (spaces
     alone were taken), no value that means nothing for its effect. Not checked when stored ones
     load, so one saved before still applies."""
-    if not definition.name.strip():
+    if is_blank(definition.name):
         raise InvalidInput("name: not blank", field="name")
     if definition.effect.type == "buy_x_get_y" and definition.effect.value is not None:
         # as percent is refused on the other types; here, not in Effect, so that a campaign stored

@@ -22,7 +22,8 @@ router = APIRouter(route_class=JsonBodyRoute, prefix="/v1/campaigns", tags=["cam
     "not parse is a 422 `invalid_condition` whose `field` names it and whose message gives the position. "
     "Also 422 for an active campaign (an inactive one is checked when it is activated, so that one "
     "stored before a check, or whose tier left the program, can always be deactivated): `tiers` the "
-    "program does not have, `countries` that are not ISO 3166 codes, `min_amount`, money effects and "
+    "program does not have, `countries` that are not ISO 3166 codes, a blank city or store code "
+    "(spaces or a zero-width space alone), `min_amount`, money effects and "
     "`limits.budget_money` finer than the currency's minor unit. Checkouts use it within milliseconds.",
 )
 async def create_campaign(body: CampaignIn, ctx: AdminKey) -> dict[str, Any]:
