@@ -582,9 +582,19 @@ async def test_settings_decimals_are_ascii_digits_without_separators(shop: Tenan
 
 
 async def test_a_nul_in_a_lookup_is_refused_in_plain_words(shop: Tenant) -> None:
-    error = assert_error(await shop.call("GET", "/v1/members?card=%00"), 422, "invalid_input")
-    assert error["message"] == "card: text may not hold the NUL character (\\u0000)"
-    assert error["field"] == "card"
+    """A receipt's lookup by number, and a path, answered in the database's words without the
+    field, while card=, phone= and email= named theirs."""
+    for path, field in (
+        ("/v1/members?card=%00", "card"),
+        ("/v1/members?email=a%00b", "email"),
+        ("/v1/receipts?store=MSK&number=R%00", "number"),
+        ("/v1/receipts?store=M%00SK&number=R1", "store"),
+        ("/v1/stores/M%00SK", "code"),
+    ):
+        error = assert_error(await shop.call("GET", path), 422, "invalid_input")
+        assert error["message"] == f"{field}: text may not hold the NUL character (\\u0000)", (path, error)
+        assert error["field"] == field
+    assert_error(await shop.client.get("/v1/receipts?store=MSK&number=R%00"), 401)  # the key first
 
 
 async def test_a_nul_anywhere_in_a_body_is_one_422_naming_its_field(shop: Tenant, db: Database) -> None:

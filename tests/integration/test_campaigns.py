@@ -196,7 +196,11 @@ async def test_an_active_points_multiplier_of_1_or_less_is_refused(
     body = {"name": "half", "effect": {"type": "points_multiplier", "value": value}}
     error = assert_error(await shop.call("POST", "/v1/campaigns", body), 422)
     assert error["field"] == "effect.value", error
-    assert error["message"] == "effect.value: a multiplier above 1", error
+    assert error["message"] == "effect.value: a multiplier above 1, at most 100", error
+    for beyond in ("-2", "0", "100.5"):  # these were told "above 0", and 0.5 then "above 1"
+        wrong = {**body, "effect": {**body["effect"], "value": beyond}}
+        error = assert_error(await shop.call("POST", "/v1/campaigns", wrong), 422)
+        assert error["message"].startswith("effect.value: a multiplier above 1 "), error
     made = await shop.call("POST", "/v1/campaigns", {**body, "active": False})
     assert made.status_code == 201, made.text
     path = f"/v1/campaigns/{made.json()['id']}"
@@ -234,6 +238,8 @@ async def test_a_blank_name_city_or_store_is_refused_naming_it(
     body = {**fine, "cities": [], **fields}
     error = assert_error(await shop.call("POST", "/v1/campaigns", body), 422)
     assert error["field"] == field and error["message"].startswith(f"{field}: "), error
+    if field == "name":  # in the words of every other blank name
+        assert error["message"] == "name: is blank: spaces alone say nothing", error
     made = await shop.call("POST", "/v1/campaigns", fine)
     assert_error(await shop.call("PUT", f"/v1/campaigns/{made.json()['id']}", body), 422)
     assert [c["name"] for c in (await shop.call("GET", "/v1/campaigns")).json()["items"]] == ["x"]

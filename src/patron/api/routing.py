@@ -10,7 +10,8 @@ after judging the key, as for any malformed body.
 A NUL character (``"\\u0000"``) is JSON, but no text column or JSON value in PostgreSQL holds it:
 it came back in the database's words, without the field, or was taken where nothing stored it (a
 basket line's attributes). Any text of a body holding one, a name or a value at any depth, is a 422
-naming its path, before any model reads the body."""
+naming its path, before any model reads the body; so is a query or path parameter holding one,
+named (``?number=R%00`` was answered in the database's words, without the field)."""
 
 from __future__ import annotations
 
@@ -119,6 +120,17 @@ def parse_body(body: bytes) -> Any:
     return parsed
 
 
+def _nul_parameter(request: Request) -> tuple[str, str] | None:
+    """Where a NUL is in the URL's parameters: ``("query", name)`` or ``("path", name)``."""
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            return ("query", name)
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and "\x00" in value:
+            return ("path", name)
+    return None
+
+
 class JsonBodyRoute(APIRoute):
     """An API route whose JSON body is parsed by ``parse_body`` (and kept on the request, which
     FastAPI then reads instead of parsing the body again)."""
@@ -128,6 +140,9 @@ class JsonBodyRoute(APIRoute):
         takes_body = self.body_field is not None  # a body sent where none is taken stays unread
 
         async def strict(request: Request) -> Response:
+            if (where := _nul_parameter(request)) is not None:
+                error = {"type": "value_error", "loc": where, "msg": NUL_MESSAGE, "input": None}
+                raise RequestValidationError([error])
             if takes_body and is_json(request.headers.get("content-type")):
                 try:
                     body = await request.body()

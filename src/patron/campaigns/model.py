@@ -91,7 +91,8 @@ class Effect(BaseModel):
         if kind == "fixed_price" and value < 0:
             raise ValueError("a unit price of 0 or more")
         if kind == "points_multiplier" and not 0 < value <= 100:
-            raise ValueError("a multiplier above 0, at most 100")
+            # the bound of an active campaign first: one told "above 0" sent 0.5, to hear "above 1"
+            raise ValueError("a multiplier above 1 (above 0 on an inactive campaign), at most 100")
         if kind == "points_fixed" and (value <= 0 or value != value.to_integral_value()):
             raise ValueError("a whole number of points above 0")
         return value
@@ -293,7 +294,7 @@ def check_for_program(definition: CampaignIn, quantum: Decimal, tiers: frozenset
         raise InvalidInput(f"effect.value: at most {MAX_POINTS} points", field="effect.value")
     if value is not None and effect.type == "points_multiplier" and value <= 1:
         # a multiplier gives (m - 1) x the base points: at 1 nothing, below 1 a cut no receipt showed
-        raise InvalidInput("effect.value: a multiplier above 1", field="effect.value")
+        raise InvalidInput("effect.value: a multiplier above 1, at most 100", field="effect.value")
     if definition.min_amount != definition.min_amount.quantize(quantum):
         raise InvalidInput(f"min_amount: a whole number of {quantum}", field="min_amount")
     budget = definition.limits.budget_money
@@ -322,7 +323,7 @@ def check_for_saving(definition: CampaignIn) -> None:
     alone were taken), no value that means nothing for its effect. Not checked when stored ones
     load, so one saved before still applies."""
     if is_blank(definition.name):
-        raise InvalidInput("name: not blank", field="name")
+        raise InvalidInput("name: is blank: spaces alone say nothing", field="name")
     if definition.effect.type == "buy_x_get_y" and definition.effect.value is not None:
         # as percent is refused on the other types; here, not in Effect, so that a campaign stored
         # with one still loads
