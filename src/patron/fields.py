@@ -14,8 +14,18 @@ from datetime import date, datetime
 from decimal import Context, Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, PlainValidator, Strict
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    GetJsonSchemaHandler,
+    PlainSerializer,
+    PlainValidator,
+    Strict,
+)
 from pydantic.config import JsonDict, JsonValue
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 MAX_POINTS = 10**12  # far beyond any program, far within bigint
 MAX_AMOUNT = Decimal(10) ** 11  # a receipt's money at most: numeric(16, 4) holds below 10**12
@@ -183,7 +193,21 @@ def no_fraction_number(value: Any) -> Any:
     return value
 
 
-PlainDecimal = Annotated[Decimal, BeforeValidator(no_fraction_number), AfterValidator(plain)]
+# Marks, in a request schema, a decimal that also takes a whole JSON number (api/errors.py then
+# publishes it as text or integer); money in a basket is text only.
+WHOLE_NUMBER_TOO = "x-whole-number-too"
+
+
+class _WholeNumberToo:
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {**handler(schema), WHOLE_NUMBER_TOO: True}
+
+
+PlainDecimal = Annotated[
+    Decimal, BeforeValidator(no_fraction_number), AfterValidator(plain), _WholeNumberToo()
+]
 
 
 # RFC 3339 as contract 2 writes a time: a date, a time with optional fraction, and an offset. A

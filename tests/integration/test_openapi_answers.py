@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Tenant
+from tests.integration.test_api_conventions import assert_error
 from tests.integration.test_checkout import basket, member_with, setup_shop
 
 _KINDS: dict[str, Any] = {
@@ -149,7 +150,47 @@ async def test_request_schemas_say_what_the_server_takes(shop: Tenant) -> None:
         return here + [word for key, item in node.items() for word in stray(item, key == "properties")]
 
     assert stray(spec["components"]["schemas"]) == []
-    earn = spec["components"]["schemas"]["Program"]["properties"]["earn_percent"]
-    assert (earn["type"], earn["minimum"], earn["maximum"]) == ("string", 0, 1000)
-    budget = spec["components"]["schemas"]["Limits"]["properties"]["budget_money"]["anyOf"][0]
-    assert (budget["type"], budget["exclusiveMinimum"], budget["maximum"]) == ("string", 0, 10**11)
+    schemas = spec["components"]["schemas"]
+    earn = schemas["Program"]["properties"]["earn_percent"]
+    assert earn["anyOf"] == [
+        {"type": "string", "format": "decimal"},
+        {"type": "integer", "minimum": 0, "maximum": 1000},
+    ]
+    assert earn["description"] == "at least 0, at most 1000"
+    budget = schemas["Limits"]["properties"]["budget_money"]
+    assert budget["anyOf"][1] == {"type": "integer", "exclusiveMinimum": 0, "maximum": 10**11}
+    assert budget["description"] == "above 0, at most 100000000000"
+
+
+def _bounds_on_text(node: Any) -> list[str]:
+    """Bounds written on a string's schema, where JSON Schema applies them to nothing."""
+    if isinstance(node, list):
+        return [found for item in node for found in _bounds_on_text(item)]
+    if not isinstance(node, dict):
+        return []
+    bounds = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
+    here = sorted(bounds & set(node)) if node.get("type") == "string" else []
+    return here + [found for item in node.values() for found in _bounds_on_text(item)]
+
+
+async def test_decimals_are_published_as_the_server_takes_them(shop: Tenant) -> None:
+    """The bounds of decimals sat on "type": "string", which no validator applies them to, and the
+    program's and campaigns' decimals were published as text only, though whole JSON numbers are
+    taken; the program's PATCH took "any object"."""
+    spec = (await shop.client.get("/openapi.json")).json()
+    assert _bounds_on_text(spec) == []
+    program = request_schema(spec, "Program")
+    assert problems({"earn_percent": 5, "point_value": "1.00"}, program, spec) == []
+    assert (await shop.call("PATCH", "/v1/program", {"earn_percent": 5})).status_code == 200
+    assert problems({"earn_percent": 7.5}, program, spec)  # a float: a 422
+    assert_error(await shop.call("PATCH", "/v1/program", {"earn_percent": 7.5}), 422)
+    campaign = {"name": "n", "min_amount": 5, "effect": {"type": "discount_percent", "value": 10}}
+    assert problems(campaign, request_schema(spec, "CampaignIn"), spec) == []
+    assert (await shop.call("POST", "/v1/campaigns", campaign)).status_code == 201
+    price = spec["components"]["schemas"]["BasketLine"]["properties"]["price"]  # money: text only
+    assert (price["type"], price["format"]) == ("string", "decimal") and "anyOf" not in price
+    assert "at most 1000000000" in price["description"]
+    patch = spec["paths"]["/v1/program"]["patch"]["requestBody"]["content"]["application/json"]["schema"]
+    assert patch == {"$ref": "#/components/schemas/Program"}
+    assert problems({"bogus": 1}, patch, spec)
+    assert_error(await shop.call("PATCH", "/v1/program", {"bogus": 1}), 422)

@@ -24,6 +24,7 @@ from patron.api.routing import is_json
 from patron.conditions import ConditionError
 from patron.db.pool import unusable_value
 from patron.errors import Busy, PatronError, validation_message
+from patron.fields import WHOLE_NUMBER_TOO
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +260,14 @@ _AS_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error
 # Schema validators and client generators ignore; these are JSON Schema's.
 _BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
 _PYDANTIC_ONLY = ("max_digits", "decimal_places")  # said by the field's text rule, not by JSON Schema
+# A decimal's bounds in words: JSON Schema's bounds bind numbers only, never text (2020-12 §6.2).
+_SAID = {
+    "exclusiveMinimum": "above",
+    "minimum": "at least",
+    "exclusiveMaximum": "below",
+    "maximum": "at most",
+}
+_BOUNDS_SAID = "x-bounds"  # carried up to the property's description, then dropped
 
 
 def _number(value: Any) -> int | float:
@@ -266,16 +275,46 @@ def _number(value: Any) -> int | float:
     return int(number) if number == number.to_integral_value() else float(number)
 
 
+def _said(bounds: dict[str, Any]) -> str:
+    return ", ".join(f"{_SAID[word]} {Decimal(str(value)).normalize():f}" for word, value in bounds.items())
+
+
+def _decimal(node: dict[str, Any], either: list[dict[str, Any]]) -> dict[str, Any]:
+    """A decimal published as text (``format: decimal``), or as text or a whole JSON number where
+    the server takes one (a setting's, a campaign's: ``fields.PlainDecimal``). Its bounds bind the
+    integer, and are said in words for the text."""
+    number = next(option for option in either if option.get("type") == "number")
+    bounds = {
+        word: _number(value) for word in _SAID if (value := node.pop(word, number.get(word))) is not None
+    }
+    text = {"type": "string", "format": "decimal"}
+    shapes = [text, {"type": "integer", **bounds}] if node.pop(WHOLE_NUMBER_TOO, False) else [text]
+    options = [*shapes, *(option for option in either if option.get("type") == "null")]
+    node = {key: value for key, value in node.items() if key != "anyOf"}
+    node = {**node, **text} if len(options) == 1 else {**node, "anyOf": options}
+    return {**node, _BOUNDS_SAID: _said(bounds)} if bounds else node
+
+
+def _described(node: Any) -> Any:
+    """A property whose decimal's bounds were carried up, with them said in its description."""
+    if not isinstance(node, dict) or _BOUNDS_SAID not in node:
+        return node
+    node = dict(node)
+    said = node.pop(_BOUNDS_SAID)
+    description = node.get("description")
+    return {**node, "description": f"{description} ({said})" if description else said}
+
+
 def _standard(node: Any, names: bool = False) -> Any:
     """A request schema as JSON Schema says it. A decimal (money, percents) is published as text:
     pydantic writes ``number`` or ``string``, and a client that sent the number got a 422 (money
-    is a decimal string, contract 2), so its bounds move onto the text."""
+    is a decimal string, contract 2); its bounds go into the description."""
     if isinstance(node, list):
         return [_standard(item) for item in node]
     if not isinstance(node, dict):
         return node
     if names:  # a map of names (properties, the components' schemas), not a schema
-        return {key: _standard(value) for key, value in node.items()}
+        return {key: _described(_standard(value)) for key, value in node.items()}
     node = {
         key: _standard(value, names=key in ("properties", "$defs"))
         for key, value in node.items()
@@ -285,13 +324,20 @@ def _standard(node: Any, names: bool = False) -> Any:
         if pydantic_word in node:
             node[word] = _number(node.pop(pydantic_word))
     either = node.get("anyOf")
-    types = [option.get("type") for option in either] if isinstance(either, list) else []
+    if not isinstance(either, list):
+        node.pop(WHOLE_NUMBER_TOO, None)  # a decimal as an answer writes it: text
+        return node
+    types = [option.get("type") for option in either]
     if "number" in types and "string" in types and set(types) <= {"number", "string", "null"}:
-        bounds = next(option for option in either if option.get("type") == "number")
-        text = {**bounds, "type": "string", "format": "decimal"}
-        rest = [option for option in either if option.get("type") == "null"]
-        node.pop("anyOf")
-        node = {**node, **text} if not rest else {**node, "anyOf": [text, *rest]}
+        return _decimal(node, either)
+    inner = next((option for option in either if _BOUNDS_SAID in option), None)
+    if inner is not None:  # a decimal or null: one anyOf, its bounds said on the property
+        said = inner[_BOUNDS_SAID]
+        shapes = inner.get("anyOf", [{k: v for k, v in inner.items() if k != _BOUNDS_SAID}])
+        options = [shape for option in either for shape in (shapes if option is inner else [option])]
+        node = {**node, "anyOf": options, _BOUNDS_SAID: said}
+    elif any(set(option) == {"anyOf"} for option in either):  # a decimal without bounds, or null
+        node = {**node, "anyOf": [s for option in either for s in option.get("anyOf", [option])]}
     return node
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
-from pydantic import ValidationError
+from pydantic import ValidationError, WithJsonSchema
 
 from patron.api.deps import AdminKey
 from patron.api.errors import validation_code
@@ -69,7 +69,13 @@ async def put_program(ctx: AdminKey, body: Program) -> dict[str, Any]:
 )
 async def patch_program(
     ctx: AdminKey,
-    body: dict[str, Any] = Body(openapi_examples={"earn": {"value": {"earn_percent": "7"}}}),
+    # published as PUT's: every field is optional there and no other is taken, so a client gets
+    # the fields' types (it got "any object")
+    body: Annotated[
+        dict[str, Any],
+        WithJsonSchema({"$ref": "#/components/schemas/Program"}),
+        Body(openapi_examples={"earn": {"value": {"earn_percent": "7"}}}),
+    ],
 ) -> dict[str, Any]:
     async with ctx.db.transaction() as conn:
         current = await store.lock_settings(conn, ctx.tenant_id)
