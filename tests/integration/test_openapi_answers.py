@@ -194,3 +194,10 @@ async def test_decimals_are_published_as_the_server_takes_them(shop: Tenant) -> 
     assert patch == {"$ref": "#/components/schemas/Program"}
     assert problems({"bogus": 1}, patch, spec)
     assert_error(await shop.call("PATCH", "/v1/program", {"bogus": 1}), 422)
+
+
+async def test_a_busy_answer_is_published_with_the_error_it_carries(shop: Tenant) -> None:
+    """The 503 `busy` of receipts, returns and member changes was listed without any content."""
+    spec = (await shop.client.get("/openapi.json")).json()
+    busy = spec["paths"]["/v1/receipts"]["post"]["responses"]["503"]
+    assert busy["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}

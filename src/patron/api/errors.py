@@ -394,6 +394,8 @@ def document(app: FastAPI, routers: Iterable[APIRouter]) -> None:
                     )
                 responses.setdefault("422", {"description": "bad input (`invalid_input`, naming the field)"})
                 for status, response in responses.items():
+                    if status == "503":  # busy: contract 2's error, as every 4xx
+                        response["content"] = _AS_ERROR
                     if status.startswith("4"):
                         if response.get("description") in (None, "", "Validation Error"):
                             response["description"] = "bad input (`invalid_input`, naming the field)"
