@@ -243,28 +243,31 @@ async def insert_allocations(
     )
 
 
-async def spendable_lots(conn: Connection, tenant_id: int, member_id: str, at: datetime) -> list[LotRow]:
-    """Lots with points left that count at ``at``."""
+async def _live_lots(
+    conn: Connection, tenant_id: int, member_id: str, when: str, at: datetime
+) -> list[LotRow]:
+    """The member's lots with points left that ``when`` (a condition on ``%(at)s``) selects."""
     cur = await conn.execute(
         "SELECT id, remaining, available_from, expires_at, spend_condition, kind,"
         " source->>'receipt' AS receipt_id FROM lots"
-        " WHERE tenant_id = %s AND member_id = %s AND expires_at > %s AND available_from <= %s"
-        " AND remaining > 0",
-        (tenant_id, member_id, at, at),
+        f" WHERE tenant_id = %(t)s AND member_id = %(m)s AND remaining > 0 AND {when}",
+        {"t": tenant_id, "m": member_id, "at": at},
     )
     return [LotRow(**row) for row in await cur.fetchall()]
+
+
+async def spendable_lots(conn: Connection, tenant_id: int, member_id: str, at: datetime) -> list[LotRow]:
+    """Lots with points left that count at ``at``."""
+    return await _live_lots(
+        conn, tenant_id, member_id, "expires_at > %(at)s AND available_from <= %(at)s", at
+    )
 
 
 async def pending_lots(conn: Connection, tenant_id: int, member_id: str, at: datetime) -> list[LotRow]:
     """Lots with points left that are not available yet at ``at`` (earned, awaiting their day)."""
-    cur = await conn.execute(
-        "SELECT id, remaining, available_from, expires_at, spend_condition, kind,"
-        " source->>'receipt' AS receipt_id FROM lots"
-        " WHERE tenant_id = %s AND member_id = %s AND available_from > %s AND expires_at > available_from"
-        " AND remaining > 0",
-        (tenant_id, member_id, at),
+    return await _live_lots(
+        conn, tenant_id, member_id, "available_from > %(at)s AND expires_at > available_from", at
     )
-    return [LotRow(**row) for row in await cur.fetchall()]
 
 
 async def adjustment_by_key(
