@@ -110,6 +110,24 @@ def test_the_last_live_holder_stops_the_server_though_another_was_killed(tmp_pat
         assert wait_until(lambda: not alive(server), 20), "the server outlived the last live holder"
 
 
+def test_a_damaged_list_of_holders_neither_stops_the_server_under_a_live_one_nor_leaves_it_running(
+    tmp_path: Path,
+) -> None:
+    """The list, cut short by a crash mid-write, was rewritten empty: a short command then took
+    itself for the last holder and stopped the server under serve, and serve's exit left it."""
+    pgdata = (tmp_path / "data" / "pg").resolve()
+    with no_server_left(pgdata):
+        holder = Holder(tmp_path / "data")
+        server = postmaster_pid(pgdata)
+        assert server is not None
+        (pgdata / ".handle_pids.json").write_text(f"[{holder.process.pid}, 12")
+        assert patron("db", "url", env=base_env(PATRON_DATA_DIR=str(tmp_path / "data"))).returncode == 0
+        assert postmaster_pid(pgdata) == server and alive(server), "stopped under a live holder"
+        (pgdata / ".handle_pids.json").write_text(f"[{holder.process.pid}, 12")
+        holder.exit()
+        assert wait_until(lambda: not alive(server), 20), "the server outlived its last holder"
+
+
 def test_the_last_holder_stops_a_server_another_process_started_again(tmp_path: Path) -> None:
     """The server died under its holder (the OOM killer); another command started it again."""
     pgdata = (tmp_path / "data" / "pg").resolve()

