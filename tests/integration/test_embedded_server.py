@@ -128,6 +128,27 @@ def test_a_damaged_list_of_holders_neither_stops_the_server_under_a_live_one_nor
         assert wait_until(lambda: not alive(server), 20), "the server outlived its last holder"
 
 
+def test_the_last_holder_stops_the_server_though_a_dead_holders_number_is_now_another_process(
+    tmp_path: Path,
+) -> None:
+    """After a reboot or a container restart, numbers start low again: a dead holder's number,
+    taken by an unrelated process, counted as a live holder, and the server was never stopped."""
+    pgdata = (tmp_path / "data" / "pg").resolve()
+    unrelated = subprocess.Popen(["sleep", "60"])
+    try:
+        with no_server_left(pgdata):
+            holder = Holder(tmp_path / "data")
+            server = postmaster_pid(pgdata)
+            assert server is not None
+            (pgdata / ".handle_pids.json").write_text(f"[{unrelated.pid}, {holder.process.pid}]")
+            holder.exit()
+            assert wait_until(lambda: not alive(server), 20), "the server outlived its last holder"
+            assert unrelated.poll() is None  # left alone
+    finally:
+        unrelated.kill()
+        unrelated.wait()
+
+
 def test_the_last_holder_stops_a_server_another_process_started_again(tmp_path: Path) -> None:
     """The server died under its holder (the OOM killer); another command started it again."""
     pgdata = (tmp_path / "data" / "pg").resolve()

@@ -32,6 +32,14 @@ def test_a_killed_holder_is_forgotten_and_live_ones_kept(tmp_path: Path) -> None
     assert json.loads(holders.read_text()) == [os.getpid(), 1]
 
 
+def test_entries_that_are_no_process_are_dropped(tmp_path: Path) -> None:
+    """os.kill(0 or -1, 0) succeeds: such an entry (a hand edit) counted as running for ever."""
+    holders = tmp_path / ".handle_pids.json"
+    holders.write_text(json.dumps([0, -1, True, "12", os.getpid()]))
+    forget_dead_holders(tmp_path)
+    assert json.loads(holders.read_text()) == [os.getpid()]
+
+
 def test_a_killed_holder_its_parent_has_not_reaped_yet_is_forgotten(tmp_path: Path) -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])  # not waited for: a zombie once done
     try:

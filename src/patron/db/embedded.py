@@ -381,7 +381,8 @@ def forget_dead_holders(pgdata: Path) -> None:
             )
             holders.write_text("[]")
             return
-        running = [pid for pid in pids if isinstance(pid, int) and _running(pid)]
+        # 0, -1 and true (an int to Python) are no process, though os.kill(pid, 0) takes them
+        running = [pid for pid in pids if type(pid) is int and pid > 0 and _running(pid)]
         if running != pids:
             log.info("the embedded server's holders %s are gone", [pid for pid in pids if pid not in running])
             holders.write_text(json.dumps(running))
