@@ -189,7 +189,7 @@ def test_a_holder_starts_its_server_again_when_it_dies(tmp_path: Path) -> None:
         again = postmaster_pid(pgdata)
         assert again is not None
         said = holder.exit()
-        assert "is not running: starting it again" in said, said
+        assert "is not running (stopped or crashed): starting it again" in said, said
         assert wait_until(lambda: not alive(again), 20), "the server outlived its last holder"
 
 

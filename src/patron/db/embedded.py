@@ -194,12 +194,15 @@ class _Keeper:
 
     def _watch(self) -> None:
         """A server that died (the OOM killer, a crash) is started again, as the next command
-        would: else every request waited out the pool's 30 s for a 503 until someone did."""
+        would: else every request waited out the pool's 30 s for a 503 until someone did. So is
+        one stopped on purpose (pg_ctl stop): for maintenance, the holders are stopped instead."""
         pgdata = self.server.pgdata
         while not self.stopping.wait(WATCH_EVERY):
             if _runs(pgdata):
                 continue
-            log.warning("the embedded PostgreSQL in %s is not running: starting it again", pgdata)
+            log.warning(
+                "the embedded PostgreSQL in %s is not running (stopped or crashed): starting it again", pgdata
+            )
             server_log, said = pgdata / "log", _Said()
             seen = _size(server_log)
             try:
