@@ -169,9 +169,16 @@ def test_a_data_folder_whose_path_has_a_space_is_refused_in_one_line(tmp_path: P
         ("new\nline", "a newline"),
         ("a;id", "the character ';'"),
         ("bell\x07", "a control character (U+0007)"),
+        # misread elsewhere: PostgreSQL's list of socket folders, the connection URL, SQLAlchemy
+        ("c,d", "the character ','"),
+        ("p%41q", "the character '%'"),  # was the folder pAq
+        ("a=b", "the character '='"),
+        ("a+b", "the character '+'"),  # a space to the migrations
+        ("nb\xa0sp", "a space character (U+00A0 NO-BREAK SPACE)"),
+        ("zw\u200bsp", "an invisible character (U+200B ZERO WIDTH SPACE)"),
     ],
 )
-def test_a_data_folder_whose_path_has_a_character_the_shell_acts_on_is_refused_before_anything_runs(
+def test_a_data_folder_whose_path_has_a_character_that_would_be_misread_is_refused_before_anything_runs(
     tmp_path: Path, name: str, said: str
 ) -> None:
     with pytest.raises(ConfigError, match="path with ") as refused:

@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import threading
+import unicodedata
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,8 +43,8 @@ def start(data_dir: Path) -> str:
     """Starts (or joins) the server in ``data_dir/pg`` and returns a URL to the Patron database.
 
     What keeps it from starting (a folder that is a file or read-only, a path with a character
-    the shell acts on, which the package passes to PostgreSQL unquoted, a server that fails or is
-    slow to start) is a ConfigError: one line for the operator."""
+    the shell acts on, which the package passes to PostgreSQL unquoted, or that is otherwise
+    misread, a server that fails or is slow to start) is a ConfigError: one line for the operator."""
     os.environ.setdefault("XDG_RUNTIME_DIR", str(_runtime_dir()))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -53,7 +54,7 @@ def start(data_dir: Path) -> str:
     if (unsafe := _unsafe_character(path)) is not None:
         raise ConfigError(
             f"PATRON_DATA_DIR: the embedded PostgreSQL cannot run in a path with {_named(unsafe)}"
-            f" ({path!r}): the package passes it to PostgreSQL through a shell, unquoted"
+            f" ({path!r}): {_why_unsafe(unsafe)}"
         )
     pgdata = data_dir / "pg"
     server_log = pgdata / "log"
@@ -85,17 +86,38 @@ def start(data_dir: Path) -> str:
 # What the shell acts on where pg_ctl puts the data folder: in ``-k FOLDER``, unquoted (a space or a
 # ";" splits the command, "$(...)" runs one), and in double quotes ("$", "`", '"', "\\").
 _SHELL = frozenset(" \t\n$`'\"\\;&|<>()*?[]")
+# What is misread elsewhere: "," splits PostgreSQL's list of socket folders (-k); "%" and "="
+# break the connection URL, where the package puts the path unescaped, and "+" is a space there
+# to SQLAlchemy (the migrations).
+_LIST, _URL = frozenset(","), frozenset("%=+")
 _NAMES = {" ": "a space", "\t": "a tab", "\n": "a newline", "\\": "a backslash"}
 
 
 def _unsafe_character(path: str) -> str | None:
-    return next((char for char in path if char in _SHELL or not char.isprintable()), None)
+    unsafe = _SHELL | _LIST | _URL
+    return next((char for char in path if char in unsafe or not char.isprintable()), None)
 
 
 def _named(char: str) -> str:
+    """An invisible character by its kind, code and name: U+00A0 is a no-break space."""
     if char in _NAMES:
         return _NAMES[char]
-    return f"the character {char!r}" if char.isprintable() else f"a control character (U+{ord(char):04X})"
+    if char.isprintable():
+        return f"the character {char!r}"
+    kinds = {"Zs": "a space", "Zl": "a line separator", "Zp": "a paragraph separator", "Cc": "a control"}
+    kind = kinds.get(unicodedata.category(char), "an invisible")
+    name = unicodedata.name(char, "")
+    return f"{kind} character (U+{ord(char):04X}{' ' + name if name else ''})"
+
+
+def _why_unsafe(char: str) -> str:
+    if char in _LIST:
+        return "PostgreSQL reads the folder of its socket as a comma-separated list"
+    if char in _URL:
+        return "the package puts the path into the connection URL unescaped, where it means something else"
+    if char in _SHELL:
+        return "the package passes it to PostgreSQL through a shell, unquoted"
+    return "it does not show, so the path is easily misread"
 
 
 def _check_version(pgdata: Path) -> None:
