@@ -110,6 +110,45 @@ def test_the_last_live_holder_stops_the_server_though_another_was_killed(tmp_pat
         assert wait_until(lambda: not alive(server), 20), "the server outlived the last live holder"
 
 
+def test_a_damaged_list_of_holders_neither_stops_the_server_under_a_live_one_nor_leaves_it_running(
+    tmp_path: Path,
+) -> None:
+    """The list, cut short by a crash mid-write, was rewritten empty: a short command then took
+    itself for the last holder and stopped the server under serve, and serve's exit left it."""
+    pgdata = (tmp_path / "data" / "pg").resolve()
+    with no_server_left(pgdata):
+        holder = Holder(tmp_path / "data")
+        server = postmaster_pid(pgdata)
+        assert server is not None
+        (pgdata / ".handle_pids.json").write_text(f"[{holder.process.pid}, 12")
+        assert patron("db", "url", env=base_env(PATRON_DATA_DIR=str(tmp_path / "data"))).returncode == 0
+        assert postmaster_pid(pgdata) == server and alive(server), "stopped under a live holder"
+        (pgdata / ".handle_pids.json").write_text(f"[{holder.process.pid}, 12")
+        holder.exit()
+        assert wait_until(lambda: not alive(server), 20), "the server outlived its last holder"
+
+
+def test_the_last_holder_stops_the_server_though_a_dead_holders_number_is_now_another_process(
+    tmp_path: Path,
+) -> None:
+    """After a reboot or a container restart, numbers start low again: a dead holder's number,
+    taken by an unrelated process, counted as a live holder, and the server was never stopped."""
+    pgdata = (tmp_path / "data" / "pg").resolve()
+    unrelated = subprocess.Popen(["sleep", "60"])
+    try:
+        with no_server_left(pgdata):
+            holder = Holder(tmp_path / "data")
+            server = postmaster_pid(pgdata)
+            assert server is not None
+            (pgdata / ".handle_pids.json").write_text(f"[{unrelated.pid}, {holder.process.pid}]")
+            holder.exit()
+            assert wait_until(lambda: not alive(server), 20), "the server outlived its last holder"
+            assert unrelated.poll() is None  # left alone
+    finally:
+        unrelated.kill()
+        unrelated.wait()
+
+
 def test_the_last_holder_stops_a_server_another_process_started_again(tmp_path: Path) -> None:
     """The server died under its holder (the OOM killer); another command started it again."""
     pgdata = (tmp_path / "data" / "pg").resolve()
@@ -150,7 +189,7 @@ def test_a_holder_starts_its_server_again_when_it_dies(tmp_path: Path) -> None:
         again = postmaster_pid(pgdata)
         assert again is not None
         said = holder.exit()
-        assert "is not running: starting it again" in said, said
+        assert "is not running (stopped or crashed): starting it again" in said, said
         assert wait_until(lambda: not alive(again), 20), "the server outlived its last holder"
 
 

