@@ -283,6 +283,41 @@ async def insert_messages(
     return cur.rowcount
 
 
+# A member's oldest queued message of the channel is read from ``messages_member_queued`` (queued
+# rows only, in that order): through ``messages_member`` the look walked back over every message
+# the member was ever sent, for each candidate. Put as NOT EXISTS, it was planned on the due
+# index, every queued message of the channel for each candidate, when the statistics were taken
+# before the queue filled (tests/integration/test_message_plans.py).
+CLAIM_MESSAGES = """
+    SELECT g.id::text AS id, g.ctid::text AS ctid, g.member_id::text AS member_id, g.trigger, g.subject, g.body,
+           coalesce(lr.timezone, t.settings ->> 'timezone', g.timezone) AS timezone, g.attempts,
+           m.phone, m.email,
+           coalesce((m.consents ->> g.channel)::boolean, false) AS consent,
+           coalesce(b.status = 'cancelled', false) AS cancelled,
+           g.trigger = 'points_expiring' AND NOT EXISTS (
+               SELECT 1 FROM expiry_notices n JOIN lots l ON l.tenant_id = n.tenant_id AND l.id = n.lot_id
+                WHERE n.tenant_id = g.tenant_id AND n.member_id = g.member_id AND n.created_at = g.created_at
+                  AND l.remaining > 0 AND l.expires_at > %(now)s) AS points_gone
+      FROM messages g JOIN members m ON m.tenant_id = g.tenant_id AND m.id = g.member_id
+      JOIN tenants t ON t.id = g.tenant_id
+      LEFT JOIN broadcasts b ON b.tenant_id = g.tenant_id AND b.id = g.broadcast_id
+      LEFT JOIN LATERAL (
+            SELECT s.timezone FROM receipts r JOIN stores s ON s.tenant_id = r.tenant_id AND s.code = r.store
+             WHERE r.tenant_id = g.tenant_id AND r.member_id = g.member_id AND r.status <> 'cancelled'
+             ORDER BY r.at DESC LIMIT 1) lr ON true
+     WHERE g.tenant_id = %(t)s AND g.channel = %(c)s AND g.status = 'queued'
+       AND g.next_attempt_at <= %(now)s
+       AND (g.created_at, g.id) <= (
+             SELECT e.created_at, e.id FROM messages e
+              WHERE e.tenant_id = g.tenant_id AND e.member_id = g.member_id AND e.channel = g.channel
+                AND e.status = 'queued'
+              ORDER BY e.created_at, e.id LIMIT 1)
+     ORDER BY g.next_attempt_at
+     LIMIT %(limit)s
+     FOR UPDATE OF g SKIP LOCKED
+"""
+
+
 async def claim_messages(
     conn: Connection, tenant_id: int, channel: str, now: datetime, limit: int
 ) -> list[dict[str, Any]]:
@@ -294,32 +329,15 @@ async def claim_messages(
     none of the lots it announced still holds points (``points_gone``: expired or spent while
     the notice waited, for quiet hours or retries). A notice's lots are the expiry notices of its
     member written with it (the same moment: ``schedule.expiring_points`` writes both at ``now``).
+    A message is claimed only as the oldest queued one of its member and channel (the others
+    wait while it is put off by quiet hours, waits for a retry, or is held by another worker),
+    so that a member reads their messages in the order they were queued: retried with their own
+    delays, a stale ``tier_changed`` arrived last, and a welcome after the receipt. So a
+    member's messages of a channel go one a batch.
     Other workers skip them while they are locked. ``ctid`` is where each row is: it cannot move
     while the caller holds the lock, and ``update_messages`` goes straight to it."""
     cur = await conn.execute(
-        """
-        SELECT g.id::text AS id, g.ctid::text AS ctid, g.member_id::text AS member_id, g.trigger, g.subject, g.body,
-               coalesce(lr.timezone, t.settings ->> 'timezone', g.timezone) AS timezone, g.attempts,
-               m.phone, m.email,
-               coalesce((m.consents ->> g.channel)::boolean, false) AS consent,
-               coalesce(b.status = 'cancelled', false) AS cancelled,
-               g.trigger = 'points_expiring' AND NOT EXISTS (
-                   SELECT 1 FROM expiry_notices n JOIN lots l ON l.tenant_id = n.tenant_id AND l.id = n.lot_id
-                    WHERE n.tenant_id = g.tenant_id AND n.member_id = g.member_id AND n.created_at = g.created_at
-                      AND l.remaining > 0 AND l.expires_at > %(now)s) AS points_gone
-          FROM messages g JOIN members m ON m.tenant_id = g.tenant_id AND m.id = g.member_id
-          JOIN tenants t ON t.id = g.tenant_id
-          LEFT JOIN broadcasts b ON b.tenant_id = g.tenant_id AND b.id = g.broadcast_id
-          LEFT JOIN LATERAL (
-                SELECT s.timezone FROM receipts r JOIN stores s ON s.tenant_id = r.tenant_id AND s.code = r.store
-                 WHERE r.tenant_id = g.tenant_id AND r.member_id = g.member_id AND r.status <> 'cancelled'
-                 ORDER BY r.at DESC LIMIT 1) lr ON true
-         WHERE g.tenant_id = %(t)s AND g.channel = %(c)s AND g.status = 'queued'
-           AND g.next_attempt_at <= %(now)s
-         ORDER BY g.next_attempt_at
-         LIMIT %(limit)s
-         FOR UPDATE OF g SKIP LOCKED
-        """,
+        CLAIM_MESSAGES,
         {"t": tenant_id, "c": channel, "now": now, "limit": limit},
     )
     return await cur.fetchall()
