@@ -912,6 +912,28 @@ async def test_tier_changed_into_and_out_of_no_tier_renders(
     assert all(m["status"] == "sent" for m in await messages(tenant, member))
 
 
+async def test_a_base_tier_added_to_a_program_without_one_is_a_change_from_no_tier(
+    tenant: Tenant, db: Database, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """A probe: the member's previous tier, "no tier", was told as the tier of no purchases under
+    the new program, the new base tier itself: "base -> base", in the message and the webhook."""
+    tiers = [{"code": "silver", "name": "Silver", "threshold": "100", "earn_percent": "10"}]
+    await shop(tenant, clock, tiers=tiers, tier_window_days=30)
+    await sms_channel(tenant, provider)
+    await template(tenant, "tier_changed", "{{ previous_tier.code }}->{{ tier.code }}")
+    member = await new_member(tenant)
+    await worker.drain()
+    base = {"code": "base", "name": "Base", "threshold": "0", "earn_percent": "5"}
+    assert (await tenant.call("PATCH", "/v1/program", {"tiers": [base, *tiers]})).status_code == 200
+    await worker.drain()
+    assert (await worker.run_schedule())["tiers"] == 1
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["->base"]
+    (change,) = [e for e in await outbox_events(db, tenant) if e["type"] == "member.tier_changed"]
+    assert change["member_id"] == member
+    assert (change["data"]["previous_tier"], change["data"]["tier"]["code"]) == (None, "base")
+
+
 async def test_a_tier_change_is_the_tier_when_the_worker_handles_it(
     tenant: Tenant, db: Database, clock: ManualClock, worker: Worker
 ) -> None:

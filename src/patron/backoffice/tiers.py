@@ -48,7 +48,9 @@ async def reevaluate(
     data = {
         "member_id": member_id,
         "tier": tenant.tier(code),
-        "previous_tier": tenant.tier(previous),
+        # a stored "no tier" stays none: ``tenant.tier(None)`` is the tier of no purchases under
+        # the program of now, the new base tier when one was just added ("base -> base")
+        "previous_tier": None if previous is None else tenant.tier(previous),
         "paid_in_window": format_money(paid, tenant.program.quantum),
     }
     await outbox.emit(conn, tenant.id, "member.tier_changed", member_id=member_id, data=data)
