@@ -15,6 +15,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +35,7 @@ from tests.integration.conftest import Tenant
 from tests.integration.local_servers import Inbox, Receiver, SmsProvider
 from tests.integration.test_api_conventions import assert_error
 from tests.integration.test_checkout import basket, receipt, setup_shop
+from tests.integration.test_import import RECEIPT_HEADER, load, write_csv
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 _phones = itertools.count(1000)
@@ -890,6 +892,76 @@ async def test_a_change_of_the_programs_tier_rules_evaluates_every_members_tier_
     assert (await tenant.call("POST", "/v1/broadcasts", body)).status_code == 202
     await worker.drain()
     assert [r["text"] for r in provider.requests[before:]] == ["silver"]
+
+
+async def test_a_change_of_the_programs_tier_rules_evaluates_imported_members_too(
+    tenant: Tenant,
+    database_url: str,
+    clock: ManualClock,
+    worker: Worker,
+    provider: SmsProvider,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A probe: imported members with imported receipts had no tier row (no worker evaluated
+    them), so a program change that re-evaluated "every member" skipped them, and a broadcast to
+    silver reached none of them until their next receipt. They are taken in batches (of one here)."""
+    tiers = [
+        {"code": "base", "name": "Base", "threshold": "0", "earn_percent": "5"},
+        {"code": "silver", "name": "Silver", "threshold": "1000", "earn_percent": "7"},
+    ]
+    await shop(tenant, clock, tiers=tiers, tier_window_days=30)
+    await sms_channel(tenant, provider)
+    await template(tenant, "tier_changed", "{{ previous_tier.code }}->{{ tier.code }}")
+    phones = {"recent": "+79007000001", "small": "+79007000002", "old": "+79007000003"}
+    people = write_csv(
+        tmp_path / "m.csv",
+        ["phone", "name", "consent_sms"],
+        [[p, name, "true"] for name, p in phones.items()],
+    )
+    assert (await load(database_url, tenant, "members", people)).loaded == 3
+    sales = [("recent", 5, "200"), ("small", 5, "100"), ("old", 60, "900")]  # (who, days ago, paid)
+    rows = [
+        [
+            "MSK",
+            f"I-{who}",
+            (clock() - timedelta(days=days)).isoformat(),
+            phones[who],
+            "",
+            "",
+            "TEE",
+            "1",
+            paid,
+        ]
+        for who, days, paid in sales
+    ]
+    imported = write_csv(tmp_path / "r.csv", RECEIPT_HEADER[:9], rows)
+    assert (await load(database_url, tenant, "receipts", imported)).loaded == 3
+    await worker.drain()  # the shop's own program changes
+    batches: list[int] = []
+    tracking = getattr(store, "track_tiers_due", None)
+
+    async def one_at_a_time(*args: Any) -> str | None:
+        batches.append(1)
+        assert tracking is not None
+        return await tracking(*args[:-1], 1)
+
+    monkeypatch.setattr(store, "track_tiers_due", one_at_a_time, raising=False)
+    tiers[1]["threshold"] = "150"
+    assert (await tenant.call("PATCH", "/v1/program", {"tiers": tiers})).status_code == 200
+    await worker.drain()
+    assert (await worker.run_schedule())["tiers"] == 2
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["base->silver"]
+    body = {
+        "channel": "sms",
+        "body": "{{ member.name }} {{ member.tier.code }}",
+        "filter": {"tier": "silver"},
+    }
+    assert (await tenant.call("POST", "/v1/broadcasts", body)).status_code == 202
+    await worker.drain()
+    assert [r["text"] for r in provider.requests[1:]] == ["recent silver"]
+    assert len(batches) == 3  # the two members of the window, and a look that found no more
 
 
 async def test_tier_changed_into_and_out_of_no_tier_renders(

@@ -493,6 +493,42 @@ async def make_tiers_due(conn: Connection, tenant_id: int, at: datetime) -> None
     )
 
 
+async def track_tiers_due(
+    conn: Connection,
+    tenant_id: int,
+    tier: str | None,
+    since: datetime,
+    at: datetime,
+    after: str | None,
+    limit: int,
+) -> str | None:
+    """Gives the members with a receipt since ``since`` whose tier the back office does not hold
+    yet (imported members and receipts, which no worker evaluated) a row due at ``at``, held as
+    ``tier`` (the tier of no purchases, which they have had so far): up to ``limit`` such
+    members in id order after ``after``. Returns the last member id looked at, None when done."""
+    row = await (
+        await conn.execute(
+            """
+            WITH batch AS (
+                SELECT DISTINCT member_id FROM receipts
+                 WHERE tenant_id = %(t)s AND member_id IS NOT NULL AND at >= %(since)s
+                   AND (%(after)s::uuid IS NULL OR member_id > %(after)s::uuid)
+                 ORDER BY member_id LIMIT %(limit)s),
+            tracked AS (
+                INSERT INTO member_tiers (tenant_id, member_id, tier, paid, evaluated_at, next_check_at)
+                SELECT %(t)s, b.member_id, %(tier)s, 0, %(at)s, %(at)s FROM batch b
+                 WHERE NOT EXISTS (
+                       SELECT 1 FROM member_tiers mt WHERE mt.tenant_id = %(t)s AND mt.member_id = b.member_id)
+                ON CONFLICT DO NOTHING)
+            SELECT count(*) AS n, (SELECT member_id::text FROM batch ORDER BY member_id DESC LIMIT 1) AS last FROM batch
+            """,
+            {"t": tenant_id, "tier": tier, "since": since, "at": at, "after": after, "limit": limit},
+        )
+    ).fetchone()
+    assert row is not None
+    return None if row["n"] < limit else cast(str, row["last"])
+
+
 async def due_tier_checks(
     conn: Connection, now: datetime, limit: int, only: list[int] | None
 ) -> list[dict[str, Any]]:
