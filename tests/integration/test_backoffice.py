@@ -276,6 +276,32 @@ async def test_no_receipt_message_for_a_sale_cancelled_before_the_worker_came_to
     assert [m["trigger"] for m in await messages(tenant, member)] == ["receipt"]
 
 
+async def test_a_receipt_message_still_waiting_when_its_sale_is_cancelled_is_dropped(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """A probe: queued, then retried during a provider's outage (or held for the morning), the
+    message of a sale voided meanwhile still told of points and a balance taken back."""
+    await shop(tenant, clock)
+    await sms_channel(tenant, provider)
+    await template(tenant, "receipt", "{{ receipt.number }} +{{ points_earned }} = {{ balance }}")
+    member = await new_member(tenant)
+    provider.script.append((500, {}))
+    voided = await receipt(tenant, basket(("TEE", 1, "600.00"), member=member, number="V-1"))
+    await worker.drain()
+    assert (await messages(tenant, member))[0]["status"] == "queued"  # to be tried again
+    assert (await tenant.call("POST", f"/v1/receipts/{voided['id']}/cancel")).status_code == 200
+    clock.fixed += timedelta(minutes=5)
+    await receipt(tenant, basket(("TEE", 1, "100.00"), member=member, number="K-2"))
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["V-1 +30 = 30", "K-2 +5 = 5"]
+    kept, dropped = await messages(tenant, member)
+    assert (kept["status"], dropped["status"], dropped["error"]) == (
+        "sent",
+        "failed",
+        "its sale was cancelled before it could be sent",
+    )
+
+
 async def test_quiet_hours_are_those_of_the_members_latest_store_at_the_moment_of_sending(
     tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
 ) -> None:
@@ -540,8 +566,8 @@ async def test_a_members_messages_go_out_in_the_order_they_were_queued(
     provider.script.clear()
     clock.fixed += timedelta(minutes=5)
     await worker.drain()
-    assert [r["text"] for r in provider.accepted.values()] == ["W", "R", "base->silver", "silver->base"]
-    assert all(m["status"] == "sent" for m in await messages(tenant, member))
+    # the receipt's message is dropped at the send: its sale was cancelled meanwhile
+    assert [r["text"] for r in provider.accepted.values()] == ["W", "base->silver", "silver->base"]
 
 
 async def test_a_withdrawn_consent_stops_a_queued_message(

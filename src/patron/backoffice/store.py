@@ -297,7 +297,11 @@ CLAIM_MESSAGES = """
            g.trigger = 'points_expiring' AND NOT EXISTS (
                SELECT 1 FROM expiry_notices n JOIN lots l ON l.tenant_id = n.tenant_id AND l.id = n.lot_id
                 WHERE n.tenant_id = g.tenant_id AND n.member_id = g.member_id AND n.created_at = g.created_at
-                  AND l.remaining > 0 AND l.expires_at > %(now)s) AS points_gone
+                  AND l.remaining > 0 AND l.expires_at > %(now)s) AS points_gone,
+           CASE WHEN g.trigger = 'receipt' AND g.dedup_key LIKE 'e:%%' THEN EXISTS (
+               SELECT 1 FROM outbox o JOIN receipts r ON r.tenant_id = o.tenant_id AND r.id = (o.data ->> 'id')::uuid
+                WHERE o.uid = substr(g.dedup_key, 3, 36)::uuid AND o.tenant_id = g.tenant_id
+                  AND r.status = 'cancelled') ELSE false END AS receipt_cancelled
       FROM messages g JOIN members m ON m.tenant_id = g.tenant_id AND m.id = g.member_id
       JOIN tenants t ON t.id = g.tenant_id
       LEFT JOIN broadcasts b ON b.tenant_id = g.tenant_id AND b.id = g.broadcast_id
@@ -327,7 +331,9 @@ async def claim_messages(
     the message was queued may have moved the quiet hours), and
     whether its broadcast was cancelled meanwhile, and, for a ``points_expiring`` notice, whether
     none of the lots it announced still holds points (``points_gone``: expired or spent while
-    the notice waited, for quiet hours or retries). A notice's lots are the expiry notices of its
+    the notice waited, for quiet hours or retries), and, for a ``receipt`` message, whether its
+    sale was cancelled since (``receipt_cancelled``: its receipt is that of the event named in
+    its dedup key, ``e:<event uid>:<channel>``). A notice's lots are the expiry notices of its
     member written with it (the same moment: ``schedule.expiring_points`` writes both at ``now``).
     A message is claimed only as the oldest queued one of its member and channel (the others
     wait while it is put off by quiet hours, waits for a retry, or is held by another worker),
