@@ -15,6 +15,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +35,7 @@ from tests.integration.conftest import Tenant
 from tests.integration.local_servers import Inbox, Receiver, SmsProvider
 from tests.integration.test_api_conventions import assert_error
 from tests.integration.test_checkout import basket, receipt, setup_shop
+from tests.integration.test_import import RECEIPT_HEADER, load, write_csv
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 _phones = itertools.count(1000)
@@ -274,6 +276,32 @@ async def test_no_receipt_message_for_a_sale_cancelled_before_the_worker_came_to
     assert [m["trigger"] for m in await messages(tenant, member)] == ["receipt"]
 
 
+async def test_a_receipt_message_still_waiting_when_its_sale_is_cancelled_is_dropped(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """A probe: queued, then retried during a provider's outage (or held for the morning), the
+    message of a sale voided meanwhile still told of points and a balance taken back."""
+    await shop(tenant, clock)
+    await sms_channel(tenant, provider)
+    await template(tenant, "receipt", "{{ receipt.number }} +{{ points_earned }} = {{ balance }}")
+    member = await new_member(tenant)
+    provider.script.append((500, {}))
+    voided = await receipt(tenant, basket(("TEE", 1, "600.00"), member=member, number="V-1"))
+    await worker.drain()
+    assert (await messages(tenant, member))[0]["status"] == "queued"  # to be tried again
+    assert (await tenant.call("POST", f"/v1/receipts/{voided['id']}/cancel")).status_code == 200
+    clock.fixed += timedelta(minutes=5)
+    await receipt(tenant, basket(("TEE", 1, "100.00"), member=member, number="K-2"))
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["V-1 +30 = 30", "K-2 +5 = 5"]
+    kept, dropped = await messages(tenant, member)
+    assert (kept["status"], dropped["status"], dropped["error"]) == (
+        "sent",
+        "failed",
+        "its sale was cancelled before it could be sent",
+    )
+
+
 async def test_quiet_hours_are_those_of_the_members_latest_store_at_the_moment_of_sending(
     tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
 ) -> None:
@@ -505,6 +533,41 @@ async def test_a_message_fails_after_its_last_attempt(
     (message,) = await messages(tenant, member)
     assert (message["status"], message["attempts"], message["error"]) == ("failed", 5, "HTTP 500")
     assert len(provider.requests) == 5
+
+
+async def test_a_members_messages_go_out_in_the_order_they_were_queued(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """A probe: with the provider failing at first, each message was retried with its own growing
+    delay, so the newest, which had waited least, went first: the member read "silver->base" and
+    then the stale "base->silver", and the welcome after the receipt."""
+    tiers = [
+        {"code": "base", "name": "Base", "threshold": "0", "earn_percent": "5"},
+        {"code": "silver", "name": "Silver", "threshold": "100", "earn_percent": "10"},
+    ]
+    await shop(tenant, clock, tiers=tiers, tier_window_days=30)
+    await sms_channel(tenant, provider)
+    await template(tenant, "welcome", "W")
+    await template(tenant, "receipt", "R")
+    await template(tenant, "tier_changed", "{{ previous_tier.code }}->{{ tier.code }}")
+    provider.script.extend([(500, {})] * 10)
+    member = await new_member(tenant)
+    await worker.handle_events()
+    await worker.send_messages()  # the welcome fails: it is retried in a second or so
+    sale = await receipt(tenant, basket(("TEE", 1, "150.00"), member=member))
+    for _ in range(2):  # the receipt, then the tier change it made (each a moment later)
+        clock.fixed += timedelta(milliseconds=100)
+        await worker.handle_events()
+    await worker.send_messages()  # were they sent, they would fail and wait a second too
+    assert (await tenant.call("POST", f"/v1/receipts/{sale['id']}/cancel")).status_code == 200
+    for _ in range(2):
+        clock.fixed += timedelta(milliseconds=100)
+        await worker.handle_events()
+    provider.script.clear()
+    clock.fixed += timedelta(minutes=5)
+    await worker.drain()
+    # the receipt's message is dropped at the send: its sale was cancelled meanwhile
+    assert [r["text"] for r in provider.accepted.values()] == ["W", "base->silver", "silver->base"]
 
 
 async def test_a_withdrawn_consent_stops_a_queued_message(
@@ -857,6 +920,76 @@ async def test_a_change_of_the_programs_tier_rules_evaluates_every_members_tier_
     assert [r["text"] for r in provider.requests[before:]] == ["silver"]
 
 
+async def test_a_change_of_the_programs_tier_rules_evaluates_imported_members_too(
+    tenant: Tenant,
+    database_url: str,
+    clock: ManualClock,
+    worker: Worker,
+    provider: SmsProvider,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A probe: imported members with imported receipts had no tier row (no worker evaluated
+    them), so a program change that re-evaluated "every member" skipped them, and a broadcast to
+    silver reached none of them until their next receipt. They are taken in batches (of one here)."""
+    tiers = [
+        {"code": "base", "name": "Base", "threshold": "0", "earn_percent": "5"},
+        {"code": "silver", "name": "Silver", "threshold": "1000", "earn_percent": "7"},
+    ]
+    await shop(tenant, clock, tiers=tiers, tier_window_days=30)
+    await sms_channel(tenant, provider)
+    await template(tenant, "tier_changed", "{{ previous_tier.code }}->{{ tier.code }}")
+    phones = {"recent": "+79007000001", "small": "+79007000002", "old": "+79007000003"}
+    people = write_csv(
+        tmp_path / "m.csv",
+        ["phone", "name", "consent_sms"],
+        [[p, name, "true"] for name, p in phones.items()],
+    )
+    assert (await load(database_url, tenant, "members", people)).loaded == 3
+    sales = [("recent", 5, "200"), ("small", 5, "100"), ("old", 60, "900")]  # (who, days ago, paid)
+    rows = [
+        [
+            "MSK",
+            f"I-{who}",
+            (clock() - timedelta(days=days)).isoformat(),
+            phones[who],
+            "",
+            "",
+            "TEE",
+            "1",
+            paid,
+        ]
+        for who, days, paid in sales
+    ]
+    imported = write_csv(tmp_path / "r.csv", RECEIPT_HEADER[:9], rows)
+    assert (await load(database_url, tenant, "receipts", imported)).loaded == 3
+    await worker.drain()  # the shop's own program changes
+    batches: list[int] = []
+    tracking = getattr(store, "track_tiers_due", None)
+
+    async def one_at_a_time(*args: Any) -> str | None:
+        batches.append(1)
+        assert tracking is not None
+        return await tracking(*args[:-1], 1)
+
+    monkeypatch.setattr(store, "track_tiers_due", one_at_a_time, raising=False)
+    tiers[1]["threshold"] = "150"
+    assert (await tenant.call("PATCH", "/v1/program", {"tiers": tiers})).status_code == 200
+    await worker.drain()
+    assert (await worker.run_schedule())["tiers"] == 2
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["base->silver"]
+    body = {
+        "channel": "sms",
+        "body": "{{ member.name }} {{ member.tier.code }}",
+        "filter": {"tier": "silver"},
+    }
+    assert (await tenant.call("POST", "/v1/broadcasts", body)).status_code == 202
+    await worker.drain()
+    assert [r["text"] for r in provider.requests[1:]] == ["recent silver"]
+    assert len(batches) == 3  # the two members of the window, and a look that found no more
+
+
 async def test_tier_changed_into_and_out_of_no_tier_renders(
     tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
 ) -> None:
@@ -875,6 +1008,28 @@ async def test_tier_changed_into_and_out_of_no_tier_renders(
     await worker.drain()
     assert [r["text"] for r in provider.requests] == ["->silver [Silver]", "silver-> []"]
     assert all(m["status"] == "sent" for m in await messages(tenant, member))
+
+
+async def test_a_base_tier_added_to_a_program_without_one_is_a_change_from_no_tier(
+    tenant: Tenant, db: Database, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """A probe: the member's previous tier, "no tier", was told as the tier of no purchases under
+    the new program, the new base tier itself: "base -> base", in the message and the webhook."""
+    tiers = [{"code": "silver", "name": "Silver", "threshold": "100", "earn_percent": "10"}]
+    await shop(tenant, clock, tiers=tiers, tier_window_days=30)
+    await sms_channel(tenant, provider)
+    await template(tenant, "tier_changed", "{{ previous_tier.code }}->{{ tier.code }}")
+    member = await new_member(tenant)
+    await worker.drain()
+    base = {"code": "base", "name": "Base", "threshold": "0", "earn_percent": "5"}
+    assert (await tenant.call("PATCH", "/v1/program", {"tiers": [base, *tiers]})).status_code == 200
+    await worker.drain()
+    assert (await worker.run_schedule())["tiers"] == 1
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["->base"]
+    (change,) = [e for e in await outbox_events(db, tenant) if e["type"] == "member.tier_changed"]
+    assert change["member_id"] == member
+    assert (change["data"]["previous_tier"], change["data"]["tier"]["code"]) == (None, "base")
 
 
 async def test_a_tier_change_is_the_tier_when_the_worker_handles_it(

@@ -116,7 +116,13 @@ def install(app: FastAPI, routers: Iterable[APIRouter]) -> None:
 
     @app.exception_handler(PatronError)
     async def _patron(_: Request, exc: PatronError) -> JSONResponse:
-        return _refusal(exc, error_body(exc.code, exc.message, exc.field))
+        body = error_body(exc.code, exc.message, exc.field)
+        if exc.status == 422 and exc.field:
+            # the shape of a 422 the request's validation answers for the same field (a birthday
+            # after today in the program's zone came without it, one after the furthest zone's with)
+            said = exc.message.removeprefix(f"{exc.field}: ")
+            body["error"]["details"] = [{"field": exc.field, "message": said}]
+        return _refusal(exc, body)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -243,7 +249,8 @@ ERROR_SCHEMA = {
                 "field": {"type": "string", "description": "the field at fault, when one is"},
                 "details": {
                     "type": "array",
-                    "description": "422 from the request's shape: every field at fault",
+                    "description": "a 422 naming a field: every field at fault (the one field of a check made"
+                    " beyond the request's shape, such as a birthday after today in the program's zone)",
                     "items": {
                         "type": "object",
                         "properties": {"field": {"type": "string"}, "message": {"type": "string"}},

@@ -3,8 +3,9 @@
 One batch of one channel:
 1. lock up to ``batch`` due messages (FOR UPDATE SKIP LOCKED, in a transaction held until the
    outcomes are written, so a killed worker's messages are simply due again);
-2. put off those in the member's quiet hours (to 09:00 local), fail those without consent, and
-   the ``points_expiring`` notices whose points all expired or were spent meanwhile;
+2. put off those in the member's quiet hours (to 09:00 local), fail those without consent, the
+   ``points_expiring`` notices whose points all expired or were spent meanwhile, and the
+   ``receipt`` messages of sales cancelled meanwhile;
 3. reserve one send slot per message in the channel's bucket in PostgreSQL (a short statement
    on another connection): slots are ``1 / (rate × headroom)`` seconds apart on one time line
    shared by every process;
@@ -59,6 +60,7 @@ class SendSettings:
 
 _LATE = Attempt(ok=False, error="late")
 POINTS_GONE = "the points it announces expired or were spent before it could be sent"
+RECEIPT_CANCELLED = "its sale was cancelled before it could be sent"
 TIMER_RESOLUTION = 0.001  # seconds: the shortest sleep that waits on every event loop Patron runs
 
 
@@ -111,6 +113,9 @@ class Sender:
                     continue
                 if row["points_gone"]:  # a notice held past its points' expiry tells of nothing
                     updates.append(MessageUpdate.of(row, "failed", 0, error=POINTS_GONE))
+                    continue
+                if row["receipt_cancelled"]:  # its points and the balance it tells of were taken back
+                    updates.append(MessageUpdate.of(row, "failed", 0, error=RECEIPT_CANCELLED))
                     continue
                 recipient = row["phone"] if name == "sms" else row["email"]
                 if not row["consent"] or not recipient:

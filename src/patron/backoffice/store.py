@@ -283,6 +283,45 @@ async def insert_messages(
     return cur.rowcount
 
 
+# A member's oldest queued message of the channel is read from ``messages_member_queued`` (queued
+# rows only, in that order): through ``messages_member`` the look walked back over every message
+# the member was ever sent, for each candidate. Put as NOT EXISTS, it was planned on the due
+# index, every queued message of the channel for each candidate, when the statistics were taken
+# before the queue filled (tests/integration/test_message_plans.py).
+CLAIM_MESSAGES = """
+    SELECT g.id::text AS id, g.ctid::text AS ctid, g.member_id::text AS member_id, g.trigger, g.subject, g.body,
+           coalesce(lr.timezone, t.settings ->> 'timezone', g.timezone) AS timezone, g.attempts,
+           m.phone, m.email,
+           coalesce((m.consents ->> g.channel)::boolean, false) AS consent,
+           coalesce(b.status = 'cancelled', false) AS cancelled,
+           g.trigger = 'points_expiring' AND NOT EXISTS (
+               SELECT 1 FROM expiry_notices n JOIN lots l ON l.tenant_id = n.tenant_id AND l.id = n.lot_id
+                WHERE n.tenant_id = g.tenant_id AND n.member_id = g.member_id AND n.created_at = g.created_at
+                  AND l.remaining > 0 AND l.expires_at > %(now)s) AS points_gone,
+           CASE WHEN g.trigger = 'receipt' AND g.dedup_key LIKE 'e:%%' THEN EXISTS (
+               SELECT 1 FROM outbox o JOIN receipts r ON r.tenant_id = o.tenant_id AND r.id = (o.data ->> 'id')::uuid
+                WHERE o.uid = substr(g.dedup_key, 3, 36)::uuid AND o.tenant_id = g.tenant_id
+                  AND r.status = 'cancelled') ELSE false END AS receipt_cancelled
+      FROM messages g JOIN members m ON m.tenant_id = g.tenant_id AND m.id = g.member_id
+      JOIN tenants t ON t.id = g.tenant_id
+      LEFT JOIN broadcasts b ON b.tenant_id = g.tenant_id AND b.id = g.broadcast_id
+      LEFT JOIN LATERAL (
+            SELECT s.timezone FROM receipts r JOIN stores s ON s.tenant_id = r.tenant_id AND s.code = r.store
+             WHERE r.tenant_id = g.tenant_id AND r.member_id = g.member_id AND r.status <> 'cancelled'
+             ORDER BY r.at DESC LIMIT 1) lr ON true
+     WHERE g.tenant_id = %(t)s AND g.channel = %(c)s AND g.status = 'queued'
+       AND g.next_attempt_at <= %(now)s
+       AND (g.created_at, g.id) <= (
+             SELECT e.created_at, e.id FROM messages e
+              WHERE e.tenant_id = g.tenant_id AND e.member_id = g.member_id AND e.channel = g.channel
+                AND e.status = 'queued'
+              ORDER BY e.created_at, e.id LIMIT 1)
+     ORDER BY g.next_attempt_at
+     LIMIT %(limit)s
+     FOR UPDATE OF g SKIP LOCKED
+"""
+
+
 async def claim_messages(
     conn: Connection, tenant_id: int, channel: str, now: datetime, limit: int
 ) -> list[dict[str, Any]]:
@@ -292,34 +331,19 @@ async def claim_messages(
     the message was queued may have moved the quiet hours), and
     whether its broadcast was cancelled meanwhile, and, for a ``points_expiring`` notice, whether
     none of the lots it announced still holds points (``points_gone``: expired or spent while
-    the notice waited, for quiet hours or retries). A notice's lots are the expiry notices of its
+    the notice waited, for quiet hours or retries), and, for a ``receipt`` message, whether its
+    sale was cancelled since (``receipt_cancelled``: its receipt is that of the event named in
+    its dedup key, ``e:<event uid>:<channel>``). A notice's lots are the expiry notices of its
     member written with it (the same moment: ``schedule.expiring_points`` writes both at ``now``).
+    A message is claimed only as the oldest queued one of its member and channel (the others
+    wait while it is put off by quiet hours, waits for a retry, or is held by another worker),
+    so that a member reads their messages in the order they were queued: retried with their own
+    delays, a stale ``tier_changed`` arrived last, and a welcome after the receipt. So a
+    member's messages of a channel go one a batch.
     Other workers skip them while they are locked. ``ctid`` is where each row is: it cannot move
     while the caller holds the lock, and ``update_messages`` goes straight to it."""
     cur = await conn.execute(
-        """
-        SELECT g.id::text AS id, g.ctid::text AS ctid, g.member_id::text AS member_id, g.trigger, g.subject, g.body,
-               coalesce(lr.timezone, t.settings ->> 'timezone', g.timezone) AS timezone, g.attempts,
-               m.phone, m.email,
-               coalesce((m.consents ->> g.channel)::boolean, false) AS consent,
-               coalesce(b.status = 'cancelled', false) AS cancelled,
-               g.trigger = 'points_expiring' AND NOT EXISTS (
-                   SELECT 1 FROM expiry_notices n JOIN lots l ON l.tenant_id = n.tenant_id AND l.id = n.lot_id
-                    WHERE n.tenant_id = g.tenant_id AND n.member_id = g.member_id AND n.created_at = g.created_at
-                      AND l.remaining > 0 AND l.expires_at > %(now)s) AS points_gone
-          FROM messages g JOIN members m ON m.tenant_id = g.tenant_id AND m.id = g.member_id
-          JOIN tenants t ON t.id = g.tenant_id
-          LEFT JOIN broadcasts b ON b.tenant_id = g.tenant_id AND b.id = g.broadcast_id
-          LEFT JOIN LATERAL (
-                SELECT s.timezone FROM receipts r JOIN stores s ON s.tenant_id = r.tenant_id AND s.code = r.store
-                 WHERE r.tenant_id = g.tenant_id AND r.member_id = g.member_id AND r.status <> 'cancelled'
-                 ORDER BY r.at DESC LIMIT 1) lr ON true
-         WHERE g.tenant_id = %(t)s AND g.channel = %(c)s AND g.status = 'queued'
-           AND g.next_attempt_at <= %(now)s
-         ORDER BY g.next_attempt_at
-         LIMIT %(limit)s
-         FOR UPDATE OF g SKIP LOCKED
-        """,
+        CLAIM_MESSAGES,
         {"t": tenant_id, "c": channel, "now": now, "limit": limit},
     )
     return await cur.fetchall()
@@ -473,6 +497,42 @@ async def make_tiers_due(conn: Connection, tenant_id: int, at: datetime) -> None
         " WHERE tenant_id = %(t)s AND (next_check_at IS NULL OR next_check_at > %(at)s)",
         {"t": tenant_id, "at": at},
     )
+
+
+async def track_tiers_due(
+    conn: Connection,
+    tenant_id: int,
+    tier: str | None,
+    since: datetime,
+    at: datetime,
+    after: str | None,
+    limit: int,
+) -> str | None:
+    """Gives the members with a receipt since ``since`` whose tier the back office does not hold
+    yet (imported members and receipts, which no worker evaluated) a row due at ``at``, held as
+    ``tier`` (the tier of no purchases, which they have had so far): up to ``limit`` such
+    members in id order after ``after``. Returns the last member id looked at, None when done."""
+    row = await (
+        await conn.execute(
+            """
+            WITH batch AS (
+                SELECT DISTINCT member_id FROM receipts
+                 WHERE tenant_id = %(t)s AND member_id IS NOT NULL AND at >= %(since)s
+                   AND (%(after)s::uuid IS NULL OR member_id > %(after)s::uuid)
+                 ORDER BY member_id LIMIT %(limit)s),
+            tracked AS (
+                INSERT INTO member_tiers (tenant_id, member_id, tier, paid, evaluated_at, next_check_at)
+                SELECT %(t)s, b.member_id, %(tier)s, 0, %(at)s, %(at)s FROM batch b
+                 WHERE NOT EXISTS (
+                       SELECT 1 FROM member_tiers mt WHERE mt.tenant_id = %(t)s AND mt.member_id = b.member_id)
+                ON CONFLICT DO NOTHING)
+            SELECT count(*) AS n, (SELECT member_id::text FROM batch ORDER BY member_id DESC LIMIT 1) AS last FROM batch
+            """,
+            {"t": tenant_id, "tier": tier, "since": since, "at": at, "after": after, "limit": limit},
+        )
+    ).fetchone()
+    assert row is not None
+    return None if row["n"] < limit else cast(str, row["last"])
 
 
 async def due_tier_checks(

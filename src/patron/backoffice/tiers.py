@@ -48,7 +48,9 @@ async def reevaluate(
     data = {
         "member_id": member_id,
         "tier": tenant.tier(code),
-        "previous_tier": tenant.tier(previous),
+        # a stored "no tier" stays none: ``tenant.tier(None)`` is the tier of no purchases under
+        # the program of now, the new base tier when one was just added ("base -> base")
+        "previous_tier": None if previous is None else tenant.tier(previous),
         "paid_in_window": format_money(paid, tenant.program.quantum),
     }
     await outbox.emit(conn, tenant.id, "member.tier_changed", member_id=member_id, data=data)
@@ -66,9 +68,19 @@ async def reevaluate_if_due(conn: Connection, tenant: TenantInfo, member_id: str
     return True
 
 
-async def program_changed(conn: Connection, tenant: TenantInfo, now: datetime) -> None:
+async def program_changed(conn: Connection, tenant: TenantInfo, now: datetime, batch: int = 5000) -> None:
     """The program's tiers or tier window changed: every member's tier is due to be evaluated
     again at ``now``, by the schedule's tier checks (in batches, each member under their lock),
     which write ``member.tier_changed`` where the tier changed. Kept tiers were decided by the
-    old rules (a window shortened from a year to a day kept "silver" for up to a year)."""
+    old rules (a window shortened from a year to a day kept "silver" for up to a year).
+
+    Members with receipts in the window whose tier no worker ever evaluated (imported, with
+    imported receipts) are made due too, ``batch`` at a time: they held the tier of no purchases,
+    and stayed out of every tier's broadcasts until their next receipt."""
     await store.make_tiers_due(conn, tenant.id, now)
+    since = now - timedelta(days=tenant.program.tier_window_days)
+    after: str | None = None
+    while True:
+        after = await store.track_tiers_due(conn, tenant.id, tenant.default_tier, since, now, after, batch)
+        if after is None:
+            return
