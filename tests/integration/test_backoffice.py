@@ -535,41 +535,6 @@ async def test_a_message_fails_after_its_last_attempt(
     assert len(provider.requests) == 5
 
 
-async def test_a_members_messages_go_out_in_the_order_they_were_queued(
-    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
-) -> None:
-    """A probe: with the provider failing at first, each message was retried with its own growing
-    delay, so the newest, which had waited least, went first: the member read "silver->base" and
-    then the stale "base->silver", and the welcome after the receipt."""
-    tiers = [
-        {"code": "base", "name": "Base", "threshold": "0", "earn_percent": "5"},
-        {"code": "silver", "name": "Silver", "threshold": "100", "earn_percent": "10"},
-    ]
-    await shop(tenant, clock, tiers=tiers, tier_window_days=30)
-    await sms_channel(tenant, provider)
-    await template(tenant, "welcome", "W")
-    await template(tenant, "receipt", "R")
-    await template(tenant, "tier_changed", "{{ previous_tier.code }}->{{ tier.code }}")
-    provider.script.extend([(500, {})] * 10)
-    member = await new_member(tenant)
-    await worker.handle_events()
-    await worker.send_messages()  # the welcome fails: it is retried in a second or so
-    sale = await receipt(tenant, basket(("TEE", 1, "150.00"), member=member))
-    for _ in range(2):  # the receipt, then the tier change it made (each a moment later)
-        clock.fixed += timedelta(milliseconds=100)
-        await worker.handle_events()
-    await worker.send_messages()  # were they sent, they would fail and wait a second too
-    assert (await tenant.call("POST", f"/v1/receipts/{sale['id']}/cancel")).status_code == 200
-    for _ in range(2):
-        clock.fixed += timedelta(milliseconds=100)
-        await worker.handle_events()
-    provider.script.clear()
-    clock.fixed += timedelta(minutes=5)
-    await worker.drain()
-    # the receipt's message is dropped at the send: its sale was cancelled meanwhile
-    assert [r["text"] for r in provider.accepted.values()] == ["W", "base->silver", "silver->base"]
-
-
 async def test_a_withdrawn_consent_stops_a_queued_message(
     tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
 ) -> None:

@@ -283,11 +283,6 @@ async def insert_messages(
     return cur.rowcount
 
 
-# A member's oldest queued message of the channel is read from ``messages_member_queued`` (queued
-# rows only, in that order): through ``messages_member`` the look walked back over every message
-# the member was ever sent, for each candidate. Put as NOT EXISTS, it was planned on the due
-# index, every queued message of the channel for each candidate, when the statistics were taken
-# before the queue filled (tests/integration/test_message_plans.py).
 CLAIM_MESSAGES = """
     SELECT g.id::text AS id, g.ctid::text AS ctid, g.member_id::text AS member_id, g.trigger, g.subject, g.body,
            coalesce(lr.timezone, t.settings ->> 'timezone', g.timezone) AS timezone, g.attempts,
@@ -311,11 +306,6 @@ CLAIM_MESSAGES = """
              ORDER BY r.at DESC LIMIT 1) lr ON true
      WHERE g.tenant_id = %(t)s AND g.channel = %(c)s AND g.status = 'queued'
        AND g.next_attempt_at <= %(now)s
-       AND (g.created_at, g.id) <= (
-             SELECT e.created_at, e.id FROM messages e
-              WHERE e.tenant_id = g.tenant_id AND e.member_id = g.member_id AND e.channel = g.channel
-                AND e.status = 'queued'
-              ORDER BY e.created_at, e.id LIMIT 1)
      ORDER BY g.next_attempt_at
      LIMIT %(limit)s
      FOR UPDATE OF g SKIP LOCKED
@@ -335,11 +325,6 @@ async def claim_messages(
     sale was cancelled since (``receipt_cancelled``: its receipt is that of the event named in
     its dedup key, ``e:<event uid>:<channel>``). A notice's lots are the expiry notices of its
     member written with it (the same moment: ``schedule.expiring_points`` writes both at ``now``).
-    A message is claimed only as the oldest queued one of its member and channel (the others
-    wait while it is put off by quiet hours, waits for a retry, or is held by another worker),
-    so that a member reads their messages in the order they were queued: retried with their own
-    delays, a stale ``tier_changed`` arrived last, and a welcome after the receipt. So a
-    member's messages of a channel go one a batch.
     Other workers skip them while they are locked. ``ctid`` is where each row is: it cannot move
     while the caller holds the lock, and ``update_messages`` goes straight to it."""
     cur = await conn.execute(
