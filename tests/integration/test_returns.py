@@ -550,3 +550,31 @@ async def test_points_moved_back_into_a_cancelled_receipts_lot_move_on_to_what_i
     async with db.read() as conn:
         for tenant in tenants:
             assert await verify.run(conn, tenant.tenant_id) == []
+
+
+async def test_a_debt_paid_by_a_later_earning_is_given_back_to_it_when_the_debtors_lot_is_refilled(
+    tenant: Tenant,
+) -> None:
+    """A probe: A earns 10, B spends them, cancelling A leaves a debt of 10, C's 10 pay it, then
+    B is cancelled: its refund went back into A's cancelled lot (A's recorded debt was never
+    lowered, so nothing settled it), and C's lot stayed empty."""
+    await setup_shop(tenant, activation_delay_days=0, return_policy="debt", earn_percent="10")
+    member = await member_with(tenant, 0)
+    a = await receipt(tenant, basket(("TEE", 1, "100.00"), member=member))
+    b = await receipt(tenant, basket(("TEE", 1, "20.00"), member=member, spend=10))
+    assert (a["totals"]["points_earned"], b["totals"]["points_spent"], b["totals"]["points_earned"]) == (
+        10,
+        10,
+        1,
+    )
+    cancelled = (await tenant.call("POST", f"/v1/receipts/{a['id']}/cancel")).json()
+    assert cancelled["shortfall"] == 9  # B's 1 point taken in place of A's spent ones
+    c = await receipt(tenant, basket(("TEE", 1, "100.00"), member=member))
+    lots = (await tenant.call("GET", f"/v1/members/{member}/lots")).json()
+    c_lot = next(lot["id"] for lot in lots if (lot["source"] or {}).get("receipt") == c["id"])
+    a_lot = next(lot["id"] for lot in lots if (lot["source"] or {}).get("receipt") == a["id"])
+    assert (await tenant.call("GET", f"/v1/members/{member}/balance")).json()["debt"] == 0  # C paid it
+    assert (await tenant.call("POST", f"/v1/receipts/{b['id']}/cancel")).status_code == 200
+    after = await lots_of(tenant, member)
+    assert after[a_lot] == 0 and after[c_lot] == 10, after  # C's points back in C's lot
+    assert (await tenant.call("GET", f"/v1/members/{member}/balance")).json()["debt"] == 0

@@ -152,3 +152,11 @@ def test_a_shortfall_waits_on_its_own_receipt_while_returns_to_come_can_refill_i
     assert place_shortfall(6, refillable=14, owed=10, drains=drains, passed=0) == (4, [("a", 2)])
     assert place_shortfall(6, refillable=0, owed=0, drains=drains, passed=0) == (0, [("a", 6)])
     assert place_shortfall(12, refillable=0, owed=0, drains=drains, passed=0) == (3, [("a", 9)])
+
+
+def test_a_credit_pays_the_oldest_recorded_debts_first_and_names_no_receipt_beyond_them() -> None:
+    from patron.ledger.rules import split_debt
+
+    assert split_debt(7, [("old", 4), ("new", 5)]) == [("old", 4), ("new", 3)]
+    assert split_debt(12, [("old", 4), ("new", 5)]) == [("old", 4), ("new", 5)]  # 3 in no one's name
+    assert split_debt(0, [("old", 4)]) == []

@@ -390,7 +390,7 @@ async def _settle_shortfalls(
         live |= alive
         resting.update(incoming)
     if debt > 0 and resting:
-        debts = await store.receipts_owing_debt(conn, tenant_id, member_id)
+        debts = await ledger_store.receipts_owing_debt(conn, tenant_id, member_id)
         for s in returns.pay_member_debt(dict(resting), live, debt, debts):
             await _record_settlement(conn, caller, member_id, returned, s)
             kept += s.debt_paid

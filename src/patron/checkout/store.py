@@ -515,16 +515,6 @@ async def lent_to_receipts(
     return owner, lent
 
 
-async def receipts_owing_debt(conn: Connection, tenant_id: int, member_id: str) -> list[tuple[str, int]]:
-    """The member's receipts whose returns recorded a debt not yet paid, oldest first."""
-    cur = await conn.execute(
-        "SELECT id::text AS id, shortfall_debt FROM receipts"
-        " WHERE tenant_id = %s AND member_id = %s AND shortfall_debt > 0 ORDER BY at, id",
-        (tenant_id, member_id),
-    )
-    return [(row["id"], int(row["shortfall_debt"])) for row in await cur.fetchall()]
-
-
 async def change_shortfall(
     conn: Connection, tenant_id: int, receipt_id: str, debt: int, absorbed: int
 ) -> None:

@@ -68,3 +68,17 @@ def take_soonest_first(holdings: Iterable[Holding], points: int) -> list[tuple[i
 
 def total(pairs: Sequence[tuple[int, int]]) -> int:
     return sum(points for _, points in pairs)
+
+
+def split_debt(paid: int, debts: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """``paid`` points of a member's debt over the receipts that recorded it (``debts``, oldest
+    first, each with what it still owes): as much to each in turn; what is left names none."""
+    parts = []
+    for receipt, owed in debts:
+        if paid <= 0:
+            break
+        part = min(paid, owed)
+        if part > 0:
+            parts.append((receipt, part))
+            paid -= part
+    return parts

@@ -64,6 +64,11 @@ async def credit(
     )
     paid = min(debt, points)
     if paid > 0:
+        # paid in the name of the receipts whose returns recorded the debt, oldest first: their
+        # recorded debt stays what they still owe, and a later refill of their lots gives this
+        # lot its points back (checkout.returns.restore_lent); beyond them, in this credit's name
+        debtors = rules.split_debt(paid, await store.receipts_owing_debt(conn, tenant_id, member_id))
+        rest = paid - sum(part for _, part in debtors)
         await store.insert_debit(
             conn,
             tenant_id,
@@ -72,10 +77,12 @@ async def credit(
             points=-paid,
             debt=-paid,
             at=at,
-            allocations=[AllocationRow(0, lot_id, paid, receipt_id)],
+            allocations=[AllocationRow(0, lot_id, part, debtor) for debtor, part in debtors]
+            + ([AllocationRow(0, lot_id, rest, receipt_id)] if rest else []),
             receipt_id=receipt_id,
             operation=operation,
         )
+        await store.pay_receipts_debt(conn, tenant_id, debtors)
         await store.add_debt(conn, tenant_id, member_id, -paid)
     return Credit(entry_id, lot_id, paid)
 

@@ -243,6 +243,26 @@ async def insert_allocations(
     )
 
 
+async def receipts_owing_debt(conn: Connection, tenant_id: int, member_id: str) -> list[tuple[str, int]]:
+    """The member's receipts whose returns recorded a debt not yet paid, oldest first."""
+    cur = await conn.execute(
+        "SELECT id::text AS id, shortfall_debt FROM receipts"
+        " WHERE tenant_id = %s AND member_id = %s AND shortfall_debt > 0 ORDER BY at, id",
+        (tenant_id, member_id),
+    )
+    return [(row["id"], int(row["shortfall_debt"])) for row in await cur.fetchall()]
+
+
+async def pay_receipts_debt(conn: Connection, tenant_id: int, paid: Sequence[tuple[str, int]]) -> None:
+    """Lowers the debt recorded on these receipts by what was just paid of it."""
+    if paid:
+        await conn.execute(
+            "UPDATE receipts r SET shortfall_debt = r.shortfall_debt - p.points"
+            " FROM unnest(%s::uuid[], %s::bigint[]) AS p(id, points) WHERE r.tenant_id = %s AND r.id = p.id",
+            ([receipt for receipt, _ in paid], [points for _, points in paid], tenant_id),
+        )
+
+
 async def _live_lots(
     conn: Connection, tenant_id: int, member_id: str, when: str, at: datetime
 ) -> list[LotRow]:
