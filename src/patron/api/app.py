@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 
 from patron import __version__
-from patron.api import errors
+from patron.api import errors, openapi
 from patron.api.deps import ProgramCache
 from patron.api.middleware import BodyLimit, ForgetOnChange, HeadAsGet, TrailingSlash
 from patron.api.responses import JSONResponse
@@ -143,7 +143,7 @@ def create_app(
     for router in routers:
         app.include_router(router)
     errors.install(app, routers)
-    errors.document(app, routers)
+    openapi.document(app, routers)
 
     @app.get("/admin", include_in_schema=False)
     async def admin_home(request: Request) -> RedirectResponse:
