@@ -491,6 +491,10 @@ async def test_adjust_points_through_the_form(admin_browser: Browser, tenant: Te
     assert balance["available"] == 500
     history = (await tenant.call("GET", f"/v1/members/{member}/history")).json()["items"]
     assert [(e["kind"], e["points"], e["reason"]) for e in history] == [("adjustment", 500, "apology")]
+    shown = await admin_browser.get(f"/members/{member}")
+    assert (
+        '>adjustment</span> <span class="small muted">a manual credit or debit</span>' in shown.text
+    )  # kinds explained
     # the browser's Back: a fresh page (a new key) with the form refilled, sent again
     back = await admin_browser.post(f"/members/{member}/adjustments", {**form, "key": str(uuid.uuid4())})
     assert back.status_code == 409 and 'id="err-repeat"' in back.text and 'name="repeat"' in back.text

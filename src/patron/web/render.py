@@ -20,6 +20,22 @@ templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
 
+# What each kind of ledger entry in a member's history means, shown beside it: the kinds a
+# return writes besides `refund` and `reverse` read as bare words to a support agent.
+ENTRY_KINDS: Final = {
+    "earn": "points earned by a receipt",
+    "campaign": "points a campaign gave on a receipt",
+    "spend": "points spent on a receipt",
+    "refund": "spent points given back by a return",
+    "reverse": "earned points taken back by a return",
+    "debt_paid": "points that paid the member's debt",
+    "restore": "points moved back into the lot a return had taken them from (the balance is unchanged)",
+    "adjustment": "a manual credit or debit",
+    "birthday": "a birthday gift",
+    "import": "points brought over by an import",
+}
+templates.env.globals["entry_kinds"] = ENTRY_KINDS
+
 # (path under the app, label, admin only)
 NAV: Final = (
     ("/", "Dashboard", False),
