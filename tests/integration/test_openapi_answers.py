@@ -94,8 +94,11 @@ async def test_answers_of_quote_and_receipts_are_as_published(shop: Tenant) -> N
     again = await shop.call("POST", "/v1/receipts", {**sale, "number": "OA-1"})
     receipt_id = made.json()["id"]
     back = {"number": "B1", "lines": [{"line": 1, "quantity": 1}]}
-    assert (await shop.call("POST", f"/v1/receipts/{receipt_id}/returns", back)).status_code == 201
+    returned = await shop.call("POST", f"/v1/receipts/{receipt_id}/returns", back)
+    returned_again = await shop.call("POST", f"/v1/receipts/{receipt_id}/returns", back)
     now = await shop.call("GET", f"/v1/receipts/{receipt_id}")
+    other = await shop.call("POST", "/v1/receipts", {**sale, "number": "OA-2", "spend_points": 0})
+    cancelled = await shop.call("POST", f"/v1/receipts/{other.json()['id']}/cancel")
     found = await shop.call("GET", "/v1/receipts", params={"store": "MSK", "number": "OA-1"})
     answers = [
         (quoted, "post", "/v1/checkout/quote", 200),
@@ -104,6 +107,9 @@ async def test_answers_of_quote_and_receipts_are_as_published(shop: Tenant) -> N
         (again, "post", "/v1/receipts", 200),
         (now, "get", "/v1/receipts/{receipt_id}", 200),
         (found, "get", "/v1/receipts", 200),
+        (returned, "post", "/v1/receipts/{receipt_id}/returns", 201),
+        (returned_again, "post", "/v1/receipts/{receipt_id}/returns", 200),
+        (cancelled, "post", "/v1/receipts/{receipt_id}/cancel", 200),
     ]
     for answer, method, path, status in answers:
         assert answer.status_code == status, answer.text
@@ -119,6 +125,9 @@ async def test_answers_of_quote_and_receipts_are_as_published(shop: Tenant) -> N
     )
     assert problems({**broken, "lines": [None]}, schema, spec)
     assert problems({**broken, "status": "quoted"}, schema, spec)
+    given_back = answer_schema(spec, "post", "/v1/receipts/{receipt_id}/returns", 201)
+    assert problems({**returned.json(), "refund": 24.95}, given_back, spec)
+    assert problems({k: v for k, v in returned.json().items() if k != "shortfall"}, given_back, spec)
 
 
 async def test_request_schemas_say_what_the_server_takes(shop: Tenant) -> None:
@@ -201,3 +210,10 @@ async def test_a_busy_answer_is_published_with_the_error_it_carries(shop: Tenant
     spec = (await shop.client.get("/openapi.json")).json()
     busy = spec["paths"]["/v1/receipts"]["post"]["responses"]["503"]
     assert busy["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+async def test_the_lists_next_page_header_is_published(shop: Tenant) -> None:
+    """A client generated from the description did not know X-Next-Before (a probe)."""
+    spec = (await shop.client.get("/openapi.json")).json()
+    for path in ("/v1/messages", "/v1/broadcasts", "/v1/webhooks/{webhook_id}/deliveries"):
+        assert "X-Next-Before" in spec["paths"][path]["get"]["responses"]["200"].get("headers", {}), path

@@ -23,6 +23,18 @@ from patron.backoffice.templates import TRIGGERS, VARIABLES
 
 router = APIRouter(route_class=JsonBodyRoute, prefix="/v1", tags=["communications"])
 NEXT = "X-Next-Before"  # the `before` of a list's next page
+# a list's 200, with the header that leads to its next page declared
+_PAGED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "a page of the list",
+        "headers": {
+            NEXT: {
+                "description": "when there may be more: the `before` of the next page, safe in a URL as it is",
+                "schema": {"type": "string"},
+            }
+        },
+    }
+}
 hooks = APIRouter(route_class=JsonBodyRoute, prefix="/v1/webhooks", tags=["webhooks"])
 
 _TEMPLATE_HELP = (
@@ -119,7 +131,7 @@ async def delete_template(
     "may be more, the header `X-Next-Before` holds the `before` of the next page. An unknown `trigger` or "
     "`status` is a 422 naming it with the known ones. A `member` or "
     "`broadcast` this program does not have is a 404 (`member_not_found`, `broadcast_not_found`).",
-    responses={404: {"description": "`member_not_found` or `broadcast_not_found`"}},
+    responses={**_PAGED, 404: {"description": "`member_not_found` or `broadcast_not_found`"}},
 )
 async def list_messages(
     ctx: AdminKey,
@@ -170,6 +182,7 @@ async def create_broadcast(body: BroadcastIn, ctx: AdminKey) -> dict[str, Any]:
     summary="Broadcasts, newest first (admin)",
     description="A list of broadcasts as `GET /v1/broadcasts/{id}` answers them. When there may be more, "
     "the header `X-Next-Before` holds the `before` of the next page.",
+    responses=_PAGED,
 )
 async def list_broadcasts(
     ctx: AdminKey,
@@ -273,6 +286,7 @@ async def delete_webhook(webhook_id: str, ctx: AdminKey) -> Response:
     "`X-Next-Before` holds the `before` of the next page. `attempts` counts the attempts whose "
     "outcome was recorded: a worker stopped (or its database connection lost) between the receiver's "
     "answer and the record sends the event again, with the same `id`, without counting it.",
+    responses=_PAGED,
 )
 async def deliveries(
     webhook_id: str,

@@ -128,6 +128,24 @@ RESULT_SCHEMA = _object(
 )
 
 
+# A return's or a cancellation's answer (contract 7), checked against real answers as the result is.
+RETURN_SCHEMA = _object(
+    {
+        "number": {"type": "string", "description": "the return's number (`#cancel` for a cancellation)"},
+        "refund": _MONEY,
+        "points_refunded": _POINTS,
+        "points_kept_back": {
+            **_POINTS,
+            "description": "of `points_refunded`, kept back to settle an earlier return's shortfall",
+        },
+        "points_reversed": _POINTS,
+        "shortfall": _POINTS,
+        "withhold": _MONEY,
+        "receipt": RESULT_SCHEMA,
+    }
+)
+
+
 def _result(description: str, example: dict[str, Any]) -> dict[str, Any]:
     return {
         "description": description,
@@ -152,6 +170,11 @@ _RECEIPT_409 = {
     "`insufficient_points` (nothing changed), or `retry` (rare: send the same request again)"
 }
 _RETURN_404 = {"description": "`receipt_not_found`"}
+_RETURNED = {
+    "description": "what went back: the money, the points refunded and taken back, the shortfall, and the "
+    "receipt as it stands now",
+    "content": {"application/json": {"schema": RETURN_SCHEMA}},
+}
 _BUSY_503 = {
     "description": "`busy`: the member (or receipt) stayed held by other requests or an import for too "
     "long, or every database connection stayed in use; `database_unavailable`: the connection was lost; "
@@ -280,7 +303,8 @@ async def get_receipt(receipt_id: str, ctx: AnyKey) -> dict[str, Any]:
     "member's history shows them as `debt_paid` or `reverse`. What is left of them, in a lot not expired, pays the "
     "member's debt first, as any credit does.",
     responses={
-        200: {"description": "a repeat: the first result"},
+        201: _RETURNED,
+        200: {**_RETURNED, "description": "a repeat: the first result"},
         404: _RETURN_404,
         409: _RETURN_409,
         503: _BUSY_503,
@@ -302,7 +326,7 @@ async def return_units(receipt_id: str, body: ReturnIn, ctx: AnyKey, response: R
     "nothing left to give back: an all-zero answer, and a `receipt.cancelled` event that says so). Cancelling again answers 200 with the first "
     "cancellation's result and changes nothing. A return after it is a 422 `too_many_units`. 404 "
     "`receipt_not_found`.",
-    responses={404: _RETURN_404, 503: _BUSY_503},
+    responses={200: _RETURNED, 404: _RETURN_404, 503: _BUSY_503},
 )
 async def cancel(receipt_id: str, ctx: AnyKey) -> dict[str, Any]:
     return await returning.cancel(caller(ctx), receipt_id)
