@@ -1,5 +1,6 @@
 """Points that come back into a lot whose receipt's return fell short settle that shortfall
-first, and then pay the member's debt as any credit does (``checkout.returns.settle_shortfalls``).
+first (``checkout.returns.settle_own_shortfalls``), and then pay the member's debt as any credit
+does (``pay_member_debt``).
 Pure."""
 
 from __future__ import annotations
@@ -8,13 +9,27 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from patron.checkout.returns import (
+    Settlement,
     Shortfall,
     pass_on,
     pay_member_debt,
     place_shortfall,
     restore_lent,
-    settle_shortfalls,
+    settle_own_shortfalls,
 )
+
+
+def settle_shortfalls(
+    refunded: dict[int, int], owing: dict[int, Shortfall], live: set[int], member_debt: int
+) -> list[Settlement]:
+    """The two steps as a return takes them when nothing moves on in between: the receipts' own
+    shortfalls, then the member's debt from what is left (with no receipt's debt to name)."""
+    own = settle_own_shortfalls(refunded, owing, member_debt)
+    left = dict(refunded)
+    for s in own:
+        left[s.lot_id] -= s.debt_paid + s.absorbed
+        member_debt -= s.debt_paid
+    return own + pay_member_debt(left, live, member_debt, [])
 
 
 def test_the_debt_is_paid_first_then_what_the_program_absorbed() -> None:

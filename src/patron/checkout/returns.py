@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
-from patron.ledger.rules import Holding, take_soonest_first
+from patron.ledger.rules import Holding, split_debt, take_soonest_first
 from patron.money import share_for_return, split_ints
 
 
@@ -117,19 +117,6 @@ class Settlement:
     absorbed: int
 
 
-def settle_shortfalls(
-    refunded: dict[int, int], owing: dict[int, Shortfall], live: set[int], member_debt: int
-) -> list[Settlement]:
-    """``settle_own_shortfalls``, then what is left, in a lot not expired (``live``), pays the
-    member's debt (``pay_member_debt``, with no receipt's debt to name)."""
-    own = settle_own_shortfalls(refunded, owing, member_debt)
-    left = dict(refunded)
-    for s in own:
-        left[s.lot_id] -= s.debt_paid + s.absorbed
-        member_debt -= s.debt_paid
-    return own + pay_member_debt(left, live, member_debt, [])
-
-
 def settle_own_shortfalls(
     refunded: dict[int, int], owing: dict[int, Shortfall], member_debt: int
 ) -> list[Settlement]:
@@ -168,18 +155,15 @@ def pay_member_debt(
     settlements = []
     for lot_id in sorted(lot for lot in resting if lot in live):
         points = min(resting[lot_id], member_debt)
-        while points > 0:
-            receipt: str | None = None
-            part = points
-            if owed:
-                receipt, still_owed = owed[0]
-                part = min(points, still_owed)
-                owed[0] = (receipt, still_owed - part)
-                if part == still_owed:
-                    owed.pop(0)
-            settlements.append(Settlement(receipt, lot_id, part, 0))
-            points -= part
-            member_debt -= part
+        if points <= 0:
+            continue
+        parts = split_debt(points, owed)
+        paid = dict(parts)
+        owed = [(receipt, left) for receipt, owes in owed if (left := owes - paid.get(receipt, 0)) > 0]
+        settlements += [Settlement(receipt, lot_id, part, 0) for receipt, part in parts]
+        if rest := points - sum(paid.values()):
+            settlements.append(Settlement(None, lot_id, rest, 0))
+        member_debt -= points
     return settlements
 
 
