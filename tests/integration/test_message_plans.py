@@ -35,13 +35,15 @@ def scans_of(plan: dict[str, Any], relation: str) -> list[tuple[str, str | None]
     return found
 
 
-async def explain(conn: Connection, statement: str, params: Any) -> list[tuple[str, str | None]]:
+async def explain(
+    conn: Connection, statement: str, params: Any, relation: str = "messages"
+) -> list[tuple[str, str | None]]:
     cur = await conn.execute("EXPLAIN (FORMAT JSON) " + statement, params)
     row = await cur.fetchone()
     assert row is not None
     document = row["QUERY PLAN"]
     plan = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
-    return scans_of(plan, "messages")
+    return scans_of(plan, relation)
 
 
 async def a_broadcast_under_way(conn: Connection, tenant_id: int, now: datetime) -> str:
@@ -138,3 +140,45 @@ async def test_the_worker_statements_find_messages_by_index(db: Database, tenant
     for plan in (expanding, expanding_analysed, queued, queued_analysed):
         assert len(plan) == 1 and plan[0][1] in QUEUED_INDEXES, plan
     assert has_queued
+
+
+async def test_a_broadcast_page_looks_up_only_its_own_members(db: Database, tenant: Tenant) -> None:
+    """Each page of a broadcast reads its members by key: a page that read every member of the
+    program made a broadcast's cost grow with the square of its audience."""
+    audience = broadcast_store.Audience(channel="sms", default_tier=None)
+    async with db.connection() as conn, conn.transaction(force_rollback=True):
+        await conn.execute(
+            "INSERT INTO members (tenant_id, phone, name, consents)"
+            " SELECT %s, '+7904' || lpad(i::text, 7, '0'), 'Member ' || i,"
+            "        jsonb_build_object('sms', i %% 3 <> 0)"
+            " FROM generate_series(1, 6000) AS i",
+            (tenant.tenant_id,),
+        )
+        await conn.execute("ANALYZE members")
+        params = {
+            "t": tenant.tenant_id,
+            "cursor": None,
+            "limit": 250,
+            **broadcast_store._audience_parameters(audience),
+        }
+        reading = await explain(conn, broadcast_store.AUDIENCE_PAGE, params, relation="members")
+        # and the pages, one after another, select each consenting member once
+        selected: list[str] = []
+        cursor: str | None = None
+        pages = 0
+        while True:
+            found, cursor = await broadcast_store.audience_page(conn, tenant.tenant_id, audience, cursor, 250)
+            if cursor is None:
+                break
+            pages += 1
+            selected += [row["id"] for row in found]
+        cur = await conn.execute(
+            "SELECT count(*) FILTER (WHERE (consents ->> 'sms')::boolean) AS consenting, count(*) AS members"
+            " FROM members WHERE tenant_id = %s",
+            (tenant.tenant_id,),
+        )
+        counts = await cur.fetchone()
+    assert counts is not None
+    assert reading and all(node in ("Index Scan", "Index Only Scan") for node, _ in reading), reading
+    assert len(selected) == len(set(selected)) == counts["consenting"] >= 4000
+    assert pages == -(-counts["members"] // 250)

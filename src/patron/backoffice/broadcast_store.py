@@ -9,7 +9,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from patron.backoffice.store import LATEST_STORE, MEMBER_COLUMNS
+from patron.backoffice.store import LATEST_RECEIPT, LATEST_STORE, MEMBER_COLUMNS
 from patron.db.pool import Connection
 
 # --- the audience ----------------------------------------------------------------------------
@@ -64,39 +64,34 @@ async def audience_size(conn: Connection, tenant_id: int, audience: Audience) ->
     return int(row["n"]) if row else 0
 
 
+# The page is read from the members' key, and each of its members' latest receipt and tier looked up
+# by key. Joined back to ``members`` by id, PostgreSQL hashed all the tenant's members for every
+# page: 10 ms a page of 250 at 20,000 members, a broadcast's cost growing with the square of its
+# audience (bench/backoffice.py, 2026-12-06).
+AUDIENCE_PAGE = f"""
+    SELECT {MEMBER_COLUMNS}, coalesce(({_AUDIENCE_FILTER}), false) AS selected
+      FROM (SELECT * FROM members
+             WHERE tenant_id = %(t)s AND id > coalesce(%(cursor)s::uuid, '00000000-0000-0000-0000-000000000000')
+             ORDER BY id LIMIT %(limit)s) m
+      {LATEST_RECEIPT}
+      LEFT JOIN LATERAL (
+          SELECT tier FROM member_tiers WHERE tenant_id = m.tenant_id AND member_id = m.id LIMIT 1) mt ON true
+     ORDER BY m.id
+"""
+
+
 async def audience_page(
     conn: Connection, tenant_id: int, audience: Audience, cursor: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """The next members (by id after ``cursor``) that the filter selects, and the new cursor
-    (None when every member was looked at)."""
+    """The members among the next ``limit`` (by id after ``cursor``) that the filter selects, and
+    the new cursor: the last member looked at (None when every member was looked at)."""
     cur = await conn.execute(
-        f"""
-        WITH page AS (
-            SELECT m.tenant_id, m.id FROM members m
-             WHERE m.tenant_id = %(t)s AND m.id > coalesce(%(cursor)s::uuid, '00000000-0000-0000-0000-000000000000')
-             ORDER BY m.id LIMIT %(limit)s
-        )
-        SELECT {MEMBER_COLUMNS}, (SELECT id::text FROM page ORDER BY id DESC LIMIT 1) AS page_end
-          FROM page p JOIN members m ON m.tenant_id = p.tenant_id AND m.id = p.id
-          {LATEST_STORE}
-         WHERE {_AUDIENCE_FILTER}
-         ORDER BY m.id
-        """,
-        {"t": tenant_id, "cursor": cursor, "limit": limit, **_audience_parameters(audience)},
+        AUDIENCE_PAGE, {"t": tenant_id, "cursor": cursor, "limit": limit, **_audience_parameters(audience)}
     )
     rows = await cur.fetchall()
-    if rows:
-        return rows, rows[0]["page_end"]
-    # nothing matched on this page: find where the page ended, if there was one
-    end = await (
-        await conn.execute(
-            "SELECT id::text AS page_end FROM (SELECT id FROM members WHERE tenant_id = %s"
-            " AND id > coalesce(%s::uuid, '00000000-0000-0000-0000-000000000000') ORDER BY id LIMIT %s) p"
-            " ORDER BY id DESC LIMIT 1",
-            (tenant_id, cursor, limit),
-        )
-    ).fetchone()
-    return [], (end["page_end"] if end else None)
+    if not rows:
+        return [], None
+    return [row for row in rows if row["selected"]], rows[-1]["id"]
 
 
 # --- broadcasts ------------------------------------------------------------------------------

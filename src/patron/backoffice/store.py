@@ -41,14 +41,20 @@ async def tenant_ids_by_slug(conn: Connection, slugs: list[str]) -> list[int]:
 # The member's latest purchase: a cancelled receipt (a sale voided) is none, and moves neither
 # the "last purchase" of a broadcast's filter nor the time zone and locale of their messages.
 
-LATEST_STORE = """
+LATEST_RECEIPT = """
     LEFT JOIN LATERAL (
         SELECT r.at, s.timezone, s.country FROM receipts r
           JOIN stores s ON s.tenant_id = r.tenant_id AND s.code = r.store
          WHERE r.tenant_id = m.tenant_id AND r.member_id = m.id AND r.status <> 'cancelled'
          ORDER BY r.at DESC LIMIT 1) lr ON true
+"""
+# members ``m`` with the store of their latest receipt ``lr`` and their tier ``mt``
+LATEST_STORE = (
+    LATEST_RECEIPT
+    + """
     LEFT JOIN member_tiers mt ON mt.tenant_id = m.tenant_id AND mt.member_id = m.id
 """
+)
 
 MEMBER_COLUMNS = (
     "m.id::text AS id, m.name, m.phone, m.email, m.city, m.birthday, m.consents,"
