@@ -182,3 +182,42 @@ async def test_a_broadcast_page_looks_up_only_its_own_members(db: Database, tena
     assert reading and all(node in ("Index Scan", "Index Only Scan") for node, _ in reading), reading
     assert len(selected) == len(set(selected)) == counts["consenting"] >= 4000
     assert pages == -(-counts["members"] // 250)
+
+
+async def test_the_claim_looks_up_a_receipt_messages_sale_by_key(db: Database, tenant: Tenant) -> None:
+    """Whether a receipt message's sale was cancelled is looked up for each claimed message by its
+    event's key. As an EXISTS test, PostgreSQL answered it with one hash of every event in the
+    outbox built for each batch, chosen whenever many messages were queued (a broadcast): a read of
+    the whole outbox for each batch with a receipt message."""
+    now = datetime.now(UTC)
+    async with db.connection() as conn, conn.transaction(force_rollback=True):
+        await a_broadcast_under_way(conn, tenant.tenant_id, now)
+        await conn.execute(
+            "INSERT INTO outbox (tenant_id, type, occurred_at, data)"
+            " SELECT %s, 'receipt.confirmed', %s, jsonb_build_object('id', gen_random_uuid())"
+            " FROM generate_series(1, 20000)",
+            (tenant.tenant_id, now),
+        )
+        cur = await conn.execute(
+            "SELECT uid::text AS uid FROM outbox WHERE tenant_id = %s LIMIT 1", (tenant.tenant_id,)
+        )
+        event = await cur.fetchone()
+        assert event is not None
+        # a receipt message and an expiring-points notice, due before the broadcast's messages
+        await conn.execute(
+            "INSERT INTO messages (tenant_id, member_id, trigger, channel, body, timezone, status,"
+            "                      next_attempt_at, created_at, dedup_key)"
+            " SELECT %(t)s, id, trigger, 'sms', 'text', 'UTC', 'queued', %(due)s, %(now)s, key"
+            "   FROM (SELECT id FROM members WHERE tenant_id = %(t)s LIMIT 1) m,"
+            "        (VALUES ('receipt', 'e:' || %(uid)s || ':sms'), ('points_expiring', NULL)) AS v(trigger, key)",
+            {"t": tenant.tenant_id, "due": now - timedelta(hours=1), "now": now, "uid": event["uid"]},
+        )
+        await conn.execute("ANALYZE outbox")
+        await conn.execute("ANALYZE messages")
+        params = {"t": tenant.tenant_id, "c": "sms", "now": now, "limit": 90}
+        outbox = await explain(conn, store.CLAIM_MESSAGES, params, relation="outbox")
+        claimed = await store.claim_messages(conn, tenant.tenant_id, "sms", now, 90)
+    # one look-up of the event by its key, never a read of the outbox
+    assert outbox == [("Index Scan", "outbox_uid_key")], outbox
+    triggers = {row["trigger"]: row for row in claimed}
+    assert not triggers["receipt"]["receipt_cancelled"] and triggers["points_expiring"]["points_gone"]

@@ -289,20 +289,23 @@ async def insert_messages(
     return cur.rowcount
 
 
+# The looks at a notice's lots and a receipt message's sale are scalar subqueries, not EXISTS:
+# PostgreSQL may answer an EXISTS with one hash of the whole outbox (or of every expiry notice)
+# built for each batch, and chose that whenever many messages were queued (a broadcast).
 CLAIM_MESSAGES = """
     SELECT g.id::text AS id, g.ctid::text AS ctid, g.member_id::text AS member_id, g.trigger, g.subject, g.body,
            coalesce(lr.timezone, t.settings ->> 'timezone', g.timezone) AS timezone, g.attempts,
            m.phone, m.email,
            coalesce((m.consents ->> g.channel)::boolean, false) AS consent,
            coalesce(b.status = 'cancelled', false) AS cancelled,
-           g.trigger = 'points_expiring' AND NOT EXISTS (
-               SELECT 1 FROM expiry_notices n JOIN lots l ON l.tenant_id = n.tenant_id AND l.id = n.lot_id
+           g.trigger = 'points_expiring' AND NOT coalesce((
+               SELECT true FROM expiry_notices n JOIN lots l ON l.tenant_id = n.tenant_id AND l.id = n.lot_id
                 WHERE n.tenant_id = g.tenant_id AND n.member_id = g.member_id AND n.created_at = g.created_at
-                  AND l.remaining > 0 AND l.expires_at > %(now)s) AS points_gone,
-           CASE WHEN g.trigger = 'receipt' AND g.dedup_key LIKE 'e:%%' THEN EXISTS (
-               SELECT 1 FROM outbox o JOIN receipts r ON r.tenant_id = o.tenant_id AND r.id = (o.data ->> 'id')::uuid
+                  AND l.remaining > 0 AND l.expires_at > %(now)s LIMIT 1), false) AS points_gone,
+           CASE WHEN g.trigger = 'receipt' AND g.dedup_key LIKE 'e:%%' THEN coalesce((
+               SELECT true FROM outbox o JOIN receipts r ON r.tenant_id = o.tenant_id AND r.id = (o.data ->> 'id')::uuid
                 WHERE o.uid = substr(g.dedup_key, 3, 36)::uuid AND o.tenant_id = g.tenant_id
-                  AND r.status = 'cancelled') ELSE false END AS receipt_cancelled
+                  AND r.status = 'cancelled' LIMIT 1), false) ELSE false END AS receipt_cancelled
       FROM messages g JOIN members m ON m.tenant_id = g.tenant_id AND m.id = g.member_id
       JOIN tenants t ON t.id = g.tenant_id
       LEFT JOIN broadcasts b ON b.tenant_id = g.tenant_id AND b.id = g.broadcast_id
