@@ -18,6 +18,10 @@ It reports quote latency (p50/p90/p99, measured from the time each request was d
 conditions and per round, their p99 ratio (target: at most 1.2), how many messages went out
 meanwhile, the busiest second at the provider, and the CPU of each part. Writes
 bench/out/backoffice-<time>.json.
+
+``--burn PCT`` is a control: the same phases with processes that only spin for PCT% of a core
+(between them, in ticks of ``--burn-tick``) in place of the workers and the broadcast, to tell
+what the quotes feel from CPU use alone from what they feel from the back office's own work.
 """
 
 from __future__ import annotations
@@ -65,6 +69,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--patron-workers", type=int, default=2, help="`patron worker` processes")
     parser.add_argument("--worker-nice", type=int, help="`patron worker --nice` (default: its own)")
     parser.add_argument("--server-workers", type=int, default=1, help="`patron serve --workers`")
+    parser.add_argument(
+        "--burn",
+        type=float,
+        help="a control: instead of the workers and the broadcast, processes that only use this "
+        "much CPU (%% of one core, in ticks of --burn-tick, at the workers' niceness) while 'running'",
+    )
+    parser.add_argument("--burn-tick", type=float, default=0.01, help="the control's tick (seconds)")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args(argv)
     for name, full, short in (
@@ -247,6 +258,31 @@ def start_workers(
     return procs
 
 
+# A stand-in for the back office that does nothing but use the CPU: in each tick it spins for its
+# share of the tick, then sleeps, as a worker sending a tick's slots does (BENCHMARKS.md, issue 5).
+BURNER = """
+import os, sys, time
+share, nice, tick = float(sys.argv[1]) / 100, int(sys.argv[2]), float(sys.argv[3])
+os.nice(nice)
+while True:
+    start = time.monotonic()
+    while time.monotonic() - start < share * tick:
+        pass
+    time.sleep(max(0.0, tick - (time.monotonic() - start)))
+"""
+
+
+def start_burners(
+    percent: float, count: int, nice: int | None, tick: float = 0.01
+) -> list[subprocess.Popen[bytes]]:
+    """``count`` processes using ``percent`` of one core between them (the control of ``--burn``)."""
+    each = str(percent / count)
+    return [
+        subprocess.Popen([sys.executable, "-c", BURNER, each, str(10 if nice is None else nice), str(tick)])
+        for _ in range(count)
+    ]
+
+
 def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
     for proc in procs:
         proc.send_signal(signal.SIGTERM)
@@ -404,20 +440,26 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 console.print("[bold]warm-up[/bold] (3 s)")
                 runner.run("receipts", 3, concurrency=4)
-                workers = start_workers(url, bslug, args.patron_workers, stamp, args.worker_nice)
+                if args.burn is not None:
+                    workers = start_burners(args.burn, args.patron_workers, args.worker_nice, args.burn_tick)
+                else:
+                    workers = start_workers(url, bslug, args.patron_workers, stamp, args.worker_nice)
                 try:
-                    broadcast = api(
-                        base,
-                        bkey,
-                        "POST",
-                        "/v1/broadcasts",
-                        {"channel": "sms", "body": "{{ member.name }}: -20% today"},
-                    )
-                    deadline = time.monotonic() + 60
-                    while len(provider.times) < args.sms_rate and time.monotonic() < deadline:
-                        time.sleep(0.1)  # until sending is in full flow
+                    progress = None
+                    if args.burn is None:
+                        broadcast = api(
+                            base,
+                            bkey,
+                            "POST",
+                            "/v1/broadcasts",
+                            {"channel": "sms", "body": "{{ member.name }}: -20% today"},
+                        )
+                        deadline = time.monotonic() + 60
+                        while len(provider.times) < args.sms_rate and time.monotonic() < deadline:
+                            time.sleep(0.1)  # until sending is in full flow
                     phases = alternate(runner, args, workers, provider)
-                    progress = api(base, bkey, "GET", f"/v1/broadcasts/{broadcast['id']}")
+                    if args.burn is None:
+                        progress = api(base, bkey, "GET", f"/v1/broadcasts/{broadcast['id']}")
                 finally:
                     for proc in workers:
                         with contextlib.suppress(ProcessLookupError):
@@ -438,7 +480,9 @@ def main(argv: list[str] | None = None) -> int:
                 # add to a span's monotonic seconds to get Unix time (to line phases up with logs)
                 "wall_minus_monotonic": round(time.time() - time.monotonic(), 3),
                 "sends_per_second": per_second(provider.times),
-                "progress_at_end": {k: progress[k] for k in ("status", "total", "sent", "queued", "failed")},
+                "progress_at_end": progress
+                and {k: progress[k] for k in ("status", "total", "sent", "queued", "failed")},
+                "burn_pct": args.burn,
                 "workers_cpu_pct": round(100 * phases["worker_cpu_s"] / on_seconds, 1),
                 "provider_cpu_pct": round(100 * phases["provider_cpu_s"] / on_seconds, 1),
             }
@@ -488,7 +532,10 @@ def report(figures: dict[str, Any]) -> None:
             bench.fmt(one["broadcast"].get("p99")),
         )
     b = figures["broadcast"]
-    table.add_row("CPU of the patron workers %", "-", bench.fmt(b["workers_cpu_pct"]))
+    if b.get("burn_pct") is not None:
+        table.add_row("control: CPU burnt instead of a broadcast %", "-", bench.fmt(b["workers_cpu_pct"]))
+    else:
+        table.add_row("CPU of the patron workers %", "-", bench.fmt(b["workers_cpu_pct"]))
     table.add_row("CPU of the SMS provider (a thread here) %", "-", bench.fmt(b.get("provider_cpu_pct")))
     table.add_row(
         "SMS sent per second meanwhile", "-", f"{b['sent_per_s_during_phase']} (rate {b['sms_rate']:g})"
