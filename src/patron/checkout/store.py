@@ -346,10 +346,14 @@ async def quote_context(
     id, E.164 phone or card), what they paid in the tier window [since, at), the lots they may
     spend at ``at``, and the usage of the ``limited`` campaigns (uses, budgets; the member's uses)."""
     by, value = member if member else (None, None)
+    # an anonymous basket has no tier window and no lots to read (their look-ups by a member that
+    # is NULL still read the program's receipts in the window, for nothing)
+    ledger = f"{_PAID}, l.*" if by else "0 AS paid, NULL::bigint[] AS ids"
+    lots = f" LEFT JOIN LATERAL ({_LOTS}) l ON true" if by else ""
     sql = (
         f"WITH m AS ({_MEMBER_BY[by]})"
-        f" SELECT {_STORE_AND_PRODUCTS}, m.id::text AS member_id, m.debt, m.birthday, {_PAID}, l.*, u.*"
-        f" FROM (SELECT 1) one LEFT JOIN m ON true LEFT JOIN LATERAL ({_LOTS}) l ON true"
+        f" SELECT {_STORE_AND_PRODUCTS}, m.id::text AS member_id, m.debt, m.birthday, {ledger}, u.*"
+        f" FROM (SELECT 1) one LEFT JOIN m ON true{lots}"
         f" LEFT JOIN LATERAL ({_USAGE_ARRAYS}) u ON true"
     )
     params = _context_params(tenant_id, store, skus, value, since, at, now) | {"limited": limited}
