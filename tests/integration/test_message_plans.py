@@ -221,3 +221,31 @@ async def test_the_claim_looks_up_a_receipt_messages_sale_by_key(db: Database, t
     assert outbox == [("Index Scan", "outbox_uid_key")], outbox
     triggers = {row["trigger"]: row for row in claimed}
     assert not triggers["receipt"]["receipt_cancelled"] and triggers["points_expiring"]["points_gone"]
+
+
+async def test_members_for_messages_look_up_each_members_tier(db: Database, tenant: Tenant) -> None:
+    """The members a scheduled look writes to (birthdays: a few hundred) are read with their tier
+    one by one: joined, PostgreSQL hashed the tiers of every member of the program."""
+    async with db.connection() as conn, conn.transaction(force_rollback=True):
+        await conn.execute(
+            "INSERT INTO members (tenant_id, phone, name, consents)"
+            " SELECT %s, '+7906' || lpad(i::text, 7, '0'), 'Member ' || i, '{}' FROM generate_series(1, 20000) AS i",
+            (tenant.tenant_id,),
+        )
+        await conn.execute(
+            "INSERT INTO member_tiers (tenant_id, member_id, tier, evaluated_at)"
+            " SELECT tenant_id, id, 'silver', now() FROM members WHERE tenant_id = %s",
+            (tenant.tenant_id,),
+        )
+        await conn.execute("ANALYZE members")
+        await conn.execute("ANALYZE member_tiers")
+        cur = await conn.execute(
+            "SELECT id::text AS id FROM members WHERE tenant_id = %s LIMIT 300", (tenant.tenant_id,)
+        )
+        ids = [row["id"] for row in await cur.fetchall()]
+        tiers = await explain(
+            conn, store.MEMBERS_FOR_MESSAGES, (tenant.tenant_id, ids), relation="member_tiers"
+        )
+        found = await store.members_for_messages(conn, tenant.tenant_id, ids)
+    assert tiers and all(node in ("Index Scan", "Index Only Scan") for node, _ in tiers), tiers
+    assert sorted(row["id"] for row in found) == sorted(ids) and {row["tier"] for row in found} == {"silver"}

@@ -9,7 +9,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from patron.backoffice.store import LATEST_RECEIPT, LATEST_STORE, MEMBER_COLUMNS
+from patron.backoffice.store import LATEST_STORE, LATEST_STORE_EACH, MEMBER_COLUMNS
 from patron.db.pool import Connection
 
 # --- the audience ----------------------------------------------------------------------------
@@ -73,9 +73,7 @@ AUDIENCE_PAGE = f"""
       FROM (SELECT * FROM members
              WHERE tenant_id = %(t)s AND id > coalesce(%(cursor)s::uuid, '00000000-0000-0000-0000-000000000000')
              ORDER BY id LIMIT %(limit)s) m
-      {LATEST_RECEIPT}
-      LEFT JOIN LATERAL (
-          SELECT tier FROM member_tiers WHERE tenant_id = m.tenant_id AND member_id = m.id LIMIT 1) mt ON true
+      {LATEST_STORE_EACH}
      ORDER BY m.id
 """
 

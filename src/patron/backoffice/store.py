@@ -48,11 +48,20 @@ LATEST_RECEIPT = """
          WHERE r.tenant_id = m.tenant_id AND r.member_id = m.id AND r.status <> 'cancelled'
          ORDER BY r.at DESC LIMIT 1) lr ON true
 """
-# members ``m`` with the store of their latest receipt ``lr`` and their tier ``mt``
+# members ``m`` with the store of their latest receipt ``lr`` and their tier ``mt``: for all of a
+# program's members (a count), joined; for some of them, looked up one by one (joined, PostgreSQL
+# hashed every member's tier to find a few hundred)
 LATEST_STORE = (
     LATEST_RECEIPT
     + """
     LEFT JOIN member_tiers mt ON mt.tenant_id = m.tenant_id AND mt.member_id = m.id
+"""
+)
+LATEST_STORE_EACH = (
+    LATEST_RECEIPT
+    + """
+    LEFT JOIN LATERAL (
+        SELECT tier FROM member_tiers WHERE tenant_id = m.tenant_id AND member_id = m.id LIMIT 1) mt ON true
 """
 )
 
@@ -62,16 +71,15 @@ MEMBER_COLUMNS = (
 )
 
 
+MEMBERS_FOR_MESSAGES = f"SELECT {MEMBER_COLUMNS} FROM members m {LATEST_STORE_EACH} WHERE m.tenant_id = %s AND m.id = ANY(%s::uuid[])"
+
+
 async def members_for_messages(
     conn: Connection, tenant_id: int, member_ids: list[str]
 ) -> list[dict[str, Any]]:
     """Members with what messages need: contacts, consents, and the time zone and country of the
     store of their latest receipt (null: the program's), and their tier."""
-    cur = await conn.execute(
-        f"SELECT {MEMBER_COLUMNS} FROM members m {LATEST_STORE}"
-        " WHERE m.tenant_id = %s AND m.id = ANY(%s::uuid[])",
-        (tenant_id, member_ids),
-    )
+    cur = await conn.execute(MEMBERS_FOR_MESSAGES, (tenant_id, member_ids))
     return await cur.fetchall()
 
 
