@@ -6,7 +6,8 @@ PostgreSQL read the sum from it, every receipt of the program in the last 365 da
 member, whenever its statistics put few receipts in the window (imported history older than a
 year, a new program, any stretch between two ANALYZEs): a quote went from 1 to 11 ms as a probe's
 program took 10,500 receipts. With the amount in the member's own index, that index answers the
-sum alone and wins whatever the estimate. The index keeps its name and columns.
+sum alone, and is the cheaper one whatever the estimate of the window (the probe's statement: 7
+buffers instead of 10,267). The index keeps its name and columns.
 
 Revision ID: 0024
 Revises: 0023
