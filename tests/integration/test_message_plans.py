@@ -284,3 +284,62 @@ async def test_the_event_claim_looks_up_earlier_events_by_key(db: Database, tena
             first.append(event["id"])
         seen.add(member)
     assert claimed == first[:100]
+
+
+async def test_the_claim_looks_up_a_notices_lots_by_member(db: Database, tenant: Tenant) -> None:
+    """Whether a ``points_expiring`` notice's points are gone is looked up through the member's
+    expiry notices (``expiry_notices_member``, migration 0025). Without an index on the member,
+    each claimed notice read the whole table: every notice of one schedule run has the same
+    ``created_at``, so that index returns them all too (44,149 notices: 313 ms a claim of 50)."""
+    now = datetime.now(UTC)
+    run = now - timedelta(hours=1)  # the schedule run that wrote the notices and their messages
+    async with db.connection() as conn, conn.transaction(force_rollback=True):
+        # 1,000 other members with 20 announced lots each, and two with their own: one whose
+        # points still wait, one whose lots expired while the notice waited
+        await conn.execute(
+            "INSERT INTO members (tenant_id, phone, name, consents)"
+            " SELECT %s, '+7905' || lpad(i::text, 7, '0'), 'Member ' || i, '{\"sms\": true}'"
+            " FROM generate_series(1, 1002) AS i",
+            (tenant.tenant_id,),
+        )
+        await conn.execute(
+            "INSERT INTO entries (tenant_id, member_id, kind, points, at)"
+            " SELECT tenant_id, id, 'adjust', 100, %s FROM members WHERE tenant_id = %s",
+            (run - timedelta(days=300), tenant.tenant_id),
+        )
+        await conn.execute(
+            "INSERT INTO lots (tenant_id, member_id, entry_id, kind, points, available_from, expires_at)"
+            " SELECT e.tenant_id, e.member_id, e.id, 'adjust', 5, e.at,"
+            "        CASE WHEN m.phone = '+79050001002' THEN %(now)s - interval '10 minutes'"
+            "             ELSE %(now)s + interval '3 days' END"
+            "   FROM entries e JOIN members m ON m.tenant_id = e.tenant_id AND m.id = e.member_id,"
+            "        generate_series(1, CASE WHEN m.phone > '+79050001000' THEN 2 ELSE 20 END)"
+            "  WHERE e.tenant_id = %(t)s",
+            {"t": tenant.tenant_id, "now": now},
+        )
+        await conn.execute(
+            "INSERT INTO expiry_notices (tenant_id, lot_id, member_id, created_at)"
+            " SELECT tenant_id, id, member_id, %s FROM lots WHERE tenant_id = %s",
+            (run, tenant.tenant_id),
+        )
+        await conn.execute(
+            "INSERT INTO messages (tenant_id, member_id, trigger, channel, body, timezone, status,"
+            "                      next_attempt_at, created_at)"
+            " SELECT tenant_id, id, 'points_expiring', 'sms', phone, 'UTC', 'queued', %(run)s, %(run)s"
+            "   FROM members WHERE tenant_id = %(t)s AND phone > '+79050001000'",
+            {"t": tenant.tenant_id, "run": run},
+        )
+        for table in ("members", "lots", "expiry_notices", "messages"):
+            await conn.execute(f"ANALYZE {table}")
+        params = {"t": tenant.tenant_id, "c": "sms", "now": now, "limit": 50}
+        notices = await explain(conn, store.CLAIM_MESSAGES, params, relation="expiry_notices")
+        cur = await conn.execute(
+            "SELECT count(*) AS n FROM expiry_notices WHERE tenant_id = %s", (tenant.tenant_id,)
+        )
+        counted = await cur.fetchone()
+        claimed = await store.claim_messages(conn, tenant.tenant_id, "sms", now, 50)
+    assert counted is not None and counted["n"] == 20_004
+    # each claimed notice's own notices, by member, never a read of the table
+    assert len(notices) == 1 and notices[0][1] == "expiry_notices_member", notices
+    gone = {row["body"]: row["points_gone"] for row in claimed}
+    assert gone == {"+79050001001": False, "+79050001002": True}
