@@ -73,30 +73,35 @@ async def member_created(conn: Connection, tenant_id: int, member_id: str) -> No
     await emit(conn, tenant_id, "member.created", member_id=member_id, data=dict(member))
 
 
+# The member's earlier pending event is looked up for each candidate, by key in
+# ``outbox_member_pending`` (a scalar subquery with LIMIT 1, which PostgreSQL cannot turn into a
+# join). As a NOT EXISTS it was planned, whenever the statistics were taken while the queue was
+# short, as an anti join comparing each candidate with a materialized copy of every pending
+# event: a backlog of 20,000 cost 184 ms a claim of 20, and drained in quadratic time.
+CLAIM = """
+    SELECT o.tenant_id, o.id, o.uid::text AS uid, o.type, o.member_id::text AS member_id,
+           o.occurred_at, o.data, o.attempts
+      FROM outbox o
+     WHERE o.processed_at IS NULL
+       AND (o.available_at IS NULL OR o.available_at <= %(now)s)
+       AND (%(tenants)s::bigint[] IS NULL OR o.tenant_id = ANY(%(tenants)s))
+       AND (o.member_id IS NULL OR NOT coalesce((
+             SELECT true FROM outbox p
+              WHERE p.tenant_id = o.tenant_id AND p.member_id = o.member_id
+                AND p.processed_at IS NULL AND p.id < o.id LIMIT 1), false))
+     ORDER BY o.id
+     LIMIT %(limit)s
+     FOR UPDATE SKIP LOCKED
+"""
+
+
 async def claim(conn: Connection, now: datetime, limit: int, tenants: list[int] | None = None) -> list[Event]:
     """Locks up to ``limit`` events to handle in the caller's transaction, oldest first.
 
     An event waits while an earlier event of the same member is unhandled (or being handled by
     another worker), so a member's events are handled in order; SKIP LOCKED lets any number of
     workers share the queue."""
-    cur = await conn.execute(
-        """
-        SELECT o.tenant_id, o.id, o.uid::text AS uid, o.type, o.member_id::text AS member_id,
-               o.occurred_at, o.data, o.attempts
-          FROM outbox o
-         WHERE o.processed_at IS NULL
-           AND (o.available_at IS NULL OR o.available_at <= %(now)s)
-           AND (%(tenants)s::bigint[] IS NULL OR o.tenant_id = ANY(%(tenants)s))
-           AND NOT EXISTS (
-                 SELECT 1 FROM outbox p
-                  WHERE p.tenant_id = o.tenant_id AND p.member_id = o.member_id
-                    AND p.processed_at IS NULL AND p.id < o.id)
-         ORDER BY o.id
-         LIMIT %(limit)s
-         FOR UPDATE SKIP LOCKED
-        """,
-        {"now": now, "limit": limit, "tenants": tenants},
-    )
+    cur = await conn.execute(CLAIM, {"now": now, "limit": limit, "tenants": tenants})
     return [Event(**row) for row in await cur.fetchall()]
 
 

@@ -341,7 +341,8 @@ async def claim_messages(
     the notice waited, for quiet hours or retries), and, for a ``receipt`` message, whether its
     sale was cancelled since (``receipt_cancelled``: its receipt is that of the event named in
     its dedup key, ``e:<event uid>:<channel>``). A notice's lots are the expiry notices of its
-    member written with it (the same moment: ``schedule.expiring_points`` writes both at ``now``).
+    member written with it (the same moment: ``schedule.expiring_points`` writes both at ``now``),
+    found by ``expiry_notices_member`` (migration 0025; all notices of a run share that moment).
     Other workers skip them while they are locked. ``ctid`` is where each row is: it cannot move
     while the caller holds the lock, and ``update_messages`` goes straight to it."""
     cur = await conn.execute(
