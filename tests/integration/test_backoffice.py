@@ -1402,6 +1402,44 @@ async def test_webhooks_are_signed_retried_and_in_order_per_member(
         await receiver.stop()
 
 
+async def test_deliveries_behind_a_failed_one_are_not_due_and_go_as_soon_as_it_is_delivered(
+    tenant: Tenant, db: Database, clock: ManualClock, worker: Worker
+) -> None:
+    """A member's deliveries behind a pending one are not due (no ``next_attempt_at``): each claim
+    read them all, to reject each one, while a receiver was down. The next becomes due the moment
+    the one ahead is delivered, and they arrive in the order of their events."""
+    await shop(tenant, clock)
+    async with subscribed(tenant, ["member.created", "points.adjusted"]) as (receiver, hook):
+        member = await new_member(tenant)
+        for n in range(3):
+            adjust = {"key": f"behind-{n}", "points": 5, "reason": "r"}
+            assert (await tenant.call("POST", f"/v1/members/{member}/adjustments", adjust)).status_code == 201
+        events = [e["uid"] for e in await outbox_events(db, tenant)]
+        receiver.refuse[events[0]] = 1
+
+        await worker.drain()
+        assert receiver.events == [] and receiver.attempts[events[0]] == 1
+        log = {d["event_id"]: d for d in (await tenant.call("GET", f"/v1/webhooks/{hook}/deliveries")).json()}
+        assert log[events[0]]["next_attempt_at"] is not None and log[events[0]]["attempts"] == 1
+        for later in events[1:]:
+            assert (log[later]["status"], log[later]["attempts"], log[later]["next_attempt_at"]) == (
+                "pending",
+                0,
+                None,
+            )
+
+        clock.fixed = clock() + timedelta(seconds=10)  # the retry of the first
+        assert await worker.deliver_webhooks_and_wait() == 1
+        assert [e["id"] for e in receiver.events] == events[:1]
+        log = {d["event_id"]: d for d in (await tenant.call("GET", f"/v1/webhooks/{hook}/deliveries")).json()}
+        assert datetime.fromisoformat(log[events[1]]["next_attempt_at"]) == clock()  # due at once
+        assert log[events[2]]["next_attempt_at"] is None
+        for sent in range(2, 5):  # each next one at once, the clock standing still
+            assert await worker.deliver_webhooks_and_wait() == 1
+            assert [e["id"] for e in receiver.events] == events[:sent]
+        assert await worker.deliver_webhooks_and_wait() == 0
+
+
 async def test_a_webhook_gets_only_events_that_occurred_after_it_was_created(
     tenant: Tenant, clock: ManualClock, worker: Worker
 ) -> None:

@@ -78,14 +78,63 @@ async def insert_deliveries(
     webhook_ids: Sequence[str],
     now: datetime,
 ) -> None:
+    """Writes an event's deliveries: due now, or, behind an earlier pending delivery of the member
+    to the same webhook, not due at all (``next_attempt_at`` NULL, outside the due index) until
+    ``record`` ends that one. The earlier one is locked (FOR SHARE): its outcome, recorded
+    meanwhile, would not see this new delivery to make it due, and it would wait for ever."""
     if not webhook_ids:
         return
+    waiting: set[str] = set()
+    if member_id is not None:
+        cur = await conn.execute(
+            "SELECT w::text AS webhook_id FROM unnest(%(hooks)s::uuid[]) AS w, LATERAL ("
+            "   SELECT 1 FROM webhook_deliveries e"
+            "    WHERE e.tenant_id = %(t)s AND e.webhook_id = w AND e.member_id = %(m)s"
+            "      AND e.status = 'pending' AND e.event_id < %(event)s"
+            "    ORDER BY e.event_id LIMIT 1 FOR SHARE) ahead",
+            {"hooks": list(webhook_ids), "t": tenant_id, "m": member_id, "event": event_id},
+        )
+        waiting = {str(row["webhook_id"]) for row in await cur.fetchall()}
     await conn.execute(
         "INSERT INTO webhook_deliveries (tenant_id, webhook_id, event_id, member_id, next_attempt_at, created_at)"
-        " SELECT %s, w, %s, %s, %s, %s FROM unnest(%s::uuid[]) AS w"
+        " SELECT %s, w, %s, %s, n, %s FROM unnest(%s::uuid[], %s::timestamptz[]) AS x(w, n)"
         " ON CONFLICT (tenant_id, webhook_id, event_id) DO NOTHING",
-        (tenant_id, event_id, member_id, now, now, list(webhook_ids)),
+        (
+            tenant_id,
+            event_id,
+            member_id,
+            now,
+            list(webhook_ids),
+            [None if hook in waiting else now for hook in webhook_ids],
+        ),
     )
+
+
+# Read in the order of ``deliveries_due`` (next_attempt_at, id), so no plan sorts the due set (a
+# generic plan sorted every due delivery, for each claim).
+CLAIM_DUE = """
+WITH due AS MATERIALIZED (
+    SELECT d.tenant_id, d.id, d.webhook_id, d.event_id, d.attempts, d.created_at
+      FROM webhook_deliveries d
+     WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s
+       AND (%(only)s::bigint[] IS NULL OR d.tenant_id = ANY(%(only)s))
+       AND d.webhook_id <> ALL(%(full)s::uuid[]) AND d.tenant_id <> ALL(%(full_tenants)s::bigint[])
+       AND (d.member_id IS NULL OR NOT EXISTS (
+             SELECT 1 FROM webhook_deliveries e
+              WHERE e.tenant_id = d.tenant_id AND e.webhook_id = d.webhook_id
+                AND e.member_id = d.member_id AND e.status = 'pending' AND e.event_id < d.event_id))
+     ORDER BY d.next_attempt_at, d.id
+     LIMIT %(limit)s
+     FOR UPDATE OF d SKIP LOCKED)
+SELECT due.tenant_id, due.id, due.webhook_id::text AS webhook_id, due.event_id, due.attempts,
+       due.created_at, w.url, w.secret, o.uid::text AS uid, o.type, o.occurred_at, o.data,
+       t.slug AS tenant
+  FROM due
+  JOIN webhooks w ON w.tenant_id = due.tenant_id AND w.id = due.webhook_id AND w.deleted_at IS NULL
+  JOIN outbox o ON o.tenant_id = due.tenant_id AND o.id = due.event_id
+  JOIN tenants t ON t.id = due.tenant_id
+ ORDER BY due.id
+"""
 
 
 async def claim_due(
@@ -97,34 +146,15 @@ async def claim_due(
     full_tenants: Sequence[int] = (),
 ) -> list[dict[str, Any]]:
     """Locks deliveries that are due and first in line: none waits behind an earlier pending
-    delivery of the same member to the same webhook, so a member's events arrive in order.
+    delivery of the same member to the same webhook, so a member's events arrive in order. Those
+    that wait are not due (``insert_deliveries``), so a claim reads about ``limit`` rows of the due
+    index, in its order, however many wait behind a receiver that is down; the NOT EXISTS only
+    checks it.
     ``full``: webhooks that take no more now; ``full_tenants``: programs that take no more now. The due deliveries are found first, from their own
     index, and only those are joined to their events: driven from the outbox, a backlog behind
     a receiver that was down took most of a second to find nothing."""
     cur = await conn.execute(
-        """
-        WITH due AS MATERIALIZED (
-            SELECT d.tenant_id, d.id, d.webhook_id, d.event_id, d.attempts, d.created_at
-              FROM webhook_deliveries d
-             WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s
-               AND (%(only)s::bigint[] IS NULL OR d.tenant_id = ANY(%(only)s))
-               AND d.webhook_id <> ALL(%(full)s::uuid[]) AND d.tenant_id <> ALL(%(full_tenants)s::bigint[])
-               AND (d.member_id IS NULL OR NOT EXISTS (
-                     SELECT 1 FROM webhook_deliveries e
-                      WHERE e.tenant_id = d.tenant_id AND e.webhook_id = d.webhook_id
-                        AND e.member_id = d.member_id AND e.status = 'pending' AND e.event_id < d.event_id))
-             ORDER BY d.next_attempt_at, d.id
-             LIMIT %(limit)s
-             FOR UPDATE OF d SKIP LOCKED)
-        SELECT due.tenant_id, due.id, due.webhook_id::text AS webhook_id, due.event_id, due.attempts,
-               due.created_at, w.url, w.secret, o.uid::text AS uid, o.type, o.occurred_at, o.data,
-               t.slug AS tenant
-          FROM due
-          JOIN webhooks w ON w.tenant_id = due.tenant_id AND w.id = due.webhook_id AND w.deleted_at IS NULL
-          JOIN outbox o ON o.tenant_id = due.tenant_id AND o.id = due.event_id
-          JOIN tenants t ON t.id = due.tenant_id
-         ORDER BY due.id
-        """,
+        CLAIM_DUE,
         {"now": now, "limit": limit, "only": only, "full": list(full), "full_tenants": list(full_tenants)},
     )
     return await cur.fetchall()
@@ -151,12 +181,29 @@ async def record(
     last_error: str | None,
     next_attempt_at: datetime | None,
     delivered_at: datetime | None,
+    now: datetime,
 ) -> None:
-    await conn.execute(
+    """Records an attempt's outcome. A delivery that ended (delivered, or given up) makes its
+    member's next pending one to the webhook due at ``now``: one probe of the member's pending
+    deliveries. In a statement of its own, so that it sees a delivery written behind this one
+    while this one was being recorded (``insert_deliveries`` locks it)."""
+    cur = await conn.execute(
         "UPDATE webhook_deliveries SET status = %s, attempts = attempts + 1, last_status = %s, last_error = %s,"
         " next_attempt_at = coalesce(%s, next_attempt_at), delivered_at = %s"
-        " WHERE tenant_id = %s AND id = %s AND status = 'pending'",
+        " WHERE tenant_id = %s AND id = %s AND status = 'pending'"
+        " RETURNING webhook_id, member_id",
         (status, last_status, last_error, next_attempt_at, delivered_at, tenant_id, delivery_id),
+    )
+    ended = await cur.fetchone()
+    if ended is None or status == "pending" or ended["member_id"] is None:
+        return
+    await conn.execute(
+        "UPDATE webhook_deliveries SET next_attempt_at = %(now)s"
+        " WHERE tenant_id = %(t)s AND next_attempt_at IS NULL AND id = ("
+        "   SELECT e.id FROM webhook_deliveries e"
+        "    WHERE e.tenant_id = %(t)s AND e.webhook_id = %(w)s AND e.member_id = %(m)s AND e.status = 'pending'"
+        "    ORDER BY e.event_id LIMIT 1)",
+        {"now": now, "t": tenant_id, "w": ended["webhook_id"], "m": ended["member_id"]},
     )
 
 

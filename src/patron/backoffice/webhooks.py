@@ -149,6 +149,7 @@ class Deliverer:
                 last_error=None,
                 next_attempt_at=None,
                 delivered_at=now,
+                now=now,
             )
             return
         retry_at = rules.webhook_next_attempt(row["attempts"] + 1, row["created_at"], now)
@@ -161,4 +162,5 @@ class Deliverer:
             last_error=error,
             next_attempt_at=retry_at,
             delivered_at=None,
+            now=now,
         )

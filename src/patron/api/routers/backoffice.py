@@ -282,7 +282,8 @@ async def delete_webhook(webhook_id: str, ctx: AdminKey) -> Response:
     summary="A webhook's delivery log, newest first (admin)",
     description="A list: each delivery with `id`, `event_id`, `type`, `status` (`pending`: to be tried "
     "(again); `delivered`; `failed`: gave up after 24 hours), `attempts`, `last_status`, `last_error`, "
-    "`created_at`, `next_attempt_at`, `delivered_at`. When there may be more, the header "
+    "`created_at`, `next_attempt_at` (null once nothing more will be tried, and while the delivery waits "
+    "behind an earlier pending one of its member), `delivered_at`. When there may be more, the header "
     "`X-Next-Before` holds the `before` of the next page. `attempts` counts the attempts whose "
     "outcome was recorded: a worker stopped (or its database connection lost) between the receiver's "
     "answer and the record sends the event again, with the same `id`, without counting it.",
