@@ -252,3 +252,31 @@ async def test_a_delivery_written_while_the_one_ahead_is_recorded_does_not_wait_
         assert not writing_task.done()
     last = await writing_task
     assert claimed["event_id"] == later and await next_attempt(db, tenant.tenant_id, last) == now
+
+
+async def test_a_delivery_left_waiting_behind_nothing_is_made_due_by_the_schedule(
+    db: Database, tenant: Tenant
+) -> None:
+    """A worker of the version before waiting deliveries ends the one ahead without making the next
+    due (during an upgrade): the scheduled look makes it due, and leaves one that still waits."""
+    now = datetime.now(UTC)
+    async with db.connection() as conn, conn.transaction(force_rollback=True):
+        hook, member, ahead = await one_waiting_member(conn, tenant.tenant_id, now)
+        second = await an_event(conn, tenant.tenant_id, member, now)
+        await webhook_store.insert_deliveries(conn, tenant.tenant_id, second, member, [hook], now)
+        third = await an_event(conn, tenant.tenant_id, member, now)
+        await webhook_store.insert_deliveries(conn, tenant.tenant_id, third, member, [hook], now)
+        # the one ahead ended the old way: nothing made the next one due
+        await conn.execute(
+            "UPDATE webhook_deliveries SET status = 'delivered', delivered_at = %s WHERE tenant_id = %s AND id = %s",
+            (now, tenant.tenant_id, ahead),
+        )
+        released = await webhook_store.release_stranded(conn, now, [tenant.tenant_id])
+        cur = await conn.execute(
+            "SELECT event_id, next_attempt_at FROM webhook_deliveries WHERE tenant_id = %s AND status = 'pending'",
+            (tenant.tenant_id,),
+        )
+        pending = {row["event_id"]: row["next_attempt_at"] for row in await cur.fetchall()}
+        again = await webhook_store.release_stranded(conn, now, [tenant.tenant_id])
+    assert released == 1 and again == 0
+    assert pending == {second: now, third: None}  # the third still waits behind the second

@@ -141,6 +141,12 @@ async def tier_checks(db: Database, tenants: Tenants, now: datetime, batch: int 
             return done
 
 
+async def release_stranded_deliveries(db: Database, tenants: Tenants, now: datetime) -> int:
+    """Webhook deliveries left waiting behind nothing are made due (``webhook_store.release_stranded``)."""
+    async with db.transaction() as conn:
+        return await webhook_store.release_stranded(conn, now, tenants.only)
+
+
 async def prune(db: Database, tenants: Tenants, now: datetime, keep_days: int, batch: int = 5000) -> int:
     """Deletes webhook deliveries that finished, and then events that were handled, more than
     ``keep_days`` ago, and the expiry notices of lots that expired that long ago (0: keeps

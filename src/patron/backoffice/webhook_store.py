@@ -224,6 +224,26 @@ async def deliveries(
     return await cur.fetchall()
 
 
+async def release_stranded(conn: Connection, now: datetime, tenants: list[int] | None) -> int:
+    """Makes due the waiting deliveries that nothing waits for any more: none of their member's
+    earlier deliveries to the webhook is still pending. ``record`` does that when the one ahead
+    ends; this catches what it could not (a worker of the version before waiting deliveries,
+    during an upgrade), so that no delivery waits for ever. Returns how many."""
+    cur = await conn.execute(
+        """
+        UPDATE webhook_deliveries d SET next_attempt_at = %(now)s
+         WHERE d.status = 'pending' AND d.next_attempt_at IS NULL
+           AND (%(tenants)s::bigint[] IS NULL OR d.tenant_id = ANY(%(tenants)s))
+           AND NOT coalesce((
+               SELECT true FROM webhook_deliveries e
+                WHERE e.tenant_id = d.tenant_id AND e.webhook_id = d.webhook_id AND e.member_id = d.member_id
+                  AND e.status = 'pending' AND e.event_id < d.event_id LIMIT 1), false)
+        """,
+        {"now": now, "tenants": tenants},
+    )
+    return cur.rowcount
+
+
 async def prune(conn: Connection, before: datetime, limit: int, tenants: list[int] | None) -> int:
     """Deletes up to ``limit`` delivered or failed deliveries created before ``before``; returns
     how many. Pending ones stay, whatever their age (they hold their member's later events)."""

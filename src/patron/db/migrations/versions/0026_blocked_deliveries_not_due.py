@@ -7,17 +7,18 @@ index, and each claim read them all, to reject each one, before it came to one i
 (30,000 waiting: half a second and 150,000 buffers a claim). ``deliveries_due`` now also holds
 ``id``, the claim's second sort key, so no plan sorts the due deliveries.
 
-Workers of the previous version must not run after this migration: they end a delivery without
-making the next one of its member due.
+Workers of the previous version, still running during an upgrade, end a delivery without making
+the next one of its member due; the new workers' scheduled look makes such a delivery due
+(``webhook_store.release_stranded``).
 
 Revision ID: 0026
-Revises: 0023
+Revises: 0025
 """
 
 from alembic import op
 
 revision = "0026"
-down_revision = "0023"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
