@@ -70,34 +70,25 @@ async def test_a_quote_sums_the_members_tier_window_from_the_members_index(
     async with db.connection() as conn, conn.transaction(force_rollback=True):
         await a_program_with_recent_receipts(conn, tenant.tenant_id, now)
         member = ("phone", "+79050000077")
-        recording = Recording(conn)
-        _, _, person, (paid, _), _ = await store.quote_context(
-            recording,  # type: ignore[arg-type]
-            tenant.tenant_id,
-            "P1",
-            [],
-            member,
-            since,
-            now + timedelta(seconds=1),
-            now,
-            [],
-        )
-        anonymous = Recording(conn)
-        await store.quote_context(
-            anonymous,  # type: ignore[arg-type]
-            tenant.tenant_id,
-            "P1",
-            [],
-            None,
-            since,
-            now + timedelta(seconds=1),
-            now,
-            [],
-        )
-        (statement, params), (anonymous_statement, anonymous_params) = (
-            recording.statements[0],
-            anonymous.statements[0],
-        )
+
+        async def quote(who: tuple[str, str] | None) -> tuple[Any, tuple[str, Any]]:
+            """The quote's context for ``who``, and the statement that read it."""
+            recording = Recording(conn)
+            context = await store.quote_context(
+                recording,  # type: ignore[arg-type]
+                tenant.tenant_id,
+                "P1",
+                [],
+                who,
+                since,
+                now + timedelta(seconds=1),
+                now,
+                [],
+            )
+            return context, recording.statements[0]
+
+        (_, _, person, (paid, _), _), (statement, params) = await quote(member)
+        _, (anonymous_statement, anonymous_params) = await quote(None)
         member_scans = await receipt_scans(conn, statement, params)
         cur = await conn.execute(
             "SELECT sum(r.paid_net) AS paid FROM receipts r JOIN members m ON m.tenant_id = r.tenant_id"
