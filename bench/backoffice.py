@@ -76,6 +76,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "much CPU (%% of one core, in ticks of --burn-tick, at the workers' niceness) while 'running'",
     )
     parser.add_argument("--burn-tick", type=float, default=0.01, help="the control's tick (seconds)")
+    parser.add_argument(
+        "--burn-in-postgres",
+        action="store_true",
+        help="the control spends its share in its PostgreSQL backends (writes and commits)",
+    )
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args(argv)
     for name, full, short in (
@@ -260,27 +265,36 @@ def start_workers(
 
 # A stand-in for the back office that does nothing but use the CPU: in each tick it spins for its
 # share of the tick, then sleeps, as a worker sending a tick's slots does (BENCHMARKS.md, issue 5).
+# With a database URL it spends the share inside its PostgreSQL backend instead (reniced like the
+# workers'), writing and committing rows of a scratch table as the workers write messages.
 BURNER = """
 import os, sys, time
 share, nice, tick = float(sys.argv[1]) / 100, int(sys.argv[2]), float(sys.argv[3])
+url = sys.argv[4] if len(sys.argv) > 4 else None
 os.nice(nice)
+if url:
+    import psycopg
+    conn = psycopg.connect(url, autocommit=True)
+    os.setpriority(os.PRIO_PROCESS, conn.execute("SELECT pg_backend_pid()").fetchone()[0], nice)
+    table = f"burn_scratch_{os.getpid()}"
+    conn.execute(f"CREATE TABLE {table} (n int, t text)")
 while True:
     start = time.monotonic()
     while time.monotonic() - start < share * tick:
-        pass
+        if url:
+            conn.execute(f"INSERT INTO {table} SELECT i, md5(i::text) FROM generate_series(1, 20) AS i")
     time.sleep(max(0.0, tick - (time.monotonic() - start)))
 """
 
 
 def start_burners(
-    percent: float, count: int, nice: int | None, tick: float = 0.01
+    percent: float, count: int, nice: int | None, tick: float = 0.01, url: str | None = None
 ) -> list[subprocess.Popen[bytes]]:
-    """``count`` processes using ``percent`` of one core between them (the control of ``--burn``)."""
+    """``count`` processes using ``percent`` of one core between them (the control of ``--burn``),
+    inside PostgreSQL with ``url``."""
     each = str(percent / count)
-    return [
-        subprocess.Popen([sys.executable, "-c", BURNER, each, str(10 if nice is None else nice), str(tick)])
-        for _ in range(count)
-    ]
+    command = [sys.executable, "-c", BURNER, each, str(10 if nice is None else nice), str(tick)]
+    return [subprocess.Popen(command + ([url] if url else [])) for _ in range(count)]
 
 
 def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -441,7 +455,13 @@ def main(argv: list[str] | None = None) -> int:
                 console.print("[bold]warm-up[/bold] (3 s)")
                 runner.run("receipts", 3, concurrency=4)
                 if args.burn is not None:
-                    workers = start_burners(args.burn, args.patron_workers, args.worker_nice, args.burn_tick)
+                    workers = start_burners(
+                        args.burn,
+                        args.patron_workers,
+                        args.worker_nice,
+                        args.burn_tick,
+                        url if args.burn_in_postgres else None,
+                    )
                 else:
                     workers = start_workers(url, bslug, args.patron_workers, stamp, args.worker_nice)
                 try:
@@ -483,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
                 "progress_at_end": progress
                 and {k: progress[k] for k in ("status", "total", "sent", "queued", "failed")},
                 "burn_pct": args.burn,
+                "burn_in_postgres": args.burn_in_postgres,
                 "workers_cpu_pct": round(100 * phases["worker_cpu_s"] / on_seconds, 1),
                 "provider_cpu_pct": round(100 * phases["provider_cpu_s"] / on_seconds, 1),
             }
