@@ -287,3 +287,61 @@ async def test_a_delivery_left_waiting_behind_nothing_is_made_due_by_the_schedul
         again = await webhook_store.release_stranded(conn, now, [tenant.tenant_id])
     assert released == 1 and again == 0
     assert pending == {second: now, third: None}  # the third still waits behind the second
+
+
+async def test_a_deleted_webhooks_pending_deliveries_hold_no_claim_up(db: Database, tenant: Tenant) -> None:
+    """Deliveries of a deleted webhook that stayed pending (written by a worker's transaction that
+    committed after the deletion) were the first due in the index: each claim's LIMIT took them,
+    then dropped them, and came back empty for every program. They are left out of the claim, and
+    the scheduled look fails them."""
+    now = datetime.now(UTC)
+    async with db.connection() as conn, conn.transaction(force_rollback=True):
+        dead = await a_webhook(conn, tenant.tenant_id)
+        live = await a_webhook(conn, tenant.tenant_id)
+        for _ in range(LIMIT + 5):  # written for the webhook just before its deletion committed
+            event = await an_event(conn, tenant.tenant_id, None, now - timedelta(minutes=5))  # type: ignore[arg-type]
+            await webhook_store.insert_deliveries(
+                conn, tenant.tenant_id, event, None, [dead], now - timedelta(minutes=5)
+            )
+        await conn.execute(
+            "UPDATE webhooks SET deleted_at = %s WHERE tenant_id = %s AND id = %s",
+            (now, tenant.tenant_id, dead),
+        )
+        event = await an_event(conn, tenant.tenant_id, None, now)  # type: ignore[arg-type]
+        await webhook_store.insert_deliveries(conn, tenant.tenant_id, event, None, [live], now)
+        claimed = await webhook_store.claim_due(conn, now, LIMIT, [tenant.tenant_id])
+        failed = await webhook_store.fail_deleted(conn, [tenant.tenant_id])
+        cur = await conn.execute(
+            "SELECT count(*) AS n FROM webhook_deliveries WHERE tenant_id = %s AND webhook_id = %s"
+            " AND status = 'failed' AND last_error = %s",
+            (tenant.tenant_id, dead, webhook_store.DELETED),
+        )
+        row = await cur.fetchone()
+    assert [delivery["webhook_id"] for delivery in claimed] == [live]
+    assert failed == LIMIT + 5 and row is not None and row["n"] == LIMIT + 5
+
+
+async def test_deleting_a_webhook_waits_for_no_worker(db: Database, tenant: Tenant) -> None:
+    """A worker writing an event's deliveries locks the pending ones they wait behind; the deletion
+    failing the webhook's pending deliveries waited for those locks, and deadlocked with a worker
+    writing behind two of them. It skips what a worker holds; the scheduled look fails it after."""
+    now = datetime.now(UTC)
+    async with db.transaction() as conn:
+        hook, _, ahead = await one_waiting_member(conn, tenant.tenant_id, now)
+    async with db.transaction() as worker:
+        await worker.execute(
+            "SELECT 1 FROM webhook_deliveries WHERE tenant_id = %s AND id = %s FOR SHARE",
+            (tenant.tenant_id, ahead),
+        )
+        async with db.transaction() as api:
+            deleted = await asyncio.wait_for(
+                webhook_store.delete(api, tenant.tenant_id, hook, now), timeout=3
+            )
+    async with db.transaction() as conn:
+        cur = await conn.execute(
+            "SELECT status FROM webhook_deliveries WHERE tenant_id = %s AND id = %s",
+            (tenant.tenant_id, ahead),
+        )
+        before = await cur.fetchone()
+        failed = await webhook_store.fail_deleted(conn, [tenant.tenant_id])
+    assert deleted and before is not None and before["status"] == "pending" and failed == 1

@@ -40,10 +40,17 @@ async def list_all(conn: Connection, tenant_id: int) -> list[dict[str, Any]]:
     return await cur.fetchall()
 
 
+DELETED = "the webhook was deleted"  # the error of a deleted webhook's deliveries
+
+
 async def delete(conn: Connection, tenant_id: int, webhook_id: str, now: datetime) -> bool:
     """Stops a webhook (its delivery log stays readable to the database, not to the API). Its
     pending deliveries fail at once: no worker would ever send them, and the pruning of the log
-    keeps pending ones, so they would stay for good."""
+    keeps pending ones, so they would stay for good. Those a worker holds at this moment (being
+    sent, or locked by an event's deliveries being written behind them) are skipped, not waited
+    for: waiting deadlocked with a worker writing behind two of them. They, and any a worker's
+    transaction writes after this one, are failed by the workers' scheduled look
+    (``fail_deleted``), and no claim takes them meanwhile."""
     cur = await conn.execute(
         "UPDATE webhooks SET deleted_at = %s WHERE tenant_id = %s AND id = %s AND deleted_at IS NULL",
         (now, tenant_id, webhook_id),
@@ -51,11 +58,25 @@ async def delete(conn: Connection, tenant_id: int, webhook_id: str, now: datetim
     if cur.rowcount == 0:
         return False
     await conn.execute(
-        "UPDATE webhook_deliveries SET status = 'failed', last_error = 'the webhook was deleted'"
-        " WHERE tenant_id = %s AND webhook_id = %s AND status = 'pending'",
-        (tenant_id, webhook_id),
+        f"UPDATE webhook_deliveries SET status = 'failed', last_error = '{DELETED}'"
+        " WHERE tenant_id = %(t)s AND id IN (SELECT id FROM webhook_deliveries"
+        "   WHERE tenant_id = %(t)s AND webhook_id = %(w)s AND status = 'pending' FOR UPDATE SKIP LOCKED)",
+        {"t": tenant_id, "w": webhook_id},
     )
     return True
+
+
+async def fail_deleted(conn: Connection, tenants: list[int] | None) -> int:
+    """Fails the pending deliveries of deleted webhooks that their deletion could not (a worker
+    held them, or wrote them in a transaction that committed after it); returns how many."""
+    cur = await conn.execute(
+        f"UPDATE webhook_deliveries d SET status = 'failed', last_error = '{DELETED}'"
+        "  FROM webhooks w"
+        " WHERE w.tenant_id = d.tenant_id AND w.id = d.webhook_id AND w.deleted_at IS NOT NULL"
+        "   AND d.status = 'pending' AND (%(tenants)s::bigint[] IS NULL OR d.tenant_id = ANY(%(tenants)s))",
+        {"tenants": tenants},
+    )
+    return cur.rowcount
 
 
 async def subscribed(conn: Connection, tenant_id: int, event_type: str, occurred_at: datetime) -> list[str]:
@@ -111,7 +132,9 @@ async def insert_deliveries(
 
 
 # Read in the order of ``deliveries_due`` (next_attempt_at, id), so no plan sorts the due set (a
-# generic plan sorted every due delivery, for each claim).
+# generic plan sorted every due delivery, for each claim). A deleted webhook's deliveries are left
+# out before the LIMIT: a few left pending (see ``delete``), first in the index, made every claim
+# come back empty, for every program.
 CLAIM_DUE = """
 WITH due AS MATERIALIZED (
     SELECT d.tenant_id, d.id, d.webhook_id, d.event_id, d.attempts, d.created_at
@@ -119,6 +142,8 @@ WITH due AS MATERIALIZED (
      WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s
        AND (%(only)s::bigint[] IS NULL OR d.tenant_id = ANY(%(only)s))
        AND d.webhook_id <> ALL(%(full)s::uuid[]) AND d.tenant_id <> ALL(%(full_tenants)s::bigint[])
+       AND EXISTS (SELECT 1 FROM webhooks l
+                    WHERE l.tenant_id = d.tenant_id AND l.id = d.webhook_id AND l.deleted_at IS NULL)
        AND (d.member_id IS NULL OR NOT EXISTS (
              SELECT 1 FROM webhook_deliveries e
               WHERE e.tenant_id = d.tenant_id AND e.webhook_id = d.webhook_id

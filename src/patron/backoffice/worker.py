@@ -207,7 +207,7 @@ class Worker:
             "expiring": await self._expiring_points(moment),
             "tiers": await schedule.tier_checks(self.db, self.tenants, moment),
             "pruned": await schedule.prune(self.db, self.tenants, moment, self.settings.keep_days),
-            "released": await schedule.release_stranded_deliveries(self.db, self.tenants, moment),
+            "deliveries": await schedule.settle_deliveries(self.db, self.tenants, moment),
         }
 
     async def _expiring_points(self, moment: datetime) -> int:
