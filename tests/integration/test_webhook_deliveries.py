@@ -15,7 +15,7 @@ from typing import Any
 
 from psycopg import sql
 
-from patron.backoffice import webhook_store
+from patron.backoffice import rules, webhook_store
 from patron.db.pool import Connection, Database
 from tests.integration.conftest import Tenant
 
@@ -345,3 +345,32 @@ async def test_deleting_a_webhook_waits_for_no_worker(db: Database, tenant: Tena
         before = await cur.fetchone()
         failed = await webhook_store.fail_deleted(conn, [tenant.tenant_id])
     assert deleted and before is not None and before["status"] == "pending" and failed == 1
+
+
+async def test_a_delivery_that_waited_a_day_is_still_retried_for_a_day(db: Database, tenant: Tenant) -> None:
+    """Behind a delivery that gave up after 24 hours, the next one becomes due: its own 24 hours of
+    retries count from then (contract 10), not from its event, which would leave it one attempt."""
+    now = datetime.now(UTC)
+    began = now - timedelta(hours=25)
+    async with db.connection() as conn, conn.transaction(force_rollback=True):
+        hook, member, ahead = await one_waiting_member(conn, tenant.tenant_id, began)
+        later = await an_event(conn, tenant.tenant_id, member, began + timedelta(minutes=1))
+        await webhook_store.insert_deliveries(
+            conn, tenant.tenant_id, later, member, [hook], began + timedelta(minutes=1)
+        )
+        await webhook_store.record(
+            conn,
+            tenant.tenant_id,
+            ahead,
+            status="failed",
+            last_status=None,
+            last_error="no answer within 10 s",
+            next_attempt_at=None,
+            delivered_at=None,
+            now=now,
+        )
+        (claimed,) = await webhook_store.claim_due(conn, now, 10, [tenant.tenant_id])
+    assert claimed["event_id"] == later and claimed["due_since"] == now
+    # its first failure is followed by a retry; counted from its event, it would have given up
+    assert rules.webhook_next_attempt(1, claimed["due_since"], now + timedelta(seconds=5)) is not None
+    assert rules.webhook_next_attempt(1, claimed["created_at"], now + timedelta(seconds=5)) is None

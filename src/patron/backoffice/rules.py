@@ -102,11 +102,12 @@ def retry_after_seconds(header: str | None, now: datetime) -> float | None:
 WEBHOOK_DELAYS = (10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 10800)
 
 
-def webhook_next_attempt(attempts: int, first_created: datetime, now: datetime) -> datetime | None:
+def webhook_next_attempt(attempts: int, due_since: datetime, now: datetime) -> datetime | None:
     """When to try a webhook delivery again after its ``attempts``-th failure; None to give up.
 
-    Delays grow to 3 hours; attempts go on until at least 24 hours after the event."""
-    if now - first_created >= timedelta(hours=WEBHOOK_RETRY_HOURS):
+    Delays grow to 3 hours; attempts go on until at least 24 hours after the delivery became due
+    (the event, unless it waited behind an earlier delivery of its member)."""
+    if now - due_since >= timedelta(hours=WEBHOOK_RETRY_HOURS):
         return None
     delay = WEBHOOK_DELAYS[min(attempts, len(WEBHOOK_DELAYS)) - 1]
     return now + timedelta(seconds=delay)

@@ -137,7 +137,8 @@ async def insert_deliveries(
 # come back empty, for every program.
 CLAIM_DUE = """
 WITH due AS MATERIALIZED (
-    SELECT d.tenant_id, d.id, d.webhook_id, d.event_id, d.attempts, d.created_at
+    SELECT d.tenant_id, d.id, d.webhook_id, d.event_id, d.attempts, d.created_at,
+           coalesce(d.due_since, d.created_at) AS due_since
       FROM webhook_deliveries d
      WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s
        AND (%(only)s::bigint[] IS NULL OR d.tenant_id = ANY(%(only)s))
@@ -152,7 +153,7 @@ WITH due AS MATERIALIZED (
      LIMIT %(limit)s
      FOR UPDATE OF d SKIP LOCKED)
 SELECT due.tenant_id, due.id, due.webhook_id::text AS webhook_id, due.event_id, due.attempts,
-       due.created_at, w.url, w.secret, o.uid::text AS uid, o.type, o.occurred_at, o.data,
+       due.created_at, due.due_since, w.url, w.secret, o.uid::text AS uid, o.type, o.occurred_at, o.data,
        t.slug AS tenant
   FROM due
   JOIN webhooks w ON w.tenant_id = due.tenant_id AND w.id = due.webhook_id AND w.deleted_at IS NULL
@@ -223,7 +224,7 @@ async def record(
     if ended is None or status == "pending" or ended["member_id"] is None:
         return
     await conn.execute(
-        "UPDATE webhook_deliveries SET next_attempt_at = %(now)s"
+        "UPDATE webhook_deliveries SET next_attempt_at = %(now)s, due_since = %(now)s"
         " WHERE tenant_id = %(t)s AND next_attempt_at IS NULL AND id = ("
         "   SELECT e.id FROM webhook_deliveries e"
         "    WHERE e.tenant_id = %(t)s AND e.webhook_id = %(w)s AND e.member_id = %(m)s AND e.status = 'pending'"
@@ -256,7 +257,7 @@ async def release_stranded(conn: Connection, now: datetime, tenants: list[int] |
     during an upgrade), so that no delivery waits for ever. Returns how many."""
     cur = await conn.execute(
         """
-        UPDATE webhook_deliveries d SET next_attempt_at = %(now)s
+        UPDATE webhook_deliveries d SET next_attempt_at = %(now)s, due_since = %(now)s
          WHERE d.status = 'pending' AND d.next_attempt_at IS NULL
            AND (%(tenants)s::bigint[] IS NULL OR d.tenant_id = ANY(%(tenants)s))
            AND NOT coalesce((

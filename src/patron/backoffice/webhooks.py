@@ -152,7 +152,9 @@ class Deliverer:
                 now=now,
             )
             return
-        retry_at = rules.webhook_next_attempt(row["attempts"] + 1, row["created_at"], now)
+        # 24 hours from when it became due: one that waited behind an earlier delivery of its
+        # member until that one gave up would otherwise get a single attempt
+        retry_at = rules.webhook_next_attempt(row["attempts"] + 1, row["due_since"], now)
         await store.record(
             conn,
             row["tenant_id"],
