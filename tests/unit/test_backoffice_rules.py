@@ -371,3 +371,14 @@ def test_expiring_variables_add_up_the_lots() -> None:
 )
 def test_secrets_in_a_url_are_masked_and_the_rest_kept_as_written(stored: str, shown: str) -> None:
     assert masked_url(stored) == shown
+
+
+def test_a_paced_scheduled_look_runs_once_per_interval() -> None:
+    from patron.backoffice.worker import look_due
+
+    t = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    assert look_due(None, 600, t)  # never ran
+    assert not look_due(t, 600, t + timedelta(seconds=599))
+    assert look_due(t, 600, t + timedelta(seconds=600))
+    assert look_due(t, 0, t)  # 0: on every run
+    assert look_due(t, 600, t - timedelta(seconds=1))  # a clock moved back

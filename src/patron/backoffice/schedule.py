@@ -141,14 +141,16 @@ async def tier_checks(db: Database, tenants: Tenants, now: datetime, batch: int 
             return done
 
 
-async def settle_deliveries(db: Database, tenants: Tenants, now: datetime) -> int:
+async def settle_deliveries(db: Database, tenants: Tenants, now: datetime, *, stranded: bool = True) -> int:
     """Webhook deliveries that nothing else would move: those of deleted webhooks fail
-    (``webhook_store.fail_deleted``), then those left waiting behind nothing are made due
-    (``webhook_store.release_stranded``). Returns how many were moved."""
+    (``webhook_store.fail_deleted``), then, with ``stranded``, those left waiting behind nothing
+    are made due (``webhook_store.release_stranded``). Returns how many were moved."""
     async with db.transaction() as conn:
-        failed = await webhook_store.fail_deleted(conn, tenants.only)
-    async with db.transaction() as conn:
-        return failed + await webhook_store.release_stranded(conn, now, tenants.only)
+        moved = await webhook_store.fail_deleted(conn, tenants.only)
+    if stranded:
+        async with db.transaction() as conn:
+            moved += await webhook_store.release_stranded(conn, now, tenants.only)
+    return moved
 
 
 async def prune(db: Database, tenants: Tenants, now: datetime, keep_days: int, batch: int = 5000) -> int:

@@ -44,12 +44,19 @@ class WorkerSettings:
     poll: float = 0.5  # seconds a loop sleeps when it found nothing to do
     schedule_every: float = 60.0  # seconds between runs of the scheduled jobs
     expiry_every: float = 3600.0  # ... but expiring points are looked for at most this often (0: every run)
+    stranded_every: float = 600.0  # ... and stranded webhook deliveries at most this often (0: every run)
     outbox_batch: int = 20  # events per transaction (each may hold a member's lock until commit)
     outbox_max_attempts: int = 10  # a handler that failed this often: the event is set aside
     senders: int = 2  # send batches of this process at once (and pacers a channel)
     keep_days: int = 30  # days until old events, deliveries and notices go (schedule.prune; 0: never)
     stop_grace: float = 10.0  # seconds a step may take to finish once asked to stop, then it is cancelled
     send: SendSettings = field(default_factory=SendSettings)
+
+
+def look_due(last: datetime | None, every: float, moment: datetime) -> bool:
+    """Whether a scheduled look run at most every ``every`` seconds (0: on every run), last at
+    ``last``, is due at ``moment`` (a clock moved back makes it due)."""
+    return not (every and last is not None and timedelta(0) <= moment - last < timedelta(seconds=every))
 
 
 class Worker:
@@ -70,6 +77,7 @@ class Worker:
         self._deliverer: Deliverer | None = None
         self._channel_turn = 0
         self._expiry_looked_at: datetime | None = None
+        self._stranded_looked_at: datetime | None = None
         # the pacers: each channel's latest settings, its running pacers, and the batches' gate
         self._channels: dict[tuple[int, str], dict[str, object]] = {}
         self._pacers: dict[tuple[int, str, int], asyncio.Task[None]] = {}
@@ -207,18 +215,24 @@ class Worker:
             "expiring": await self._expiring_points(moment),
             "tiers": await schedule.tier_checks(self.db, self.tenants, moment),
             "pruned": await schedule.prune(self.db, self.tenants, moment, self.settings.keep_days),
-            "deliveries": await schedule.settle_deliveries(self.db, self.tenants, moment),
+            "deliveries": await self._settle_deliveries(moment),
         }
 
     async def _expiring_points(self, moment: datetime) -> int:
         """A notice a week ahead loses nothing by waiting up to an hour, and each look reads every
         lot of the coming week: once an hour, not once a minute (``expiry_every``)."""
-        every = timedelta(seconds=self.settings.expiry_every)
-        last = self._expiry_looked_at
-        if every and last is not None and timedelta(0) <= moment - last < every:
+        if not look_due(self._expiry_looked_at, self.settings.expiry_every, moment):
             return 0
         self._expiry_looked_at = moment
         return await schedule.expiring_points(self.db, self.tenants, moment)
+
+    async def _settle_deliveries(self, moment: datetime) -> int:
+        """Deleted webhooks' deliveries fail on every run; the look for stranded ones, a safety net
+        that reads every waiting delivery, runs at most every ``stranded_every`` seconds."""
+        stranded = look_due(self._stranded_looked_at, self.settings.stranded_every, moment)
+        if stranded:
+            self._stranded_looked_at = moment
+        return await schedule.settle_deliveries(self.db, self.tenants, moment, stranded=stranded)
 
     async def drain(self, *, rounds: int = 100) -> int:
         """Runs the steps until none finds work (messages and deliveries due later wait). For
