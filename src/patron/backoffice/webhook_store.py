@@ -134,7 +134,8 @@ async def insert_deliveries(
 # Read in the order of ``deliveries_due`` (next_attempt_at, id), so no plan sorts the due set (a
 # generic plan sorted every due delivery, for each claim). A deleted webhook's deliveries are left
 # out before the LIMIT: a few left pending (see ``delete``), first in the index, made every claim
-# come back empty, for every program.
+# come back empty, for every program. That look is a scalar subquery, not an EXISTS, which
+# PostgreSQL made a join from the webhooks that read and sorted all their due deliveries.
 CLAIM_DUE = """
 WITH due AS MATERIALIZED (
     SELECT d.tenant_id, d.id, d.webhook_id, d.event_id, d.attempts, d.created_at,
@@ -143,8 +144,8 @@ WITH due AS MATERIALIZED (
      WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s
        AND (%(only)s::bigint[] IS NULL OR d.tenant_id = ANY(%(only)s))
        AND d.webhook_id <> ALL(%(full)s::uuid[]) AND d.tenant_id <> ALL(%(full_tenants)s::bigint[])
-       AND EXISTS (SELECT 1 FROM webhooks l
-                    WHERE l.tenant_id = d.tenant_id AND l.id = d.webhook_id AND l.deleted_at IS NULL)
+       AND coalesce((SELECT l.deleted_at IS NULL FROM webhooks l
+                      WHERE l.tenant_id = d.tenant_id AND l.id = d.webhook_id), false)
        AND (d.member_id IS NULL OR NOT EXISTS (
              SELECT 1 FROM webhook_deliveries e
               WHERE e.tenant_id = d.tenant_id AND e.webhook_id = d.webhook_id
