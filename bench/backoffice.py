@@ -81,6 +81,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="the control spends its share in its PostgreSQL backends (writes and commits)",
     )
+    parser.add_argument(
+        "--burn-http",
+        type=float,
+        help="a control: instead of the workers, processes that only post this many requests a "
+        "second to the SMS provider (the back office's HTTP traffic alone)",
+    )
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args(argv)
     for name, full, short in (
@@ -287,6 +293,29 @@ while True:
 """
 
 
+# Another stand-in: only the back office's HTTP requests, ``rate`` a second to the provider, sent
+# in 10 ms ticks on aiohttp as the workers send them, with nothing else (no database, no rendering).
+POSTER = """
+import asyncio, os, sys, time, aiohttp, orjson
+rate, nice, url = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+os.nice(nice)
+async def main():
+    async with aiohttp.ClientSession() as session:
+        async def post(n):
+            body = orjson.dumps({"id": f"{os.getpid()}-{n}", "to": "+79001234567", "text": "Member: -20% today"})
+            async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as r:
+                await r.read()
+        n, start = 0, time.monotonic()
+        while True:
+            due = int((time.monotonic() - start) * rate)
+            n = max(n, due - int(rate / 50))  # after a pause (SIGSTOP), no catching up in a burst
+            await asyncio.gather(*(post(n + i) for i in range(due - n)))
+            n = due
+            await asyncio.sleep(0.01)
+asyncio.run(main())
+"""
+
+
 def start_burners(
     percent: float, count: int, nice: int | None, tick: float = 0.01, url: str | None = None
 ) -> list[subprocess.Popen[bytes]]:
@@ -295,6 +324,12 @@ def start_burners(
     each = str(percent / count)
     command = [sys.executable, "-c", BURNER, each, str(10 if nice is None else nice), str(tick)]
     return [subprocess.Popen(command + ([url] if url else [])) for _ in range(count)]
+
+
+def start_posters(rate: float, count: int, nice: int | None, url: str) -> list[subprocess.Popen[bytes]]:
+    """``count`` processes posting ``rate`` requests a second between them to ``url`` (``--burn-http``)."""
+    command = [sys.executable, "-c", POSTER, str(rate / count), str(10 if nice is None else nice), url]
+    return [subprocess.Popen(command) for _ in range(count)]
 
 
 def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -454,7 +489,11 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 console.print("[bold]warm-up[/bold] (3 s)")
                 runner.run("receipts", 3, concurrency=4)
-                if args.burn is not None:
+                if args.burn_http is not None:
+                    workers = start_posters(
+                        args.burn_http, args.patron_workers, args.worker_nice, provider.url
+                    )
+                elif args.burn is not None:
                     workers = start_burners(
                         args.burn,
                         args.patron_workers,
@@ -466,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
                     workers = start_workers(url, bslug, args.patron_workers, stamp, args.worker_nice)
                 try:
                     progress = None
-                    if args.burn is None:
+                    if args.burn is None and args.burn_http is None:
                         broadcast = api(
                             base,
                             bkey,
@@ -478,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
                         while len(provider.times) < args.sms_rate and time.monotonic() < deadline:
                             time.sleep(0.1)  # until sending is in full flow
                     phases = alternate(runner, args, workers, provider)
-                    if args.burn is None:
+                    if args.burn is None and args.burn_http is None:
                         progress = api(base, bkey, "GET", f"/v1/broadcasts/{broadcast['id']}")
                 finally:
                     for proc in workers:
@@ -504,6 +543,7 @@ def main(argv: list[str] | None = None) -> int:
                 and {k: progress[k] for k in ("status", "total", "sent", "queued", "failed")},
                 "burn_pct": args.burn,
                 "burn_in_postgres": args.burn_in_postgres,
+                "burn_http": args.burn_http,
                 "workers_cpu_pct": round(100 * phases["worker_cpu_s"] / on_seconds, 1),
                 "provider_cpu_pct": round(100 * phases["provider_cpu_s"] / on_seconds, 1),
             }
@@ -553,7 +593,7 @@ def report(figures: dict[str, Any]) -> None:
             bench.fmt(one["broadcast"].get("p99")),
         )
     b = figures["broadcast"]
-    if b.get("burn_pct") is not None:
+    if b.get("burn_pct") is not None or b.get("burn_http") is not None:
         table.add_row("control: CPU burnt instead of a broadcast %", "-", bench.fmt(b["workers_cpu_pct"]))
     else:
         table.add_row("CPU of the patron workers %", "-", bench.fmt(b["workers_cpu_pct"]))
