@@ -28,7 +28,7 @@ class Audience:
     consents: list[str] | None = None
 
 
-# members ``m`` (with ``LATEST_STORE``) that a broadcast's filter selects
+# members ``m`` (with ``LATEST_STORE`` or ``LATEST_STORE_EACH``) that a broadcast's filter selects
 _AUDIENCE_FILTER = """
     coalesce((m.consents ->> %(channel)s)::boolean, false)
     AND (%(channel)s <> 'email' OR m.email IS NOT NULL)
