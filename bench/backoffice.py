@@ -16,8 +16,9 @@ It reuses the checkout benchmark (bench/checkout.py): the same fresh database, t
 
 It reports quote latency (p50/p90/p99, measured from the time each request was due) for both
 conditions and per round, their p99 ratio (target: at most 1.2), how many messages went out
-meanwhile, the busiest second at the provider, and the CPU of each part. Writes
-bench/out/backoffice-<time>.json.
+meanwhile, the busiest second at the provider, the CPU of each part, and how long the server, the
+quote generator and PostgreSQL's backends waited for a CPU (runnable, not running: Linux's
+schedstat). Writes bench/out/backoffice-<time>.json.
 
 ``--burn PCT`` is a control: the same phases with processes that only spin for PCT% of a core
 (between them, in ticks of ``--burn-tick``) in place of the workers and the broadcast, to tell
@@ -51,6 +52,13 @@ from rich.table import Table
 OUT = bench.OUT
 console = bench.console
 TARGET_RATIO = 1.2
+# milliseconds a second that each part's threads were runnable but waiting for a CPU: the
+# database's figure counts every backend of the database, the workers' too while they run
+RUNQUEUE_WAITS = {
+    "server_runqueue_ms_per_s": "server",
+    "generator_runqueue_ms_per_s": "quote generator",
+    "postgres_runqueue_ms_per_s": "postgres (all backends)",
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -347,7 +355,9 @@ def alternate(
                 provider_cpu += provider.cpu_seconds() - provider_before
             pooled[condition] += phase.pop("intended_ms")
             spans.append((condition, start, end))
-            cpu[condition].append(phase["cpu"])
+            cpu[condition].append(
+                {**phase["cpu"], "generator_runqueue_ms_per_s": sum(phase["generator_runqueue_ms_per_s"])}
+            )
             figures_of_round[condition] = {
                 **quotes(phase),
                 "slowest": phase["kinds"].get("quote", {}).get("slowest"),
@@ -367,7 +377,12 @@ def alternate(
             "kinds": {"quote": {"count": len(values), "intended_latency_ms": bench.latency(values)}},
             "cpu": {
                 key: round(sum(c.get(key) or 0 for c in cpu[condition]) / len(cpu[condition]), 1)
-                for key in ("server_pct", "postgres_pct", "machine_busy_pct")
+                for key in (
+                    "server_pct",
+                    "postgres_pct",
+                    "machine_busy_pct",
+                    *RUNQUEUE_WAITS,
+                )
             },
         }
     return result
@@ -521,6 +536,12 @@ def report(figures: dict[str, Any]) -> None:
     ):
         table.add_row(
             f"CPU {label} %",
+            bench.fmt(phases["baseline"]["cpu"].get(name)),
+            bench.fmt(phases["broadcast"]["cpu"].get(name)),
+        )
+    for name, label in RUNQUEUE_WAITS.items():
+        table.add_row(
+            f"waiting for a CPU: {label} (ms/s)",
             bench.fmt(phases["baseline"]["cpu"].get(name)),
             bench.fmt(phases["broadcast"]["cpu"].get(name)),
         )

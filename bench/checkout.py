@@ -275,7 +275,8 @@ def _machine_ticks() -> tuple[int, int]:
 
 
 class CpuMeter:
-    """CPU used during a phase by the server process, its PostgreSQL backends, and the machine."""
+    """CPU used during a phase by the server process, its PostgreSQL backends, and the machine;
+    and how long the server's and the backends' threads waited for a CPU (milliseconds a second)."""
 
     def __init__(self, server_pid: int, url: str) -> None:
         self.server_pid, self.url = server_pid, url
@@ -286,6 +287,8 @@ class CpuMeter:
         self.start = time.perf_counter()
         self.server0 = sum(_ticks(pid) for pid in self.servers)
         self.pg0 = sum(_ticks(pid) for pid in self.backends)
+        self.server_wait0 = sum(loadgen.runqueue_wait_s(pid) for pid in self.servers)
+        self.pg_wait0 = sum(loadgen.runqueue_wait_s(pid) for pid in self.backends)
         self.machine0 = _machine_ticks()
         return self
 
@@ -297,6 +300,8 @@ class CpuMeter:
         # connections the pool opened during the phase count whole
         started = [pid for pid in backend_pids(self.url) if pid not in self.backends]
         pg_s = (sum(_ticks(p) for p in [*self.backends, *started]) - self.pg0) / hz
+        server_wait = sum(loadgen.runqueue_wait_s(pid) for pid in self.servers) - self.server_wait0
+        pg_wait = sum(loadgen.runqueue_wait_s(p) for p in [*self.backends, *started]) - self.pg_wait0
         self.figures = {
             "wall_s": round(wall, 2),
             "server_cpu_s": round(server_s, 2),
@@ -304,6 +309,8 @@ class CpuMeter:
             "server_pct": round(100 * server_s / wall, 1),
             "postgres_pct": round(100 * pg_s / wall, 1),
             "machine_busy_pct": round(100 * (total - idle) / total, 1) if total else None,
+            "server_runqueue_ms_per_s": round(1000 * server_wait / wall, 1),
+            "postgres_runqueue_ms_per_s": round(1000 * pg_wait / wall, 1),
             "loadavg_1m_after": round(os.getloadavg()[0], 2),
         }
 
@@ -479,6 +486,9 @@ def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "elapsed_s": round(elapsed, 2),
         "generator_cpu_pct": [round(100 * r["cpu_s"] / r["elapsed_s"], 1) for r in results],
+        "generator_runqueue_ms_per_s": [
+            round(1000 * r["runqueue_wait_s"] / r["elapsed_s"], 1) for r in results
+        ],
         "kinds": {},
         "errors": sum(
             n

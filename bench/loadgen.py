@@ -23,6 +23,7 @@ import random
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -41,6 +42,23 @@ EXPECTED = {
     "return": {201},
     "cancel": {200},
 }
+
+
+def runqueue_wait_s(pid: int | str = "self") -> float:
+    """Seconds the process's threads have spent runnable but waiting for a CPU (Linux's
+    ``/proc/<pid>/task/*/schedstat``; 0 elsewhere). What a busy machine costs a process that
+    its own CPU time does not show."""
+    waited = 0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0.0
+    for task in tasks:
+        try:
+            waited += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # a thread that ended meanwhile
+    return waited / 1e9
 
 
 def init(baskets: list[dict[str, Any]], members: list[dict[str, Any]]) -> None:
@@ -340,7 +358,7 @@ class Worker:
 
             # connect before the clock; a server still busy with an earlier phase may not answer
             await asyncio.gather(*(ping() for _ in range(job.concurrency)), return_exceptions=True)
-            cpu, start = time.process_time(), time.perf_counter()
+            cpu, start, waited = time.process_time(), time.perf_counter(), runqueue_wait_s()
             if job.rate:
                 await self.open_loop(session)
             elif job.phase == "quote_sweep":
@@ -348,11 +366,13 @@ class Worker:
             else:
                 await self.closed_loop(session)
             elapsed, cpu_used = time.perf_counter() - start, time.process_time() - cpu
+            waited = runqueue_wait_s() - waited
         return {
             "phase": job.phase,
             "worker": job.worker,
             "elapsed_s": elapsed,
             "cpu_s": cpu_used,
+            "runqueue_wait_s": waited,
             "tallies": {
                 kind: {
                     "latency_ms": t.latency_ms,
