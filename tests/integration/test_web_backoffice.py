@@ -395,6 +395,22 @@ async def test_webhooks_and_their_delivery_log(admin_browser: Browser, tenant: T
         )
     log = await admin_browser.get(f"/webhooks/{hook_id}")
     assert "points.adjusted" in log.text and ">pending<" in log.text
+    assert "/members/" not in log.text  # an event of no member links to none
+
+    joined = await tenant.call("POST", "/v1/members", {"phone": "+79005550199"})
+    assert joined.status_code == 201, joined.text
+    member_id = joined.json()["id"]
+    async with db.transaction() as conn:
+        await outbox.emit(conn, tenant.tenant_id, "points.adjusted", member_id=member_id, data={"points": 7})
+        found = await (
+            await conn.execute("SELECT max(id) AS id FROM outbox WHERE tenant_id = %s", (tenant.tenant_id,))
+        ).fetchone()
+        assert found is not None
+        await webhook_store.insert_deliveries(
+            conn, tenant.tenant_id, found["id"], member_id, [hook_id], datetime.now(UTC)
+        )
+    log = await admin_browser.get(f"/webhooks/{hook_id}")
+    assert f'/members/{member_id}"' in log.text  # whose delivery it is, for an operator to follow
     assert (await admin_browser.post(f"/webhooks/{hook_id}/delete")).status_code == 303
     assert (await tenant.call("GET", "/v1/webhooks")).json() == []
     assert (await admin_browser.get(f"/webhooks/{hook_id}")).status_code == 404
