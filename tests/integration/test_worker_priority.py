@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -47,10 +50,66 @@ async def test_each_new_connection_renices_its_own_backend(database_url: str) ->
             assert reported and reported[-1] is expected
             if expected:
                 assert os.getpriority(os.PRIO_PROCESS, pid) == 7
+                # each backend leads its own session: where the kernel groups sessions, its
+                # group is lowered too, or the niced backend still competes as an equal
+                assert priority.autogroup_nice(pid) in (None, 7)
             # a backend never gets a better priority than it had
             assert await priority.lower_backend_priority(conn, 3) is expected
             if expected:
                 assert os.getpriority(os.PRIO_PROCESS, pid) == 7
+                assert priority.autogroup_nice(pid) in (None, 7)
     finally:
         await db.close()
     assert len(reported) == 2
+
+
+def _sleeping(own_session: bool) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=own_session
+    )
+
+
+@pytest.fixture
+def leader() -> Iterator[subprocess.Popen[bytes]]:
+    """A process that leads a session of its own, like a PostgreSQL backend."""
+    proc = _sleeping(own_session=True)
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture
+def follower() -> Iterator[subprocess.Popen[bytes]]:
+    """A process of the tests' own session (a terminal's, a CI runner's)."""
+    proc = _sleeping(own_session=False)
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def test_a_session_leaders_autogroup_is_lowered_and_never_raised(leader: subprocess.Popen[bytes]) -> None:
+    if priority.autogroup_nice(leader.pid) is None:
+        pytest.skip("this kernel has no autogroups")
+    assert priority.autogroup_nice(leader.pid) == 0
+    assert priority.lower_autogroup(leader.pid, 6) is True
+    assert priority.autogroup_nice(leader.pid) == 6
+    assert priority.lower_autogroup(leader.pid, 2) is True
+    assert priority.autogroup_nice(leader.pid) == 6
+
+
+def test_a_group_shared_with_its_session_is_left_alone(follower: subprocess.Popen[bytes]) -> None:
+    """Lowering it would lower the terminal, the shell and whatever else runs in the session."""
+    before = priority.autogroup_nice(follower.pid)
+    if before is None:
+        pytest.skip("this kernel has no autogroups")
+    assert priority.lower_autogroup(follower.pid, 6) is False
+    assert priority.autogroup_nice(follower.pid) == before
+    assert priority.autogroup_nice(os.getpid()) == before
+
+
+def test_no_autogroup_for_a_process_that_is_gone() -> None:
+    proc = _sleeping(own_session=True)
+    proc.kill()
+    proc.wait()
+    assert priority.autogroup_nice(proc.pid) is None
+    assert priority.lower_autogroup(proc.pid, 6) is False

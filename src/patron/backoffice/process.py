@@ -31,6 +31,8 @@ def run(url: str, *, tenants: list[str] | None, settings: WorkerSettings, nice: 
     if nice:
         with contextlib.suppress(OSError):
             os.nice(nice)
+        # a worker started in a session of its own (setsid, a supervisor) competes as its own group
+        priority.lower_autogroup(os.getpid(), nice)
     eventloop.run(_main(url, tenants, settings, nice))
 
 

@@ -7,6 +7,13 @@ unniced. So each of the worker's connections also renices its own backend, where
 server must be on this machine (a Unix socket or a loopback address, and the backend's process
 must be a PostgreSQL one), and this user must be allowed to (the same user as the server, as
 with the embedded PostgreSQL, or root). Elsewhere nothing changes and the worker says so once.
+
+On Linux with autogroup scheduling (``kernel.sched_autogroup_enabled``, the default of many
+distributions' kernels), a nice value only ranks a process among the processes of its own
+session; the sessions' groups share the CPUs as equals. Every PostgreSQL backend starts its own
+session, so a reniced backend alone in its group still took the CPU as readily as the tills'
+backends. The group's own nice (``/proc/<pid>/autogroup``) is what ranks it, and it is lowered
+too, for a process that leads its session (then the group is that session's alone).
 """
 
 from __future__ import annotations
@@ -42,8 +49,9 @@ def _is_postgres_process(pid: int) -> bool:
 
 
 async def lower_backend_priority(conn: Connection, nice: int) -> bool:
-    """Sets the nice value of ``conn``'s backend process to ``nice`` (never raises it back up);
-    True when it did, False when the backend is not ours to renice."""
+    """Sets the nice value of ``conn``'s backend process, and of its autogroup where it has one,
+    to ``nice`` (never raises either back up); True when it did, False when the backend is not
+    ours to renice."""
     global _warned
     cursor = await conn.execute("SELECT pg_backend_pid() AS pid, host(inet_server_addr()) AS address")
     row = await cursor.fetchone()
@@ -60,6 +68,7 @@ async def lower_backend_priority(conn: Connection, nice: int) -> bool:
         try:
             if os.getpriority(os.PRIO_PROCESS, pid) < nice:
                 os.setpriority(os.PRIO_PROCESS, pid, nice)
+            lower_autogroup(pid, nice)
             return True
         except OSError as exc:
             reason = f"not permitted ({exc.strerror})"
@@ -67,3 +76,31 @@ async def lower_backend_priority(conn: Connection, nice: int) -> bool:
         _warned = True
         log.info("the worker's PostgreSQL sessions keep their priority: %s", reason)
     return False
+
+
+def autogroup_nice(pid: int) -> int | None:
+    """The nice value of the process's autogroup; None where there is none (not Linux, a kernel
+    without autogroups, a process gone)."""
+    try:
+        text = Path(f"/proc/{pid}/autogroup").read_text()  # "/autogroup-42 nice 0"
+    except OSError:
+        return None
+    words = text.split()
+    return int(words[-1]) if len(words) == 3 and words[1] == "nice" else None
+
+
+def lower_autogroup(pid: int, nice: int) -> bool:
+    """Lowers the autogroup of ``pid`` to ``nice`` (never raises it back up), when ``pid`` leads
+    its session: the group is then its own (and its children's), never a terminal's or another
+    program's. True when the group now has at least that nice value."""
+    current = autogroup_nice(pid)
+    if current is None:
+        return False
+    try:
+        if os.getsid(pid) != pid:
+            return False
+        if current < nice:
+            Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+    except OSError:
+        return False
+    return True
