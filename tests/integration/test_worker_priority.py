@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -63,31 +63,30 @@ async def test_each_new_connection_renices_its_own_backend(database_url: str) ->
     assert len(reported) == 2
 
 
-def _sleeping(own_session: bool) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=own_session
-    )
+Sleeper = Callable[[bool], subprocess.Popen[bytes]]
 
 
 @pytest.fixture
-def leader() -> Iterator[subprocess.Popen[bytes]]:
-    """A process that leads a session of its own, like a PostgreSQL backend."""
-    proc = _sleeping(own_session=True)
-    yield proc
-    proc.kill()
-    proc.wait()
+def sleeper() -> Iterator[Sleeper]:
+    """Starts a sleeping process: leading a session of its own (like a PostgreSQL backend), or
+    in the tests' own session (a terminal's, a CI runner's)."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(own_session: bool) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=own_session
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.kill()
+        proc.wait()
 
 
-@pytest.fixture
-def follower() -> Iterator[subprocess.Popen[bytes]]:
-    """A process of the tests' own session (a terminal's, a CI runner's)."""
-    proc = _sleeping(own_session=False)
-    yield proc
-    proc.kill()
-    proc.wait()
-
-
-def test_a_session_leaders_autogroup_is_lowered_and_never_raised(leader: subprocess.Popen[bytes]) -> None:
+def test_a_session_leaders_autogroup_is_lowered_and_never_raised(sleeper: Sleeper) -> None:
+    leader = sleeper(True)
     if priority.autogroup_nice(leader.pid) is None:
         pytest.skip("this kernel has no autogroups")
     assert priority.autogroup_nice(leader.pid) == 0
@@ -97,8 +96,9 @@ def test_a_session_leaders_autogroup_is_lowered_and_never_raised(leader: subproc
     assert priority.autogroup_nice(leader.pid) == 6
 
 
-def test_a_group_shared_with_its_session_is_left_alone(follower: subprocess.Popen[bytes]) -> None:
+def test_a_group_shared_with_its_session_is_left_alone(sleeper: Sleeper) -> None:
     """Lowering it would lower the terminal, the shell and whatever else runs in the session."""
+    follower = sleeper(False)
     before = priority.autogroup_nice(follower.pid)
     if before is None:
         pytest.skip("this kernel has no autogroups")
@@ -107,8 +107,8 @@ def test_a_group_shared_with_its_session_is_left_alone(follower: subprocess.Pope
     assert priority.autogroup_nice(os.getpid()) == before
 
 
-def test_no_autogroup_for_a_process_that_is_gone() -> None:
-    proc = _sleeping(own_session=True)
+def test_no_autogroup_for_a_process_that_is_gone(sleeper: Sleeper) -> None:
+    proc = sleeper(True)
     proc.kill()
     proc.wait()
     assert priority.autogroup_nice(proc.pid) is None
