@@ -317,8 +317,20 @@ def settle(url: str) -> None:
         conn.execute("CHECKPOINT")
 
 
+def wal_position(url: str) -> int:
+    """The server's write-ahead log position, in bytes: the log written between two readings."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def alternate(
-    runner: Any, args: argparse.Namespace, workers: list[subprocess.Popen[bytes]], provider: Provider
+    runner: Any,
+    args: argparse.Namespace,
+    workers: list[subprocess.Popen[bytes]],
+    provider: Provider,
+    url: str,
 ) -> dict[str, Any]:
     """Quotes with the broadcast paused and running, in alternating rounds (ABBA order), pooled
     per condition: a pause of the whole machine, which no phase can avoid, then falls on either
@@ -332,7 +344,7 @@ def alternate(
 
     pooled: dict[str, list[float]] = {"baseline": [], "broadcast": []}
     cpu: dict[str, list[dict[str, Any]]] = {"baseline": [], "broadcast": []}
-    rounds, on_seconds, sent, worker_cpu, provider_cpu = [], 0.0, 0, 0.0, 0.0
+    rounds, on_seconds, sent, worker_cpu, provider_cpu, wal = [], 0.0, 0, 0.0, 0.0, 0
     spans: list[tuple[str, float, float]] = []
     for number in range(args.rounds):
         order = ("baseline", "broadcast") if number % 2 == 0 else ("broadcast", "baseline")
@@ -345,10 +357,12 @@ def alternate(
                 f"{args.quote_seconds:g} s, broadcast {'running' if running else 'paused'}"
             )
             cpu_before, provider_before = cpu_seconds([w.pid for w in workers]), provider.cpu_seconds()
+            wal_before = wal_position(url)
             start = time.monotonic()
             phase = runner.run("quote_open", args.quote_seconds, rate=args.quote_rate, raw=True)
             end = time.monotonic()
             if running:
+                wal += wal_position(url) - wal_before
                 on_seconds += end - start
                 sent += provider.count_between(start, end)
                 worker_cpu += cpu_seconds([w.pid for w in workers]) - cpu_before
@@ -370,6 +384,7 @@ def alternate(
         "sent_during": sent,
         "worker_cpu_s": worker_cpu,
         "provider_cpu_s": provider_cpu,
+        "wal_bytes": wal,
         "spans": spans,
     }
     for condition, values in pooled.items():
@@ -469,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
                         deadline = time.monotonic() + 60
                         while len(provider.times) < args.sms_rate and time.monotonic() < deadline:
                             time.sleep(0.1)  # until sending is in full flow
-                    phases = alternate(runner, args, workers, provider)
+                    phases = alternate(runner, args, workers, provider, url)
                     if args.burn is None and args.burn_http is None:
                         progress = api(base, bkey, "GET", f"/v1/broadcasts/{broadcast['id']}")
                 finally:
@@ -499,6 +514,8 @@ def main(argv: list[str] | None = None) -> int:
                 "burn_http": args.burn_http,
                 "workers_cpu_pct": round(100 * phases["worker_cpu_s"] / on_seconds, 1),
                 "provider_cpu_pct": round(100 * phases["provider_cpu_s"] / on_seconds, 1),
+                # the write-ahead log the server wrote while sending (the quotes write none), a message
+                "wal_bytes_per_message": round(phases["wal_bytes"] / sent_during) if sent_during else None,
             }
     baseline, during = figures["phases"]["baseline"], figures["phases"]["broadcast"]
     p99_base, p99_during = quotes(baseline).get("p99"), quotes(during).get("p99")
@@ -561,6 +578,7 @@ def report(figures: dict[str, Any]) -> None:
         "SMS sent per second meanwhile", "-", f"{b['sent_per_s_during_phase']} (rate {b['sms_rate']:g})"
     )
     table.add_row("busiest second at the provider", "-", str(b["busiest_second"]))
+    table.add_row("write-ahead log a message sent (bytes)", "-", bench.fmt(b.get("wal_bytes_per_message")))
     target = figures["targets"]["p99_ratio"]
     table.add_row(
         "quote p99 ratio (target <= 1.2)", "", f"{bench.fmt(target['measured'])} {bench._mark(target['met'])}"
