@@ -27,6 +27,7 @@ from patron.backoffice import broadcasts, schedule_store, store, webhook_store
 from patron.backoffice.model import EmailChannelIn
 from patron.backoffice.sender import SendSettings
 from patron.backoffice.store import MessageUpdate
+from patron.backoffice.tenancy import Tenants
 from patron.backoffice.transports import EmailTransport
 from patron.backoffice.worker import Worker, WorkerSettings
 from patron.db.pool import Database
@@ -1115,22 +1116,23 @@ async def test_a_cancelled_receipt_is_no_last_purchase(
     assert [r["text"] for r in provider.requests if r["text"] in ("Voided", "Buyer")] == ["Buyer"]
 
 
-async def test_broadcast_is_expanded_just_ahead_of_sending(
+async def test_a_broadcasts_messages_are_written_once_with_their_outcome(
     tenant: Tenant,
     clock: ManualClock,
     worker: Worker,
     provider: SmsProvider,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A page is rendered only while fewer than the lead of the broadcast's messages are due;
-    messages put off by quiet hours are not due, so they do not hold the rest back."""
-    monkeypatch.setattr(broadcasts, "PAGE", 2)
-    monkeypatch.setattr(broadcasts, "LEAST_AHEAD", 3)
-    monkeypatch.setattr(broadcasts, "LEAD_SECONDS", 0.001)  # 1,000/s x 1 ms is one message: LEAST_AHEAD rules
+    """No message is written before its page is sent, and then once, with its outcome and an id
+    made from the broadcast's and the member's; members in quiet hours are written queued, due at
+    09:00, and go then."""
+    monkeypatch.setattr(broadcasts, "LOOK", 2)  # pages of two members: lanes take several
     await shop(tenant, clock, at="2026-03-10T22:00:00")  # quiet hours in Moscow
     await sms_channel(tenant, provider)
-    for n in range(7):
-        await new_member(tenant, name=f"M{n}")
+    members = [await new_member(tenant, name=f"M{n}") for n in range(7)]
+    await new_member(tenant, name="Silent", sms=False)
+    for n in range(20):  # members the page looks at and skips: the lanes hold more than LOOK each
+        await new_member(tenant, name=f"S{n}", sms=False)
     made = (
         await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "hi {{ member.name }}"})
     ).json()
@@ -1140,48 +1142,138 @@ async def test_broadcast_is_expanded_just_ahead_of_sending(
         return got["status"], got["audience"], got["total"], got["queued"]
 
     assert await progress() == ("preparing", None, 0, 0)
-    assert [await worker.expand_broadcasts() for _ in range(3)] == [2, 2, 0]
-    assert await progress() == ("sending", 7, 4, 4)  # the audience was counted with the first page
-    assert await worker.send_messages() == 4  # all put off to 09:00: no longer due
+    assert await worker.open_broadcasts() == 1
+    assert await progress() == ("preparing", 7, 0, 0)  # the audience is counted when it opens
+    assert await worker.open_broadcasts() == 0
+    await worker.drain()
     assert provider.requests == []
-    assert [await worker.expand_broadcasts() for _ in range(3)] == [2, 1, 0]
-    assert await progress() == ("sending", 7, 7, 7)
+    assert await progress() == ("sending", 7, 7, 7)  # every lane done; all put off to 09:00
+    log = (await tenant.call("GET", "/v1/messages", params={"broadcast": made["id"]})).json()
+    assert sorted(m["id"] for m in log) == sorted(broadcasts.message_id(made["id"], m) for m in members)
+    assert {(m["status"], m["attempts"]) for m in log} == {("queued", 0)}
 
     clock.fixed = moscow("2026-03-11T09:00:00")
     await worker.drain()
     assert await progress() == ("done", 7, 7, 0)
     assert sorted(r["text"] for r in provider.requests) == [f"hi M{n}" for n in range(7)]
+    assert sorted(r["id"] for r in provider.requests) == sorted(m["id"] for m in log)
+
+    provider.requests.clear()
+    clock.fixed = moscow("2026-03-11T12:00:00")
+    now = (await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "now"})).json()
+    assert await worker.open_broadcasts() == 1
+    sent, handled = 0, 1
+    while handled:
+        so_far = (await tenant.call("GET", f"/v1/broadcasts/{now['id']}")).json()
+        assert (so_far["total"], so_far["queued"]) == (sent, 0)  # written as sent, not before
+        handled = await worker.send_messages()
+        sent = len(provider.requests)
+    assert sent == 7
+    log = (await tenant.call("GET", "/v1/messages", params={"broadcast": now["id"]})).json()
+    assert {(m["status"], m["attempts"]) for m in log} == {("sent", 1)} and len(log) == 7
 
 
-async def test_stopping_a_broadcast_stops_what_is_queued_at_once_and_waits_only_for_what_is_held(
+async def test_a_broadcast_expanded_before_lanes_goes_on_from_its_cursor(
     tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider, db: Database
 ) -> None:
-    """The cancel once waited on each message a sender held, in one transaction, while the
-    senders took the next ones: dozens more went out before it answered. Now the broadcast is
-    cancelled and its free messages failed at once; only what a sender holds is waited for, and
-    a held one that comes back for a retry fails as cancelled. Nothing goes out after the answer."""
+    """A broadcast half expanded before migration 0028 (its first members queued under the old
+    dedup keys, its cursor at the last of them) is finished after the upgrade: the queued ones
+    go, and only the members after the cursor get new messages. Nobody gets two."""
+    await shop(tenant, clock)  # 12:00 in Moscow: no quiet hours
+    await sms_channel(tenant, provider)
+    members = sorted([await new_member(tenant, name=f"M{n}") for n in range(6)], key=uuid.UUID)
+    made = (await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "hello"})).json()
+    old = [
+        store.NewMessage(m, "broadcast", "sms", "en", None, "hello", "UTC", f"b:{made['id']}:{m}", made["id"])
+        for m in members[:3]
+    ]
+    async with db.transaction() as conn:  # what a worker of before left
+        assert await store.insert_messages(conn, tenant.tenant_id, old, clock()) == 3
+        await conn.execute(
+            "UPDATE broadcasts SET cursor = %s, audience = 6, total = 3 WHERE tenant_id = %s AND id = %s",
+            (members[2], tenant.tenant_id, made["id"]),
+        )
+    await worker.drain()
+    log = (await tenant.call("GET", "/v1/messages", params={"broadcast": made["id"]})).json()
+    assert sorted(m["member_id"] for m in log) == members and {m["status"] for m in log} == {"sent"}
+    new_ids = {broadcasts.message_id(made["id"], m) for m in members[3:]}
+    assert {m["id"] for m in log if m["member_id"] in members[3:]} == new_ids
+    assert len(provider.requests) == 6 and len({r["id"] for r in provider.requests}) == 6
+    progress = (await tenant.call("GET", f"/v1/broadcasts/{made['id']}")).json()
+    assert (progress["status"], progress["total"], progress["sent"]) == ("done", 6, 6)
+
+
+async def test_stopping_a_broadcast_waits_only_for_the_page_a_sender_holds(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider, db: Database
+) -> None:
+    """The cancel is committed at once, so that no sender takes another page of the broadcast;
+    its answer waits for the page a sender holds, and a message of that page written queued (its
+    slot missed) fails as cancelled. Nothing goes out after the answer."""
     await shop(tenant, clock)  # 12:00 in Moscow: no quiet hours
     await sms_channel(tenant, provider)
     for n in range(3):
         await new_member(tenant, name=f"M{n}")
     made = await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "hello"})
     broadcast = made.json()["id"]
-    while await worker.expand_broadcasts():
-        pass
+    assert await worker.open_broadcasts() == 1
+
+    async def status() -> str:
+        return str((await tenant.call("GET", f"/v1/broadcasts/{broadcast}")).json()["status"])
+
+    async with db.transaction() as conn:  # a sender in the middle of sending a page of it
+        page = None
+        while page is None or not page.ready:
+            if page is not None:  # a lane with no member: recorded done, the next one
+                await broadcasts.record_page(conn, page, [], clock())
+            page = await broadcasts.take_page(conn, Tenants(), tenant.tenant_id, "sms", 1)
+            assert page is not None
+        stopping = asyncio.create_task(tenant.call("POST", f"/v1/broadcasts/{broadcast}/cancel"))
+        for _ in range(200):  # the first step commits without waiting for the held page
+            if await status() == "cancelled":
+                break
+            await asyncio.sleep(0.01)
+        assert await status() == "cancelled"
+        assert not stopping.done()  # ... and the answer waits for the held page
+        message, _ = page.ready[0]
+        await broadcasts.record_page(conn, page, [message], clock())  # its slot was missed: queued
+    stopped = await asyncio.wait_for(stopping, timeout=10)
+    assert stopped.status_code == 200, stopped.text
+    assert (stopped.json()["total"], stopped.json()["failed"], stopped.json()["cancelled"]) == (1, 1, 1)
+    await worker.drain()
+    assert provider.requests == []
+    log = (await tenant.call("GET", "/v1/messages", params={"broadcast": broadcast})).json()
+    assert [(m["status"], m["error"]) for m in log] == [("failed", "broadcast cancelled")]
+
+
+async def test_a_stopped_broadcasts_queued_messages_fail_and_a_held_one_back_for_a_retry_too(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider, db: Database
+) -> None:
+    """Messages written queued (quiet hours) fail as cancelled at once; one a sender holds is
+    waited for, and fails as cancelled when it comes back for a retry."""
+    await shop(tenant, clock, at="2026-03-10T22:00:00")  # quiet hours in Moscow
+    await sms_channel(tenant, provider)
+    for n in range(3):
+        await new_member(tenant, name=f"M{n}")
+    broadcast = (await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "hello"})).json()[
+        "id"
+    ]
+    await worker.drain()  # written queued, due at 09:00
+    clock.fixed = moscow("2026-03-11T09:00:00")
 
     async def log() -> list[tuple[str, str | None]]:
         messages = (await tenant.call("GET", "/v1/messages", params={"broadcast": broadcast})).json()
         return sorted((m["status"], m["error"]) for m in messages)
 
+    assert await log() == [("queued", None)] * 3
     async with db.transaction() as conn:  # a sender in the middle of sending one of them
         (held,) = await store.claim_messages(conn, tenant.tenant_id, "sms", clock(), 1)
         stopping = asyncio.create_task(tenant.call("POST", f"/v1/broadcasts/{broadcast}/cancel"))
-        for _ in range(200):  # the first step commits without waiting for the held message
+        for _ in range(200):
             if await log() == [("failed", "broadcast cancelled")] * 2 + [("queued", None)]:
                 break
             await asyncio.sleep(0.01)
         assert await log() == [("failed", "broadcast cancelled")] * 2 + [("queued", None)]
-        assert not stopping.done()  # ... and the answer waits for the held one
+        assert not stopping.done()
         retry = MessageUpdate.of(held, "queued", 1, next_attempt_at=clock(), error="HTTP 500")
         await store.update_messages(conn, [retry])
     stopped = await asyncio.wait_for(stopping, timeout=10)
@@ -1192,17 +1284,9 @@ async def test_stopping_a_broadcast_stops_what_is_queued_at_once_and_waits_only_
 
 
 async def test_a_broadcast_can_be_stopped(
-    tenant: Tenant,
-    other_tenant: Tenant,
-    clock: ManualClock,
-    worker: Worker,
-    provider: SmsProvider,
-    monkeypatch: pytest.MonkeyPatch,
+    tenant: Tenant, other_tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
 ) -> None:
-    """Cancelling stops the expansion and fails what is queued; what was sent stays sent."""
-    monkeypatch.setattr(broadcasts, "PAGE", 2)
-    monkeypatch.setattr(broadcasts, "LEAST_AHEAD", 3)
-    monkeypatch.setattr(broadcasts, "LEAD_SECONDS", 0.001)
+    """Cancelling stops the sending; what was sent stays sent, and nothing more goes."""
     await shop(tenant, clock)  # 12:00 in Moscow: no quiet hours
     await sms_channel(tenant, provider)
     for n in range(7):
@@ -1217,29 +1301,29 @@ async def test_a_broadcast_can_be_stopped(
         return b["status"], b["audience"], b["total"], b["queued"], b["sent"], b["failed"], b["cancelled"]
 
     first = await broadcast("first")
-    assert [await worker.expand_broadcasts() for _ in range(3)] == [2, 2, 0]
+    assert await worker.open_broadcasts() == 1
     stopped = await tenant.call("POST", f"/v1/broadcasts/{first}/cancel")
     assert stopped.status_code == 200, stopped.text
-    assert figures(stopped.json()) == ("cancelled", 7, 4, 0, 0, 4, 4)
+    assert figures(stopped.json()) == ("cancelled", 7, 0, 0, 0, 0, 0)
     assert stopped.json()["cancelled_at"] is not None
-    await worker.drain()  # nothing more is prepared or sent
+    await worker.drain()  # nothing more is sent
     assert provider.requests == []
     again = await tenant.call("POST", f"/v1/broadcasts/{first}/cancel")
     assert again.status_code == 200 and again.json() == stopped.json()
-    failed = (await tenant.call("GET", "/v1/messages", params={"broadcast": first})).json()
-    assert {(m["status"], m["error"]) for m in failed} == {("failed", "broadcast cancelled")}
 
     second = await broadcast("second")
-    assert [await worker.expand_broadcasts() for _ in range(3)] == [2, 2, 0]
-    assert await worker.send_messages() == 4
+    assert await worker.open_broadcasts() == 1
+    while len(provider.requests) < 3:
+        assert await worker.send_messages() > 0
+    sent = len(provider.requests)
     stopped = await tenant.call("POST", f"/v1/broadcasts/{second}/cancel")
-    assert figures(stopped.json()) == ("cancelled", 7, 4, 0, 4, 0, 0)
+    assert figures(stopped.json()) == ("cancelled", 7, sent, 0, sent, 0, 0)
     await worker.drain()
-    assert [r["text"] for r in provider.requests] == ["second"] * 4
+    assert [r["text"] for r in provider.requests] == ["second"] * sent
 
     third = await broadcast("third")
     await worker.drain()
-    assert len(provider.requests) == 4 + 7
+    assert len(provider.requests) == sent + 7
     assert_error(await tenant.call("POST", f"/v1/broadcasts/{third}/cancel"), 409, "broadcast_done")
     assert (await tenant.call("GET", f"/v1/broadcasts/{third}")).json()["status"] == "done"
     assert_error(

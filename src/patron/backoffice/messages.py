@@ -43,7 +43,7 @@ def render_message(
     subject: str | None,
     body: str,
     variables: dict[str, Any],
-    dedup_key: str,
+    dedup_key: str | None,
     broadcast_id: str | None = None,
 ) -> NewMessage:
     """The message for one member; a template that fails to render is logged as ``failed``."""

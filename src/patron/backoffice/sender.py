@@ -2,7 +2,9 @@
 
 One batch of one channel:
 1. lock up to ``batch`` due messages (FOR UPDATE SKIP LOCKED, in a transaction held until the
-   outcomes are written, so a killed worker's messages are simply due again);
+   outcomes are written, so a killed worker's messages are simply due again); when none is due,
+   take a page of a broadcast being sent instead (``broadcasts.take_page``: its lane is locked the
+   same way, and its messages are written only in step 5, once, with their outcomes);
 2. put off those in the member's quiet hours (to 09:00 local), fail those without consent, the
    ``points_expiring`` notices whose points all expired or were spent meanwhile, and the
    ``receipt`` messages of sales cancelled meanwhile;
@@ -15,7 +17,8 @@ One batch of one channel:
    its slots up too; so does a send that would wait for a connection (a slow provider already
    holds ``in_flight`` requests): it would leave late, bunched with later ones;
 5. write the outcomes: ``sent``; or a retry after ``Retry-After`` or a growing backoff; or
-   ``failed`` after ``max_attempts``;
+   ``failed`` after ``max_attempts`` (a page's messages whose slot was given up are written
+   queued, due at once);
 6. a 429 (or a 503 with ``Retry-After``) slows the whole channel down, not only its message, as
    soon as it comes: this worker sends nothing more on it, the rest of the batch included, and
    the bucket frees no slot, for ``Retry-After`` seconds (1 second without one, ``retry_cap`` at
@@ -28,14 +31,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from patron import clock as clocks
-from patron.backoffice import rules, store
+from patron.backoffice import broadcasts, rules, store
 from patron.backoffice.broadcast_store import CANCELLED
-from patron.backoffice.store import MessageUpdate
+from patron.backoffice.store import MessageUpdate, NewMessage
+from patron.backoffice.tenancy import Tenants
 from patron.backoffice.transports import Attempt, EmailTransport, SmsTransport
 from patron.clock import Clock
 from patron.db.pool import Database
@@ -64,6 +68,41 @@ RECEIPT_CANCELLED = "its sale was cancelled before it could be sent"
 TIMER_RESOLUTION = 0.001  # seconds: the shortest sleep that waits on every event loop Patron runs
 
 
+def _page_row(message: NewMessage, member: dict[str, Any]) -> dict[str, Any]:
+    """A broadcast's message not yet written, as ``store.claim_messages`` answers a queued one."""
+    return {
+        "id": message.id,
+        "ctid": None,
+        "member_id": member["id"],
+        "trigger": message.trigger,
+        "subject": message.subject,
+        "body": message.body,
+        "timezone": message.timezone,
+        "attempts": 0,
+        "phone": member["phone"],
+        "email": member["email"],
+        "consent": True,  # the page holds only members who consented to the channel
+        "cancelled": False,  # the page's lane was taken from a broadcast being sent
+        "points_gone": False,
+        "receipt_cancelled": False,
+    }
+
+
+def _written(message: NewMessage, update: MessageUpdate | None) -> NewMessage:
+    """A broadcast's message with its outcome; one whose slot was missed is queued, due at once."""
+    if update is None:
+        return message
+    return replace(
+        message,
+        status=update.status,
+        attempts=update.tried,
+        next_attempt_at=update.next_attempt_at,
+        sent_at=update.sent_at,
+        recipient=update.recipient,
+        error=update.error,
+    )
+
+
 class Sender:
     def __init__(
         self,
@@ -72,12 +111,14 @@ class Sender:
         sms: SmsTransport,
         email: EmailTransport,
         settings: SendSettings | None = None,
+        tenants: Tenants | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.sms = sms
         self.email = email
         self.settings = settings or SendSettings()
+        self.tenants = tenants or Tenants()
         # a request is only started when a connection is free for it: one that waited inside the
         # HTTP client for a slow provider would leave later, bunched with the next slots' requests
         self._in_flight = asyncio.Semaphore(self.settings.in_flight)
@@ -103,8 +144,12 @@ class Sender:
         # pipelined: BEGIN goes with the claim, and the outcomes' UPDATE with the COMMIT
         async with self.db.transaction(pipeline=True) as conn:
             rows = await store.claim_messages(conn, tenant_id, name, now, limit)
-            if not rows:
-                return 0, None
+            page = None
+            if not rows:  # nothing queued is due: the next members of a broadcast being sent
+                page = await broadcasts.take_page(conn, self.tenants, tenant_id, name, limit)
+                if page is None:
+                    return 0, None
+                rows = [_page_row(message, member) for message, member in page.ready]
             updates: list[MessageUpdate | None] = []
             ready: list[dict[str, Any]] = []
             for row in rows:
@@ -133,8 +178,13 @@ class Sender:
                 updates.extend(
                     self._outcome(row, attempt, done) for row, attempt in zip(ready, attempts, strict=True)
                 )
-            await store.update_messages(conn, [u for u in updates if u is not None])
-        return len(rows), None
+            if page is None:
+                await store.update_messages(conn, [u for u in updates if u is not None])
+                return len(rows), None
+            outcomes = {u.id: u for u in updates if u is not None}
+            written = [_written(message, outcomes.get(str(message.id))) for message, _ in page.ready]
+            await broadcasts.record_page(conn, page, page.failed + written, now)
+        return max(1, len(page.ready) + len(page.failed)), None  # a page of no one still moved its lane on
 
     def _slow_down(self, tenant_id: int, channel: str, attempt: Attempt) -> None:
         """A provider's "slow down" (429, or 503 with Retry-After), at once: this worker sends

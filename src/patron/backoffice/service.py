@@ -238,7 +238,7 @@ def _finished(row: dict[str, Any]) -> datetime | None:
 
 def _broadcast(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     """A broadcast as the API answers it; its status from its row, its counts and the time."""
-    # pages are expanded just ahead of sending, so a broadcast sends while it is still expanding
+    # ``expanding``: being sent (its lanes not all done); ``expanded``: every member's message written
     if row["status"] == "cancelled":
         status = "cancelled"
     elif row["status"] == "expanding" and row["send_at"] is not None and row["send_at"] > now:
@@ -276,8 +276,9 @@ async def cancel_broadcast(db: Database, tenant_id: int, raw_id: str, now: datet
     1. its status becomes cancelled and its queued messages that no worker holds fail, committed
        at once: from then on a worker that claims one of its messages fails it instead of sending
        it (a single step that waited on each held message let the workers send dozens more);
-    2. the messages workers held (a batch in flight, a fraction of a second) are waited for: once
-       sent they stay sent, and one back for a retry fails as cancelled.
+    2. the pages and messages workers held (a batch in flight, a fraction of a second) are
+       waited for: once sent they stay sent, and one back for a retry (or written queued, its
+       slot missed) fails as cancelled.
 
     Cancelling again changes nothing; a broadcast that has sent everything is a 409."""
     broadcast_id = _uuid(raw_id, "broadcast")
@@ -292,6 +293,7 @@ async def cancel_broadcast(db: Database, tenant_id: int, raw_id: str, now: datet
         if row["status"] != "cancelled":
             await broadcast_store.cancel_broadcast(conn, tenant_id, broadcast_id, now)
     async with db.transaction() as conn:
+        await broadcast_store.wait_for_lanes(conn, tenant_id, broadcast_id)
         await broadcast_store.fail_queued(conn, tenant_id, broadcast_id, wait=True)
         return await get_broadcast(conn, tenant_id, broadcast_id, now)
 

@@ -121,12 +121,15 @@ async def get_channel(conn: Connection, tenant_id: int, channel: str) -> dict[st
 
 
 async def channels(conn: Connection, only: list[int] | None, due_at: datetime) -> list[dict[str, Any]]:
-    """Configured channels (of the given tenants) that have messages due at ``due_at``."""
+    """Configured channels (of the given tenants) that have messages due at ``due_at``, or a
+    broadcast being sent (a lane of its audience not yet done)."""
     cur = await conn.execute(
         "SELECT c.tenant_id, c.channel, c.settings, c.rate_per_second FROM channels c"
-        " WHERE (%(only)s::bigint[] IS NULL OR c.tenant_id = ANY(%(only)s)) AND EXISTS (SELECT 1 FROM messages g"
+        " WHERE (%(only)s::bigint[] IS NULL OR c.tenant_id = ANY(%(only)s)) AND (EXISTS (SELECT 1 FROM messages g"
         "   WHERE g.tenant_id = c.tenant_id AND g.channel = c.channel AND g.status = 'queued'"
-        "     AND g.next_attempt_at <= %(due)s)"
+        "     AND g.next_attempt_at <= %(due)s) OR EXISTS (SELECT 1 FROM broadcasts b"
+        "   JOIN broadcast_lanes l ON l.tenant_id = b.tenant_id AND l.broadcast_id = b.id"
+        "   WHERE b.tenant_id = c.tenant_id AND b.channel = c.channel AND b.status = 'expanding' AND NOT l.done))"
         " ORDER BY c.tenant_id, c.channel",
         {"only": only, "due": due_at},
     )
@@ -253,34 +256,46 @@ class NewMessage:
     subject: str | None
     body: str
     timezone: str
-    dedup_key: str
+    dedup_key: str | None  # None: the id is what makes a repeat (a broadcast's)
     broadcast_id: str | None = None
     status: str = "queued"
     error: str | None = None
+    # a message written once its outcome is known (a broadcast's) has its id, its attempt and its
+    # outcome already; one queued to be sent later has none of them
+    id: str | None = None
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    sent_at: datetime | None = None
+    recipient: str | None = None
 
 
 async def insert_messages(
     conn: Connection, tenant_id: int, messages: Sequence[NewMessage], now: datetime
 ) -> int:
-    """Queues messages (one statement); a repeat of a dedup key is ignored. Returns how many."""
+    """Writes messages (one statement): queued ones are due at ``now`` unless they say otherwise.
+    A repeat of a dedup key or of an id is ignored. Returns how many were written."""
     if not messages:
         return 0
     cur = await conn.execute(
         """
-        INSERT INTO messages (tenant_id, member_id, trigger, channel, locale, subject, body, timezone,
-                              status, error, next_attempt_at, created_at, broadcast_id, dedup_key)
-        SELECT %s, u.member_id, u.trigger, u.channel, u.locale, u.subject, u.body, u.timezone,
-               u.status, u.error, %s, %s, u.broadcast_id, u.dedup_key
-          FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-                      %s::text[], %s::text[], %s::uuid[], %s::text[])
-               AS u(member_id, trigger, channel, locale, subject, body, timezone, status, error,
-                    broadcast_id, dedup_key)
-        ON CONFLICT (tenant_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
+        INSERT INTO messages (tenant_id, id, member_id, trigger, channel, locale, subject, body, timezone,
+                              status, error, attempts, next_attempt_at, sent_at, recipient, created_at,
+                              broadcast_id, dedup_key)
+        SELECT %s, coalesce(u.id, gen_random_uuid()), u.member_id, u.trigger, u.channel, u.locale, u.subject,
+               u.body, u.timezone, u.status, u.error, u.attempts, coalesce(u.next_at, %s), u.sent_at,
+               u.recipient, %s, u.broadcast_id, u.dedup_key
+          FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                      %s::text[], %s::text[], %s::text[], %s::int[], %s::timestamptz[], %s::timestamptz[],
+                      %s::text[], %s::uuid[], %s::text[])
+               AS u(id, member_id, trigger, channel, locale, subject, body, timezone, status, error,
+                    attempts, next_at, sent_at, recipient, broadcast_id, dedup_key)
+        ON CONFLICT DO NOTHING
         """,
         (
             tenant_id,
             now,
             now,
+            [m.id for m in messages],
             [m.member_id for m in messages],
             [m.trigger for m in messages],
             [m.channel for m in messages],
@@ -290,6 +305,10 @@ async def insert_messages(
             [m.timezone for m in messages],
             [m.status for m in messages],
             [m.error for m in messages],
+            [m.attempts for m in messages],
+            [m.next_attempt_at for m in messages],
+            [m.sent_at for m in messages],
+            [m.recipient for m in messages],
             [m.broadcast_id for m in messages],
             [m.dedup_key for m in messages],
         ),

@@ -45,7 +45,7 @@ class Tenants:
         self._cache: dict[int, tuple[int, TenantInfo]] = {}
 
     async def all(self, conn: Connection) -> list[TenantInfo]:
-        return [self._parse(row) for row in await store.tenants(conn, self.only)]
+        return [self.from_row(row) for row in await store.tenants(conn, self.only)]
 
     async def get(self, conn: Connection, tenant_id: int) -> TenantInfo:
         cached = self._cache.get(tenant_id)
@@ -54,9 +54,10 @@ class Tenants:
             raise LookupError(f"no tenant {tenant_id}")
         if cached is not None and cached[0] == rows[0]["version"]:
             return cached[1]
-        return self._parse(rows[0])
+        return self.from_row(rows[0])
 
-    def _parse(self, row: dict[str, Any]) -> TenantInfo:
+    def from_row(self, row: dict[str, Any]) -> TenantInfo:
+        """The tenant of a row with its ``id``, ``slug``, ``settings`` and ``version``."""
         cached = self._cache.get(row["id"])
         if cached is not None and cached[0] == row["version"]:
             return cached[1]

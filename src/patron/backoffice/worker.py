@@ -5,10 +5,10 @@ workers share it without talking to each other, and each committing its work tog
 mark that it is done, so that a worker killed at any moment loses nothing:
 
 - outbox: handles events in order per member (webhook deliveries, messages, tiers);
-- broadcasts: turns broadcasts into messages, a page of members at a time;
-- channels: keeps a pacer running for each channel with messages due (``senders`` of them a
-  channel), each sending batch after batch at the pace of the channel's shared token bucket, at
-  most ``senders`` batches of the process at once;
+- broadcasts: opens broadcasts whose time has come (the senders send them a page at a time);
+- channels: keeps a pacer running for each channel with messages due or a broadcast being sent
+  (``senders`` of them a channel), each sending batch after batch at the pace of the channel's
+  shared token bucket, at most ``senders`` batches of the process at once;
 - webhooks: delivers events, retried for 24 hours, in order per member;
 - schedule: birthday gifts, expiring-points notices, tiers when purchases leave the window.
 
@@ -89,7 +89,12 @@ class Worker:
         connector = aiohttp.TCPConnector(limit=2 * in_flight, limit_per_host=in_flight, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(connector=connector)
         self._sender = Sender(
-            self.db, self.clock, SmsTransport(self._session), EmailTransport(), self.settings.send
+            self.db,
+            self.clock,
+            SmsTransport(self._session),
+            EmailTransport(),
+            self.settings.send,
+            self.tenants,
         )
         self._deliverer = Deliverer(self.db, self.clock, self._session)
         return self
@@ -134,8 +139,10 @@ class Worker:
                 await outbox.done(conn, event, now)
         return len(events)
 
-    async def expand_broadcasts(self) -> int:
-        return await broadcasts.expand(self.db, self.tenants, self.clock())
+    async def open_broadcasts(self) -> int:
+        """Opens a broadcast whose time has come (its audience counted, cut into lanes for the
+        senders), and marks sent those whose lanes are all done."""
+        return await broadcasts.open_broadcasts(self.db, self.tenants, self.clock())
 
     async def send_messages(self) -> int:
         """One batch on each configured channel (in turns, so that no tenant starves); a channel
@@ -241,7 +248,7 @@ class Worker:
         for _ in range(rounds):
             did = (
                 await self.handle_events()
-                + await self.expand_broadcasts()
+                + await self.open_broadcasts()
                 + await self.send_messages()
                 + await self.deliver_webhooks_and_wait()
             )
@@ -261,7 +268,7 @@ class Worker:
         poll = self.settings.poll
         loops = [
             self._loop("outbox", self.handle_events, stop, poll),
-            self._loop("broadcasts", self.expand_broadcasts, stop, poll),
+            self._loop("broadcasts", self.open_broadcasts, stop, poll),
             self._loop("webhooks", self.deliver_webhooks, stop, poll),
             self._loop("schedule", self._scheduled, stop, self.settings.schedule_every, always_wait=True),
         ]

@@ -202,12 +202,12 @@ async def list_broadcasts(
 @router.get(
     "/broadcasts/{broadcast_id}",
     summary="A broadcast's progress (admin)",
-    description="`status`: `scheduled` (until `send_at`), `preparing` (no message queued yet), "
-    "`sending` (messages are prepared just ahead of sending, so a broadcast sends while it is still "
-    "being prepared), `done` or `cancelled`. "
-    "`audience`: the members the filter selected when the first messages were prepared (null before); "
-    "`total`: messages queued so far; `queued`, `sent` and `failed` count them by status, `cancelled` "
-    "those of the failed that a cancellation stopped.",
+    description="`status`: `scheduled` (until `send_at`), `preparing` (no message written yet), "
+    "`sending` (members are left, or messages are queued), `done` or `cancelled`. "
+    "`audience`: the members the filter selected when sending began (null before); "
+    "`total`: messages written so far (each is written once it is sent, failed, or put off); "
+    "`queued`, `sent` and `failed` count them by status, `cancelled` those of the failed that a "
+    "cancellation stopped.",
 )
 async def get_broadcast(broadcast_id: str, ctx: AdminKey) -> dict[str, Any]:
     async with ctx.db.read() as conn:
