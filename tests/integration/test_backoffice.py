@@ -1131,7 +1131,7 @@ async def test_a_broadcasts_messages_are_written_once_with_their_outcome(
     await sms_channel(tenant, provider)
     members = [await new_member(tenant, name=f"M{n}") for n in range(7)]
     await new_member(tenant, name="Silent", sms=False)
-    for n in range(20):  # members the page looks at and skips: the lanes hold more than LOOK each
+    for n in range(20):  # members a page looks at and skips: some lanes take several pages, some none
         await new_member(tenant, name=f"S{n}", sms=False)
     made = (
         await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "hi {{ member.name }}"})
