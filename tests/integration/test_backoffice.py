@@ -1173,6 +1173,27 @@ async def test_a_broadcasts_messages_are_written_once_with_their_outcome(
     assert {(m["status"], m["attempts"]) for m in log} == {("sent", 1)} and len(log) == 7
 
 
+async def test_a_broadcast_message_that_fails_to_render_is_written_failed_and_not_sent(
+    tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+) -> None:
+    """A template that passed the check at saving can still fail for one member's values: that
+    member's message is written once, failed with the template's error, and the rest go."""
+    await shop(tenant, clock)  # 12:00 in Moscow: no quiet hours
+    await sms_channel(tenant, provider)
+    short = await new_member(tenant, name="A")
+    await new_member(tenant, name="Alexander")
+    made = await tenant.call("POST", "/v1/broadcasts", {"channel": "sms", "body": "{{ member.name[1] }}"})
+    assert made.status_code == 202, made.text
+    await worker.drain()
+    assert [r["text"] for r in provider.requests] == ["l"]
+    log = (await tenant.call("GET", "/v1/messages", params={"broadcast": made.json()["id"]})).json()
+    failed = [m for m in log if m["status"] == "failed"]
+    assert [(m["member_id"], m["attempts"]) for m in failed] == [(short, 0)]
+    assert failed[0]["error"].startswith("template: ")
+    progress = (await tenant.call("GET", f"/v1/broadcasts/{made.json()['id']}")).json()
+    assert (progress["status"], progress["total"], progress["sent"], progress["failed"]) == ("done", 2, 1, 1)
+
+
 async def test_a_broadcast_expanded_before_lanes_goes_on_from_its_cursor(
     tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider, db: Database
 ) -> None:
