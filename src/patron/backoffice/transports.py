@@ -1,7 +1,7 @@
 """How a message leaves Patron: SMS through the generic HTTP provider, email through SMTP.
 
-Third-party errors are turned into an ``Attempt`` here, at the boundary; nothing above this
-module sees aiohttp or smtplib exceptions."""
+Errors are turned into an ``Attempt`` here, at the boundary; nothing above this module sees a
+connection's or smtplib's exceptions."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import orjson
 
 from patron.backoffice import rules
 from patron.backoffice.model import sender_address
+from patron.backoffice.provider_client import ANSWER_BYTES, ANSWER_SECONDS, ProviderClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +32,6 @@ class Attempt:
     permanent: bool = False
 
 
-ANSWER_BYTES = 64 * 1024  # of an answer's body read at most: nothing in it is used
-
-
 def describe_failure(exc: BaseException, timeout: float | None) -> str:
     """A failed request in words for the log ("TimeoutError: " said nothing)."""
     if isinstance(exc, TimeoutError) and timeout is not None:
@@ -42,12 +40,9 @@ def describe_failure(exc: BaseException, timeout: float | None) -> str:
     return f"{type(exc).__name__}: {text}"[:500]
 
 
-ANSWER_SECONDS = 1.0  # spent reading an answer's body at most
-
-
 async def drain_answer(response: aiohttp.ClientResponse) -> None:
-    """Reads an answer's body so that its connection can serve the next request, but no more than
-    ``ANSWER_BYTES`` nor for longer than ``ANSWER_SECONDS``: a receiver answering gigabytes would
+    """Reads a webhook receiver's answer so that its connection can serve the next request, but no
+    more than ``ANSWER_BYTES`` nor for longer than ``ANSWER_SECONDS``: a receiver answering gigabytes would
     otherwise be read into memory. The status decides the outcome: a body that comes slowly, or
     breaks off, changes nothing (a 2xx trickling its body was taken for no answer, and sent again
     and again). A body left unread closes its connection."""
@@ -62,34 +57,30 @@ async def drain_answer(response: aiohttp.ClientResponse) -> None:
 
 class SmsTransport:
     """POST url with ``{"id", "to", "text"}``. 2xx: accepted. 429: slow down (``Retry-After``).
-    Anything else, a timeout or a broken connection: try again later with the same id."""
+    Anything else, a timeout or a broken connection: try again later with the same id. A
+    redirect is an answer, not an acceptance: it is not followed (following it would send a GET
+    without the message and take its 200 for the provider's)."""
 
-    def __init__(self, session: aiohttp.ClientSession, timeout: float = 10.0) -> None:
-        self.session = session
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
+    def __init__(self, client: ProviderClient, timeout: float = 10.0) -> None:
+        self.client = client
+        self.timeout = timeout
 
     async def send(
         self, settings: dict[str, Any], message_id: str, to: str, text: str, now: datetime
     ) -> Attempt:
         body = orjson.dumps({"id": message_id, "to": to, "text": text})
-        headers = {"Content-Type": "application/json", **(settings.get("headers") or {})}
         try:
-            # a redirect is an answer, not an acceptance: following it would send a GET without
-            # the message and take its 200 for the provider's
-            async with self.session.post(
-                settings["url"], data=body, headers=headers, timeout=self.timeout, allow_redirects=False
-            ) as response:
-                await drain_answer(response)
-                if 200 <= response.status < 300:
-                    return Attempt(ok=True, status=response.status)
-                retry_after = None
-                if response.status in (429, 503):
-                    retry_after = rules.retry_after_seconds(response.headers.get("Retry-After"), now)
-                return Attempt(
-                    ok=False, status=response.status, retry_after=retry_after, error=f"HTTP {response.status}"
-                )
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-            return Attempt(ok=False, error=describe_failure(exc, self.timeout.total))
+            answer = await self.client.post(
+                settings["url"], settings.get("headers") or {}, body, self.timeout
+            )
+        except (TimeoutError, OSError, ValueError) as exc:
+            return Attempt(ok=False, error=describe_failure(exc, self.timeout))
+        if 200 <= answer.status < 300:
+            return Attempt(ok=True, status=answer.status)
+        retry_after = None
+        if answer.status in (429, 503):
+            retry_after = rules.retry_after_seconds(answer.retry_after, now)
+        return Attempt(ok=False, status=answer.status, retry_after=retry_after, error=f"HTTP {answer.status}")
 
 
 class EmailTransport:

@@ -29,6 +29,7 @@ import aiohttp
 import psycopg
 
 from patron.backoffice import broadcasts, handlers, outbox, schedule, store
+from patron.backoffice.provider_client import ProviderClient
 from patron.backoffice.sender import Sender, SendSettings
 from patron.backoffice.tenancy import Tenants
 from patron.backoffice.transports import EmailTransport, SmsTransport
@@ -73,6 +74,7 @@ class Worker:
         self.settings = settings or WorkerSettings()
         self.tenants = Tenants(tenants)
         self._session: aiohttp.ClientSession | None = None
+        self._provider_client = ProviderClient()
         self._sender: Sender | None = None
         self._deliverer: Deliverer | None = None
         self._channel_turn = 0
@@ -87,11 +89,11 @@ class Worker:
     async def __aenter__(self) -> Worker:
         in_flight = self.settings.send.in_flight
         connector = aiohttp.TCPConnector(limit=2 * in_flight, limit_per_host=in_flight, ttl_dns_cache=300)
-        self._session = aiohttp.ClientSession(connector=connector)
+        self._session = aiohttp.ClientSession(connector=connector)  # for webhooks
         self._sender = Sender(
             self.db,
             self.clock,
-            SmsTransport(self._session),
+            SmsTransport(self._provider_client),
             EmailTransport(),
             self.settings.send,
             self.tenants,
@@ -104,6 +106,7 @@ class Worker:
     ) -> None:
         if self._session is not None:
             await self._session.close()
+        await self._provider_client.close()
 
     @property
     def sender(self) -> Sender:
