@@ -294,8 +294,11 @@ async def test_the_event_claim_looks_up_earlier_events_by_key(db: Database, tena
             "SELECT tenant_id, id, member_id FROM outbox WHERE processed_at IS NULL ORDER BY id"
         )
         pending = await cur.fetchall()
-    for plan, candidates in zip(
-        plans, ({"outbox_pending"}, {"outbox_pending", "outbox_member_pending"}), strict=True
+    for plan, candidates, tenants in zip(
+        plans,
+        ({"outbox_pending"}, {"outbox_pending", "outbox_member_pending"}),
+        (None, [tenant.tenant_id]),
+        strict=True,
     ):
         joins = [n for n in nodes_of(plan) if n["Node Type"] == "Materialize" or n.get("Join Type") == "Anti"]
         assert not joins, joins
@@ -304,7 +307,10 @@ async def test_the_event_claim_looks_up_earlier_events_by_key(db: Database, tena
         # index (a worker limited to one program may read that program's pending events and sort
         # them, depending on the statistics: a cost that grows with its backlog, not its square)
         reading = scans_of(plan, "outbox")
-        assert len(reading) == 2 and reading[0][0] == "Index Scan" and reading[0][1] in candidates, reading
+        assert len(reading) == 2 and reading[0][1] in candidates, reading
+        assert reading[0][0] == "Index Scan" or (
+            tenants is not None and reading[0][0] == "Bitmap Heap Scan"
+        ), reading
         assert reading[1][1] == "outbox_member_pending", reading
     # and the claim takes, oldest first, the events with no earlier pending one of their member
     seen: set[tuple[int, str]] = set()
