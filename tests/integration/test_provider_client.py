@@ -211,6 +211,19 @@ async def test_a_long_answer_is_not_read_whole(client: ProviderClient) -> None:
     assert scripted.connections == 2 and scripted.closed_by_client >= 1
 
 
+async def test_a_body_that_breaks_the_framing_costs_only_its_connection(client: ProviderClient) -> None:
+    async def bad_chunk(connection: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
+        await writer.drain()
+
+    scripted, server = await answering(bad_chunk)
+    async with server:
+        url = f"http://127.0.0.1:{scripted.port}/"
+        assert [(await client.post(url, {}, b"{}", 5)).status for _ in range(2)] == [200, 200]
+        await asyncio.sleep(0.05)
+    assert scripted.connections == 2 and scripted.closed_by_client == 2
+
+
 async def test_a_slow_body_does_not_hold_the_answer_and_costs_only_its_connection(
     client: ProviderClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

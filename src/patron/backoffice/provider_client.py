@@ -132,8 +132,6 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.client._open.discard(self)
-        if self.body_deadline is not None:
-            self.body_deadline.cancel()
         self._fail(BrokenAnswer("the provider closed the connection before answering"))
 
     # --- httptools' callbacks ----------------------------------------------------------------------
@@ -171,9 +169,10 @@ class _Connection(asyncio.Protocol):
         self.client._keep(self)
 
     def _fail(self, exc: Exception) -> None:
+        """Ends the connection; its request, when still unanswered, with ``exc``."""
         if self.answer is not None and not self.answer.done():
             self.answer.set_exception(exc)
-            self.close()
+        self.close()
 
 
 class ProviderClient:

@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
+import orjson
 from psycopg.types.json import Jsonb
 
 from patron.db.pool import Connection
@@ -276,42 +277,23 @@ async def insert_messages(
     A repeat of a dedup key or of an id is ignored. Returns how many were written."""
     if not messages:
         return 0
+    # the rows go as one JSON array (orjson, in C): sixteen arrays took psycopg's Python array
+    # dumper 2.6 ms of a sender's CPU for a page of 90, the JSON 0.4 (BENCHMARKS.md)
     cur = await conn.execute(
         """
         INSERT INTO messages (tenant_id, id, member_id, trigger, channel, locale, subject, body, timezone,
                               status, error, attempts, next_attempt_at, sent_at, recipient, created_at,
                               broadcast_id, dedup_key)
         SELECT %s, coalesce(u.id, gen_random_uuid()), u.member_id, u.trigger, u.channel, u.locale, u.subject,
-               u.body, u.timezone, u.status, u.error, u.attempts, coalesce(u.next_at, %s), u.sent_at,
+               u.body, u.timezone, u.status, u.error, u.attempts, coalesce(u.next_attempt_at, %s), u.sent_at,
                u.recipient, %s, u.broadcast_id, u.dedup_key
-          FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-                      %s::text[], %s::text[], %s::text[], %s::int[], %s::timestamptz[], %s::timestamptz[],
-                      %s::text[], %s::uuid[], %s::text[])
-               AS u(id, member_id, trigger, channel, locale, subject, body, timezone, status, error,
-                    attempts, next_at, sent_at, recipient, broadcast_id, dedup_key)
+          FROM json_to_recordset(%s::json)
+               AS u(id uuid, member_id uuid, trigger text, channel text, locale text, subject text, body text,
+                    timezone text, status text, error text, attempts int, next_attempt_at timestamptz,
+                    sent_at timestamptz, recipient text, broadcast_id uuid, dedup_key text)
         ON CONFLICT DO NOTHING
         """,
-        (
-            tenant_id,
-            now,
-            now,
-            [m.id for m in messages],
-            [m.member_id for m in messages],
-            [m.trigger for m in messages],
-            [m.channel for m in messages],
-            [m.locale for m in messages],
-            [m.subject for m in messages],
-            [m.body for m in messages],
-            [m.timezone for m in messages],
-            [m.status for m in messages],
-            [m.error for m in messages],
-            [m.attempts for m in messages],
-            [m.next_attempt_at for m in messages],
-            [m.sent_at for m in messages],
-            [m.recipient for m in messages],
-            [m.broadcast_id for m in messages],
-            [m.dedup_key for m in messages],
-        ),
+        (tenant_id, now, now, orjson.dumps(messages).decode()),
     )
     return cur.rowcount
 
