@@ -58,7 +58,7 @@ class SendSettings:
     retry_cap: float = 600.0
     max_attempts: int = 12
     unlimited_concurrency: int = 8  # sends at once on a channel with no rate
-    in_flight: int = 100  # requests awaiting an answer at most (the HTTP client's connections per host)
+    in_flight: int = 100  # requests awaiting an answer at most (so, connections to the provider)
     tick: float = 0.01  # seconds of slots sent together (rules.group_size)
 
 
@@ -119,8 +119,8 @@ class Sender:
         self.email = email
         self.settings = settings or SendSettings()
         self.tenants = tenants or Tenants()
-        # a request is only started when a connection is free for it: one that waited inside the
-        # HTTP client for a slow provider would leave later, bunched with the next slots' requests
+        # at most ``in_flight`` requests unanswered: one started behind them, waiting for a slow
+        # provider, would leave later, bunched with the next slots' requests
         self._in_flight = asyncio.Semaphore(self.settings.in_flight)
         # channels a provider asked to slow down: (tenant, channel) -> the loop's time it ends
         self._held: dict[tuple[int, str], float] = {}

@@ -41,11 +41,11 @@ def describe_failure(exc: BaseException, timeout: float | None) -> str:
 
 
 async def drain_answer(response: aiohttp.ClientResponse) -> None:
-    """Reads a webhook receiver's answer so that its connection can serve the next request, but no
-    more than ``ANSWER_BYTES`` nor for longer than ``ANSWER_SECONDS``: a receiver answering gigabytes would
-    otherwise be read into memory. The status decides the outcome: a body that comes slowly, or
-    breaks off, changes nothing (a 2xx trickling its body was taken for no answer, and sent again
-    and again). A body left unread closes its connection."""
+    """Reads a webhook receiver's answer so that its connection can serve the next request, but
+    no more than ``ANSWER_BYTES`` nor for longer than ``ANSWER_SECONDS``: a receiver answering
+    gigabytes would otherwise be read into memory. The status decides the outcome: a body that
+    comes slowly, or breaks off, changes nothing (a 2xx trickling its body was taken for no
+    answer, and sent again and again). A body left unread closes its connection."""
     read = 0
     with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError):
         async with asyncio.timeout(ANSWER_SECONDS):
