@@ -2,9 +2,10 @@
 
 Why not aiohttp, as for webhooks: a broadcast posts up to a thousand messages a second on the
 machine that answers the tills, and aiohttp's request path took about 200 µs of CPU a POST there,
-most of what a worker spends on a message; this client takes about 50 (BENCHMARKS.md). It does
-only what the provider needs: POST a small body, read the status and ``Retry-After``, read and
-drop at most ``ANSWER_BYTES`` of the answer's body, keep the connection when both sides allow it.
+most of what a worker spent on a message; this client takes about 60 (bench/provider_client.py,
+BENCHMARKS.md). It does only what the provider needs: POST a small body, read the status and
+``Retry-After``, read and drop at most ``ANSWER_BYTES`` of the answer's body, keep the connection
+when both sides allow it.
 Parsing is httptools' (llhttp, the parser under uvicorn), URLs are yarl's, TLS is the event loop's.
 
 The answer is known as soon as its status line and headers are: its body is read afterwards only
@@ -27,7 +28,7 @@ from yarl import URL
 
 ANSWER_BYTES = 64 * 1024  # of an answer's body read at most: nothing in it is used
 ANSWER_SECONDS = 1.0  # spent reading an answer's body at most
-IDLE_SECONDS = 15.0  # a connection idle longer is closed, not reused: servers drop idle ones
+IDLE_SECONDS = 15.0  # a connection idle longer is closed when next looked at, not reused
 KEEP_PER_ORIGIN = 100  # idle connections kept to one provider at most
 
 Origin = tuple[str, str, int]  # scheme, host, port: connections are shared within one
