@@ -85,6 +85,16 @@ def always(data: bytes) -> Answerer:
 OK = b'HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n{"accepted":1}\n'
 
 
+async def statuses(client: ProviderClient, port: int, count: int, pause: float = 0.0) -> list[int]:
+    """The statuses of ``count`` posts to the local server, one after another, ``pause`` s apart."""
+    found = []
+    for number in range(count):
+        if number and pause:
+            await asyncio.sleep(pause)
+        found.append((await client.post(f"http://127.0.0.1:{port}/", {}, b"{}", 5)).status)
+    return found
+
+
 @pytest.fixture
 async def client() -> ProviderClient:
     client = ProviderClient()
@@ -121,24 +131,33 @@ async def test_the_status_and_retry_after_are_what_counts(client: ProviderClient
     assert answer == Answer(429, "7")
 
 
-async def test_a_chunked_answer_is_read_to_its_end_and_the_connection_kept(client: ProviderClient) -> None:
-    chunked = (
-        b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
-    )
-    scripted, server = await answering(always(chunked))
+@pytest.mark.parametrize(
+    ("answer", "status", "connections"),
+    [
+        # chunked: read to its last chunk, and the connection kept
+        (
+            b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+            202,
+            1,
+        ),
+        # the provider ends the connection: not reused
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", 200, 3),
+        # an interim answer before the final one: passed over
+        (
+            b"HTTP/1.1 100 Continue\r\nX-Note: wait\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+            201,
+            1,
+        ),
+    ],
+    ids=["chunked", "connection-close", "interim"],
+)
+async def test_an_answers_framing_decides_whether_its_connection_is_used_again(
+    client: ProviderClient, answer: bytes, status: int, connections: int
+) -> None:
+    scripted, server = await answering(always(answer))
     async with server:
-        url = f"http://127.0.0.1:{scripted.port}/"
-        assert [(await client.post(url, {}, b"{}", 5)).status for _ in range(3)] == [202] * 3
-    assert scripted.connections == 1
-
-
-async def test_a_connection_the_provider_ends_is_not_reused(client: ProviderClient) -> None:
-    closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    scripted, server = await answering(always(closing))
-    async with server:
-        url = f"http://127.0.0.1:{scripted.port}/"
-        assert [(await client.post(url, {}, b"{}", 5)).status for _ in range(3)] == [200] * 3
-    assert scripted.connections == 3
+        assert await statuses(client, scripted.port, 3) == [status] * 3
+    assert scripted.connections == connections
 
 
 async def test_an_idle_connection_the_provider_closed_is_not_used_again(client: ProviderClient) -> None:
@@ -151,10 +170,7 @@ async def test_an_idle_connection_the_provider_closed_is_not_used_again(client: 
 
     scripted, server = await answering(answer_then_hang_up)
     async with server:
-        url = f"http://127.0.0.1:{scripted.port}/"
-        assert (await client.post(url, {}, b"{}", 5)).status == 200
-        await asyncio.sleep(0.05)
-        assert (await client.post(url, {}, b"{}", 5)).status == 200
+        assert await statuses(client, scripted.port, 2, pause=0.05) == [200, 200]
     assert scripted.connections == 2
 
 
@@ -179,20 +195,8 @@ async def test_an_answer_ending_with_its_connection_counts_by_its_status(client:
 
     scripted, server = await answering(unframed)
     async with server:
-        url = f"http://127.0.0.1:{scripted.port}/"
-        assert [(await client.post(url, {}, b"{}", 5)).status for _ in range(2)] == [200, 200]
+        assert await statuses(client, scripted.port, 2) == [200, 200]
     assert scripted.connections == 2
-
-
-async def test_an_interim_answer_is_passed_over(client: ProviderClient) -> None:
-    interim = (
-        b"HTTP/1.1 100 Continue\r\nX-Note: wait\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
-    )
-    scripted, server = await answering(always(interim))
-    async with server:
-        url = f"http://127.0.0.1:{scripted.port}/"
-        assert [(await client.post(url, {}, b"{}", 5)).status for _ in range(2)] == [201, 201]
-    assert scripted.connections == 1
 
 
 async def test_a_long_answer_is_not_read_whole(client: ProviderClient) -> None:
@@ -204,10 +208,7 @@ async def test_a_long_answer_is_not_read_whole(client: ProviderClient) -> None:
 
     scripted, server = await answering(endless)
     async with server:
-        url = f"http://127.0.0.1:{scripted.port}/"
-        assert (await client.post(url, {}, b"{}", 5)).status == 200
-        await asyncio.sleep(0.1)
-        assert (await client.post(url, {}, b"{}", 5)).status == 200
+        assert await statuses(client, scripted.port, 2, pause=0.1) == [200, 200]
     assert scripted.connections == 2 and scripted.closed_by_client >= 1
 
 
@@ -218,8 +219,7 @@ async def test_a_body_that_breaks_the_framing_costs_only_its_connection(client: 
 
     scripted, server = await answering(bad_chunk)
     async with server:
-        url = f"http://127.0.0.1:{scripted.port}/"
-        assert [(await client.post(url, {}, b"{}", 5)).status for _ in range(2)] == [200, 200]
+        assert await statuses(client, scripted.port, 2) == [200, 200]
         await asyncio.sleep(0.05)
     assert scripted.connections == 2 and scripted.closed_by_client == 2
 
