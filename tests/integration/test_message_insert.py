@@ -49,3 +49,25 @@ async def test_every_field_comes_back_as_written(db: Database, tenant: Tenant) -
     assert (second["status"], second["error"], second["attempts"]) == ("queued", "HTTP 500", 0)
     assert second["next_attempt_at"] == queued.next_attempt_at and second["sent_at"] is None
     assert second["dedup_key"] == "welcome:e:1" and second["member_id"] == member
+
+
+async def test_writing_messages_leaves_the_members_rows_untouched(db: Database, tenant: Tenant) -> None:
+    """The log does not lock each message's member (a foreign key's check did, migration 0029):
+    a broadcast to every member rewrote the whole members table."""
+    response = await tenant.call("POST", "/v1/members", {"phone": "+79001230078"})
+    member = str(response.json()["id"])
+    now = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    message = NewMessage(member, "broadcast", "sms", "en", None, "Hi", "UTC", None, id=str(uuid.uuid4()))
+    async with db.connection() as conn:
+        async with conn.transaction():
+            assert await store.insert_messages(conn, tenant.tenant_id, [message], now) == 1
+        # a row lock, even one only for key share, leaves its transaction's id in the row's xmax
+        cur = await conn.execute(
+            "SELECT xmax::text AS xmax FROM members WHERE tenant_id = %s AND id = %s",
+            (tenant.tenant_id, member),
+        )
+        row = await cur.fetchone()
+        await conn.execute(
+            "DELETE FROM messages WHERE tenant_id = %s AND id = %s", (tenant.tenant_id, message.id)
+        )
+    assert row is not None and row["xmax"] == "0"

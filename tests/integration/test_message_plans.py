@@ -56,6 +56,12 @@ async def explain(
     return scans_of(await plan_of(conn, statement, params), relation)
 
 
+async def due_ids(conn: Connection, tenant_id: int, now: datetime, limit: int) -> list[Any]:
+    """The due messages' ids, locked, as the claim's first statement finds them."""
+    params = {"t": tenant_id, "c": "sms", "now": now, "limit": limit}
+    return [row["id"] for row in await (await conn.execute(store.LOCK_DUE_MESSAGES, params)).fetchall()]
+
+
 async def a_broadcast_under_way(conn: Connection, tenant_id: int, now: datetime) -> str:
     """A broadcast being sent, with ``SENT`` messages sent and ``DUE`` due, of 1,000 members."""
     await conn.execute(
@@ -97,6 +103,9 @@ async def test_the_worker_statements_find_messages_by_index(db: Database, tenant
     async with db.connection() as conn, conn.transaction(force_rollback=True):
         await conn.execute("ANALYZE messages")  # statistics from before the broadcast: it is not in them
         broadcast_id = await a_broadcast_under_way(conn, tenant.tenant_id, now)
+        due = await explain(
+            conn, store.LOCK_DUE_MESSAGES, {"t": tenant.tenant_id, "c": "sms", "now": now, "limit": 90}
+        )
         claimed = await store.claim_messages(conn, tenant.tenant_id, "sms", now, 90)
         ids, ctids = [row["id"] for row in claimed], [row["ctid"] for row in claimed]
         assert len(ids) == 90
@@ -133,6 +142,8 @@ async def test_the_worker_statements_find_messages_by_index(db: Database, tenant
         )
         written = await cur.fetchone()
     assert written is not None and written["n"] == 90
+    # the due messages found in the due index's order, not among every message of the tenant
+    assert due == [("Index Scan", "messages_due")], due
     # the batch's 90 messages where they are, not every message of the tenant
     assert updating == [("Tid Scan", None)], updating
     # the look at a broadcast's queued messages through an index of queued messages (the due
@@ -223,7 +234,7 @@ async def test_the_claim_looks_up_a_receipt_messages_sale_by_key(db: Database, t
         )
         await conn.execute("ANALYZE outbox")
         await conn.execute("ANALYZE messages")
-        params = {"t": tenant.tenant_id, "c": "sms", "now": now, "limit": 90}
+        params = {"t": tenant.tenant_id, "ids": await due_ids(conn, tenant.tenant_id, now, 90), "now": now}
         outbox = await explain(conn, store.CLAIM_MESSAGES, params, relation="outbox")
         claimed = await store.claim_messages(conn, tenant.tenant_id, "sms", now, 90)
     # one look-up of the event by its key, never a read of the outbox
@@ -368,7 +379,7 @@ async def test_the_claim_looks_up_a_notices_lots_by_member(db: Database, tenant:
         )
         for table in ("members", "lots", "expiry_notices", "messages"):
             await conn.execute(f"ANALYZE {table}")
-        params = {"t": tenant.tenant_id, "c": "sms", "now": now, "limit": 50}
+        params = {"t": tenant.tenant_id, "ids": await due_ids(conn, tenant.tenant_id, now, 50), "now": now}
         notices = await explain(conn, store.CLAIM_MESSAGES, params, relation="expiry_notices")
         cur = await conn.execute(
             "SELECT count(*) AS n FROM expiry_notices WHERE tenant_id = %s", (tenant.tenant_id,)

@@ -55,3 +55,10 @@ def test_a_message_id_is_the_same_for_a_broadcast_and_member_and_differs_otherwi
     same = message_id(str(broadcast), str(member))
     assert same == message_id(str(broadcast), str(member))
     assert (message_id(str(broadcast), str(other)) == same) == (other == member)
+
+
+@given(ids, st.one_of(ids.map(str), st.text()))
+def test_a_message_id_is_the_uuid5_of_the_broadcast_and_the_member(broadcast: uuid.UUID, member: str) -> None:
+    # the ids made by hand are those that the standard library would make (and did, before)
+    assert message_id(str(broadcast), member) == str(uuid.uuid5(broadcast, member))
+    assert uuid.UUID(message_id(str(broadcast), member)).version == 5

@@ -17,9 +17,11 @@ missed (due at once)."""
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 import uuid
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -79,9 +81,27 @@ def lanes_from(cursor: str | None) -> list[tuple[int, str | None, bool]]:
     return lanes
 
 
+def message_ids(broadcast_id: str) -> Callable[[str], str]:
+    """The ids of a broadcast's messages, by member: the same however often a page is sent.
+
+    Each is ``uuid5(broadcast id, member id)``, made here from the namespace's bytes read once per
+    page: ``uuid.uuid5`` parses the namespace and builds two ``UUID`` objects a call, 9 µs of a
+    sender's CPU a message against about 2 (py-spy, bench/backoffice.py, 2026-12-07)."""
+    namespace = uuid.UUID(broadcast_id).bytes
+
+    def message_id(member_id: str) -> str:
+        digest = bytearray(hashlib.sha1(namespace + member_id.encode()).digest()[:16])
+        digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+        digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
+        h = digest.hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    return message_id
+
+
 def message_id(broadcast_id: str, member_id: str) -> str:
-    """A broadcast's message to a member has the same id however often its page is sent."""
-    return str(uuid.uuid5(uuid.UUID(broadcast_id), member_id))
+    """A broadcast's message to a member (``message_ids`` for many of one broadcast)."""
+    return message_ids(broadcast_id)(member_id)
 
 
 async def open_broadcasts(db: Database, tenants: Tenants, now: datetime) -> int:
@@ -132,6 +152,7 @@ async def take_page(
     )
     ready: list[tuple[NewMessage, dict[str, Any]]] = []
     failed: list[NewMessage] = []
+    id_of = message_ids(lane["id"])
     for member in page.chosen:
         if not messages.consented(member, channel):  # consent given, but no address for the channel
             continue
@@ -146,8 +167,8 @@ async def take_page(
             variables={},
             dedup_key=None,
             broadcast_id=lane["id"],
+            message_id=id_of(member["id"]),
         )
-        rendered = replace(rendered, id=message_id(lane["id"], member["id"]))
         if rendered.status == "failed":
             failed.append(rendered)
         else:

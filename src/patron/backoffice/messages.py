@@ -45,8 +45,10 @@ def render_message(
     variables: dict[str, Any],
     dedup_key: str | None,
     broadcast_id: str | None = None,
+    message_id: str | None = None,
 ) -> NewMessage:
-    """The message for one member; a template that fails to render is logged as ``failed``."""
+    """The message for one member; a template that fails to render is logged as ``failed``.
+    ``message_id``: the id it is written with (None: the database makes one)."""
     timezone = member_timezone(member, tenant)
     context = templates.base_variables(
         member,
@@ -72,8 +74,11 @@ def render_message(
             broadcast_id,
             status="failed",
             error=f"template: {exc}"[:500],
+            id=message_id,
         )
-    return NewMessage(member["id"], trigger, channel, locale, title, text, timezone, dedup_key, broadcast_id)
+    return NewMessage(
+        member["id"], trigger, channel, locale, title, text, timezone, dedup_key, broadcast_id, id=message_id
+    )
 
 
 async def queue_trigger(
