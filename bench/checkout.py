@@ -269,9 +269,11 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def _machine_ticks() -> tuple[int, int]:
+def _machine_ticks() -> tuple[int, int, int]:
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return sum(values), values[3] + values[4]  # total, idle + iowait
+    # total, idle + iowait, steal (time the host ran something else while this machine's CPUs
+    # had work: a virtual machine's stall that no process here caused)
+    return sum(values), values[3] + values[4], values[7]
 
 
 class CpuMeter:
@@ -295,7 +297,7 @@ class CpuMeter:
     def __exit__(self, *exc: object) -> None:
         wall = time.perf_counter() - self.start
         hz = os.sysconf("SC_CLK_TCK")
-        total, idle = (b - a for a, b in zip(self.machine0, _machine_ticks(), strict=True))
+        total, idle, steal = (b - a for a, b in zip(self.machine0, _machine_ticks(), strict=True))
         server_s = (sum(_ticks(pid) for pid in self.servers) - self.server0) / hz
         # connections the pool opened during the phase count whole
         started = [pid for pid in backend_pids(self.url) if pid not in self.backends]
@@ -309,6 +311,7 @@ class CpuMeter:
             "server_pct": round(100 * server_s / wall, 1),
             "postgres_pct": round(100 * pg_s / wall, 1),
             "machine_busy_pct": round(100 * (total - idle) / total, 1) if total else None,
+            "machine_steal_pct": round(100 * steal / total, 1) if total else None,
             "server_runqueue_ms_per_s": round(1000 * server_wait / wall, 1),
             "postgres_runqueue_ms_per_s": round(1000 * pg_wait / wall, 1),
             "loadavg_1m_after": round(os.getloadavg()[0], 2),
