@@ -298,9 +298,6 @@ async def insert_messages(
     return cur.rowcount
 
 
-# The looks at a notice's lots and a receipt message's sale are scalar subqueries, not EXISTS:
-# PostgreSQL may answer an EXISTS with one hash of the whole outbox (or of every expiry notice)
-# built for each batch, and chose that whenever many messages were queued (a broadcast).
 # The claim is two statements: the due messages locked by the due index, then what a sender
 # needs of them. The second, with its joins and look-ups, took PostgreSQL 1.8 ms to plan, and
 # it was planned anew for nearly every batch (its parameters' custom plans); a sender sending a
@@ -313,6 +310,9 @@ LOCK_DUE_MESSAGES = """
      LIMIT %(limit)s
      FOR UPDATE SKIP LOCKED
 """
+# The looks at a notice's lots and a receipt message's sale are scalar subqueries, not EXISTS:
+# PostgreSQL may answer an EXISTS with one hash of the whole outbox (or of every expiry notice)
+# built for each batch, and chose that whenever many messages were queued (a broadcast).
 CLAIM_MESSAGES = """
     SELECT g.id::text AS id, g.ctid::text AS ctid, g.member_id::text AS member_id, g.trigger, g.subject, g.body,
            coalesce(lr.timezone, t.settings ->> 'timezone', g.timezone) AS timezone, g.attempts,
