@@ -58,11 +58,13 @@ TARGET_RATIO = 1.2
 # had a p99 of 20 to 50 ms whichever its condition, and one such phase decided a run's ratio.
 CALM_STEAL_PCT = 2.0
 # milliseconds a second that each part's threads were runnable but waiting for a CPU: the
-# database's figure counts every backend of the database, the workers' too while they run
+# database's first figure counts every backend of the database, the workers' too while they run;
+# the second only the API's (the tills' quotes)
 RUNQUEUE_WAITS = {
     "server_runqueue_ms_per_s": "server",
     "generator_runqueue_ms_per_s": "quote generator",
     "postgres_runqueue_ms_per_s": "postgres (all backends)",
+    "api_postgres_runqueue_ms_per_s": "postgres (the API's backends)",
 }
 
 
@@ -348,6 +350,7 @@ def alternate(
         time.sleep(1.0)  # the provider's in-flight requests end; sending resumes
 
     pooled: dict[str, list[float]] = {"baseline": [], "broadcast": []}
+    timed_by_server: dict[str, list[float]] = {"baseline": [], "broadcast": []}
     calm: dict[str, list[float]] = {"baseline": [], "broadcast": []}  # rounds the host left alone
     calm_rounds = 0
     cpu: dict[str, list[dict[str, Any]]] = {"baseline": [], "broadcast": []}
@@ -365,7 +368,7 @@ def alternate(
             )
             cpu_before, provider_before = cpu_seconds([w.pid for w in workers]), provider.cpu_seconds()
             wal_before = wal_position(url)
-            start = time.monotonic()
+            start, began_at = time.monotonic(), datetime.now(UTC)
             phase = runner.run("quote_open", args.quote_seconds, rate=args.quote_rate, raw=True)
             end = time.monotonic()
             if running:
@@ -376,6 +379,7 @@ def alternate(
                 provider_cpu += provider.cpu_seconds() - provider_before
             latencies[condition] = phase.pop("intended_ms")
             pooled[condition] += latencies[condition]
+            timed_by_server[condition] += phase.pop("server_ms")
             spans.append((condition, start, end))
             cpu[condition].append(
                 {**phase["cpu"], "generator_runqueue_ms_per_s": sum(phase["generator_runqueue_ms_per_s"])}
@@ -384,6 +388,9 @@ def alternate(
                 **quotes(phase),
                 "slowest": phase["kinds"].get("quote", {}).get("slowest"),
                 "steal_pct": phase["cpu"].get("machine_steal_pct"),
+                # when the phase began (a slow moment's ``at_s`` counts from about then), to set
+                # its slowest quotes beside the database's log
+                "began_at": began_at.isoformat(timespec="milliseconds"),
             }
         rounds.append(figures_of_round)
         steals = [figures_of_round[c]["steal_pct"] for c in order]
@@ -407,12 +414,19 @@ def alternate(
     }
     for condition, values in pooled.items():
         result[condition] = {
-            "kinds": {"quote": {"count": len(values), "intended_latency_ms": bench.latency(values)}},
+            "kinds": {
+                "quote": {
+                    "count": len(values),
+                    "intended_latency_ms": bench.latency(values),
+                    "server_ms": bench.latency(timed_by_server[condition]),
+                }
+            },
             "cpu": {
                 key: round(sum(c.get(key) or 0 for c in cpu[condition]) / len(cpu[condition]), 1)
                 for key in (
                     "server_pct",
                     "postgres_pct",
+                    "api_postgres_pct",
                     "machine_busy_pct",
                     "machine_steal_pct",
                     *RUNQUEUE_WAITS,
@@ -571,9 +585,26 @@ def report(figures: dict[str, Any]) -> None:
         table.add_row(
             f"quote latency {p} (ms, from due time)", bench.fmt(base.get(p)), bench.fmt(during.get(p))
         )
+    # the server's own time (Server-Timing): what the latency holds beyond it was spent on the way
+    # (the network, the generator waiting for a CPU)
+    base_server, during_server = (phases[c]["kinds"]["quote"]["server_ms"] for c in ("baseline", "broadcast"))
+    table.add_row(
+        "quote time in the server p50 (ms)", bench.fmt(base_server["p50"]), bench.fmt(during_server["p50"])
+    )
+    server_ratio = (
+        round(during_server["p99"] / base_server["p99"], 2)
+        if base_server["p99"] and during_server["p99"]
+        else None
+    )
+    table.add_row(
+        "quote time in the server p99 (ms)",
+        bench.fmt(base_server["p99"]),
+        f"{bench.fmt(during_server['p99'])} (ratio {bench.fmt(server_ratio)})",
+    )
     for name, label in (
         ("server_pct", "server"),
         ("postgres_pct", "postgres"),
+        ("api_postgres_pct", "postgres, the API's backends"),
         ("machine_busy_pct", "machine"),
         ("machine_steal_pct", "stolen by the host (steal)"),
     ):

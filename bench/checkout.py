@@ -232,13 +232,18 @@ def database_facts(url: str) -> dict[str, Any]:
     return facts
 
 
-def backend_pids(url: str) -> list[int]:
-    """PostgreSQL's server processes serving this database (the API's pool)."""
+API_BACKENDS = "patron-api"  # the application name of the API's connections (db.pool)
+
+
+def backend_pids(url: str, application: str | None = None) -> list[int]:
+    """PostgreSQL's server processes serving this database (all, or one application's)."""
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND (%(application)s::text IS NULL OR application_name = %(application)s)",
+            {"application": application},
         ).fetchall()
     return [int(row[0]) for row in rows]
 
@@ -277,20 +282,22 @@ def _machine_ticks() -> tuple[int, int, int]:
 
 
 class CpuMeter:
-    """CPU used during a phase by the server process, its PostgreSQL backends, and the machine;
-    and how long the server's and the backends' threads waited for a CPU (milliseconds a second)."""
+    """CPU used during a phase by the server process, the database's PostgreSQL backends (all, and
+    the API's alone), and the machine; and how long the server's and the backends' threads waited
+    for a CPU (milliseconds a second)."""
 
     def __init__(self, server_pid: int, url: str) -> None:
         self.server_pid, self.url = server_pid, url
 
     def __enter__(self) -> CpuMeter:
         self.backends = backend_pids(self.url)
+        self.api_backends = set(backend_pids(self.url, API_BACKENDS))
         self.servers = process_tree(self.server_pid)
         self.start = time.perf_counter()
         self.server0 = sum(_ticks(pid) for pid in self.servers)
-        self.pg0 = sum(_ticks(pid) for pid in self.backends)
+        self.pg0 = {pid: _ticks(pid) for pid in self.backends}
         self.server_wait0 = sum(loadgen.runqueue_wait_s(pid) for pid in self.servers)
-        self.pg_wait0 = sum(loadgen.runqueue_wait_s(pid) for pid in self.backends)
+        self.pg_wait0 = {pid: loadgen.runqueue_wait_s(pid) for pid in self.backends}
         self.machine0 = _machine_ticks()
         return self
 
@@ -299,21 +306,26 @@ class CpuMeter:
         hz = os.sysconf("SC_CLK_TCK")
         total, idle, steal = (b - a for a, b in zip(self.machine0, _machine_ticks(), strict=True))
         server_s = (sum(_ticks(pid) for pid in self.servers) - self.server0) / hz
-        # connections the pool opened during the phase count whole
-        started = [pid for pid in backend_pids(self.url) if pid not in self.backends]
-        pg_s = (sum(_ticks(p) for p in [*self.backends, *started]) - self.pg0) / hz
+        # connections the pools opened during the phase count whole
+        started = [pid for pid in backend_pids(self.url) if pid not in self.pg0]
+        api = self.api_backends | set(backend_pids(self.url, API_BACKENDS))
+        cpu = {pid: _ticks(pid) - self.pg0.get(pid, 0) for pid in [*self.pg0, *started]}
+        waits = {pid: loadgen.runqueue_wait_s(pid) - self.pg_wait0.get(pid, 0.0) for pid in cpu}
+        pg_s, api_s = sum(cpu.values()) / hz, sum(cpu[pid] for pid in cpu if pid in api) / hz
+        pg_wait, api_wait = sum(waits.values()), sum(waits[pid] for pid in waits if pid in api)
         server_wait = sum(loadgen.runqueue_wait_s(pid) for pid in self.servers) - self.server_wait0
-        pg_wait = sum(loadgen.runqueue_wait_s(p) for p in [*self.backends, *started]) - self.pg_wait0
         self.figures = {
             "wall_s": round(wall, 2),
             "server_cpu_s": round(server_s, 2),
             "postgres_cpu_s": round(pg_s, 2),
             "server_pct": round(100 * server_s / wall, 1),
             "postgres_pct": round(100 * pg_s / wall, 1),
+            "api_postgres_pct": round(100 * api_s / wall, 1),
             "machine_busy_pct": round(100 * (total - idle) / total, 1) if total else None,
             "machine_steal_pct": round(100 * steal / total, 1) if total else None,
             "server_runqueue_ms_per_s": round(1000 * server_wait / wall, 1),
             "postgres_runqueue_ms_per_s": round(1000 * pg_wait / wall, 1),
+            "api_postgres_runqueue_ms_per_s": round(1000 * api_wait / wall, 1),
             "loadavg_1m_after": round(os.getloadavg()[0], 2),
         }
 
@@ -464,6 +476,7 @@ def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
                     "latency_ms": [],
                     "intended_ms": [],
                     "lag_ms": [],
+                    "server_ms": [],
                     "not_optimal_ms": [],
                     "not_optimal_baskets": [],
                     "timeline": [],
@@ -477,6 +490,7 @@ def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
                 "latency_ms",
                 "intended_ms",
                 "lag_ms",
+                "server_ms",
                 "not_optimal_ms",
                 "not_optimal_baskets",
                 "timeline",
@@ -510,6 +524,8 @@ def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
             "outcomes": dict(k["outcomes"]),
             "latency_ms": latency(k["latency_ms"]),
         }
+        if k["server_ms"]:  # as the server timed itself (Server-Timing)
+            figures["kinds"][kind]["server_ms"] = latency(k["server_ms"])
         if k["intended_ms"]:
             figures["kinds"][kind]["intended_latency_ms"] = latency(k["intended_ms"])
             figures["kinds"][kind]["send_lag_ms"] = latency(k["lag_ms"])
@@ -568,7 +584,8 @@ class Runner:
         self, phase: str, duration: float, *, rate: float = 0.0, concurrency: int = 0, raw: bool = False
     ) -> dict[str, Any]:
         """One phase; with ``raw`` the figures keep every quote's latency from its due time
-        (``intended_ms``), for callers that pool several phases."""
+        (``intended_ms``) and the server's own time for it (``server_ms``), for callers that pool
+        several phases."""
         workers = self.args.workers
         self.count += 1  # each run its own receipt numbers and its own random choices
         jobs = []
@@ -592,9 +609,9 @@ class Runner:
             results = self.pool.map(loadgen.run_job, jobs)
         figures = merge(results)
         if raw:
-            figures["intended_ms"] = [
-                ms for r in results for ms in r["tallies"].get("quote", {}).get("intended_ms", [])
-            ]
+            quotes = [r["tallies"].get("quote", {}) for r in results]
+            figures["intended_ms"] = [ms for tally in quotes for ms in tally.get("intended_ms", [])]
+            figures["server_ms"] = [ms for tally in quotes for ms in tally.get("server_ms", [])]
         figures["drain_s"] = drain(self.base)
         cpu: dict[str, Any] = self.meter.figures
         figures["cpu"] = cpu

@@ -100,6 +100,9 @@ class Tally:
     latency_ms: list[float] = field(default_factory=list)  # from sending to the full answer
     intended_ms: list[float] = field(default_factory=list)  # open loop: from the time it was due
     lag_ms: list[float] = field(default_factory=list)  # open loop: how late the generator sent it
+    # the server's own time for each answer (its Server-Timing header): what the latency holds
+    # beyond it was spent on the way (the network, the generator waiting for a CPU)
+    server_ms: list[float] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     results: int = 0  # checkout results read (quotes 200, receipts 201)
     optimal: int = 0  # of which "optimal": true
@@ -109,6 +112,18 @@ class Tally:
     # open loop: (due time, latency from it in ms, basket id) of each request, to tell a slow
     # basket from a stall of the server (many baskets slow at the same moment)
     timeline: list[tuple[float, float, int]] = field(default_factory=list)
+
+
+def server_time_ms(header: str | None) -> float | None:
+    """The ``app`` duration of a ``Server-Timing`` header (``app;dur=1.23``), in milliseconds."""
+    for metric in (header or "").split(","):
+        name, _, rest = metric.strip().partition(";")
+        if name == "app" and rest.startswith("dur="):
+            try:
+                return float(rest[4:])
+            except ValueError:
+                return None
+    return None
 
 
 class Worker:
@@ -193,12 +208,16 @@ class Worker:
         try:
             async with session.post(self.job.base_url + path, data=body, headers=self.headers) as resp:
                 status, payload = resp.status, await resp.read()
+                timing = resp.headers.get("Server-Timing")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            status, payload = 0, repr(exc).encode()
+            status, payload, timing = 0, repr(exc).encode(), None
         except asyncio.CancelledError:
             self._record(kind, start, due, "unanswered")  # still waiting when the phase ended
             raise
         took_ms = self._record(kind, start, due, self._outcome(kind, status, payload))
+        server_ms = server_time_ms(timing)
+        if server_ms is not None:
+            self.tallies[kind].server_ms.append(server_ms)
         if due is not None:
             tally = self.tallies[kind]
             tally.timeline.append((due, tally.intended_ms[-1], -1 if basket is None else basket))
@@ -378,6 +397,7 @@ class Worker:
                     "latency_ms": t.latency_ms,
                     "intended_ms": t.intended_ms,
                     "lag_ms": t.lag_ms,
+                    "server_ms": t.server_ms,
                     "outcomes": dict(t.outcomes),
                     "results": t.results,
                     "optimal": t.optimal,

@@ -257,3 +257,15 @@ async def test_a_full_disk_is_a_503_database_full_not_a_lost_connection(app: Any
         assert error["code"] == "database_full" and said in error["message"], error
         assert "lost" not in error["message"] and response.headers["retry-after"] == "30"
     assert app.state.db._checking is checking  # no pool check was started
+
+
+async def test_every_answer_tells_its_time_in_patron(tenant: Tenant) -> None:
+    """``Server-Timing: app;dur=<ms>``, errors' answers too: never more than the whole round trip
+    the client saw."""
+    for method, path in (("GET", "/v1/program"), ("GET", "/v1/nothing-here"), ("POST", "/v1/members")):
+        started = asyncio.get_running_loop().time()
+        answer = await tenant.call(method, path, {"phone": "+79001230778"} if method == "POST" else None)
+        round_trip_ms = (asyncio.get_running_loop().time() - started) * 1000
+        name, _, duration = answer.headers["server-timing"].partition(";dur=")
+        assert name == "app", answer.headers["server-timing"]
+        assert 0 < float(duration) <= round_trip_ms, (path, duration, round_trip_ms)

@@ -55,3 +55,28 @@ async def test_a_pool_all_lent_out_is_busy_and_one_that_cannot_connect_is_not(da
         assert not away.busy()  # no connection is open: the database is out of reach
     finally:
         await away.close()
+
+
+async def _application_name(url: str) -> str:
+    db = Database(url, min_size=1, max_size=1, name="worker")
+    await db.open()
+    try:
+        async with db.read() as conn:
+            row = await (await conn.execute("SELECT current_setting('application_name') AS name")).fetchone()
+            assert row is not None
+            return str(row["name"])
+    finally:
+        await db.close()
+
+
+async def test_connections_are_named_after_their_pool_unless_the_url_names_them(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator tells the tills' backends from the workers' in ``pg_stat_activity``; a name
+    given in the URL or in PGAPPNAME wins over Patron's."""
+    monkeypatch.delenv("PGAPPNAME", raising=False)
+    assert await _application_name(database_url) == "patron-worker"
+    named = psycopg.conninfo.make_conninfo(database_url, application_name="tills-eu")
+    assert await _application_name(named) == "tills-eu"
+    monkeypatch.setenv("PGAPPNAME", "from-the-environment")
+    assert await _application_name(database_url) == "from-the-environment"

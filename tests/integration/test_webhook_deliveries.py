@@ -37,28 +37,29 @@ def nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return [plan] + [node for child in plan.get("Plans", []) for node in nodes(child)]
 
 
-async def explain_claim(conn: Connection, params: dict[str, Any], *, generic: bool) -> dict[str, Any]:
-    """The claim's plan, run (EXPLAIN ANALYZE), as a custom plan or as the generic one a worker's
-    prepared statement may settle on."""
+async def explain(
+    conn: Connection, statement: str, params: dict[str, Any], *, generic: bool
+) -> dict[str, Any]:
+    """A statement's plan, run (EXPLAIN ANALYZE), as a custom plan or as the generic one a
+    worker's prepared statement may settle on."""
     if not generic:
-        cur = await conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + webhook_store.CLAIM_DUE, params)
+        cur = await conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
     else:
-        names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", webhook_store.CLAIM_DUE)))
-        statement = re.sub(
-            r"%\((\w+)\)s", lambda m: f"${names.index(m.group(1)) + 1}", webhook_store.CLAIM_DUE
-        )
+        names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", statement)))
+        numbered = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m.group(1)) + 1}", statement)
         await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        await conn.execute("PREPARE generic_claim AS " + statement)
+        await conn.execute("PREPARE generic_plan AS " + numbered)
         try:
             # the values as literals: a utility statement's parameters get no type from it
             arguments = sql.SQL(", ").join(
                 sql.SQL("{}::{}").format(sql.Literal(params[name]), sql.SQL(TYPES[name])) for name in names
             )
             cur = await conn.execute(
-                sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE generic_claim({})").format(arguments)
+                sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE generic_plan({})").format(arguments)
             )
         finally:
-            await conn.execute("DEALLOCATE generic_claim")
+            await conn.execute("DEALLOCATE generic_plan")
+            await conn.execute("RESET plan_cache_mode")
     row = await cur.fetchone()
     assert row is not None
     document = row["QUERY PLAN"]
@@ -135,8 +136,8 @@ async def test_a_claim_reads_no_delivery_that_waits_behind_a_failed_one(db: Data
     async with db.connection() as conn, conn.transaction(force_rollback=True):
         await a_receiver_down_for_an_hour(conn, tenant.tenant_id, now)
         plans = {
-            "custom": await explain_claim(conn, params, generic=False),
-            "generic": await explain_claim(conn, params, generic=True),
+            "custom": await explain(conn, webhook_store.CLAIM_DUE, params, generic=False),
+            "generic": await explain(conn, webhook_store.CLAIM_DUE, params, generic=True),
         }
         claimed = await webhook_store.claim_due(conn, now, LIMIT, [tenant.tenant_id])
         # other programs' due deliveries, which the index holds too (other tests')
@@ -164,6 +165,36 @@ async def test_a_claim_reads_no_delivery_that_waits_behind_a_failed_one(db: Data
     # those that wait are not due: none is in the due index
     assert counts is not None and counts["waiting"] == DOWN * WAITING
     assert counts["pending"] == DOWN * (1 + WAITING) + FRESH
+
+
+async def test_the_look_before_a_claim_tells_whether_any_delivery_is_due_from_the_due_index(
+    db: Database, tenant: Tenant
+) -> None:
+    """A worker looks twice a second; the lean look runs first, and the claim only when it finds
+    a delivery due: so it must never miss one the claim would take, for the worker's programs."""
+    now = datetime.now(UTC)
+    mine, nobodys = [tenant.tenant_id], [tenant.tenant_id + 10**9]
+    async with db.connection() as conn, conn.transaction(force_rollback=True):
+        await a_receiver_down_for_an_hour(conn, tenant.tenant_id, now)
+        params = {"now": now, "only": mine}
+        plans = [
+            await explain(conn, webhook_store.ANY_DUE, params, generic=generic) for generic in (False, True)
+        ]
+        looks = {
+            "fresh ones due": await webhook_store.any_due(conn, now, mine),
+            "before the fresh ones": await webhook_store.any_due(conn, now - timedelta(minutes=5), mine),
+            "another program's": await webhook_store.any_due(conn, now, nobodys),
+        }
+        claimed = await webhook_store.claim_due(conn, now, LIMIT, mine)
+        early = await webhook_store.claim_due(conn, now - timedelta(minutes=5), LIMIT, mine)
+    for plan in plans:  # the due index in its order, custom or generic, whatever the statistics
+        scans = [node for node in nodes(plan) if node.get("Relation Name") == "webhook_deliveries"]
+        assert [(node["Node Type"], node.get("Index Name")) for node in scans] == [
+            ("Index Scan", "deliveries_due")
+        ]
+        assert all(node["Node Type"] != "Sort" for node in nodes(plan))
+    assert looks == {"fresh ones due": True, "before the fresh ones": False, "another program's": False}
+    assert len(claimed) == LIMIT and early == []  # the claim agrees with the look
 
 
 async def one_waiting_member(conn: Connection, tenant_id: int, now: datetime) -> tuple[str, str, int]:

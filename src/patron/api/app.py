@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse
 from patron import __version__
 from patron.api import errors, openapi
 from patron.api.deps import ProgramCache
-from patron.api.middleware import BodyLimit, ForgetOnChange, HeadAsGet, TrailingSlash
+from patron.api.middleware import BodyLimit, ForgetOnChange, HeadAsGet, ServerTiming, TrailingSlash
 from patron.api.responses import JSONResponse
 from patron.api.routers import backoffice, campaigns, catalog, checkout, keys, members, program
 from patron.campaigns.service import CampaignCache
@@ -184,7 +184,8 @@ def create_app(
     app.add_middleware(ForgetOnChange, principals=app.state.principals)
     app.add_middleware(HeadAsGet)
     app.add_middleware(TrailingSlash)
-    app.add_middleware(BodyLimit)  # added last, so it runs first
+    app.add_middleware(BodyLimit)
+    app.add_middleware(ServerTiming)  # added last, so it runs first: its time covers the others'
     return app
 
 

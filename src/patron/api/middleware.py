@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -128,3 +130,28 @@ class TrailingSlash:
         if scope["type"] == "http" and path.startswith("/v1/") and raw.endswith(b"/"):
             scope = {**scope, "path": path.rstrip("/"), "raw_path": raw.rstrip(b"/")}
         await self.app(scope, receive, send)
+
+
+class ServerTiming:
+    """Tells each answer's time in this process (``Server-Timing: app;dur=<ms>``, W3C Server
+    Timing): from the request's arrival here to its answer's first byte, so a till's developer
+    (browser tools show the header), an operator or a benchmark can tell Patron's own time from the
+    network's and the client's."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                took = (time.perf_counter() - started) * 1000
+                headers = [*message.get("headers", ()), (b"server-timing", b"app;dur=%.2f" % took)]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, timed)

@@ -131,6 +131,27 @@ async def insert_deliveries(
     )
 
 
+# Whether any delivery is due, read from ``deliveries_due`` alone and in its order (as an EXISTS,
+# PostgreSQL read the whole table when its statistics promised a due delivery early in it). It
+# takes a tenth of the claim's planning (0.04 ms against 0.3 on an empty database; the claim took
+# 1.5 to 2 ms under a benchmark's load), and the claim, with its joins and look-ups, is planned
+# anew each time (its programs' filter keeps PostgreSQL on custom plans), while a worker looks
+# twice a second, mostly to find nothing due.
+ANY_DUE = """
+SELECT d.next_attempt_at FROM webhook_deliveries d
+ WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s
+   AND (%(only)s::bigint[] IS NULL OR d.tenant_id = ANY(%(only)s))
+ ORDER BY d.next_attempt_at
+ LIMIT 1
+"""
+
+
+async def any_due(conn: Connection, now: datetime, only: list[int] | None) -> bool:
+    """Whether a delivery (of the given programs) is due at ``now``; the claim may still find
+    none it can take (their webhooks deleted, or behind a delivery ahead)."""
+    return await (await conn.execute(ANY_DUE, {"now": now, "only": only})).fetchone() is not None
+
+
 # Read in the order of ``deliveries_due`` (next_attempt_at, id), so no plan sorts the due set (a
 # generic plan sorted every due delivery, for each claim). A deleted webhook's deliveries are left
 # out before the LIMIT: a few left pending (see ``delete``), first in the index, made every claim

@@ -79,6 +79,9 @@ class Deliverer:
         full_hooks = [hook for hook, count in hooks.items() if count >= self.per_webhook]
         full_tenants = [tenant for tenant, count in tenants.items() if count >= self.per_tenant]
         now = self.clock()
+        async with self.db.connection() as conn:
+            if not await store.any_due(conn, now, only):
+                return 0
         async with self.db.transaction() as conn:
             due = await store.claim_due(conn, now, room, only, full_hooks, full_tenants)
             chosen = []

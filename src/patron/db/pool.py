@@ -100,7 +100,13 @@ class Database:
             open=False,
             name=name,
             configure=configure,
-            kwargs={"row_factory": dict_row, "autocommit": True},
+            # named in pg_stat_activity (``patron-api``, ``patron-worker``...) unless the URL or
+            # PGAPPNAME names the connections otherwise
+            kwargs={
+                "row_factory": dict_row,
+                "autocommit": True,
+                "fallback_application_name": f"patron-{name}",
+            },
         )
         self._checking: asyncio.Task[None] | None = None
         self._gates: dict[Hashable, _Gate] = {}
