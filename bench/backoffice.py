@@ -586,7 +586,7 @@ def report(figures: dict[str, Any]) -> None:
             f"quote latency {p} (ms, from due time)", bench.fmt(base.get(p)), bench.fmt(during.get(p))
         )
     # the server's own time (Server-Timing): what the latency holds beyond it was spent on the way
-    # (the network, the generator waiting for a CPU)
+    # (the network, uvicorn reading the request, the generator waiting for a CPU)
     base_server, during_server = (phases[c]["kinds"]["quote"]["server_ms"] for c in ("baseline", "broadcast"))
     table.add_row(
         "quote time in the server p50 (ms)", bench.fmt(base_server["p50"]), bench.fmt(during_server["p50"])

@@ -101,7 +101,7 @@ class Tally:
     intended_ms: list[float] = field(default_factory=list)  # open loop: from the time it was due
     lag_ms: list[float] = field(default_factory=list)  # open loop: how late the generator sent it
     # the server's own time for each answer (its Server-Timing header): what the latency holds
-    # beyond it was spent on the way (the network, the generator waiting for a CPU)
+    # beyond it was spent on the way (the network, uvicorn reading the request, the generator)
     server_ms: list[float] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     results: int = 0  # checkout results read (quotes 200, receipts 201)
