@@ -558,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
             }
     baseline, during = figures["phases"]["baseline"], figures["phases"]["broadcast"]
     p99_base, p99_during = quotes(baseline).get("p99"), quotes(during).get("p99")
-    ratio = round(p99_during / p99_base, 2) if p99_base and p99_during else None
+    ratio = p99_ratio(p99_base, p99_during)
     figures["targets"] = {
         "p99_ratio": {
             "target": TARGET_RATIO,
@@ -572,6 +572,11 @@ def main(argv: list[str] | None = None) -> int:
     report(figures)
     console.print(f"figures written to {path.relative_to(bench.ROOT)}")
     return 0
+
+
+def p99_ratio(base: float | None, during: float | None) -> float | None:
+    """The p99 while sending over the p99 without, to two places (None when either is missing)."""
+    return round(during / base, 2) if base and during else None
 
 
 def report(figures: dict[str, Any]) -> None:
@@ -591,11 +596,7 @@ def report(figures: dict[str, Any]) -> None:
     table.add_row(
         "quote time in the server p50 (ms)", bench.fmt(base_server["p50"]), bench.fmt(during_server["p50"])
     )
-    server_ratio = (
-        round(during_server["p99"] / base_server["p99"], 2)
-        if base_server["p99"] and during_server["p99"]
-        else None
-    )
+    server_ratio = p99_ratio(base_server["p99"], during_server["p99"])
     table.add_row(
         "quote time in the server p99 (ms)",
         bench.fmt(base_server["p99"]),
@@ -642,7 +643,7 @@ def report(figures: dict[str, Any]) -> None:
         table.add_row(
             f"  rounds the host stole < {calm['steal_below_pct']:g}% in: {calm['rounds']} of {calm['of']}, p99 (ms)",
             bench.fmt(base_ms),
-            f"{bench.fmt(during_ms)} (ratio {bench.fmt(round(during_ms / base_ms, 2) if base_ms else None)})",
+            f"{bench.fmt(during_ms)} (ratio {bench.fmt(p99_ratio(base_ms, during_ms))})",
         )
     target = figures["targets"]["p99_ratio"]
     table.add_row(
