@@ -84,6 +84,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="load generator processes")
     parser.add_argument("--patron-workers", type=int, default=2, help="`patron worker` processes")
     parser.add_argument("--worker-nice", type=int, help="`patron worker --nice` (default: its own)")
+    parser.add_argument(
+        "--worker-no-idle", action="store_true", help="`patron worker --no-idle`: the nice value alone"
+    )
     parser.add_argument("--server-workers", type=int, default=1, help="`patron serve --workers`")
     parser.add_argument(
         "--burn",
@@ -265,13 +268,15 @@ def api(base: str, key: str, method: str, path: str, body: Any = None) -> Any:
 
 
 def start_workers(
-    url: str, slug: str, count: int, stamp: str, nice: int | None
+    url: str, slug: str, count: int, stamp: str, nice: int | None, idle: bool = True
 ) -> list[subprocess.Popen[bytes]]:
     env = {**os.environ, "PATRON_DATABASE_URL": url}
     procs = []
     command = [str(bench.BIN / "patron"), "worker", "--tenant", slug, "--schedule-every", "3600"]
     if nice is not None:
         command += ["--nice", str(nice)]
+    if not idle:
+        command.append("--no-idle")
     for i in range(count):
         log = (OUT / f"worker-{stamp}-{i}.log").open("wb")
         procs.append(
@@ -503,7 +508,9 @@ def main(argv: list[str] | None = None) -> int:
                         url if args.burn_in_postgres else None,
                     )
                 else:
-                    workers = start_workers(url, bslug, args.patron_workers, stamp, args.worker_nice)
+                    workers = start_workers(
+                        url, bslug, args.patron_workers, stamp, args.worker_nice, not args.worker_no_idle
+                    )
                 try:
                     progress = None
                     if args.burn is None and args.burn_http is None:

@@ -350,6 +350,12 @@ def worker(
         0.9, min=0.1, max=rules.MOST_HEADROOM, help="pace at this share of a channel's rate (at most 0.95)"
     ),
     nice: int = typer.Option(10, min=0, max=19, help="lower CPU priority than `patron serve` beside it"),
+    idle: bool = typer.Option(
+        True,
+        "--idle/--no-idle",
+        help="run in Linux's idle scheduling class, with its PostgreSQL sessions: only on CPU time "
+        "the tills leave (--no-idle: the nice value alone)",
+    ),
     expiry_every: float = typer.Option(
         3600.0, min=0, help="seconds between looks for expiring points (0: at every schedule run)"
     ),
@@ -372,7 +378,7 @@ def worker(
         expiry_every=expiry_every,
         keep_days=keep_days,
     )
-    process.run(database_url(), tenants=tenant or None, settings=settings, nice=nice)
+    process.run(database_url(), tenants=tenant or None, settings=settings, nice=nice, idle=idle)
 
 
 def main() -> None:  # pragma: no cover - console entry point

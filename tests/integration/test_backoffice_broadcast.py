@@ -31,8 +31,11 @@ RATE = 2000  # per second: high, so that the test takes seconds
 
 def start_worker(database_url: str, slug: str, log: Path) -> subprocess.Popen[bytes]:
     env = base_env(PATRON_DATABASE_URL=database_url)
-    # --nice 0: on a machine shared with other work the test should not wait for spare CPU
-    args = [str(PATRON), "worker", "--tenant", slug, "--poll", "0.05", "--retry-base", "0.2", "--nice", "0"]
+    # --nice 0 --no-idle: on a machine shared with other work the test should not wait for spare CPU
+    args = [
+        *(str(PATRON), "worker", "--tenant", slug, "--poll", "0.05", "--retry-base", "0.2"),
+        *("--nice", "0", "--no-idle"),
+    ]
     with log.open("wb") as out:
         return subprocess.Popen(
             [*args, "--schedule-every", "3600"], env=env, stdout=out, stderr=subprocess.STDOUT

@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import psycopg
 import pytest
 
 from patron.db import priority
@@ -113,3 +116,90 @@ def test_no_autogroup_for_a_process_that_is_gone(sleeper: Sleeper) -> None:
     proc.wait()
     assert priority.autogroup_nice(proc.pid) is None
     assert priority.lower_autogroup(proc.pid, 6) is False
+
+
+needs_idle_class = pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="no idle scheduling class here")
+
+
+@needs_idle_class
+def test_a_process_is_put_in_the_idle_scheduling_class(sleeper: Sleeper) -> None:
+    proc = sleeper(True)
+    assert os.sched_getscheduler(proc.pid) == os.SCHED_OTHER
+    assert priority.schedule_idle(proc.pid) is True
+    assert os.sched_getscheduler(proc.pid) == os.SCHED_IDLE
+    proc.kill()
+    proc.wait()
+    assert priority.schedule_idle(proc.pid) is False  # gone: refused, not raised
+
+
+@needs_idle_class
+async def test_with_idle_each_backend_is_put_in_the_idle_class_too(database_url: str) -> None:
+    reported: list[bool] = []
+
+    async def configure(conn: Connection) -> None:
+        reported.append(await priority.lower_backend_priority(conn, 4, idle=True))
+
+    db = Database(database_url, min_size=1, max_size=1, name="priority-test", configure=configure)
+    await db.open()
+    try:
+        async with db.connection() as conn:
+            cursor = await conn.execute("SELECT pg_backend_pid() AS pid, host(inet_server_addr()) AS address")
+            row = await cursor.fetchone()
+            assert row is not None
+            pid = int(row["pid"])
+            expected = _may_renice(pid, row["address"])
+            assert reported == [expected]
+            if expected:
+                assert os.sched_getscheduler(pid) == os.SCHED_IDLE
+                assert os.getpriority(os.PRIO_PROCESS, pid) == 4
+    finally:
+        await db.close()
+
+
+def _until(condition: Callable[[], bool], seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _worker_sessions(database_url: str, name: str) -> list[int]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", (name,))
+        return [int(pid) for (pid,) in rows.fetchall()]
+
+
+@needs_idle_class
+@pytest.mark.parametrize("idle", [True, False])
+def test_a_worker_runs_in_the_idle_class_unless_told_not_to(database_url: str, idle: bool) -> None:
+    """The worker's process, and each of its sessions once the pool has set it up (reniced to the
+    worker's default 10, where this user may), are in the idle class; with --no-idle neither is."""
+    name = f"idle-test-{os.getpid()}-{idle}"
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "patron"),
+            "worker",
+            "--poll",
+            "0.1",
+            *([] if idle else ["--no-idle"]),
+        ],
+        env={**os.environ, "PATRON_DATABASE_URL": database_url, "PGAPPNAME": name},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        expected = os.SCHED_IDLE if idle else os.SCHED_OTHER
+        assert _until(lambda: proc.poll() is None and os.sched_getscheduler(proc.pid) == expected)
+        assert _until(lambda: len(_worker_sessions(database_url, name)) >= 2)  # the pool's least
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("SELECT host(inet_server_addr())").fetchone()
+        address = row[0] if row else None
+        sessions = [pid for pid in _worker_sessions(database_url, name) if _may_renice(pid, address)]
+        assert _until(lambda: all(os.getpriority(os.PRIO_PROCESS, pid) == 10 for pid in sessions))
+        assert _until(lambda: all(os.sched_getscheduler(pid) == expected for pid in sessions))
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -18,13 +18,16 @@ from patron.db.pool import Connection, Database
 log = logging.getLogger(__name__)
 
 
-def run(url: str, *, tenants: list[str] | None, settings: WorkerSettings, nice: int = 0) -> None:
+def run(
+    url: str, *, tenants: list[str] | None, settings: WorkerSettings, nice: int = 0, idle: bool = False
+) -> None:
     """Runs until SIGTERM or SIGINT; then each loop finishes its step and the process exits 0.
 
     A SIGKILL at any moment is survived too: what a worker was doing was not committed, and
     another worker (or this one, restarted) does it again. ``nice`` lowers the process's CPU
     priority, and its PostgreSQL sessions' where it can (``db.priority``), so that on a machine
-    it shares with ``patron serve`` the tills come first."""
+    it shares with ``patron serve`` the tills come first; ``idle`` puts both in the idle
+    scheduling class, where they use only CPU time the tills leave."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
     )
@@ -33,10 +36,14 @@ def run(url: str, *, tenants: list[str] | None, settings: WorkerSettings, nice: 
             os.nice(nice)
         # a worker started in a session of its own (setsid, a supervisor) competes as its own group
         priority.lower_autogroup(os.getpid(), nice)
-    eventloop.run(_main(url, tenants, settings, nice))
+    if idle and not priority.schedule_idle(0):
+        log.info("the worker keeps its scheduling class: this system has no idle class or refused it")
+    eventloop.run(_main(url, tenants, settings, nice, idle))
 
 
-async def _main(url: str, slugs: list[str] | None, settings: WorkerSettings, nice: int = 0) -> None:
+async def _main(
+    url: str, slugs: list[str] | None, settings: WorkerSettings, nice: int = 0, idle: bool = False
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -46,10 +53,14 @@ async def _main(url: str, slugs: list[str] | None, settings: WorkerSettings, nic
     pool_size = 6 + 2 * settings.senders
 
     async def lower_priority(conn: Connection) -> None:
-        await priority.lower_backend_priority(conn, nice)
+        await priority.lower_backend_priority(conn, nice, idle=idle)
 
     db = Database(
-        url, min_size=2, max_size=pool_size, name="worker", configure=lower_priority if nice else None
+        url,
+        min_size=2,
+        max_size=pool_size,
+        name="worker",
+        configure=lower_priority if nice or idle else None,
     )
     await db.open()
     try:

@@ -14,6 +14,16 @@ session; the sessions' groups share the CPUs as equals. Every PostgreSQL backend
 session, so a reniced backend alone in its group still took the CPU as readily as the tills'
 backends. The group's own nice (``/proc/<pid>/autogroup``) is what ranks it, and it is lowered
 too, for a process that leads its session (then the group is that session's alone).
+
+A nice value still leaves the back office a share of a busy CPU: on a slow 2-core machine the
+API's threads waited two to three times as long for a CPU while a broadcast was being sent (35 to
+65 ms a second, against 100 to 150). Linux's idle scheduling class (``SCHED_IDLE``) gives the
+back office only the CPU time nothing else wants, and a till's thread that wakes takes the CPU
+from it at once: with the worker and its sessions there, the API's threads waited about as long
+while sending as without (BENCHMARKS.md), and the broadcast went out as fast. The price: on a
+machine the tills keep fully busy, the back office waits until they let up, and a worker's
+transaction that holds a row a till wants (a member's, while their tier or birthday gift is
+written) holds that till up with it.
 """
 
 from __future__ import annotations
@@ -48,10 +58,23 @@ def _is_postgres_process(pid: int) -> bool:
     return name.startswith(("postgres", "postmaster"))
 
 
-async def lower_backend_priority(conn: Connection, nice: int) -> bool:
+def schedule_idle(pid: int) -> bool:
+    """Puts ``pid`` in Linux's idle scheduling class (0: the calling thread; the threads it starts
+    later inherit it): it runs only on a CPU that nothing else wants. False where there is no
+    such class or this user may not change ``pid``."""
+    if not hasattr(os, "SCHED_IDLE"):
+        return False
+    try:
+        os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+    except OSError:
+        return False
+    return True
+
+
+async def lower_backend_priority(conn: Connection, nice: int, *, idle: bool = False) -> bool:
     """Sets the nice value of ``conn``'s backend process, and of its autogroup where it has one,
-    to ``nice`` (never raises either back up); True when it did, False when the backend is not
-    ours to renice."""
+    to ``nice`` (never raises either back up), and with ``idle`` puts it in the idle scheduling
+    class; True when it did, False when the backend is not ours to change."""
     global _warned
     cursor = await conn.execute("SELECT pg_backend_pid() AS pid, host(inet_server_addr()) AS address")
     row = await cursor.fetchone()
@@ -69,9 +92,12 @@ async def lower_backend_priority(conn: Connection, nice: int) -> bool:
             if os.getpriority(os.PRIO_PROCESS, pid) < nice:
                 os.setpriority(os.PRIO_PROCESS, pid, nice)
             lower_autogroup(pid, nice)
-            return True
         except OSError as exc:
             reason = f"not permitted ({exc.strerror})"
+        else:
+            if not idle or schedule_idle(pid):
+                return True
+            reason = "the idle scheduling class was refused"
     if not _warned:
         _warned = True
         log.info("the worker's PostgreSQL sessions keep their priority: %s", reason)
