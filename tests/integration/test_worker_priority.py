@@ -35,6 +35,15 @@ def _may_renice(pid: int, address: str | None) -> bool:
     return os.geteuid() in (0, owner)
 
 
+async def _backend_we_may_change(conn: Connection) -> tuple[int, bool]:
+    """The connection's backend process, and whether this user may change its priority."""
+    cursor = await conn.execute("SELECT pg_backend_pid() AS pid, host(inet_server_addr()) AS address")
+    row = await cursor.fetchone()
+    assert row is not None
+    pid = int(row["pid"])
+    return pid, _may_renice(pid, row["address"])
+
+
 async def test_each_new_connection_renices_its_own_backend(database_url: str) -> None:
     reported: list[bool] = []
 
@@ -45,11 +54,7 @@ async def test_each_new_connection_renices_its_own_backend(database_url: str) ->
     await db.open()
     try:
         async with db.connection() as conn:
-            cursor = await conn.execute("SELECT pg_backend_pid() AS pid, host(inet_server_addr()) AS address")
-            row = await cursor.fetchone()
-            assert row is not None
-            pid = int(row["pid"])
-            expected = _may_renice(pid, row["address"])
+            pid, expected = await _backend_we_may_change(conn)
             assert reported and reported[-1] is expected
             if expected:
                 assert os.getpriority(os.PRIO_PROCESS, pid) == 7
@@ -143,11 +148,7 @@ async def test_with_idle_each_backend_is_put_in_the_idle_class_too(database_url:
     await db.open()
     try:
         async with db.connection() as conn:
-            cursor = await conn.execute("SELECT pg_backend_pid() AS pid, host(inet_server_addr()) AS address")
-            row = await cursor.fetchone()
-            assert row is not None
-            pid = int(row["pid"])
-            expected = _may_renice(pid, row["address"])
+            pid, expected = await _backend_we_may_change(conn)
             assert reported == [expected]
             if expected:
                 assert os.sched_getscheduler(pid) == os.SCHED_IDLE
