@@ -174,22 +174,22 @@ def _worker_sessions(database_url: str, name: str) -> list[int]:
 
 @needs_idle_class
 @pytest.mark.parametrize("idle", [True, False])
-def test_a_worker_runs_in_the_idle_class_unless_told_not_to(database_url: str, idle: bool) -> None:
+def test_a_worker_runs_in_the_idle_class_unless_told_not_to(
+    database_url: str, idle: bool, tmp_path: Path
+) -> None:
     """The worker's process, and each of its sessions once the pool has set it up (reniced to the
-    worker's default 10, where this user may), are in the idle class; with --no-idle neither is."""
+    worker's default 10, where this user may), are in the idle class; with --no-idle neither is.
+    It says when it starts and stops."""
     name = f"idle-test-{os.getpid()}-{idle}"
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "patron"),
-            "worker",
-            "--poll",
-            "0.1",
-            *([] if idle else ["--no-idle"]),
-        ],
-        env={**os.environ, "PATRON_DATABASE_URL": database_url, "PGAPPNAME": name},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    command = [str(Path(sys.executable).parent / "patron"), "worker", "--poll", "0.1"]
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*command, *([] if idle else ["--no-idle"])],
+            env={**os.environ, "PATRON_DATABASE_URL": database_url, "PGAPPNAME": name},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         expected = os.SCHED_IDLE if idle else os.SCHED_OTHER
         assert _until(lambda: proc.poll() is None and os.sched_getscheduler(proc.pid) == expected)
@@ -204,3 +204,5 @@ def test_a_worker_runs_in_the_idle_class_unless_told_not_to(database_url: str, i
     finally:
         proc.terminate()
         proc.wait(30)
+    said = log.read_text()
+    assert "worker started" in said and "worker stopped" in said

@@ -31,6 +31,9 @@ def run(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
     )
+    # `patron`'s entry point has set logging up at WARNING already (then the line above does
+    # nothing): a worker still says what it does at INFO (started, stopped, its priority)
+    logging.getLogger("patron").setLevel(logging.INFO)
     if nice:
         with contextlib.suppress(OSError):
             os.nice(nice)
