@@ -1,4 +1,4 @@
-"""A worker's PostgreSQL sessions are niced like the worker itself, where that is possible."""
+"""A worker and its PostgreSQL sessions run below the tills (niced, in the idle class), where that is possible."""
 
 from __future__ import annotations
 
