@@ -188,9 +188,13 @@ class Provider:
         return f"http://127.0.0.1:{port}/send"
 
     def _run(self) -> None:
-        # the provider stands for a remote service: it must not take CPU from the tills here
+        # The provider stands for a remote service: it must not take CPU from the tills here. In
+        # the idle scheduling class, as the workers are, it runs only on CPU time nothing else
+        # wants; niced to 15 where there is no such class.
         self.thread_id = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, self.thread_id, 15)
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setscheduler(self.thread_id, os.SCHED_IDLE, os.sched_param(0))
         self.loop.run_forever()
 
     def cpu_seconds(self) -> float:
