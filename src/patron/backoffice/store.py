@@ -427,6 +427,30 @@ _MESSAGE_COLUMNS = (
 )
 
 
+# A page of the message log names only the filters it is given: each combination is a statement
+# of its own, which its index serves (migration 0030) whatever plan a prepared statement settles
+# on. Written as one statement, each filter "given IS NULL OR ...", only a plan made for each
+# call's values could leave the missing ones out; a generic plan would read the whole log.
+MESSAGE_FILTERS = {
+    "m": "member_id = %(m)s::uuid",
+    "b": "broadcast_id = %(b)s::uuid",
+    "s": "status = %(s)s",
+    "tr": "trigger = %(tr)s",
+    "at": "(created_at, id) < (%(at)s, %(id)s::uuid)",  # after the previous page's last message
+}
+
+
+def message_page(filters: Sequence[str]) -> str:
+    """The statement of a page of the message log, newest first, with these of ``MESSAGE_FILTERS``."""
+    where = "".join(f" AND {condition}" for name, condition in MESSAGE_FILTERS.items() if name in filters)
+    # ordered by the table's columns, as the indexes are: a bare ``id`` here is the text the
+    # statement answers, which no index holds
+    return (
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE tenant_id = %(t)s{where}"
+        " ORDER BY messages.created_at DESC, messages.id DESC LIMIT %(limit)s"
+    )
+
+
 async def list_messages(
     conn: Connection,
     tenant_id: int,
@@ -439,22 +463,18 @@ async def list_messages(
     trigger: str | None = None,
 ) -> list[dict[str, Any]]:
     """Newest first; ``before`` is the (created_at, id) of the last message of the previous page."""
+    params = {
+        "t": tenant_id,
+        "m": member_id,
+        "b": broadcast_id,
+        "s": status,
+        "tr": trigger,
+        "at": before[0] if before else None,
+        "id": before[1] if before else None,
+        "limit": limit,
+    }
     cur = await conn.execute(
-        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE tenant_id = %(t)s"
-        " AND (%(m)s::uuid IS NULL OR member_id = %(m)s) AND (%(b)s::uuid IS NULL OR broadcast_id = %(b)s)"
-        " AND (%(s)s::text IS NULL OR status = %(s)s) AND (%(tr)s::text IS NULL OR trigger = %(tr)s)"
-        " AND (%(at)s::timestamptz IS NULL OR (created_at, id) < (%(at)s, %(id)s::uuid))"
-        " ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
-        {
-            "t": tenant_id,
-            "m": member_id,
-            "b": broadcast_id,
-            "s": status,
-            "tr": trigger,
-            "at": before[0] if before else None,
-            "id": before[1] if before else None,
-            "limit": limit,
-        },
+        message_page([name for name in MESSAGE_FILTERS if params[name] is not None]), params
     )
     return await cur.fetchall()
 
