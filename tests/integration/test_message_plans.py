@@ -41,8 +41,9 @@ def nodes_of(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return [plan] + [node for child in plan.get("Plans", []) for node in nodes_of(child)]
 
 
-async def plan_of(conn: Connection, statement: str, params: Any) -> dict[str, Any]:
-    cur = await conn.execute("EXPLAIN (FORMAT JSON) " + statement, params)
+async def plan_of(conn: Connection, statement: str, params: Any, *, analyze: bool = False) -> dict[str, Any]:
+    """A statement's plan; with ``analyze``, run, with the rows each node read."""
+    cur = await conn.execute(f"EXPLAIN ({'ANALYZE, ' if analyze else ''}FORMAT JSON) " + statement, params)
     row = await cur.fetchone()
     assert row is not None
     document = row["QUERY PLAN"]
@@ -393,83 +394,3 @@ async def test_the_claim_looks_up_a_notices_lots_by_member(db: Database, tenant:
     assert len(notices) == 1 and notices[0][1] == "expiry_notices_member", notices
     gone = {row["body"]: row["points_gone"] for row in claimed}
     assert gone == {"+79050001001": False, "+79050001002": True}
-
-
-async def a_newer_broadcast(conn: Connection, tenant_id: int, now: datetime) -> None:
-    """A second broadcast, sent after the first, to the same members: ``SENT + DUE`` messages."""
-    await conn.execute(
-        "INSERT INTO messages (tenant_id, member_id, trigger, channel, body, timezone, status,"
-        "                      next_attempt_at, created_at, sent_at, broadcast_id)"
-        " SELECT g.tenant_id, g.member_id, 'broadcast', 'sms', g.body, 'UTC', 'sent', %(now)s, %(now)s,"
-        "        %(now)s, gen_random_uuid()"
-        "   FROM messages g WHERE g.tenant_id = %(t)s",
-        {"t": tenant_id, "now": now},
-    )
-
-
-async def test_a_page_of_the_message_log_reads_about_a_page(db: Database, tenant: Tenant) -> None:
-    """The admin's message log (API and back office) is read a page at a time, newest first: a page
-    of the whole log, of its sent messages, after a cursor, or of the older of two broadcasts reads about
-    as many messages as it shows, and a member's page that member's, however long the log (migration
-    0030). Pages that read and sorted the program's whole log, or walked a newer broadcast's messages
-    to find an older one's, grew with every message sent."""
-    now = datetime.now(UTC)
-    async with db.connection() as conn, conn.transaction(force_rollback=True):
-        older = await a_broadcast_under_way(conn, tenant.tenant_id, now)
-        await a_newer_broadcast(conn, tenant.tenant_id, now)
-        await conn.execute("ANALYZE messages")
-
-        async def page(before: Any = None, **filters: Any) -> list[dict[str, Any]]:
-            return await store.list_messages(
-                conn,
-                tenant.tenant_id,
-                member_id=filters.get("m"),
-                broadcast_id=filters.get("b"),
-                status=filters.get("s"),
-                limit=100,
-                before=before,
-            )
-
-        first = await page()
-        last = first[-1]
-        member = first[0]["member_id"]
-        pages = {
-            "whole log": {},
-            "after a cursor": {"at": last["created_at"], "id": last["id"]},
-            "sent ones": {"s": "sent"},
-            "a member's": {"m": member},
-            "the older broadcast's": {"b": older},
-        }
-        plans = {}
-        for name, filters in pages.items():
-            statement = store.message_page(list(filters))
-            cur = await conn.execute(
-                "EXPLAIN (ANALYZE, FORMAT JSON) " + statement,
-                {"t": tenant.tenant_id, "limit": 100, **filters},
-            )
-            row = await cur.fetchone()
-            assert row is not None
-            document = row["QUERY PLAN"]
-            plans[name] = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
-        second = await page(before=(last["created_at"], last["id"]))
-        mine = await page(m=member)
-        olders = await page(b=older)
-        cur = await conn.execute(
-            "SELECT id::text AS id, member_id::text AS member_id, broadcast_id::text AS broadcast_id"
-            " FROM messages WHERE tenant_id = %s ORDER BY created_at DESC, id DESC",
-            (tenant.tenant_id,),
-        )
-        log = await cur.fetchall()
-    # the pages are the log's, in its order, the second following the first
-    assert [row["id"] for row in first + second] == [row["id"] for row in log[:200]]
-    assert [row["id"] for row in mine] == [row["id"] for row in log if row["member_id"] == member][:100]
-    assert [row["id"] for row in olders] == [row["id"] for row in log if row["broadcast_id"] == older][:100]
-    assert len(mine) == 2 * (SENT + DUE) // 1000 and len(olders) == 100
-    indexes = {"a member's": "messages_member", "the older broadcast's": "messages_broadcast_recent"}
-    for name, plan in plans.items():
-        scans = [node for node in nodes_of(plan) if node.get("Relation Name") == "messages"]
-        assert len(scans) == 1, (name, plan)
-        index = scans[0].get("Index Name")
-        assert index == indexes.get(name, "messages_recent"), (name, scans[0])
-        read = scans[0]["Actual Rows"] + scans[0].get("Rows Removed by Filter", 0)
-        assert read <= 200, (name, read)
