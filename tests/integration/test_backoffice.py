@@ -1321,7 +1321,7 @@ async def test_a_stopped_broadcasts_queued_messages_fail_and_a_held_one_back_for
 
 
 async def test_a_broadcast_can_be_stopped(
-    tenant: Tenant, other_tenant: Tenant, clock: ManualClock, worker: Worker, provider: SmsProvider
+    tenant: Tenant, other_tenant: Tenant, clock: ManualClock, patient_worker: Worker, provider: SmsProvider
 ) -> None:
     """Cancelling stops the sending; what was sent stays sent, and nothing more goes."""
     await shop(tenant, clock)  # 12:00 in Moscow: no quiet hours
@@ -1338,28 +1338,28 @@ async def test_a_broadcast_can_be_stopped(
         return b["status"], b["audience"], b["total"], b["queued"], b["sent"], b["failed"], b["cancelled"]
 
     first = await broadcast("first")
-    assert await worker.open_broadcasts() == 1
+    assert await patient_worker.open_broadcasts() == 1
     stopped = await tenant.call("POST", f"/v1/broadcasts/{first}/cancel")
     assert stopped.status_code == 200, stopped.text
     assert figures(stopped.json()) == ("cancelled", 7, 0, 0, 0, 0, 0)
     assert stopped.json()["cancelled_at"] is not None
-    await worker.drain()  # nothing more is sent
+    await patient_worker.drain()  # nothing more is sent
     assert provider.requests == []
     again = await tenant.call("POST", f"/v1/broadcasts/{first}/cancel")
     assert again.status_code == 200 and again.json() == stopped.json()
 
     second = await broadcast("second")
-    assert await worker.open_broadcasts() == 1
+    assert await patient_worker.open_broadcasts() == 1
     while len(provider.requests) < 3:
-        assert await worker.send_messages() > 0
+        assert await patient_worker.send_messages() > 0
     sent = len(provider.requests)
     stopped = await tenant.call("POST", f"/v1/broadcasts/{second}/cancel")
     assert figures(stopped.json()) == ("cancelled", 7, sent, 0, sent, 0, 0)
-    await worker.drain()
+    await patient_worker.drain()
     assert [r["text"] for r in provider.requests] == ["second"] * sent
 
     third = await broadcast("third")
-    await worker.drain()
+    await patient_worker.drain()
     assert len(provider.requests) == sent + 7
     assert_error(await tenant.call("POST", f"/v1/broadcasts/{third}/cancel"), 409, "broadcast_done")
     assert (await tenant.call("GET", f"/v1/broadcasts/{third}")).json()["status"] == "done"
